@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sluice build.  `make` builds everything into build/; `make check` installs
+# missing Debian packages, builds, runs the unit tests, runs them again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the integration tests.
+#
+# Knobs: CFLAGS (default -O2 -g), SANITIZE=address,undefined, B=build dir,
+# V=1 for full command lines, PREFIX for `make install`.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+B ?= build
+CFLAGS ?= -O2 -g
+SANITIZE ?=
+
+PKGS := fuse3 libzmq liblz4 libxxhash liburing libmicrohttpd inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIB_ZMQ := $(shell pkg-config --libs libzmq liblz4 libxxhash inih 2>/dev/null)
+LIB_FUSE := $(shell pkg-config --libs fuse3 2>/dev/null)
+LIB_CN := $(shell pkg-config --libs libmicrohttpd liburing 2>/dev/null) -ldl
+LIB_CHECK := $(shell pkg-config --libs check 2>/dev/null)
+
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wstrict-prototypes \
+	-Wmissing-prototypes -Wwrite-strings -D_FILE_OFFSET_BITS=64 \
+	-D_GNU_SOURCE -fPIC -I. -Iinclude $(PKG_CFLAGS) \
+	-DSL_VERSION='"$(VERSION)"' -DSL_MODULE_DIR='"$(PREFIX)/lib/sluice"'
+override LDFLAGS += -pthread
+ifneq ($(SANITIZE),)
+override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+COMMON_SRC := $(wildcard common/*.c proto/*.c)
+CN_SRC := $(filter-out cachenode/main.c,$(wildcard cachenode/*.c))
+FC_SRC := $(filter-out fuse/main.c,$(wildcard fuse/*.c))
+CTL_SRC := $(wildcard ctl/*.c)
+BACKENDS := $(patsubst cachenode/backends/%.c,%,$(wildcard cachenode/backends/*.c))
+UNIT_SRC := $(wildcard test/test_*.c)
+IT_SRC := $(wildcard test/it_*.c)
+TEST_HELPERS := $(wildcard test/helper_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBSLUICE := $(B)/libsluice.a
+LIBCN := $(B)/libcn.a
+LIBFC := $(B)/libfc.a
+BINS := $(if $(wildcard cachenode/main.c),$(B)/sluice-cachenode) \
+	$(if $(wildcard fuse/main.c),$(B)/sluice-fuse) \
+	$(if $(CTL_SRC),$(B)/sluicectl)
+MODULES := $(patsubst %,$(B)/sluice_backend_%.so,$(BACKENDS))
+UNIT_BINS := $(patsubst test/%.c,$(B)/test/%,$(UNIT_SRC))
+IT_BINS := $(patsubst test/%.c,$(B)/test/%,$(IT_SRC))
+
+# Per-backend libraries: LIBS_<name>.
+LIBS_s3 := $(shell pkg-config --libs libcurl expat 2>/dev/null)
+LIBS_webhdfs := $(shell pkg-config --libs libcurl 2>/dev/null)
+
+.PHONY: all tests check unit unit-san integration deps clean fuzz \
+	format format-check demo demo-stop bench install
+
+all: $(BINS) $(MODULES)
+
+tests: $(UNIT_BINS) $(IT_BINS)
+
+$(B)/obj/%.o: %.c
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBSLUICE): $(call obj,$(COMMON_SRC))
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBCN): $(call obj,$(CN_SRC))
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBFC): $(call obj,$(FC_SRC))
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/sluice-cachenode: $(call obj,cachenode/main.c) $(LIBCN) $(LIBSLUICE)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CN) $(LIB_ZMQ)
+
+$(B)/sluice-fuse: $(call obj,fuse/main.c) $(LIBFC) $(LIBSLUICE)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_ZMQ)
+
+$(B)/sluicectl: $(call obj,$(CTL_SRC)) $(LIBSLUICE)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ZMQ)
+
+$(B)/sluice_backend_%.so: $(B)/obj/cachenode/backends/%.o $(LIBSLUICE)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ $(LIBS_$*) $(LIB_ZMQ)
+
+$(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(LIBSLUICE)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ)
+
+# Unit tests must not depend on FUSE or root; each binary prints Check's
+# summary line.  CK_DEFAULT_TIMEOUT is per test case.
+unit: $(UNIT_BINS) $(MODULES)
+	@fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; \
+		CK_DEFAULT_TIMEOUT=600 SLUICE_BUILD=$(B) timeout 900 $$t || fail=1; \
+	done; exit $$fail
+
+unit-san:
+	$(MAKE) B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" unit
+
+integration: all $(IT_BINS)
+	@fail=0; for t in $(IT_BINS); do \
+		echo "== $$t"; \
+		CK_DEFAULT_TIMEOUT=900 SLUICE_BUILD=$(B) timeout 1200 $$t || fail=1; \
+	done; \
+	for t in $(wildcard test/it_*.sh); do \
+		echo "== $$t"; \
+		SLUICE_BUILD=$(B) timeout 1200 bash $$t || fail=1; \
+	done; exit $$fail
+
+deps:
+	@scripts/install-deps.sh
+
+check: deps
+	$(MAKE) all tests
+	$(MAKE) unit
+	$(MAKE) unit-san
+	$(MAKE) integration
+
+# libFuzzer target for the protocol decoder (clang; not part of check).
+FUZZ_TIME ?= 60
+fuzz:
+	@mkdir -p $(B)/fuzz test/fuzz/corpus
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined \
+		-o $(B)/fuzz/fuzz_proto test/fuzz/fuzz_proto.c $(COMMON_SRC) \
+		$(LIB_ZMQ)
+	$(B)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) test/fuzz/corpus
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format: clean"
+
+demo:
+	@scripts/demo.sh $(if $(MNT),--mount $(MNT)) $(if $(BACKEND),--backend $(BACKEND))
+demo-stop:
+	@scripts/demo.sh --stop
+
+bench:
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice \
+		$(DESTDIR)$(PREFIX)/include/sluice
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(MODULES) $(DESTDIR)$(PREFIX)/lib/sluice
+	install -m 644 include/sluice/backend.h $(DESTDIR)$(PREFIX)/include/sluice
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Block and metadata keys: xxh3-128 over length-prefixed inputs, so that no
+ * two different (dataset, path, version, index) tuples feed the hash the same
+ * bytes ("ab"+"c" and "a"+"bc" differ).  A domain byte keeps block keys and
+ * metadata keys apart.  key.lo is the key's point on the ring.
+ */
+#ifndef SL_BLOCKKEY_H
+#define SL_BLOCKKEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_blockkey {
+	uint64_t hi;
+	uint64_t lo;
+} sl_blockkey_t;
+
+sl_blockkey_t sl_blockkey_make(const char *dataset, const char *path,
+			       const char *version, uint64_t index);
+/* The key of a directory's (or file's) metadata in a dataset. */
+sl_blockkey_t sl_metakey_make(const char *dataset, const char *path);
+
+static inline int sl_blockkey_eq(sl_blockkey_t a, sl_blockkey_t b)
+{
+	return a.hi == b.hi && a.lo == b.lo;
+}
+
+/* 32 hex digits and a NUL. */
+#define SL_BLOCKKEY_HEX 33
+void sl_blockkey_hex(sl_blockkey_t k, char out[SL_BLOCKKEY_HEX]);
+
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The cluster configuration: one INI file shared by cache nodes, FUSE clients
+ * and sluicectl.  Parsed with libinih, validated strictly: the first problem
+ * (unknown key, bad size, duplicate name, missing required key, bad name)
+ * fails the load with one message "FILE:LINE: [section] key: what is wrong".
+ *
+ * The loaded configuration is a plain descriptor: its fields are public and
+ * it is never modified after sl_config_load() returns, so any thread may read
+ * it without a lock.  A reload (SIGHUP) builds a new one and swaps pointers.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_NAME_MAX	  64   /* node and dataset names: [A-Za-z0-9._-] */
+#define SL_ADDR_MAX	  255  /* a ZeroMQ endpoint or host:port */
+#define SL_BACKEND_MAX	  31   /* backend module name: [a-z0-9_] */
+#define SL_BLOCK_SIZE_MIN (4u << 10)
+#define SL_BLOCK_SIZE_MAX (64u << 20)
+
+typedef enum sl_policy {
+	SL_POLICY_LRU = 0,
+	SL_POLICY_PIN = 1,
+} sl_policy_t;
+
+/* A backend-specific key of a dataset section, passed to the module as is. */
+typedef struct sl_kv {
+	char *key;
+	char *value;
+	int line;
+} sl_kv_t;
+
+typedef struct sl_node_conf {
+	char name[SL_NAME_MAX + 1];
+	char addr[SL_ADDR_MAX + 1];	    /* required: tcp://HOST:PORT */
+	uint32_t weight;		    /* default 1, 1..1000 */
+	char metrics_addr[SL_ADDR_MAX + 1]; /* HOST:PORT; "" = no metrics */
+	uint64_t ram_capacity;		    /* bytes, default 1G */
+	uint32_t workers;		    /* backend worker threads, default 8 */
+	char *disk_path;		    /* NULL = no disk tier */
+	uint64_t disk_capacity;		    /* bytes, 0 = none */
+	/* free-space floor on disk_path's filesystem: a byte count, or a
+	 * percentage of the filesystem when disk_min_free_pct > 0. */
+	uint64_t disk_min_free;
+	uint32_t disk_min_free_pct; /* default 10 */
+	int line;
+} sl_node_conf_t;
+
+typedef struct sl_dataset_conf {
+	char name[SL_NAME_MAX + 1];
+	char backend[SL_BACKEND_MAX + 1]; /* required: posix | s3 | webhdfs */
+	char *uri;			  /* required */
+	uint32_t block_size;		  /* default 4M, 4K..64M */
+	sl_policy_t policy;		  /* default lru */
+	uint64_t metadata_ttl_ms;	  /* default 0 = cache forever */
+	size_t n_params;		  /* backend-specific keys */
+	sl_kv_t *params;
+	int line;
+} sl_dataset_conf_t;
+
+typedef struct sl_client_conf {
+	uint64_t block_cache;	     /* bytes, default 256M */
+	uint32_t prefetch_depth;     /* blocks, default 4 */
+	uint64_t request_timeout_ms; /* default 2000 */
+	uint64_t down_backoff_ms;    /* default 5000 */
+} sl_client_conf_t;
+
+typedef struct sl_config {
+	char *path;	    /* the file it was loaded from */
+	char *cluster_name; /* default "sluice" */
+	char *module_dir;   /* NULL = the binary's default */
+	size_t n_nodes;
+	sl_node_conf_t *nodes; /* in file order: the ring's member order */
+	size_t n_datasets;
+	sl_dataset_conf_t *datasets;
+	sl_client_conf_t client;
+} sl_config_t;
+
+/*
+ * Load and validate the file at path.  Returns a new configuration (caller
+ * frees with sl_config_destroy) or NULL with a one-line message in err.
+ */
+sl_config_t *sl_config_load(const char *path, char *err, size_t errlen);
+
+/* As sl_config_load, from a string; name stands for the file in messages. */
+sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
+			     size_t errlen);
+
+/* Accepts NULL; clears *cp. */
+void sl_config_destroy(sl_config_t **cp);
+
+/* Lookups by name; NULL when absent.  The result is borrowed from c. */
+const sl_node_conf_t *sl_config_node(const sl_config_t *c, const char *name);
+const sl_dataset_conf_t *sl_config_dataset(const sl_config_t *c,
+					   const char *name);
+/* A dataset's backend-specific key, or NULL. */
+const char *sl_dataset_param(const sl_dataset_conf_t *d, const char *key);
+
+/* "4M", "2G", "512K", "1T", "100" (bytes), case-insensitive, optional "iB"/"B".
+ * Returns 0 or -EINVAL / -ERANGE. */
+int sl_parse_size(const char *s, uint64_t *out);
+/* "30" (seconds), "500ms", "2s", "5m", "1h".  Returns 0 or -EINVAL/-ERANGE. */
+int sl_parse_duration_ms(const char *s, uint64_t *out);
+/* True when name matches [A-Za-z0-9._-]{1,64}. */
+int sl_name_valid(const char *name);
+
+#endif

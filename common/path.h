@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Dataset-relative paths.  Inside Sluice a path names an entry below a
+ * dataset's root: "" is the root, "train/n01/x.jpg" a file.  No leading or
+ * trailing '/', no empty, "." or ".." component, no NUL, at most
+ * SL_PATH_MAX bytes and SL_COMPONENT_MAX per component.  Every path that
+ * crosses a trust boundary (wire, FUSE) is checked here before use.
+ */
+#ifndef SL_PATH_H
+#define SL_PATH_H
+
+#include <stddef.h>
+
+#define SL_PATH_MAX	 4095
+#define SL_COMPONENT_MAX 255
+
+/*
+ * Check path[0..len).  Returns 0, -ENAMETOOLONG for an overlong path or
+ * component, or -EINVAL for anything else that is not a clean relative path
+ * (including an embedded NUL).
+ */
+int sl_path_check(const char *path, size_t len);
+
+/* Check one name (a single component): -EINVAL or -ENAMETOOLONG. */
+int sl_name_check(const char *name, size_t len);
+
+/*
+ * Join dir and name into out[cap] ("" + "a" = "a", "a" + "b" = "a/b").
+ * Returns 0 or -ENAMETOOLONG.
+ */
+int sl_path_join(char *out, size_t cap, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The consistent-hash ring that maps block and metadata keys to cache nodes.
+ * Each member gets SL_RING_VNODES points per unit of weight, placed at
+ * xxh3-64("name#i"); the points live in one sorted array and a lookup is a
+ * binary search.  Everything derives from member names and weights, so every
+ * process on every machine that reads the same config builds the same ring.
+ *
+ * A ring is immutable after sl_ring_new(): any thread may use it unlocked.
+ */
+#ifndef SL_RING_H
+#define SL_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_RING_VNODES 160
+
+typedef struct sl_ring sl_ring_t;
+
+typedef struct sl_ring_member {
+	const char *name; /* borrowed during sl_ring_new only */
+	uint32_t weight;  /* >= 1 */
+} sl_ring_member_t;
+
+/*
+ * Build a ring over members[0..n).  Member i keeps index i in results.  The
+ * ring version is a hash of the membership (names and weights, in order), so
+ * it changes whenever membership does and agrees across processes; it is
+ * never 0.  Caller frees with sl_ring_destroy.
+ */
+sl_ring_t *sl_ring_new(const sl_ring_member_t *members, size_t n);
+void sl_ring_destroy(sl_ring_t **rp);
+
+uint32_t sl_ring_version(const sl_ring_t *r);
+size_t sl_ring_members(const sl_ring_t *r);
+/* Borrowed from r. */
+const char *sl_ring_member_name(const sl_ring_t *r, size_t idx);
+
+/*
+ * The first n distinct members clockwise from point: out[0] is the owner,
+ * the rest are its fallbacks in order.  Returns how many were written
+ * (min(n, members)).
+ */
+size_t sl_ring_preference_list(const sl_ring_t *r, uint64_t point, size_t *out,
+			       size_t n);
+
+/* The owner of point (the first entry of the preference list). */
+size_t sl_ring_owner(const sl_ring_t *r, uint64_t point);
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sending and receiving protocol messages on ZeroMQ sockets.  Clients use
+ * DEALER sockets: [header][body?].  Cache nodes use one ROUTER socket, where
+ * every message carries the peer's routing identity first:
+ * [identity][header][body?].  ZeroMQ sockets are not thread-safe: call these
+ * only from the thread that owns the socket.
+ */
+#ifndef PR_TRANSPORT_H
+#define PR_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "proto/proto.h"
+
+/* A received message.  Initialise with pr_msg_init, release with
+ * pr_msg_close (which also makes it reusable). */
+typedef struct pr_msg {
+	zmq_msg_t identity; /* ROUTER only; empty on DEALER */
+	int has_identity;
+	pr_header_t h;
+	zmq_msg_t body; /* h.body_len bytes; zmq_msg_data() for a view */
+	int header_ok;	/* h holds a decoded header (even if recv failed) */
+} pr_msg_t;
+
+void pr_msg_init(pr_msg_t *m);
+void pr_msg_close(pr_msg_t *m);
+static inline const void *pr_msg_body(pr_msg_t *m)
+{
+	return zmq_msg_data(&m->body);
+}
+static inline size_t pr_msg_body_len(pr_msg_t *m)
+{
+	return zmq_msg_size(&m->body);
+}
+
+/*
+ * Receive one whole multipart message (all its frames, always, so a bad one
+ * never desynchronises the stream).  router: expect an identity frame first.
+ * flags: 0 or ZMQ_DONTWAIT.  Returns 0; -EAGAIN (nothing waiting with
+ * ZMQ_DONTWAIT); -EINTR / -ETERM from ZeroMQ; or a protocol error (-EBADMSG,
+ * -EPROTONOSUPPORT, -EMSGSIZE, wrong frame count or body hash), in which
+ * case m->header_ok says whether an error reply can be addressed.
+ */
+int pr_recv(void *sock, pr_msg_t *m, int router, int flags);
+
+/*
+ * Send a header and a body copied from body[0..len).  identity: the peer's
+ * routing identity on a ROUTER socket, NULL on DEALER.  Fills h->body_len
+ * and h->body_hash.  Returns 0 or -errno (-EAGAIN with ZMQ_DONTWAIT when
+ * the peer's queue is full, -EHOSTUNREACH for a gone ROUTER peer).
+ */
+int pr_send(void *sock, zmq_msg_t *identity, pr_header_t *h, const void *body,
+	    size_t len, int flags);
+
+/*
+ * As pr_send, but the body is sent without copying: ZeroMQ calls
+ * ffn(data, hint) once it no longer needs the bytes, from its I/O thread,
+ * possibly after pr_send_zc returns, and also when the send fails.
+ * Ownership of data passes to ZeroMQ in every case.
+ */
+int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
+	       size_t len, zmq_free_fn *ffn, void *hint, int flags);
+
+/* Reply to request m with status < 0 and a message body.  Borrowed m. */
+int pr_send_error(void *sock, pr_msg_t *m, uint32_t ring_version, int status,
+		  const char *msg);
+
+#endif

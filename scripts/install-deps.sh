@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Install every Debian package that Sluice's build, tests, demo and benchmarks
+# need. Idempotent and non-interactive: packages already present are skipped,
+# so a machine that has everything needs neither root nor the network.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential pkg-config
+	libfuse3-dev fuse3 libzmq3-dev liblz4-dev libxxhash-dev liburing-dev
+	libinih-dev libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev
+	# tests
+	check curl procps psmisc python3 python3-torch python3-boto3
+	python3-botocore
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+# Node.js runs the test S3 server (s3rver). The machine image may carry its own
+# node and npm, which Debian's npm package conflicts with: count the commands.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (sudo $0) or install them yourself" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
