@@ -63,6 +63,8 @@ IT_BINS := $(patsubst test/%.c,$(B)/test/%,$(IT_SRC))
 LIBS_s3 := $(shell pkg-config --libs libcurl expat 2>/dev/null)
 LIBS_webhdfs := $(shell pkg-config --libs libcurl 2>/dev/null)
 
+.SECONDARY:
+
 .PHONY: all tests check unit unit-san integration deps clean fuzz \
 	format format-check demo demo-stop bench install
 

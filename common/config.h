@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The cluster configuration: one INI file shared by cache nodes, FUSE clients
- * and sluicectl.  Parsed with libinih, validated strictly: the first problem
+ * and sluicectl, in libinih's INI dialect (read by config.c itself, so that
+ * every message can name its line), validated strictly: the first problem
  * (unknown key, bad size, duplicate name, missing required key, bad name)
  * fails the load with one message "FILE:LINE: [section] key: what is wrong".
  *
@@ -15,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_NAME_MAX	  64   /* node and dataset names: [A-Za-z0-9._-] */
-#define SL_ADDR_MAX	  255  /* a ZeroMQ endpoint or host:port */
-#define SL_BACKEND_MAX	  31   /* backend module name: [a-z0-9_] */
+#define SL_NAME_MAX	  64  /* node and dataset names: [A-Za-z0-9._-] */
+#define SL_ADDR_MAX	  255 /* a ZeroMQ endpoint or host:port */
+#define SL_BACKEND_MAX	  31  /* backend module name: [a-z0-9_] */
 #define SL_BLOCK_SIZE_MIN (4u << 10)
 #define SL_BLOCK_SIZE_MAX (64u << 20)
 
@@ -36,12 +37,12 @@ typedef struct sl_kv {
 typedef struct sl_node_conf {
 	char name[SL_NAME_MAX + 1];
 	char addr[SL_ADDR_MAX + 1];	    /* required: tcp://HOST:PORT */
-	uint32_t weight;		    /* default 1, 1..1000 */
+	uint32_t weight;		    /* default 1, 1..100 */
 	char metrics_addr[SL_ADDR_MAX + 1]; /* HOST:PORT; "" = no metrics */
 	uint64_t ram_capacity;		    /* bytes, default 1G */
-	uint32_t workers;		    /* backend worker threads, default 8 */
-	char *disk_path;		    /* NULL = no disk tier */
-	uint64_t disk_capacity;		    /* bytes, 0 = none */
+	uint32_t workers;	/* backend worker threads, default 8 */
+	char *disk_path;	/* NULL = no disk tier */
+	uint64_t disk_capacity; /* bytes, 0 = none */
 	/* free-space floor on disk_path's filesystem: a byte count, or a
 	 * percentage of the filesystem when disk_min_free_pct > 0. */
 	uint64_t disk_min_free;
@@ -104,7 +105,8 @@ const char *sl_dataset_param(const sl_dataset_conf_t *d, const char *key);
 int sl_parse_size(const char *s, uint64_t *out);
 /* "30" (seconds), "500ms", "2s", "5m", "1h".  Returns 0 or -EINVAL/-ERANGE. */
 int sl_parse_duration_ms(const char *s, uint64_t *out);
-/* True when name matches [A-Za-z0-9._-]{1,64}. */
+/* True when name matches [A-Za-z0-9._-]{1,64} and is not "." or "..": a
+ * dataset's name is a directory name under the mount point. */
 int sl_name_valid(const char *name);
 
 #endif

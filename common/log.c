@@ -85,7 +85,8 @@ int64_t sl_ratelimit_take(sl_ratelimit_t *rl)
 		atomic_fetch_add(&rl->suppressed, 1);
 		return -1;
 	}
-	if (!atomic_compare_exchange_strong(&rl->last_ms, &last, now ? now : 1)) {
+	if (!atomic_compare_exchange_strong(&rl->last_ms, &last,
+					    now ? now : 1)) {
 		atomic_fetch_add(&rl->suppressed, 1);
 		return -1;
 	}

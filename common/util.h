@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define SL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define SL_MIN(a, b)     ((a) < (b) ? (a) : (b))
-#define SL_MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define SL_MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b)	 ((a) > (b) ? (a) : (b))
 
 /* Programmer errors only; environmental errors are returned as -errno. */
 #define SL_ASSERT(expr)                                                        \

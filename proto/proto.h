@@ -126,8 +126,8 @@ typedef struct pr_target {
 
 /* STAT reply, and each LIST entry's attributes. */
 typedef struct pr_stat {
-	uint8_t type;	  /* PR_TYPE_* */
-	uint32_t mode;	  /* permission bits only */
+	uint8_t type;  /* PR_TYPE_* */
+	uint32_t mode; /* permission bits only */
 	uint64_t size;
 	int64_t mtime_ns;
 	pr_str_t version; /* opaque, <= PR_MAX_VERSION; "" for directories */
@@ -136,7 +136,7 @@ typedef struct pr_stat {
 typedef struct pr_list_req {
 	pr_str_t dataset;
 	pr_str_t path;
-	pr_str_t cursor; /* "" = from the start */
+	pr_str_t cursor;      /* "" = from the start */
 	uint32_t max_entries; /* 1..PR_MAX_LIST_ENTRIES */
 } pr_list_req_t;
 
@@ -233,8 +233,7 @@ void pr_list_reply_free(pr_list_reply_t *m);
 int pr_read_req_decode(pr_read_req_t *m, const void *buf, size_t len);
 int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len);
 void pr_hello_free(pr_hello_t *m);
-int pr_load_progress_decode(pr_load_progress_t *m, const void *buf,
-			    size_t len);
+int pr_load_progress_decode(pr_load_progress_t *m, const void *buf, size_t len);
 int pr_stats_decode(pr_stats_t *m, const void *buf, size_t len);
 void pr_stats_free(pr_stats_t *m);
 int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len);

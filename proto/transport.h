@@ -42,7 +42,8 @@ static inline size_t pr_msg_body_len(pr_msg_t *m)
  * flags: 0 or ZMQ_DONTWAIT.  Returns 0; -EAGAIN (nothing waiting with
  * ZMQ_DONTWAIT); -EINTR / -ETERM from ZeroMQ; or a protocol error (-EBADMSG,
  * -EPROTONOSUPPORT, -EMSGSIZE, wrong frame count or body hash), in which
- * case m->header_ok says whether an error reply can be addressed.
+ * case m->header_ok says whether an error reply can be addressed.  m must
+ * have been initialised; its previous contents are released first.
  */
 int pr_recv(void *sock, pr_msg_t *m, int router, int flags);
 
@@ -59,12 +60,18 @@ int pr_send(void *sock, zmq_msg_t *identity, pr_header_t *h, const void *body,
  * As pr_send, but the body is sent without copying: ZeroMQ calls
  * ffn(data, hint) once it no longer needs the bytes, from its I/O thread,
  * possibly after pr_send_zc returns, and also when the send fails.
- * Ownership of data passes to ZeroMQ in every case.
+ * Ownership of data passes to ZeroMQ in every case: when the send fails
+ * before ZeroMQ took it (empty or oversized body, bad header), ffn is
+ * called here, exactly once.
  */
 int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
 	       size_t len, zmq_free_fn *ffn, void *hint, int flags);
 
-/* Reply to request m with status < 0 and a message body.  Borrowed m. */
+/*
+ * Reply to request m with status < 0 and a message body, without blocking
+ * (ZMQ_DONTWAIT).  Borrowed m.  -EINVAL when m has no usable header or is
+ * itself a reply: replies are never answered.
+ */
 int pr_send_error(void *sock, pr_msg_t *m, uint32_t ring_version, int status,
 		  const char *msg);
 

@@ -1,0 +1,1089 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The cluster configuration (see config.h): a small INI reader of our own
+ * and the strict validation of every section and key.
+ *
+ * Why not libinih.  Debian's libinih is built without INI_HANDLER_LINENO
+ * (defining it on our side would change the handler's ABI, not the
+ * library's), never reports a section header or an empty section, truncates
+ * lines over 199 bytes and then miscounts every line after, and reads an
+ * indented line as the continuation of the previous value.  Every error here
+ * must name its line, so we read the file ourselves; the dialect is inih's:
+ *
+ *   - one "key = value" or "[section]" per line, blank lines allowed;
+ *   - a line starting with ';' or '#' is a comment, and so is the rest of a
+ *     line from a ';' or '#' that follows a blank;
+ *   - leading and trailing blanks are dropped, lines may end in CRLF and the
+ *     file may start with a UTF-8 byte order mark.
+ *
+ * The first problem ends the load: one message, "FILE:LINE: [section] key:
+ * what is wrong", names the line of the key (for a missing key, the line of
+ * the section header).
+ */
+#include "common/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+#define CONFIG_FILE_MAX (1u << 20) /* bytes; a cluster file is far smaller */
+#define KEY_MAX		64
+#define LABEL_MAX	(SL_NAME_MAX + 24)
+
+enum sect {
+	SECT_NONE,
+	SECT_CLUSTER,
+	SECT_NODE,
+	SECT_DATASET,
+	SECT_CLIENT,
+};
+
+/* The known keys of each section; the enums index the tables. */
+enum { CLUSTER_NAME, CLUSTER_MODULE_DIR };
+static const char *const cluster_keys[] = {"name", "module_dir", NULL};
+
+enum {
+	NODE_ADDR,
+	NODE_WEIGHT,
+	NODE_METRICS_ADDR,
+	NODE_RAM_CAPACITY,
+	NODE_WORKERS,
+	NODE_DISK_PATH,
+	NODE_DISK_CAPACITY,
+	NODE_DISK_MIN_FREE,
+};
+static const char *const node_keys[] = {
+	"addr",		 "weight",	  "metrics_addr",
+	"ram_capacity",	 "workers",	  "disk_path",
+	"disk_capacity", "disk_min_free", NULL,
+};
+
+enum { DS_BACKEND, DS_URI, DS_BLOCK_SIZE, DS_POLICY, DS_METADATA_TTL };
+static const char *const dataset_keys[] = {
+	"backend", "uri", "block_size", "policy", "metadata_ttl", NULL,
+};
+
+enum {
+	CLIENT_BLOCK_CACHE,
+	CLIENT_PREFETCH_DEPTH,
+	CLIENT_REQUEST_TIMEOUT,
+	CLIENT_DOWN_BACKOFF,
+};
+static const char *const client_keys[] = {
+	"block_cache", "prefetch_depth", "request_timeout", "down_backoff",
+	NULL,
+};
+
+#define SECT_KEYS_MAX 8
+
+typedef struct parser {
+	const char *file; /* name for messages */
+	char *err;
+	size_t errlen;
+	sl_config_t *c;
+	size_t nodes_cap;
+	size_t datasets_cap;
+	size_t params_cap; /* of the current dataset */
+	int line;	   /* the line being parsed */
+	enum sect sect;
+	char label[LABEL_MAX]; /* "[node a]", or "" outside sections */
+	int sect_line;
+	const char *const *keys;      /* the current section's known keys */
+	int seen_line[SECT_KEYS_MAX]; /* where each was set; 0 = not yet */
+	int cluster_line;
+	int client_line;
+} parser_t;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Report the load's one error, "FILE:LINE: [section] key: message", and
+ * return -EINVAL.  key may be NULL; outside a section the label is left out.
+ */
+static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->label[0] && key)
+		set_err(p->err, p->errlen, "%s:%d: %s %s: %s", p->file, line,
+			p->label, key, msg);
+	else if (p->label[0] || key)
+		set_err(p->err, p->errlen, "%s:%d: %s: %s", p->file, line,
+			p->label[0] ? p->label : key, msg);
+	else
+		set_err(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
+	return -EINVAL;
+}
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' ||
+	       ch == '\v';
+}
+
+static int is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static int is_lower_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || is_digit(ch);
+}
+
+static int is_name_char(char ch)
+{
+	return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z') || ch == '.' ||
+	       ch == '_' || ch == '-';
+}
+
+static char ascii_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+/* Trim blanks at both ends, in place. */
+static char *trim(char *s)
+{
+	size_t len;
+
+	while (is_blank(*s))
+		s++;
+	len = strlen(s);
+	while (len > 0 && is_blank(s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+int sl_name_valid(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return 0;
+	len = strlen(name);
+	if (len == 0 || len > SL_NAME_MAX)
+		return 0;
+	/* Names become directory names (datasets) and path components. */
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(name[i]))
+			return 0;
+	return 1;
+}
+
+static int backend_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > SL_BACKEND_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_lower_alnum(name[i]) && name[i] != '_')
+			return 0;
+	return 1;
+}
+
+static int key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(key[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Leading decimal digits of *sp into *v, advancing *sp.  Returns 0,
+ * -EINVAL when there is no digit, -ERANGE on overflow (digits consumed).
+ */
+static int parse_digits(const char **sp, uint64_t *v)
+{
+	const char *s = *sp;
+	int ret = 0;
+
+	*v = 0;
+	if (!is_digit(*s))
+		return -EINVAL;
+	for (; is_digit(*s); s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+
+		if (*v > (UINT64_MAX - d) / 10)
+			ret = -ERANGE;
+		else
+			*v = *v * 10 + d;
+	}
+	*sp = s;
+	return ret;
+}
+
+int sl_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	unsigned int shift = 0;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, &v);
+	if (ret == -EINVAL)
+		return ret;
+	while (is_blank(*s))
+		s++;
+	switch (ascii_lower(*s)) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 't':
+		shift = 40;
+		break;
+	case 'p':
+		shift = 50;
+		break;
+	}
+	if (shift) {
+		s++;
+		if (ascii_lower(*s) == 'i') {
+			s++;
+			if (ascii_lower(*s) != 'b')
+				return -EINVAL;
+		}
+	}
+	if (ascii_lower(*s) == 'b')
+		s++;
+	if (*s)
+		return -EINVAL;
+	if (ret < 0)
+		return ret;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+int sl_parse_duration_ms(const char *s, uint64_t *out)
+{
+	uint64_t v, mult;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, &v);
+	if (ret == -EINVAL)
+		return ret;
+	while (is_blank(*s))
+		s++;
+	if (*s == '\0') {
+		mult = 1000; /* a plain number is seconds */
+	} else if (ascii_lower(s[0]) == 'm' && ascii_lower(s[1]) == 's' &&
+		   s[2] == '\0') {
+		mult = 1;
+	} else if (s[1] == '\0') {
+		switch (ascii_lower(s[0])) {
+		case 's':
+			mult = 1000;
+			break;
+		case 'm':
+			mult = 60 * 1000;
+			break;
+		case 'h':
+			mult = 3600 * 1000;
+			break;
+		case 'd':
+			mult = 24 * 3600 * 1000;
+			break;
+		default:
+			return -EINVAL;
+		}
+	} else {
+		return -EINVAL;
+	}
+	if (ret < 0 || v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+/* "4M" for an exact multiple of a unit, else bytes; for messages. */
+static const char *fmt_size(uint64_t v, char *buf, size_t cap)
+{
+	static const char units[] = "KMGTP";
+	int u = -1;
+
+	while (u < 4 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, cap, "%llu%c", (unsigned long long)v, units[u]);
+	return buf;
+}
+
+static int get_u32(parser_t *p, const char *key, const char *val, uint32_t min,
+		   uint32_t max, uint32_t *out)
+{
+	const char *s = val;
+	uint64_t v;
+	int ret = parse_digits(&s, &v);
+
+	if (ret == -EINVAL || *s)
+		return fail(p, p->line, key,
+			    "'%s' is not a number (expected %u..%u)", val, min,
+			    max);
+	if (ret < 0 || v < min || v > max)
+		return fail(p, p->line, key, "%s is out of range %u..%u", val,
+			    min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int get_size(parser_t *p, const char *key, const char *val, uint64_t min,
+		    uint64_t max, uint64_t *out)
+{
+	char lo[32], hi[32];
+	uint64_t v;
+	int ret = sl_parse_size(val, &v);
+
+	if (ret == -EINVAL)
+		return fail(p, p->line, key,
+			    "'%s' is not a size (bytes, or a number with K, "
+			    "M, G or T, e.g. 512K, 4M, 2G)",
+			    val);
+	if (ret == 0 && v >= min && v <= max) {
+		*out = v;
+		return 0;
+	}
+	if (max != UINT64_MAX)
+		return fail(p, p->line, key, "%s is out of range %s..%s", val,
+			    fmt_size(min, lo, sizeof(lo)),
+			    fmt_size(max, hi, sizeof(hi)));
+	if (ret < 0)
+		return fail(p, p->line, key, "%s is too large", val);
+	return fail(p, p->line, key, "%s is too small (at least %s)", val,
+		    fmt_size(min, lo, sizeof(lo)));
+}
+
+static int get_duration(parser_t *p, const char *key, const char *val,
+			uint64_t min_ms, uint64_t *out)
+{
+	uint64_t v;
+	int ret = sl_parse_duration_ms(val, &v);
+
+	if (ret == -EINVAL)
+		return fail(p, p->line, key,
+			    "'%s' is not a duration (seconds, or a number with "
+			    "ms, s, m, h or d, e.g. 500ms, 2s, 5m)",
+			    val);
+	if (ret < 0)
+		return fail(p, p->line, key, "%s is out of range", val);
+	if (v < min_ms)
+		return fail(p, p->line, key,
+			    "%s is too short (at least %llums)", val,
+			    (unsigned long long)min_ms);
+	*out = v;
+	return 0;
+}
+
+static int get_str(parser_t *p, const char *key, const char *val, char *dst,
+		   size_t cap)
+{
+	if (sl_strlcpy(dst, val, cap) < 0)
+		return fail(p, p->line, key, "too long (at most %zu bytes)",
+			    cap - 1);
+	return 0;
+}
+
+/* A TCP port after the last ':' of s, and something before it. */
+static int host_port_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	const char *q;
+	uint64_t port;
+
+	if (!colon || colon == s)
+		return 0;
+	q = colon + 1;
+	if (parse_digits(&q, &port) < 0 || *q || port < 1 || port > 65535)
+		return 0;
+	for (q = s; q < colon; q++)
+		if (is_blank(*q))
+			return 0;
+	return 1;
+}
+
+/* tcp://HOST:PORT, ipc://PATH or inproc://NAME: what ZeroMQ connects to. */
+static int check_endpoint(parser_t *p, const char *key, const char *val)
+{
+	const char *rest = strstr(val, "://");
+
+	if (!rest)
+		return fail(p, p->line, key,
+			    "'%s' is not an endpoint (expected "
+			    "tcp://HOST:PORT)",
+			    val);
+	rest += 3;
+	if (strncmp(val, "tcp://", 6) == 0) {
+		if (!host_port_valid(rest))
+			return fail(p, p->line, key,
+				    "'%s': expected tcp://HOST:PORT with a "
+				    "port in 1..65535",
+				    val);
+	} else if (strncmp(val, "ipc://", 6) != 0 &&
+		   strncmp(val, "inproc://", 9) != 0) {
+		return fail(p, p->line, key,
+			    "'%s': unsupported transport (expected tcp://, "
+			    "ipc:// or inproc://)",
+			    val);
+	} else if (!*rest) {
+		return fail(p, p->line, key, "'%s': empty endpoint", val);
+	}
+	return 0;
+}
+
+static int key_index(const char *const *keys, const char *key)
+{
+	for (int i = 0; keys[i]; i++)
+		if (strcmp(keys[i], key) == 0)
+			return i;
+	return -1;
+}
+
+static int unknown_key(parser_t *p, const char *key)
+{
+	char list[256] = "";
+	size_t len = 0;
+
+	for (int i = 0; p->keys[i]; i++) {
+		int n = snprintf(list + len, sizeof(list) - len, "%s%s",
+				 i ? ", " : "", p->keys[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(list) - len)
+			break;
+		len += (size_t)n;
+	}
+	return fail(p, p->line, key, "unknown key (expected one of: %s)", list);
+}
+
+static sl_node_conf_t *cur_node(parser_t *p)
+{
+	return &p->c->nodes[p->c->n_nodes - 1];
+}
+
+static sl_dataset_conf_t *cur_dataset(parser_t *p)
+{
+	return &p->c->datasets[p->c->n_datasets - 1];
+}
+
+static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
+{
+	sl_config_t *c = p->c;
+
+	switch (idx) {
+	case CLUSTER_NAME:
+		if (!sl_name_valid(val))
+			return fail(p, p->line, key,
+				    "invalid name '%s' (use 1 to %d of "
+				    "A-Z a-z 0-9 . _ -)",
+				    val, SL_NAME_MAX);
+		free(c->cluster_name);
+		c->cluster_name = sl_xstrdup(val);
+		break;
+	case CLUSTER_MODULE_DIR:
+		free(c->module_dir);
+		c->module_dir = sl_xstrdup(val);
+		break;
+	}
+	return 0;
+}
+
+static int node_key(parser_t *p, int idx, const char *key, const char *val)
+{
+	sl_node_conf_t *n = cur_node(p);
+	int ret = 0;
+
+	switch (idx) {
+	case NODE_ADDR:
+		ret = check_endpoint(p, key, val);
+		if (ret == 0)
+			ret = get_str(p, key, val, n->addr, sizeof(n->addr));
+		for (size_t i = 0; ret == 0 && i + 1 < p->c->n_nodes; i++)
+			if (strcmp(p->c->nodes[i].addr, val) == 0)
+				ret = fail(p, p->line, key,
+					   "%s is already the address of "
+					   "[node %s] (line %d)",
+					   val, p->c->nodes[i].name,
+					   p->c->nodes[i].line);
+		break;
+	case NODE_WEIGHT:
+		ret = get_u32(p, key, val, 1, 100, &n->weight);
+		break;
+	case NODE_METRICS_ADDR:
+		if (*val && !host_port_valid(val))
+			return fail(p, p->line, key,
+				    "'%s': expected HOST:PORT with a port in "
+				    "1..65535",
+				    val);
+		ret = get_str(p, key, val, n->metrics_addr,
+			      sizeof(n->metrics_addr));
+		for (size_t i = 0; ret == 0 && *val && i + 1 < p->c->n_nodes;
+		     i++)
+			if (strcmp(p->c->nodes[i].metrics_addr, val) == 0)
+				ret = fail(p, p->line, key,
+					   "%s is already the metrics "
+					   "address of [node %s] (line %d)",
+					   val, p->c->nodes[i].name,
+					   p->c->nodes[i].line);
+		break;
+	case NODE_RAM_CAPACITY:
+		ret = get_size(p, key, val, 1, UINT64_MAX, &n->ram_capacity);
+		break;
+	case NODE_WORKERS:
+		ret = get_u32(p, key, val, 1, 256, &n->workers);
+		break;
+	case NODE_DISK_PATH:
+		if (val[0] != '/')
+			return fail(p, p->line, key,
+				    "'%s' is not an absolute path", val);
+		n->disk_path = sl_xstrdup(val);
+		break;
+	case NODE_DISK_CAPACITY:
+		ret = get_size(p, key, val, 1, UINT64_MAX, &n->disk_capacity);
+		break;
+	case NODE_DISK_MIN_FREE: {
+		size_t len = strlen(val);
+
+		if (val[len - 1] == '%') {
+			const char *q = val;
+			uint64_t pct;
+
+			ret = parse_digits(&q, &pct);
+			while (is_blank(*q))
+				q++;
+			if (ret < 0 || *q != '%' || q[1] || pct > 99)
+				return fail(
+					p, p->line, key,
+					"'%s' is not a percentage in 0%%..99%%",
+					val);
+			n->disk_min_free_pct = (uint32_t)pct;
+			n->disk_min_free = 0;
+		} else {
+			ret = get_size(p, key, val, 0, UINT64_MAX,
+				       &n->disk_min_free);
+			if (ret == 0)
+				n->disk_min_free_pct = 0;
+		}
+		break;
+	}
+	}
+	return ret;
+}
+
+static int dataset_param(parser_t *p, const char *key, const char *val)
+{
+	sl_dataset_conf_t *d = cur_dataset(p);
+	sl_kv_t *kv;
+
+	for (size_t i = 0; i < d->n_params; i++)
+		if (strcmp(d->params[i].key, key) == 0)
+			return fail(p, p->line, key,
+				    "duplicate key (first set at line %d)",
+				    d->params[i].line);
+	if (d->n_params == p->params_cap) {
+		p->params_cap = p->params_cap ? 2 * p->params_cap : 4;
+		d->params = sl_xrealloc(d->params,
+					p->params_cap * sizeof(*d->params));
+	}
+	kv = &d->params[d->n_params++];
+	kv->key = sl_xstrdup(key);
+	kv->value = sl_xstrdup(val);
+	kv->line = p->line;
+	return 0;
+}
+
+static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
+{
+	sl_dataset_conf_t *d = cur_dataset(p);
+	uint64_t v;
+	int ret = 0;
+
+	switch (idx) {
+	case DS_BACKEND:
+		if (!backend_name_valid(val))
+			return fail(p, p->line, key,
+				    "invalid backend name '%s' (use 1 to %d of "
+				    "a-z 0-9 _, e.g. posix, s3, webhdfs)",
+				    val, SL_BACKEND_MAX);
+		ret = get_str(p, key, val, d->backend, sizeof(d->backend));
+		break;
+	case DS_URI:
+		d->uri = sl_xstrdup(val);
+		break;
+	case DS_BLOCK_SIZE:
+		ret = get_size(p, key, val, SL_BLOCK_SIZE_MIN,
+			       SL_BLOCK_SIZE_MAX, &v);
+		if (ret == 0)
+			d->block_size = (uint32_t)v;
+		break;
+	case DS_POLICY:
+		if (strcmp(val, "lru") == 0)
+			d->policy = SL_POLICY_LRU;
+		else if (strcmp(val, "pin") == 0)
+			d->policy = SL_POLICY_PIN;
+		else
+			return fail(p, p->line, key,
+				    "unknown policy '%s' (expected lru or pin)",
+				    val);
+		break;
+	case DS_METADATA_TTL:
+		ret = get_duration(p, key, val, 0, &d->metadata_ttl_ms);
+		break;
+	}
+	return ret;
+}
+
+static int client_key(parser_t *p, int idx, const char *key, const char *val)
+{
+	sl_client_conf_t *cl = &p->c->client;
+	int ret = 0;
+
+	switch (idx) {
+	case CLIENT_BLOCK_CACHE:
+		ret = get_size(p, key, val, 0, UINT64_MAX, &cl->block_cache);
+		break;
+	case CLIENT_PREFETCH_DEPTH:
+		ret = get_u32(p, key, val, 0, 64, &cl->prefetch_depth);
+		break;
+	case CLIENT_REQUEST_TIMEOUT:
+		ret = get_duration(p, key, val, 1, &cl->request_timeout_ms);
+		break;
+	case CLIENT_DOWN_BACKOFF:
+		ret = get_duration(p, key, val, 0, &cl->down_backoff_ms);
+		break;
+	}
+	return ret;
+}
+
+/* Checks that need the whole section: required keys and pairs of keys. */
+static int finish_section(parser_t *p)
+{
+	const int *seen = p->seen_line;
+	int ret = 0;
+
+	switch (p->sect) {
+	case SECT_NODE:
+		if (!seen[NODE_ADDR])
+			ret = fail(p, p->sect_line, "addr",
+				   "missing (every node needs one, e.g. "
+				   "tcp://10.0.0.1:7701)");
+		else if (seen[NODE_DISK_PATH] && !seen[NODE_DISK_CAPACITY])
+			ret = fail(p, p->sect_line, "disk_capacity",
+				   "missing (required with disk_path)");
+		else if (seen[NODE_DISK_CAPACITY] && !seen[NODE_DISK_PATH])
+			ret = fail(p, seen[NODE_DISK_CAPACITY], "disk_capacity",
+				   "set without disk_path");
+		else if (seen[NODE_DISK_MIN_FREE] && !seen[NODE_DISK_PATH])
+			ret = fail(p, seen[NODE_DISK_MIN_FREE], "disk_min_free",
+				   "set without disk_path");
+		break;
+	case SECT_DATASET:
+		if (!seen[DS_BACKEND])
+			ret = fail(p, p->sect_line, "backend",
+				   "missing (e.g. posix, s3, webhdfs)");
+		else if (!seen[DS_URI])
+			ret = fail(p, p->sect_line, "uri", "missing");
+		break;
+	default:
+		break;
+	}
+	p->sect = SECT_NONE;
+	p->label[0] = '\0';
+	p->keys = NULL;
+	return ret;
+}
+
+static void start_section(parser_t *p, enum sect sect, const char *const *keys)
+{
+	p->sect = sect;
+	p->sect_line = p->line;
+	p->keys = keys;
+	memset(p->seen_line, 0, sizeof(p->seen_line));
+}
+
+static int node_section(parser_t *p, const char *name)
+{
+	sl_config_t *c = p->c;
+	sl_node_conf_t *n;
+
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (strcmp(c->nodes[i].name, name) == 0)
+			return fail(p, p->line, NULL,
+				    "duplicate node name (first at line %d)",
+				    c->nodes[i].line);
+	if (c->n_nodes == p->nodes_cap) {
+		p->nodes_cap = p->nodes_cap ? 2 * p->nodes_cap : 4;
+		c->nodes =
+			sl_xrealloc(c->nodes, p->nodes_cap * sizeof(*c->nodes));
+	}
+	n = &c->nodes[c->n_nodes++];
+	memset(n, 0, sizeof(*n));
+	sl_strlcpy(n->name, name, sizeof(n->name));
+	n->weight = 1;
+	n->ram_capacity = 1ull << 30;
+	n->workers = 8;
+	n->disk_min_free_pct = 10;
+	n->line = p->line;
+	start_section(p, SECT_NODE, node_keys);
+	return 0;
+}
+
+static int dataset_section(parser_t *p, const char *name)
+{
+	sl_config_t *c = p->c;
+	sl_dataset_conf_t *d;
+
+	for (size_t i = 0; i < c->n_datasets; i++)
+		if (strcmp(c->datasets[i].name, name) == 0)
+			return fail(p, p->line, NULL,
+				    "duplicate dataset name (first at line %d)",
+				    c->datasets[i].line);
+	if (c->n_datasets == p->datasets_cap) {
+		p->datasets_cap = p->datasets_cap ? 2 * p->datasets_cap : 4;
+		c->datasets = sl_xrealloc(
+			c->datasets, p->datasets_cap * sizeof(*c->datasets));
+	}
+	d = &c->datasets[c->n_datasets++];
+	memset(d, 0, sizeof(*d));
+	sl_strlcpy(d->name, name, sizeof(d->name));
+	d->block_size = 4u << 20;
+	d->policy = SL_POLICY_LRU;
+	d->line = p->line;
+	p->params_cap = 0;
+	start_section(p, SECT_DATASET, dataset_keys);
+	return 0;
+}
+
+/* A singleton section: [cluster] or [client]; *first is its first line. */
+static int single_section(parser_t *p, enum sect sect, const char *const *keys,
+			  const char *name, int *first)
+{
+	if (*name)
+		return fail(p, p->line, NULL, "this section takes no name");
+	if (*first)
+		return fail(p, p->line, NULL,
+			    "duplicate section (first at line %d)", *first);
+	*first = p->line;
+	start_section(p, sect, keys);
+	return 0;
+}
+
+/* s is a trimmed line starting with '['. */
+static int parse_header(parser_t *p, char *s)
+{
+	size_t len = strlen(s);
+	char *inner, *name;
+	int ret;
+
+	ret = finish_section(p);
+	if (ret < 0)
+		return ret;
+	if (s[len - 1] != ']')
+		return fail(p, p->line, NULL,
+			    "section header without closing ']'");
+	s[len - 1] = '\0';
+	inner = trim(s + 1);
+	snprintf(p->label, sizeof(p->label), "[%.*s]", LABEL_MAX - 3, inner);
+	name = inner;
+	while (*name && !is_blank(*name))
+		name++;
+	if (*name)
+		*name++ = '\0';
+	name = trim(name);
+
+	if (strcmp(inner, "node") == 0 || strcmp(inner, "dataset") == 0) {
+		if (!*name)
+			return fail(p, p->line, NULL,
+				    "missing name (write [%s NAME])", inner);
+		if (!sl_name_valid(name))
+			return fail(p, p->line, NULL,
+				    "invalid %s name '%s' (use 1 to %d of "
+				    "A-Z a-z 0-9 . _ -)",
+				    inner, name, SL_NAME_MAX);
+		if (strcmp(inner, "node") == 0)
+			return node_section(p, name);
+		return dataset_section(p, name);
+	}
+	if (strcmp(inner, "cluster") == 0)
+		return single_section(p, SECT_CLUSTER, cluster_keys, name,
+				      &p->cluster_line);
+	if (strcmp(inner, "client") == 0)
+		return single_section(p, SECT_CLIENT, client_keys, name,
+				      &p->client_line);
+	return fail(p, p->line, NULL,
+		    "unknown section (expected [cluster], [node NAME], "
+		    "[dataset NAME] or [client])");
+}
+
+static int parse_keyval(parser_t *p, char *s)
+{
+	char *eq = strchr(s, '=');
+	char *key, *val;
+	int idx;
+
+	if (!eq)
+		return fail(p, p->line, NULL,
+			    "expected 'key = value' or '[section]'");
+	*eq = '\0';
+	key = trim(s);
+	val = trim(eq + 1);
+	if (!key_valid(key))
+		return fail(p, p->line, NULL,
+			    "invalid key '%.*s' (use 1 to %d of "
+			    "A-Z a-z 0-9 . _ -)",
+			    KEY_MAX, key, KEY_MAX);
+	if (p->sect == SECT_NONE)
+		return fail(p, p->line, key,
+			    "key outside any section (put it under [cluster], "
+			    "[node NAME], [dataset NAME] or [client])");
+
+	idx = key_index(p->keys, key);
+	if (idx < 0 && p->sect == SECT_DATASET)
+		return dataset_param(p, key, val);
+	if (idx < 0)
+		return unknown_key(p, key);
+	if (p->seen_line[idx])
+		return fail(p, p->line, key,
+			    "duplicate key (first set at line %d)",
+			    p->seen_line[idx]);
+	p->seen_line[idx] = p->line;
+	/* Only "no metrics endpoint" has a meaning for an empty value. */
+	if (!*val && !(p->sect == SECT_NODE && idx == NODE_METRICS_ADDR))
+		return fail(p, p->line, key, "missing value");
+
+	switch (p->sect) {
+	case SECT_CLUSTER:
+		return cluster_key(p, idx, key, val);
+	case SECT_NODE:
+		return node_key(p, idx, key, val);
+	case SECT_DATASET:
+		return dataset_key(p, idx, key, val);
+	case SECT_CLIENT:
+		return client_key(p, idx, key, val);
+	default:
+		SL_ASSERT(0);
+	}
+	return -EINVAL;
+}
+
+/* Cut a ';' or '#' comment that starts the line or follows a blank. */
+static void cut_comment(char *s)
+{
+	for (char *q = s; *q; q++) {
+		if ((*q == ';' || *q == '#') && (q == s || is_blank(q[-1]))) {
+			*q = '\0';
+			return;
+		}
+	}
+}
+
+static int parse_line(parser_t *p, char *s)
+{
+	cut_comment(s);
+	s = trim(s);
+	if (!*s)
+		return 0;
+	if (*s == '[')
+		return parse_header(p, s);
+	return parse_keyval(p, s);
+}
+
+/* Parse text (modified in place) into p->c. */
+static int parse_text(parser_t *p, char *text)
+{
+	char *s = text;
+	int ret = 0;
+
+	if (strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;
+	while (*s) {
+		char *nl = strchr(s, '\n');
+
+		if (nl)
+			*nl = '\0';
+		p->line++;
+		ret = parse_line(p, s);
+		if (ret < 0)
+			return ret;
+		s = nl ? nl + 1 : s + strlen(s);
+	}
+	ret = finish_section(p);
+	if (ret < 0)
+		return ret;
+	if (p->c->n_nodes == 0)
+		return fail(p, p->line > 0 ? p->line : 1, NULL,
+			    "no [node NAME] section: a cluster needs at least "
+			    "one node");
+	return 0;
+}
+
+sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
+			     size_t errlen)
+{
+	sl_config_t *c = sl_xcalloc(1, sizeof(*c));
+	parser_t p = {
+		.file = name ? name : "(config)",
+		.err = err,
+		.errlen = errlen,
+		.c = c,
+	};
+	char *buf = sl_xstrdup(text);
+	int ret;
+
+	c->path = sl_xstrdup(p.file);
+	c->cluster_name = sl_xstrdup("sluice");
+	c->client.block_cache = 256ull << 20;
+	c->client.prefetch_depth = 4;
+	c->client.request_timeout_ms = 2000;
+	c->client.down_backoff_ms = 5000;
+
+	ret = parse_text(&p, buf);
+	if (ret < 0)
+		sl_config_destroy(&c);
+	free(buf);
+	return c;
+}
+
+sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
+{
+	sl_config_t *c = NULL;
+	char ebuf[128];
+	char *buf = sl_xmalloc(CONFIG_FILE_MAX + 1);
+	size_t len;
+	const char *nul;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+
+		set_err(err, errlen, "%s: cannot open: %s", path,
+			strerror_r(e, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		int e = errno;
+
+		set_err(err, errlen, "%s: cannot read: %s", path,
+			strerror_r(e, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		set_err(err, errlen,
+			"%s: larger than %u bytes: not a cluster configuration",
+			path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	buf[len] = '\0';
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		int line = 1;
+
+		for (const char *q = buf; q < nul; q++)
+			line += *q == '\n';
+		set_err(err, errlen, "%s:%d: NUL byte in the file", path, line);
+		goto out;
+	}
+	c = sl_config_parse(buf, path, err, errlen);
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	return c;
+}
+
+void sl_config_destroy(sl_config_t **cp)
+{
+	sl_config_t *c = cp ? *cp : NULL;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_nodes; i++)
+		free(c->nodes[i].disk_path);
+	for (size_t i = 0; i < c->n_datasets; i++) {
+		sl_dataset_conf_t *d = &c->datasets[i];
+
+		free(d->uri);
+		for (size_t j = 0; j < d->n_params; j++) {
+			free(d->params[j].key);
+			free(d->params[j].value);
+		}
+		free(d->params);
+	}
+	free(c->nodes);
+	free(c->datasets);
+	free(c->path);
+	free(c->cluster_name);
+	free(c->module_dir);
+	free(c);
+	*cp = NULL;
+}
+
+const sl_node_conf_t *sl_config_node(const sl_config_t *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (strcmp(c->nodes[i].name, name) == 0)
+			return &c->nodes[i];
+	return NULL;
+}
+
+const sl_dataset_conf_t *sl_config_dataset(const sl_config_t *c,
+					   const char *name)
+{
+	for (size_t i = 0; i < c->n_datasets; i++)
+		if (strcmp(c->datasets[i].name, name) == 0)
+			return &c->datasets[i];
+	return NULL;
+}
+
+const char *sl_dataset_param(const sl_dataset_conf_t *d, const char *key)
+{
+	for (size_t i = 0; i < d->n_params; i++)
+		if (strcmp(d->params[i].key, key) == 0)
+			return d->params[i].value;
+	return NULL;
+}

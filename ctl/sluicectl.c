@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluicectl: the operator's command line.  It reads the cluster config, talks
+ * to each cache node over the wire protocol (one DEALER socket per node, one
+ * request at a time, with a timeout) and prints what it learns.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/blockkey.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/ring.h"
+#include "common/util.h"
+#include "proto/proto.h"
+#include "proto/transport.h"
+
+typedef struct ctl {
+	sl_config_t *conf;
+	sl_ring_t *ring;
+	void *zctx;
+	int timeout_ms;
+	uint64_t next_id;
+} ctl_t;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sluicectl -c CLUSTER.conf [options] COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  status          each node: reachable, ring version, RAM "
+		"use, "
+		"hit ratio\n"
+		"  stats [NODE]    every counter a node reports (all nodes if "
+		"none named)\n"
+		"  ring            the ring: each node's weight and share of "
+		"keys\n"
+		"\n"
+		"options:\n"
+		"  -c, --config FILE   cluster configuration (required)\n"
+		"  -t, --timeout MS    per-request timeout (default 2000)\n"
+		"  -v, --verbose       more log output\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n");
+}
+
+/*
+ * One request/reply exchange with node idx.  On success *reply holds the
+ * reply (caller closes it with pr_msg_close) and the reply's status is
+ * returned (0 or a negative errno from the node); transport failures return
+ * -ETIMEDOUT or another negative errno.
+ */
+static int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body,
+		    size_t len, pr_msg_t *reply)
+{
+	const sl_node_conf_t *n = &c->conf->nodes[idx];
+	void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+	int zero = 0, rc;
+	pr_header_t h = {0};
+	zmq_pollitem_t pi;
+
+	if (!s)
+		return -errno;
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	if (zmq_connect(s, n->addr) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	h.opcode = op;
+	h.req_id = ++c->next_id;
+	h.ring_version = sl_ring_version(c->ring);
+	rc = pr_send(s, NULL, &h, body, len, 0);
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		pi = (zmq_pollitem_t){.socket = s, .events = ZMQ_POLLIN};
+		rc = zmq_poll(&pi, 1, c->timeout_ms);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		if (rc < 0) {
+			rc = -errno;
+			goto out;
+		}
+		rc = pr_recv(s, reply, 0, 0);
+		if (rc < 0)
+			goto out;
+		if (reply->h.req_id == h.req_id)
+			break;
+		pr_msg_close(reply);
+	}
+	rc = reply->h.status;
+out:
+	zmq_close(s);
+	return rc;
+}
+
+static int cmd_stats_one(ctl_t *c, size_t idx, int all, uint64_t *hits,
+			 uint64_t *misses, uint64_t *ram_used)
+{
+	pr_msg_t m;
+	pr_stats_t st = {0};
+	int rc;
+
+	pr_msg_init(&m);
+	rc = ctl_call(c, idx, PR_OP_STATS, NULL, 0, &m);
+	if (rc < 0)
+		goto out;
+	rc = pr_stats_decode(&st, pr_msg_body(&m), pr_msg_body_len(&m));
+	if (rc < 0)
+		goto out;
+	for (uint32_t i = 0; i < st.n_items; i++) {
+		pr_str_t nm = st.items[i].name;
+
+		if (all)
+			printf("%s\t%.*s\t%" PRIu64 "\n",
+			       c->conf->nodes[idx].name, (int)nm.len, nm.ptr,
+			       st.items[i].value);
+		if (pr_str_eq(nm, "hits_total"))
+			*hits = st.items[i].value;
+		else if (pr_str_eq(nm, "misses_total"))
+			*misses = st.items[i].value;
+		else if (pr_str_eq(nm, "ram_used_bytes"))
+			*ram_used = st.items[i].value;
+	}
+out:
+	pr_stats_free(&st);
+	pr_msg_close(&m);
+	return rc;
+}
+
+static int cmd_status(ctl_t *c)
+{
+	int down = 0;
+
+	printf("cluster %s, ring version %08x, %zu nodes, %zu datasets\n",
+	       c->conf->cluster_name, sl_ring_version(c->ring),
+	       c->conf->n_nodes, c->conf->n_datasets);
+	printf("%-16s %-28s %-6s %-10s %12s %12s %9s\n", "NODE", "ADDR",
+	       "STATE", "RING", "RAM USED", "RAM CAP", "HIT RATIO");
+	for (size_t i = 0; i < c->conf->n_nodes; i++) {
+		const sl_node_conf_t *n = &c->conf->nodes[i];
+		uint64_t hits = 0, misses = 0, used = 0;
+		pr_msg_t m;
+		char ratio[16] = "-";
+		int rc;
+
+		pr_msg_init(&m);
+		rc = ctl_call(c, i, PR_OP_HELLO, NULL, 0, &m);
+		if (rc < 0) {
+			printf("%-16s %-28s %-6s (%s)\n", n->name, n->addr,
+			       "DOWN", strerror(-rc));
+			pr_msg_close(&m);
+			down++;
+			continue;
+		}
+		uint32_t rv = m.h.ring_version;
+
+		pr_msg_close(&m);
+		cmd_stats_one(c, i, 0, &hits, &misses, &used);
+		if (hits + misses)
+			snprintf(ratio, sizeof(ratio), "%.3f",
+				 (double)hits / (double)(hits + misses));
+		printf("%-16s %-28s %-6s %08x%s %12" PRIu64 " %12" PRIu64
+		       " %9s\n",
+		       n->name, n->addr, "UP", rv,
+		       rv == sl_ring_version(c->ring) ? "  " : "! ", used,
+		       n->ram_capacity, ratio);
+	}
+	return down ? 1 : 0;
+}
+
+static int cmd_stats(ctl_t *c, const char *node)
+{
+	int fail = 0, found = 0;
+
+	for (size_t i = 0; i < c->conf->n_nodes; i++) {
+		uint64_t h, m, u;
+		int rc;
+
+		if (node && strcmp(node, c->conf->nodes[i].name) != 0)
+			continue;
+		found = 1;
+		rc = cmd_stats_one(c, i, 1, &h, &m, &u);
+		if (rc < 0) {
+			fprintf(stderr, "sluicectl: %s (%s): %s\n",
+				c->conf->nodes[i].name, c->conf->nodes[i].addr,
+				strerror(-rc));
+			fail = 1;
+		}
+	}
+	if (!found) {
+		fprintf(stderr, "sluicectl: no node '%s' in %s\n", node,
+			c->conf->path);
+		return 2;
+	}
+	return fail;
+}
+
+static int cmd_ring(ctl_t *c)
+{
+	size_t n = c->conf->n_nodes;
+	uint64_t *count = sl_xcalloc(n, sizeof(*count));
+	const uint64_t samples = 100000;
+
+	/* Shares measured the way real keys land: block keys of a sample. */
+	for (uint64_t i = 0; i < samples; i++) {
+		sl_blockkey_t k = sl_blockkey_make("sample", "file", "v", i);
+
+		count[sl_ring_owner(c->ring, k.lo)]++;
+	}
+	printf("ring version %08x, %u points per unit of weight\n",
+	       sl_ring_version(c->ring), SL_RING_VNODES);
+	for (size_t i = 0; i < n; i++)
+		printf("%-16s weight %-4u share %5.1f%%\n",
+		       c->conf->nodes[i].name, c->conf->nodes[i].weight,
+		       100.0 * (double)count[i] / (double)samples);
+	free(count);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"timeout", required_argument, NULL, 't'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	ctl_t c = {.timeout_ms = 2000};
+	const char *conf_path = NULL;
+	char err[512];
+	int opt, level = SL_LOG_WARNING, rc = 2;
+
+	while ((opt = getopt_long(argc, argv, "+c:t:vhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 't':
+			c.timeout_ms = atoi(optarg);
+			if (c.timeout_ms <= 0) {
+				fprintf(stderr, "sluicectl: bad timeout '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			level++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sluicectl %s\n", SL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	sl_log_init("sluicectl", level);
+	if (!conf_path || optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	c.conf = sl_config_load(conf_path, err, sizeof(err));
+	if (!c.conf) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		return 2;
+	}
+	sl_ring_member_t *mem = sl_xcalloc(c.conf->n_nodes, sizeof(*mem));
+
+	for (size_t i = 0; i < c.conf->n_nodes; i++)
+		mem[i] = (sl_ring_member_t){c.conf->nodes[i].name,
+					    c.conf->nodes[i].weight};
+	c.ring = sl_ring_new(mem, c.conf->n_nodes);
+	free(mem);
+	c.zctx = zmq_ctx_new();
+
+	const char *cmd = argv[optind];
+
+	if (strcmp(cmd, "status") == 0) {
+		rc = cmd_status(&c);
+	} else if (strcmp(cmd, "stats") == 0) {
+		rc = cmd_stats(&c, optind + 1 < argc ? argv[optind + 1] : NULL);
+	} else if (strcmp(cmd, "ring") == 0) {
+		rc = cmd_ring(&c);
+	} else if (strcmp(cmd, "load") == 0 || strcmp(cmd, "evict") == 0 ||
+		   strcmp(cmd, "drain") == 0) {
+		fprintf(stderr, "sluicectl: '%s' is not implemented yet\n",
+			cmd);
+		rc = 2;
+	} else {
+		fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	zmq_ctx_term(c.zctx);
+	sl_ring_destroy(&c.ring);
+	sl_config_destroy(&c.conf);
+	return rc;
+}

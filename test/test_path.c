@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for common/path: which dataset-relative paths and names are
+ * accepted, which are refused and with which errno, and sl_path_join.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/path.h"
+
+static int check_str(const char *s)
+{
+	return sl_path_check(s, strlen(s));
+}
+
+/* Clean relative paths, the root "" among them, pass. */
+START_TEST(test_accepted)
+{
+	static const char *const ok[] = {
+		"",    "a",	  "a/b",    "train/n01440764/x.jpg",
+		"...", ".hidden", "a/.b/c", "a..b",
+		"..a", "a/b../c", "x y/z",  "caf\xc3\xa9",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		ck_assert_msg(check_str(ok[i]) == 0, "'%s' refused", ok[i]);
+}
+END_TEST
+
+/* Leading or trailing '/', empty, "." and ".." components: -EINVAL. */
+START_TEST(test_rejected)
+{
+	static const char *const bad[] = {
+		"/",   "/a",  "a/",    "a//b", "//",   ".",	 "..",
+		"./a", "a/.", "a/./b", "../a", "a/..", "a/../b",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(check_str(bad[i]) == -EINVAL, "'%s' accepted",
+			      bad[i]);
+}
+END_TEST
+
+/* A NUL inside len is refused, not taken as the end of the path. */
+START_TEST(test_nul_inside)
+{
+	static const char p[] = "a/b\0c";
+	static const char q[] = "\0";
+
+	ck_assert_int_eq(sl_path_check(p, sizeof(p) - 1), -EINVAL);
+	ck_assert_int_eq(sl_path_check(q, 1), -EINVAL);
+	/* len stops before the NUL: "a/b" is fine. */
+	ck_assert_int_eq(sl_path_check(p, 3), 0);
+	ck_assert_int_eq(sl_name_check(p, sizeof(p) - 1), -EINVAL);
+}
+END_TEST
+
+/* Over SL_PATH_MAX or SL_COMPONENT_MAX: -ENAMETOOLONG, at the limit: 0. */
+START_TEST(test_too_long)
+{
+	char *buf = malloc(SL_PATH_MAX + 2);
+	size_t i;
+
+	ck_assert_ptr_nonnull(buf);
+	/* Components of 255 bytes joined by '/' up to exactly SL_PATH_MAX. */
+	for (i = 0; i < SL_PATH_MAX; i++)
+		buf[i] = (i % 256 == 255) ? '/' : 'x';
+	buf[SL_PATH_MAX] = 'x';
+	ck_assert_int_eq(sl_path_check(buf, SL_PATH_MAX), 0);
+	ck_assert_int_eq(sl_path_check(buf, SL_PATH_MAX + 1), -ENAMETOOLONG);
+
+	memset(buf, 'x', SL_COMPONENT_MAX + 1);
+	ck_assert_int_eq(sl_path_check(buf, SL_COMPONENT_MAX), 0);
+	ck_assert_int_eq(sl_path_check(buf, SL_COMPONENT_MAX + 1),
+			 -ENAMETOOLONG);
+	/* An overlong component in the middle of a short enough path. */
+	memcpy(buf, "a/", 2);
+	memset(buf + 2, 'y', SL_COMPONENT_MAX + 1);
+	memcpy(buf + 2 + SL_COMPONENT_MAX + 1, "/b", 2);
+	ck_assert_int_eq(sl_path_check(buf, SL_COMPONENT_MAX + 5),
+			 -ENAMETOOLONG);
+
+	memset(buf, 'z', SL_COMPONENT_MAX + 1);
+	ck_assert_int_eq(sl_name_check(buf, SL_COMPONENT_MAX), 0);
+	ck_assert_int_eq(sl_name_check(buf, SL_COMPONENT_MAX + 1),
+			 -ENAMETOOLONG);
+	free(buf);
+}
+END_TEST
+
+/* A name is one component: no '/', not empty, not "." or "..". */
+START_TEST(test_name_check)
+{
+	ck_assert_int_eq(sl_name_check("x.jpg", 5), 0);
+	ck_assert_int_eq(sl_name_check("...", 3), 0);
+	ck_assert_int_eq(sl_name_check("", 0), -EINVAL);
+	ck_assert_int_eq(sl_name_check(".", 1), -EINVAL);
+	ck_assert_int_eq(sl_name_check("..", 2), -EINVAL);
+	ck_assert_int_eq(sl_name_check("a/b", 3), -EINVAL);
+	ck_assert_int_eq(sl_name_check("/", 1), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_join)
+{
+	char out[16];
+	char *big, *dir;
+
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "", "a"), 0);
+	ck_assert_str_eq(out, "a");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "a", "b"), 0);
+	ck_assert_str_eq(out, "a/b");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "a/b", "c.jpg"), 0);
+	ck_assert_str_eq(out, "a/b/c.jpg");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "a", ""), 0);
+	ck_assert_str_eq(out, "a");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "", ""), 0);
+	ck_assert_str_eq(out, "");
+
+	/* In place: out is dir. */
+	strcpy(out, "train");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), out, "n01"), 0);
+	ck_assert_str_eq(out, "train/n01");
+
+	/* Exactly full (15 bytes and the NUL) fits, one more does not, and
+	 * a failed join leaves out alone. */
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "abcdefg", "hijklmn"),
+			 0);
+	ck_assert_str_eq(out, "abcdefg/hijklmn");
+	ck_assert_int_eq(sl_path_join(out, sizeof(out), "abcdefg", "hijklmno"),
+			 -ENAMETOOLONG);
+	ck_assert_str_eq(out, "abcdefg/hijklmn");
+	ck_assert_int_eq(sl_path_join(out, 4, "", "abcd"), -ENAMETOOLONG);
+
+	/* Never longer than SL_PATH_MAX, whatever the buffer. */
+	big = malloc(2 * SL_PATH_MAX);
+	ck_assert_ptr_nonnull(big);
+	dir = malloc(SL_PATH_MAX);
+	ck_assert_ptr_nonnull(dir);
+	memset(dir, 'd', SL_PATH_MAX - 2);
+	dir[SL_PATH_MAX - 2] = '\0';
+	ck_assert_int_eq(sl_path_join(big, 2 * SL_PATH_MAX, dir, "e"), 0);
+	ck_assert_uint_eq(strlen(big), SL_PATH_MAX);
+	ck_assert_int_eq(sl_path_join(big, 2 * SL_PATH_MAX, dir, "ef"),
+			 -ENAMETOOLONG);
+	free(dir);
+	free(big);
+}
+END_TEST
+
+static Suite *path_suite(void)
+{
+	Suite *s = suite_create("path");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_accepted);
+	tcase_add_test(tc, test_rejected);
+	tcase_add_test(tc, test_nul_inside);
+	tcase_add_test(tc, test_too_long);
+	tcase_add_test(tc, test_name_check);
+	tcase_add_test(tc, test_join);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(path_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for common/ring: balance between equal and weighted members,
+ * how many keys move (and where to) when a member joins or leaves,
+ * preference lists, the ring version, and that a separate process builds the
+ * same ring (run as "test_ring --owner-digest" it prints its digest).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "common/blockkey.h"
+#include "common/ring.h"
+#include "common/util.h"
+
+#define N_KEYS 100000
+
+/*
+ * Ring points of N_KEYS realistic block keys (key.lo is the ring point).
+ * This and make_ring also run outside any test (--owner-digest), where
+ * Check's assertions may not be used: they check with SL_ASSERT.
+ */
+static uint64_t *make_keys(void)
+{
+	uint64_t *keys = malloc(N_KEYS * sizeof(*keys));
+	char path[64];
+
+	SL_ASSERT(keys);
+	for (int i = 0; i < N_KEYS; i++) {
+		snprintf(path, sizeof(path), "train/n%05d/img%d.jpg", i % 1000,
+			 i);
+		keys[i] = sl_blockkey_make("imagenet", path, "etag", 0).lo;
+	}
+	return keys;
+}
+
+/* A ring of members "node1".."nodeN", all weight 1 unless weights given. */
+static sl_ring_t *make_ring(size_t n, const uint32_t *weights, char names[][16])
+{
+	sl_ring_member_t m[16];
+
+	SL_ASSERT(n <= 16);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], 16, "node%zu", i + 1);
+		m[i].name = names[i];
+		m[i].weight = weights ? weights[i] : 1;
+	}
+	return sl_ring_new(m, n);
+}
+
+static void count_owners(const sl_ring_t *r, const uint64_t *keys,
+			 size_t *counts)
+{
+	memset(counts, 0, sl_ring_members(r) * sizeof(*counts));
+	for (int i = 0; i < N_KEYS; i++)
+		counts[sl_ring_owner(r, keys[i])]++;
+}
+
+/* 8 equal members: each owns within 10% of an eighth of the keys. */
+START_TEST(test_equal_share)
+{
+	char names[8][16];
+	sl_ring_t *r = make_ring(8, NULL, names);
+	uint64_t *keys = make_keys();
+	size_t counts[8];
+	double mean = N_KEYS / 8.0;
+
+	count_owners(r, keys, counts);
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg(counts[i] >= 0.9 * mean &&
+				      counts[i] <= 1.1 * mean,
+			      "node%d owns %zu keys, mean %.0f", i + 1,
+			      counts[i], mean);
+	sl_ring_destroy(&r);
+	ck_assert_ptr_null(r);
+	free(keys);
+}
+END_TEST
+
+/* Share follows weight: a weight-2 member owns about twice the keys of each
+ * weight-1 member. */
+START_TEST(test_weighted_share)
+{
+	static const uint32_t w[4] = {1, 2, 1, 1};
+	char names[4][16];
+	sl_ring_t *r = make_ring(4, w, names);
+	uint64_t *keys = make_keys();
+	size_t counts[4];
+
+	count_owners(r, keys, counts);
+	for (int i = 0; i < 4; i++) {
+		double ratio = (double)counts[1] / counts[i];
+
+		if (i == 1)
+			continue;
+		ck_assert_msg(ratio >= 1.8 && ratio <= 2.2,
+			      "weight 2 owns %zu keys, node%d (weight 1) %zu: "
+			      "%.3f",
+			      counts[1], i + 1, counts[i], ratio);
+	}
+	sl_ring_destroy(&r);
+	free(keys);
+}
+END_TEST
+
+/* A 5th member joining 4 takes about a fifth of the keys, all of them from
+ * the others, and no key moves between old members. */
+START_TEST(test_add_member)
+{
+	char names[5][16];
+	sl_ring_t *r4 = make_ring(4, NULL, names);
+	sl_ring_t *r5 = make_ring(5, NULL, names);
+	uint64_t *keys = make_keys();
+	size_t moved = 0;
+	double frac;
+
+	for (int i = 0; i < N_KEYS; i++) {
+		size_t before = sl_ring_owner(r4, keys[i]);
+		size_t after = sl_ring_owner(r5, keys[i]);
+
+		if (before == after)
+			continue;
+		ck_assert_msg(after == 4,
+			      "key %d moved from node%zu to node%zu", i,
+			      before + 1, after + 1);
+		moved++;
+	}
+	frac = (double)moved / N_KEYS;
+	ck_assert_msg(frac >= 0.17 && frac <= 0.23, "%.3f of the keys moved",
+		      frac);
+	sl_ring_destroy(&r4);
+	sl_ring_destroy(&r5);
+	free(keys);
+}
+END_TEST
+
+/* Removing a member moves exactly its keys; the rest stay put. */
+START_TEST(test_remove_member)
+{
+	char names[5][16];
+	sl_ring_t *r5 = make_ring(5, NULL, names);
+	sl_ring_member_t m[4];
+	sl_ring_t *r4;
+	uint64_t *keys = make_keys();
+	size_t moved = 0, owned = 0;
+	size_t j = 0;
+
+	/* Drop node3 from the middle: member indices shift, names do not. */
+	for (size_t i = 0; i < 5; i++) {
+		if (i == 2)
+			continue;
+		m[j].name = names[i];
+		m[j].weight = 1;
+		j++;
+	}
+	r4 = sl_ring_new(m, 4);
+	for (int i = 0; i < N_KEYS; i++) {
+		const char *before =
+			sl_ring_member_name(r5, sl_ring_owner(r5, keys[i]));
+		const char *after =
+			sl_ring_member_name(r4, sl_ring_owner(r4, keys[i]));
+		int was_node3 = strcmp(before, "node3") == 0;
+
+		owned += was_node3;
+		if (strcmp(before, after) != 0) {
+			ck_assert_msg(was_node3, "key %d moved from %s to %s",
+				      i, before, after);
+			moved++;
+		} else {
+			ck_assert(!was_node3);
+		}
+	}
+	ck_assert_uint_eq(moved, owned);
+	ck_assert_uint_gt(moved, N_KEYS / 10);
+	sl_ring_destroy(&r4);
+	sl_ring_destroy(&r5);
+	free(keys);
+}
+END_TEST
+
+/* n distinct members, owner first; asking for more than there are gives
+ * them all.  When the owner leaves, its keys go to their first fallback. */
+START_TEST(test_preference_list)
+{
+	char names[8][16];
+	sl_ring_t *r = make_ring(8, NULL, names);
+	sl_ring_member_t m[7];
+	sl_ring_t *r7;
+	uint64_t *keys = make_keys();
+	size_t out[12];
+
+	for (int i = 0; i < 2000; i++) {
+		size_t n = sl_ring_preference_list(r, keys[i], out, 3);
+
+		ck_assert_uint_eq(n, 3);
+		ck_assert_uint_eq(out[0], sl_ring_owner(r, keys[i]));
+		ck_assert(out[0] != out[1] && out[1] != out[2] &&
+			  out[0] != out[2]);
+
+		n = sl_ring_preference_list(r, keys[i], out, 12);
+		ck_assert_uint_eq(n, 8);
+		for (size_t a = 0; a < n; a++)
+			for (size_t b = a + 1; b < n; b++)
+				ck_assert_uint_ne(out[a], out[b]);
+	}
+	ck_assert_uint_eq(sl_ring_preference_list(r, keys[0], out, 0), 0);
+	/* The extremes of the circle wrap around like any other point. */
+	ck_assert_uint_eq(sl_ring_preference_list(r, 0, out, 8), 8);
+	ck_assert_uint_eq(sl_ring_preference_list(r, UINT64_MAX, out, 8), 8);
+
+	/* Without node1, node1's keys belong to their first fallback. */
+	for (int i = 0; i < 7; i++) {
+		m[i].name = names[i + 1];
+		m[i].weight = 1;
+	}
+	r7 = sl_ring_new(m, 7);
+	for (int i = 0; i < 2000; i++) {
+		sl_ring_preference_list(r, keys[i], out, 2);
+		if (out[0] != 0)
+			continue;
+		ck_assert_str_eq(
+			sl_ring_member_name(r7, sl_ring_owner(r7, keys[i])),
+			names[out[1]]);
+	}
+	sl_ring_destroy(&r7);
+	sl_ring_destroy(&r);
+	free(keys);
+}
+END_TEST
+
+/* Same membership, same version; any change of names, weights or order
+ * changes it; never 0. */
+START_TEST(test_version)
+{
+	static const uint32_t w2[3] = {1, 2, 1};
+	char names[4][16];
+	sl_ring_t *a = make_ring(3, NULL, names);
+	sl_ring_t *b = make_ring(3, NULL, names);
+	sl_ring_t *c = make_ring(4, NULL, names);
+	sl_ring_t *d = make_ring(3, w2, names);
+	sl_ring_member_t m[3] = {
+		{"node2", 1},
+		{"node1", 1},
+		{"node3", 1},
+	};
+	sl_ring_t *e = sl_ring_new(m, 3);
+	sl_ring_t *empty = sl_ring_new(NULL, 0);
+
+	ck_assert_uint_ne(sl_ring_version(a), 0);
+	ck_assert_uint_ne(sl_ring_version(empty), 0);
+	ck_assert_uint_eq(sl_ring_version(a), sl_ring_version(b));
+	ck_assert_uint_ne(sl_ring_version(a), sl_ring_version(c));
+	ck_assert_uint_ne(sl_ring_version(a), sl_ring_version(d));
+	ck_assert_uint_ne(sl_ring_version(a), sl_ring_version(e));
+	ck_assert_uint_ne(sl_ring_version(a), sl_ring_version(empty));
+	m[0].name = "node1";
+	m[1].name = "node2";
+	sl_ring_destroy(&e);
+	e = sl_ring_new(m, 3);
+	ck_assert_uint_eq(sl_ring_version(a), sl_ring_version(e));
+
+	sl_ring_destroy(&a);
+	sl_ring_destroy(&b);
+	sl_ring_destroy(&c);
+	sl_ring_destroy(&d);
+	sl_ring_destroy(&e);
+	sl_ring_destroy(&empty);
+	sl_ring_destroy(&empty); /* clears the pointer; NULL is fine */
+	sl_ring_destroy(NULL);
+}
+END_TEST
+
+/* The ring copies names: the caller's buffers may change after new(). */
+START_TEST(test_names_copied)
+{
+	char n1[16] = "alpha", n2[16] = "beta";
+	sl_ring_member_t m[2] = {{n1, 1}, {n2, 3}};
+	sl_ring_t *r = sl_ring_new(m, 2);
+
+	memset(n1, 'X', sizeof(n1) - 1);
+	memset(n2, 'Y', sizeof(n2) - 1);
+	ck_assert_uint_eq(sl_ring_members(r), 2);
+	ck_assert_str_eq(sl_ring_member_name(r, 0), "alpha");
+	ck_assert_str_eq(sl_ring_member_name(r, 1), "beta");
+	sl_ring_destroy(&r);
+}
+END_TEST
+
+/* xxh3-64 of every owner's name for N_KEYS keys, with the ring version. */
+static uint64_t owner_digest(void)
+{
+	static const uint32_t w[6] = {1, 3, 1, 2, 1, 1};
+	char names[6][16];
+	sl_ring_t *r = make_ring(6, w, names);
+	uint64_t *keys = make_keys();
+	uint64_t h = sl_ring_version(r);
+
+	for (int i = 0; i < N_KEYS; i++) {
+		const char *name =
+			sl_ring_member_name(r, sl_ring_owner(r, keys[i]));
+		char buf[64];
+		int len = snprintf(buf, sizeof(buf), "%016llx%s",
+				   (unsigned long long)h, name);
+
+		h = XXH3_64bits(buf, (size_t)len);
+	}
+	sl_ring_destroy(&r);
+	free(keys);
+	return h;
+}
+
+/* A fresh process (exec'd, so another address-space layout) that builds the
+ * ring on its own maps every key to the same member. */
+START_TEST(test_other_process)
+{
+	int fds[2];
+	pid_t pid;
+	char buf[64] = "";
+	ssize_t n;
+	size_t got = 0;
+	int status;
+	char mine[32];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/proc/self/exe", "test_ring", "--owner-digest",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (got < sizeof(buf) - 1) {
+		n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(mine, sizeof(mine), "%016llx\n",
+		 (unsigned long long)owner_digest());
+	ck_assert_str_eq(buf, mine);
+}
+END_TEST
+
+static Suite *ring_suite(void)
+{
+	Suite *s = suite_create("ring");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_equal_share);
+	tcase_add_test(tc, test_weighted_share);
+	tcase_add_test(tc, test_add_member);
+	tcase_add_test(tc, test_remove_member);
+	tcase_add_test(tc, test_preference_list);
+	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_names_copied);
+	tcase_add_test(tc, test_other_process);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	SRunner *sr;
+	int failed;
+
+	if (argc == 2 && strcmp(argv[1], "--owner-digest") == 0) {
+		printf("%016llx\n", (unsigned long long)owner_digest());
+		return 0;
+	}
+	sr = srunner_create(ring_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
