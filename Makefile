@@ -42,7 +42,10 @@ COMMON_SRC := $(wildcard common/*.c proto/*.c)
 CN_SRC := $(filter-out cachenode/main.c,$(wildcard cachenode/*.c))
 FC_SRC := $(filter-out fuse/main.c,$(wildcard fuse/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
-BACKENDS := $(patsubst cachenode/backends/%.c,%,$(wildcard cachenode/backends/*.c))
+# A backend is cachenode/backends/NAME.c, or a folder cachenode/backends/NAME/.
+BACKENDS := $(patsubst cachenode/backends/%.c,%,$(wildcard cachenode/backends/*.c)) \
+	$(patsubst cachenode/backends/%/,%,$(dir $(wildcard cachenode/backends/*/*.c)))
+backend_src = $(or $(wildcard cachenode/backends/$(1).c),$(wildcard cachenode/backends/$(1)/*.c))
 UNIT_SRC := $(wildcard test/test_*.c)
 IT_SRC := $(wildcard test/it_*.c)
 TEST_HELPERS := $(wildcard test/helper_*.c)
@@ -55,7 +58,7 @@ LIBFC := $(B)/libfc.a
 BINS := $(if $(wildcard cachenode/main.c),$(B)/sluice-cachenode) \
 	$(if $(wildcard fuse/main.c),$(B)/sluice-fuse) \
 	$(if $(CTL_SRC),$(B)/sluicectl)
-MODULES := $(patsubst %,$(B)/sluice_backend_%.so,$(BACKENDS))
+MODULES := $(patsubst %,$(B)/sluice_backend_%.so,$(sort $(BACKENDS)))
 UNIT_BINS := $(patsubst test/%.c,$(B)/test/%,$(UNIT_SRC))
 IT_BINS := $(patsubst test/%.c,$(B)/test/%,$(IT_SRC))
 
@@ -101,9 +104,12 @@ $(B)/sluicectl: $(call obj,$(CTL_SRC)) $(LIBSLUICE)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ZMQ)
 
-$(B)/sluice_backend_%.so: $(B)/obj/cachenode/backends/%.o $(LIBSLUICE)
-	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ $(LIBS_$*) $(LIB_ZMQ)
+define backend_rule
+$(B)/sluice_backend_$(1).so: $(call obj,$(call backend_src,$(1))) $(LIBSLUICE)
+	$$(call say,LD,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS) -shared -o $$@ $$^ $$(LIBS_$(1)) $$(LIB_ZMQ)
+endef
+$(foreach b,$(sort $(BACKENDS)),$(eval $(call backend_rule,$(b))))
 
 $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(LIBSLUICE)
 	$(call say,LD,$@)

@@ -109,12 +109,14 @@ metadata_ttl = 0
 block_cache = 256M
 prefetch_depth = 4
 CONF
+
+: >"$DEMO/pids"
 if [ "$BACKEND" = s3 ]; then
+	# Starts the S3 server (its PIDs go to $DEMO/pids), uploads $DEMO/data
+	# and rewrites the dataset section of $CONF to read from it.
 	# shellcheck source=/dev/null
 	. "$ROOT/scripts/demo-s3.sh"
 fi
-
-: >"$DEMO/pids"
 for n in n1 n2 n3; do
 	"$ROOT/build/sluice-cachenode" -c "$CONF" --node "$n" \
 		>"$DEMO/logs/$n.log" 2>&1 &
