@@ -103,7 +103,7 @@ out:
 }
 
 static int cmd_stats_one(ctl_t *c, size_t idx, int all, uint64_t *hits,
-			 uint64_t *misses, uint64_t *ram_used)
+			 uint64_t *lookups, uint64_t *ram_used)
 {
 	pr_msg_t m;
 	pr_stats_t st = {0};
@@ -123,11 +123,14 @@ static int cmd_stats_one(ctl_t *c, size_t idx, int all, uint64_t *hits,
 			printf("%s\t%.*s\t%" PRIu64 "\n",
 			       c->conf->nodes[idx].name, (int)nm.len, nm.ptr,
 			       st.items[i].value);
-		if (pr_str_eq(nm, "hits_total"))
-			*hits = st.items[i].value;
-		else if (pr_str_eq(nm, "misses_total"))
-			*misses = st.items[i].value;
-		else if (pr_str_eq(nm, "ram_used_bytes"))
+		/* A lookup starts in the RAM tier; a hit in any tier counts. */
+		if (nm.len > 24 &&
+		    memcmp(nm.ptr, "sluice_cache_hits_total{", 24) == 0)
+			*hits += st.items[i].value;
+		if (pr_str_eq(nm, "sluice_cache_hits_total{tier=\"ram\"}") ||
+		    pr_str_eq(nm, "sluice_cache_misses_total{tier=\"ram\"}"))
+			*lookups += st.items[i].value;
+		else if (pr_str_eq(nm, "sluice_ram_used_bytes"))
 			*ram_used = st.items[i].value;
 	}
 out:
@@ -147,7 +150,7 @@ static int cmd_status(ctl_t *c)
 	       "STATE", "RING", "RAM USED", "RAM CAP", "HIT RATIO");
 	for (size_t i = 0; i < c->conf->n_nodes; i++) {
 		const sl_node_conf_t *n = &c->conf->nodes[i];
-		uint64_t hits = 0, misses = 0, used = 0;
+		uint64_t hits = 0, lookups = 0, used = 0;
 		pr_msg_t m;
 		char ratio[16] = "-";
 		int rc;
@@ -164,10 +167,10 @@ static int cmd_status(ctl_t *c)
 		uint32_t rv = m.h.ring_version;
 
 		pr_msg_close(&m);
-		cmd_stats_one(c, i, 0, &hits, &misses, &used);
-		if (hits + misses)
+		cmd_stats_one(c, i, 0, &hits, &lookups, &used);
+		if (lookups)
 			snprintf(ratio, sizeof(ratio), "%.3f",
-				 (double)hits / (double)(hits + misses));
+				 (double)hits / (double)lookups);
 		printf("%-16s %-28s %-6s %08x%s %12" PRIu64 " %12" PRIu64
 		       " %9s\n",
 		       n->name, n->addr, "UP", rv,

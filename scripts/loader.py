@@ -50,8 +50,11 @@ def collate(batch):
 
 
 def scrape(addrs):
-    """Sum hit and miss counters over the nodes' Prometheus endpoints."""
-    hits = misses = 0
+    """Sum the nodes' cache counters from their Prometheus endpoints.
+
+    Returns (hits, lookups): a lookup starts in the RAM tier; a hit in any
+    tier (RAM, or disk after a RAM miss) is a hit of the cluster."""
+    hits = lookups = 0.0
     for a in addrs:
         try:
             text = urllib.request.urlopen("http://%s/metrics" % a,
@@ -59,14 +62,16 @@ def scrape(addrs):
         except OSError:
             continue
         for line in text.splitlines():
-            m = re.match(r"^sluice_(?:ram_)?(hits|misses)_total(?:\{[^}]*\})?\s+(\S+)",
+            m = re.match(r'^sluice_cache_(hits|misses)_total\{tier="(\w+)"\}\s+(\S+)',
                          line)
-            if m:
-                if m.group(1) == "hits":
-                    hits += float(m.group(2))
-                else:
-                    misses += float(m.group(2))
-    return hits, misses
+            if not m:
+                continue
+            kind, tier, v = m.group(1), m.group(2), float(m.group(3))
+            if kind == "hits":
+                hits += v
+            if tier == "ram":
+                lookups += v
+    return hits, lookups
 
 
 def main():
@@ -99,6 +104,7 @@ def main():
     dl = DataLoader(Files(a.root, names), batch_size=a.batch, shuffle=True,
                     num_workers=a.workers, collate_fn=collate)
     bad = 0
+    hstart, lstart = scrape(metrics)
     for ep in range(1, a.epochs + 1):
         h0, m0 = scrape(metrics)
         t0 = time.monotonic()
@@ -115,10 +121,19 @@ def main():
             ep, nfiles, nbytes / (1 << 20), dt, nfiles / dt, nbytes / dt / 1e6)
         if metrics:
             h1, m1 = scrape(metrics)
-            dh, dm = h1 - h0, m1 - m0
-            if dh + dm > 0:
-                line += ", cluster hit ratio %.3f" % (dh / (dh + dm))
+            dh, dl = h1 - h0, m1 - m0
+            if dl > 0:
+                line += ", %d block reads at the nodes, hit ratio %.3f" % (
+                    dl, dh / dl)
+            else:
+                line += ", no block reads at the nodes (kernel page cache)"
+
         print(line, flush=True)
+    if metrics:
+        h, l = scrape(metrics)
+        if l - lstart > 0:
+            print("cluster: %d block reads at the nodes over the run, "
+                  "hit ratio %.3f" % (l - lstart, (h - hstart) / (l - lstart)))
     if a.verify:
         print("verify: %d samples per epoch, %d mismatches" % (len(names), bad))
     return 1 if bad else 0

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Backend module loading and dataset opening (see backend.h).  A module is
+ * judged before anything of it runs beyond its constructors: the ABI
+ * version is the first field of the table precisely so that it can be read
+ * whatever the rest of a foreign table looks like.
+ */
+#include "cachenode/backend.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#ifndef SL_MODULE_DIR
+#define SL_MODULE_DIR "/usr/local/lib/sluice"
+#endif
+
+#define MODULE_PREFIX "sluice_backend_"
+#define MODULE_SUFFIX ".so"
+
+typedef struct module {
+	char name[SL_BACKEND_MAX + 1];
+	const sb_ops_t *ops;
+	void *handle; /* NULL for a built-in */
+} module_t;
+
+struct cn_backends {
+	char *dir;
+	module_t *mods;
+	size_t n_mods;
+};
+
+cn_backends_t *cn_backends_new(const char *dir)
+{
+	cn_backends_t *r = sl_xcalloc(1, sizeof(*r));
+
+	r->dir = sl_xstrdup(dir ? dir : SL_MODULE_DIR);
+	return r;
+}
+
+void cn_backends_destroy(cn_backends_t **rp)
+{
+	cn_backends_t *r = rp ? *rp : NULL;
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_mods; i++)
+		if (r->mods[i].handle)
+			dlclose(r->mods[i].handle);
+	free(r->mods);
+	free(r->dir);
+	free(r);
+	*rp = NULL;
+}
+
+const char *cn_backends_dir(const cn_backends_t *r)
+{
+	return r->dir;
+}
+
+static int name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= SL_BACKEND_MAX &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+/* Everything but the ABI version, which the caller checked first. */
+static int table_complete(const sb_ops_t *ops)
+{
+	return ops->name && ops->open && ops->close && ops->stat && ops->list &&
+	       ops->read;
+}
+
+static void add(cn_backends_t *r, const char *name, const sb_ops_t *ops,
+		void *handle)
+{
+	module_t *m;
+
+	r->mods = sl_xrealloc(r->mods, (r->n_mods + 1) * sizeof(*r->mods));
+	m = &r->mods[r->n_mods++];
+	sl_strlcpy(m->name, name, sizeof(m->name));
+	m->ops = ops;
+	m->handle = handle;
+}
+
+int cn_backends_add_builtin(cn_backends_t *r, const sb_ops_t *ops)
+{
+	if (ops->abi_version != SB_ABI_VERSION || !table_complete(ops) ||
+	    !name_ok(ops->name))
+		return -EINVAL;
+	add(r, ops->name, ops, NULL);
+	return 0;
+}
+
+static const sb_ops_t *load(cn_backends_t *r, const char *name, char *err,
+			    size_t errlen)
+{
+	char path[PATH_MAX];
+	void *h;
+	const sb_ops_t *ops;
+	const char *why;
+
+	if (snprintf(path, sizeof(path), "%s/" MODULE_PREFIX "%s" MODULE_SUFFIX,
+		     r->dir, name) >= (int)sizeof(path)) {
+		snprintf(err, errlen, "backend '%s': module path too long",
+			 name);
+		return NULL;
+	}
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen,
+			 "backend '%s': no module %s (module_dir is %s)", name,
+			 path, r->dir);
+		return NULL;
+	}
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		why = dlerror();
+		snprintf(err, errlen, "backend '%s': cannot load %s: %s", name,
+			 path, why ? why : "unknown error");
+		return NULL;
+	}
+	ops = dlsym(h, SB_OPS_SYMBOL);
+	if (!ops) {
+		snprintf(err, errlen,
+			 "backend '%s': %s does not export " SB_OPS_SYMBOL,
+			 name, path);
+		goto out_err;
+	}
+	if (ops->abi_version != SB_ABI_VERSION) {
+		snprintf(err, errlen,
+			 "backend '%s': %s has module ABI version %u, this "
+			 "cache node needs %u: rebuild it against "
+			 "sluice/backend.h",
+			 name, path, ops->abi_version, SB_ABI_VERSION);
+		goto out_err;
+	}
+	if (!table_complete(ops)) {
+		snprintf(err, errlen,
+			 "backend '%s': %s exports an incomplete ops table",
+			 name, path);
+		goto out_err;
+	}
+	if (strcmp(ops->name, name) != 0) {
+		snprintf(err, errlen, "backend '%s': %s calls itself '%.64s'",
+			 name, path, ops->name);
+		goto out_err;
+	}
+	add(r, name, ops, h);
+	sl_info("loaded backend module %s", path);
+	return ops;
+out_err:
+	dlclose(h);
+	return NULL;
+}
+
+const sb_ops_t *cn_backends_get(cn_backends_t *r, const char *name, char *err,
+				size_t errlen)
+{
+	if (!name_ok(name)) {
+		snprintf(err, errlen, "backend name '%.64s' is not [a-z0-9_]+",
+			 name);
+		return NULL;
+	}
+	for (size_t i = 0; i < r->n_mods; i++)
+		if (strcmp(r->mods[i].name, name) == 0)
+			return r->mods[i].ops;
+	return load(r, name, err, errlen);
+}
+
+static int has_modules(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+	size_t pl = strlen(MODULE_PREFIX), sl = strlen(MODULE_SUFFIX);
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		found = n > pl + sl &&
+			strncmp(de->d_name, MODULE_PREFIX, pl) == 0 &&
+			strcmp(de->d_name + n - sl, MODULE_SUFFIX) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+char *cn_backends_default_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			if (has_modules(exe[0] ? exe : "/"))
+				return sl_xstrdup(exe[0] ? exe : "/");
+		}
+	}
+	return sl_xstrdup(SL_MODULE_DIR);
+}
+
+static char *params_signature(const sl_dataset_conf_t *dc)
+{
+	char *sig = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sig, &len);
+
+	SL_ASSERT(f);
+	for (size_t i = 0; i < dc->n_params; i++)
+		fprintf(f, "%s=%s\n", dc->params[i].key, dc->params[i].value);
+	fclose(f);
+	return sig;
+}
+
+cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const char *config_path, uint32_t id, int *rc,
+			      char *err, size_t errlen)
+{
+	char merr[SB_ERR_MAX];
+	cn_dataset_t *d;
+	sb_param_t *params;
+	sb_dataset_t sd;
+	const sb_ops_t *ops;
+	int ret;
+
+	ops = cn_backends_get(r, dc->backend, merr, sizeof(merr));
+	if (!ops) {
+		snprintf(err, errlen, "dataset %s: %s", dc->name, merr);
+		*rc = -ENOENT;
+		return NULL;
+	}
+	d = sl_xcalloc(1, sizeof(*d));
+	sl_strlcpy(d->name, dc->name, sizeof(d->name));
+	sl_strlcpy(d->backend, dc->backend, sizeof(d->backend));
+	d->uri = sl_xstrdup(dc->uri ? dc->uri : "");
+	d->block_size = dc->block_size;
+	d->policy = dc->policy;
+	d->metadata_ttl_ms = dc->metadata_ttl_ms;
+	d->id = id;
+	d->ops = ops;
+	d->refs = 1;
+	d->params_sig = params_signature(dc);
+
+	params = sl_xcalloc(dc->n_params ? dc->n_params : 1, sizeof(*params));
+	for (size_t i = 0; i < dc->n_params; i++) {
+		params[i].key = dc->params[i].key;
+		params[i].value = dc->params[i].value;
+		params[i].line = dc->params[i].line;
+	}
+	sd = (sb_dataset_t){
+		.name = d->name,
+		.uri = d->uri,
+		.config_path = config_path ? config_path : "(config)",
+		.block_size = d->block_size,
+		.n_params = dc->n_params,
+		.params = params,
+	};
+	merr[0] = '\0';
+	ret = ops->open(&sd, &d->state, merr, sizeof(merr));
+	free(params);
+	if (ret < 0) {
+		snprintf(err, errlen, "dataset %s: %s", dc->name,
+			 merr[0] ? merr : "backend open failed");
+		*rc = ret;
+		free(d->params_sig);
+		free(d->uri);
+		free(d);
+		return NULL;
+	}
+	*rc = 0;
+	return d;
+}
+
+cn_dataset_t *cn_dataset_ref(cn_dataset_t *d)
+{
+	d->refs++;
+	return d;
+}
+
+void cn_dataset_unref(cn_dataset_t **dp)
+{
+	cn_dataset_t *d = dp ? *dp : NULL;
+
+	if (!d)
+		return;
+	*dp = NULL;
+	SL_ASSERT(d->refs > 0);
+	if (--d->refs > 0)
+		return;
+	d->ops->close(d->state);
+	free(d->params_sig);
+	free(d->uri);
+	free(d);
+}
+
+int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc)
+{
+	char *sig;
+	int same;
+
+	if (strcmp(d->backend, dc->backend) != 0 ||
+	    strcmp(d->uri, dc->uri ? dc->uri : "") != 0 ||
+	    d->block_size != dc->block_size || d->policy != dc->policy)
+		return 0;
+	sig = params_signature(dc);
+	same = strcmp(sig, d->params_sig) == 0;
+	free(sig);
+	return same;
+}

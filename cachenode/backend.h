@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Backend modules and the datasets opened through them.
+ *
+ * cn_backends_t is the module registry: it finds sluice_backend_NAME.so in
+ * its module directory, dlopen()s it once, checks the exported ops table
+ * (symbol, ABI version, name, every function present) and keeps it loaded
+ * for the registry's lifetime.  Built-in tables (tests, embedded backends)
+ * can be registered by name and win over files.
+ *
+ * cn_dataset_t is one configured dataset opened with its module: a plain
+ * descriptor of what the server needs (copied from the config, which may be
+ * replaced on reload) plus the module's state.  Its reference count is
+ * touched only by the event thread; a worker running a job for the dataset
+ * uses ops and state while the job holds a reference taken for it.
+ *
+ * Not thread-safe (event thread or start-up only), except that ops and
+ * state may be used from workers as the backend ABI allows.
+ */
+#ifndef CN_BACKEND_H
+#define CN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "sluice/backend.h"
+
+typedef struct cn_backends cn_backends_t;
+
+/* A registry loading from dir (copied).  Caller frees with
+ * cn_backends_destroy, after every dataset opened through it is closed. */
+cn_backends_t *cn_backends_new(const char *dir);
+void cn_backends_destroy(cn_backends_t **rp);
+/* The module directory.  Borrowed from r. */
+const char *cn_backends_dir(const cn_backends_t *r);
+
+/* Register a built-in ops table (borrowed for r's lifetime) under
+ * ops->name.  Returns 0, or -EINVAL when the table is malformed. */
+int cn_backends_add_builtin(cn_backends_t *r, const sb_ops_t *ops);
+
+/*
+ * The ops of backend name, loading its module on first use.  Returns NULL
+ * with one line in err when the module is missing, cannot be loaded, lacks
+ * the symbol, has another ABI version or an incomplete table.  Borrowed
+ * from r.
+ */
+const sb_ops_t *cn_backends_get(cn_backends_t *r, const char *name, char *err,
+				size_t errlen);
+
+/*
+ * The default module directory: the running binary's own directory when it
+ * holds sluice_backend_*.so files (a build tree), else SL_MODULE_DIR.
+ * Caller frees.
+ */
+char *cn_backends_default_dir(void);
+
+typedef struct cn_dataset {
+	char name[SL_NAME_MAX + 1];
+	char backend[SL_BACKEND_MAX + 1];
+	char *uri;
+	uint32_t block_size;
+	sl_policy_t policy;
+	uint64_t metadata_ttl_ms;
+	uint32_t id; /* unique per node run: tags cache entries */
+	const sb_ops_t *ops;
+	void *state;
+	int refs; /* event thread only */
+	/* For cn_dataset_same(): the backend-specific keys, "k=v\n" each. */
+	char *params_sig;
+} cn_dataset_t;
+
+/*
+ * Open dataset dc (borrowed) with its module from r; config_path names
+ * the file in messages.  Returns a dataset with one reference, or NULL with
+ * *rc = -errno and one line in err (the module's own message on -EINVAL).
+ */
+cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const char *config_path, uint32_t id, int *rc,
+			      char *err, size_t errlen);
+cn_dataset_t *cn_dataset_ref(cn_dataset_t *d);
+/* Drop a reference; the last one closes the module state.  Accepts NULL;
+ * clears *dp. */
+void cn_dataset_unref(cn_dataset_t **dp);
+
+/* True when dc would open to the same thing as d (so its cached blocks
+ * stay valid across a reload); the TTL may still differ. */
+int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc);
+
+#endif

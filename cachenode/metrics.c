@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Metrics (see metrics.h): one table describes every scalar metric, and both
+ * the STATS pairs and the Prometheus text are generated from it, so the two
+ * views cannot drift apart.  The HTTP side is libmicrohttpd with its own
+ * polling thread; the handler only reads atomics.
+ */
+#include "cachenode/metrics.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/util.h"
+
+enum { M_COUNTER, M_GAUGE };
+
+#define REQUESTS_FMT "sluice_requests_total{op=\"%s\",status=\"%s\"}"
+
+typedef struct mdesc {
+	const char *name; /* full name, with labels if any */
+	const char *family;
+	const char *help;
+	int type;
+	size_t off; /* offsetof a _Atomic uint64_t / int64_t field */
+} mdesc_t;
+
+#define F(field) offsetof(cn_metrics_t, field)
+
+static const mdesc_t scalars[] = {
+	{"sluice_requests_in_flight", "sluice_requests_in_flight",
+	 "Requests accepted and not yet answered.", M_GAUGE, F(in_flight)},
+	{"sluice_bad_messages_total", "sluice_bad_messages_total",
+	 "Messages that failed to decode.", M_COUNTER, F(bad_messages)},
+	{"sluice_cache_hits_total{tier=\"ram\"}", "sluice_cache_hits_total",
+	 "Block reads answered from the cache.", M_COUNTER, F(ram_hits)},
+	{"sluice_cache_misses_total{tier=\"ram\"}", "sluice_cache_misses_total",
+	 "Block reads that missed the cache.", M_COUNTER, F(ram_misses)},
+	{"sluice_single_flight_joins_total", "sluice_single_flight_joins_total",
+	 "Misses that waited on a fetch already in flight.", M_COUNTER,
+	 F(flight_joins)},
+	{"sluice_bytes_served_total", "sluice_bytes_served_total",
+	 "Bytes of READ replies.", M_COUNTER, F(bytes_served)},
+	{"sluice_metadata_hits_total", "sluice_metadata_hits_total",
+	 "STAT and LIST answered from the metadata cache.", M_COUNTER,
+	 F(meta_hits)},
+	{"sluice_metadata_misses_total", "sluice_metadata_misses_total",
+	 "STAT and LIST that went to the backend.", M_COUNTER, F(meta_misses)},
+	{"sluice_memory_waits_total", "sluice_memory_waits_total",
+	 "Fetches that waited for block memory to free.", M_COUNTER,
+	 F(memory_waits)},
+	{"sluice_backend_reads_total", "sluice_backend_reads_total",
+	 "Block reads from the backend.", M_COUNTER, F(backend_reads)},
+	{"sluice_backend_read_bytes_total", "sluice_backend_read_bytes_total",
+	 "Bytes read from the backend.", M_COUNTER, F(backend_read_bytes)},
+	{"sluice_backend_errors_total", "sluice_backend_errors_total",
+	 "Backend calls that failed.", M_COUNTER, F(backend_errors)},
+	{"sluice_backend_stats_total", "sluice_backend_stats_total",
+	 "Backend stat calls.", M_COUNTER, F(backend_stats)},
+	{"sluice_backend_lists_total", "sluice_backend_lists_total",
+	 "Backend list calls (pages).", M_COUNTER, F(backend_lists)},
+	{"sluice_evictions_total{tier=\"ram\"}", "sluice_evictions_total",
+	 "Blocks evicted.", M_COUNTER, F(evictions)},
+	{"sluice_evicted_bytes_total{tier=\"ram\"}",
+	 "sluice_evicted_bytes_total", "Bytes evicted.", M_COUNTER,
+	 F(evicted_bytes)},
+	{"sluice_admitted_total{tier=\"ram\"}", "sluice_admitted_total",
+	 "Blocks admitted to the cache.", M_COUNTER, F(admitted)},
+	{"sluice_not_admitted_total{tier=\"ram\"}", "sluice_not_admitted_total",
+	 "Blocks served without being cached (policy full).", M_COUNTER,
+	 F(not_admitted)},
+	{"sluice_ram_capacity_bytes", "sluice_ram_capacity_bytes",
+	 "Configured RAM capacity.", M_GAUGE, F(ram_capacity)},
+	{"sluice_ram_used_bytes", "sluice_ram_used_bytes",
+	 "RAM used by cached blocks, their index and metadata.", M_GAUGE,
+	 F(ram_used)},
+	{"sluice_ram_blocks", "sluice_ram_blocks", "Blocks in the RAM tier.",
+	 M_GAUGE, F(ram_blocks)},
+	{"sluice_ram_transient_bytes", "sluice_ram_transient_bytes",
+	 "Fetch and reply buffers not counted as cache.", M_GAUGE,
+	 F(ram_transient)},
+	{"sluice_metadata_bytes", "sluice_metadata_bytes",
+	 "Bytes held by the metadata cache.", M_GAUGE, F(meta_bytes)},
+	{"sluice_metadata_entries", "sluice_metadata_entries",
+	 "Entries in the metadata cache.", M_GAUGE, F(meta_entries)},
+};
+
+/* Upper bounds of the latency buckets, microseconds. */
+static const uint64_t lat_us[CN_LAT_BUCKETS] = {
+	100,   250,   500,    1000,   2500,   5000,    10000,
+	25000, 50000, 100000, 250000, 500000, 1000000, 5000000,
+};
+
+static const struct {
+	int err;
+	const char *name;
+} status_names[CN_MS_N] = {
+	[CN_MS_OK] = {0, "ok"},
+	[CN_MS_ENOENT] = {ENOENT, "ENOENT"},
+	[CN_MS_EINVAL] = {EINVAL, "EINVAL"},
+	[CN_MS_EISDIR] = {EISDIR, "EISDIR"},
+	[CN_MS_ENOTDIR] = {ENOTDIR, "ENOTDIR"},
+	[CN_MS_ESTALE] = {ESTALE, "ESTALE"},
+	[CN_MS_EIO] = {EIO, "EIO"},
+	[CN_MS_EACCES] = {EACCES, "EACCES"},
+	[CN_MS_EBADMSG] = {EBADMSG, "EBADMSG"},
+	[CN_MS_EOPNOTSUPP] = {EOPNOTSUPP, "EOPNOTSUPP"},
+	[CN_MS_EPROTONOSUPPORT] = {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+	[CN_MS_ENAMETOOLONG] = {ENAMETOOLONG, "ENAMETOOLONG"},
+	[CN_MS_EMSGSIZE] = {EMSGSIZE, "EMSGSIZE"},
+	[CN_MS_ESHUTDOWN] = {ESHUTDOWN, "ESHUTDOWN"},
+	[CN_MS_OTHER] = {-1, "other"},
+};
+
+static int status_index(int status)
+{
+	for (int i = 0; i < CN_MS_OTHER; i++)
+		if (status_names[i].err == -status)
+			return i;
+	return CN_MS_OTHER;
+}
+
+const char *cn_mstatus_name(int status)
+{
+	return status_names[status_index(status)].name;
+}
+
+void cn_metrics_init(cn_metrics_t *m)
+{
+	/* All-zero is the initial state of every field. */
+	memset(m, 0, sizeof(*m));
+}
+
+void cn_metrics_request(cn_metrics_t *m, unsigned op, int status)
+{
+	unsigned o = pr_op_known(op) ? op : 0;
+
+	atomic_fetch_add_explicit(&m->requests[o][status_index(status)], 1,
+				  memory_order_relaxed);
+}
+
+void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	size_t i = 0;
+
+	while (i < CN_LAT_BUCKETS && us > lat_us[i])
+		i++;
+	atomic_fetch_add_explicit(&m->backend_lat[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->backend_lat_sum_ns, ns,
+				  memory_order_relaxed);
+}
+
+static uint64_t load_field(cn_metrics_t *m, size_t off)
+{
+	/* int64 gauges are never negative once every path has balanced; a
+	 * transient negative reads as 0. */
+	if (off == F(in_flight)) {
+		int64_t v = atomic_load_explicit(&m->in_flight,
+						 memory_order_relaxed);
+
+		return v < 0 ? 0 : (uint64_t)v;
+	}
+	return atomic_load_explicit((_Atomic uint64_t *)((char *)m + off),
+				    memory_order_relaxed);
+}
+
+static const char *op_label(unsigned o)
+{
+	return o == 0 ? "UNKNOWN" : pr_op_name(o);
+}
+
+/* The latency bucket bound as Prometheus seconds ("0.0001"). */
+static void le_label(char *out, size_t cap, size_t i)
+{
+	if (i == CN_LAT_BUCKETS)
+		snprintf(out, cap, "+Inf");
+	else
+		snprintf(out, cap, "%g", (double)lat_us[i] / 1e6);
+}
+
+void cn_metrics_foreach(cn_metrics_t *m,
+			void (*fn)(void *arg, const char *name, uint64_t value),
+			void *arg)
+{
+	char name[256], le[32];
+	uint64_t cum = 0;
+
+	for (unsigned o = 0; o < CN_M_OPS; o++) {
+		for (int s = 0; s < CN_MS_N; s++) {
+			uint64_t v = atomic_load_explicit(&m->requests[o][s],
+							  memory_order_relaxed);
+
+			if (!v)
+				continue;
+			snprintf(name, sizeof(name), REQUESTS_FMT, op_label(o),
+				 status_names[s].name);
+			fn(arg, name, v);
+		}
+	}
+	for (size_t i = 0; i < SL_ARRAY_SIZE(scalars); i++)
+		fn(arg, scalars[i].name, load_field(m, scalars[i].off));
+	for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
+		cum += atomic_load_explicit(&m->backend_lat[i],
+					    memory_order_relaxed);
+		le_label(le, sizeof(le), i);
+		snprintf(name, sizeof(name),
+			 "sluice_backend_read_seconds_bucket{le=\"%s\"}", le);
+		fn(arg, name, cum);
+	}
+	fn(arg, "sluice_backend_read_seconds_count", cum);
+	fn(arg, "sluice_backend_read_nanoseconds_sum",
+	   atomic_load_explicit(&m->backend_lat_sum_ns, memory_order_relaxed));
+}
+
+char *cn_metrics_render(cn_metrics_t *m, size_t *len)
+{
+	char *text = NULL;
+	size_t size = 0;
+	const char *last_family = "";
+	uint64_t cum = 0;
+	char le[32];
+	FILE *f = open_memstream(&text, &size);
+
+	SL_ASSERT(f);
+	fprintf(f, "# HELP sluice_requests_total Requests answered, by op and "
+		   "status.\n# TYPE sluice_requests_total counter\n");
+	for (unsigned o = 0; o < CN_M_OPS; o++) {
+		for (int s = 0; s < CN_MS_N; s++) {
+			uint64_t v = atomic_load_explicit(&m->requests[o][s],
+							  memory_order_relaxed);
+
+			/* Always show READ/ok so a dashboard has a series. */
+			if (!v && !(o == PR_OP_READ && s == CN_MS_OK))
+				continue;
+			fprintf(f,
+				"sluice_requests_total{op=\"%s\",status=\"%s\"}"
+				" %llu\n",
+				op_label(o), status_names[s].name,
+				(unsigned long long)v);
+		}
+	}
+	for (size_t i = 0; i < SL_ARRAY_SIZE(scalars); i++) {
+		const mdesc_t *d = &scalars[i];
+
+		if (strcmp(d->family, last_family) != 0)
+			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", d->family,
+				d->help, d->family,
+				d->type == M_COUNTER ? "counter" : "gauge");
+		last_family = d->family;
+		fprintf(f, "%s %llu\n", d->name,
+			(unsigned long long)load_field(m, d->off));
+	}
+	fprintf(f, "# HELP sluice_backend_read_seconds Backend block read "
+		   "latency.\n# TYPE sluice_backend_read_seconds histogram\n");
+	for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
+		cum += atomic_load_explicit(&m->backend_lat[i],
+					    memory_order_relaxed);
+		le_label(le, sizeof(le), i);
+		fprintf(f,
+			"sluice_backend_read_seconds_bucket{le=\"%s\"} %llu\n",
+			le, (unsigned long long)cum);
+	}
+	fprintf(f, "sluice_backend_read_seconds_sum %.9f\n",
+		(double)atomic_load_explicit(&m->backend_lat_sum_ns,
+					     memory_order_relaxed) /
+			1e9);
+	fprintf(f, "sluice_backend_read_seconds_count %llu\n",
+		(unsigned long long)cum);
+	fclose(f);
+	*len = size;
+	return text;
+}
+
+/* ---- HTTP ------------------------------------------------------------ */
+
+struct cn_metrics_http {
+	struct MHD_Daemon *d;
+	cn_metrics_t *m;
+};
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_size, void **con_cls)
+{
+	cn_metrics_http_t *h = cls;
+	struct MHD_Response *resp;
+	unsigned code = MHD_HTTP_OK;
+	enum MHD_Result ret;
+	char *text;
+	size_t len;
+
+	(void)version;
+	(void)upload_data;
+	(void)con_cls;
+	if (*upload_size) {
+		*upload_size = 0; /* discard any body */
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		static const char msg[] = "method not allowed\n";
+
+		code = MHD_HTTP_METHOD_NOT_ALLOWED;
+		resp = MHD_create_response_from_buffer(
+			sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+	} else if (strcmp(url, "/metrics") != 0) {
+		static const char msg[] = "not found: try /metrics\n";
+
+		code = MHD_HTTP_NOT_FOUND;
+		resp = MHD_create_response_from_buffer(
+			sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+	} else {
+		text = cn_metrics_render(h->m, &len);
+		resp = MHD_create_response_from_buffer(len, text,
+						       MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(resp, "Content-Type",
+					"text/plain; version=0.0.4");
+	}
+	if (!resp)
+		return MHD_NO;
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Split "HOST:PORT" / "[V6]:PORT" into host (NULL = any) and port. */
+static int split_addr(const char *addr, char *host, size_t hcap, char *port,
+		      size_t pcap)
+{
+	const char *colon;
+	size_t hl;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(end - addr - 1);
+		if (hl >= hcap)
+			return -EINVAL;
+		memcpy(host, addr + 1, hl);
+		host[hl] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - addr);
+		if (hl >= hcap)
+			return -EINVAL;
+		memcpy(host, addr, hl);
+		host[hl] = '\0';
+		if (strcmp(host, "*") == 0)
+			host[0] = '\0';
+	}
+	if (!colon[1] || strlen(colon + 1) >= pcap ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -EINVAL;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+cn_metrics_http_t *cn_metrics_http_start(cn_metrics_t *m, const char *addr,
+					 char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	char host[256], port[16];
+	cn_metrics_http_t *h = NULL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	int rc;
+
+	if (split_addr(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "metrics_addr '%s': expected HOST:PORT",
+			 addr);
+		goto out;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "metrics_addr '%s': %s", addr,
+			 gai_strerror(rc));
+		goto out;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h = sl_xcalloc(1, sizeof(*h));
+	h->m = m;
+	h->d = MHD_start_daemon(
+		flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
+		ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
+		MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!h->d) {
+		snprintf(err, errlen,
+			 "metrics_addr '%s': cannot listen (in use?)", addr);
+		free(h);
+		h = NULL;
+	}
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	return h;
+}
+
+void cn_metrics_http_stop(cn_metrics_http_t **hp)
+{
+	cn_metrics_http_t *h = hp ? *hp : NULL;
+
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+	*hp = NULL;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The cache node's counters and gauges, served two ways: Prometheus text on
+ * an HTTP port (GET /metrics, libmicrohttpd) and name/value pairs in the
+ * STATS reply.  Both come from one table, so they always agree.
+ *
+ * cn_metrics_t is a plain descriptor of atomic fields: any thread updates
+ * and reads them without a lock (relaxed order; a scrape is a snapshot of
+ * each value, not of all of them at one instant).
+ */
+#ifndef CN_METRICS_H
+#define CN_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+/* Request outcomes we count separately; anything else is "other". */
+enum cn_mstatus {
+	CN_MS_OK,
+	CN_MS_ENOENT,
+	CN_MS_EINVAL,
+	CN_MS_EISDIR,
+	CN_MS_ENOTDIR,
+	CN_MS_ESTALE,
+	CN_MS_EIO,
+	CN_MS_EACCES,
+	CN_MS_EBADMSG,
+	CN_MS_EOPNOTSUPP,
+	CN_MS_EPROTONOSUPPORT,
+	CN_MS_ENAMETOOLONG,
+	CN_MS_EMSGSIZE,
+	CN_MS_ESHUTDOWN,
+	CN_MS_OTHER,
+	CN_MS_N
+};
+
+/* Op index 0 counts unknown opcodes. */
+#define CN_M_OPS (PR_OP_MAX + 1)
+
+/* Backend read latency buckets (upper bounds in microseconds), then +Inf. */
+#define CN_LAT_BUCKETS 14
+
+typedef struct cn_metrics {
+	_Atomic uint64_t requests[CN_M_OPS][CN_MS_N];
+	_Atomic int64_t in_flight;     /* requests accepted, not yet answered */
+	_Atomic uint64_t bad_messages; /* undecodable frames, incl. dropped */
+
+	_Atomic uint64_t ram_hits;
+	_Atomic uint64_t ram_misses;
+	_Atomic uint64_t flight_joins; /* misses that waited on a fetch */
+	_Atomic uint64_t bytes_served; /* READ reply bodies */
+	_Atomic uint64_t meta_hits;
+	_Atomic uint64_t meta_misses;
+	_Atomic uint64_t memory_waits; /* fetches that waited for memory */
+
+	_Atomic uint64_t backend_reads;
+	_Atomic uint64_t backend_read_bytes;
+	_Atomic uint64_t backend_errors;
+	_Atomic uint64_t backend_stats;
+	_Atomic uint64_t backend_lists;
+	_Atomic uint64_t backend_lat[CN_LAT_BUCKETS + 1]; /* per bucket */
+	_Atomic uint64_t backend_lat_sum_ns;
+
+	_Atomic uint64_t evictions;
+	_Atomic uint64_t evicted_bytes;
+	_Atomic uint64_t admitted;
+	_Atomic uint64_t not_admitted; /* served once, not cached */
+
+	_Atomic uint64_t ram_capacity; /* gauges, bytes */
+	_Atomic uint64_t ram_used;     /* blocks + index + metadata */
+	_Atomic uint64_t ram_blocks;
+	_Atomic uint64_t ram_transient; /* fetch/serve buffers not cached */
+	_Atomic uint64_t meta_bytes;
+	_Atomic uint64_t meta_entries;
+} cn_metrics_t;
+
+void cn_metrics_init(cn_metrics_t *m);
+
+/* Count one answered request: op as received, status 0 or -errno. */
+void cn_metrics_request(cn_metrics_t *m, unsigned op, int status);
+void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns);
+
+/* The label value of a status: "ok", "ENOENT", ..., "other".  Static. */
+const char *cn_mstatus_name(int status);
+
+/*
+ * Visit every metric as a Prometheus-style sample name with labels
+ * ("sluice_requests_total{op=\"READ\",status=\"ok\"}") and an integer
+ * value; counters that are zero and carry labels are skipped.  This is the
+ * STATS reply.  name is valid during the call only.
+ */
+void cn_metrics_foreach(cn_metrics_t *m,
+			void (*fn)(void *arg, const char *name, uint64_t value),
+			void *arg);
+
+/* The Prometheus text exposition (format 0.0.4).  Caller frees. */
+char *cn_metrics_render(cn_metrics_t *m, size_t *len);
+
+/*
+ * An HTTP server answering GET /metrics on addr ("HOST:PORT", "[V6]:PORT",
+ * "*:PORT" or ":PORT" for any).  m is borrowed and must outlive the server.
+ * Returns NULL with a message in err.  The server runs its own thread.
+ */
+typedef struct cn_metrics_http cn_metrics_http_t;
+cn_metrics_http_t *cn_metrics_http_start(cn_metrics_t *m, const char *addr,
+					 char *err, size_t errlen);
+/* Stops the thread and closes the socket.  Accepts NULL; clears *hp. */
+void cn_metrics_http_stop(cn_metrics_http_t **hp);
+
+#endif

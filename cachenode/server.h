@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The cache node's server: one event thread owns the ZeroMQ ROUTER socket,
+ * the RAM tier's index, the single-flight table and the metadata cache;
+ * a worker pool runs backend calls and hands results back through an
+ * eventfd.  cn_server_run() is that event thread's loop.
+ *
+ * Ops served: HELLO, STAT, LIST (paged), READ (a block or a range in one),
+ * PREFETCH (answered at once, fetched in the background) and STATS.  Any
+ * other op gets -EOPNOTSUPP; a malformed message gets the decoder's error
+ * (or is dropped when it cannot be addressed); nothing a peer sends can
+ * stop the loop.
+ *
+ * Threads: everything here is for the thread that calls cn_server_run,
+ * except cn_server_stop (any thread, async-signal-safe) and the metrics
+ * (atomic).
+ */
+#ifndef CN_SERVER_H
+#define CN_SERVER_H
+
+#include <stddef.h>
+
+#include "cachenode/metrics.h"
+#include "common/config.h"
+#include "sluice/backend.h"
+
+typedef struct cn_server cn_server_t;
+
+typedef struct cn_server_opts {
+	/* Backends registered before any module is loaded (tests, embedded
+	 * backends); the tables are borrowed for the server's lifetime. */
+	const sb_ops_t *const *builtins;
+	size_t n_builtins;
+	int no_metrics_http; /* do not listen on metrics_addr */
+	unsigned drain_ms;   /* on stop, wait this long for fetches (5000) */
+} cn_server_opts_t;
+
+/*
+ * A server for node `node` of cfg: opens every dataset, binds the node's
+ * addr and starts the workers and the metrics listener.  cfg is transferred
+ * (freed by the server, also on failure); opts is borrowed and may be NULL.
+ * Returns NULL with one line in err.
+ */
+cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
+			   const cn_server_opts_t *opts, char *err,
+			   size_t errlen);
+
+/*
+ * Serve until cn_server_stop(): then stop accepting (new requests get
+ * -ESHUTDOWN), let fetches in flight finish for up to drain_ms, fail what
+ * is left with -ESHUTDOWN and return 0.  A fatal socket error returns
+ * -errno.
+ */
+int cn_server_run(cn_server_t *s);
+
+/* Ask the loop to stop.  Any thread; async-signal-safe. */
+void cn_server_stop(cn_server_t *s);
+
+/*
+ * Apply a new configuration (SIGHUP).  All or nothing: when the node is
+ * missing from cfg or a new or changed dataset fails to open, the old
+ * configuration stays and -errno is returned with one line in err.
+ * Datasets whose backend settings changed are reopened and their cached
+ * blocks and metadata dropped; ram_capacity is applied; addr, metrics_addr,
+ * workers and module_dir take effect on restart.  cfg is transferred.
+ * Event thread only (from the hook, below).
+ */
+int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err,
+		     size_t errlen);
+
+/* Poll fd (borrowed) in the loop and call fn(arg) on the event thread when
+ * it is readable.  For a signalfd; fd < 0 removes the hook. */
+void cn_server_set_hook(cn_server_t *s, int fd, void (*fn)(void *arg),
+			void *arg);
+
+/* The node's counters; borrowed from s. */
+cn_metrics_t *cn_server_metrics(cn_server_t *s);
+/* The configuration in force; borrowed until the next reload. */
+const sl_config_t *cn_server_config(const cn_server_t *s);
+
+/* Accepts NULL; clears *sp.  Not while cn_server_run runs. */
+void cn_server_destroy(cn_server_t **sp);
+
+#endif

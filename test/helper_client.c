@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The tests' synchronous protocol client (see helper_client.h): DEALER
+ * socket, request ids from a counter, replies matched by id, LZ4 bodies
+ * unpacked, every wait bounded by zmq_poll.
+ */
+#include "test/helper_client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/util.h"
+#include "proto/transport.h"
+
+struct th_client {
+	void *ctx;
+	void *sock;
+	int timeout_ms;
+	uint64_t next_id;
+	uint32_t ring_version;
+	char errmsg[PR_MAX_ERRMSG + 1];
+};
+
+void th_reply_free(th_reply_t *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+th_client_t *th_client_new(const char *endpoint, int timeout_ms)
+{
+	th_client_t *c = sl_xcalloc(1, sizeof(*c));
+	int zero = 0;
+	int64_t maxmsg = PR_HEADER_SIZE + PR_MAX_BODY;
+
+	c->timeout_ms = timeout_ms;
+	c->next_id = 1;
+	c->ctx = zmq_ctx_new();
+	if (!c->ctx)
+		goto out_err;
+	c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+	if (!c->sock)
+		goto out_err;
+	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	if (zmq_connect(c->sock, endpoint) < 0)
+		goto out_err;
+	return c;
+out_err:
+	th_client_destroy(&c);
+	return NULL;
+}
+
+void th_client_destroy(th_client_t **cp)
+{
+	th_client_t *c = cp ? *cp : NULL;
+
+	if (!c)
+		return;
+	if (c->sock)
+		zmq_close(c->sock);
+	if (c->ctx)
+		zmq_ctx_term(c->ctx);
+	free(c);
+	*cp = NULL;
+}
+
+void *th_client_socket(th_client_t *c)
+{
+	return c->sock;
+}
+
+void th_client_set_timeout(th_client_t *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+void th_client_set_ring_version(th_client_t *c, uint32_t v)
+{
+	c->ring_version = v;
+}
+
+const char *th_client_errmsg(const th_client_t *c)
+{
+	return c->errmsg;
+}
+
+int64_t th_client_send(th_client_t *c, uint8_t op, const void *body, size_t len)
+{
+	pr_header_t h = {0};
+	int rc;
+
+	h.opcode = op;
+	h.req_id = c->next_id++;
+	h.ring_version = c->ring_version;
+	rc = pr_send(c->sock, NULL, &h, body, len, 0);
+	return rc < 0 ? rc : (int64_t)h.req_id;
+}
+
+int th_client_recv(th_client_t *c, th_reply_t *r, int timeout_ms)
+{
+	zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+	uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
+	pr_msg_t m;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	pr_msg_init(&m);
+	for (;;) {
+		uint64_t now = sl_now_ms();
+
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		rc = zmq_poll(&it, 1, (long)(deadline - now));
+		if (rc < 0 && zmq_errno() == EINTR)
+			continue;
+		if (rc < 0) {
+			rc = -zmq_errno();
+			goto out;
+		}
+		if (rc == 0)
+			continue;
+		rc = pr_recv(c->sock, &m, 0, ZMQ_DONTWAIT);
+		if (rc == -EAGAIN || rc == -EINTR)
+			continue;
+		break;
+	}
+	if (rc < 0)
+		goto out;
+	r->h = m.h;
+	if (m.h.flags & PR_F_LZ4) {
+		int64_t raw =
+			pr_lz4_raw_len(pr_msg_body(&m), pr_msg_body_len(&m));
+
+		if (raw < 0) {
+			rc = (int)raw;
+			goto out;
+		}
+		r->body = sl_xmalloc((size_t)raw + 1);
+		rc = pr_lz4_unpack(pr_msg_body(&m), pr_msg_body_len(&m),
+				   r->body, (size_t)raw, &r->len);
+		if (rc < 0) {
+			th_reply_free(r);
+			goto out;
+		}
+	} else {
+		r->len = pr_msg_body_len(&m);
+		r->body = sl_xmalloc(r->len + 1);
+		memcpy(r->body, pr_msg_body(&m), r->len);
+	}
+	r->h.flags &= (uint16_t)~PR_F_LZ4;
+out:
+	pr_msg_close(&m);
+	return rc;
+}
+
+int th_client_call(th_client_t *c, uint8_t op, const void *body, size_t len,
+		   th_reply_t *out)
+{
+	uint64_t deadline = sl_now_ms() + (uint64_t)c->timeout_ms;
+	int64_t id = th_client_send(c, op, body, len);
+	th_reply_t r;
+	pr_str_t msg;
+	int rc;
+
+	c->errmsg[0] = '\0';
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (id < 0)
+		return (int)id;
+	for (;;) {
+		uint64_t now = sl_now_ms();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		rc = th_client_recv(c, &r, (int)(deadline - now));
+		if (rc == -ETIMEDOUT)
+			return rc;
+		if (rc < 0)
+			continue; /* a malformed reply: dropped */
+		if (r.h.req_id == (uint64_t)id && r.h.opcode == op)
+			break;
+		th_reply_free(&r);
+	}
+	if (r.h.status < 0 && pr_errmsg_decode(&msg, r.body, r.len) == 0)
+		pr_str_copy(c->errmsg, sizeof(c->errmsg), msg);
+	rc = r.h.status;
+	if (out)
+		*out = r;
+	else
+		th_reply_free(&r);
+	return rc;
+}
+
+int th_client_hello(th_client_t *c, pr_hello_t *out, th_reply_t *keep)
+{
+	int rc = th_client_call(c, PR_OP_HELLO, NULL, 0, keep);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == 0)
+		rc = pr_hello_decode(out, keep->body, keep->len);
+	return rc;
+}
+
+int th_client_stat(th_client_t *c, const char *dataset, const char *path,
+		   th_stat_t *out)
+{
+	pr_target_t t = {pr_str(dataset), pr_str(path)};
+	th_reply_t r;
+	pr_stat_t st;
+	pr_buf_t b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pr_buf_init(&b);
+	rc = pr_target_encode(&b, &t);
+	if (rc == 0)
+		rc = th_client_call(c, PR_OP_STAT, b.data, b.len, &r);
+	pr_buf_fini(&b);
+	if (rc != 0) {
+		if (rc > -4096 && rc < 0)
+			th_reply_free(&r);
+		return rc;
+	}
+	rc = pr_stat_decode(&st, r.body, r.len);
+	if (rc == 0) {
+		out->type = st.type;
+		out->mode = st.mode;
+		out->size = st.size;
+		out->mtime_ns = st.mtime_ns;
+		pr_str_copy(out->version, sizeof(out->version), st.version);
+	}
+	th_reply_free(&r);
+	return rc;
+}
+
+int th_client_list(th_client_t *c, const char *dataset, const char *path,
+		   const char *cursor, uint32_t max, pr_list_reply_t *out,
+		   th_reply_t *keep)
+{
+	pr_list_req_t q = {pr_str(dataset), pr_str(path), pr_str(cursor), max};
+	pr_buf_t b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pr_buf_init(&b);
+	rc = pr_list_req_encode(&b, &q);
+	if (rc == 0)
+		rc = th_client_call(c, PR_OP_LIST, b.data, b.len, keep);
+	pr_buf_fini(&b);
+	if (rc == 0)
+		rc = pr_list_reply_decode(out, keep->body, keep->len);
+	return rc;
+}
+
+int th_encode_read(pr_buf_t *b, const char *dataset, const char *path,
+		   const char *version, uint64_t block, uint32_t offset,
+		   uint32_t length)
+{
+	pr_read_req_t q = {pr_str(dataset), pr_str(path), pr_str(version),
+			   block,	    offset,	  length};
+
+	pr_buf_init(b);
+	return pr_read_req_encode(b, &q);
+}
+
+ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
+		       const char *version, uint64_t block, uint32_t offset,
+		       uint32_t length, void *buf, size_t cap)
+{
+	th_reply_t r;
+	pr_buf_t b;
+	ssize_t rc;
+
+	rc = th_encode_read(&b, dataset, path, version, block, offset, length);
+	if (rc == 0)
+		rc = th_client_call(c, PR_OP_READ, b.data, b.len, &r);
+	pr_buf_fini(&b);
+	if (rc != 0) {
+		if (rc > -4096 && rc < 0)
+			th_reply_free(&r);
+		return rc;
+	}
+	if (r.len > cap) {
+		th_reply_free(&r);
+		return -EMSGSIZE;
+	}
+	if (r.len)
+		memcpy(buf, r.body, r.len);
+	rc = (ssize_t)r.len;
+	th_reply_free(&r);
+	return rc;
+}
+
+int th_client_prefetch(th_client_t *c, const char *dataset, const char *path,
+		       const char *version, uint64_t block)
+{
+	pr_buf_t b;
+	int rc = th_encode_read(&b, dataset, path, version, block, 0, 0);
+
+	if (rc == 0)
+		rc = th_client_call(c, PR_OP_PREFETCH, b.data, b.len, NULL);
+	pr_buf_fini(&b);
+	return rc;
+}
+
+int th_client_stats(th_client_t *c, pr_stats_t *out, th_reply_t *keep)
+{
+	int rc = th_client_call(c, PR_OP_STATS, NULL, 0, keep);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == 0)
+		rc = pr_stats_decode(out, keep->body, keep->len);
+	return rc;
+}
+
+int th_client_stat_value(th_client_t *c, const char *name, uint64_t *value)
+{
+	th_reply_t r;
+	pr_stats_t st;
+	int rc = th_client_stats(c, &st, &r);
+
+	if (rc == 0) {
+		rc = -ENOENT;
+		for (uint32_t i = 0; i < st.n_items; i++) {
+			if (pr_str_eq(st.items[i].name, name)) {
+				*value = st.items[i].value;
+				rc = 0;
+				break;
+			}
+		}
+		pr_stats_free(&st);
+	}
+	th_reply_free(&r);
+	return rc;
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The backend module loader: the real posix module loads from the build
+ * directory; modules built here on the fly with the wrong ABI version,
+ * without the ops symbol, with an incomplete table or under another name
+ * are refused with a message that says why; a missing module names the
+ * path it looked for; built-in tables; opening a dataset passes the
+ * module's own configuration errors through.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cachenode/backend.h"
+#include "common/config.h"
+#include "test/helper_proc.h"
+
+static char *tmp;
+
+static void setup(void)
+{
+	tmp = th_tmpdir("cn-backend");
+	ck_assert_ptr_nonnull(tmp);
+}
+
+static void teardown(void)
+{
+	th_rmtree(tmp);
+	free(tmp);
+	tmp = NULL;
+}
+
+/* Build tmp/sluice_backend_NAME.so from src with the system compiler. */
+static void build_module(const char *name, const char *src)
+{
+	char cpath[512], cmd[2048], *out = NULL;
+	const char *cc = getenv("CC");
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+	int rc;
+
+	snprintf(cpath, sizeof(cpath), "%s/%s.c", tmp, name);
+	ck_assert_int_eq(th_write_file(cpath, src, strlen(src)), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "%s -shared -fPIC -o %s/sluice_backend_%s.so %s 2>&1",
+		 cc && *cc ? cc : "cc", tmp, name, cpath);
+	rc = th_run_capture(argv, 60000, &out);
+	ck_assert_msg(rc == 0, "cc failed (%d): %s", rc, out ? out : "");
+	free(out);
+}
+
+/* A table laid out like sb_ops_t, without the project's headers. */
+#define FAKE_TABLE(abi, name, fn)                                              \
+	"#include <stdint.h>\n"                                                \
+	"static int f(void) { return 0; }\n"                                   \
+	"struct ops { uint32_t abi; const char *name; void *fns[6]; };\n"      \
+	"const struct ops sluice_backend_ops = { " abi ", \"" name "\", "      \
+	"{ " fn ", " fn ", " fn ", " fn ", " fn " } };\n"
+
+START_TEST(test_loads_posix_from_build_dir)
+{
+	char err[SB_ERR_MAX] = "";
+	cn_backends_t *r = cn_backends_new(th_build_dir());
+	const sb_ops_t *ops = cn_backends_get(r, "posix", err, sizeof(err));
+
+	ck_assert_msg(ops != NULL, "%s", err);
+	ck_assert_uint_eq(ops->abi_version, SB_ABI_VERSION);
+	ck_assert_str_eq(ops->name, "posix");
+	/* Loaded once, then cached. */
+	ck_assert_ptr_eq(cn_backends_get(r, "posix", err, sizeof(err)), ops);
+	cn_backends_destroy(&r);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(test_wrong_abi_refused)
+{
+	char err[SB_ERR_MAX] = "";
+	cn_backends_t *r;
+
+	build_module("badabi", FAKE_TABLE("99", "badabi", "(void *)f"));
+	r = cn_backends_new(tmp);
+	ck_assert_ptr_null(cn_backends_get(r, "badabi", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "ABI version 99") && strstr(err, "needs 1") &&
+			      strstr(err, "sluice_backend_badabi.so"),
+		      "unclear message: %s", err);
+	cn_backends_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_missing_module_and_symbol)
+{
+	char err[SB_ERR_MAX] = "";
+	cn_backends_t *r;
+
+	build_module("nosym", "int unrelated = 1;\n");
+	build_module("partial", FAKE_TABLE("1", "partial", "0"));
+	build_module("alias", FAKE_TABLE("1", "other", "(void *)f"));
+	r = cn_backends_new(tmp);
+	ck_assert_ptr_null(cn_backends_get(r, "nosuch", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "no module") &&
+			      strstr(err, "sluice_backend_nosuch.so") &&
+			      strstr(err, tmp),
+		      "unclear message: %s", err);
+	ck_assert_ptr_null(cn_backends_get(r, "nosym", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "does not export sluice_backend_ops"),
+		      "unclear message: %s", err);
+	ck_assert_ptr_null(cn_backends_get(r, "partial", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "incomplete"), "unclear message: %s", err);
+	ck_assert_ptr_null(cn_backends_get(r, "alias", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "calls itself 'other'"),
+		      "unclear message: %s", err);
+	/* A name can never become a path. */
+	ck_assert_ptr_null(cn_backends_get(r, "../x", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "[a-z0-9_]"));
+	ck_assert_ptr_null(cn_backends_get(r, "", err, sizeof(err)));
+	cn_backends_destroy(&r);
+}
+END_TEST
+
+static int fake_open(const sb_dataset_t *ds, void **state, char *err,
+		     size_t errlen)
+{
+	(void)ds;
+	(void)err;
+	(void)errlen;
+	*state = NULL;
+	return 0;
+}
+
+static void fake_close(void *state)
+{
+	(void)state;
+}
+
+static int fake_stat(void *state, const char *path, sb_stat_t *st, char *err,
+		     size_t errlen)
+{
+	(void)state;
+	(void)path;
+	(void)st;
+	snprintf(err, errlen, "nothing here");
+	return -ENOENT;
+}
+
+static int fake_list(void *state, const char *dir, const char *cursor,
+		     sb_dirent_t *ents, size_t max, size_t *n,
+		     char *next_cursor, char *err, size_t errlen)
+{
+	(void)state;
+	(void)dir;
+	(void)cursor;
+	(void)ents;
+	(void)max;
+	(void)err;
+	(void)errlen;
+	*n = 0;
+	next_cursor[0] = '\0';
+	return 0;
+}
+
+static ssize_t fake_read(void *state, const char *path, const char *version,
+			 uint64_t offset, void *buf, size_t len, char *err,
+			 size_t errlen)
+{
+	(void)state;
+	(void)path;
+	(void)version;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+static const sb_ops_t fake_ops = {
+	.abi_version = SB_ABI_VERSION,
+	.name = "posix", /* shadows the module of that name */
+	.open = fake_open,
+	.close = fake_close,
+	.stat = fake_stat,
+	.list = fake_list,
+	.read = fake_read,
+};
+
+START_TEST(test_builtin_wins)
+{
+	char err[SB_ERR_MAX];
+	cn_backends_t *r = cn_backends_new(th_build_dir());
+	sb_ops_t bad = fake_ops;
+
+	ck_assert_int_eq(cn_backends_add_builtin(r, &fake_ops), 0);
+	ck_assert_ptr_eq(cn_backends_get(r, "posix", err, sizeof(err)),
+			 &fake_ops);
+	bad.abi_version = 2;
+	ck_assert_int_eq(cn_backends_add_builtin(r, &bad), -EINVAL);
+	bad = fake_ops;
+	bad.read = NULL;
+	ck_assert_int_eq(cn_backends_add_builtin(r, &bad), -EINVAL);
+	cn_backends_destroy(&r);
+}
+END_TEST
+
+static sl_config_t *parse(const char *text)
+{
+	char err[256];
+	sl_config_t *c = sl_config_parse(text, "test.conf", err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "%s", err);
+	return c;
+}
+
+START_TEST(test_dataset_open_errors)
+{
+	char text[1024], err[512];
+	cn_backends_t *r = cn_backends_new(th_build_dir());
+	sl_config_t *c;
+	cn_dataset_t *d;
+	int rc;
+
+	snprintf(text, sizeof(text),
+		 "[cluster]\nname = t\n[node n1]\naddr = tcp://127.0.0.1:1\n"
+		 "[dataset good]\nbackend = posix\nuri = file://%s\n"
+		 "[dataset bogus]\nbackend = posix\nuri = file://%s\n"
+		 "colour = blue\n"
+		 "[dataset s3ish]\nbackend = posix\nuri = s3://bucket/\n"
+		 "[dataset gone]\nbackend = posix\nuri = file://%s/nope\n"
+		 "[dataset nomod]\nbackend = hdfs9\nuri = x\n",
+		 tmp, tmp, tmp);
+	c = parse(text);
+	d = cn_dataset_open(r, sl_config_dataset(c, "good"), c->path, 1, &rc,
+			    err, sizeof(err));
+	ck_assert_msg(d != NULL, "%s", err);
+	ck_assert_str_eq(d->name, "good");
+	ck_assert_uint_eq(d->id, 1);
+	ck_assert(cn_dataset_same(d, sl_config_dataset(c, "good")));
+	ck_assert(!cn_dataset_same(d, sl_config_dataset(c, "bogus")));
+	cn_dataset_unref(&d);
+	ck_assert_ptr_null(d);
+
+	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "bogus"),
+					   c->path, 2, &rc, err, sizeof(err)));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_msg(strstr(err, "test.conf:11:") && strstr(err, "colour"),
+		      "message does not name the line: %s", err);
+	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "s3ish"),
+					   c->path, 3, &rc, err, sizeof(err)));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "file:///"));
+	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "gone"),
+					   c->path, 4, &rc, err, sizeof(err)));
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "nomod"),
+					   c->path, 5, &rc, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "sluice_backend_hdfs9.so"));
+	sl_config_destroy(&c);
+	cn_backends_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_default_dir)
+{
+	char *d = cn_backends_default_dir();
+
+	/* build/test holds no modules, so the installed location wins. */
+	ck_assert_str_eq(d, SL_MODULE_DIR);
+	free(d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cn_backend");
+	TCase *tc = tcase_create("loader");
+	SRunner *sr;
+	char *base;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_loads_posix_from_build_dir);
+	tcase_add_test(tc, test_wrong_abi_refused);
+	tcase_add_test(tc, test_missing_module_and_symbol);
+	tcase_add_test(tc, test_builtin_wins);
+	tcase_add_test(tc, test_dataset_open_errors);
+	tcase_add_test(tc, test_default_dir);
+	suite_add_tcase(s, tc);
+	/* Every test's files go below one directory that this process
+	 * (which survives failing tests, unlike their teardowns) removes. */
+	base = th_tmpdir("test-cn-backend");
+	if (!base || setenv("TMPDIR", base, 1) < 0)
+		return 2;
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	th_rmtree(base);
+	free(base);
+	return failed ? 1 : 0;
+}

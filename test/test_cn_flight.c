@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Single flight.  First the table itself; then the real server (event
+ * loop, RAM tier, workers, flights) run in a thread of this process with a
+ * counting fake backend whose reads wait at a gate the test opens: 64
+ * pipelined READs of one cold block (various ranges) become exactly one
+ * backend read and 64 correct replies; the same with READs that do not
+ * know the version (one STAT, one read); a slow backend read does not hold
+ * up a cache hit; a backend error reaches every waiter.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachenode/flight.h"
+#include "cachenode/server.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "test/helper_client.h"
+#include "test/helper_proc.h"
+
+#define FILE_SIZE (1u << 20)
+#define BS	  (64u << 10)
+#define N_REQ	  64
+
+/* ---- The table --------------------------------------------------------- */
+
+START_TEST(test_table_join)
+{
+	cn_flights_t *ft = cn_flights_new();
+	sl_blockkey_t k1 = {1, 2}, k2 = {3, 4};
+	int created, w[3];
+	cn_flight_t *f, *g;
+
+	f = cn_flights_join(ft, k1, &w[0], &created);
+	ck_assert_int_eq(created, 1);
+	ck_assert_ptr_eq(cn_flights_join(ft, k1, &w[1], &created), f);
+	ck_assert_int_eq(created, 0);
+	ck_assert_ptr_eq(cn_flights_join(ft, k1, NULL, &created), f);
+	g = cn_flights_join(ft, k2, &w[2], &created);
+	ck_assert_int_eq(created, 1);
+	ck_assert_ptr_ne(f, g);
+	ck_assert_uint_eq(f->n_waiters, 2);
+	ck_assert_ptr_eq(f->waiters[0], &w[0]);
+	ck_assert_ptr_eq(f->waiters[1], &w[1]);
+	ck_assert_uint_eq(cn_flights_count(ft), 2);
+	cn_flights_remove(ft, f);
+	cn_flight_free(f);
+	ck_assert_ptr_null(cn_flights_find(ft, k1));
+	ck_assert_ptr_eq(cn_flights_find(ft, k2), g);
+	/* A new miss after completion starts a new flight. */
+	f = cn_flights_join(ft, k1, NULL, &created);
+	ck_assert_int_eq(created, 1);
+	ck_assert_uint_eq(f->n_waiters, 0);
+	cn_flights_remove(ft, f);
+	cn_flight_free(f);
+	f = cn_flights_find(ft, k2);
+	cn_flights_remove(ft, g);
+	cn_flight_free(g);
+	cn_flights_destroy(&ft);
+}
+END_TEST
+
+/* ---- A counting, gated backend ------------------------------------------ */
+
+static _Atomic int reads, stats;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_closed; /* protected by gate_lock */
+
+static void gate_set(int closed)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_closed = closed;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate_wait(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20; /* never hang a test */
+	pthread_mutex_lock(&gate_lock);
+	while (gate_closed &&
+	       pthread_cond_timedwait(&gate_cond, &gate_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)((off * 131) ^ (off >> 9));
+}
+
+static int f_open(const sb_dataset_t *ds, void **state, char *err,
+		  size_t errlen)
+{
+	(void)ds;
+	(void)err;
+	(void)errlen;
+	*state = NULL;
+	return 0;
+}
+
+static void f_close(void *state)
+{
+	(void)state;
+}
+
+static int f_stat(void *state, const char *path, sb_stat_t *st, char *err,
+		  size_t errlen)
+{
+	(void)state;
+	atomic_fetch_add(&stats, 1);
+	memset(st, 0, sizeof(*st));
+	if (!strcmp(path, "") || !strcmp(path, "dir")) {
+		st->type = SB_TYPE_DIR;
+		return 0;
+	}
+	if (strncmp(path, "file", 4) != 0) {
+		snprintf(err, errlen, "no %s", path);
+		return -ENOENT;
+	}
+	st->type = SB_TYPE_FILE;
+	st->size = FILE_SIZE;
+	strcpy(st->version, "v1");
+	return 0;
+}
+
+static int f_list(void *state, const char *dir, const char *cursor,
+		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
+		  char *err, size_t errlen)
+{
+	(void)state;
+	(void)dir;
+	(void)cursor;
+	(void)ents;
+	(void)max;
+	(void)err;
+	(void)errlen;
+	*n = 0;
+	next[0] = '\0';
+	return 0;
+}
+
+static ssize_t f_read(void *state, const char *path, const char *version,
+		      uint64_t offset, void *buf, size_t len, char *err,
+		      size_t errlen)
+{
+	uint8_t *p = buf;
+	size_t n;
+
+	(void)state;
+	atomic_fetch_add(&reads, 1);
+	gate_wait();
+	if (strncmp(path, "file", 4) != 0)
+		return -ENOENT;
+	if (strcmp(version, "v1") != 0) {
+		snprintf(err, errlen, "version is v1, not %s", version);
+		return -ESTALE;
+	}
+	if (offset >= FILE_SIZE)
+		return 0;
+	n = SL_MIN(len, FILE_SIZE - offset);
+	for (size_t i = 0; i < n; i++)
+		p[i] = pattern(offset + i);
+	return (ssize_t)n;
+}
+
+static const sb_ops_t fake_ops = {
+	.abi_version = SB_ABI_VERSION,
+	.name = "fake",
+	.open = f_open,
+	.close = f_close,
+	.stat = f_stat,
+	.list = f_list,
+	.read = f_read,
+};
+
+/* ---- An in-process node -------------------------------------------------- */
+
+static cn_server_t *srv;
+static pthread_t srv_thread;
+static char endpoint[64];
+static th_client_t *cli;
+
+static void *serve(void *arg)
+{
+	(void)arg;
+	cn_server_run(srv);
+	return NULL;
+}
+
+static void start_node_with(const char *ram, int workers, const char *policy);
+
+static void start_node(void)
+{
+	start_node_with("64M", 4, "lru");
+}
+
+static void start_node_with(const char *ram, int workers, const char *policy)
+{
+	static const sb_ops_t *const builtins[] = {&fake_ops};
+	cn_server_opts_t opts = {builtins, 1, 1, 2000};
+	char text[1024], err[512];
+	sl_config_t *cfg;
+	int port = th_free_port();
+
+	atomic_store(&reads, 0);
+	atomic_store(&stats, 0);
+	gate_set(0);
+	ck_assert_int_gt(port, 0);
+	snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
+	snprintf(text, sizeof(text),
+		 "[cluster]\nname = t\n"
+		 "[node n1]\naddr = %s\nram_capacity = %s\nworkers = %d\n"
+		 "[dataset ds]\nbackend = fake\nuri = fake://\n"
+		 "block_size = 64K\npolicy = %s\n",
+		 endpoint, ram, workers, policy);
+	cfg = sl_config_parse(text, "flight.conf", err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	srv = cn_server_new(cfg, "n1", &opts, err, sizeof(err));
+	ck_assert_msg(srv != NULL, "%s", err);
+	ck_assert_int_eq(pthread_create(&srv_thread, NULL, serve, NULL), 0);
+	cli = th_client_new(endpoint, 10000);
+	ck_assert_ptr_nonnull(cli);
+}
+
+static void stop_node(void)
+{
+	gate_set(0);
+	th_client_destroy(&cli);
+	if (srv) {
+		cn_server_stop(srv);
+		pthread_join(srv_thread, NULL);
+		cn_server_destroy(&srv);
+	}
+}
+
+/* Wait until the node holds n unanswered requests (all arrived). */
+static void wait_in_flight(int64_t n)
+{
+	cn_metrics_t *m = cn_server_metrics(srv);
+	uint64_t deadline = sl_now_ms() + 10000;
+
+	while (atomic_load(&m->in_flight) < n && sl_now_ms() < deadline)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&m->in_flight), n);
+}
+
+/* Wait until the backend has seen n reads (a worker picked the job up),
+ * then give any wrongful extra read time to show. */
+static void wait_reads(int n)
+{
+	uint64_t deadline = sl_now_ms() + 10000;
+
+	while (atomic_load(&reads) < n && sl_now_ms() < deadline)
+		usleep(1000);
+	usleep(50000);
+	ck_assert_int_eq(atomic_load(&reads), n);
+}
+
+/* Send N_REQ READs of block 3 with distinct ranges; return their ids. */
+static void send_reads(const char *version, int64_t ids[N_REQ])
+{
+	for (int i = 0; i < N_REQ; i++) {
+		pr_buf_t b;
+
+		ck_assert_int_eq(th_encode_read(&b, "ds", "file1", version, 3,
+						(uint32_t)i * 1000,
+						i == 0 ? 0 : 777),
+				 0);
+		ids[i] = th_client_send(cli, PR_OP_READ, b.data, b.len);
+		pr_buf_fini(&b);
+		ck_assert_int_gt(ids[i], 0);
+	}
+}
+
+static void check_replies(const int64_t ids[N_REQ])
+{
+	for (int k = 0; k < N_REQ; k++) {
+		th_reply_t r;
+		int i;
+		uint64_t off;
+		size_t want;
+
+		ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+		ck_assert_int_eq(r.h.status, 0);
+		for (i = 0; i < N_REQ && ids[i] != (int64_t)r.h.req_id; i++)
+			;
+		ck_assert_int_lt(i, N_REQ);
+		off = 3ull * BS + (uint64_t)i * 1000;
+		want = i == 0 ? BS : 777;
+		ck_assert_uint_eq(r.len, want);
+		for (size_t j = 0; j < r.len; j++)
+			ck_assert_uint_eq(r.body[j], pattern(off + j));
+		th_reply_free(&r);
+	}
+}
+
+START_TEST(test_64_misses_one_backend_read)
+{
+	cn_metrics_t *m;
+	int64_t ids[N_REQ];
+
+	start_node();
+	m = cn_server_metrics(srv);
+	gate_set(1);
+	send_reads("v1", ids);
+	wait_in_flight(N_REQ);
+	/* Everyone is waiting on one fetch, parked at the gate. */
+	wait_reads(1);
+	ck_assert_uint_eq(atomic_load(&m->flight_joins), N_REQ - 1);
+	gate_set(0);
+	check_replies(ids);
+	ck_assert_int_eq(atomic_load(&reads), 1);
+	ck_assert_uint_eq(atomic_load(&m->backend_reads), 1);
+	ck_assert_uint_eq(atomic_load(&m->ram_misses), N_REQ);
+	/* Now cached: 64 hits, still one backend read. */
+	send_reads("v1", ids);
+	check_replies(ids);
+	ck_assert_int_eq(atomic_load(&reads), 1);
+	ck_assert_uint_eq(atomic_load(&m->ram_hits), N_REQ);
+	ck_assert_int_eq(atomic_load(&m->in_flight), 0);
+	stop_node();
+}
+END_TEST
+
+START_TEST(test_64_misses_without_version)
+{
+	int64_t ids[N_REQ];
+
+	start_node();
+	gate_set(1);
+	send_reads("", ids);
+	wait_in_flight(N_REQ);
+	gate_set(0);
+	check_replies(ids);
+	ck_assert_int_eq(atomic_load(&stats), 1);
+	ck_assert_int_eq(atomic_load(&reads), 1);
+	stop_node();
+}
+END_TEST
+
+START_TEST(test_slow_read_does_not_block_hits)
+{
+	uint8_t buf[BS];
+	th_reply_t r;
+	pr_buf_t b;
+	int64_t slow;
+	uint64_t t0;
+
+	start_node();
+	/* Cache block 0. */
+	ck_assert_int_eq(th_client_read(cli, "ds", "file1", "v1", 0, 0, 0, buf,
+					sizeof(buf)),
+			 BS);
+	/* Block 1 gets stuck in the backend... */
+	gate_set(1);
+	ck_assert_int_eq(th_encode_read(&b, "ds", "file1", "v1", 1, 0, 0), 0);
+	slow = th_client_send(cli, PR_OP_READ, b.data, b.len);
+	pr_buf_fini(&b);
+	wait_in_flight(1);
+	wait_reads(2);
+	/* ...while block 0 is served from RAM at once. */
+	t0 = sl_now_ms();
+	th_client_set_timeout(cli, 2000);
+	ck_assert_int_eq(th_client_read(cli, "ds", "file1", "v1", 0, 10, 20,
+					buf, sizeof(buf)),
+			 20);
+	ck_assert_uint_lt(sl_now_ms() - t0, 1000);
+	for (int j = 0; j < 20; j++)
+		ck_assert_uint_eq(buf[j], pattern(10 + (uint64_t)j));
+	gate_set(0);
+	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+	ck_assert_uint_eq(r.h.req_id, (uint64_t)slow);
+	ck_assert_uint_eq(r.len, BS);
+	ck_assert_uint_eq(r.body[0], pattern(BS));
+	th_reply_free(&r);
+	stop_node();
+}
+END_TEST
+
+START_TEST(test_error_reaches_every_waiter)
+{
+	int64_t ids[N_REQ];
+
+	start_node();
+	gate_set(1);
+	send_reads("v0", ids);
+	wait_in_flight(N_REQ);
+	gate_set(0);
+	for (int k = 0; k < N_REQ; k++) {
+		th_reply_t r;
+
+		ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+		ck_assert_int_eq(r.h.status, -ESTALE);
+		th_reply_free(&r);
+	}
+	ck_assert_int_eq(atomic_load(&reads), 1);
+	/* Failures are not cached: the next try reads again. */
+	ck_assert_int_eq(
+		th_client_read(cli, "ds", "file1", "v0", 3, 0, 0, NULL, 0),
+		-ESTALE);
+	ck_assert_int_eq(atomic_load(&reads), 2);
+	stop_node();
+}
+END_TEST
+
+/*
+ * A pinned cache of 512K: 7 blocks fit, the slack takes 3 more, and with 16
+ * fetch slots the 11th miss finds no memory.  It must wait (not fail), and
+ * be woken when a served transient block is freed: all 20 answered.
+ */
+START_TEST(test_memory_wait)
+{
+	cn_metrics_t *m;
+	int64_t ids[20];
+	int seen[20] = {0};
+
+	start_node_with("512K", 8, "pin");
+	m = cn_server_metrics(srv);
+	gate_set(1);
+	for (int i = 0; i < 20; i++) {
+		pr_buf_t b;
+
+		char path[16];
+
+		snprintf(path, sizeof(path), "file%d", i / 10);
+		ck_assert_int_eq(th_encode_read(&b, "ds", path, "v1",
+						(uint64_t)(i % 10), 0, 0),
+				 0);
+		ids[i] = th_client_send(cli, PR_OP_READ, b.data, b.len);
+		pr_buf_fini(&b);
+	}
+	wait_in_flight(20);
+	ck_assert_uint_ge(atomic_load(&m->memory_waits), 1);
+	ck_assert_uint_le(atomic_load(&m->ram_used), 512u << 10);
+	gate_set(0);
+	for (int k = 0; k < 20; k++) {
+		th_reply_t r;
+		int i;
+
+		ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+		ck_assert_int_eq(r.h.status, 0);
+		for (i = 0; i < 20 && ids[i] != (int64_t)r.h.req_id; i++)
+			;
+		ck_assert_int_lt(i, 20);
+		ck_assert_int_eq(seen[i]++, 0);
+		ck_assert_uint_eq(r.len, BS);
+		for (size_t j = 0; j < r.len; j += 4093)
+			ck_assert_uint_eq(r.body[j],
+					  pattern((uint64_t)(i % 10) * BS + j));
+		th_reply_free(&r);
+	}
+	ck_assert_int_eq(atomic_load(&reads), 20);
+	ck_assert_uint_eq(atomic_load(&m->admitted), 7);
+	ck_assert_uint_eq(atomic_load(&m->not_admitted), 13);
+	stop_node();
+}
+END_TEST
+
+/*
+ * SIGTERM semantics, in process: a fetch in flight when the stop comes is
+ * finished and answered; a request that arrives during the drain gets
+ * -ESHUTDOWN; a fetch that outlives the drain time is answered with
+ * -ESHUTDOWN and the loop returns anyway.
+ */
+START_TEST(test_stop_drains)
+{
+	th_reply_t r;
+	pr_buf_t b;
+	int64_t id;
+	uint64_t t0;
+
+	start_node();
+	gate_set(1);
+	ck_assert_int_eq(th_encode_read(&b, "ds", "file1", "v1", 0, 0, 0), 0);
+	id = th_client_send(cli, PR_OP_READ, b.data, b.len);
+	wait_in_flight(1);
+	cn_server_stop(srv);
+	ck_assert_int_eq(th_client_call(cli, PR_OP_HELLO, NULL, 0, NULL),
+			 -ESHUTDOWN);
+	gate_set(0);
+	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+	ck_assert_uint_eq(r.h.req_id, (uint64_t)id);
+	ck_assert_int_eq(r.h.status, 0);
+	ck_assert_uint_eq(r.len, BS);
+	th_reply_free(&r);
+	pthread_join(srv_thread, NULL);
+	cn_server_destroy(&srv);
+	th_client_destroy(&cli);
+
+	/* Now a fetch that never finishes in time (drain_ms is 2000). */
+	start_node();
+	gate_set(1);
+	id = th_client_send(cli, PR_OP_READ, b.data, b.len);
+	pr_buf_fini(&b);
+	wait_in_flight(1);
+	t0 = sl_now_ms();
+	cn_server_stop(srv);
+	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+	ck_assert_uint_eq(r.h.req_id, (uint64_t)id);
+	ck_assert_int_eq(r.h.status, -ESHUTDOWN);
+	ck_assert_uint_ge(sl_now_ms() - t0, 1900);
+	th_reply_free(&r);
+	pthread_join(srv_thread, NULL);
+	gate_set(0);
+	cn_server_destroy(&srv);
+	th_client_destroy(&cli);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cn_flight");
+	TCase *tc = tcase_create("table");
+	TCase *ts = tcase_create("server");
+	SRunner *sr;
+	int failed;
+
+	sl_log_init("test_cn_flight", SL_LOG_WARNING);
+	tcase_add_test(tc, test_table_join);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(ts, 120);
+	tcase_add_test(ts, test_64_misses_one_backend_read);
+	tcase_add_test(ts, test_64_misses_without_version);
+	tcase_add_test(ts, test_slow_read_does_not_block_hits);
+	tcase_add_test(ts, test_error_reaches_every_waiter);
+	tcase_add_test(ts, test_memory_wait);
+	tcase_add_test(ts, test_stop_drains);
+	suite_add_tcase(s, ts);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The worker pool: every job runs once on a worker thread and comes back
+ * through the eventfd, in completion order; a slow job does not hold up
+ * the others; destroying the pool cancels jobs that never started and
+ * hands every unreaped job back.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cachenode/list.h"
+#include "cachenode/workers.h"
+#include "common/util.h"
+
+typedef struct tjob {
+	cn_job_t job;
+	int id;
+	int sleep_ms;
+	_Atomic int runs;
+	pthread_t ran_on;
+} tjob_t;
+
+static void trun(cn_job_t *j)
+{
+	tjob_t *t = cn_container_of(j, tjob_t, job);
+
+	if (t->sleep_ms)
+		usleep((useconds_t)t->sleep_ms * 1000);
+	t->ran_on = pthread_self();
+	atomic_fetch_add(&t->runs, 1);
+}
+
+static int wait_fd(int fd, int ms)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+
+	return poll(&p, 1, ms);
+}
+
+START_TEST(test_all_jobs_come_back)
+{
+	int err, got = 0;
+	cn_workers_t *w = cn_workers_new(4, &err);
+	static tjob_t jobs[2000];
+	uint64_t deadline = sl_now_ms() + 20000;
+
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < 2000; i++) {
+		jobs[i].job.run = trun;
+		jobs[i].id = i;
+		cn_workers_submit(w, &jobs[i].job);
+	}
+	while (got < 2000 && sl_now_ms() < deadline) {
+		cn_job_t *j;
+
+		if (wait_fd(cn_workers_fd(w), 1000) <= 0)
+			continue;
+		for (j = cn_workers_reap(w); j; j = j->next) {
+			tjob_t *t = cn_container_of(j, tjob_t, job);
+
+			ck_assert_int_eq(atomic_load(&t->runs), 1);
+			ck_assert(!j->cancelled);
+			ck_assert(!pthread_equal(t->ran_on, pthread_self()));
+			got++;
+		}
+	}
+	ck_assert_int_eq(got, 2000);
+	ck_assert_uint_eq(cn_workers_pending(w), 0);
+	/* Drained: the eventfd is quiet again. */
+	ck_assert_int_eq(wait_fd(cn_workers_fd(w), 0), 0);
+	cn_workers_destroy(&w, NULL, NULL);
+	ck_assert_ptr_null(w);
+}
+END_TEST
+
+START_TEST(test_slow_job_does_not_block_others)
+{
+	int err;
+	cn_workers_t *w = cn_workers_new(2, &err);
+	tjob_t slow = {.job.run = trun, .sleep_ms = 1500};
+	tjob_t fast = {.job.run = trun};
+	cn_job_t *j;
+	uint64_t t0 = sl_now_ms();
+
+	cn_workers_submit(w, &slow.job);
+	cn_workers_submit(w, &fast.job);
+	ck_assert_int_eq(wait_fd(cn_workers_fd(w), 5000), 1);
+	j = cn_workers_reap(w);
+	ck_assert_ptr_eq(j, &fast.job);
+	ck_assert_ptr_null(j->next);
+	ck_assert_uint_lt(sl_now_ms() - t0, 1000);
+	ck_assert_int_eq(wait_fd(cn_workers_fd(w), 5000), 1);
+	ck_assert_ptr_eq(cn_workers_reap(w), &slow.job);
+	cn_workers_destroy(&w, NULL, NULL);
+}
+END_TEST
+
+static void count_done(cn_job_t *j, void *arg)
+{
+	int *n = arg;
+
+	(*n)++;
+	(void)j;
+}
+
+START_TEST(test_destroy_cancels)
+{
+	int err, handed_back = 0, cancelled = 0, ran = 0;
+	cn_workers_t *w = cn_workers_new(1, &err);
+	static tjob_t jobs[10];
+
+	for (int i = 0; i < 10; i++) {
+		jobs[i].job.run = trun;
+		jobs[i].sleep_ms = 100;
+		cn_workers_submit(w, &jobs[i].job);
+	}
+	usleep(50000);
+	cn_workers_destroy(&w, count_done, &handed_back);
+	ck_assert_int_eq(handed_back, 10);
+	for (int i = 0; i < 10; i++) {
+		cancelled += jobs[i].job.cancelled;
+		ran += atomic_load(&jobs[i].runs);
+		ck_assert_int_eq(jobs[i].job.cancelled,
+				 !atomic_load(&jobs[i].runs));
+	}
+	ck_assert_int_ge(ran, 1);
+	ck_assert_int_ge(cancelled, 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cn_workers");
+	TCase *tc = tcase_create("workers");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_all_jobs_come_back);
+	tcase_add_test(tc, test_slow_job_does_not_block_others);
+	tcase_add_test(tc, test_destroy_cancels);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
