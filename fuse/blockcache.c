@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client block cache (see blockcache.h): a chained hash of block key to
+ * block, and a doubly-linked LRU list through the linked blocks, most
+ * recently used at the head.  Pending blocks are linked with the bytes they
+ * will hold reserved, so the bound holds before any data arrives.
+ */
+#include "fuse/blockcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/util.h"
+
+enum { B_PENDING, B_READY, B_FAILED };
+
+struct fc_block {
+	sl_blockkey_t key;
+	void *data; /* set once, by fill */
+	size_t len; /* reserved while pending, then actual */
+	fc_block_free_fn *free_fn;
+	void *hint;
+	int state;		   /* protected by c->lock */
+	int err;		   /* protected by c->lock */
+	uint64_t refs;		   /* protected by c->lock */
+	int linked;		   /* protected by c->lock */
+	int waiters;		   /* protected by c->lock */
+	pthread_cond_t cond;	   /* signalled on completion, with c->lock */
+	struct fc_block *hnext;	   /* protected by c->lock */
+	struct fc_block *lru_prev; /* protected by c->lock */
+	struct fc_block *lru_next; /* protected by c->lock */
+};
+
+struct fc_blockcache {
+	pthread_mutex_t lock;
+	uint64_t capacity;
+	struct fc_block **buckets; /* protected by c->lock */
+	size_t n_buckets;	   /* protected by c->lock; power of two */
+	struct fc_block *lru_head; /* protected by c->lock; most recent */
+	struct fc_block *lru_tail; /* protected by c->lock */
+	fc_blockcache_stats_t st;  /* protected by c->lock */
+};
+
+static size_t bucket(const fc_blockcache_t *c, sl_blockkey_t k)
+{
+	return (size_t)((k.lo ^ k.hi) & (c->n_buckets - 1));
+}
+
+fc_blockcache_t *fc_blockcache_new(uint64_t capacity)
+{
+	fc_blockcache_t *c = sl_xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	c->capacity = capacity;
+	c->st.capacity = capacity;
+	c->n_buckets = 256;
+	c->buckets = sl_xcalloc(c->n_buckets, sizeof(*c->buckets));
+	return c;
+}
+
+static void free_block(struct fc_block *b)
+{
+	if (b->free_fn)
+		b->free_fn(b->data, b->hint);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+static void lru_remove_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	if (b->lru_prev)
+		b->lru_prev->lru_next = b->lru_next;
+	else
+		c->lru_head = b->lru_next;
+	if (b->lru_next)
+		b->lru_next->lru_prev = b->lru_prev;
+	else
+		c->lru_tail = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+static void lru_push_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	b->lru_prev = NULL;
+	b->lru_next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lru_prev = b;
+	else
+		c->lru_tail = b;
+	c->lru_head = b;
+}
+
+/* Drop one reference with the lock held; returns the block if it must be
+ * freed (outside the lock: its free_fn may be slow). */
+static struct fc_block *unref_locked(struct fc_block *b)
+{
+	SL_ASSERT(b->refs > 0);
+	return --b->refs == 0 ? b : NULL;
+}
+
+static struct fc_block *unlink_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	struct fc_block **pp;
+
+	SL_ASSERT(b->linked);
+	for (pp = &c->buckets[bucket(c, b->key)]; *pp != b; pp = &(*pp)->hnext)
+		SL_ASSERT(*pp);
+	*pp = b->hnext;
+	b->hnext = NULL;
+	lru_remove_locked(c, b);
+	b->linked = 0;
+	c->st.used -= b->len;
+	c->st.blocks--;
+	return unref_locked(b); /* the cache's own reference */
+}
+
+/* Evict from the LRU tail until need more bytes fit, sparing keep.  Blocks
+ * to free are chained through hnext onto *dead. */
+static void evict_locked(fc_blockcache_t *c, uint64_t need,
+			 struct fc_block *keep, struct fc_block **dead)
+{
+	struct fc_block *b = c->lru_tail, *prev, *f;
+
+	while (b && c->st.used + need > c->capacity) {
+		prev = b->lru_prev;
+		if (b != keep) {
+			f = unlink_locked(c, b);
+			c->st.evictions++;
+			if (f) {
+				f->hnext = *dead;
+				*dead = f;
+			}
+		}
+		b = prev;
+	}
+}
+
+static void free_dead(struct fc_block *dead)
+{
+	struct fc_block *next;
+
+	for (; dead; dead = next) {
+		next = dead->hnext;
+		free_block(dead);
+	}
+}
+
+static void grow_locked(fc_blockcache_t *c)
+{
+	struct fc_block **old = c->buckets;
+	size_t old_n = c->n_buckets;
+
+	c->n_buckets *= 2;
+	c->buckets = sl_xcalloc(c->n_buckets, sizeof(*c->buckets));
+	for (size_t i = 0; i < old_n; i++) {
+		struct fc_block *b = old[i], *next;
+
+		for (; b; b = next) {
+			size_t bi = bucket(c, b->key);
+
+			next = b->hnext;
+			b->hnext = c->buckets[bi];
+			c->buckets[bi] = b;
+		}
+	}
+	free(old);
+}
+
+static struct fc_block *new_block(sl_blockkey_t key, size_t len)
+{
+	struct fc_block *b = sl_xcalloc(1, sizeof(*b));
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	b->key = key;
+	b->len = len;
+	b->state = B_PENDING;
+	b->refs = 1;
+	return b;
+}
+
+fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
+				  size_t len, int *created)
+{
+	struct fc_block *b, *dead = NULL;
+	size_t bi;
+
+	pthread_mutex_lock(&c->lock);
+	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
+		if (sl_blockkey_eq(b->key, key))
+			break;
+	if (b) {
+		b->refs++;
+		lru_remove_locked(c, b);
+		lru_push_locked(c, b);
+		c->st.hits++;
+		*created = 0;
+		goto out;
+	}
+	c->st.misses++;
+	*created = 1;
+	b = new_block(key, len);
+	if (len > c->capacity || len == 0)
+		goto out; /* private: would not fit even alone */
+	evict_locked(c, len, NULL, &dead);
+	if (c->st.blocks >= c->n_buckets)
+		grow_locked(c);
+	bi = bucket(c, key);
+	b->hnext = c->buckets[bi];
+	c->buckets[bi] = b;
+	lru_push_locked(c, b);
+	b->linked = 1;
+	b->refs++; /* the cache's reference */
+	c->st.used += len;
+	c->st.blocks++;
+out:
+	pthread_mutex_unlock(&c->lock);
+	free_dead(dead);
+	return b;
+}
+
+fc_block_t *fc_block_new_private(fc_blockcache_t *c, size_t len)
+{
+	sl_blockkey_t none = {0, 0};
+
+	(void)c;
+	return new_block(none, len);
+}
+
+void fc_block_fill(fc_blockcache_t *c, fc_block_t *b, void *data, size_t len,
+		   fc_block_free_fn *free_fn, void *hint)
+{
+	struct fc_block *dead = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	SL_ASSERT(b->state == B_PENDING);
+	if (b->linked) {
+		/* Settle the reservation on the real size (a short last
+		 * block, or a node that sent less). */
+		c->st.used = c->st.used - b->len + len;
+		if (c->st.used > c->capacity)
+			evict_locked(c, 0, b, &dead);
+		if (c->st.used > c->capacity) {
+			/* Alone it is bigger than the cache. */
+			struct fc_block *f = unlink_locked(c, b);
+
+			SL_ASSERT(!f); /* the caller holds a reference */
+		}
+	}
+	b->data = data;
+	b->len = len;
+	b->free_fn = free_fn;
+	b->hint = hint;
+	b->state = B_READY;
+	if (b->waiters)
+		pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&c->lock);
+	free_dead(dead);
+}
+
+void fc_block_fail(fc_blockcache_t *c, fc_block_t *b, int err)
+{
+	struct fc_block *dead = NULL;
+
+	SL_ASSERT(err < 0);
+	pthread_mutex_lock(&c->lock);
+	SL_ASSERT(b->state == B_PENDING);
+	if (b->linked)
+		dead = unlink_locked(c, b);
+	SL_ASSERT(!dead); /* the caller holds a reference */
+	b->state = B_FAILED;
+	b->err = err;
+	if (b->waiters)
+		pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int fc_block_wait(fc_blockcache_t *c, fc_block_t *b, uint64_t timeout_ms)
+{
+	struct timespec ts;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (b->state == B_PENDING) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(timeout_ms / 1000);
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		b->waiters++;
+		while (b->state == B_PENDING && ret == 0)
+			ret = pthread_cond_timedwait(&b->cond, &c->lock, &ts);
+		b->waiters--;
+	}
+	if (b->state == B_READY)
+		ret = 0;
+	else if (b->state == B_FAILED)
+		ret = b->err;
+	else
+		ret = -ETIMEDOUT;
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int fc_block_done(fc_blockcache_t *c, fc_block_t *b)
+{
+	int done;
+
+	pthread_mutex_lock(&c->lock);
+	done = b->state != B_PENDING;
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+const void *fc_block_data(const fc_block_t *b)
+{
+	return b->data;
+}
+
+size_t fc_block_len(const fc_block_t *b)
+{
+	return b->len;
+}
+
+fc_block_t *fc_block_ref(fc_blockcache_t *c, fc_block_t *b)
+{
+	pthread_mutex_lock(&c->lock);
+	SL_ASSERT(b->refs > 0);
+	b->refs++;
+	pthread_mutex_unlock(&c->lock);
+	return b;
+}
+
+void fc_block_put(fc_blockcache_t *c, fc_block_t *b)
+{
+	struct fc_block *dead;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&c->lock);
+	dead = unref_locked(b);
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		free_block(dead);
+}
+
+void fc_blockcache_stats(fc_blockcache_t *c, fc_blockcache_stats_t *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void fc_blockcache_destroy(fc_blockcache_t **cp)
+{
+	fc_blockcache_t *c = cp ? *cp : NULL;
+	struct fc_block *dead = NULL, *f;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	while (c->lru_head) {
+		f = unlink_locked(c, c->lru_head);
+		if (f) {
+			f->hnext = dead;
+			dead = f;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	free_dead(dead);
+	free(c->buckets);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	*cp = NULL;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client block cache: a bounded LRU of whole blocks keyed by block key,
+ * so that the kernel's many small sequential reads of one block cost one
+ * network fetch, and prefetched blocks have somewhere to wait.
+ *
+ * A block is created empty ("pending") by whoever decides to fetch it and is
+ * completed exactly once, with data (fc_block_fill) or an error
+ * (fc_block_fail), usually from the I/O thread.  Readers that find a pending
+ * block wait for it instead of fetching it again, so concurrent readers and
+ * the prefetcher share one fetch.
+ *
+ * Blocks are reference-counted.  The cache holds one reference while a block
+ * is linked; every fc_blockcache_acquire()/fc_block_new_private() returns one
+ * more for the caller.  Eviction only unlinks: a reader copying out of a
+ * block (or the kernel reading an iovec over it) keeps it alive until its
+ * fc_block_put().  The bound counts the bytes of linked blocks and is never
+ * exceeded; blocks larger than the whole capacity are never linked.
+ *
+ * Thread safety: all functions may be called from any thread; one mutex
+ * (c->lock) guards the index, the LRU list, the byte count and block states.
+ * A block's data never changes after it is filled, so holders read it
+ * without the lock.
+ */
+#ifndef FC_BLOCKCACHE_H
+#define FC_BLOCKCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/blockkey.h"
+
+typedef struct fc_blockcache fc_blockcache_t;
+typedef struct fc_block fc_block_t;
+
+/* Releases a block's data; hint as given to fc_block_fill. */
+typedef void fc_block_free_fn(void *data, void *hint);
+
+typedef struct fc_blockcache_stats {
+	uint64_t capacity;
+	uint64_t used;	 /* bytes of linked blocks (reserved while pending) */
+	uint64_t blocks; /* linked blocks */
+	uint64_t hits;	 /* acquire found the block (ready or pending) */
+	uint64_t misses; /* acquire created it */
+	uint64_t evictions;
+} fc_blockcache_stats_t;
+
+/* A cache of at most capacity bytes (0: nothing is ever linked).  Caller
+ * frees with fc_blockcache_destroy, after every block reference is put. */
+fc_blockcache_t *fc_blockcache_new(uint64_t capacity);
+void fc_blockcache_destroy(fc_blockcache_t **cp);
+
+/*
+ * The block with key, as a new reference (put it with fc_block_put).  When
+ * the cache has it (ready or still pending) *created is 0 and it becomes
+ * the most recently used.  Otherwise a pending block of len bytes is created
+ * and *created is 1: the caller must see to it that it is filled or failed.
+ * It is linked (evicting least recently used blocks to keep the bound) when
+ * len fits the capacity, else it is private to its holders.
+ */
+fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
+				  size_t len, int *created);
+
+/* A pending block that is never linked (a direct range read).  Put it with
+ * fc_block_put on the same cache. */
+fc_block_t *fc_block_new_private(fc_blockcache_t *c, size_t len);
+
+/*
+ * Complete b with data[0..len): ownership of data passes to the block, which
+ * calls free_fn(data, hint) when the last reference goes (free_fn may be
+ * NULL for static data).  Wakes every waiter.  b is borrowed.
+ */
+void fc_block_fill(fc_blockcache_t *c, fc_block_t *b, void *data, size_t len,
+		   fc_block_free_fn *free_fn, void *hint);
+
+/* Complete b with err (negative errno) and unlink it, so the next acquire
+ * fetches afresh.  Wakes every waiter.  b is borrowed. */
+void fc_block_fail(fc_blockcache_t *c, fc_block_t *b, int err);
+
+/*
+ * Wait until b is complete or timeout_ms passes.  Returns 0 (filled), the
+ * negative errno it failed with, or -ETIMEDOUT.
+ */
+int fc_block_wait(fc_blockcache_t *c, fc_block_t *b, uint64_t timeout_ms);
+
+/* Whether b is complete (filled or failed), without waiting. */
+int fc_block_done(fc_blockcache_t *c, fc_block_t *b);
+
+/* A filled block's bytes: valid while the caller holds its reference. */
+const void *fc_block_data(const fc_block_t *b);
+size_t fc_block_len(const fc_block_t *b);
+
+/* Take one more reference on b (held by the caller); returns b. */
+fc_block_t *fc_block_ref(fc_blockcache_t *c, fc_block_t *b);
+
+/* Drop one reference; the last frees the block and its data.  Accepts
+ * NULL. */
+void fc_block_put(fc_blockcache_t *c, fc_block_t *b);
+
+void fc_blockcache_stats(fc_blockcache_t *c, fc_blockcache_stats_t *out);
+
+#endif

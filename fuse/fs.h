@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The filesystem the kernel sees: libfuse low-level operations over the
+ * cluster.  The mount root lists one directory per dataset; below that,
+ * entries come from the cache nodes' STAT and LIST, file bytes from READ
+ * through the client block cache, with sequential prefetch.  Everything is
+ * read-only: any operation that would change the tree answers EROFS.
+ *
+ * Thread safety: the operations run on libfuse's worker threads, any number
+ * at once; shared state lives in the inode table, the block cache and the
+ * I/O thread, each with its own lock.  fc_fs_new/destroy and fc_fs_set_io
+ * run before the session loop starts or after it ends.
+ */
+#ifndef FC_FS_H
+#define FC_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "common/config.h"
+#include "fuse/cluster.h"
+#include "fuse/io.h"
+
+typedef struct fc_fs fc_fs_t;
+
+/*
+ * A filesystem over cl (borrowed; must outlive the fs) with the client
+ * settings cc (copied).  It has no I/O thread yet: attach one with
+ * fc_fs_set_io before the session loop starts.  Caller frees with
+ * fc_fs_destroy after the session ended.
+ */
+fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc);
+void fc_fs_destroy(fc_fs_t **fsp);
+
+/* io is borrowed: the caller destroys it after the session ended and
+ * before fc_fs_destroy. */
+void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io);
+
+/* The operations table, to pass to fuse_session_new with the fs as
+ * userdata. */
+const struct fuse_lowlevel_ops *fc_fs_ops(void);
+
+/* Log a one-line summary (cache use, inode count) at info level. */
+void fc_fs_log_stats(fc_fs_t *fs);
+
+#endif

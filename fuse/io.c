@@ -1,0 +1,808 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The FUSE client's I/O thread (see io.h): per-node DEALER sockets, request
+ * ids, timeouts, fail-over along the ring and down-marking with probes.
+ */
+#include "fuse/io.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/proto.h"
+#include "proto/transport.h"
+
+/* A request tries at most this many nodes of its preference list. */
+#define MAX_CANDIDATES 16
+/* The I/O thread wakes at least this often to run timers. */
+#define MAX_POLL_MS 1000
+
+struct node {
+	const fc_node_t *conf;	 /* borrowed from the cluster map */
+	void *sock;		 /* I/O thread only */
+	int down;		 /* I/O thread only */
+	uint64_t down_until;	 /* I/O thread only: earliest probe */
+	uint64_t probe_id;	 /* I/O thread only: outstanding probe, or 0 */
+	uint64_t probe_deadline; /* I/O thread only */
+	_Atomic uint64_t sent;
+	_Atomic uint64_t answered;
+	_Atomic uint64_t timeouts;
+	_Atomic int down_pub; /* mirror of down for other threads */
+};
+
+struct ioreq {
+	fc_io_req_t r;
+	uint64_t id;	   /* the current attempt's id; 0 while not sent */
+	int node;	   /* the current attempt's node */
+	uint64_t deadline; /* the current attempt's time limit */
+	size_t n_pref;
+	size_t pref[MAX_CANDIDATES]; /* node indices, owner first */
+	uint8_t tried[MAX_CANDIDATES];
+	int last_status;	   /* the last "temporary" answer, or 0 */
+	char why[512];		   /* one clause per failed attempt */
+	struct ioreq *prev, *next; /* submit queue or deadline list */
+	struct ioreq *hnext;	   /* id hash chain */
+};
+
+/* A doubly-linked list; the deadline list is in deadline order because
+ * every attempt gets the same time limit and is appended when sent. */
+struct reqlist {
+	struct ioreq *head, *tail;
+};
+
+struct fc_io {
+	const fc_cluster_t *cl;
+	fc_io_opts_t opts;
+	void *ctx;
+	struct node *nodes;
+	size_t n_nodes;
+	int efd;
+	pthread_t thread;
+	int started;
+
+	pthread_mutex_t lock;
+	struct reqlist queue; /* protected by io->lock */
+	int stopping;	      /* protected by io->lock */
+
+	/* Below: I/O thread only. */
+	uint64_t next_id;
+	struct reqlist inflight;
+	struct ioreq **ids;
+	size_t n_ids_buckets;
+	size_t n_ids;
+	zmq_pollitem_t *items;
+};
+
+static void list_append(struct reqlist *l, struct ioreq *q)
+{
+	q->next = NULL;
+	q->prev = l->tail;
+	if (l->tail)
+		l->tail->next = q;
+	else
+		l->head = q;
+	l->tail = q;
+}
+
+static void list_remove(struct reqlist *l, struct ioreq *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		l->head = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		l->tail = q->prev;
+	q->prev = q->next = NULL;
+}
+
+/* ---- request id index (I/O thread only) ---------------------------------- */
+
+static size_t id_bucket(const fc_io_t *io, uint64_t id)
+{
+	return (size_t)(id & (io->n_ids_buckets - 1));
+}
+
+static void ids_grow(fc_io_t *io)
+{
+	struct ioreq **old = io->ids;
+	size_t old_n = io->n_ids_buckets;
+
+	io->n_ids_buckets *= 2;
+	io->ids = sl_xcalloc(io->n_ids_buckets, sizeof(*io->ids));
+	for (size_t i = 0; i < old_n; i++) {
+		struct ioreq *q = old[i], *next;
+
+		for (; q; q = next) {
+			size_t b = id_bucket(io, q->id);
+
+			next = q->hnext;
+			q->hnext = io->ids[b];
+			io->ids[b] = q;
+		}
+	}
+	free(old);
+}
+
+static void ids_add(fc_io_t *io, struct ioreq *q)
+{
+	size_t b;
+
+	if (io->n_ids >= io->n_ids_buckets)
+		ids_grow(io);
+	b = id_bucket(io, q->id);
+	q->hnext = io->ids[b];
+	io->ids[b] = q;
+	io->n_ids++;
+}
+
+/* Find and unlink the request with id; NULL when none (a late reply). */
+static struct ioreq *ids_take(fc_io_t *io, uint64_t id)
+{
+	struct ioreq **pp = &io->ids[id_bucket(io, id)], *q;
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		q = *pp;
+		if (q->id == id) {
+			*pp = q->hnext;
+			q->hnext = NULL;
+			io->n_ids--;
+			return q;
+		}
+	}
+	return NULL;
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+static void why_add(struct ioreq *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void why_add(struct ioreq *q, const char *fmt, ...)
+{
+	size_t n = strlen(q->why);
+	va_list ap;
+
+	if (n + 3 >= sizeof(q->why))
+		return;
+	if (n) {
+		memcpy(q->why + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(q->why + n, sizeof(q->why) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void complete(struct ioreq *q, int status, zmq_msg_t *body,
+		     const char *node)
+{
+	fc_io_result_t res = {
+		.status = status,
+		.body = body,
+		.node = node,
+		.why = q->why,
+	};
+	zmq_msg_t empty;
+
+	if (!body) {
+		zmq_msg_init(&empty);
+		res.body = &empty;
+	}
+	if (q->r.done)
+		q->r.done(q->r.arg, &res);
+	zmq_msg_close(res.body);
+	free(q->r.body);
+	free(q);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void set_down(fc_io_t *io, struct node *n, uint64_t now,
+		     const char *reason)
+{
+	if (!n->down)
+		sl_warn("cache node %s (%s) %s; not using it for %llu ms",
+			n->conf->name, n->conf->addr, reason,
+			(unsigned long long)io->opts.backoff_ms);
+	n->down = 1;
+	atomic_store(&n->down_pub, 1);
+	n->down_until = now + io->opts.backoff_ms;
+}
+
+static void set_up(struct node *n)
+{
+	if (n->down)
+		sl_notice("cache node %s (%s) answers again; using it",
+			  n->conf->name, n->conf->addr);
+	n->down = 0;
+	atomic_store(&n->down_pub, 0);
+	n->probe_id = 0;
+}
+
+/* The next candidate: the first untried live node of the preference list,
+ * else the first untried down node (a last resort beats failing the
+ * read); -1 when every candidate has been tried. */
+static int pick(fc_io_t *io, struct ioreq *q)
+{
+	for (size_t i = 0; i < q->n_pref; i++)
+		if (!q->tried[i] && !io->nodes[q->pref[i]].down)
+			return (int)i;
+	for (size_t i = 0; i < q->n_pref; i++)
+		if (!q->tried[i])
+			return (int)i;
+	return -1;
+}
+
+static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
+		   const void *body, size_t len)
+{
+	pr_header_t h = {
+		.opcode = opcode,
+		.req_id = id,
+		.ring_version = io->cl->ring_version,
+	};
+	int rc = pr_send(n->sock, NULL, &h, body, len, ZMQ_DONTWAIT);
+
+	if (rc == 0)
+		atomic_fetch_add(&n->sent, 1);
+	return rc;
+}
+
+/*
+ * Send q to its next candidate, or complete it when there is none.
+ * Failover, in short: each attempt has request_timeout to answer.  A node
+ * that lets an attempt time out is marked down for down_backoff (new
+ * requests skip it) and the request moves to the next node of its
+ * preference list, which for a block is the node that takes over the
+ * block's range when the owner leaves the ring, so it is also the right
+ * node to cache it.  Down nodes are still tried last, so a cluster whose
+ * nodes are all marked down still serves if any of them is in fact back.
+ * A request fails (EIO) only when every candidate has had its chance.
+ */
+static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
+{
+	int i, rc;
+
+	for (;;) {
+		i = pick(io, q);
+		if (i < 0) {
+			if (q->r.done)
+				sl_debug("%s failed on every candidate: %s",
+					 pr_op_name(q->r.opcode), q->why);
+			complete(q, -EIO, NULL, NULL);
+			return;
+		}
+		q->tried[i] = 1;
+		q->node = (int)q->pref[i];
+		q->id = io->next_id++;
+		rc = send_to(io, &io->nodes[q->node], q->r.opcode, q->id,
+			     q->r.body, q->r.len);
+		if (rc == 0)
+			break;
+		why_add(q, "%s: send failed: %s", io->nodes[q->node].conf->name,
+			strerror(-rc));
+	}
+	if (!q->r.done) {
+		/* A hint: one try, no answer awaited. */
+		complete(q, 0, NULL, io->nodes[q->node].conf->name);
+		return;
+	}
+	q->deadline = now + io->opts.timeout_ms;
+	ids_add(io, q);
+	list_append(&io->inflight, q);
+}
+
+static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
+{
+	size_t want = SL_MIN(io->n_nodes, (size_t)MAX_CANDIDATES);
+
+	q->n_pref = sl_ring_preference_list(io->cl->ring, q->r.point, q->pref,
+					    want);
+	if (!q->r.done) {
+		/* Hints go to the owner or not at all: another node caching
+		 * the block would only waste its memory. */
+		if (q->n_pref > 1)
+			q->n_pref = 1;
+		if (q->n_pref && io->nodes[q->pref[0]].down) {
+			complete(q, 0, NULL, NULL);
+			return;
+		}
+	}
+	dispatch(io, q, now);
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+/* Node answers that say "this node cannot now", not "the answer is no". */
+static int temporary(int status)
+{
+	switch (-status) {
+	case EAGAIN:
+	case EBUSY:
+	case ENOMEM:
+	case ENOBUFS:
+	case ESHUTDOWN:
+	case ETIMEDOUT:
+	case EIO:
+	case EHOSTUNREACH:
+	case ECONNREFUSED:
+	case EPROTONOSUPPORT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Undo LZ4 packing into a fresh message; 0 or -EBADMSG. */
+static int unpack(pr_msg_t *m)
+{
+	const void *buf = pr_msg_body(m);
+	size_t len = pr_msg_body_len(m), out_len = 0;
+	int64_t raw = pr_lz4_raw_len(buf, len);
+	zmq_msg_t out;
+	int rc;
+
+	if (raw < 0 || (uint64_t)raw > PR_MAX_BODY)
+		return -EBADMSG;
+	if (zmq_msg_init_size(&out, (size_t)raw) < 0)
+		return -ENOMEM;
+	rc = pr_lz4_unpack(buf, len, zmq_msg_data(&out), (size_t)raw, &out_len);
+	if (rc < 0 || out_len != (size_t)raw) {
+		zmq_msg_close(&out);
+		return rc < 0 ? rc : -EBADMSG;
+	}
+	zmq_msg_close(&m->body);
+	zmq_msg_init(&m->body);
+	zmq_msg_move(&m->body, &out);
+	return 0;
+}
+
+static void errmsg(pr_msg_t *m, char *out, size_t cap)
+{
+	pr_str_t s;
+
+	out[0] = '\0';
+	if (pr_msg_body_len(m) &&
+	    pr_errmsg_decode(&s, pr_msg_body(m), pr_msg_body_len(m)) == 0)
+		snprintf(out, cap, ": %.*s", (int)SL_MIN(s.len, 200u), s.ptr);
+}
+
+static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
+{
+	struct ioreq *q;
+	char msg[256];
+	int status = m->h.status, rc;
+
+	if (m->h.req_id == n->probe_id && n->probe_id) {
+		set_up(n);
+		return;
+	}
+	q = ids_take(io, m->h.req_id);
+	if (!q)
+		return; /* late: answered by another node, or a hint */
+	if (q->node != (int)(n - io->nodes)) {
+		/* An id answered by the wrong node: a confused peer. */
+		ids_add(io, q);
+		return;
+	}
+	list_remove(&io->inflight, q);
+	atomic_fetch_add(&n->answered, 1);
+	if (m->h.ring_version != io->cl->ring_version)
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "cache node %s has ring version %08x, this "
+				   "client %08x",
+				   n->conf->name, m->h.ring_version,
+				   io->cl->ring_version);
+	if (status == 0 && (m->h.flags & PR_F_LZ4)) {
+		rc = unpack(m);
+		if (rc < 0) {
+			why_add(q, "%s: undecodable reply: %s", n->conf->name,
+				strerror(-rc));
+			dispatch(io, q, now);
+			return;
+		}
+	}
+	if (status < 0 && temporary(status)) {
+		errmsg(m, msg, sizeof(msg));
+		why_add(q, "%s: %s%s", n->conf->name, strerror(-status), msg);
+		q->last_status = status;
+		dispatch(io, q, now);
+		return;
+	}
+	if (status < 0) {
+		errmsg(m, msg, sizeof(msg));
+		sl_debug("%s answered %s with %s%s", n->conf->name,
+			 pr_op_name(q->r.opcode), strerror(-status), msg);
+	}
+	complete(q, status, &m->body, n->conf->name);
+}
+
+static void drain_socket(fc_io_t *io, struct node *n, uint64_t now)
+{
+	pr_msg_t m;
+	int rc;
+
+	pr_msg_init(&m);
+	for (;;) {
+		rc = pr_recv(n->sock, &m, 0, ZMQ_DONTWAIT);
+		if (rc == -EAGAIN || rc == -ETERM)
+			break;
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0) {
+			sl_log_ratelimited(SL_LOG_WARNING,
+					   "bad message from node %s: %s",
+					   n->conf->name, strerror(-rc));
+			continue;
+		}
+		if (!(m.h.flags & PR_F_REPLY))
+			continue;
+		on_reply(io, n, &m, now);
+	}
+	pr_msg_close(&m);
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void run_timeouts(fc_io_t *io, uint64_t now)
+{
+	struct ioreq *q;
+	char reason[96];
+
+	while ((q = io->inflight.head) && q->deadline <= now) {
+		struct node *n = &io->nodes[q->node];
+
+		list_remove(&io->inflight, q);
+		ids_take(io, q->id);
+		atomic_fetch_add(&n->timeouts, 1);
+		snprintf(reason, sizeof(reason),
+			 "did not answer %s within %llu ms",
+			 pr_op_name(q->r.opcode),
+			 (unsigned long long)io->opts.timeout_ms);
+		set_down(io, n, now, reason);
+		why_add(q, "%s: no answer within %llu ms", n->conf->name,
+			(unsigned long long)io->opts.timeout_ms);
+		dispatch(io, q, now);
+	}
+}
+
+/* Probe down nodes whose back-off is over with HELLO; an answer brings
+ * them back (on_reply), silence restarts the back-off. */
+static void run_probes(fc_io_t *io, uint64_t now)
+{
+	for (size_t i = 0; i < io->n_nodes; i++) {
+		struct node *n = &io->nodes[i];
+
+		if (!n->down)
+			continue;
+		if (n->probe_id && now >= n->probe_deadline) {
+			n->probe_id = 0;
+			n->down_until = now + io->opts.backoff_ms;
+			sl_debug("cache node %s still silent", n->conf->name);
+		}
+		if (!n->probe_id && now >= n->down_until) {
+			uint64_t id = io->next_id++;
+
+			if (send_to(io, n, PR_OP_HELLO, id, NULL, 0) == 0) {
+				n->probe_id = id;
+				n->probe_deadline = now + io->opts.timeout_ms;
+			} else {
+				n->down_until = now + io->opts.backoff_ms;
+			}
+		}
+	}
+}
+
+static long poll_timeout(fc_io_t *io, uint64_t now)
+{
+	uint64_t next = now + MAX_POLL_MS;
+
+	if (io->inflight.head)
+		next = SL_MIN(next, io->inflight.head->deadline);
+	for (size_t i = 0; i < io->n_nodes; i++) {
+		const struct node *n = &io->nodes[i];
+
+		if (!n->down)
+			continue;
+		next = SL_MIN(next,
+			      n->probe_id ? n->probe_deadline : n->down_until);
+	}
+	return next > now ? (long)(next - now) : 0;
+}
+
+/* ---- the thread ---------------------------------------------------------- */
+
+static void fail_all(fc_io_t *io)
+{
+	struct ioreq *q;
+
+	while ((q = io->inflight.head)) {
+		list_remove(&io->inflight, q);
+		ids_take(io, q->id);
+		complete(q, -ESHUTDOWN, NULL, NULL);
+	}
+	pthread_mutex_lock(&io->lock);
+	while ((q = io->queue.head)) {
+		list_remove(&io->queue, q);
+		pthread_mutex_unlock(&io->lock);
+		complete(q, -ESHUTDOWN, NULL, NULL);
+		pthread_mutex_lock(&io->lock);
+	}
+	pthread_mutex_unlock(&io->lock);
+}
+
+static void *io_main(void *arg)
+{
+	fc_io_t *io = arg;
+	size_t n_items = io->n_nodes + 1;
+
+	for (;;) {
+		struct reqlist batch;
+		uint64_t now = sl_now_ms(), buf;
+		int stop, rc;
+
+		rc = zmq_poll(io->items, (int)n_items, poll_timeout(io, now));
+		if (rc < 0 && zmq_errno() != EINTR) {
+			sl_err("I/O thread: zmq_poll: %s",
+			       zmq_strerror(zmq_errno()));
+			break;
+		}
+		now = sl_now_ms();
+		if (io->items[0].revents & ZMQ_POLLIN) {
+			if (read(io->efd, &buf, sizeof(buf)) < 0 &&
+			    errno != EAGAIN)
+				sl_warn("I/O thread: eventfd: %s",
+					strerror(errno));
+		}
+		for (size_t i = 0; i < io->n_nodes; i++)
+			if (io->items[i + 1].revents & ZMQ_POLLIN)
+				drain_socket(io, &io->nodes[i], now);
+		pthread_mutex_lock(&io->lock);
+		batch = io->queue;
+		io->queue.head = io->queue.tail = NULL;
+		stop = io->stopping;
+		pthread_mutex_unlock(&io->lock);
+		while (batch.head) {
+			struct ioreq *q = batch.head;
+
+			list_remove(&batch, q);
+			if (stop)
+				complete(q, -ESHUTDOWN, NULL, NULL);
+			else
+				start(io, q, now);
+		}
+		if (stop)
+			break;
+		run_timeouts(io, now);
+		run_probes(io, now);
+	}
+	/* From here fc_io_submit refuses new work, even if the loop ended
+	 * on an error rather than on fc_io_destroy: no request may wait on a
+	 * thread that is gone. */
+	pthread_mutex_lock(&io->lock);
+	io->stopping = 1;
+	pthread_mutex_unlock(&io->lock);
+	fail_all(io);
+	return NULL;
+}
+
+fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
+{
+	fc_io_t *io = sl_xcalloc(1, sizeof(*io));
+	int linger = 0, sndhwm = 100000, rcvhwm = 0, rc;
+	int64_t maxmsg = (int64_t)PR_MAX_BODY + PR_HEADER_SIZE;
+
+	io->cl = cl;
+	io->opts = *opts;
+	if (!io->opts.timeout_ms)
+		io->opts.timeout_ms = 2000;
+	io->next_id = 1;
+	io->efd = -1;
+	pthread_mutex_init(&io->lock, NULL);
+	io->n_ids_buckets = 1024;
+	io->ids = sl_xcalloc(io->n_ids_buckets, sizeof(*io->ids));
+	io->n_nodes = cl->n_nodes;
+	io->nodes = sl_xcalloc(io->n_nodes, sizeof(*io->nodes));
+	io->items = sl_xcalloc(io->n_nodes + 1, sizeof(*io->items));
+	io->ctx = zmq_ctx_new();
+	if (!io->ctx) {
+		rc = -zmq_errno();
+		goto fail;
+	}
+	io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (io->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	io->items[0].fd = io->efd;
+	io->items[0].events = ZMQ_POLLIN;
+	for (size_t i = 0; i < io->n_nodes; i++) {
+		struct node *n = &io->nodes[i];
+
+		n->conf = &cl->nodes[i];
+		n->sock = zmq_socket(io->ctx, ZMQ_DEALER);
+		if (!n->sock) {
+			rc = -zmq_errno();
+			goto fail;
+		}
+		zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_setsockopt(n->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
+		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
+			       sizeof(maxmsg));
+		if (zmq_connect(n->sock, n->conf->addr) < 0) {
+			rc = -zmq_errno();
+			sl_err("cannot connect to cache node %s at %s: %s",
+			       n->conf->name, n->conf->addr, zmq_strerror(-rc));
+			goto fail;
+		}
+		io->items[i + 1].socket = n->sock;
+		io->items[i + 1].events = ZMQ_POLLIN;
+	}
+	rc = -pthread_create(&io->thread, NULL, io_main, io);
+	if (rc < 0)
+		goto fail;
+	io->started = 1;
+	return io;
+fail:
+	if (err)
+		*err = rc;
+	fc_io_destroy(&io);
+	return NULL;
+}
+
+void fc_io_destroy(fc_io_t **iop)
+{
+	fc_io_t *io = iop ? *iop : NULL;
+	uint64_t one = 1;
+
+	if (!io)
+		return;
+	if (io->started) {
+		pthread_mutex_lock(&io->lock);
+		io->stopping = 1;
+		pthread_mutex_unlock(&io->lock);
+		if (write(io->efd, &one, sizeof(one)) < 0)
+			sl_warn("I/O thread: eventfd: %s", strerror(errno));
+		pthread_join(io->thread, NULL);
+	}
+	for (size_t i = 0; i < io->n_nodes; i++)
+		if (io->nodes[i].sock)
+			zmq_close(io->nodes[i].sock);
+	if (io->ctx)
+		zmq_ctx_term(io->ctx);
+	if (io->efd >= 0)
+		close(io->efd);
+	pthread_mutex_destroy(&io->lock);
+	free(io->ids);
+	free(io->items);
+	free(io->nodes);
+	free(io);
+	*iop = NULL;
+}
+
+int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
+{
+	struct reqlist batch = {NULL, NULL};
+	uint64_t one = 1;
+	int stopping;
+
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct ioreq *q = sl_xcalloc(1, sizeof(*q));
+
+		q->r = reqs[i];
+		list_append(&batch, q);
+	}
+	pthread_mutex_lock(&io->lock);
+	stopping = io->stopping;
+	if (!stopping) {
+		if (io->queue.tail) {
+			io->queue.tail->next = batch.head;
+			batch.head->prev = io->queue.tail;
+		} else {
+			io->queue.head = batch.head;
+		}
+		io->queue.tail = batch.tail;
+	}
+	pthread_mutex_unlock(&io->lock);
+	if (stopping) {
+		struct ioreq *q;
+
+		while ((q = batch.head)) {
+			list_remove(&batch, q);
+			complete(q, -ESHUTDOWN, NULL, NULL);
+		}
+		return -ESHUTDOWN;
+	}
+	/* Never fails for a valid eventfd short of overflow (2^64-2). */
+	if (write(io->efd, &one, sizeof(one)) < 0)
+		sl_warn("I/O thread: eventfd: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- synchronous calls --------------------------------------------------- */
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;	  /* protected by w->lock */
+	int status;	  /* protected by w->lock */
+	zmq_msg_t *reply; /* the caller's, filled before done is set */
+	char *why;
+	size_t whylen;
+};
+
+static void call_done(void *arg, const fc_io_result_t *res)
+{
+	struct waiter *w = arg;
+
+	if (res->status == 0 && w->reply)
+		zmq_msg_move(w->reply, res->body);
+	if (res->status == -EIO && w->why)
+		snprintf(w->why, w->whylen, "%s", res->why ? res->why : "");
+	pthread_mutex_lock(&w->lock);
+	w->status = res->status;
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int fc_io_call(fc_io_t *io, uint8_t opcode, uint64_t point, void *body,
+	       size_t len, zmq_msg_t *reply, char *why, size_t whylen)
+{
+	struct waiter w = {
+		.reply = reply,
+		.why = why,
+		.whylen = whylen,
+	};
+	fc_io_req_t r = {
+		.opcode = opcode,
+		.point = point,
+		.body = body,
+		.len = len,
+		.done = call_done,
+		.arg = &w,
+	};
+	int status;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	if (why && whylen)
+		why[0] = '\0';
+	fc_io_submit(io, &r, 1);
+	/* The I/O thread completes every request (timeouts, shutdown), so
+	 * this wait ends. */
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	status = w.status;
+	pthread_mutex_unlock(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return status;
+}
+
+int fc_io_node_stats(fc_io_t *io, size_t idx, fc_io_node_stats_t *out)
+{
+	struct node *n;
+
+	if (idx >= io->n_nodes)
+		return -ENOENT;
+	n = &io->nodes[idx];
+	out->sent = atomic_load(&n->sent);
+	out->answered = atomic_load(&n->answered);
+	out->timeouts = atomic_load(&n->timeouts);
+	out->down = atomic_load(&n->down_pub);
+	return 0;
+}

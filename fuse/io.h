@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The FUSE client's I/O thread: the only thread that touches a ZeroMQ
+ * socket.  It owns one DEALER socket per cache node, pipelines any number of
+ * requests on each (replies are matched by request id), times requests out,
+ * fails them over along the ring's preference list, marks slow nodes down
+ * for a back-off period and probes them with HELLO before using them again.
+ *
+ * FUSE threads hand it requests through fc_io_submit(): a mutex-protected
+ * queue plus an eventfd that the I/O thread polls next to its sockets.  Each
+ * request completes exactly once, on the I/O thread, by a callback that must
+ * be quick and must not block (it fills a block or wakes a waiter).
+ *
+ * Outcome of a request:
+ *   status 0      the node answered; the body is the reply's (LZ4 undone);
+ *   status < 0    the node answered with that errno (ENOENT, ESTALE, ...):
+ *                 an answer, not a failure, and not retried;
+ *   -EIO          every candidate node timed out or failed (why says how);
+ *   -ESHUTDOWN    the I/O thread stopped first.
+ * A node's "temporary" errors (-EAGAIN, -EBUSY, -ENOMEM, -ESHUTDOWN,
+ * -ETIMEDOUT, -EIO from its backend) move the request on to the next
+ * candidate without marking the node down; when all candidates fail so,
+ * the last answer is reported.
+ *
+ * Thread safety: fc_io_submit(), fc_io_call() and fc_io_node_stats() from
+ * any thread; fc_io_new()/fc_io_destroy() from one thread, not concurrently
+ * with anything else.
+ */
+#ifndef FC_IO_H
+#define FC_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "fuse/cluster.h"
+
+typedef struct fc_io fc_io_t;
+
+typedef struct fc_io_result {
+	int status;	  /* see above */
+	zmq_msg_t *body;  /* the reply body; the callback may
+			   * zmq_msg_move() it out, else it is closed */
+	const char *node; /* the node that answered, or NULL */
+	const char *why;  /* on -EIO: one line naming each attempt */
+} fc_io_result_t;
+
+/* Called once on the I/O thread; res and its fields are borrowed for the
+ * call. */
+typedef void fc_io_done_fn(void *arg, const fc_io_result_t *res);
+
+/* One request to submit. */
+typedef struct fc_io_req {
+	uint8_t opcode;
+	uint64_t point; /* ring point: key.lo of the block / metadata key */
+	void *body;	/* request body; ownership passes to fc_io (free()) */
+	size_t len;
+	fc_io_done_fn *done; /* NULL: a hint (PREFETCH), sent to the first
+			      * live candidate, never retried or answered */
+	void *arg;
+} fc_io_req_t;
+
+typedef struct fc_io_opts {
+	uint64_t timeout_ms; /* one attempt's time limit */
+	uint64_t backoff_ms; /* how long a failed node stays down */
+} fc_io_opts_t;
+
+/*
+ * Start the I/O thread for cluster cl (borrowed; must outlive the io).  Call
+ * after any fork().  Returns NULL with *err set (-errno) when ZeroMQ or the
+ * thread cannot be set up.  Caller frees with fc_io_destroy, which stops the
+ * thread and completes every request still queued or in flight with
+ * -ESHUTDOWN.
+ */
+fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err);
+void fc_io_destroy(fc_io_t **iop);
+
+/*
+ * Queue reqs[0..n) (the array is borrowed, each body transferred) and wake
+ * the I/O thread once.  Returns 0, or -ESHUTDOWN after fc_io_destroy began,
+ * in which case every done callback has already been called with
+ * -ESHUTDOWN on the calling thread and every body freed.
+ */
+int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n);
+
+/*
+ * Send one request and wait for its outcome.  body is transferred.  On
+ * status 0, *reply holds the reply body (caller closes it with
+ * zmq_msg_close; it must be zmq_msg_init()ed before the call).  why, if not
+ * NULL, receives the reason of an -EIO.  Returns the status.
+ */
+int fc_io_call(fc_io_t *io, uint8_t opcode, uint64_t point, void *body,
+	       size_t len, zmq_msg_t *reply, char *why, size_t whylen);
+
+/* Per-node view for logs and tests. */
+typedef struct fc_io_node_stats {
+	uint64_t sent;	   /* requests sent to it (attempts) */
+	uint64_t answered; /* replies received */
+	uint64_t timeouts;
+	int down; /* marked down now */
+} fc_io_node_stats_t;
+
+/* Returns 0, or -ENOENT when idx is out of range. */
+int fc_io_node_stats(fc_io_t *io, size_t idx, fc_io_node_stats_t *out);
+
+#endif

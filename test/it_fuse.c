@@ -1,0 +1,1297 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Integration tests for sluice-fuse: real cache nodes, a real mount, real
+ * readers.  The mounted tree equals the source tree (find and ls -lR);
+ * every byte and 10,000 random preads equal the source; a PyTorch
+ * DataLoader (4 workers, shuffled, 2 epochs) sees the right bytes; with 3
+ * nodes a node killed mid-epoch costs no error and, restarted, serves again;
+ * every write is EROFS and hostile names get the right errno; unmount is
+ * clean and a killed client's mount can be cleared.  Needs root (or
+ * fusermount3 rights) and /dev/fuse; every process started is registered in
+ * shared memory and killed by PID, and every mount is lazily unmounted, at
+ * the end or on a fatal signal, so a failing run never leaves them behind.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "proto/proto.h"
+#include "test/helper_client.h"
+#include "test/helper_proc.h"
+
+#define BLOCK	   (64 * 1024)
+#define MAX_PROCS  256
+#define MAX_MOUNTS 32
+#define N_CLASSES  20
+#define PER_CLASS  100 /* 2,000 small files in the tree dataset */
+#define N_PREADS   10000
+#define FO_FILES   240 /* the fail-over dataset */
+
+/* ---- process and mount registry (shared with Check's forked tests) ------- */
+
+struct registry {
+	_Atomic int n_procs;
+	pid_t procs[MAX_PROCS];
+	_Atomic int n_mounts;
+	char mounts[MAX_MOUNTS][PATH_MAX];
+};
+
+static struct registry *reg;
+static char work[PATH_MAX];  /* this run's scratch directory */
+static char build[PATH_MAX]; /* where the binaries are */
+static pid_t main_pid;
+static char fusermount[PATH_MAX] = "/usr/bin/fusermount3";
+
+static void reg_proc(pid_t pid)
+{
+	int i = atomic_fetch_add(&reg->n_procs, 1);
+
+	if (i < MAX_PROCS)
+		reg->procs[i] = pid;
+}
+
+static void reg_mount(const char *path)
+{
+	int i = atomic_fetch_add(&reg->n_mounts, 1);
+
+	if (i < MAX_MOUNTS)
+		snprintf(reg->mounts[i], PATH_MAX, "%s", path);
+}
+
+/* Run argv (async-signal-safe enough for the cleanup handler). */
+static int run_quiet(const char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void cleanup_all(void)
+{
+	int n;
+
+	if (!reg || getpid() != main_pid)
+		return;
+	n = SL_MIN(atomic_load(&reg->n_procs), MAX_PROCS);
+	for (int i = 0; i < n; i++)
+		if (reg->procs[i] > 0)
+			kill(reg->procs[i], SIGKILL);
+	n = SL_MIN(atomic_load(&reg->n_mounts), MAX_MOUNTS);
+	for (int i = 0; i < n; i++) {
+		const char *argv[] = {fusermount, "-uz", reg->mounts[i], NULL};
+
+		run_quiet(argv);
+	}
+	for (int i = 0; i < SL_MIN(atomic_load(&reg->n_procs), MAX_PROCS); i++)
+		if (reg->procs[i] > 0)
+			waitpid(reg->procs[i], NULL, WNOHANG);
+}
+
+static void on_fatal(int sig)
+{
+	cleanup_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	SL_ASSERT(n >= 0 && (size_t)n < cap);
+}
+
+static void msleep(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	SL_ASSERT(th_write_file(path, data, len) == 0);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	return th_read_file(path, len);
+}
+
+/* Deterministic file contents: xorshift bytes from a seed. */
+static void fill_bytes(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static void make_file(const char *path, size_t len, uint64_t seed, mode_t mode)
+{
+	uint8_t *buf = sl_xmalloc(len ? len : 1);
+
+	fill_bytes(buf, len, seed);
+	write_file(path, buf, len);
+	chmod(path, mode);
+	free(buf);
+}
+
+/* Start argv (stdout and stderr appended to log) and register it for the
+ * final cleanup; it dies with the thread that started it. */
+static pid_t spawn(const char *const argv[], const char *log)
+{
+	pid_t pid = th_proc_spawn((char *const *)argv, log);
+
+	SL_ASSERT(pid > 0);
+	reg_proc(pid);
+	return pid;
+}
+
+/* Wait up to ms for pid (our child) to exit; its wait status, or -1. */
+static int wait_exit(pid_t pid, unsigned ms)
+{
+	int st;
+
+	return th_proc_wait(pid, (int)ms, &st) == 0 ? st : -1;
+}
+
+/* Run argv within 30 s, output discarded: its exit status or < 0. */
+static int run(const char *const argv[])
+{
+	return th_run_capture((char *const *)argv, 30000, NULL);
+}
+
+static int is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mp[PATH_MAX];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
+		    strcmp(mp, path) == 0)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/* Processes other than us whose command line mentions s. */
+static int procs_mentioning(const char *s)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[8192];
+		int fd;
+		ssize_t len;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+		    atoi(de->d_name) == getpid())
+			continue;
+		xsnprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue; /* a zombie has no command line */
+		for (ssize_t i = 0; i < len; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (strstr(buf, s))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int file_contains(const char *path, const char *s)
+{
+	size_t len;
+	char *buf = read_file(path, &len);
+	int found = buf && strstr(buf, s);
+
+	free(buf);
+	return found;
+}
+
+/* Run a shell command within 5 minutes; its stdout (caller frees). */
+static char *capture(const char *cmd)
+{
+	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	char *out = NULL;
+
+	th_run_capture((char *const *)argv, 300000, &out);
+	return out ? out : sl_xstrdup("");
+}
+
+/* ---- a cluster: nodes, config, client ------------------------------------ */
+
+struct cluster {
+	char dir[PATH_MAX]; /* scratch for this cluster */
+	char conf[PATH_MAX];
+	char src[PATH_MAX]; /* the dataset's source directory */
+	char mnt[PATH_MAX];
+	char data[PATH_MAX]; /* mnt/<dataset> */
+	char fclog[PATH_MAX];
+	int n_nodes;
+	int port[8];
+	pid_t node[8];
+	pid_t client;
+};
+
+static void write_conf(struct cluster *c, const char *client_extra)
+{
+	char buf[8192];
+	size_t n = 0;
+
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+			      "[cluster]\nname = itfuse\nmodule_dir = %s\n\n",
+			      build);
+	for (int i = 0; i < c->n_nodes; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "[node n%d]\naddr = tcp://127.0.0.1:%d\n"
+				      "ram_capacity = 256M\nworkers = 4\n\n",
+				      i, c->port[i]);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+			      "[dataset ds]\nbackend = posix\nuri = file://%s\n"
+			      "block_size = 64K\n\n[client]\n%s",
+			      c->src, client_extra ? client_extra : "");
+	SL_ASSERT(n < sizeof(buf));
+	write_file(c->conf, buf, n);
+}
+
+static void cluster_init(struct cluster *c, const char *name, int n_nodes)
+{
+	memset(c, 0, sizeof(*c));
+	xsnprintf(c->dir, sizeof(c->dir), "%s/%s", work, name);
+	xsnprintf(c->conf, sizeof(c->conf), "%s/cluster.conf", c->dir);
+	xsnprintf(c->src, sizeof(c->src), "%s/src", c->dir);
+	xsnprintf(c->mnt, sizeof(c->mnt), "%s/mnt", c->dir);
+	xsnprintf(c->data, sizeof(c->data), "%s/ds", c->mnt);
+	xsnprintf(c->fclog, sizeof(c->fclog), "%s/fuse.log", c->dir);
+	mkdir(c->dir, 0755);
+	mkdir(c->src, 0755);
+	mkdir(c->mnt, 0755);
+	reg_mount(c->mnt);
+	c->n_nodes = n_nodes;
+	for (int i = 0; i < n_nodes; i++)
+		c->port[i] = th_free_port();
+}
+
+static void node_start(struct cluster *c, int i)
+{
+	char bin[PATH_MAX], name[16], log[PATH_MAX];
+
+	xsnprintf(bin, sizeof(bin), "%s/sluice-cachenode", build);
+	xsnprintf(name, sizeof(name), "n%d", i);
+	xsnprintf(log, sizeof(log), "%s/node%d.log", c->dir, i);
+	{
+		const char *argv[] = {bin, "-c", c->conf, "--node", name, NULL};
+
+		c->node[i] = spawn(argv, log);
+	}
+	SL_ASSERT(th_wait_port(c->port[i], 20000) == 0);
+}
+
+static void node_kill(struct cluster *c, int i)
+{
+	if (c->node[i] <= 0)
+		return;
+	kill(c->node[i], SIGKILL);
+	waitpid(c->node[i], NULL, 0);
+	c->node[i] = 0;
+}
+
+/* Start the client in the foreground with extra arguments; 0 once
+ * mounted, -1 if it exited or did not mount within 20 s. */
+static int client_start(struct cluster *c, const char *const extra[])
+{
+	char bin[PATH_MAX];
+	const char *argv[32];
+	int n = 0;
+
+	xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", build);
+	argv[n++] = bin;
+	argv[n++] = "-f";
+	argv[n++] = "-c";
+	argv[n++] = c->conf;
+	argv[n++] = c->mnt;
+	for (int i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	c->client = spawn(argv, c->fclog);
+	for (int t = 0; t < 1000; t++) {
+		if (is_mounted(c->mnt))
+			return 0;
+		if (waitpid(c->client, NULL, WNOHANG) == c->client) {
+			c->client = 0;
+			return -1;
+		}
+		msleep(20);
+	}
+	return -1;
+}
+
+/* fusermount3 -u, then the client must exit 0 on its own. */
+static int client_stop(struct cluster *c)
+{
+	const char *argv[] = {fusermount, "-u", c->mnt, NULL};
+	int st, rc = run(argv);
+
+	if (c->client <= 0)
+		return rc;
+	st = wait_exit(c->client, 15000);
+	if (st < 0) {
+		kill(c->client, SIGKILL);
+		waitpid(c->client, NULL, 0);
+	}
+	c->client = 0;
+	if (rc != 0 || st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
+
+static void cluster_stop(struct cluster *c)
+{
+	const char *argv[] = {fusermount, "-uz", c->mnt, NULL};
+
+	if (c->client > 0)
+		client_stop(c);
+	if (is_mounted(c->mnt))
+		run(argv);
+	for (int i = 0; i < c->n_nodes; i++)
+		node_kill(c, i);
+}
+
+/* Requests of op ("READ") a node answered with success (its STATS), or
+ * -1. */
+static int64_t node_ok(int port, const char *op)
+{
+	char addr[64], name[128];
+	th_client_t *cl;
+	uint64_t v = 0;
+	int rc;
+
+	xsnprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
+	cl = th_client_new(addr, 5000);
+	if (!cl)
+		return -1;
+	xsnprintf(name, sizeof(name),
+		  "sluice_requests_total{op=\"%s\",status=\"ok\"}", op);
+	rc = th_client_stat_value(cl, name, &v);
+	th_client_destroy(&cl);
+	return rc == 0 ? (int64_t)v : -1;
+}
+
+/* ---- the tree dataset ---------------------------------------------------- */
+
+static struct cluster tree;
+
+/* Sizes that stress block boundaries with BLOCK = 64K. */
+static const size_t edge_sizes[] = {
+	0,
+	1,
+	BLOCK - 1,
+	BLOCK,
+	BLOCK + 1,
+	2 * BLOCK,
+	3 * BLOCK - 7,
+	1000000,
+	3 * 1048576 + 123,
+};
+
+static void make_tree(const char *root)
+{
+	char path[PATH_MAX], dir[PATH_MAX], name[256];
+	uint64_t seed = 1;
+
+	for (int c = 0; c < N_CLASSES; c++) {
+		xsnprintf(dir, sizeof(dir), "%s/train/class%02d", root, c);
+		if (c == 0) {
+			xsnprintf(path, sizeof(path), "%s/train", root);
+			mkdir(path, 0755);
+		}
+		mkdir(dir, 0755);
+		for (int i = 0; i < PER_CLASS; i++) {
+			size_t len = 1 + (size_t)((seed * 2654435761u) %
+						  (80 * 1024));
+
+			xsnprintf(path, sizeof(path), "%s/img%04d.jpg", dir, i);
+			make_file(path, len, seed++, 0644);
+		}
+	}
+	xsnprintf(dir, sizeof(dir), "%s/edge", root);
+	mkdir(dir, 0750);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(edge_sizes); i++) {
+		xsnprintf(path, sizeof(path), "%s/size%zu", dir, edge_sizes[i]);
+		make_file(path, edge_sizes[i], seed++, i % 2 ? 0600 : 0444);
+	}
+	xsnprintf(path, sizeof(path), "%s/stream.bin", dir);
+	make_file(path, 5 * 1048576 + 4321, seed++, 0644);
+	xsnprintf(path, sizeof(path), "%s/run.sh", dir);
+	make_file(path, 100, seed++, 0755);
+	xsnprintf(path, sizeof(path), "%s/sp ace & ünï #1", root);
+	make_file(path, 4242, seed++, 0644);
+	/* The longest legal name: 255 bytes. */
+	memset(name, 'x', 255);
+	memcpy(name, "n255_", 5);
+	name[255] = '\0';
+	xsnprintf(path, sizeof(path), "%s/%s", root, name);
+	make_file(path, 10, seed++, 0644);
+	xsnprintf(path, sizeof(path), "%s/empty-dir", root);
+	mkdir(path, 0700);
+	xsnprintf(path, sizeof(path), "%s/a", root);
+	mkdir(path, 0755);
+	xsnprintf(path, sizeof(path), "%s/a/b", root);
+	mkdir(path, 0755);
+	xsnprintf(path, sizeof(path), "%s/a/b/c", root);
+	mkdir(path, 0755);
+	xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", root);
+	make_file(path, 12345, seed++, 0640);
+	/* A directory of many entries, several LIST pages (512 each). */
+	xsnprintf(dir, sizeof(dir), "%s/many", root);
+	mkdir(dir, 0755);
+	for (int i = 0; i < 1300; i++) {
+		xsnprintf(path, sizeof(path), "%s/f%05d", dir, i);
+		make_file(path, (size_t)(i % 5), seed++, 0644);
+	}
+}
+
+static void tree_setup(void)
+{
+	const char *extra[] = {"-o", "auto_unmount,allow_other", NULL};
+
+	cluster_init(&tree, "tree", 3);
+	make_tree(tree.src);
+	write_conf(&tree, "block_cache = 64M\nprefetch_depth = 4\n");
+	for (int i = 0; i < tree.n_nodes; i++)
+		node_start(&tree, i);
+	if (client_start(&tree, extra) != 0) {
+		size_t len;
+		char *log = read_file(tree.fclog, &len);
+
+		fprintf(stderr, "sluice-fuse did not mount:\n%s\n",
+			log ? log : "");
+		free(log);
+		ck_abort_msg("mount failed");
+	}
+}
+
+static void tree_teardown(void)
+{
+	cluster_stop(&tree);
+}
+
+/* "path\ttype\tsize\tmode\tmtime" per entry, sorted; directory sizes are
+ * the store's business, so they are left out. */
+static char *find_listing(const char *dir)
+{
+	char cmd[PATH_MAX + 256];
+
+	xsnprintf(cmd, sizeof(cmd),
+		  "cd '%s' && LC_ALL=C timeout 120 find . -mindepth 1 -printf "
+		  "'%%P\\t%%y\\t%%s\\t%%m\\t%%TY%%Tm%%Td%%TH%%TM%%TS\\n' | "
+		  "sed -E 's/\\.[0-9]+$//; s/^([^\\t]*\\td)\\t[0-9]+/\\1\\t-/' "
+		  "| LC_ALL=C sort",
+		  dir);
+	return capture(cmd);
+}
+
+/* ls -lR, with link counts, owners and directory sizes blanked. */
+static char *ls_listing(const char *dir)
+{
+	char cmd[PATH_MAX + 256];
+
+	xsnprintf(cmd, sizeof(cmd),
+		  "cd '%s' && LC_ALL=C timeout 120 ls -lR --time-style=+%%s . "
+		  "| awk '/^total /{next} NF>=7 {$2=\"-\"; $3=\"-\"; $4=\"-\";"
+		  " if (substr($1,1,1)==\"d\") $5=\"-\"} {print}'",
+		  dir);
+	return capture(cmd);
+}
+
+START_TEST(test_tree_listing)
+{
+	char *a = find_listing(tree.src), *b = find_listing(tree.data);
+	char *c = ls_listing(tree.src), *d = ls_listing(tree.data);
+	char root[PATH_MAX];
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_uint_gt(strlen(a), 2000 * 20);
+	ck_assert_msg(strcmp(a, b) == 0, "find listings differ");
+	ck_assert_msg(strcmp(c, d) == 0, "ls -lR listings differ");
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	/* The root lists exactly the datasets. */
+	xsnprintf(root, sizeof(root), "%s", tree.mnt);
+	dir = opendir(root);
+	ck_assert_ptr_nonnull(dir);
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			ck_assert_str_eq(de->d_name, "ds");
+			n++;
+		}
+	closedir(dir);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+START_TEST(test_inode_numbers)
+{
+	char path[PATH_MAX];
+	struct stat st1, st2, rst;
+	DIR *dir;
+	struct dirent *de;
+	int checked = 0;
+
+	ck_assert_int_eq(stat(tree.mnt, &rst), 0);
+	ck_assert_uint_eq(rst.st_ino, 1);
+	xsnprintf(path, sizeof(path), "%s/train/class03", tree.data);
+	dir = opendir(path);
+	ck_assert_ptr_nonnull(dir);
+	while ((de = readdir(dir)) && checked < 50) {
+		char p[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		xsnprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		ck_assert_int_eq(stat(p, &st1), 0);
+		ck_assert_uint_eq(st1.st_ino, de->d_ino);
+		checked++;
+	}
+	closedir(dir);
+	ck_assert_int_eq(checked, 50);
+	/* Stable while mounted: read a lot, then ask again. */
+	xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", tree.data);
+	ck_assert_int_eq(stat(path, &st1), 0);
+	free(find_listing(tree.data));
+	ck_assert_int_eq(stat(path, &st2), 0);
+	ck_assert_uint_eq(st1.st_ino, st2.st_ino);
+	ck_assert_uint_ne(st1.st_ino, 0);
+}
+END_TEST
+
+static int64_t cluster_ok(struct cluster *c, const char *op)
+{
+	int64_t sum = 0;
+
+	for (int i = 0; i < c->n_nodes; i++)
+		sum += SL_MAX(node_ok(c->port[i], op), 0);
+	return sum;
+}
+
+/* A sequential reader makes the client fetch ahead: READs for blocks it
+ * has not asked for yet, and PREFETCH hints to the nodes.  Runs first, on
+ * a file nothing has read yet. */
+START_TEST(test_prefetch)
+{
+	char a[PATH_MAX];
+	int64_t reads0 = cluster_ok(&tree, "READ");
+	int64_t hints0 = cluster_ok(&tree, "PREFETCH"), reads, hints;
+	size_t len, blocks = (5 * 1048576 + 4321 + BLOCK - 1) / BLOCK;
+	char *buf = sl_xmalloc(128 * 1024), *src;
+	int fd;
+	ssize_t n;
+	size_t got = 0;
+
+	xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.src);
+	src = read_file(a, &len);
+	xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.data);
+	fd = open(a, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	while ((n = read(fd, buf, 128 * 1024)) > 0) {
+		ck_assert(memcmp(buf, src + got, (size_t)n) == 0);
+		got += (size_t)n;
+	}
+	ck_assert_uint_eq(got, len);
+	close(fd);
+	reads = cluster_ok(&tree, "READ") - reads0;
+	hints = cluster_ok(&tree, "PREFETCH") - hints0;
+	fprintf(stderr,
+		"prefetch: %zu blocks read with %lld READs and %lld "
+		"PREFETCH hints\n",
+		blocks, (long long)reads, (long long)hints);
+	/* Every block fetched once: prefetched blocks are not fetched
+	 * again when the reader reaches them. */
+	ck_assert_int_eq(reads, (int64_t)blocks);
+	ck_assert_int_gt(hints, (int64_t)blocks / 2);
+	free(buf);
+	free(src);
+}
+END_TEST
+
+static int compare_file(const char *src, const char *mnt)
+{
+	size_t la, lb;
+	char *a = read_file(src, &la), *b = read_file(mnt, &lb);
+	int same = a && b && la == lb && memcmp(a, b, la) == 0;
+
+	free(a);
+	free(b);
+	return same;
+}
+
+START_TEST(test_every_file)
+{
+	char *list = find_listing(tree.src), *line, *save = NULL;
+	int files = 0;
+
+	for (line = strtok_r(list, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t'), a[PATH_MAX], b[PATH_MAX];
+
+		if (!tab || tab[1] != 'f')
+			continue;
+		*tab = '\0';
+		xsnprintf(a, sizeof(a), "%s/%s", tree.src, line);
+		xsnprintf(b, sizeof(b), "%s/%s", tree.data, line);
+		ck_assert_msg(compare_file(a, b), "%s differs", line);
+		files++;
+	}
+	free(list);
+	ck_assert_int_gt(files, 3000);
+}
+END_TEST
+
+START_TEST(test_random_preads)
+{
+	const char *names[] = {"edge/size1000000",	   "edge/size3145851",
+			       "edge/size196601",	   "edge/size65537",
+			       "edge/size65535",	   "edge/size1",
+			       "train/class07/img0042.jpg"};
+	int fds[SL_ARRAY_SIZE(names)];
+	char *src[SL_ARRAY_SIZE(names)];
+	size_t len[SL_ARRAY_SIZE(names)];
+	uint8_t *buf = sl_xmalloc(600000);
+	unsigned seed = 42;
+	int odd = 0;
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
+		char p[PATH_MAX];
+
+		xsnprintf(p, sizeof(p), "%s/%s", tree.src, names[i]);
+		src[i] = read_file(p, &len[i]);
+		ck_assert_ptr_nonnull(src[i]);
+		xsnprintf(p, sizeof(p), "%s/%s", tree.data, names[i]);
+		fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	for (int k = 0; k < N_PREADS; k++) {
+		size_t f = (size_t)rand_r(&seed) % SL_ARRAY_SIZE(names);
+		size_t flen = len[f], off, size, want;
+		ssize_t got;
+		int kind = rand_r(&seed) % 10;
+
+		/* Mostly anywhere; some at block edges, at EOF, past EOF. */
+		off = (size_t)rand_r(&seed) % (flen + 1);
+		if (kind == 0)
+			off = (off / BLOCK) * BLOCK + BLOCK - 1 -
+			      (size_t)rand_r(&seed) % 3;
+		else if (kind == 1)
+			off = flen;
+		else if (kind == 2)
+			off = flen + (size_t)rand_r(&seed) % 200000;
+		size = (size_t)rand_r(&seed) % (kind == 3 ? 600000 : 150000);
+		want = off >= flen ? 0 : SL_MIN(size, flen - off);
+		got = pread(fds[f], buf, size, (off_t)off);
+		ck_assert_msg(got == (ssize_t)want,
+			      "%s: pread(%zu, %zu) = %zd, want %zu", names[f],
+			      size, off, got, want);
+		ck_assert_msg(
+			memcmp(buf, src[f] + SL_MIN(off, flen), want) == 0,
+			"%s: bytes at %zu+%zu differ", names[f], off, size);
+		/* Drop the page cache now and then, so reads reach us. */
+		if (k % 97 == 0)
+			posix_fadvise(fds[f], 0, 0, POSIX_FADV_DONTNEED);
+		odd += kind < 3;
+	}
+	ck_assert_int_gt(odd, 2000);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
+		close(fds[i]);
+		free(src[i]);
+	}
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_dataloader)
+{
+	char cmd[3 * PATH_MAX], script[PATH_MAX], train[PATH_MAX],
+		status[PATH_MAX];
+	char *out, *rss;
+
+	ck_assert_msg(access("/usr/bin/python3", X_OK) == 0, "no python3");
+	xsnprintf(script, sizeof(script), "%s/test/it_fuse_loader.py",
+		  getenv("SLUICE_SRC") ? getenv("SLUICE_SRC") : ".");
+	xsnprintf(train, sizeof(train), "%s/train", tree.src);
+	xsnprintf(cmd, sizeof(cmd),
+		  "timeout 600 /usr/bin/python3 '%s' '%s/train' '%s' 2 4 2>&1",
+		  script, tree.data, train);
+	out = capture(cmd);
+	fprintf(stderr, "%s", out);
+	ck_assert_msg(strstr(out, "mismatches=0") && strstr(out, "epochs=2") &&
+			      strstr(out, "files=2000"),
+		      "DataLoader failed: %s", out);
+	free(out);
+	/* Report the client's memory after two epochs. */
+	xsnprintf(status, sizeof(status),
+		  "grep -E 'VmRSS|VmHWM' /proc/%d/status", (int)tree.client);
+	rss = capture(status);
+	fprintf(stderr,
+		"sluice-fuse after 2 DataLoader epochs over 2,000 "
+		"files: %s",
+		rss);
+	free(rss);
+	/* Bounded by the block cache (64M here), not by the data read
+	 * (sanitizer builds carry their own large overhead). */
+	xsnprintf(status, sizeof(status), "/proc/%d/maps", (int)tree.client);
+	if (!file_contains(status, "libasan"))
+		ck_assert_int_lt(th_proc_status_kb(tree.client, "VmRSS"),
+				 (64 + 48) * 1024);
+}
+END_TEST
+
+static void expect_errno(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc < 0 && errno == want, "%s: rc %d errno %s, want %s",
+		      what, rc, strerror(errno), strerror(want));
+}
+
+START_TEST(test_erofs)
+{
+	char f[PATH_MAX], d[PATH_MAX], n[PATH_MAX], x[PATH_MAX];
+	struct timeval tv[2] = {{0, 0}, {0, 0}};
+
+	xsnprintf(f, sizeof(f), "%s/edge/size1", tree.data);
+	xsnprintf(d, sizeof(d), "%s/a", tree.data);
+	xsnprintf(n, sizeof(n), "%s/newfile", tree.data);
+	xsnprintf(x, sizeof(x), "%s/empty-dir", tree.data);
+	expect_errno(open(f, O_WRONLY), EROFS, "open O_WRONLY");
+	expect_errno(open(f, O_RDWR), EROFS, "open O_RDWR");
+	expect_errno(open(f, O_RDONLY | O_TRUNC), EROFS, "open O_TRUNC");
+	expect_errno(open(n, O_WRONLY | O_CREAT, 0644), EROFS, "create");
+	expect_errno(mkdir(n, 0755), EROFS, "mkdir");
+	expect_errno(mknod(n, S_IFREG | 0644, 0), EROFS, "mknod");
+	expect_errno(unlink(f), EROFS, "unlink");
+	expect_errno(rmdir(x), EROFS, "rmdir");
+	expect_errno(rename(f, n), EROFS, "rename");
+	expect_errno(link(f, n), EROFS, "link");
+	expect_errno(symlink("x", n), EROFS, "symlink");
+	expect_errno(chmod(f, 0777), EROFS, "chmod");
+	expect_errno(chown(f, 1, 1), EROFS, "chown");
+	expect_errno(truncate(f, 0), EROFS, "truncate");
+	expect_errno(utimes(f, tv), EROFS, "utimes");
+	expect_errno(setxattr(f, "user.x", "1", 1, 0), EROFS, "setxattr");
+	expect_errno(removexattr(f, "user.x"), EROFS, "removexattr");
+	/* Nothing changed. */
+	ck_assert_int_eq(access(n, F_OK), -1);
+	ck_assert_int_eq(access(f, R_OK), 0);
+}
+END_TEST
+
+START_TEST(test_hostile_names)
+{
+	char p[PATH_MAX + 600], name[300];
+	struct stat st, root;
+
+	memset(name, 'x', 256);
+	name[256] = '\0';
+	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	expect_errno(stat(p, &st), ENAMETOOLONG, "256-byte name");
+	expect_errno(open(p, O_RDONLY), ENAMETOOLONG, "open 256-byte name");
+	name[255] = '\0';
+	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	expect_errno(stat(p, &st), ENOENT, "255-byte name");
+	memcpy(name, "n255_", 5);
+	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, 10);
+	xsnprintf(p, sizeof(p), "%s/a\nb", tree.data);
+	expect_errno(stat(p, &st), ENOENT, "newline");
+	xsnprintf(p, sizeof(p), "%s/edge\n/size1", tree.data);
+	expect_errno(stat(p, &st), ENOENT, "newline dir");
+	xsnprintf(p, sizeof(p), "%s/\\..", tree.data);
+	expect_errno(stat(p, &st), ENOENT, "backslash dots");
+	xsnprintf(p, sizeof(p), "%s/...", tree.data);
+	expect_errno(stat(p, &st), ENOENT, "three dots");
+	xsnprintf(p, sizeof(p), "%s/nosuch/../edge", tree.data);
+	expect_errno(stat(p, &st), ENOENT, "through a missing dir");
+	xsnprintf(p, sizeof(p), "%s/edge/size1/x", tree.data);
+	expect_errno(stat(p, &st), ENOTDIR, "through a file");
+	/* ".." climbs inside the mount only: dataset root's parent is the
+	 * mount root, whose parent is the real directory above it. */
+	ck_assert_int_eq(stat(tree.mnt, &root), 0);
+	xsnprintf(p, sizeof(p), "%s/a/b/../../..", tree.data);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_ino, root.st_ino);
+	ck_assert_uint_eq(st.st_dev, root.st_dev);
+	xsnprintf(p, sizeof(p), "%s/a/../edge/../a/b/c/deep.txt", tree.data);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, 12345);
+	xsnprintf(p, sizeof(p), "%s/nosuchdataset", tree.mnt);
+	expect_errno(stat(p, &st), ENOENT, "unknown dataset");
+}
+END_TEST
+
+START_TEST(test_xattr_statfs)
+{
+	char f[PATH_MAX], v[16];
+	struct statvfs sv;
+	int fd;
+
+	xsnprintf(f, sizeof(f), "%s/edge/size1", tree.data);
+	expect_errno((int)getxattr(f, "user.foo", v, sizeof(v)), ENODATA,
+		     "getxattr");
+	ck_assert_int_eq(listxattr(f, NULL, 0), 0);
+	ck_assert_int_eq(statvfs(tree.mnt, &sv), 0);
+	ck_assert_uint_eq(sv.f_namemax, 255);
+	/* A directory cannot be opened for reading bytes. */
+	xsnprintf(f, sizeof(f), "%s/a", tree.data);
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq((int)read(fd, v, 1), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	close(fd);
+}
+END_TEST
+
+/* ---- fail-over ----------------------------------------------------------- */
+
+struct fo_reader {
+	struct cluster *c;
+	int from, to, step; /* files from, from+step, ... < to */
+	_Atomic int *progress;
+	_Atomic int errors;
+	char first_error[256];
+};
+
+static void *fo_read(void *arg)
+{
+	struct fo_reader *r = arg;
+	char a[PATH_MAX], b[PATH_MAX];
+
+	for (int i = r->from; i < r->to; i += r->step) {
+		xsnprintf(a, sizeof(a), "%s/f%04d", r->c->src, i);
+		xsnprintf(b, sizeof(b), "%s/f%04d", r->c->data, i);
+		if (!compare_file(a, b)) {
+			if (atomic_fetch_add(&r->errors, 1) == 0)
+				snprintf(r->first_error, sizeof(r->first_error),
+					 "f%04d: %s", i, strerror(errno));
+		}
+		atomic_fetch_add(r->progress, 1);
+	}
+	return NULL;
+}
+
+/* Read files [from, to) with 4 threads; kill node `victim` (if >= 0) once
+ * a third of them are read.  Returns the number of errors. */
+static int fo_epoch(struct cluster *c, int from, int to, int victim)
+{
+	struct fo_reader r[4];
+	pthread_t th[4];
+	_Atomic int progress = 0;
+	int errors = 0;
+
+	for (int i = 0; i < 4; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].c = c;
+		r[i].from = from + i;
+		r[i].to = to;
+		r[i].step = 4;
+		r[i].progress = &progress;
+		pthread_create(&th[i], NULL, fo_read, &r[i]);
+	}
+	if (victim >= 0) {
+		while (atomic_load(&progress) < (to - from) / 3)
+			msleep(5);
+		node_kill(c, victim);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (r[i].errors)
+			fprintf(stderr, "fail-over reader: %s\n",
+				r[i].first_error);
+		errors += r[i].errors;
+	}
+	return errors;
+}
+
+START_TEST(test_failover)
+{
+	struct cluster c;
+	char path[PATH_MAX];
+	int victim = 1, errors;
+	int64_t served;
+	uint64_t t0;
+
+	cluster_init(&c, "failover", 3);
+	for (int i = 0; i < FO_FILES; i++) {
+		xsnprintf(path, sizeof(path), "%s/f%04d", c.src, i);
+		make_file(path, 20000 + (size_t)i * 1500, 1000 + (uint64_t)i,
+			  0644);
+	}
+	write_conf(&c, "block_cache = 4M\nprefetch_depth = 2\n"
+		       "request_timeout = 700ms\ndown_backoff = 1s\n");
+	for (int i = 0; i < c.n_nodes; i++)
+		node_start(&c, i);
+	ck_assert_int_eq(client_start(&c, NULL), 0);
+
+	/* First half, with node 1 killed a third of the way in. */
+	t0 = sl_now_ms();
+	errors = fo_epoch(&c, 0, FO_FILES / 2, victim);
+	fprintf(stderr,
+		"fail-over: half an epoch with a node killed: %d "
+		"errors, %llu ms\n",
+		errors, (unsigned long long)(sl_now_ms() - t0));
+	ck_assert_int_eq(errors, 0);
+	ck_assert(file_contains(c.fclog, "not using it"));
+
+	/* Restart it; the client probes it back into use. */
+	node_start(&c, victim);
+	for (int t = 0; t < 300 && !file_contains(c.fclog, "answers again");
+	     t++)
+		msleep(50);
+	ck_assert_msg(file_contains(c.fclog, "answers again"),
+		      "restarted node not taken back");
+	errors = fo_epoch(&c, FO_FILES / 2, FO_FILES, -1);
+	ck_assert_int_eq(errors, 0);
+	served = node_ok(c.port[victim], "READ");
+	fprintf(stderr, "fail-over: restarted node served %lld reads\n",
+		(long long)served);
+	ck_assert_int_gt(served, 0);
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void small_tree(struct cluster *c)
+{
+	char p[PATH_MAX];
+
+	xsnprintf(p, sizeof(p), "%s/hello.txt", c->src);
+	write_file(p, "hello\n", 6);
+}
+
+START_TEST(test_unmount_clean)
+{
+	struct cluster c;
+	const char *extra[] = {"-o", "auto_unmount", NULL};
+	char p[PATH_MAX];
+	size_t len;
+	char *s;
+
+	cluster_init(&c, "unmount", 1);
+	small_tree(&c);
+	write_conf(&c, NULL);
+	node_start(&c, 0);
+	ck_assert_int_eq(client_start(&c, extra), 0);
+	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	s = read_file(p, &len);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "hello\n");
+	free(s);
+	ck_assert_int_eq(client_stop(&c), 0);
+	ck_assert(!is_mounted(c.mnt));
+	/* Neither the client nor auto_unmount's helper is left. */
+	for (int t = 0; t < 100 && procs_mentioning(c.mnt); t++)
+		msleep(50);
+	ck_assert_int_eq(procs_mentioning(c.mnt), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+START_TEST(test_killed_client)
+{
+	struct cluster c;
+	const char *argv[] = {fusermount, "-u", NULL, NULL};
+	struct stat st;
+
+	cluster_init(&c, "killed", 1);
+	small_tree(&c);
+	write_conf(&c, NULL);
+	node_start(&c, 0);
+	ck_assert_int_eq(client_start(&c, NULL), 0);
+	kill(c.client, SIGKILL);
+	waitpid(c.client, NULL, 0);
+	c.client = 0;
+	ck_assert(is_mounted(c.mnt));
+	expect_errno(stat(c.data, &st), ENOTCONN, "dead mount");
+	argv[2] = c.mnt;
+	ck_assert_int_eq(run(argv), 0);
+	ck_assert(!is_mounted(c.mnt));
+	ck_assert_int_eq(stat(c.mnt, &st), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/* With every candidate gone a read fails with EIO, and the log says which
+ * node failed how; the node back, the same read succeeds. */
+START_TEST(test_all_nodes_down)
+{
+	struct cluster c;
+	char p[PATH_MAX], buf[16];
+	int fd;
+
+	cluster_init(&c, "alldown", 1);
+	small_tree(&c);
+	write_conf(&c, "request_timeout = 300ms\ndown_backoff = 300ms\n");
+	node_start(&c, 0);
+	ck_assert_int_eq(client_start(&c, NULL), 0);
+	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	node_kill(&c, 0);
+	expect_errno((int)pread(fd, buf, sizeof(buf), 0), EIO, "read");
+	ck_assert(file_contains(c.fclog,
+				"hello.txt block 0: all nodes "
+				"failed: n0: no answer within 300 ms"));
+	node_start(&c, 0);
+	for (int t = 0; t < 100 && !file_contains(c.fclog, "answers again");
+	     t++)
+		msleep(50);
+	ck_assert_int_eq((int)pread(fd, buf, sizeof(buf), 0), 6);
+	ck_assert(memcmp(buf, "hello\n", 6) == 0);
+	close(fd);
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+START_TEST(test_no_node_answers)
+{
+	struct cluster c;
+
+	cluster_init(&c, "nonode", 2);
+	write_conf(&c, "request_timeout = 300ms\n");
+	/* No node started: the client must say whom it asked, and fail. */
+	ck_assert_int_eq(client_start(&c, NULL), -1);
+	ck_assert(!is_mounted(c.mnt));
+	ck_assert(file_contains(c.fclog, "no cache node answered"));
+	for (int i = 0; i < 2; i++) {
+		char addr[64];
+
+		xsnprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", c.port[i]);
+		ck_assert_msg(file_contains(c.fclog, addr), "%s not named",
+			      addr);
+	}
+	cluster_stop(&c);
+}
+END_TEST
+
+START_TEST(test_daemon_and_options)
+{
+	struct cluster c;
+	char bin[PATH_MAX], p[PATH_MAX], logopt[PATH_MAX + 8], log[PATH_MAX];
+	const char *argv[8];
+	char *out;
+	pid_t pid;
+	int st, fd;
+
+	cluster_init(&c, "daemon", 1);
+	small_tree(&c);
+	write_conf(&c, NULL);
+	node_start(&c, 0);
+	xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", build);
+	xsnprintf(log, sizeof(log), "%s/daemon.log", c.dir);
+	xsnprintf(logopt, sizeof(logopt), "--log=%s", log);
+
+	/* --help and --version. */
+	xsnprintf(p, sizeof(p), "'%s' --help 2>&1; echo rc=$?", bin);
+	out = capture(p);
+	ck_assert_msg(strstr(out, "-c FILE") && strstr(out, "allow_other") &&
+			      strstr(out, "rc=0"),
+		      "%s", out);
+	free(out);
+	xsnprintf(p, sizeof(p), "'%s' --version 2>&1; echo rc=$?", bin);
+	out = capture(p);
+	ck_assert_msg(strstr(out, "sluice-fuse ") && strstr(out, "rc=0"), "%s",
+		      out);
+	free(out);
+
+	/* Without -f: returns once mounted, serving from the background;
+	 * -o ro reaches the kernel. */
+	argv[0] = bin;
+	argv[1] = "-c";
+	argv[2] = c.conf;
+	argv[3] = c.mnt;
+	argv[4] = "-o";
+	argv[5] = "ro";
+	argv[6] = logopt;
+	argv[7] = NULL;
+	pid = spawn(argv, c.fclog);
+	st = wait_exit(pid, 20000);
+	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "daemon start failed");
+	ck_assert(is_mounted(c.mnt));
+	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	{
+		size_t len;
+		char *s = read_file(p, &len);
+
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_eq(s, "hello\n");
+		free(s);
+	}
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(access(p, W_OK), -1);
+	ck_assert_int_eq(errno, EROFS); /* the kernel says so itself */
+	out = capture("grep ' fuse.sluice ' /proc/self/mounts");
+	ck_assert_msg(strstr(out, c.mnt) && strstr(out, " ro,"), "%s", out);
+	ck_assert_msg(strstr(out, "sluice "), "fsname: %s", out);
+	free(out);
+	/* The daemon logs into --log (its stderr is /dev/null). */
+	ck_assert(file_contains(log, "mounted 1 dataset"));
+	argv[0] = fusermount;
+	argv[1] = "-u";
+	argv[2] = c.mnt;
+	argv[3] = NULL;
+	ck_assert_int_eq(run(argv), 0);
+	for (int t = 0; t < 200 && procs_mentioning(c.mnt); t++)
+		msleep(50);
+	ck_assert_int_eq(procs_mentioning(c.mnt), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/* ---- main ---------------------------------------------------------------- */
+
+static Suite *fuse_suite(void)
+{
+	Suite *s = suite_create("it_fuse");
+	TCase *tc;
+
+	tc = tcase_create("tree");
+	tcase_add_unchecked_fixture(tc, tree_setup, tree_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_prefetch);
+	tcase_add_test(tc, test_tree_listing);
+	tcase_add_test(tc, test_inode_numbers);
+	tcase_add_test(tc, test_every_file);
+	tcase_add_test(tc, test_random_preads);
+	tcase_add_test(tc, test_erofs);
+	tcase_add_test(tc, test_hostile_names);
+	tcase_add_test(tc, test_xattr_statfs);
+	tcase_add_test(tc, test_dataloader);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("failover");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_failover);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifecycle");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_unmount_clean);
+	tcase_add_test(tc, test_killed_client);
+	tcase_add_test(tc, test_all_nodes_down);
+	tcase_add_test(tc, test_no_node_answers);
+	tcase_add_test(tc, test_daemon_and_options);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	char *tmp;
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		printf("it_fuse: skipped (needs root and /dev/fuse)\n");
+		return 0;
+	}
+	if (!realpath(th_build_dir(), build)) {
+		fprintf(stderr, "it_fuse: no build directory %s\n",
+			th_build_dir());
+		return 1;
+	}
+	if (access(fusermount, X_OK) != 0)
+		xsnprintf(fusermount, sizeof(fusermount), "/bin/fusermount3");
+	tmp = th_tmpdir("it-fuse");
+	SL_ASSERT(tmp);
+	xsnprintf(work, sizeof(work), "%s", tmp);
+	free(tmp);
+	reg = mmap(NULL, sizeof(*reg), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	SL_ASSERT(reg != MAP_FAILED);
+	main_pid = getpid();
+	atexit(cleanup_all);
+	signal(SIGTERM, on_fatal);
+	signal(SIGINT, on_fatal);
+	signal(SIGHUP, on_fatal);
+
+	sr = srunner_create(fuse_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	cleanup_all();
+	if (!failed)
+		th_rmtree(work);
+	else
+		fprintf(stderr, "it_fuse: logs kept in %s\n", work);
+	return failed != 0;
+}

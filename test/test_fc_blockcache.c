@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for fuse/blockcache: the byte bound is never exceeded (pending
+ * reservations included), eviction is least-recently-used, a block held by a
+ * reader survives its eviction until put, pending blocks are shared and
+ * woken on fill or fail, blocks larger than the cache stay private, and
+ * concurrent use keeps the bound.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuse/blockcache.h"
+
+static _Atomic int freed;
+
+static void count_free(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+	atomic_fetch_add(&freed, 1);
+}
+
+static sl_blockkey_t key(uint64_t i)
+{
+	sl_blockkey_t k = {.hi = i * 7919, .lo = i};
+
+	return k;
+}
+
+/* Acquire key i of len bytes and fill it with byte i if created. */
+static fc_block_t *get_filled(fc_blockcache_t *c, uint64_t i, size_t len,
+			      int *created)
+{
+	fc_block_t *b = fc_blockcache_acquire(c, key(i), len, created);
+
+	if (*created) {
+		void *data = malloc(len);
+
+		memset(data, (int)i, len);
+		fc_block_fill(c, b, data, len, count_free, NULL);
+	}
+	return b;
+}
+
+static void check_bound(fc_blockcache_t *c)
+{
+	fc_blockcache_stats_t st;
+
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_le(st.used, st.capacity);
+}
+
+START_TEST(test_bound)
+{
+	fc_blockcache_t *c = fc_blockcache_new(10000);
+	int created;
+
+	atomic_store(&freed, 0);
+	for (uint64_t i = 0; i < 500; i++) {
+		fc_block_t *b =
+			get_filled(c, i, 100 + (i * 37) % 3000, &created);
+
+		ck_assert(created);
+		check_bound(c);
+		fc_block_put(c, b);
+	}
+	/* Pending reservations count too. */
+	for (uint64_t i = 1000; i < 1020; i++) {
+		fc_block_t *b =
+			fc_blockcache_acquire(c, key(i), 2000, &created);
+
+		check_bound(c);
+		fc_block_fail(c, b, -EIO);
+		fc_block_put(c, b);
+	}
+	fc_blockcache_destroy(&c);
+	ck_assert_int_eq(atomic_load(&freed), 500);
+}
+END_TEST
+
+START_TEST(test_lru_order)
+{
+	fc_blockcache_t *c = fc_blockcache_new(4000);
+	int created;
+
+	for (uint64_t i = 0; i < 4; i++)
+		fc_block_put(c, get_filled(c, i, 1000, &created));
+	/* Touch 0: now 1 is the least recently used. */
+	fc_block_put(c, get_filled(c, 0, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	ck_assert(created);
+	fc_block_put(c, get_filled(c, 0, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 1, 1000, &created));
+	ck_assert(created); /* 1 was evicted (and now 2 is) */
+	fc_block_put(c, get_filled(c, 3, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	ck_assert(created);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_refcount_survives_eviction)
+{
+	fc_blockcache_t *c = fc_blockcache_new(2000);
+	fc_blockcache_stats_t st;
+	fc_block_t *held;
+	int created, before;
+
+	atomic_store(&freed, 0);
+	held = get_filled(c, 1, 1000, &created);
+	for (uint64_t i = 2; i < 10; i++)
+		fc_block_put(c, get_filled(c, i, 1000, &created));
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.blocks, 2);
+	/* Evicted but held: still readable, not yet freed. */
+	before = atomic_load(&freed);
+	ck_assert_uint_eq(fc_block_len(held), 1000);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(
+			((const unsigned char *)fc_block_data(held))[i], 1);
+	fc_block_put(c, held);
+	ck_assert_int_eq(atomic_load(&freed), before + 1);
+	/* An extra reference also delays the free. */
+	held = get_filled(c, 20, 1000, &created);
+	fc_block_ref(c, held);
+	fc_block_put(c, held);
+	for (uint64_t i = 30; i < 40; i++)
+		fc_block_put(c, get_filled(c, i, 1000, &created));
+	ck_assert_uint_eq(fc_block_len(held), 1000);
+	before = atomic_load(&freed);
+	fc_block_put(c, held);
+	ck_assert_int_eq(atomic_load(&freed), before + 1);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_short_fill_settles)
+{
+	fc_blockcache_t *c = fc_blockcache_new(3000);
+	fc_blockcache_stats_t st;
+	fc_block_t *b;
+	int created;
+
+	b = fc_blockcache_acquire(c, key(1), 2000, &created);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 2000);
+	fc_block_fill(c, b, malloc(10), 10, count_free, NULL);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 10);
+	fc_block_put(c, b);
+	/* A fill larger than reserved evicts others to keep the bound. */
+	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	b = fc_blockcache_acquire(c, key(3), 1000, &created);
+	fc_block_fill(c, b, malloc(2500), 2500, count_free, NULL);
+	check_bound(c);
+	fc_block_put(c, b);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_oversized_private)
+{
+	fc_blockcache_t *c = fc_blockcache_new(1000);
+	fc_blockcache_stats_t st;
+	fc_block_t *a, *b;
+	int created;
+
+	a = fc_blockcache_acquire(c, key(1), 5000, &created);
+	ck_assert(created);
+	b = fc_blockcache_acquire(c, key(1), 5000, &created);
+	ck_assert(created); /* never linked: a second fetch */
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 0);
+	fc_block_fill(c, a, malloc(5000), 5000, count_free, NULL);
+	fc_block_fail(c, b, -EIO);
+	fc_block_put(c, a);
+	fc_block_put(c, b);
+	a = fc_block_new_private(c, 10);
+	fc_block_fill(c, a, malloc(10), 10, count_free, NULL);
+	ck_assert_int_eq(fc_block_wait(c, a, 0), 0);
+	fc_block_put(c, a);
+	/* Capacity 0: nothing is ever linked. */
+	fc_blockcache_destroy(&c);
+	c = fc_blockcache_new(0);
+	a = fc_blockcache_acquire(c, key(1), 1, &created);
+	fc_block_fail(c, a, -ENOENT);
+	ck_assert_int_eq(fc_block_wait(c, a, 0), -ENOENT);
+	fc_block_put(c, a);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+struct filler {
+	fc_blockcache_t *c;
+	fc_block_t *b;
+	int fail;
+};
+
+static void *fill_later(void *arg)
+{
+	struct filler *f = arg;
+
+	usleep(50000);
+	if (f->fail)
+		fc_block_fail(f->c, f->b, -ESTALE);
+	else
+		fc_block_fill(f->c, f->b, malloc(100), 100, count_free, NULL);
+	fc_block_put(f->c, f->b);
+	return NULL;
+}
+
+START_TEST(test_pending_shared)
+{
+	fc_blockcache_t *c = fc_blockcache_new(10000);
+	struct filler f = {.c = c};
+	fc_block_t *a, *b;
+	pthread_t th;
+	int created;
+
+	a = fc_blockcache_acquire(c, key(5), 100, &created);
+	ck_assert(created);
+	ck_assert(!fc_block_done(c, a));
+	b = fc_blockcache_acquire(c, key(5), 100, &created);
+	ck_assert(!created);
+	ck_assert_ptr_eq(a, b);
+	ck_assert_int_eq(fc_block_wait(c, b, 10), -ETIMEDOUT);
+	f.b = fc_block_ref(c, a);
+	pthread_create(&th, NULL, fill_later, &f);
+	ck_assert_int_eq(fc_block_wait(c, b, 5000), 0);
+	ck_assert_uint_eq(fc_block_len(b), 100);
+	pthread_join(th, NULL);
+	fc_block_put(c, a);
+	fc_block_put(c, b);
+
+	/* A failure wakes waiters and unlinks: the next acquire refetches. */
+	a = fc_blockcache_acquire(c, key(6), 100, &created);
+	f.b = fc_block_ref(c, a);
+	f.fail = 1;
+	pthread_create(&th, NULL, fill_later, &f);
+	ck_assert_int_eq(fc_block_wait(c, a, 5000), -ESTALE);
+	pthread_join(th, NULL);
+	fc_block_put(c, a);
+	a = fc_blockcache_acquire(c, key(6), 100, &created);
+	ck_assert(created);
+	fc_block_fail(c, a, -EIO);
+	fc_block_put(c, a);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+static void *hammer(void *arg)
+{
+	fc_blockcache_t *c = arg;
+	unsigned seed = (unsigned)(uintptr_t)pthread_self();
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t k = (uint64_t)(rand_r(&seed) % 300);
+		size_t len = 100 + (size_t)(k % 7) * 100;
+		int created;
+		fc_block_t *b = fc_blockcache_acquire(c, key(k), len, &created);
+
+		if (created) {
+			void *d = malloc(len);
+
+			memset(d, (int)k, len);
+			fc_block_fill(c, b, d, len, count_free, NULL);
+		}
+		ck_assert_int_eq(fc_block_wait(c, b, 10000), 0);
+		ck_assert_int_eq(((const unsigned char *)fc_block_data(b))[0],
+				 (int)(k & 0xff));
+		check_bound(c);
+		fc_block_put(c, b);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	fc_blockcache_t *c = fc_blockcache_new(20000);
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, hammer, c);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	check_bound(c);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+static Suite *blockcache_suite(void)
+{
+	Suite *s = suite_create("fc_blockcache");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_bound);
+	tcase_add_test(tc, test_lru_order);
+	tcase_add_test(tc, test_refcount_survives_eviction);
+	tcase_add_test(tc, test_short_fill_settles);
+	tcase_add_test(tc, test_oversized_private);
+	tcase_add_test(tc, test_pending_shared);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(blockcache_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
