@@ -121,10 +121,10 @@ def main():
             ep, nfiles, nbytes / (1 << 20), dt, nfiles / dt, nbytes / dt / 1e6)
         if metrics:
             h1, m1 = scrape(metrics)
-            dh, dl = h1 - h0, m1 - m0
-            if dl > 0:
+            dh, dlook = h1 - h0, m1 - m0
+            if dlook > 0:
                 line += ", %d block reads at the nodes, hit ratio %.3f" % (
-                    dl, dh / dl)
+                    dlook, dh / dlook)
             else:
                 line += ", no block reads at the nodes (kernel page cache)"
 
