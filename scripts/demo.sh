@@ -141,6 +141,11 @@ fi
 echo "demo: cluster up, $MNT mounted; DataLoader, 4 workers, 2 epochs:"
 "$PY" "$ROOT/scripts/loader.py" "$MNT/imagenet" --epochs 2 --workers 4 \
 	--metrics 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
+echo "demo: once more with the kernel's page cache dropped, so the cache nodes serve it:"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+"$PY" "$ROOT/scripts/loader.py" "$MNT/imagenet" --epochs 1 --first-epoch 3 \
+	--workers 4 --metrics 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103 | grep -v '^cluster:'
 
 cat <<DONE
 

@@ -78,6 +78,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="directory to read (e.g. the mount)")
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--first-epoch", type=int, default=1,
+                    help="number of the first epoch, for the printout")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--ext", action="append", default=[],
@@ -105,7 +107,7 @@ def main():
                     num_workers=a.workers, collate_fn=collate)
     bad = 0
     hstart, lstart = scrape(metrics)
-    for ep in range(1, a.epochs + 1):
+    for ep in range(a.first_epoch, a.first_epoch + a.epochs):
         h0, m0 = scrape(metrics)
         t0 = time.monotonic()
         nfiles = nbytes = 0
