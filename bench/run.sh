@@ -1,0 +1,646 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# `make bench`: Sluice against the FUSE ceiling and its peers, over the same
+# bytes.  Generates the dataset (scripts/gen_dataset.py), starts each system
+# in turn (a local directory, libfuse's passthrough_ll, Sluice over posix and
+# over s3rver, s3fs, rclone mount), runs each workload on a fresh start
+# (bench/workload.py), stops it by PID, and writes results.csv, results.md
+# and chart.png (bench/report.py).  See bench/README.md.
+#
+# Every process it starts is recorded in $WORK/pids and every mount in
+# $WORK/mounts; an exit, an error or a signal unmounts and stops exactly
+# those.  `bench/run.sh --stop` does the same after a run that was killed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BENCH="$ROOT/bench"
+PY=/usr/bin/python3
+
+usage() {
+	cat <<USAGE
+usage: bench/run.sh [options]          (make bench BENCH_ARGS="options")
+  --quick             small dataset (2,000 files in 20 classes, 4 x 64M shards)
+  --systems LIST      comma-separated, from: $ALL_SYSTEMS
+                      (default: all)
+  --workloads LIST    from: metawalk,dataloader,shards (default: all)
+  --runs N            runs per figure; the report shows the median (3)
+  --out DIR           results folder (bench/results)
+  --work DIR          dataset, mounts, caches, logs (build/bench)
+  --sluice-build DIR  where sluice-cachenode, sluice-fuse and the backend
+                      modules are (\$SLUICE_BUILD or build); 'make B=DIR all'
+                      is run there first unless --no-make
+  --no-make           use the Sluice binaries as they are
+  --nodes N           Sluice cache nodes on loopback (1)
+  --block-cache SIZE  Sluice client block cache (256M; 64M with --quick, so
+                      that the small dataset is still 4x the client cache
+                      and the page-cache-dropped phases reach the nodes)
+  --files N --classes N --shards N --shard-size SIZE --median SIZE
+  --min SIZE --max SIZE
+                      dataset shape (20000, 100, 8, 128M, 110K, 10K, 1M)
+  --stop              unmount and stop what a killed run left behind
+USAGE
+}
+
+ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-s3,s3fs,rclone
+SYSTEMS=$ALL_SYSTEMS
+WORKLOADS=metawalk,dataloader,shards
+RUNS=3
+OUT="$BENCH/results"
+WORK="$ROOT/build/bench"
+SB="${SLUICE_BUILD:-${B:-build}}"  # make bench B=DIR works too
+MAKE_SLUICE=1
+NODES=1
+QUICK=0
+FILES=20000 CLASSES=100 SHARDS=8 SHARD_SIZE=128M
+MEDIAN=110K MINSZ=10K MAXSZ=1M
+STOP_ONLY=0
+BLOCK_CACHE=256M
+BLOCK_CACHE_SET=
+S3_BUCKET=sluice-bench
+
+# `make bench` cannot pass arguments; it passes BENCH_ARGS in the environment.
+# shellcheck disable=SC2206
+ARGS=(${BENCH_ARGS:-} "$@")
+set -- "${ARGS[@]+"${ARGS[@]}"}"
+shape_set=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--systems) SYSTEMS="$2"; shift ;;
+	--workloads) WORKLOADS="$2"; shift ;;
+	--runs) RUNS="$2"; shift ;;
+	--out) OUT="$(realpath -m "$2")"; shift ;;
+	--work) WORK="$(realpath -m "$2")"; shift ;;
+	--sluice-build) SB="$2"; shift ;;
+	--no-make) MAKE_SLUICE=0 ;;
+	--nodes) NODES="$2"; shift ;;
+	--block-cache) BLOCK_CACHE_SET="$2"; shift ;;
+	--files|--classes|--shards|--shard-size|--median|--min|--max)
+		shape_set+=("$1" "$2"); shift ;;
+	--stop) STOP_ONLY=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	FILES=2000 CLASSES=20 SHARDS=4 SHARD_SIZE=64M BLOCK_CACHE=64M
+fi
+BLOCK_CACHE=${BLOCK_CACHE_SET:-$BLOCK_CACHE}
+[[ "$BLOCK_CACHE" =~ ^[1-9][0-9]*M$ ]] ||
+	{ echo "bench: --block-cache in MiB, like 256M" >&2; exit 2; }
+set -- "${shape_set[@]+"${shape_set[@]}"}"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--files) FILES="$2" ;;
+	--classes) CLASSES="$2" ;;
+	--shards) SHARDS="$2" ;;
+	--shard-size) SHARD_SIZE="$2" ;;
+	--median) MEDIAN="$2" ;;
+	--min) MINSZ="$2" ;;
+	--max) MAXSZ="$2" ;;
+	esac
+	shift 2
+done
+case "$SB" in /*) ;; *) SB="$ROOT/$SB" ;; esac
+[[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "bench: --runs 1..99" >&2; exit 2; }
+[[ "$NODES" =~ ^[1-9]$ ]] || { echo "bench: --nodes 1..9" >&2; exit 2; }
+IFS=, read -r -a SYS_LIST <<<"$SYSTEMS"
+IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
+for s in "${SYS_LIST[@]}"; do
+	[[ ",$ALL_SYSTEMS," == *",$s,"* ]] ||
+		{ echo "bench: unknown system '$s' ($ALL_SYSTEMS)" >&2; exit 2; }
+done
+for w in "${WL_LIST[@]}"; do
+	[[ ",metawalk,dataloader,shards," == *",$w,"* ]] ||
+		{ echo "bench: unknown workload '$w'" >&2; exit 2; }
+done
+
+# S3 clients must talk plain HTTP to the loopback server only: a CA bundle
+# or profile from the environment breaks rclone's SDK and could redirect
+# boto3.  Nothing here needs a proxy.
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+	AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_CONFIG_FILE \
+	AWS_SHARED_CREDENTIALS_FILE http_proxy https_proxy HTTP_PROXY \
+	HTTPS_PROXY all_proxy ALL_PROXY 2>/dev/null || true
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+
+# passthrough_ll holds an O_PATH descriptor for every inode the kernel
+# knows, which is every file and folder of the dataset by the end of an
+# epoch: raise the open-file limit, for every system alike.  Where the hard
+# limit cannot be raised (no CAP_SYS_RESOURCE, as in some containers) and
+# is below that, the default dataset shrinks to fit, for every system
+# alike (whichever are chosen, so that every run on this machine uses the
+# same dataset), and the report says so; an explicit --files is kept, and
+# passthrough_ll then fails with EMFILE.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+SHRUNK_NOTE=
+if [ "$STOP_ONLY" = 0 ] && [ "$NOFILE" != unlimited ]; then
+	spare=$((CLASSES + SHARDS + 3 + 128)) # folders, shards, fds of its own
+	if [ $((FILES + spare)) -gt "$NOFILE" ]; then
+		fit=$(((NOFILE - spare) / 100 * 100))
+		if [[ " ${shape_set[*]-} " == *" --files "* ]]; then
+			echo "bench: warning: open-file limit $NOFILE < $((FILES + spare)) descriptors passthrough_ll needs for --files $FILES" >&2
+		else
+			SHRUNK_NOTE="files reduced from $FILES to $fit: the open-file limit is $NOFILE and cannot be raised here (no CAP_SYS_RESOURCE), and passthrough_ll holds a descriptor for every file and folder"
+			echo "bench: $SHRUNK_NOTE" >&2
+			FILES=$fit
+		fi
+	fi
+fi
+
+LOGS="$WORK/logs"
+PIDS="$WORK/pids"      # "PID START NAME": everything this run started
+MOUNTS="$WORK/mounts"  # one mount point per line
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# -- process and mount tracking -------------------------------------------
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# The start time of a process (field 22 of /proc/PID/stat), which tells a
+# process of ours from a later one that got the same PID.
+proc_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# track PID NAME: remember a process we started.
+track() { echo "$1 $(proc_start "$1") $2" >>"$PIDS"; }
+
+# stop_pid PID: SIGTERM, up to 10 s, then SIGKILL.  Only our own PIDs.
+stop_pid() {
+	local pid=$1 i
+	sed -i "/^$pid /d" "$PIDS" 2>/dev/null || true
+	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	if alive "$pid"; then
+		log "pid $pid did not stop in 10 s: SIGKILL"
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# unmount MNT [PID]: fusermount3 -u (retried while busy, 10 s), wait for the
+# daemon to leave, lazy unmount as the last resort.
+unmount() {
+	local m=$1 pid=${2:-} i
+	for i in $(seq 50); do
+		mountpoint -q "$m" 2>/dev/null || break
+		fusermount3 -u "$m" 2>/dev/null && break
+		sleep 0.2
+	done
+	if mountpoint -q "$m" 2>/dev/null; then
+		log "$m still busy: lazy unmount"
+		fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	fi
+	if [ -n "$pid" ]; then
+		for i in $(seq 100); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		stop_pid "$pid"
+	fi
+	sed -i "\\#^$m\$#d" "$MOUNTS" 2>/dev/null || true
+}
+
+cleanup() {
+	local m pid start name
+	# The workload first: it holds the mounts busy.
+	if [ -f "$PIDS" ]; then
+		while read -r pid start name; do
+			[ "$name" = workload ] && [ "$(proc_start "$pid")" = "$start" ] &&
+				stop_pid "$pid"
+		done < <(cat "$PIDS")
+	fi
+	if [ -f "$MOUNTS" ]; then
+		while read -r m; do
+			[ -n "$m" ] && unmount "$m"
+		done < <(cat "$MOUNTS")
+	fi
+	if [ -f "$PIDS" ]; then
+		# Reverse order: clients before the servers they talk to.
+		while read -r pid start name; do
+			if alive "$pid" && [ "$(proc_start "$pid")" = "$start" ]; then
+				stop_pid "$pid"
+				log "stopped $name (pid $pid)"
+			fi
+		done < <(tac "$PIDS")
+	fi
+	rm -f "$PIDS" "$MOUNTS"
+}
+
+if [ "$STOP_ONLY" = 1 ]; then
+	cleanup
+	log "stopped"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	log "run as root: it mounts FUSE filesystems and drops the page cache"
+	exit 1
+fi
+mkdir -p "$WORK" "$LOGS" "$OUT"
+if [ -s "$PIDS" ] || [ -s "$MOUNTS" ]; then
+	log "cleaning up after an earlier run"
+	cleanup
+fi
+: >"$PIDS"
+: >"$MOUNTS"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECONDS PID CMD...: poll CMD every 0.1 s until it succeeds;
+# fails early if PID (the process that should make it true) died.
+wait_for() {
+	local secs=$1 pid=$2 i
+	shift 2
+	for i in $(seq $((secs * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		[ -n "$pid" ] && ! alive "$pid" && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+free_ports() { # N: N distinct loopback ports that were free a moment ago
+	"$PY" - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+jsonl() { # KEY=VALUE...: one JSON object on raw.jsonl
+	"$PY" -c 'import json,sys
+d = {}
+for a in sys.argv[1:]:
+    k, _, v = a.partition("=")
+    d[k] = int(v) if v.isdigit() else v
+print(json.dumps(d, sort_keys=True))' "$@" >>"$RAW"
+}
+
+# -- set-up ------------------------------------------------------------------
+
+T_START=$(date +%s)
+"$BENCH/install-deps.sh"
+
+TAG="f${FILES}-c${CLASSES}-s${SHARDS}x${SHARD_SIZE}-${MEDIAN}-${MINSZ}-${MAXSZ}"
+DATA="$WORK/data-$TAG"
+log "dataset $DATA"
+"$PY" "$ROOT/scripts/gen_dataset.py" "$DATA" --files "$FILES" \
+	--classes "$CLASSES" --shards "$SHARDS" --shard-size "$SHARD_SIZE" \
+	--median "$MEDIAN" --min "$MINSZ" --max "$MAXSZ"
+DATA_BYTES=$(du -sb "$DATA" | cut -f1)
+
+PT="$WORK/passthrough_ll"
+PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
+if [ ! -x "$PT" ] || [ "$PT_SRC" -nt "$PT" ]; then
+	log "building passthrough_ll from $PT_SRC"
+	# shellcheck disable=SC2046 # pkg-config's words are separate flags
+	gcc -O2 -o "$PT" "$PT_SRC" -I"$(dirname "$PT_SRC")" \
+		$(pkg-config --cflags --libs fuse3)
+fi
+
+RAW="$OUT/raw.jsonl"
+: >"$RAW"
+jsonl workload=meta mode="$([ "$QUICK" = 1 ] && echo quick || echo full)" \
+	runs="$RUNS" nodes="$NODES" files="$FILES" classes="$CLASSES" \
+	shards="$SHARDS" shard_size="$SHARD_SIZE" median="$MEDIAN" \
+	min="$MINSZ" max="$MAXSZ" data_bytes="$DATA_BYTES" \
+	block_cache="$BLOCK_CACHE" systems="$SYSTEMS" workloads="$WORKLOADS" \
+	loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+[ -n "$SHRUNK_NOTE" ] && jsonl workload=note text="$SHRUNK_NOTE"
+
+declare -A SKIP=()
+
+want() { [[ ",$SYSTEMS," == *",$1,"* ]]; }
+
+skip() { # SYSTEM REASON
+	SKIP[$1]="$2"
+	log "skipped: $1: $2"
+	jsonl workload=skip system="$1" reason="$2"
+}
+
+# Sluice: build, then size the RAM tier to hold the whole dataset (the
+# "cached" phases measure the cache nodes serving it) with 25% to spare.
+if want sluice-posix || want sluice-s3; then
+	if [ "$MAKE_SLUICE" = 1 ]; then
+		log "building Sluice into $SB"
+		if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+			make -C "$ROOT" B="$SB" -j"$(nproc)" all \
+			>"$LOGS/build.log" 2>&1; then
+			log "make failed; see $LOGS/build.log"
+			if [ -x "$SB/sluice-fuse" ]; then
+				jsonl workload=note text="make failed (the tree was being edited); Sluice binaries already in $SB were used, built $(date -u -r "$SB/sluice-fuse" '+%Y-%m-%d %H:%M UTC')"
+			fi
+		fi
+	fi
+	for s in sluice-posix sluice-s3; do
+		want "$s" || continue
+		if [ ! -x "$SB/sluice-cachenode" ] || [ ! -x "$SB/sluice-fuse" ]; then
+			skip "$s" "no $SB/sluice-cachenode or sluice-fuse (not built yet)"
+			continue
+		fi
+		b=${s#sluice-}
+		if [ ! -f "$SB/sluice_backend_$b.so" ]; then
+			skip "$s" "no $SB/sluice_backend_$b.so (backend not built yet)"
+		elif ! nm -D --defined-only "$SB/sluice_backend_$b.so" 2>/dev/null |
+			grep -qw sluice_backend_ops; then
+			skip "$s" "$SB/sluice_backend_$b.so has no sluice_backend_ops yet (backend incomplete)"
+		fi
+	done
+fi
+MIB=$((1024 * 1024))
+# shellcheck disable=SC2017 # rounding up to whole 256 MiB on purpose
+RAM_CAP_MIB=$(((DATA_BYTES * 5 / 4 / NODES + 256 * MIB - 1) / (256 * MIB) * 256))
+[ "$RAM_CAP_MIB" -ge 256 ] || RAM_CAP_MIB=256
+jsonl workload=meta_sluice ram_capacity_mib="$RAM_CAP_MIB" \
+	block_cache_mib=$((${BLOCK_CACHE%M})) nodes="$NODES"
+
+# s3rver: one server for every S3 system, over one upload of the dataset.
+S3_PORT=
+S3_PID=
+S3_SYSTEMS=()
+for s in sluice-s3 s3fs rclone; do
+	if want "$s" && [ -z "${SKIP[$s]:-}" ]; then
+		S3_SYSTEMS+=("$s")
+	fi
+done
+start_s3rver() {
+	local bin="$ROOT/test/s3/node_modules/.bin/s3rver" dir="$WORK/s3rver-$TAG"
+	if [ ! -e "$bin" ]; then
+		log "installing s3rver (npm ci in test/s3, pinned by its package-lock.json)"
+		(cd "$ROOT/test/s3" && npm ci --no-audit --no-fund) \
+			>"$LOGS/npm.log" 2>&1 || return 1
+	fi
+	mkdir -p "$dir"
+	# --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation
+	# tokens with DES, which OpenSSL 3 keeps in its legacy provider.  The
+	# S3 tests' launcher (test/s3/run_s3rver.js) binds port 0 and writes
+	# the port it got; without it, the s3rver command on a port picked here.
+	if [ -f "$ROOT/test/s3/run_s3rver.js" ]; then
+		rm -f "$WORK/s3rver.port"
+		node --openssl-legacy-provider "$ROOT/test/s3/run_s3rver.js" \
+			"$dir" 127.0.0.1 0 "$WORK/s3rver.port" \
+			>"$LOGS/s3rver.log" 2>&1 &
+		S3_PID=$!
+		track "$S3_PID" s3rver
+		wait_for 30 "$S3_PID" test -s "$WORK/s3rver.port" || return 1
+		S3_PORT=$(cat "$WORK/s3rver.port")
+	else
+		S3_PORT=$(free_ports 1)
+		node --openssl-legacy-provider "$bin" -d "$dir" -a 127.0.0.1 \
+			-p "$S3_PORT" --silent --no-vhost-buckets \
+			>"$LOGS/s3rver.log" 2>&1 &
+		S3_PID=$!
+		track "$S3_PID" s3rver
+	fi
+	wait_for 30 "$S3_PID" curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" ||
+		return 1
+	if [ ! -f "$dir.uploaded" ]; then
+		log "uploading the dataset to s3rver (once per dataset shape)"
+		"$PY" "$BENCH/s3_upload.py" "$DATA" --bucket "$S3_BUCKET" \
+			--endpoint "http://127.0.0.1:$S3_PORT" || return 1
+		touch "$dir.uploaded"
+	fi
+}
+if [ ${#S3_SYSTEMS[@]} -gt 0 ]; then
+	if ! start_s3rver; then
+		for s in "${S3_SYSTEMS[@]}"; do
+			skip "$s" "s3rver did not start (see $LOGS/s3rver.log, npm.log)"
+		done
+	fi
+fi
+echo "S3RVER:S3RVER" >"$WORK/s3.passwd"
+chmod 600 "$WORK/s3.passwd"
+
+# -- the systems ---------------------------------------------------------------
+#
+# start_SYSTEM sets FS_ROOT (the dataset root as the workloads see it),
+# FS_PIDS (NAME=PID,... whose RSS is recorded) and FS_MNT/FS_MAIN (the
+# mount and the FUSE daemon's PID, if any); stop_SYSTEM undoes it.  Each
+# start begins with empty caches.
+
+FS_ROOT='' FS_PIDS='' FS_MNT='' FS_MAIN='' FS_METRICS=
+NODE_PIDS=()
+
+fresh_mnt() { # SYSTEM: an empty mount point, recorded for cleanup
+	local m="$WORK/mnt/$1"
+	mountpoint -q "$m" 2>/dev/null && unmount "$m"
+	mkdir -p "$m"
+	echo "$m" >>"$MOUNTS"
+	FS_MNT=$m
+}
+
+wait_mounted() { # SECONDS PID PATH
+	wait_for "$1" "$2" test -e "$3"
+}
+
+start_local() { FS_ROOT=$DATA; FS_PIDS=; FS_MNT=; FS_MAIN=; }
+stop_local() { :; }
+
+start_passthrough() {
+	fresh_mnt passthrough
+	"$PT" -f -o source="$DATA" "$FS_MNT" >>"$LOGS/passthrough.log" 2>&1 &
+	FS_MAIN=$!
+	track "$FS_MAIN" passthrough_ll
+	FS_ROOT=$FS_MNT FS_PIDS="passthrough_ll=$FS_MAIN"
+	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
+}
+
+sluice_conf() { # BACKEND: writes $WORK/sluice-BACKEND.conf, sets NODE_NAMES
+	local b=$1 conf="$WORK/sluice-$1.conf" ports i
+	read -r -a ports <<<"$(free_ports $((2 * NODES)))"
+	{
+		echo "# Written by bench/run.sh: $NODES cache node(s) on loopback."
+		echo "[cluster]"
+		echo "name = bench"
+		echo "module_dir = $SB"
+		for i in $(seq "$NODES"); do
+			echo
+			echo "[node n$i]"
+			echo "addr = tcp://127.0.0.1:${ports[$((2 * i - 2))]}"
+			echo "metrics_addr = 127.0.0.1:${ports[$((2 * i - 1))]}"
+			echo "ram_capacity = ${RAM_CAP_MIB}M"
+		done
+		echo
+		echo "[dataset bench]"
+		if [ "$b" = posix ]; then
+			echo "backend = posix"
+			echo "uri = file://$DATA"
+		else
+			echo "backend = s3"
+			echo "uri = s3://$S3_BUCKET/"
+			echo "endpoint = http://127.0.0.1:$S3_PORT"
+			echo "region = us-east-1"
+			echo "path_style = true"
+			echo "credentials = $WORK/s3.cred"
+		fi
+		echo "block_size = 4M"
+		echo "policy = lru"
+		echo "metadata_ttl = 0"
+		echo
+		echo "[client]"
+		echo "block_cache = $BLOCK_CACHE"
+		echo "prefetch_depth = 4"
+	} >"$conf"
+	METRICS=()
+	for i in $(seq "$NODES"); do
+		METRICS+=("127.0.0.1:${ports[$((2 * i - 1))]}")
+	done
+}
+
+start_sluice() { # BACKEND
+	local b=$1 conf="$WORK/sluice-$1.conf" i pid
+	if [ "$b" = s3 ]; then
+		printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' \
+			>"$WORK/s3.cred"
+		chmod 600 "$WORK/s3.cred"
+	fi
+	sluice_conf "$b"
+	NODE_PIDS=()
+	FS_PIDS=
+	for i in $(seq "$NODES"); do
+		"$SB/sluice-cachenode" -c "$conf" --node "n$i" \
+			>>"$LOGS/sluice-$b-n$i.log" 2>&1 &
+		pid=$!
+		track "$pid" "sluice-cachenode-n$i"
+		NODE_PIDS+=("$pid")
+		FS_PIDS+="cachenode-n$i=$pid,"
+	done
+	for i in $(seq "$NODES"); do
+		wait_for 30 "${NODE_PIDS[$((i - 1))]}" \
+			curl -sf -o /dev/null "http://${METRICS[$((i - 1))]}/metrics" ||
+			return 1
+	done
+	fresh_mnt "sluice-$b"
+	"$SB/sluice-fuse" -c "$conf" "$FS_MNT" -f -o ro \
+		>>"$LOGS/sluice-$b-fuse.log" 2>&1 &
+	FS_MAIN=$!
+	track "$FS_MAIN" sluice-fuse
+	FS_PIDS="sluice-fuse=$FS_MAIN,${FS_PIDS%,}"
+	FS_METRICS=$(IFS=,; echo "${METRICS[*]}")
+	FS_ROOT="$FS_MNT/bench"
+	wait_mounted 60 "$FS_MAIN" "$FS_ROOT/train"
+}
+stop_sluice() {
+	local pid
+	stop_fuse
+	for pid in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}"; do
+		stop_pid "$pid"
+	done
+	NODE_PIDS=()
+}
+start_sluice-posix() { start_sluice posix; }
+stop_sluice-posix() { stop_sluice; }
+start_sluice-s3() { start_sluice s3; }
+stop_sluice-s3() { stop_sluice; }
+
+start_s3fs() {
+	rm -rf "$WORK/cache/s3fs"
+	mkdir -p "$WORK/cache/s3fs"
+	fresh_mnt s3fs
+	s3fs "$S3_BUCKET" "$FS_MNT" -f -o ro,use_path_request_style \
+		-o "url=http://127.0.0.1:$S3_PORT,passwd_file=$WORK/s3.passwd" \
+		-o use_cache="$WORK/cache/s3fs" >>"$LOGS/s3fs.log" 2>&1 &
+	FS_MAIN=$!
+	track "$FS_MAIN" s3fs
+	FS_ROOT=$FS_MNT FS_PIDS="s3fs=$FS_MAIN"
+	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
+}
+
+start_rclone() {
+	rm -rf "$WORK/cache/rclone"
+	mkdir -p "$WORK/cache/rclone"
+	cat >"$WORK/rclone.conf" <<CONF
+[s3rver]
+type = s3
+provider = Other
+access_key_id = S3RVER
+secret_access_key = S3RVER
+endpoint = http://127.0.0.1:$S3_PORT
+region = us-east-1
+force_path_style = true
+CONF
+	fresh_mnt rclone
+	rclone --config "$WORK/rclone.conf" mount "s3rver:$S3_BUCKET" "$FS_MNT" \
+		--read-only --vfs-cache-mode full \
+		--cache-dir "$WORK/cache/rclone" >>"$LOGS/rclone.log" 2>&1 &
+	FS_MAIN=$!
+	track "$FS_MAIN" rclone
+	FS_ROOT=$FS_MNT FS_PIDS="rclone=$FS_MAIN"
+	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
+}
+
+stop_fuse() {
+	if [ -n "$FS_MNT" ]; then
+		unmount "$FS_MNT" "$FS_MAIN"
+	fi
+	FS_MNT=
+}
+stop_passthrough() { stop_fuse; }
+# Their disk caches go with them (a full dataset each); the next start
+# begins empty anyway.
+stop_s3fs() { stop_fuse; rm -rf "$WORK/cache/s3fs"; }
+stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone"; }
+
+# -- the runs ------------------------------------------------------------------
+
+# A workload may not run longer than this (a hung mount must not hang us).
+WL_TIMEOUT=$([ "$QUICK" = 1 ] && echo 600 || echo 3600)
+
+run_one() { # SYSTEM WORKLOAD RUN
+	local s=$1 w=$2 r=$3 rc=0 extra=() wl
+	log "run $r/$RUNS: $s: $w"
+	FS_MNT='' FS_MAIN='' FS_METRICS=
+	if ! "start_$s" 2>>"$LOGS/$s.err"; then
+		"stop_$s" || true
+		# Its last log line says why; a system that cannot start is
+		# skipped for the rest of the run.
+		skip "$s" "did not start: $(cat "$LOGS/$s"*.log "$LOGS/$s.err" \
+			2>/dev/null | grep -v '^\s*$' | tail -n 1 | cut -c1-300)"
+		return 0
+	fi
+	[ "$w" = dataloader ] && extra=(--workers 4 --batch 64)
+	# In the background and waited for, so that a signal reaches our trap
+	# at once rather than after the workload.
+	timeout -k 10 "$WL_TIMEOUT" "$PY" "$BENCH/workload.py" "$w" "$FS_ROOT" \
+		"${extra[@]+"${extra[@]}"}" --pids "$FS_PIDS" \
+		--metrics "$FS_METRICS" \
+		--tag system="$s" --tag run="$r" >>"$RAW" 2>"$LOGS/workload.err" &
+	wl=$!
+	track "$wl" workload
+	wait "$wl" || rc=$?
+	sed -i "/^$wl /d" "$PIDS"
+	sed 's/^/  /' "$LOGS/workload.err" >&2
+	if [ "$rc" -ne 0 ]; then
+		log "  $s $w failed (exit $rc)"
+		jsonl workload=error system="$s" run="$r" \
+			what="$w: exit $rc: $(tail -c 300 "$LOGS/workload.err" | tr '\n' ' ')"
+	fi
+	"stop_$s"
+}
+
+for r in $(seq "$RUNS"); do
+	for s in "${SYS_LIST[@]}"; do
+		[ -n "${SKIP[$s]:-}" ] && continue
+		for w in "${WL_LIST[@]}"; do
+			[ -n "${SKIP[$s]:-}" ] && break
+			run_one "$s" "$w" "$r"
+		done
+	done
+done
+
+jsonl workload=meta_end seconds=$(($(date +%s) - T_START)) \
+	loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" "$BENCH/report.py" "$OUT" --work "$WORK" --data "$DATA" \
+	--sluice-build "$SB"
+log "done in $(($(date +%s) - T_START)) s: $OUT/results.md"
