@@ -289,7 +289,7 @@ print(json.dumps(d, sort_keys=True))' "$@" >>"$RAW"
 # -- set-up ------------------------------------------------------------------
 
 T_START=$(date +%s)
-"$BENCH/install-deps.sh"
+"$ROOT/scripts/install-deps.sh" --bench
 
 TAG="f${FILES}-c${CLASSES}-s${SHARDS}x${SHARD_SIZE}-${MEDIAN}-${MINSZ}-${MAXSZ}"
 DATA="$WORK/data-$TAG"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Install every Debian package that Sluice's build, tests, demo and benchmarks
-# need. Idempotent and non-interactive: packages already present are skipped,
-# so a machine that has everything needs neither root nor the network.
+# Install every Debian package that Sluice's build, tests and demo need; with
+# --bench also what only the benchmarks need (`make bench`): the peer
+# filesystems s3fs and rclone, and gnuplot for the chart.  Idempotent and
+# non-interactive: packages already present are skipped, so a machine that
+# has everything needs neither root nor the network.
 set -euo pipefail
 
 PKGS=(
@@ -14,6 +16,12 @@ PKGS=(
 	check curl procps psmisc python3 python3-torch python3-boto3
 	python3-botocore
 )
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(s3fs rclone gnuplot-nox)
+elif [ $# -gt 0 ]; then
+	echo "usage: $0 [--bench]" >&2
+	exit 2
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
