@@ -5,16 +5,19 @@
  * version is the first field of the table precisely so that it can be read
  * whatever the rest of a foreign table looks like.
  */
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include "cachenode/backend.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -228,6 +231,21 @@ static char *params_signature(const sl_dataset_conf_t *dc)
 	return sig;
 }
 
+static uint32_t disk_signature(const cn_dataset_t *d)
+{
+	XXH3_state_t st;
+	char bs[16];
+
+	snprintf(bs, sizeof(bs), "%" PRIu32, d->block_size);
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, d->name, strlen(d->name) + 1);
+	XXH3_64bits_update(&st, d->backend, strlen(d->backend) + 1);
+	XXH3_64bits_update(&st, d->uri, strlen(d->uri) + 1);
+	XXH3_64bits_update(&st, bs, strlen(bs) + 1);
+	XXH3_64bits_update(&st, d->params_sig, strlen(d->params_sig));
+	return (uint32_t)XXH3_64bits_digest(&st);
+}
+
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 			      const char *config_path, uint32_t id, int *rc,
 			      char *err, size_t errlen)
@@ -256,6 +274,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	d->ops = ops;
 	d->refs = 1;
 	d->params_sig = params_signature(dc);
+	d->disk_sig = disk_signature(d);
 
 	params = sl_xcalloc(dc->n_params ? dc->n_params : 1, sizeof(*params));
 	for (size_t i = 0; i < dc->n_params; i++) {

@@ -68,6 +68,11 @@ typedef struct cn_dataset {
 	int refs; /* event thread only */
 	/* For cn_dataset_same(): the backend-specific keys, "k=v\n" each. */
 	char *params_sig;
+	/* What the disk tier files the dataset's blocks under: a hash of
+	 * name, backend, uri, block size and backend keys, stable across
+	 * restarts, so blocks of a dataset that changed while the node was
+	 * down are recognised as stale.  The policy is not part of it. */
+	uint32_t disk_sig;
 } cn_dataset_t;
 
 /*

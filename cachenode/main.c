@@ -45,6 +45,9 @@ static void usage(FILE *f, const char *prog)
 		"  -n, --node NAME    the [node NAME] section to serve;\n"
 		"                     default: the node named like this\n"
 		"                     host, or the config's only node\n"
+		"      --no-ram-tier  cache no block in RAM (to measure the\n"
+		"                     disk tier): ram_capacity then bounds\n"
+		"                     only the buffers of blocks in flight\n"
 		"  -v, --verbose      log more (-v info, -vv debug)\n"
 		"  -q, --quiet        log errors and warnings only\n"
 		"  -h, --help         show this help and exit\n"
@@ -126,8 +129,10 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"no-ram-tier", no_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
+	cn_server_opts_t opts = {0};
 	main_ctx_t mc = {.sfd = -1};
 	const char *node = NULL;
 	int level = SL_LOG_NOTICE, opt, rc = 1;
@@ -153,6 +158,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout, argv[0]);
 			return 0;
+		case 'R':
+			opts.no_ram_tier = 1;
+			break;
 		case 'V':
 			printf("sluice-cachenode %s (backend ABI %d)\n",
 			       SL_VERSION, SB_ABI_VERSION);
@@ -207,7 +215,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* The server takes cfg, also on failure. */
-	mc.s = cn_server_new(cfg, node, NULL, err, sizeof(err));
+	mc.s = cn_server_new(cfg, node, &opts, err, sizeof(err));
 	if (!mc.s) {
 		sl_err("%s", err);
 		goto out;

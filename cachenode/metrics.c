@@ -38,8 +38,13 @@ static const mdesc_t scalars[] = {
 	 "Messages that failed to decode.", M_COUNTER, F(bad_messages)},
 	{"sluice_cache_hits_total{tier=\"ram\"}", "sluice_cache_hits_total",
 	 "Block reads answered from the cache.", M_COUNTER, F(ram_hits)},
+	{"sluice_cache_hits_total{tier=\"disk\"}", "sluice_cache_hits_total",
+	 "Block reads answered from the cache.", M_COUNTER, F(disk_hits)},
 	{"sluice_cache_misses_total{tier=\"ram\"}", "sluice_cache_misses_total",
 	 "Block reads that missed the cache.", M_COUNTER, F(ram_misses)},
+	{"sluice_cache_misses_total{tier=\"disk\"}",
+	 "sluice_cache_misses_total", "Block reads that missed the cache.",
+	 M_COUNTER, F(disk_misses)},
 	{"sluice_single_flight_joins_total", "sluice_single_flight_joins_total",
 	 "Misses that waited on a fetch already in flight.", M_COUNTER,
 	 F(flight_joins)},
@@ -65,14 +70,48 @@ static const mdesc_t scalars[] = {
 	 "Backend list calls (pages).", M_COUNTER, F(backend_lists)},
 	{"sluice_evictions_total{tier=\"ram\"}", "sluice_evictions_total",
 	 "Blocks evicted.", M_COUNTER, F(evictions)},
+	{"sluice_evictions_total{tier=\"disk\"}", "sluice_evictions_total",
+	 "Blocks evicted.", M_COUNTER, F(disk_evictions)},
 	{"sluice_evicted_bytes_total{tier=\"ram\"}",
 	 "sluice_evicted_bytes_total", "Bytes evicted.", M_COUNTER,
 	 F(evicted_bytes)},
+	{"sluice_evicted_bytes_total{tier=\"disk\"}",
+	 "sluice_evicted_bytes_total", "Bytes evicted.", M_COUNTER,
+	 F(disk_evicted_bytes)},
 	{"sluice_admitted_total{tier=\"ram\"}", "sluice_admitted_total",
 	 "Blocks admitted to the cache.", M_COUNTER, F(admitted)},
+	{"sluice_admitted_total{tier=\"disk\"}", "sluice_admitted_total",
+	 "Blocks admitted to the cache.", M_COUNTER, F(disk_admitted)},
 	{"sluice_not_admitted_total{tier=\"ram\"}", "sluice_not_admitted_total",
 	 "Blocks served without being cached (policy full).", M_COUNTER,
 	 F(not_admitted)},
+	{"sluice_not_admitted_total{tier=\"disk\"}",
+	 "sluice_not_admitted_total",
+	 "Blocks served without being cached (policy full).", M_COUNTER,
+	 F(disk_not_admitted)},
+	{"sluice_demotions_total", "sluice_demotions_total",
+	 "Blocks evicted from RAM that stay on disk.", M_COUNTER, F(demotions)},
+	{"sluice_promotions_total", "sluice_promotions_total",
+	 "Disk hits admitted to RAM.", M_COUNTER, F(promotions)},
+	{"sluice_disk_reads_total", "sluice_disk_reads_total",
+	 "Block files read.", M_COUNTER, F(disk_reads)},
+	{"sluice_disk_read_bytes_total", "sluice_disk_read_bytes_total",
+	 "Bytes read from block files, headers included.", M_COUNTER,
+	 F(disk_read_bytes)},
+	{"sluice_disk_writes_total", "sluice_disk_writes_total",
+	 "Block files written.", M_COUNTER, F(disk_writes)},
+	{"sluice_disk_write_bytes_total", "sluice_disk_write_bytes_total",
+	 "Bytes written to block files, headers included.", M_COUNTER,
+	 F(disk_write_bytes)},
+	{"sluice_disk_read_errors_total", "sluice_disk_read_errors_total",
+	 "Block file reads that failed (the block is refetched).", M_COUNTER,
+	 F(disk_read_errors)},
+	{"sluice_disk_write_errors_total", "sluice_disk_write_errors_total",
+	 "Block file writes that failed (ENOSPC, EIO, ...).", M_COUNTER,
+	 F(disk_write_errors)},
+	{"sluice_corrupt_blocks_total", "sluice_corrupt_blocks_total",
+	 "Block files that failed their checksum: dropped and refetched.",
+	 M_COUNTER, F(corrupt_blocks)},
 	{"sluice_ram_capacity_bytes", "sluice_ram_capacity_bytes",
 	 "Configured RAM capacity.", M_GAUGE, F(ram_capacity)},
 	{"sluice_ram_used_bytes", "sluice_ram_used_bytes",
@@ -87,6 +126,39 @@ static const mdesc_t scalars[] = {
 	 "Bytes held by the metadata cache.", M_GAUGE, F(meta_bytes)},
 	{"sluice_metadata_entries", "sluice_metadata_entries",
 	 "Entries in the metadata cache.", M_GAUGE, F(meta_entries)},
+	{"sluice_disk_capacity_bytes", "sluice_disk_capacity_bytes",
+	 "Configured disk tier capacity.", M_GAUGE, F(disk_capacity)},
+	{"sluice_disk_used_bytes", "sluice_disk_used_bytes",
+	 "Disk used by block files, headers included.", M_GAUGE, F(disk_used)},
+	{"sluice_disk_blocks", "sluice_disk_blocks", "Blocks in the disk tier.",
+	 M_GAUGE, F(disk_blocks)},
+	{"sluice_disk_free_bytes", "sluice_disk_free_bytes",
+	 "Free space on the disk tier's filesystem (last reading).", M_GAUGE,
+	 F(disk_free)},
+	{"sluice_disk_full", "sluice_disk_full",
+	 "1 while the disk tier admits nothing for lack of space.", M_GAUGE,
+	 F(disk_full)},
+	{"sluice_disk_admitting", "sluice_disk_admitting",
+	 "1 while the disk tier takes new blocks.", M_GAUGE, F(disk_admitting)},
+	{"sluice_disk_pending_writes", "sluice_disk_pending_writes",
+	 "Block writes queued or in flight.", M_GAUGE, F(disk_pending_writes)},
+};
+
+/* The histograms, rendered after the scalars. */
+typedef struct hdesc {
+	const char *name; /* family; _bucket, _sum, _count appended */
+	const char *help;
+	size_t off;	/* offsetof the bucket array */
+	size_t sum_off; /* offsetof the nanosecond sum */
+} hdesc_t;
+
+static const hdesc_t hists[] = {
+	{"sluice_backend_read_seconds", "Backend block read latency.",
+	 F(backend_lat), F(backend_lat_sum_ns)},
+	{"sluice_disk_read_seconds", "Disk tier block read latency.",
+	 F(disk_read_lat), F(disk_read_lat_sum_ns)},
+	{"sluice_disk_write_seconds", "Disk tier block write latency.",
+	 F(disk_write_lat), F(disk_write_lat_sum_ns)},
 };
 
 /* Upper bounds of the latency buckets, microseconds. */
@@ -143,16 +215,34 @@ void cn_metrics_request(cn_metrics_t *m, unsigned op, int status)
 				  memory_order_relaxed);
 }
 
-void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns)
+static void observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum,
+		    uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 	size_t i = 0;
 
 	while (i < CN_LAT_BUCKETS && us > lat_us[i])
 		i++;
-	atomic_fetch_add_explicit(&m->backend_lat[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->backend_lat_sum_ns, ns,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&buckets[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(sum, ns, memory_order_relaxed);
+}
+
+void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns)
+{
+	observe(m->backend_lat, &m->backend_lat_sum_ns, ns);
+}
+
+void cn_metrics_disk_latency(cn_metrics_t *m, int write, uint64_t ns)
+{
+	if (write)
+		observe(m->disk_write_lat, &m->disk_write_lat_sum_ns, ns);
+	else
+		observe(m->disk_read_lat, &m->disk_read_lat_sum_ns, ns);
+}
+
+static _Atomic uint64_t *field_at(cn_metrics_t *m, size_t off)
+{
+	return (_Atomic uint64_t *)((char *)m + off);
 }
 
 static uint64_t load_field(cn_metrics_t *m, size_t off)
@@ -204,17 +294,29 @@ void cn_metrics_foreach(cn_metrics_t *m,
 	}
 	for (size_t i = 0; i < SL_ARRAY_SIZE(scalars); i++)
 		fn(arg, scalars[i].name, load_field(m, scalars[i].off));
-	for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
-		cum += atomic_load_explicit(&m->backend_lat[i],
-					    memory_order_relaxed);
-		le_label(le, sizeof(le), i);
-		snprintf(name, sizeof(name),
-			 "sluice_backend_read_seconds_bucket{le=\"%s\"}", le);
+	for (size_t h = 0; h < SL_ARRAY_SIZE(hists); h++) {
+		const hdesc_t *d = &hists[h];
+		_Atomic uint64_t *b = field_at(m, d->off);
+		size_t base = strlen(d->name) - strlen("_seconds");
+
+		cum = 0;
+		for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
+			cum += atomic_load_explicit(&b[i],
+						    memory_order_relaxed);
+			le_label(le, sizeof(le), i);
+			snprintf(name, sizeof(name), "%s_bucket{le=\"%s\"}",
+				 d->name, le);
+			fn(arg, name, cum);
+		}
+		snprintf(name, sizeof(name), "%s_count", d->name);
 		fn(arg, name, cum);
+		/* STATS values are integers: the sum in nanoseconds. */
+		snprintf(name, sizeof(name), "%.*s_nanoseconds_sum", (int)base,
+			 d->name);
+		fn(arg, name,
+		   atomic_load_explicit(field_at(m, d->sum_off),
+					memory_order_relaxed));
 	}
-	fn(arg, "sluice_backend_read_seconds_count", cum);
-	fn(arg, "sluice_backend_read_nanoseconds_sum",
-	   atomic_load_explicit(&m->backend_lat_sum_ns, memory_order_relaxed));
 }
 
 char *cn_metrics_render(cn_metrics_t *m, size_t *len)
@@ -255,22 +357,26 @@ char *cn_metrics_render(cn_metrics_t *m, size_t *len)
 		fprintf(f, "%s %llu\n", d->name,
 			(unsigned long long)load_field(m, d->off));
 	}
-	fprintf(f, "# HELP sluice_backend_read_seconds Backend block read "
-		   "latency.\n# TYPE sluice_backend_read_seconds histogram\n");
-	for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
-		cum += atomic_load_explicit(&m->backend_lat[i],
-					    memory_order_relaxed);
-		le_label(le, sizeof(le), i);
-		fprintf(f,
-			"sluice_backend_read_seconds_bucket{le=\"%s\"} %llu\n",
-			le, (unsigned long long)cum);
+	for (size_t h = 0; h < SL_ARRAY_SIZE(hists); h++) {
+		const hdesc_t *d = &hists[h];
+		_Atomic uint64_t *b = field_at(m, d->off);
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", d->name,
+			d->help, d->name);
+		cum = 0;
+		for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
+			cum += atomic_load_explicit(&b[i],
+						    memory_order_relaxed);
+			le_label(le, sizeof(le), i);
+			fprintf(f, "%s_bucket{le=\"%s\"} %llu\n", d->name, le,
+				(unsigned long long)cum);
+		}
+		fprintf(f, "%s_sum %.9f\n", d->name,
+			(double)atomic_load_explicit(field_at(m, d->sum_off),
+						     memory_order_relaxed) /
+				1e9);
+		fprintf(f, "%s_count %llu\n", d->name, (unsigned long long)cum);
 	}
-	fprintf(f, "sluice_backend_read_seconds_sum %.9f\n",
-		(double)atomic_load_explicit(&m->backend_lat_sum_ns,
-					     memory_order_relaxed) /
-			1e9);
-	fprintf(f, "sluice_backend_read_seconds_count %llu\n",
-		(unsigned long long)cum);
 	fclose(f);
 	*len = size;
 	return text;

@@ -50,6 +50,8 @@ typedef struct cn_metrics {
 
 	_Atomic uint64_t ram_hits;
 	_Atomic uint64_t ram_misses;
+	_Atomic uint64_t disk_hits;    /* RAM misses served by the disk tier */
+	_Atomic uint64_t disk_misses;  /* RAM misses the disk tier missed too */
 	_Atomic uint64_t flight_joins; /* misses that waited on a fetch */
 	_Atomic uint64_t bytes_served; /* READ reply bodies */
 	_Atomic uint64_t meta_hits;
@@ -75,6 +77,32 @@ typedef struct cn_metrics {
 	_Atomic uint64_t ram_transient; /* fetch/serve buffers not cached */
 	_Atomic uint64_t meta_bytes;
 	_Atomic uint64_t meta_entries;
+
+	/* The disk tier (all zero without one). */
+	_Atomic uint64_t demotions;  /* RAM evictions kept on disk */
+	_Atomic uint64_t promotions; /* disk hits admitted to RAM */
+	_Atomic uint64_t disk_evictions;
+	_Atomic uint64_t disk_evicted_bytes;
+	_Atomic uint64_t disk_admitted;
+	_Atomic uint64_t disk_not_admitted; /* full, failed or backlogged */
+	_Atomic uint64_t disk_reads;
+	_Atomic uint64_t disk_read_bytes;
+	_Atomic uint64_t disk_writes;
+	_Atomic uint64_t disk_write_bytes;
+	_Atomic uint64_t disk_read_errors;
+	_Atomic uint64_t disk_write_errors;
+	_Atomic uint64_t corrupt_blocks; /* failed their checksum: dropped */
+	_Atomic uint64_t disk_read_lat[CN_LAT_BUCKETS + 1];
+	_Atomic uint64_t disk_read_lat_sum_ns;
+	_Atomic uint64_t disk_write_lat[CN_LAT_BUCKETS + 1];
+	_Atomic uint64_t disk_write_lat_sum_ns;
+	_Atomic uint64_t disk_capacity; /* gauges, bytes */
+	_Atomic uint64_t disk_used;	/* block files, headers included */
+	_Atomic uint64_t disk_blocks;
+	_Atomic uint64_t disk_free;	 /* the filesystem's, last reading */
+	_Atomic uint64_t disk_full;	 /* 1: not admitting for space */
+	_Atomic uint64_t disk_admitting; /* 1: the tier takes blocks */
+	_Atomic uint64_t disk_pending_writes; /* queued or in flight */
 } cn_metrics_t;
 
 void cn_metrics_init(cn_metrics_t *m);
@@ -82,6 +110,7 @@ void cn_metrics_init(cn_metrics_t *m);
 /* Count one answered request: op as received, status 0 or -errno. */
 void cn_metrics_request(cn_metrics_t *m, unsigned op, int status);
 void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns);
+void cn_metrics_disk_latency(cn_metrics_t *m, int write, uint64_t ns);
 
 /* The label value of a status: "ok", "ENOENT", ..., "other".  Static. */
 const char *cn_mstatus_name(int status);

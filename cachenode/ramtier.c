@@ -71,6 +71,8 @@ struct cn_ramtier {
 	cn_policy_t *policies[N_POLICIES]; /* by sl_policy_t, lazily */
 	int wake_fd;
 	_Atomic int want_memory;
+	void (*evict_fn)(void *arg, sl_blockkey_t key, cn_block_t *b);
+	void *evict_arg;
 	cn_metrics_t *m;
 	cn_metrics_t own_metrics; /* when the caller gave none */
 };
@@ -174,6 +176,21 @@ int cn_block_transient(const cn_block_t *b)
 	return b->transient;
 }
 
+size_t cn_block_capacity(const cn_block_t *b)
+{
+	return b->mapped ? b->map_len : b->len;
+}
+
+uint32_t cn_block_tag(const cn_block_t *b)
+{
+	return b->tag;
+}
+
+sl_policy_t cn_block_policy(const cn_block_t *b)
+{
+	return b->policy;
+}
+
 void cn_block_trim(cn_block_t *b, size_t len)
 {
 	cn_ramtier_t *t = b->tier;
@@ -214,6 +231,8 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 	if (eviction) {
 		atomic_fetch_add(&t->m->evictions, 1);
 		atomic_fetch_add(&t->m->evicted_bytes, atomic_load(&b->charge));
+		if (t->evict_fn)
+			t->evict_fn(t->evict_arg, b->node.key, b);
 	}
 	cn_block_unref(b);
 }
@@ -368,6 +387,15 @@ void cn_ramtier_set_wake_fd(cn_ramtier_t *t, int fd)
 void cn_ramtier_want_memory(cn_ramtier_t *t, int on)
 {
 	atomic_store(&t->want_memory, on);
+}
+
+void cn_ramtier_set_evict_hook(cn_ramtier_t *t,
+			       void (*fn)(void *arg, sl_blockkey_t key,
+					  cn_block_t *b),
+			       void *arg)
+{
+	t->evict_fn = fn;
+	t->evict_arg = arg;
 }
 
 uint64_t cn_ramtier_capacity(const cn_ramtier_t *t)

@@ -62,6 +62,19 @@ void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity,
 void cn_ramtier_set_wake_fd(cn_ramtier_t *t, int fd);
 void cn_ramtier_want_memory(cn_ramtier_t *t, int on);
 
+/*
+ * fn(arg, key, b) is called on the event thread for every block the tier
+ * evicts to make room (not for purges or destroy), just before the index
+ * drops its reference: fn may take a reference of its own to keep b's
+ * bytes (to demote them to the disk tier).  b's bytes stay charged to the
+ * tier until that reference too is dropped.  fn must not call back into
+ * the tier.  NULL fn: none.
+ */
+void cn_ramtier_set_evict_hook(cn_ramtier_t *t,
+			       void (*fn)(void *arg, sl_blockkey_t key,
+					  cn_block_t *b),
+			       void *arg);
+
 uint64_t cn_ramtier_capacity(const cn_ramtier_t *t);
 uint64_t cn_ramtier_slack(const cn_ramtier_t *t);
 /* Thread-safe reads of the counters. */
@@ -106,6 +119,12 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag);
 uint8_t *cn_block_data(cn_block_t *b);
 size_t cn_block_len(const cn_block_t *b);
 int cn_block_transient(const cn_block_t *b);
+/* Bytes usable at cn_block_data(): at least the valid length; for blocks
+ * of 64 KiB and more a whole number of pages (page-aligned data). */
+size_t cn_block_capacity(const cn_block_t *b);
+/* The tag and policy the block was allocated with. */
+uint32_t cn_block_tag(const cn_block_t *b);
+sl_policy_t cn_block_policy(const cn_block_t *b);
 
 /* Set the valid length to len <= the allocated one (a short read at EOF)
  * and give back whole pages beyond it.  Only before the block is shared. */

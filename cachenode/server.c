@@ -15,6 +15,18 @@
  * without a version first resolves the file's current version through the
  * metadata cache or a STAT flight, then continues as above.
  *
+ * With a disk tier (disktier.h), a RAM miss that starts a flight first
+ * asks the disk: a block on disk is read by the disk tier's io_uring
+ * thread into a buffer from the RAM tier (its own FIFO, up to DISK_READS
+ * at once, not taking worker slots) and offered to RAM like a fetched
+ * one -- a promotion when RAM admits it; a block still being written is
+ * served from its bytes in memory.  A disk read that fails (a checksum,
+ * a vanished file, EIO) falls back to the backend for the same flight, so
+ * its waiters get the right bytes anyway.  A block fetched from the
+ * backend is offered to the disk after its waiters were answered, and a
+ * RAM eviction demotes to the disk (an I/O only when the block is not
+ * there yet).
+ *
  * Only this thread touches the index, the flights, the metadata cache and
  * the fetch queue, so none of them has a lock.  Workers touch a fetch only
  * between submit and reap, and only its own fields.
@@ -37,6 +49,7 @@
 #include <zmq.h>
 
 #include "cachenode/backend.h"
+#include "cachenode/disktier.h"
 #include "cachenode/flight.h"
 #include "cachenode/list.h"
 #include "cachenode/metacache.h"
@@ -60,8 +73,22 @@
 #define DRAIN_MS      5000
 #define LINGER_MS     1000
 #define RETRY_MS      100 /* re-check parked fetches this often */
+#define DISK_READS    64  /* disk reads holding a buffer, at most */
 
 enum { F_READ, F_STAT, F_LIST };
+
+/* Where a READ fetch gets its block (SRC_MEM: disk_lookup only). */
+enum { SRC_BACKEND, SRC_DISK, SRC_MEM };
+
+typedef struct fetch fetch_t;
+
+/* READ fetches waiting for a buffer (FIFO), and how many hold one. */
+typedef struct fqueue {
+	fetch_t *head;
+	fetch_t *tail;
+	size_t active;
+	size_t max;
+} fqueue_t;
 
 /* Where a reply goes.  identity is borrowed; silent: nobody waits for it
  * (a PREFETCH, answered when it arrived). */
@@ -87,12 +114,18 @@ typedef struct req {
 	uint32_t length;
 } req_t;
 
-/* One backend call on behalf of a flight. */
-typedef struct fetch {
+/* One backend call (or disk read) on behalf of a flight. */
+struct fetch {
 	cn_job_t job;
 	cn_list_t live; /* s->live: every fetch not yet freed */
 	cn_metrics_t *m;
+	cn_server_t *srv;
 	int kind;
+	int src;	     /* READ: SRC_* */
+	int peer;	     /* READ from disk for a PEER_READ: no backend */
+	sl_blockkey_t key;   /* READ */
+	size_t bwant;	     /* READ: what to ask the backend for */
+	fqueue_t *q;	     /* the queue whose slot it holds, or NULL */
 	cn_flight_t *flight; /* NULL once its waiters were answered */
 	cn_dataset_t *ds;    /* reference */
 	char *path;
@@ -110,8 +143,8 @@ typedef struct fetch {
 	size_t n_ents;
 	uint8_t *body; /* LIST: the encoded reply */
 	size_t body_len;
-	struct fetch *qnext; /* s->fq: READs waiting to start */
-} fetch_t;
+	struct fetch *qnext; /* s->fq, s->dq: READs waiting to start */
+};
 
 struct cn_server {
 	sl_config_t *cfg;
@@ -139,10 +172,10 @@ struct cn_server {
 	cn_ramtier_t *tier;
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
-	fetch_t *fq_head; /* READ fetches waiting for a buffer */
-	fetch_t *fq_tail;
-	size_t active_reads; /* READ fetches holding a buffer */
-	size_t max_active_reads;
+	fqueue_t fq;	     /* backend READs: 2 x workers at once */
+	fqueue_t dq;	     /* disk READs: DISK_READS at once */
+	cn_disktier_t *disk; /* NULL: no disk tier */
+	int destroying;
 	cn_list_t live;	      /* every fetch */
 	size_t n_live;	      /* fetches on s->live */
 	size_t silent_reqs;   /* prefetches waiting for a version */
@@ -177,7 +210,10 @@ static cn_dataset_t *find_dataset(cn_server_t *s, pr_str_t name)
 	return NULL;
 }
 
-static void budgets(const sl_config_t *cfg, const sl_node_conf_t *n,
+/* How ram_capacity is shared: cached blocks, transient buffers (slack),
+ * metadata.  no_ram: no block is cached in RAM; the capacity bounds the
+ * buffers of blocks in flight instead. */
+static void budgets(const sl_config_t *cfg, const sl_node_conf_t *n, int no_ram,
 		    uint64_t *blocks, uint64_t *slack, uint64_t *meta)
 {
 	uint64_t cap = n->ram_capacity, maxblk = 0;
@@ -188,6 +224,10 @@ static void budgets(const sl_config_t *cfg, const sl_node_conf_t *n,
 	*blocks = cap - *meta;
 	*slack = SL_MAX(2 * cn_ramtier_charge(maxblk),
 			SL_MIN(TRANSIENT_MIN, cap / 2));
+	if (no_ram) {
+		*slack = SL_MAX(*slack, *blocks);
+		*blocks = 0;
+	}
 }
 
 /* ---- Replies ---------------------------------------------------------- */
@@ -345,6 +385,7 @@ static fetch_t *fetch_new(cn_server_t *s, int kind, cn_dataset_t *ds,
 
 	f->job.run = fetch_run;
 	f->m = &s->m;
+	f->srv = s;
 	f->kind = kind;
 	f->ds = cn_dataset_ref(ds);
 	f->path = sl_xstrdup(path);
@@ -384,11 +425,50 @@ static void submit(cn_server_t *s, fetch_t *f)
 	cn_workers_submit(s->workers, &f->job);
 }
 
-/* Start queued READ fetches while buffers and worker slots allow. */
-static void pump_reads(cn_server_t *s)
+static fetch_t *fq_pop(fqueue_t *q)
 {
-	while (s->fq_head && s->active_reads < s->max_active_reads) {
-		fetch_t *f = s->fq_head;
+	fetch_t *f = q->head;
+
+	if (f) {
+		q->head = f->qnext;
+		if (!q->head)
+			q->tail = NULL;
+		f->qnext = NULL;
+	}
+	return f;
+}
+
+static void fq_push(fqueue_t *q, fetch_t *f)
+{
+	f->qnext = NULL;
+	if (q->tail)
+		q->tail->qnext = f;
+	else
+		q->head = f;
+	q->tail = f;
+}
+
+static void disk_read_done(void *arg, int rc);
+static void disk_failed(cn_server_t *s, fetch_t *f);
+
+/* Start one fetch that got its buffer: a disk read, or a backend read. */
+static void start_read(cn_server_t *s, fetch_t *f)
+{
+	if (f->src != SRC_DISK) {
+		submit(s, f);
+		return;
+	}
+	/* The block may have left the disk since it was looked up. */
+	if (cn_disktier_read(s->disk, f->key, f->blk, disk_read_done, f) < 0)
+		disk_failed(s, f);
+}
+
+/* Give queued fetches of q buffers and start them while its slots allow;
+ * 0, or -ENOMEM when its head waits for memory. */
+static int pump_queue(cn_server_t *s, fqueue_t *q)
+{
+	while (q->head && q->active < q->max) {
+		fetch_t *f = q->head;
 		int err;
 
 		f->blk = cn_ramtier_alloc(s->tier, f->ds->policy, f->ds->id,
@@ -398,27 +478,28 @@ static void pump_reads(cn_server_t *s)
 				f->waited = 1;
 				atomic_fetch_add(&s->m.memory_waits, 1);
 			}
-			cn_ramtier_want_memory(s->tier, 1);
-			return;
+			return -ENOMEM;
 		}
-		s->fq_head = f->qnext;
-		if (!s->fq_head)
-			s->fq_tail = NULL;
-		f->qnext = NULL;
-		s->active_reads++;
-		submit(s, f);
+		fq_pop(q);
+		q->active++;
+		f->q = q;
+		start_read(s, f);
 	}
-	cn_ramtier_want_memory(s->tier, 0);
+	return 0;
+}
+
+/* Start queued READ fetches while buffers and slots allow. */
+static void pump_reads(cn_server_t *s)
+{
+	int wait = pump_queue(s, &s->dq) < 0;
+
+	wait |= pump_queue(s, &s->fq) < 0;
+	cn_ramtier_want_memory(s->tier, wait);
 }
 
 static void queue_read(cn_server_t *s, fetch_t *f)
 {
-	f->qnext = NULL;
-	if (s->fq_tail)
-		s->fq_tail->qnext = f;
-	else
-		s->fq_head = f;
-	s->fq_tail = f;
+	fq_push(f->src == SRC_DISK ? &s->dq : &s->fq, f);
 	pump_reads(s);
 }
 
@@ -574,9 +655,13 @@ static void begin_stop(cn_server_t *s);
 
 static void read_done(cn_server_t *s, fetch_t *f, cn_flight_t *fl)
 {
+	uint64_t asked = 0;
+
 	if (f->rc >= 0) {
 		cn_block_trim(f->blk, (size_t)f->rc);
-		cn_ramtier_insert(s->tier, fl->node.key, f->blk);
+		if (cn_ramtier_insert(s->tier, fl->node.key, f->blk) &&
+		    f->src == SRC_DISK)
+			atomic_fetch_add(&s->m.promotions, 1);
 	} else {
 		log_backend_error(f);
 		if (f->rc == -ESTALE || f->rc == -ENOENT)
@@ -586,6 +671,8 @@ static void read_done(cn_server_t *s, fetch_t *f, cn_flight_t *fl)
 		req_t *r = fl->waiters[i];
 		addr_t a = req_addr(r);
 
+		if (r->op == PR_OP_READ)
+			asked++;
 		if (f->rc >= 0)
 			send_block(s, &a, f->blk, r->offset, r->length);
 		else
@@ -593,6 +680,15 @@ static void read_done(cn_server_t *s, fetch_t *f, cn_flight_t *fl)
 				   f->err[0] ? f->err : strerror((int)-f->rc));
 		req_release(s, r);
 	}
+	/* Disk hits and misses count READs, as the RAM tier's do. */
+	if (s->disk && f->rc >= 0 && f->src == SRC_DISK)
+		atomic_fetch_add(&s->m.disk_hits, asked);
+	else if (s->disk)
+		atomic_fetch_add(&s->m.disk_misses, asked);
+	/* Fresh from the backend: to disk, now that the waiters have it. */
+	if (s->disk && f->rc > 0 && f->src == SRC_BACKEND && !f->job.cancelled)
+		cn_disktier_admit(s->disk, fl->node.key, f->blk,
+				  f->ds->disk_sig, f->ds->policy);
 }
 
 static void stat_done(cn_server_t *s, fetch_t *f, cn_flight_t *fl)
@@ -666,8 +762,10 @@ static void fetch_done(cn_server_t *s, fetch_t *f)
 {
 	cn_flight_t *fl = f->flight;
 
-	if (f->kind == F_READ)
-		s->active_reads--;
+	if (f->q) {
+		f->q->active--;
+		f->q = NULL;
+	}
 	if (f->job.cancelled) {
 		f->rc = -ESHUTDOWN;
 		snprintf(f->err, sizeof(f->err), "node shutting down");
@@ -686,6 +784,108 @@ static void fetch_done(cn_server_t *s, fetch_t *f)
 		cn_flight_free(fl);
 	}
 	fetch_free(s, f);
+}
+
+/* Answer a flight's PEER_READ waiters -ENODATA and take them out of it:
+ * a peer read never reaches the backend. */
+static void drop_peer_waiters(cn_server_t *s, cn_flight_t *fl)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < fl->n_waiters; i++) {
+		req_t *r = fl->waiters[i];
+		addr_t a = req_addr(r);
+
+		if (r->op != PR_OP_PEER_READ) {
+			fl->waiters[k++] = r;
+			continue;
+		}
+		send_error(s, &a, -ENODATA, "block is not cached here");
+		req_release(s, r);
+	}
+	fl->n_waiters = k;
+}
+
+/*
+ * The disk did not deliver f's block (a checksum, a vanished file, EIO):
+ * peers are answered -ENODATA, and the same fetch is queued for the
+ * backend, with a buffer of the size the backend is asked for (the
+ * length on disk is not to be trusted now), unless nobody but peers
+ * waited for it.  The caller pumps the queues.
+ */
+static void disk_failed(cn_server_t *s, fetch_t *f)
+{
+	cn_flight_t *fl = f->flight;
+
+	if (f->q) {
+		f->q->active--;
+		f->q = NULL;
+	}
+	if (fl)
+		drop_peer_waiters(s, fl);
+	if (f->peer && (!fl || fl->n_waiters == 0)) {
+		fetch_free(s, f);
+		return;
+	}
+	cn_block_unref(f->blk);
+	f->blk = NULL;
+	f->src = SRC_BACKEND;
+	f->want = f->bwant;
+	f->waited = 0;
+	fq_push(&s->fq, f);
+}
+
+/*
+ * A disk read finished (called from cn_disktier_reap, or while the tier
+ * is destroyed): answer the flight as from the backend, or go on to the
+ * backend (disk_failed).
+ */
+static void disk_read_done(void *arg, int rc)
+{
+	fetch_t *f = arg;
+	cn_server_t *s = f->srv;
+	cn_flight_t *fl = f->flight;
+
+	if (s->destroying) {
+		if (f->q) {
+			f->q->active--;
+			f->q = NULL;
+		}
+		fetch_free(s, f);
+		return;
+	}
+	if (rc == 0) {
+		f->rc = (ssize_t)cn_block_len(f->blk);
+		fetch_done(s, f);
+		return;
+	}
+	if (s->stopping || rc == -ESHUTDOWN || !fl) {
+		f->job.cancelled = 1;
+		fetch_done(s, f);
+		return;
+	}
+	disk_failed(s, f);
+	pump_reads(s);
+}
+
+static void reap_disk(cn_server_t *s)
+{
+	cn_disktier_reap(s->disk);
+	pump_reads(s);
+}
+
+/* The RAM tier evicts b: demote it to the disk tier. */
+static void on_ram_evict(void *arg, sl_blockkey_t key, cn_block_t *b)
+{
+	cn_server_t *s = arg;
+
+	for (size_t i = 0; i < s->n_ds; i++) {
+		if (s->ds[i]->id == cn_block_tag(b)) {
+			cn_disktier_demote(s->disk, key, b, s->ds[i]->disk_sig,
+					   cn_block_policy(b));
+			return;
+		}
+	}
 }
 
 static void reap(cn_server_t *s)
@@ -730,11 +930,45 @@ static void wait_for_version(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 	submit(s, f);
 }
 
+/*
+ * Ask the disk tier about key before starting a flight for it: SRC_DISK
+ * with *len, its length; SRC_MEM with *mem (a reference): being written,
+ * the bytes are in memory; SRC_BACKEND when it is not there.  A block
+ * longer than want, or not exactly want when exact (the file's size is
+ * known), cannot be right and is dropped.
+ */
+static int disk_lookup(cn_server_t *s, sl_blockkey_t key, size_t want,
+		       int exact, size_t *len, cn_block_t **mem)
+{
+	int found;
+
+	*mem = NULL;
+	if (!s->disk || cn_flights_find(s->flights, key))
+		return SRC_BACKEND;
+	found = cn_disktier_lookup(s->disk, key, len, mem);
+	if (found == CN_DISK_MISS)
+		return SRC_BACKEND;
+	if (*len > want || (exact && *len != want)) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "disk tier: a block of %zu bytes where "
+				   "%zu were expected: dropped",
+				   *len, want);
+		if (*mem)
+			cn_block_unref(*mem);
+		*mem = NULL;
+		cn_disktier_drop(s->disk, key);
+		return SRC_BACKEND;
+	}
+	return found == CN_DISK_MEM ? SRC_MEM : SRC_DISK;
+}
+
 static void serve_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 		       const char *path, const char *version, uint64_t block,
 		       uint32_t offset, uint32_t length)
 {
 	const sb_stat_t *st;
+	size_t dlen = 0;
+	int exact = 0, src;
 	size_t stlen;
 	uint64_t bs = ds->block_size, start, want = ds->block_size;
 	sl_blockkey_t key;
@@ -780,6 +1014,7 @@ static void serve_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 			return;
 		}
 		want = SL_MIN(bs, st->size - start);
+		exact = 1;
 	}
 	key = sl_blockkey_make(ds->name, path, version, block);
 	b = cn_ramtier_get(s->tier, key);
@@ -790,8 +1025,17 @@ static void serve_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 		cn_block_unref(b);
 		return;
 	}
-	if (!a->silent) {
+	if (!a->silent)
 		atomic_fetch_add(&s->m.ram_misses, 1);
+	src = disk_lookup(s, key, want, exact, &dlen, &b);
+	if (src == SRC_MEM) {
+		if (!a->silent)
+			atomic_fetch_add(&s->m.disk_hits, 1);
+		send_block(s, a, b, offset, length);
+		cn_block_unref(b);
+		return;
+	}
+	if (!a->silent) {
 		r = req_new(a);
 		r->block = block;
 		r->offset = offset;
@@ -806,7 +1050,10 @@ static void serve_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 	f = fetch_new(s, F_READ, ds, path);
 	sl_strlcpy(f->version, version, sizeof(f->version));
 	f->block = block;
-	f->want = want;
+	f->key = key;
+	f->src = src;
+	f->bwant = want;
+	f->want = src == SRC_DISK ? dlen : want;
 	f->flight = fl;
 	fl->fetch = f;
 	queue_read(s, f);
@@ -946,14 +1193,47 @@ static int request_path(cn_server_t *s, const addr_t *a, pr_str_t p, char *out,
 	return rc;
 }
 
-/* PEER_READ: from the cache only, never the backend (-ENODATA). */
+/* A PEER_READ for a block on disk: a flight of its own, read from the
+ * disk; later READs of the block may join it. */
+static void peer_read_disk(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
+			   const char *path, const char *version,
+			   uint64_t block, sl_blockkey_t key, size_t dlen,
+			   uint32_t offset, uint32_t length)
+{
+	req_t *r = req_new(a);
+	cn_flight_t *fl;
+	fetch_t *f;
+	int created;
+
+	r->block = block;
+	r->offset = offset;
+	r->length = length;
+	fl = cn_flights_join(s->flights, key, r, &created);
+	SL_ASSERT(created); /* disk_lookup checked */
+	f = fetch_new(s, F_READ, ds, path);
+	sl_strlcpy(f->version, version, sizeof(f->version));
+	f->block = block;
+	f->key = key;
+	f->src = SRC_DISK;
+	f->peer = 1;
+	f->bwant = ds->block_size;
+	f->want = dlen;
+	f->flight = fl;
+	fl->fetch = f;
+	queue_read(s, f);
+}
+
+/* PEER_READ: from the cache (RAM or disk) only, never the backend
+ * (-ENODATA). */
 static void peer_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 		      const char *path, const char *version, uint64_t block,
 		      uint32_t offset, uint32_t length)
 {
 	const sb_stat_t *st = NULL;
-	size_t stlen;
+	size_t stlen, dlen = 0;
 	cn_block_t *b = NULL;
+	sl_blockkey_t key;
+	int src;
 
 	if ((uint64_t)offset + length > ds->block_size) {
 		send_error(s, a, -EINVAL, "range beyond the block size");
@@ -967,9 +1247,18 @@ static void peer_read(cn_server_t *s, const addr_t *a, cn_dataset_t *ds,
 		if (st && stlen == sizeof(*st) && st->type == SB_TYPE_FILE)
 			version = st->version;
 	}
-	if (*version)
-		b = cn_ramtier_get(s->tier, sl_blockkey_make(ds->name, path,
-							     version, block));
+	if (*version) {
+		key = sl_blockkey_make(ds->name, path, version, block);
+		b = cn_ramtier_get(s->tier, key);
+		if (!b) {
+			src = disk_lookup(s, key, ds->block_size, 0, &dlen, &b);
+			if (src == SRC_DISK) {
+				peer_read_disk(s, a, ds, path, version, block,
+					       key, dlen, offset, length);
+				return;
+			}
+		}
+	}
 	if (!b) {
 		send_error(s, a, -ENODATA,
 			   "%s block %" PRIu64 " is not cached here", path,
@@ -1257,11 +1546,71 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 	return 0;
 }
 
+/* The disk tier's view of the datasets.  Caller frees. */
+static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
+{
+	cn_disk_dataset_t *d = sl_xcalloc(s->n_ds + 1, sizeof(*d));
+
+	for (size_t i = 0; i < s->n_ds; i++) {
+		d[i].sig = s->ds[i]->disk_sig;
+		d[i].policy = s->ds[i]->policy;
+	}
+	return d;
+}
+
+static void disk_conf(const sl_node_conf_t *n, cn_disktier_conf_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->path = n->disk_path;
+	c->capacity = n->disk_capacity;
+	c->min_free = n->disk_min_free;
+	c->min_free_pct = n->disk_min_free_pct;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int open_disk(cn_server_t *s, char *err, size_t errlen)
+{
+	cn_disk_dataset_t *d = disk_datasets(s);
+	cn_disktier_conf_t c;
+	int rc;
+
+	disk_conf(s->node, &c);
+	s->disk = cn_disktier_new(&c, d, s->n_ds, &s->m, &rc, err, errlen);
+	free(d);
+	if (!s->disk)
+		return rc;
+	cn_ramtier_set_evict_hook(s->tier, on_ram_evict, s);
+	return 0;
+}
+
+/* SIGHUP: new limits and datasets for the disk tier.  old: the node's
+ * previous section (still valid). */
+static void reload_disk(cn_server_t *s, const sl_node_conf_t *old)
+{
+	cn_disk_dataset_t *d;
+	cn_disktier_conf_t c;
+
+	if (!same_str(s->node->disk_path, old->disk_path))
+		sl_warn("reload: disk_path changes take effect on restart");
+	if (!s->disk)
+		return;
+	/* Without a disk_path now, keep the old limits until the restart;
+	 * the datasets still apply. */
+	disk_conf(s->node->disk_path ? s->node : old, &c);
+	d = disk_datasets(s);
+	cn_disktier_configure(s->disk, &c, d, s->n_ds);
+	free(d);
+}
+
 static void apply_budgets(cn_server_t *s)
 {
 	uint64_t blocks, slack, meta;
 
-	budgets(s->cfg, s->node, &blocks, &slack, &meta);
+	budgets(s->cfg, s->node, s->opts.no_ram_tier, &blocks, &slack, &meta);
 	cn_ramtier_set_capacity(s->tier, blocks, slack);
 	cn_metacache_set_limits(s->meta, meta, META_ENTRIES);
 	atomic_store(&s->m.ram_capacity, s->node->ram_capacity);
@@ -1270,6 +1619,8 @@ static void apply_budgets(cn_server_t *s)
 int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 {
 	const sl_node_conf_t *n = sl_config_node(cfg, s->node_name);
+	const sl_node_conf_t *old_node;
+	sl_config_t *old_cfg;
 	cn_dataset_t **ds = NULL;
 	sl_ring_t *ring;
 	int rc;
@@ -1321,7 +1672,8 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	free(s->ds);
 	s->ds = ds;
 	s->n_ds = cfg->n_datasets;
-	sl_config_destroy(&s->cfg);
+	old_cfg = s->cfg; /* freed once the disk tier has seen both */
+	old_node = s->node;
 	s->cfg = cfg;
 	s->node = n;
 	ring = build_ring(cfg);
@@ -1329,6 +1681,8 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	s->ring = ring;
 	s->ring_version = sl_ring_version(ring);
 	build_hello(s);
+	reload_disk(s, old_node);
+	sl_config_destroy(&old_cfg);
 	apply_budgets(s);
 	pump_reads(s);
 	sl_notice("reloaded %s: %zu datasets, ring version %08" PRIx32,
@@ -1386,7 +1740,7 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	s->ring_version = sl_ring_version(s->ring);
 	build_hello(s);
 
-	budgets(cfg, s->node, &blocks, &slack, &meta);
+	budgets(cfg, s->node, s->opts.no_ram_tier, &blocks, &slack, &meta);
 	s->tier = cn_ramtier_new(blocks, slack, &s->m);
 	s->meta = cn_metacache_new(meta, META_ENTRIES, &s->m);
 	atomic_store(&s->m.ram_capacity, s->node->ram_capacity);
@@ -1404,7 +1758,10 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 			 s->node->workers, strerror(-rc));
 		goto out_err;
 	}
-	s->max_active_reads = 2 * (size_t)s->node->workers;
+	s->fq.max = 2 * (size_t)s->node->workers;
+	s->dq.max = DISK_READS;
+	if (s->node->disk_path && open_disk(s, err, errlen) < 0)
+		goto out_err;
 
 	s->zctx = zmq_ctx_new();
 	if (!s->zctx) {
@@ -1444,6 +1801,9 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		  cn_backends_dir(s->backends),
 		  s->http ? ", metrics on http://" : "",
 		  s->http ? s->node->metrics_addr : "");
+	if (s->opts.no_ram_tier)
+		sl_notice("RAM tier off: no block is cached in RAM; "
+			  "ram_capacity bounds the buffers in flight");
 	return s;
 out_err:
 	cn_server_destroy(&s);
@@ -1480,21 +1840,24 @@ const sl_config_t *cn_server_config(const cn_server_t *s)
 
 /* Fail every READ that has not started yet: with -ESHUTDOWN replies, or
  * silently once the socket is gone. */
-static void fail_queued(cn_server_t *s, int reply)
+static void fail_queue(cn_server_t *s, fqueue_t *q, int reply)
 {
-	while (s->fq_head) {
-		fetch_t *f = s->fq_head;
+	fetch_t *f;
 
-		s->fq_head = f->qnext;
+	while ((f = fq_pop(q))) {
 		if (!reply) {
 			fetch_free(s, f);
 			continue;
 		}
 		f->job.cancelled = 1;
-		s->active_reads++; /* balanced in fetch_done */
 		fetch_done(s, f);
 	}
-	s->fq_tail = NULL;
+}
+
+static void fail_queued(cn_server_t *s, int reply)
+{
+	fail_queue(s, &s->dq, reply);
+	fail_queue(s, &s->fq, reply);
 	cn_ramtier_want_memory(s->tier, 0);
 }
 
@@ -1535,11 +1898,11 @@ static void abandon_flights(cn_server_t *s)
 
 int cn_server_run(cn_server_t *s)
 {
-	zmq_pollitem_t items[4];
+	zmq_pollitem_t items[5];
 	int rc = 0;
 
 	for (;;) {
-		int n = 0, ir = -1, iw, ik, ih = -1;
+		int n = 0, ir = -1, iw, ik, ih = -1, id = -1;
 		long timeout = -1;
 		uint64_t now;
 
@@ -1558,7 +1921,7 @@ int cn_server_run(cn_server_t *s)
 			}
 			timeout = (long)SL_MIN(s->drain_deadline_ms - now,
 					       (uint64_t)RETRY_MS);
-		} else if (s->fq_head) {
+		} else if (s->fq.head || s->dq.head) {
 			timeout = RETRY_MS;
 		}
 		if (s->pending_reqs < MAX_PENDING) {
@@ -1571,6 +1934,11 @@ int cn_server_run(cn_server_t *s)
 					      ZMQ_POLLIN, 0};
 		ik = n;
 		items[n++] = (zmq_pollitem_t){NULL, s->wake_fd, ZMQ_POLLIN, 0};
+		if (s->disk) {
+			id = n;
+			items[n++] = (zmq_pollitem_t){
+				NULL, cn_disktier_fd(s->disk), ZMQ_POLLIN, 0};
+		}
 		if (s->hook_fd >= 0) {
 			ih = n;
 			items[n++] = (zmq_pollitem_t){NULL, s->hook_fd,
@@ -1591,7 +1959,9 @@ int cn_server_run(cn_server_t *s)
 		}
 		if (items[iw].revents & ZMQ_POLLIN)
 			reap(s);
-		if (s->fq_head)
+		if (id >= 0 && (items[id].revents & ZMQ_POLLIN))
+			reap_disk(s);
+		if (s->fq.head || s->dq.head)
 			pump_reads(s);
 		if (ih >= 0 && (items[ih].revents & ZMQ_POLLIN))
 			s->hook_fn(s->hook_arg);
@@ -1611,8 +1981,10 @@ static void discard_job(cn_job_t *j, void *arg)
 	cn_server_t *s = arg;
 	fetch_t *f = cn_container_of(j, fetch_t, job);
 
-	if (f->kind == F_READ)
-		s->active_reads--;
+	if (f->q) {
+		f->q->active--;
+		f->q = NULL;
+	}
 	fetch_free(s, f);
 }
 
@@ -1635,6 +2007,15 @@ void cn_server_destroy(cn_server_t **sp)
 	cn_metrics_http_stop(&s->http);
 	if (s->tier)
 		fail_queued(s, 0);
+	/* Writes in flight and queued get drain_ms to finish, so that a
+	 * restart finds them; reads still out free their fetches. */
+	s->destroying = 1;
+	if (s->disk) {
+		if (cn_disktier_flush(s->disk, s->opts.drain_ms) < 0)
+			sl_warn("stopping: disk writes did not finish in time");
+		cn_ramtier_set_evict_hook(s->tier, NULL, NULL);
+		cn_disktier_destroy(&s->disk);
+	}
 	cn_workers_destroy(&s->workers, discard_job, s);
 	cn_flights_destroy(&s->flights);
 	cn_metacache_destroy(&s->meta);

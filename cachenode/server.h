@@ -5,6 +5,8 @@
  * a worker pool runs backend calls and hands results back through an
  * eventfd.  cn_server_run() is that event thread's loop.
  *
+ * With disk_path set, an NVMe tier (disktier.h) sits under the RAM tier.
+ *
  * Ops served: HELLO, STAT, LIST (paged), READ (a block or a range in one),
  * PREFETCH (answered at once, fetched in the background) and STATS.  Any
  * other op gets -EOPNOTSUPP; a malformed message gets the decoder's error
@@ -33,6 +35,9 @@ typedef struct cn_server_opts {
 	size_t n_builtins;
 	int no_metrics_http; /* do not listen on metrics_addr */
 	unsigned drain_ms;   /* on stop, wait this long for fetches (5000) */
+	/* Cache no block in RAM (benchmarks of the disk tier): ram_capacity
+	 * then bounds the buffers of blocks in flight instead. */
+	int no_ram_tier;
 } cn_server_opts_t;
 
 /*

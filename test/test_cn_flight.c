@@ -210,7 +210,10 @@ static void start_node(void)
 static void start_node_with(const char *ram, int workers, const char *policy)
 {
 	static const sb_ops_t *const builtins[] = {&fake_ops};
-	cn_server_opts_t opts = {builtins, 1, 1, 2000};
+	cn_server_opts_t opts = {.builtins = builtins,
+				 .n_builtins = 1,
+				 .no_metrics_http = 1,
+				 .drain_ms = 2000};
 	char text[1024], err[512];
 	sl_config_t *cfg;
 	int port = th_free_port();

@@ -4,7 +4,9 @@
  * still holds it keeps its bytes (and its charge) until the reply lets go;
  * transient blocks when the policy declines; -ENOMEM and the wake-up when
  * both classes are full; trimming a short block gives pages back; purge by
- * dataset tag; shrinking the capacity evicts even pinned blocks.
+ * dataset tag; shrinking the capacity evicts even pinned blocks; the
+ * eviction hook (the disk tier's demotion) sees every eviction and may
+ * keep the bytes, charged, with a reference.
  */
 #include <check.h>
 #include <errno.h>
@@ -208,6 +210,63 @@ START_TEST(test_cross_thread_release)
 }
 END_TEST
 
+struct hooked {
+	cn_block_t *kept[8];
+	sl_blockkey_t keys[8];
+	int n;
+};
+
+static void on_evict(void *arg, sl_blockkey_t key, cn_block_t *b)
+{
+	struct hooked *h = arg;
+
+	ck_assert_int_lt(h->n, 8);
+	h->keys[h->n] = key;
+	h->kept[h->n++] = cn_block_ref(b);
+}
+
+START_TEST(test_evict_hook)
+{
+	uint64_t c = cn_ramtier_charge(BLK);
+	cn_ramtier_t *t = cn_ramtier_new(3 * c, 2 * c, NULL);
+	struct hooked h = {.n = 0};
+	cn_block_t *b;
+
+	cn_ramtier_set_evict_hook(t, on_evict, &h);
+	for (uint64_t i = 1; i <= 3; i++) {
+		b = fill(t, SL_POLICY_LRU, i);
+		ck_assert_int_eq(cn_ramtier_insert(t, key_of(i), b), 1);
+		cn_block_unref(b);
+	}
+	ck_assert_int_eq(h.n, 0);
+	/* The hook keeps every victim's bytes, charged: making room for
+	 * block 4 goes through all three, oldest first, and block 4 ends up
+	 * transient. */
+	b = fill(t, SL_POLICY_LRU, 4);
+	ck_assert_int_eq(h.n, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(sl_blockkey_eq(h.keys[i], key_of((uint64_t)i + 1)));
+		ck_assert_uint_eq(cn_block_data(h.kept[i])[BLK - 1], i + 1);
+	}
+	ck_assert_uint_eq(cn_block_tag(h.kept[0]), 7);
+	ck_assert_int_eq(cn_block_policy(h.kept[0]), SL_POLICY_LRU);
+	ck_assert_uint_ge(cn_block_capacity(h.kept[0]), BLK);
+	ck_assert(cn_block_transient(b));
+	ck_assert_uint_eq(cn_ramtier_used(t), 3 * c);
+	cn_block_unref(b);
+	for (int i = 0; i < h.n; i++)
+		cn_block_unref(h.kept[i]);
+	ck_assert_uint_eq(cn_ramtier_used(t), 0);
+	/* A purge is not an eviction. */
+	b = fill(t, SL_POLICY_LRU, 5);
+	ck_assert_int_eq(cn_ramtier_insert(t, key_of(5), b), 1);
+	cn_block_unref(b);
+	ck_assert_uint_eq(cn_ramtier_purge(t, 7), 1);
+	ck_assert_int_eq(h.n, 3);
+	cn_ramtier_destroy(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_ramtier");
@@ -220,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, test_trim_returns_pages);
 	tcase_add_test(tc, test_purge_and_shrink);
 	tcase_add_test(tc, test_cross_thread_release);
+	tcase_add_test(tc, test_evict_hook);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

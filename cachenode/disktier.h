@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The NVMe tier: blocks in files under disk_path, bounded by disk_capacity
+ * and a free-space floor, indexed in memory, read and written through the
+ * io_uring engine (diskio.h), and found again after a restart.
+ *
+ * On disk, disk_path/sluice-v1/ holds one file per block,
+ * XX/<key>-<sig>-<len>: XX the key's first byte in hex (256 fan-out
+ * directories), <key> the 32-hex block key, <sig> the dataset's disk
+ * signature (8 hex), <len> the data length (hex).  Each file is a 4 KiB
+ * header (magic, format version, key, length, xxh3-64 of the data, the
+ * signature, and an xxh3-64 of the header itself) and then the data.
+ * tmp/ holds writes in progress; `lock` is flock()ed by the node that owns
+ * the tier.  The index is rebuilt at start from the file names alone.
+ *
+ * The tier is inclusive of the RAM tier: a block fetched from the backend
+ * is written to disk at once (after it was served), so a RAM eviction
+ * needs no I/O and a restart, even after kill -9, finds every block whose
+ * write had finished.  See disktier.c for why, and for the policies.
+ *
+ * Threads: every function is for the event thread (or one thread in
+ * tests).  Metrics are atomic.  Blocks passed in are reference-counted
+ * (ramtier.h); the tier takes references of its own where it keeps one.
+ */
+#ifndef CN_DISKTIER_H
+#define CN_DISKTIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cachenode/metrics.h"
+#include "cachenode/ramtier.h"
+#include "common/blockkey.h"
+#include "common/config.h"
+
+#define CN_DISK_HEADER 4096 /* bytes before a block's data in its file */
+
+typedef struct cn_disktier cn_disktier_t;
+
+typedef struct cn_disktier_conf {
+	const char *path;      /* disk_path; borrowed during the call */
+	uint64_t capacity;     /* block files, headers included, at most */
+	uint64_t min_free;     /* free-space floor in bytes, unless */
+	uint32_t min_free_pct; /* > 0: the floor in % of the filesystem */
+	unsigned qd;	       /* I/O operations in flight; 0: 64 */
+	int buffered;	       /* never use O_DIRECT */
+} cn_disktier_conf_t;
+
+/* A dataset whose blocks the tier keeps: its disk signature and policy. */
+typedef struct cn_disk_dataset {
+	uint32_t sig;
+	sl_policy_t policy;
+} cn_disk_dataset_t;
+
+/* What cn_disktier_lookup found. */
+enum cn_disk_found {
+	CN_DISK_MISS,  /* not on disk */
+	CN_DISK_READY, /* on disk: cn_disktier_read it */
+	CN_DISK_MEM,   /* being written: its bytes are still in memory */
+};
+
+/*
+ * Open (creating what is missing) the tier in c->path, take its lock,
+ * remove unfinished writes, start the I/O thread, and rebuild the index by
+ * reading the names in the 256 directories.  Blocks of datasets not in
+ * ds[0..n_ds) are deleted (in the background), and the tier is trimmed to
+ * its capacity.  m: borrowed, outlives the tier; NULL for none.  Returns
+ * NULL with *rc = -errno and one line in err (path not writable, in use by
+ * another node, io_uring unavailable).  Caller frees with
+ * cn_disktier_destroy.
+ */
+cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
+			       const cn_disk_dataset_t *ds, size_t n_ds,
+			       cn_metrics_t *m, int *rc, char *err,
+			       size_t errlen);
+
+/*
+ * Stop the I/O thread: writes and reads in flight finish, queued ones are
+ * cancelled; read callbacks still fire (with -ESHUTDOWN when cancelled).
+ * Drops every block reference the tier holds.  Accepts NULL; clears *dp.
+ */
+void cn_disktier_destroy(cn_disktier_t **dp);
+
+/* Wait (blocking, for shutdown and tests) up to timeout_ms until every
+ * queued operation (writes above all) has finished and been reaped.  0,
+ * or -ETIMEDOUT. */
+int cn_disktier_flush(cn_disktier_t *dt, unsigned timeout_ms);
+
+/* Readable when finished I/O waits for cn_disktier_reap.  Borrowed. */
+int cn_disktier_fd(const cn_disktier_t *dt);
+/* Finish what the I/O thread completed; read callbacks run from here. */
+void cn_disktier_reap(cn_disktier_t *dt);
+
+/*
+ * Apply a reloaded configuration: capacity and floor (a shrink evicts),
+ * the datasets (blocks of datasets no longer in ds are deleted; a policy
+ * change moves blocks between policies).  Clears a write-error stop, so
+ * an operator can retry the disk with SIGHUP.  c->path and c->qd are not
+ * changed.
+ */
+void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
+			   const cn_disk_dataset_t *ds, size_t n_ds);
+
+/*
+ * Look key up (a hit for its policy when found).  CN_DISK_READY: *len is
+ * its data length.  CN_DISK_MEM: *mem is a new reference to the block
+ * being written (caller unrefs).  Does not count hits or misses: the
+ * caller knows whether a request was answered.
+ */
+int cn_disktier_lookup(cn_disktier_t *dt, sl_blockkey_t key, size_t *len,
+		       cn_block_t **mem);
+
+/*
+ * Read key's block (CN_DISK_READY) into b, whose length must be the
+ * block's.  b is borrowed until done(arg, rc) is called from
+ * cn_disktier_reap (or cn_disktier_destroy): rc 0 with b filled and
+ * checked; -EBADMSG when the file failed its checksum (counted in
+ * corrupt_blocks, dropped); -ENOENT, -EIO...: the block was dropped;
+ * -ESHUTDOWN: the tier stopped.  Returns 0, or -ENOENT (not READY; done
+ * is not called).
+ */
+int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
+		     void (*done)(void *arg, int rc), void *arg);
+
+/*
+ * Offer a block fresh from the backend (b borrowed; the tier takes its
+ * own reference while it writes) for dataset sig under policy.  Returns 1
+ * when a write was queued, 0 when the block is already on disk or was not
+ * admitted (policy full, disk full, write backlog, write errors).  When
+ * the block's old file is still being deleted (dropped as corrupt, say),
+ * the tier keeps a reference and writes it once the name is free.
+ */
+int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
+		      uint32_t sig, sl_policy_t policy);
+
+/*
+ * The RAM tier evicted b: if it is on disk it becomes recent there; if
+ * not, it is admitted as above.  Counts a demotion when it stays on disk.
+ * Returns 1 when it does.
+ */
+int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
+		       uint32_t sig, sl_policy_t policy);
+
+/* Forget key and delete its file (a length that cannot be right). */
+void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key);
+
+/* Blocks indexed (being written or on disk), and bytes of their files. */
+size_t cn_disktier_count(const cn_disktier_t *dt);
+uint64_t cn_disktier_used(const cn_disktier_t *dt);
+/* Writes queued or in flight. */
+size_t cn_disktier_pending_writes(const cn_disktier_t *dt);
+/* 1 when block files are read and written with O_DIRECT. */
+int cn_disktier_direct(const cn_disktier_t *dt);
+/* How long the start-up index rebuild took, and how many names it read. */
+uint64_t cn_disktier_rebuild_ns(const cn_disktier_t *dt);
+size_t cn_disktier_rebuild_files(const cn_disktier_t *dt);
+
+/* The path of key's file below the tier's directory ("ab/..."), for
+ * tests and tools: 0, or -ENAMETOOLONG when cap is too small. */
+int cn_disktier_block_path(sl_blockkey_t key, uint32_t sig, size_t len,
+			   char *out, size_t cap);
+
+#endif
