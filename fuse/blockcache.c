@@ -3,7 +3,9 @@
  * The client block cache (see blockcache.h): a chained hash of block key to
  * block, and a doubly-linked LRU list through the linked blocks, most
  * recently used at the head.  Pending blocks are linked with the bytes they
- * will hold reserved, so the bound holds before any data arrives.
+ * will hold reserved, so the bound holds before any data arrives.  Ahead
+ * blocks are also on a second list, oldest first, so that expiring them
+ * looks at the few that are due and no others.
  */
 #include "fuse/blockcache.h"
 
@@ -13,6 +15,8 @@
 #include <time.h>
 
 #include "common/util.h"
+
+#define DEFAULT_AHEAD_AGE_MS 3000
 
 enum { B_PENDING, B_READY, B_FAILED };
 
@@ -31,6 +35,13 @@ struct fc_block {
 	struct fc_block *hnext;	   /* protected by c->lock */
 	struct fc_block *lru_prev; /* protected by c->lock */
 	struct fc_block *lru_next; /* protected by c->lock */
+
+	/* Read-ahead, all protected by c->lock: prefetched and not yet read
+	 * since when, and the list of such blocks, oldest first. */
+	int ahead;
+	uint64_t ahead_ms;
+	struct fc_block *ahead_prev;
+	struct fc_block *ahead_next;
 };
 
 struct fc_blockcache {
@@ -41,6 +52,13 @@ struct fc_blockcache {
 	struct fc_block *lru_head; /* protected by c->lock; most recent */
 	struct fc_block *lru_tail; /* protected by c->lock */
 	fc_blockcache_stats_t st;  /* protected by c->lock */
+
+	/* Read-ahead, all protected by c->lock: the ahead list (oldest at the
+	 * head), the byte limit and the age after which a block expires. */
+	struct fc_block *ahead_head;
+	struct fc_block *ahead_tail;
+	uint64_t ahead_limit;
+	uint64_t ahead_age_ms;
 };
 
 static size_t bucket(const fc_blockcache_t *c, sl_blockkey_t k)
@@ -55,6 +73,8 @@ fc_blockcache_t *fc_blockcache_new(uint64_t capacity)
 	pthread_mutex_init(&c->lock, NULL);
 	c->capacity = capacity;
 	c->st.capacity = capacity;
+	c->ahead_limit = capacity / 4;
+	c->ahead_age_ms = DEFAULT_AHEAD_AGE_MS;
 	c->n_buckets = 256;
 	c->buckets = sl_xcalloc(c->n_buckets, sizeof(*c->buckets));
 	return c;
@@ -92,6 +112,65 @@ static void lru_push_locked(fc_blockcache_t *c, struct fc_block *b)
 	c->lru_head = b;
 }
 
+static void lru_push_tail_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	b->lru_next = NULL;
+	b->lru_prev = c->lru_tail;
+	if (c->lru_tail)
+		c->lru_tail->lru_next = b;
+	else
+		c->lru_head = b;
+	c->lru_tail = b;
+}
+
+static void ahead_add_locked(fc_blockcache_t *c, struct fc_block *b,
+			     uint64_t now_ms)
+{
+	b->ahead = 1;
+	b->ahead_ms = now_ms;
+	b->ahead_next = NULL;
+	b->ahead_prev = c->ahead_tail;
+	if (c->ahead_tail)
+		c->ahead_tail->ahead_next = b;
+	else
+		c->ahead_head = b;
+	c->ahead_tail = b;
+	c->st.ahead += b->len;
+	c->st.ahead_blocks++;
+}
+
+/* b stops being ahead (read, evicted, failed or expired). */
+static void ahead_remove_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	SL_ASSERT(b->ahead);
+	if (b->ahead_prev)
+		b->ahead_prev->ahead_next = b->ahead_next;
+	else
+		c->ahead_head = b->ahead_next;
+	if (b->ahead_next)
+		b->ahead_next->ahead_prev = b->ahead_prev;
+	else
+		c->ahead_tail = b->ahead_prev;
+	b->ahead_prev = b->ahead_next = NULL;
+	b->ahead = 0;
+	c->st.ahead -= b->len;
+	c->st.ahead_blocks--;
+}
+
+/* Ahead blocks unread for ahead_age_ms: whoever prefetched them is not
+ * coming, so they free their share of the limit and go to the cold end. */
+static void expire_locked(fc_blockcache_t *c, uint64_t now_ms)
+{
+	struct fc_block *b;
+
+	while ((b = c->ahead_head) && now_ms - b->ahead_ms >= c->ahead_age_ms) {
+		ahead_remove_locked(c, b);
+		c->st.ahead_expired++;
+		lru_remove_locked(c, b);
+		lru_push_tail_locked(c, b);
+	}
+}
+
 /* Drop one reference with the lock held; returns the block if it must be
  * freed (outside the lock: its free_fn may be slow). */
 static struct fc_block *unref_locked(struct fc_block *b)
@@ -110,30 +189,39 @@ static struct fc_block *unlink_locked(fc_blockcache_t *c, struct fc_block *b)
 	*pp = b->hnext;
 	b->hnext = NULL;
 	lru_remove_locked(c, b);
+	if (b->ahead) {
+		ahead_remove_locked(c, b);
+		c->st.ahead_lost++;
+	}
 	b->linked = 0;
 	c->st.used -= b->len;
 	c->st.blocks--;
 	return unref_locked(b); /* the cache's own reference */
 }
 
-/* Evict from the LRU tail until need more bytes fit, sparing keep.  Blocks
- * to free are chained through hnext onto *dead. */
+/* Evict from the LRU tail until need more bytes fit, sparing keep, and
+ * sparing ahead blocks while anything else can go (they are at most the
+ * ahead limit, so the first pass nearly always suffices).  Blocks to free
+ * are chained through hnext onto *dead. */
 static void evict_locked(fc_blockcache_t *c, uint64_t need,
 			 struct fc_block *keep, struct fc_block **dead)
 {
-	struct fc_block *b = c->lru_tail, *prev, *f;
+	struct fc_block *b, *prev, *f;
 
-	while (b && c->st.used + need > c->capacity) {
-		prev = b->lru_prev;
-		if (b != keep) {
-			f = unlink_locked(c, b);
-			c->st.evictions++;
-			if (f) {
-				f->hnext = *dead;
-				*dead = f;
+	for (int pass = 0; pass < 2; pass++) {
+		b = c->lru_tail;
+		while (b && c->st.used + need > c->capacity) {
+			prev = b->lru_prev;
+			if (b != keep && (pass == 1 || !b->ahead)) {
+				f = unlink_locked(c, b);
+				c->st.evictions++;
+				if (f) {
+					f->hnext = *dead;
+					*dead = f;
+				}
 			}
+			b = prev;
 		}
-		b = prev;
 	}
 }
 
@@ -198,6 +286,10 @@ fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 		b->refs++;
 		lru_remove_locked(c, b);
 		lru_push_locked(c, b);
+		if (b->ahead) {
+			ahead_remove_locked(c, b);
+			c->st.ahead_used++;
+		}
 		c->st.hits++;
 		*created = 0;
 		goto out;
@@ -224,6 +316,69 @@ out:
 	return b;
 }
 
+void fc_blockcache_set_ahead(fc_blockcache_t *c, uint64_t limit,
+			     uint64_t max_age_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	c->ahead_limit = SL_MIN(limit, c->capacity);
+	c->ahead_age_ms = max_age_ms;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
+			   uint64_t now_ms, fc_block_t **out)
+{
+	struct fc_block *b, *dead = NULL;
+	size_t bi;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	expire_locked(c, now_ms);
+	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
+		if (sl_blockkey_eq(b->key, key))
+			break;
+	if (b) {
+		rc = 0;
+		goto out;
+	}
+	if (len == 0 || len > c->capacity ||
+	    c->st.ahead + len > c->ahead_limit) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	c->st.misses++;
+	b = new_block(key, len);
+	evict_locked(c, len, NULL, &dead);
+	if (c->st.blocks >= c->n_buckets)
+		grow_locked(c);
+	bi = bucket(c, key);
+	b->hnext = c->buckets[bi];
+	c->buckets[bi] = b;
+	lru_push_locked(c, b);
+	b->linked = 1;
+	b->refs++; /* the cache's reference */
+	c->st.used += len;
+	c->st.blocks++;
+	ahead_add_locked(c, b, now_ms);
+	*out = b;
+	rc = 1;
+out:
+	pthread_mutex_unlock(&c->lock);
+	free_dead(dead);
+	return rc;
+}
+
+void fc_block_consumed(fc_blockcache_t *c, fc_block_t *b)
+{
+	pthread_mutex_lock(&c->lock);
+	if (b->linked && !b->ahead) {
+		lru_remove_locked(c, b);
+		lru_push_tail_locked(c, b);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 fc_block_t *fc_block_new_private(fc_blockcache_t *c, size_t len)
 {
 	sl_blockkey_t none = {0, 0};
@@ -243,6 +398,10 @@ void fc_block_fill(fc_blockcache_t *c, fc_block_t *b, void *data, size_t len,
 		/* Settle the reservation on the real size (a short last
 		 * block, or a node that sent less). */
 		c->st.used = c->st.used - b->len + len;
+		if (b->ahead)
+			c->st.ahead = c->st.ahead - b->len + len;
+		/* Before any unlink below, which takes b->len back off. */
+		b->len = len;
 		if (c->st.used > c->capacity)
 			evict_locked(c, 0, b, &dead);
 		if (c->st.used > c->capacity) {

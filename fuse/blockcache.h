@@ -17,6 +17,17 @@
  * fc_block_put().  The bound counts the bytes of linked blocks and is never
  * exceeded; blocks larger than the whole capacity are never linked.
  *
+ * Read-ahead has its own account.  A block the prefetcher creates
+ * (fc_blockcache_prefetch) is "ahead" until a reader acquires it: ahead
+ * bytes are capped (fc_blockcache_set_ahead), so read-ahead can never fill
+ * the cache, and eviction takes every other block before an ahead one, so
+ * a prefetched block is not thrown out to make room for the next prefetch
+ * before anyone has read it.  An ahead block nobody reads within max_age_ms
+ * stops being one and goes to the cold end of the LRU: the stream that
+ * wanted it has gone away.  A reader done with a block it streamed past
+ * moves it to the cold end too (fc_block_consumed), so that a sequential
+ * reader's used blocks, not its next ones, are the first to go.
+ *
  * Thread safety: all functions may be called from any thread; one mutex
  * (c->lock) guards the index, the LRU list, the byte count and block states.
  * A block's data never changes after it is filled, so holders read it
@@ -43,23 +54,56 @@ typedef struct fc_blockcache_stats {
 	uint64_t hits;	 /* acquire found the block (ready or pending) */
 	uint64_t misses; /* acquire created it */
 	uint64_t evictions;
+	uint64_t ahead;		/* bytes of ahead blocks, as reserved */
+	uint64_t ahead_blocks;	/* ahead blocks */
+	uint64_t ahead_used;	/* ahead blocks a reader then acquired */
+	uint64_t ahead_lost;	/* ahead blocks evicted or failed unread */
+	uint64_t ahead_expired; /* ahead blocks unread after max_age_ms */
 } fc_blockcache_stats_t;
 
-/* A cache of at most capacity bytes (0: nothing is ever linked).  Caller
- * frees with fc_blockcache_destroy, after every block reference is put. */
+/* A cache of at most capacity bytes (0: nothing is ever linked), with an
+ * ahead limit of capacity / 4 and an ahead age of 3 s until
+ * fc_blockcache_set_ahead says otherwise.  Caller frees with
+ * fc_blockcache_destroy, after every block reference is put. */
 fc_blockcache_t *fc_blockcache_new(uint64_t capacity);
 void fc_blockcache_destroy(fc_blockcache_t **cp);
+
+/* At most limit bytes of ahead blocks (clamped to the capacity); an ahead
+ * block unread for max_age_ms stops being one.  Applies to later calls. */
+void fc_blockcache_set_ahead(fc_blockcache_t *c, uint64_t limit,
+			     uint64_t max_age_ms);
 
 /*
  * The block with key, as a new reference (put it with fc_block_put).  When
  * the cache has it (ready or still pending) *created is 0 and it becomes
- * the most recently used.  Otherwise a pending block of len bytes is created
+ * the most recently used (and, if it was ahead, no longer ahead: a reader
+ * has come for it).  Otherwise a pending block of len bytes is created
  * and *created is 1: the caller must see to it that it is filled or failed.
  * It is linked (evicting least recently used blocks to keep the bound) when
  * len fits the capacity, else it is private to its holders.
  */
 fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 				  size_t len, int *created);
+
+/*
+ * The prefetcher's acquire.  When the cache has key already, returns 0 and
+ * sets *out to NULL: nothing to do, and the block's place in the LRU is left
+ * alone (a prefetch is not a use).  When ahead bytes + len would pass the
+ * ahead limit, or len cannot be linked, returns -ENOSPC and *out is NULL.
+ * Otherwise creates a pending ahead block, links it, returns 1 and sets
+ * *out to a new reference: the caller must see to it that it is filled or
+ * failed, and put it.  now_ms (sl_now_ms()) dates it and expires older
+ * ahead blocks first.
+ */
+int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
+			   uint64_t now_ms, fc_block_t **out);
+
+/*
+ * The caller, a sequential reader, has read b (borrowed) to its end and
+ * will not come back: move it to the cold end of the LRU, to be evicted
+ * first.  Does nothing to a block that is not linked, or still ahead.
+ */
+void fc_block_consumed(fc_blockcache_t *c, fc_block_t *b);
 
 /* A pending block that is never linked (a direct range read).  Put it with
  * fc_block_put on the same cache. */

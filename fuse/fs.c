@@ -21,14 +21,21 @@
 #include "common/path.h"
 #include "common/util.h"
 #include "fuse/blockcache.h"
+#include "fuse/dircache.h"
 #include "fuse/inode.h"
+#include "fuse/readahead.h"
 #include "proto/proto.h"
 
 #define FC_MAX_READ	(1u << 20)
 #define FOREVER_S	(86400.0 * 365)
 #define NEGATIVE_S	60.0
 #define LIST_PAGE	512
-#define DIRECT_FRACTION 4 /* blocks above capacity/4 bypass the cache */
+#define DIRECT_FRACTION 4     /* blocks above capacity/4 bypass the cache */
+#define AHEAD_FRACTION	4     /* read-ahead may hold capacity/4 (readahead.c) */
+#define AHEAD_AGE_MS	3000  /* an unread prefetch, or a quiet stream */
+#define RA_STREAMS	64    /* sequential readers tracked at once */
+#define DC_ENTRIES	32768 /* listed names kept for lookups (~4 MiB) */
+#define DC_PAGES	8 /* a lookup-driven listing reads this many pages */
 
 struct fc_fs {
 	const fc_cluster_t *cl;
@@ -36,6 +43,15 @@ struct fc_fs {
 	fc_io_t *io;
 	fc_inode_table_t *inodes;
 	fc_blockcache_t *bc;
+	fc_ra_t *ra;
+	fc_dcache_t *dc;
+	unsigned flags; /* FC_FS_* */
+	/*
+	 * Set by fs_init, which the kernel's INIT request runs before any
+	 * other request: the kernel opens files without asking us (see
+	 * fs_open), so reads come with no file handle.
+	 */
+	int no_open;
 	uid_t uid;
 	gid_t gid;
 	int64_t mount_ns;
@@ -44,21 +60,20 @@ struct fc_fs {
 	_Atomic uint64_t read_errors;
 };
 
-/* An open file: what its reads need, copied at open. */
+/*
+ * What a read needs of a file, fixed for the read: copied at open into the
+ * handle (fi->fh), or, when the kernel opens files without us, taken from
+ * the inode at each read.  Immutable once made, so no lock.  Sequential
+ * read-ahead state lives in fs->ra, per stream.
+ */
 struct fc_file {
 	int ds;
-	char *path;
+	const char *path; /* path_own, or the inode's (borrowed) */
+	char *path_own;	  /* a handle's own copy, else NULL */
 	char version[PR_MAX_VERSION + 1];
 	uint64_t size;
 	uint32_t bs;
-	int direct;	/* blocks too large for the cache: range reads */
-	uint32_t depth; /* prefetch depth in blocks, 0 = off */
-	pthread_mutex_t lock;
-	int seen;	     /* protected by f->lock: a read happened */
-	uint64_t last_block; /* protected by f->lock */
-	uint32_t streak;     /* protected by f->lock */
-	uint64_t fetch_next; /* protected by f->lock */
-	uint64_t hint_next;  /* protected by f->lock */
+	int direct; /* blocks too large for the cache: range reads */
 };
 
 /* An open directory: one page of its listing at a time. */
@@ -72,6 +87,7 @@ struct fc_dir {
 	pr_list_reply_t page; /* protected by d->lock */
 	zmq_msg_t msg;	      /* protected by d->lock: page's bytes */
 	char next[PR_MAX_CURSOR + 1]; /* protected by d->lock */
+	uint64_t fill; /* protected by d->lock: the dircache generation */
 };
 
 static fc_fs_t *fs_of(fuse_req_t req)
@@ -227,6 +243,131 @@ static void fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
 	e->entry_timeout = timeout_s(fs, ds);
 }
 
+/*
+ * LIST one page of (ds, path) from cursor (both borrowed).  On 0, *page is
+ * decoded over the bytes of *reply (which the caller zmq_msg_init()ed): the
+ * caller frees both, with pr_list_reply_free and zmq_msg_close.  Returns 0
+ * or -errno (-EIO after every node failed, logged here).
+ */
+static int list_call(fc_fs_t *fs, int ds, const char *path, const char *cursor,
+		     pr_list_reply_t *page, zmq_msg_t *reply)
+{
+	const char *dsn = ds_name(fs, ds);
+	pr_list_req_t lr = {
+		.dataset = pr_str(dsn),
+		.path = pr_str(path),
+		.cursor = pr_str(cursor),
+		.max_entries = LIST_PAGE,
+	};
+	pr_buf_t b;
+	void *body;
+	size_t len;
+	char why[512];
+	int rc;
+
+	pr_buf_init(&b);
+	rc = pr_list_req_encode(&b, &lr);
+	if (rc < 0) {
+		pr_buf_fini(&b);
+		return rc;
+	}
+	body = pr_buf_release(&b, &len);
+	rc = fc_io_call(fs->io, PR_OP_LIST, sl_metakey_make(dsn, path).lo, body,
+			len, reply, why, sizeof(why));
+	if (rc == -EIO)
+		sl_err("list %s/%s: every cache node failed: %s", dsn, path,
+		       why);
+	if (rc < 0)
+		return rc;
+	rc = pr_list_reply_decode(page, zmq_msg_data(reply),
+				  zmq_msg_size(reply));
+	if (rc < 0) {
+		sl_log_ratelimited(SL_LOG_ERR, "list %s/%s: bad reply: %s", dsn,
+				   path, strerror(-rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A listing entry's name (into name[PR_MAX_NAME + 1]) and attributes, or
+ * -EBADMSG for an entry that cannot be a name here. */
+static int dirent_take(const pr_dirent_t *de, char *name, fc_attr_t *a)
+{
+	if (pr_str_copy(name, PR_MAX_NAME + 1, de->name) < 0 ||
+	    sl_name_check(name, strlen(name)) < 0 ||
+	    strlen(name) != de->name.len ||
+	    (de->st.type != PR_TYPE_FILE && de->st.type != PR_TYPE_DIR))
+		return -EBADMSG;
+	attr_from_wire(a, &de->st);
+	return 0;
+}
+
+/* Hand page (borrowed) to the dircache as part of listing gen of (ds, dir);
+ * its last page ends the listing, whole. */
+static void dir_feed(fc_fs_t *fs, int ds, const char *dir, uint64_t gen,
+		     const pr_list_reply_t *page)
+{
+	char name[PR_MAX_NAME + 1];
+	fc_attr_t a;
+
+	for (uint32_t i = 0; i < page->n_entries; i++)
+		if (dirent_take(&page->entries[i], name, &a) == 0)
+			fc_dcache_fill_add(fs->dc, ds, dir, gen, name, &a);
+	if (page->next_cursor.len == 0)
+		fc_dcache_fill_end(fs->dc, ds, dir, gen, 1);
+}
+
+/* List (ds, dir) into the dircache, up to DC_PAGES pages; a failure
+ * leaves what came (lookups fall back to STAT). */
+static void dir_prefill(fc_fs_t *fs, int ds, const char *dir)
+{
+	char cursor[PR_MAX_CURSOR + 1] = "";
+	uint64_t gen = fc_dcache_fill_begin(fs->dc, ds, dir, sl_now_ms());
+
+	for (int i = 0; i < DC_PAGES; i++) {
+		pr_list_reply_t page;
+		zmq_msg_t reply;
+		int rc, last = 1;
+
+		zmq_msg_init(&reply);
+		rc = list_call(fs, ds, dir, cursor, &page, &reply);
+		if (rc == 0) {
+			dir_feed(fs, ds, dir, gen, &page);
+			last = page.next_cursor.len == 0 ||
+			       pr_str_copy(cursor, sizeof(cursor),
+					   page.next_cursor) < 0;
+			pr_list_reply_free(&page);
+		}
+		zmq_msg_close(&reply);
+		if (rc < 0 || last)
+			break;
+	}
+}
+
+/*
+ * name in directory dir of dataset ds from what LIST said, without a
+ * round trip: 1 with *a, 0 when the directory has no such name, -EAGAIN
+ * when the dircache cannot tell (then STAT it).  The second lookup that
+ * misses in a directory nobody listed lists it (DC_PAGES pages at most):
+ * a reader opening files by path from an index then pays one LIST per
+ * directory instead of one STAT per file.
+ */
+static int lookup_listed(fc_fs_t *fs, int ds, const char *dir, const char *name,
+			 fc_attr_t *a)
+{
+	uint64_t ttl = fs->cl->datasets[ds].metadata_ttl_ms;
+	int fill, rc;
+
+	rc = fc_dcache_lookup(fs->dc, ds, dir, name, sl_now_ms(), ttl, a,
+			      &fill);
+	if (rc == -EAGAIN && fill) {
+		dir_prefill(fs, ds, dir);
+		rc = fc_dcache_lookup(fs->dc, ds, dir, name, sl_now_ms(), ttl,
+				      a, &fill);
+	}
+	return rc;
+}
+
 /* ---- lookup, forget, getattr --------------------------------------------- */
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -261,7 +402,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc < 0)
 			goto out;
 	}
-	rc = stat_call(fs, ds, path, &a);
+	rc = p->dataset < 0 ? -EAGAIN
+			    : lookup_listed(fs, ds, p->path, name, &a);
+	if (rc == -EAGAIN)
+		rc = stat_call(fs, ds, path, &a);
+	else if (rc == 0)
+		rc = -ENOENT;
+	else
+		rc = 0;
 	if (rc < 0)
 		goto out;
 	ino = fc_inode_lookup(fs->inodes, ds, ds_name(fs, ds), path, &a);
@@ -326,15 +474,41 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- open, read, release ------------------------------------------------- */
 
+/* Fill f for ip (borrowed; f->path borrows ip->path) from attributes a. */
+static void file_init(const fc_fs_t *fs, struct fc_file *f,
+		      const fc_inode_t *ip, const fc_attr_t *a)
+{
+	f->ds = ip->dataset;
+	f->path = ip->path;
+	f->path_own = NULL;
+	memcpy(f->version, a->version, sizeof(f->version));
+	f->size = a->size;
+	f->bs = fs->cl->datasets[ip->dataset].block_size;
+	f->direct = (uint64_t)f->bs > fs->cc.block_cache / DIRECT_FRACTION;
+}
+
+/*
+ * With no_open (see fs_init) the first OPEN answers ENOSYS, which the
+ * kernel takes as "success, and never ask again": opens and closes then
+ * cost no FUSE request at all, two of the three or four a small file's
+ * read takes otherwise.  The kernel then keeps the file's pages as
+ * keep_cache would, which is right only because every dataset is
+ * immutable, and refuses writable opens itself only because the mount is
+ * read-only: fs_init checks both.
+ */
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fs_of(req);
-	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
+	fc_inode_t *ip;
 	struct fc_file *f;
 	fc_attr_t a;
-	uint64_t cap = fs->cc.block_cache, fit;
 	int rc;
 
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	ip = fc_inode_get(fs->inodes, ino);
 	if (!ip) {
 		rc = -ESTALE;
 		goto out;
@@ -351,22 +525,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	f = sl_xcalloc(1, sizeof(*f));
-	f->ds = ip->dataset;
-	f->path = sl_xstrdup(ip->path);
-	memcpy(f->version, a.version, sizeof(f->version));
-	f->size = a.size;
-	f->bs = fs->cl->datasets[ip->dataset].block_size;
-	f->direct = (uint64_t)f->bs > cap / DIRECT_FRACTION;
-	/* Prefetched blocks must not push out the ones being read. */
-	fit = f->direct ? 0 : cap / f->bs / 2;
-	f->depth = (uint32_t)SL_MIN((uint64_t)fs->cc.prefetch_depth, fit);
-	pthread_mutex_init(&f->lock, NULL);
+	file_init(fs, f, ip, &a);
+	f->path_own = sl_xstrdup(ip->path);
+	f->path = f->path_own;
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = immutable(fs, ip->dataset);
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&f->lock);
-		free(f->path);
+		free(f->path_own);
 		free(f);
 	}
 out:
@@ -382,8 +548,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (f) {
-		pthread_mutex_destroy(&f->lock);
-		free(f->path);
+		free(f->path_own);
 		free(f);
 	}
 	fuse_reply_err(req, 0);
@@ -496,63 +661,44 @@ static size_t block_len(const struct fc_file *f, uint64_t bi)
 }
 
 /*
- * Sequential prefetch.  The kernel reads a file through its page cache in
- * readahead-sized pieces, each one FUSE read, and with async reads several
- * may arrive at once and slightly out of order.  So a read counts as
- * "sequential" when its first block lies within one block of the previous
- * read's last block: a small step, not a jump.  Once two reads in a row are
- * so (the streak reaches 1), the reader is streaming, and we look ahead:
- *
- *   - the next `depth` blocks after this read are fetched with READ into the
- *     client block cache, so when the reader gets there the block is already
- *     here or on its way (a pending block is waited on, never fetched
- *     twice);
- *   - the `depth` blocks after those get a PREFETCH hint to their owners, so
- *     the cache nodes pull them from the slow store before our READs come.
- *
- * fetch_next/hint_next remember how far each window has been issued, so a
- * block is requested once per streak however many reads fall into it.  A
- * jump ends the streak and forgets the windows.  The depth is capped so that
- * the window never takes more than half the block cache, and files whose
- * blocks bypass the cache are not prefetched at all.
+ * Sequential prefetch: readahead.c plans which blocks to fetch ahead of
+ * this stream (its essay says why the depth is a share of one budget) and
+ * which to hint to the nodes; here the fetches are made.  A block the
+ * cache refuses (the budget is spent) ends the fetch window, and the
+ * stream asks again from there on its next read.  Returns the requests
+ * added to reqs (at most max); *seq says whether the read was sequential.
  */
-static size_t plan_prefetch(fc_fs_t *fs, struct fc_file *f, uint64_t first,
-			    uint64_t last, fc_io_req_t *reqs, size_t max)
+static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
+			    uint64_t owner, uint64_t first, uint64_t last,
+			    fc_io_req_t *reqs, size_t max, int *seq)
 {
-	uint64_t nblocks = (f->size + f->bs - 1) / f->bs, from, to, bi;
+	uint64_t nblocks = (f->size + f->bs - 1) / f->bs, now = sl_now_ms();
+	uint64_t bi, fetch_next;
+	fc_ra_plan_t p;
 	size_t n = 0;
-	int seq, created;
 
-	pthread_mutex_lock(&f->lock);
-	seq = f->seen && first <= f->last_block + 1 &&
-	      first + 1 >= f->last_block;
-	f->streak = seq ? f->streak + 1 : 0;
-	if (!seq)
-		f->fetch_next = f->hint_next = 0;
-	f->seen = 1;
-	f->last_block = seq ? SL_MAX(last, f->last_block) : last;
-	if (f->streak < 1 || f->depth == 0)
-		goto out;
-	from = SL_MAX(last + 1, f->fetch_next);
-	to = SL_MIN(last + f->depth, nblocks - 1);
-	for (bi = from; bi <= to && n < max; bi++) {
+	fc_ra_read(fs->ra, ino, owner, first, last, nblocks, f->bs, now, &p);
+	*seq = p.seq;
+	for (bi = p.fetch_from; bi < p.fetch_end && n < max; bi++) {
 		sl_blockkey_t key = sl_blockkey_make(ds_name(fs, f->ds),
 						     f->path, f->version, bi);
 		size_t bl = block_len(f, bi);
-		fc_block_t *b =
-			fc_blockcache_acquire(fs->bc, key, bl, &created);
+		fc_block_t *b;
+		int rc = fc_blockcache_prefetch(fs->bc, key, bl, now, &b);
 
-		if (created && make_fetch(fs, f, bi, 0, (uint32_t)bl,
-					  PR_OP_READ, b, key, &reqs[n]) == 0)
+		if (rc < 0)
+			break; /* the read-ahead budget is spent */
+		if (rc == 0)
+			continue; /* here or on its way already */
+		if (make_fetch(fs, f, bi, 0, (uint32_t)bl, PR_OP_READ, b, key,
+			       &reqs[n]) == 0)
 			n++;
-		else if (created)
+		else
 			fc_block_fail(fs->bc, b, -EIO);
 		fc_block_put(fs->bc, b);
 	}
-	f->fetch_next = bi;
-	from = SL_MAX(to + 1, f->hint_next);
-	to = SL_MIN(last + 2 * (uint64_t)f->depth, nblocks - 1);
-	for (bi = from; bi <= to && n < max; bi++) {
+	fetch_next = bi;
+	for (bi = p.hint_from; bi < p.hint_end && n < max; bi++) {
 		sl_blockkey_t key = sl_blockkey_make(ds_name(fs, f->ds),
 						     f->path, f->version, bi);
 
@@ -560,10 +706,36 @@ static size_t plan_prefetch(fc_fs_t *fs, struct fc_file *f, uint64_t first,
 			       PR_OP_PREFETCH, NULL, key, &reqs[n]) == 0)
 			n++;
 	}
-	f->hint_next = bi;
-out:
-	pthread_mutex_unlock(&f->lock);
+	fc_ra_issued(fs->ra, ino, owner, fetch_next, bi);
 	return n;
+}
+
+/* The file a read is on: its handle's, or, when the kernel opens files
+ * without us, one made in *tmp from the inode, which *ipp then holds (the
+ * caller puts it after the read).  Returns 0 or -errno. */
+static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+			struct fc_file *tmp, struct fc_file **fp,
+			fc_inode_t **ipp)
+{
+	fc_inode_t *ip;
+	fc_attr_t a;
+
+	*ipp = NULL;
+	*fp = (struct fc_file *)(uintptr_t)fi->fh;
+	if (*fp)
+		return 0;
+	ip = fc_inode_get(fs->inodes, ino);
+	if (!ip)
+		return -ESTALE;
+	*ipp = ip;
+	if (ip->dataset < 0)
+		return -EISDIR;
+	fc_inode_attr(fs->inodes, ip, &a);
+	if (a.type != PR_TYPE_FILE)
+		return -EISDIR;
+	file_init(fs, tmp, ip, &a);
+	*fp = tmp;
+	return 0;
 }
 
 /*
@@ -572,34 +744,45 @@ out:
  * I/O thread in one batch, wait for the blocks, and reply with an iovec
  * over the blocks' own memory.  The I/O thread completes every fetch within
  * (candidates x request_timeout), so the wait's limit is only a safety net.
+ * A sequential reader's blocks that this read finished go to the cold end
+ * of the cache: the kernel's page cache now holds those bytes, and the
+ * blocks ahead of the reader are the ones worth keeping.
  */
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off_,
 		    struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fs_of(req);
-	struct fc_file *f = (struct fc_file *)(uintptr_t)fi->fh;
-	uint64_t off = (uint64_t)off_, end, first, last, n = 0, bi;
+	struct fc_file tmp, *f = NULL;
+	fc_inode_t *ip = NULL;
+	uint64_t off = (uint64_t)off_, end = 0, first, last, n = 0, bi, owner;
 	fc_block_t **blocks = NULL;
 	fc_io_req_t *reqs = NULL;
 	struct iovec *iov = NULL;
 	size_t nreq = 0, niov = 0, max_req;
-	int rc = 0, created;
+	int rc = 0, created, seq = 0;
 
-	(void)ino;
 	atomic_fetch_add(&fs->reads, 1);
 	if (off_ < 0) {
 		rc = -EINVAL;
 		goto out;
 	}
+	rc = read_file_of(fs, ino, fi, &tmp, &f, &ip);
+	if (rc < 0)
+		goto out;
 	if (off >= f->size || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+		goto out;
 	}
+	/* A stream is one reader of one file: its handle, else its thread
+	 * (the kernel sends readahead from the reading thread). */
+	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
 	end = SL_MIN(off + size, f->size);
 	first = off / f->bs;
 	last = (end - 1) / f->bs;
 	n = last - first + 1;
-	max_req = n + 2 * (size_t)f->depth;
+	/* This read's blocks, the fetch window and the hints (readahead.h). */
+	max_req = n + fs->cc.prefetch_depth +
+		  2 * SL_MAX((size_t)fs->cc.prefetch_depth, (size_t)n);
 	blocks = sl_xcalloc(n, sizeof(*blocks));
 	reqs = sl_xcalloc(max_req, sizeof(*reqs));
 	iov = sl_xcalloc(n, sizeof(*iov));
@@ -632,8 +815,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off_,
 		nreq++;
 	}
 	if (!f->direct)
-		nreq += plan_prefetch(fs, f, first, last, reqs + nreq,
-				      max_req - nreq);
+		nreq += plan_prefetch(fs, f, ino, owner, first, last,
+				      reqs + nreq, max_req - nreq, &seq);
 	fc_io_submit(fs->io, reqs, nreq);
 
 	for (bi = first; bi <= last; bi++) {
@@ -672,6 +855,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off_,
 		fuse_reply_iov(req, iov, (int)niov);
 	else
 		fuse_reply_buf(req, NULL, 0);
+	/* The reply copied the bytes out: blocks read to their end are
+	 * done with, for a sequential reader. */
+	for (bi = first; seq && bi <= last; bi++)
+		if (bi * f->bs + block_len(f, bi) <= end)
+			fc_block_consumed(fs->bc, blocks[bi - first]);
 out:
 	if (rc < 0) {
 		atomic_fetch_add(&fs->read_errors, 1);
@@ -682,13 +870,20 @@ out:
 	free(blocks);
 	free(reqs);
 	free(iov);
+	fc_inode_put(fs->inodes, ip);
 }
 
+/*
+ * Nothing is written, so a close has nothing to flush.  ENOSYS tells the
+ * kernel so once and for all (it then closes without asking us); noflush
+ * says the same per handle, but files the kernel opens without us (see
+ * fs_open) have no handle to say it with.
+ */
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -759,48 +954,26 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* Replace d's page with the one LIST returns for cursor (borrowed; may
- * point into the old page, so it is copied first). */
+ * point into the old page, so it is copied first), and hand it to the
+ * dircache: a listing read from its start is one generation there. */
 static int dir_fetch_locked(fc_fs_t *fs, struct fc_dir *d, const char *cursor)
 {
-	const char *dsn = ds_name(fs, d->ds);
 	char cur[PR_MAX_CURSOR + 1];
-	pr_list_req_t lr;
 	pr_list_reply_t page;
-	pr_buf_t b;
 	zmq_msg_t reply;
-	void *body;
-	size_t len;
-	char why[512];
 	int rc;
 
 	sl_strlcpy(cur, cursor, sizeof(cur));
-	lr.dataset = pr_str(dsn);
-	lr.path = pr_str(d->path);
-	lr.cursor = pr_str(cur);
-	lr.max_entries = LIST_PAGE;
-	pr_buf_init(&b);
-	rc = pr_list_req_encode(&b, &lr);
+	zmq_msg_init(&reply);
+	rc = list_call(fs, d->ds, d->path, cur, &page, &reply);
 	if (rc < 0) {
-		pr_buf_fini(&b);
+		zmq_msg_close(&reply);
 		return rc;
 	}
-	body = pr_buf_release(&b, &len);
-	zmq_msg_init(&reply);
-	rc = fc_io_call(fs->io, PR_OP_LIST, sl_metakey_make(dsn, d->path).lo,
-			body, len, &reply, why, sizeof(why));
-	if (rc == -EIO)
-		sl_err("list %s/%s: every cache node failed: %s", dsn, d->path,
-		       why);
-	if (rc < 0)
-		goto fail;
-	rc = pr_list_reply_decode(&page, zmq_msg_data(&reply),
-				  zmq_msg_size(&reply));
-	if (rc < 0) {
-		sl_log_ratelimited(SL_LOG_ERR, "list %s/%s: bad reply: %s", dsn,
-				   d->path, strerror(-rc));
-		rc = -EIO;
-		goto fail;
-	}
+	if (!cur[0])
+		d->fill = fc_dcache_fill_begin(fs->dc, d->ds, d->path,
+					       sl_now_ms());
+	dir_feed(fs, d->ds, d->path, d->fill, &page);
 	if (d->have)
 		pr_list_reply_free(&d->page);
 	zmq_msg_close(&d->msg);
@@ -811,9 +984,6 @@ static int dir_fetch_locked(fc_fs_t *fs, struct fc_dir *d, const char *cursor)
 	if (pr_str_copy(d->next, sizeof(d->next), page.next_cursor) < 0)
 		d->next[0] = '\0';
 	return 0;
-fail:
-	zmq_msg_close(&reply);
-	return rc;
 }
 
 /* Position d's page on listing index k.  Returns 1 when entry k is in the
@@ -872,17 +1042,13 @@ static int dir_entry_locked(fc_fs_t *fs, struct fc_dir *d, uint64_t k, int plus,
 	if (rc <= 0)
 		return rc;
 	de = &d->page.entries[k - d->base];
-	if (pr_str_copy(out->name, sizeof(out->name), de->name) < 0 ||
-	    sl_name_check(out->name, strlen(out->name)) < 0 ||
-	    strlen(out->name) != de->name.len ||
-	    (de->st.type != PR_TYPE_FILE && de->st.type != PR_TYPE_DIR)) {
+	if (dirent_take(de, out->name, &out->a) < 0) {
 		sl_log_ratelimited(SL_LOG_WARNING,
 				   "list %s/%s: skipping a bad entry",
 				   ds_name(fs, d->ds), d->path);
 		out->name[0] = '\0';
 		return 1;
 	}
-	attr_from_wire(&out->a, &de->st);
 	out->have_attr = 1;
 	return 1;
 }
@@ -1136,9 +1302,22 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	fuse_reply_err(req, EROFS);
 }
 
+/* Whether the kernel may open files without asking us: see fs_open. */
+static int want_no_open(const fc_fs_t *fs, const struct fuse_conn_info *conn)
+{
+	if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) ||
+	    !(fs->flags & FC_FS_RO_MOUNT))
+		return 0;
+	for (size_t i = 0; i < fs->cl->n_datasets; i++)
+		if (!immutable(fs, (int)i))
+			return 0;
+	return 1;
+}
+
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	fc_fs_t *fs = userdata;
+
 	conn->max_read = FC_MAX_READ;
 	/* The kernel takes the smaller of this and its own default; an
 	 * admin can raise the latter in /sys/class/bdi/0:N/read_ahead_kb. */
@@ -1157,6 +1336,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 */
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 				  FUSE_CAP_SPLICE_MOVE);
+	fs->no_open = want_no_open(fs, conn);
+	if (fs->no_open)
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+	sl_info("opens: %s", fs->no_open ? "in the kernel (read-only mount, "
+					   "immutable datasets)"
+					 : "through sluice-fuse");
 	sl_debug("init: capable %#x want %#x", conn->capable, conn->want);
 	if (conn->max_background < 64) {
 		conn->max_background = 64;
@@ -1210,15 +1395,26 @@ const struct fuse_lowlevel_ops *fc_fs_ops(void)
 	return &fc_ops;
 }
 
-fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc)
+fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
+		   unsigned flags)
 {
 	fc_fs_t *fs = sl_xcalloc(1, sizeof(*fs));
 	size_t tries = SL_MIN(cl->n_nodes, (size_t)16);
+	fc_ra_conf_t rc = {
+		.max_depth = cc->prefetch_depth,
+		.budget = cc->block_cache / AHEAD_FRACTION,
+		.slots = RA_STREAMS,
+		.idle_ms = AHEAD_AGE_MS,
+	};
 
 	fs->cl = cl;
 	fs->cc = *cc;
+	fs->flags = flags;
 	fs->inodes = fc_inode_table_new(NULL);
 	fs->bc = fc_blockcache_new(cc->block_cache);
+	fc_blockcache_set_ahead(fs->bc, rc.budget, AHEAD_AGE_MS);
+	fs->ra = fc_ra_new(&rc);
+	fs->dc = fc_dcache_new(DC_ENTRIES);
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->mount_ns = sl_wall_ns();
@@ -1238,6 +1434,8 @@ void fc_fs_destroy(fc_fs_t **fsp)
 
 	if (!fs)
 		return;
+	fc_ra_destroy(&fs->ra);
+	fc_dcache_destroy(&fs->dc);
 	fc_blockcache_destroy(&fs->bc);
 	fc_inode_table_destroy(&fs->inodes);
 	free(fs);
@@ -1250,12 +1448,17 @@ void fc_fs_log_stats(fc_fs_t *fs)
 
 	fc_blockcache_stats(fs->bc, &st);
 	sl_info("reads %llu (%llu failed); block cache %llu/%llu bytes in "
-		"%llu blocks, %llu hits, %llu misses, %llu evictions; %zu "
-		"inodes",
+		"%llu blocks, %llu hits, %llu misses, %llu evictions; "
+		"read-ahead %llu used, %llu lost, %llu expired; %zu inodes; "
+		"%zu listed names; opens %s",
 		(unsigned long long)atomic_load(&fs->reads),
 		(unsigned long long)atomic_load(&fs->read_errors),
 		(unsigned long long)st.used, (unsigned long long)st.capacity,
 		(unsigned long long)st.blocks, (unsigned long long)st.hits,
 		(unsigned long long)st.misses, (unsigned long long)st.evictions,
-		fc_inode_count(fs->inodes));
+		(unsigned long long)st.ahead_used,
+		(unsigned long long)st.ahead_lost,
+		(unsigned long long)st.ahead_expired,
+		fc_inode_count(fs->inodes), fc_dcache_count(fs->dc),
+		fs->no_open ? "in the kernel" : "through us");
 }

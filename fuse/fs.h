@@ -23,13 +23,18 @@
 
 typedef struct fc_fs fc_fs_t;
 
+/* fc_fs_new flags. */
+#define FC_FS_RO_MOUNT 0x1u /* mounted read-only: the kernel refuses writes */
+
 /*
  * A filesystem over cl (borrowed; must outlive the fs) with the client
- * settings cc (copied).  It has no I/O thread yet: attach one with
- * fc_fs_set_io before the session loop starts.  Caller frees with
- * fc_fs_destroy after the session ended.
+ * settings cc (copied) and FC_FS_* flags.  With FC_FS_RO_MOUNT, and every
+ * dataset immutable, it lets the kernel open files without a FUSE request.
+ * It has no I/O thread yet: attach one with fc_fs_set_io before the session
+ * loop starts.  Caller frees with fc_fs_destroy after the session ended.
  */
-fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc);
+fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
+		   unsigned flags);
 void fc_fs_destroy(fc_fs_t **fsp);
 
 /* io is borrowed: the caller destroys it after the session ended and

@@ -70,6 +70,8 @@ struct fc_io {
 	pthread_mutex_t lock;
 	struct reqlist queue; /* protected by io->lock */
 	int stopping;	      /* protected by io->lock */
+	int kicked; /* protected by io->lock: efd written since the I/O
+		     * thread last took the queue */
 
 	/* Below: I/O thread only. */
 	uint64_t next_id;
@@ -569,6 +571,7 @@ static void *io_main(void *arg)
 		pthread_mutex_lock(&io->lock);
 		batch = io->queue;
 		io->queue.head = io->queue.tail = NULL;
+		io->kicked = 0;
 		stop = io->stopping;
 		pthread_mutex_unlock(&io->lock);
 		while (batch.head) {
@@ -694,7 +697,7 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 {
 	struct reqlist batch = {NULL, NULL};
 	uint64_t one = 1;
-	int stopping;
+	int stopping, kick = 0;
 
 	if (!n)
 		return 0;
@@ -714,6 +717,11 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 			io->queue.head = batch.head;
 		}
 		io->queue.tail = batch.tail;
+		/* One wake-up per batch the I/O thread takes: a submitter
+		 * that finds it already woken (and the queue not yet taken)
+		 * saves the eventfd write, and the I/O thread a wake-up. */
+		kick = !io->kicked;
+		io->kicked = 1;
 	}
 	pthread_mutex_unlock(&io->lock);
 	if (stopping) {
@@ -726,7 +734,7 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 		return -ESHUTDOWN;
 	}
 	/* Never fails for a valid eventfd short of overflow (2^64-2). */
-	if (write(io->efd, &one, sizeof(one)) < 0)
+	if (kick && write(io->efd, &one, sizeof(one)) < 0)
 		sl_warn("I/O thread: eventfd: %s", strerror(errno));
 	return 0;
 }

@@ -23,9 +23,15 @@
 #include "fuse/io.h"
 
 /* max_read must be given to the session too (see fuse_conn_info), and
- * fsname/subtype also stop libfuse adding subtype=<argv[0]>. */
+ * fsname/subtype also stop libfuse adding subtype=<argv[0]>.  ro: nothing
+ * here writes, so the kernel may as well refuse writes itself, and then
+ * it can open files without asking us (fs.c, fs_open); -o rw undoes it. */
 #define FC_MOUNT_OPTS                                                          \
-	"-omax_read=1048576,fsname=sluice,subtype=sluice,default_permissions"
+	"-omax_read=1048576,fsname=sluice,subtype=sluice,default_permissions," \
+	"ro"
+
+/* The read-ahead sluice-fuse gives its mount (raise_readahead): max_read. */
+#define FC_READ_AHEAD_KB 1024
 
 /* Reads wait on the network in FUSE threads: allow more than libfuse's 10
  * so that the kernel's parallel readahead keeps the nodes busy. */
@@ -35,9 +41,10 @@ struct fc_opts {
 	char *config;
 	char *log_file;
 	int verbose;
+	int rw; /* the last of -o ro / -o rw was rw */
 };
 
-enum { KEY_VERBOSE };
+enum { KEY_VERBOSE, KEY_RO, KEY_RW };
 
 #define FC_OPT(t, p)                                                           \
 	{                                                                      \
@@ -50,6 +57,8 @@ static const struct fuse_opt fc_opt_spec[] = {
 	FC_OPT("--log=%s", log_file),
 	FUSE_OPT_KEY("-v", KEY_VERBOSE),
 	FUSE_OPT_KEY("--verbose", KEY_VERBOSE),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_END,
 };
 
@@ -64,6 +73,8 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 		o->verbose++;
 		return 0;
 	}
+	if (key == KEY_RO || key == KEY_RW)
+		o->rw = key == KEY_RW; /* noted, and kept for the mount */
 	return 1; /* libfuse's: keep for fuse_parse_cmdline */
 }
 
@@ -107,6 +118,92 @@ static void fuse_log_to_sl(enum fuse_log_level level, const char *fmt,
 			strncmp(line, "fuse: ", 6) == 0 ? "" : "fuse: ", line);
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space...) in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++, w++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*w = *s;
+		}
+	}
+	*w = '\0';
+}
+
+/* The "MAJOR:MINOR" of the sluice mount on dir (canonical), from
+ * /proc/self/mountinfo; the last one wins (a mount stacked over another).
+ * Returns 0 or -errno. */
+static int mount_dev(const char *dir, char *dev, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t n = 0;
+	int rc = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &n, f) > 0) {
+		char mdev[32], mnt[PATH_MAX];
+		const char *sep = strstr(line, " - ");
+
+		/* id parent-id major:minor root mount-point ... - type */
+		if (!sep || strncmp(sep, " - fuse.sluice ", 15) != 0 ||
+		    sscanf(line, "%*s %*s %31s %*s %4095s", mdev, mnt) != 2)
+			continue;
+		unescape_octal(mnt);
+		if (strcmp(mnt, dir) == 0) {
+			snprintf(dev, cap, "%s", mdev);
+			rc = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * The kernel reads ahead of a FUSE file at most the smaller of what INIT
+ * asks for (FC_MAX_READ, see fs_init) and its own default for the mount's
+ * backing device, 128 KiB: so a sequential reader waits on a FUSE request
+ * every 128 KiB, and a 300 KB file takes three.  The device's
+ * read_ahead_kb is the kernel's knob for that default; raising it to
+ * FC_MAX_READ before INIT (the kernel keeps the smaller of the two then)
+ * makes each request up to 1 MiB.  It needs root; without it the default
+ * stays, which costs speed only.  Random reads are not inflated: the kernel
+ * reads ahead only of sequential ones.
+ */
+static void raise_readahead(const char *dir)
+{
+	const char *what = "/proc/self/mountinfo";
+	char dev[32], path[96], val[32];
+	int fd, rc;
+
+	rc = mount_dev(dir, dev, sizeof(dev));
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb",
+			 dev);
+		snprintf(val, sizeof(val), "%d\n", FC_READ_AHEAD_KB);
+		what = path;
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, val, strlen(val)) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc < 0)
+		sl_info("read-ahead stays at the kernel's default (%s: %s)",
+			what, strerror(-rc));
+	else
+		sl_debug("read-ahead of device %s raised to %d KiB", dev,
+			 FC_READ_AHEAD_KB);
+}
+
 static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
 {
 	struct fuse_loop_config *lc;
@@ -136,7 +233,7 @@ int main(int argc, char *argv[])
 	fc_io_t *io = NULL;
 	fc_io_opts_t io_opts;
 	int ret = 1, mounted = 0, handlers = 0, level, rc, log_fd = -1;
-	char err[4096];
+	char err[4096], where[PATH_MAX];
 
 	memset(&cmd, 0, sizeof(cmd));
 	sl_log_init("sluice-fuse", SL_LOG_NOTICE);
@@ -199,7 +296,7 @@ int main(int argc, char *argv[])
 		sl_err("%s", err);
 		goto out;
 	}
-	fs = fc_fs_new(cl, &cfg->client);
+	fs = fc_fs_new(cl, &cfg->client, o.rw ? 0 : FC_FS_RO_MOUNT);
 
 	se = fuse_session_new(&args, fc_fs_ops(),
 			      sizeof(struct fuse_lowlevel_ops), fs);
@@ -208,9 +305,14 @@ int main(int argc, char *argv[])
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	handlers = 1;
+	/* Before the mount: once mounted, resolving the path would wait on
+	 * a FUSE request that nobody serves yet. */
+	if (!realpath(cmd.mountpoint, where))
+		sl_strlcpy(where, cmd.mountpoint, sizeof(where));
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
+	raise_readahead(where);
 	/* Forks: no thread and no ZeroMQ context may exist before this. */
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out;

@@ -3,13 +3,18 @@
  * Integration tests for sluice-fuse: real cache nodes, a real mount, real
  * readers.  The mounted tree equals the source tree (find and ls -lR);
  * every byte and 10,000 random preads equal the source; a PyTorch
- * DataLoader (4 workers, shuffled, 2 epochs) sees the right bytes; with 3
- * nodes a node killed mid-epoch costs no error and, restarted, serves again;
- * every write is EROFS and hostile names get the right errno; unmount is
- * clean and a killed client's mount can be cleared.  Needs root (or
- * fusermount3 rights) and /dev/fuse; every process started is registered in
- * shared memory and killed by PID, and every mount is lazily unmounted, at
- * the end or on a fatal signal, so a failing run never leaves them behind.
+ * DataLoader (4 workers, shuffled, 2 epochs) sees the right bytes; four
+ * sequential readers of shards much larger than a small client cache get
+ * every block from the nodes once, not twice (the read-ahead budget);
+ * files opened by path without a listing cost a LIST per directory, not a
+ * STAT per file; with 3 nodes a node killed mid-epoch costs no error and,
+ * restarted, serves again; every write is EROFS, on the default read-only
+ * mount (where the kernel opens files without asking the client) and on an
+ * -o rw one, and hostile names get the right errno; unmount is clean and a
+ * killed client's mount can be cleared.  Needs root (or fusermount3
+ * rights) and /dev/fuse; every process started is registered in shared
+ * memory and killed by PID, and every mount is lazily unmounted, at the end
+ * or on a fatal signal, so a failing run never leaves them behind.
  */
 #include <check.h>
 #include <dirent.h>
@@ -46,6 +51,8 @@
 #define PER_CLASS  100 /* 2,000 small files in the tree dataset */
 #define N_PREADS   10000
 #define FO_FILES   240 /* the fail-over dataset */
+#define N_SHARDS   4
+#define SHARD_MB   32 /* 4 x 32 MiB over a 16 MiB client cache */
 
 /* ---- process and mount registry (shared with Check's forked tests) ------- */
 
@@ -289,6 +296,7 @@ struct cluster {
 	char mnt[PATH_MAX];
 	char data[PATH_MAX]; /* mnt/<dataset> */
 	char fclog[PATH_MAX];
+	const char *block_size; /* the dataset's; NULL: 64K */
 	int n_nodes;
 	int port[8];
 	pid_t node[8];
@@ -310,8 +318,9 @@ static void write_conf(struct cluster *c, const char *client_extra)
 				      i, c->port[i]);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			      "[dataset ds]\nbackend = posix\nuri = file://%s\n"
-			      "block_size = 64K\n\n[client]\n%s",
-			      c->src, client_extra ? client_extra : "");
+			      "block_size = %s\n\n[client]\n%s",
+			      c->src, c->block_size ? c->block_size : "64K",
+			      client_extra ? client_extra : "");
 	SL_ASSERT(n < sizeof(buf));
 	write_file(c->conf, buf, n);
 }
@@ -419,11 +428,10 @@ static void cluster_stop(struct cluster *c)
 		node_kill(c, i);
 }
 
-/* Requests of op ("READ") a node answered with success (its STATS), or
- * -1. */
-static int64_t node_ok(int port, const char *op)
+/* A node's counter (its STATS), or -1. */
+static int64_t node_value(int port, const char *name)
 {
-	char addr[64], name[128];
+	char addr[64];
 	th_client_t *cl;
 	uint64_t v = 0;
 	int rc;
@@ -432,11 +440,19 @@ static int64_t node_ok(int port, const char *op)
 	cl = th_client_new(addr, 5000);
 	if (!cl)
 		return -1;
-	xsnprintf(name, sizeof(name),
-		  "sluice_requests_total{op=\"%s\",status=\"ok\"}", op);
 	rc = th_client_stat_value(cl, name, &v);
 	th_client_destroy(&cl);
 	return rc == 0 ? (int64_t)v : -1;
+}
+
+/* Requests of op ("READ") a node answered with success, or -1. */
+static int64_t node_ok(int port, const char *op)
+{
+	char name[128];
+
+	xsnprintf(name, sizeof(name),
+		  "sluice_requests_total{op=\"%s\",status=\"ok\"}", op);
+	return node_value(port, name);
 }
 
 /* ---- the tree dataset ---------------------------------------------------- */
@@ -515,7 +531,7 @@ static void make_tree(const char *root)
 
 static void tree_setup(void)
 {
-	const char *extra[] = {"-o", "auto_unmount,allow_other", NULL};
+	const char *extra[] = {"-o", "auto_unmount,allow_other", "-v", NULL};
 
 	cluster_init(&tree, "tree", 3);
 	make_tree(tree.src);
@@ -817,15 +833,26 @@ static void expect_errno(int rc, int want, const char *what)
 		      what, rc, strerror(errno), strerror(want));
 }
 
-START_TEST(test_erofs)
+/* mnt's line of /proc/self/mounts ("" if none). */
+static char *mount_line(const char *mnt)
 {
-	char f[PATH_MAX], d[PATH_MAX], n[PATH_MAX], x[PATH_MAX];
+	char cmd[PATH_MAX + 64];
+
+	xsnprintf(cmd, sizeof(cmd), "grep ' %s fuse.sluice ' /proc/self/mounts",
+		  mnt);
+	return capture(cmd);
+}
+
+/* Every write under data fails with EROFS and changes nothing; file is a
+ * file there and empty an empty directory. */
+static void check_erofs(const char *data, const char *file, const char *empty)
+{
+	char f[PATH_MAX], n[PATH_MAX], x[PATH_MAX];
 	struct timeval tv[2] = {{0, 0}, {0, 0}};
 
-	xsnprintf(f, sizeof(f), "%s/edge/size1", tree.data);
-	xsnprintf(d, sizeof(d), "%s/a", tree.data);
-	xsnprintf(n, sizeof(n), "%s/newfile", tree.data);
-	xsnprintf(x, sizeof(x), "%s/empty-dir", tree.data);
+	xsnprintf(f, sizeof(f), "%s/%s", data, file);
+	xsnprintf(n, sizeof(n), "%s/newfile", data);
+	xsnprintf(x, sizeof(x), "%s/%s", data, empty);
 	expect_errno(open(f, O_WRONLY), EROFS, "open O_WRONLY");
 	expect_errno(open(f, O_RDWR), EROFS, "open O_RDWR");
 	expect_errno(open(f, O_RDONLY | O_TRUNC), EROFS, "open O_TRUNC");
@@ -846,6 +873,19 @@ START_TEST(test_erofs)
 	/* Nothing changed. */
 	ck_assert_int_eq(access(n, F_OK), -1);
 	ck_assert_int_eq(access(f, R_OK), 0);
+}
+
+/* The default mount is read-only, and the kernel opens its files without
+ * asking the client. */
+START_TEST(test_erofs)
+{
+	char *out;
+
+	check_erofs(tree.data, "edge/size1", "empty-dir");
+	out = mount_line(tree.mnt);
+	ck_assert_msg(strstr(out, " ro,"), "%s", out);
+	free(out);
+	ck_assert(file_contains(tree.fclog, "opens: in the kernel"));
 }
 END_TEST
 
@@ -1024,7 +1064,8 @@ START_TEST(test_failover)
 }
 END_TEST
 
-/* ---- lifecycle ----------------------------------------------------------- */
+/* ---- sequential shards over a small client cache --------------------------
+ */
 
 static void small_tree(struct cluster *c)
 {
@@ -1033,6 +1074,195 @@ static void small_tree(struct cluster *c)
 	xsnprintf(p, sizeof(p), "%s/hello.txt", c->src);
 	write_file(p, "hello\n", 6);
 }
+
+struct shard_reader {
+	const char *path; /* in the mount */
+	const uint8_t *want;
+	size_t len;
+	size_t got;
+	int bad; /* bytes differed, or a read failed */
+};
+
+/* Read a whole shard with 1 MiB read(2) calls, as bench/workload.py does. */
+static void *shard_read(void *arg)
+{
+	struct shard_reader *r = arg;
+	uint8_t *buf = sl_xmalloc(1u << 20);
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		r->bad = 1;
+		free(buf);
+		return NULL;
+	}
+	while ((n = read(fd, buf, 1u << 20)) > 0) {
+		if (r->got + (size_t)n > r->len ||
+		    memcmp(buf, r->want + r->got, (size_t)n) != 0)
+			r->bad = 1;
+		r->got += (size_t)n;
+	}
+	if (n < 0)
+		r->bad = 1;
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int64_t cluster_value(struct cluster *c, const char *name)
+{
+	int64_t sum = 0;
+
+	for (int i = 0; i < c->n_nodes; i++)
+		sum += SL_MAX(node_value(c->port[i], name), 0);
+	return sum;
+}
+
+/*
+ * Four sequential readers, 1 MiB blocks, a 16 MiB client cache and a
+ * prefetch depth of 4: a fixed depth per reader would want the whole cache
+ * for read-ahead, evict prefetched blocks before their reader got there
+ * and fetch them again (the nodes served ~1.9x the bytes read).  With the
+ * shared read-ahead budget every block crosses the network about once.
+ */
+START_TEST(test_shard_readers)
+{
+	struct cluster c;
+	struct shard_reader r[N_SHARDS];
+	pthread_t th[N_SHARDS];
+	char mnt[N_SHARDS][PATH_MAX];
+	uint8_t *src[N_SHARDS];
+	size_t len = (size_t)SHARD_MB << 20, total = 0;
+	int64_t served0, served, reads0, reads;
+
+	cluster_init(&c, "shards", 2);
+	c.block_size = "1M";
+	for (int i = 0; i < N_SHARDS; i++) {
+		char p[PATH_MAX];
+
+		src[i] = sl_xmalloc(len);
+		fill_bytes(src[i], len, 5000 + (uint64_t)i);
+		xsnprintf(p, sizeof(p), "%s/shard%d.tar", c.src, i);
+		write_file(p, src[i], len);
+		xsnprintf(mnt[i], sizeof(mnt[i]), "%s/shard%d.tar", c.data, i);
+	}
+	write_conf(&c, "block_cache = 16M\nprefetch_depth = 4\n");
+	for (int i = 0; i < c.n_nodes; i++)
+		node_start(&c, i);
+	ck_assert_int_eq(client_start(&c, NULL), 0);
+	served0 = cluster_value(&c, "sluice_bytes_served_total");
+	reads0 = cluster_ok(&c, "READ");
+	for (int i = 0; i < N_SHARDS; i++) {
+		r[i] = (struct shard_reader){
+			.path = mnt[i], .want = src[i], .len = len};
+		pthread_create(&th[i], NULL, shard_read, &r[i]);
+	}
+	for (int i = 0; i < N_SHARDS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(!r[i].bad && r[i].got == len, "%s: %zu of %zu",
+			      mnt[i], r[i].got, len);
+		total += r[i].got;
+		free(src[i]);
+	}
+	served = cluster_value(&c, "sluice_bytes_served_total") - served0;
+	reads = cluster_ok(&c, "READ") - reads0;
+	fprintf(stderr,
+		"shards: %d readers read %zu MiB; the nodes served %lld MiB "
+		"(%.2fx) in %lld READs\n",
+		N_SHARDS, total >> 20, (long long)(served >> 20),
+		(double)served / (double)total, (long long)reads);
+	ck_assert_int_le(served * 100, (int64_t)total * 115);
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/*
+ * -o rw: the kernel sends every open to the client, which refuses writes
+ * itself, and read-ahead follows each open file's handle.
+ */
+START_TEST(test_rw_mount)
+{
+	struct cluster c;
+	const char *extra[] = {"-o", "rw", "-v", NULL};
+	char a[PATH_MAX], b[PATH_MAX], *out;
+	size_t blocks = (2 * 1048576 + BLOCK - 1) / BLOCK;
+	int64_t reads0, reads;
+
+	cluster_init(&c, "rw", 1);
+	small_tree(&c);
+	xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
+	make_file(a, 2 * 1048576, 77, 0644);
+	xsnprintf(a, sizeof(a), "%s/empty", c.src);
+	mkdir(a, 0755);
+	write_conf(&c, NULL);
+	node_start(&c, 0);
+	ck_assert_int_eq(client_start(&c, extra), 0);
+	out = mount_line(c.mnt);
+	ck_assert_msg(strstr(out, " rw,"), "%s", out);
+	free(out);
+	check_erofs(c.data, "hello.txt", "empty");
+	reads0 = cluster_ok(&c, "READ");
+	xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
+	xsnprintf(b, sizeof(b), "%s/stream.bin", c.data);
+	ck_assert(compare_file(a, b));
+	reads = cluster_ok(&c, "READ") - reads0;
+	ck_assert_int_eq(reads, (int64_t)blocks); /* each block once */
+	ck_assert(file_contains(c.fclog, "opens: through sluice-fuse"));
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/*
+ * Opening files by path, as a loader with an index does, without listing
+ * first: the kernel looks up each name.  After the second lookup in a
+ * directory the client lists it, and answers the rest, and names that do
+ * not exist, from the listing: a LIST per directory, not a STAT per file.
+ */
+START_TEST(test_lookup_by_path)
+{
+	struct cluster c;
+	char a[PATH_MAX], b[PATH_MAX];
+	int64_t stats0, lists0, stats, lists;
+	struct stat st;
+
+	cluster_init(&c, "bypath", 1);
+	for (int d = 0; d < 3; d++) {
+		xsnprintf(a, sizeof(a), "%s/d%d", c.src, d);
+		mkdir(a, 0755);
+		for (int i = 0; i < 50; i++) {
+			xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
+			make_file(a, 100 + (size_t)i * 37,
+				  (uint64_t)(d * 100 + i), 0644);
+		}
+	}
+	write_conf(&c, NULL);
+	node_start(&c, 0);
+	ck_assert_int_eq(client_start(&c, NULL), 0);
+	stats0 = cluster_ok(&c, "STAT");
+	lists0 = cluster_ok(&c, "LIST");
+	for (int d = 0; d < 3; d++)
+		for (int i = 0; i < 50; i++) {
+			xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
+			xsnprintf(b, sizeof(b), "%s/d%d/f%02d", c.data, d, i);
+			ck_assert_msg(compare_file(a, b), "d%d/f%02d", d, i);
+		}
+	xsnprintf(b, sizeof(b), "%s/d1/nosuch", c.data);
+	expect_errno(stat(b, &st), ENOENT, "a name the listing lacks");
+	stats = cluster_ok(&c, "STAT") - stats0;
+	lists = cluster_ok(&c, "LIST") - lists0;
+	fprintf(stderr,
+		"by path: 150 files opened with %lld STATs, %lld LISTs\n",
+		(long long)stats, (long long)lists);
+	ck_assert_int_le(stats, 10);
+	ck_assert_int_ge(lists, 3);
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/* ---- lifecycle ----------------------------------------------------------- */
 
 START_TEST(test_unmount_clean)
 {
@@ -1236,6 +1466,13 @@ static Suite *fuse_suite(void)
 	tcase_add_test(tc, test_hostile_names);
 	tcase_add_test(tc, test_xattr_statfs);
 	tcase_add_test(tc, test_dataloader);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shards");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_shard_readers);
+	tcase_add_test(tc, test_rw_mount);
+	tcase_add_test(tc, test_lookup_by_path);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("failover");

@@ -4,7 +4,10 @@
  * reservations included), eviction is least-recently-used, a block held by a
  * reader survives its eviction until put, pending blocks are shared and
  * woken on fill or fail, blocks larger than the cache stay private, and
- * concurrent use keeps the bound.
+ * concurrent use keeps the bound.  Read-ahead: prefetched ("ahead") bytes
+ * stay under their limit, ahead blocks are evicted after every other
+ * block, a reader's acquire ends their ahead state, unread ones expire to
+ * the cold end, and consumed blocks go to the cold end.
  */
 #include <check.h>
 #include <errno.h>
@@ -162,6 +165,182 @@ START_TEST(test_short_fill_settles)
 	fc_block_fill(c, b, malloc(2500), 2500, count_free, NULL);
 	check_bound(c);
 	fc_block_put(c, b);
+	/* A fill larger than the whole cache unlinks the block and leaves
+	 * nothing counted for it. */
+	fc_blockcache_destroy(&c);
+	c = fc_blockcache_new(3000);
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	b = fc_blockcache_acquire(c, key(5), 1000, &created);
+	fc_block_fill(c, b, malloc(5000), 5000, count_free, NULL);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 0);
+	ck_assert_uint_eq(st.blocks, 0);
+	ck_assert_uint_eq(fc_block_len(b), 5000);
+	fc_block_put(c, b);
+	b = fc_blockcache_acquire(c, key(5), 1000, &created);
+	ck_assert(created);
+	fc_block_fail(c, b, -EIO);
+	fc_block_put(c, b);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 0);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+/* Prefetch key i of len bytes at now and fill it; returns the rc. */
+static int prefetch_filled(fc_blockcache_t *c, uint64_t i, size_t len,
+			   uint64_t now)
+{
+	fc_block_t *b;
+	int rc = fc_blockcache_prefetch(c, key(i), len, now, &b);
+
+	if (rc == 1) {
+		fc_block_fill(c, b, malloc(len), len, count_free, NULL);
+		fc_block_put(c, b);
+	} else {
+		ck_assert_ptr_null(b);
+	}
+	return rc;
+}
+
+START_TEST(test_ahead_limit)
+{
+	fc_blockcache_t *c = fc_blockcache_new(10000);
+	fc_blockcache_stats_t st;
+	fc_block_t *b;
+	int created;
+
+	/* Default: a quarter of the capacity. */
+	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 1);
+	ck_assert_int_eq(prefetch_filled(c, 2, 1000, 0), 1);
+	ck_assert_int_eq(prefetch_filled(c, 3, 1000, 0), -ENOSPC);
+	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 0); /* already */
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead, 2000);
+	ck_assert_uint_eq(st.ahead_blocks, 2);
+	/* A reader takes one: it is no longer ahead, room for another. */
+	b = fc_blockcache_acquire(c, key(1), 1000, &created);
+	ck_assert(!created);
+	fc_block_put(c, b);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead, 1000);
+	ck_assert_uint_eq(st.ahead_used, 1);
+	ck_assert_int_eq(prefetch_filled(c, 3, 1000, 0), 1);
+	/* A pending ahead block counts what it reserves, then what came. */
+	fc_blockcache_set_ahead(c, 5000, 1000);
+	ck_assert_int_eq(fc_blockcache_prefetch(c, key(4), 2000, 0, &b), 1);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead, 4000);
+	fc_block_fill(c, b, malloc(500), 500, count_free, NULL);
+	fc_block_put(c, b);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead, 2500);
+	/* A failed one is gone and counts as lost. */
+	ck_assert_int_eq(fc_blockcache_prefetch(c, key(5), 1000, 0, &b), 1);
+	fc_block_fail(c, b, -EIO);
+	fc_block_put(c, b);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead, 2500);
+	ck_assert_uint_eq(st.ahead_lost, 1);
+	/* Larger than the limit or the cache: refused. */
+	ck_assert_int_eq(prefetch_filled(c, 6, 20000, 0), -ENOSPC);
+	ck_assert_int_eq(prefetch_filled(c, 6, 0, 0), -ENOSPC);
+	check_bound(c);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_ahead_spared)
+{
+	fc_blockcache_t *c = fc_blockcache_new(4000);
+	fc_blockcache_stats_t st;
+	int created;
+
+	fc_blockcache_set_ahead(c, 2000, 1000);
+	/* Ahead blocks 1 and 2 are the least recently used... */
+	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 1);
+	ck_assert_int_eq(prefetch_filled(c, 2, 1000, 0), 1);
+	fc_block_put(c, get_filled(c, 3, 1000, &created));
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	/* ...yet 3 and 4 go first. */
+	fc_block_put(c, get_filled(c, 5, 1000, &created));
+	fc_block_put(c, get_filled(c, 6, 1000, &created));
+	fc_block_put(c, get_filled(c, 1, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	ck_assert(!created);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead_used, 2);
+	ck_assert_uint_eq(st.ahead_lost, 0);
+	/* With only ahead blocks left, they go too, rather than break the
+	 * bound. */
+	fc_blockcache_set_ahead(c, 4000, 1000);
+	for (uint64_t i = 10; i < 14; i++)
+		ck_assert_int_eq(prefetch_filled(c, i, 1000, 0), 1);
+	fc_block_put(c, get_filled(c, 20, 1000, &created));
+	ck_assert(created);
+	check_bound(c);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead_lost, 1);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_ahead_expires)
+{
+	fc_blockcache_t *c = fc_blockcache_new(4000);
+	fc_blockcache_stats_t st;
+	int created;
+
+	fc_blockcache_set_ahead(c, 2000, 1000);
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 1);
+	ck_assert_int_eq(prefetch_filled(c, 2, 1000, 500), 1);
+	ck_assert_int_eq(prefetch_filled(c, 3, 1000, 900), -ENOSPC);
+	/* At 1000, block 1 has waited its max age: it stops counting, and
+	 * goes to the cold end, even behind the older plain block 4. */
+	ck_assert_int_eq(prefetch_filled(c, 3, 1000, 1000), 1);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.ahead_expired, 1);
+	ck_assert_uint_eq(st.ahead, 2000);
+	fc_block_put(c, get_filled(c, 5, 1000, &created));
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 1, 1000, &created));
+	ck_assert(created); /* 1 was the one evicted */
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_consumed_cold)
+{
+	fc_blockcache_t *c = fc_blockcache_new(3000);
+	fc_block_t *b;
+	int created;
+
+	fc_block_put(c, get_filled(c, 1, 1000, &created));
+	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	/* 3 was just read to its end: it goes before 1 and 2. */
+	b = get_filled(c, 3, 1000, &created);
+	fc_block_consumed(c, b);
+	fc_block_put(c, b);
+	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	fc_block_put(c, get_filled(c, 1, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	ck_assert(!created);
+	fc_block_put(c, get_filled(c, 3, 1000, &created));
+	ck_assert(created);
+	/* Ahead and private blocks are left alone. */
+	ck_assert_int_eq(fc_blockcache_prefetch(c, key(9), 100, 0, &b), 1);
+	fc_block_consumed(c, b);
+	fc_block_fill(c, b, malloc(100), 100, count_free, NULL);
+	fc_block_put(c, b);
+	b = fc_block_new_private(c, 10);
+	fc_block_consumed(c, b);
+	fc_block_fill(c, b, malloc(10), 10, count_free, NULL);
+	fc_block_put(c, b);
+	check_bound(c);
 	fc_blockcache_destroy(&c);
 }
 END_TEST
@@ -305,6 +484,10 @@ static Suite *blockcache_suite(void)
 	tcase_add_test(tc, test_lru_order);
 	tcase_add_test(tc, test_refcount_survives_eviction);
 	tcase_add_test(tc, test_short_fill_settles);
+	tcase_add_test(tc, test_ahead_limit);
+	tcase_add_test(tc, test_ahead_spared);
+	tcase_add_test(tc, test_ahead_expires);
+	tcase_add_test(tc, test_consumed_cold);
 	tcase_add_test(tc, test_oversized_private);
 	tcase_add_test(tc, test_pending_shared);
 	tcase_add_test(tc, test_threads);

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The directory-entry cache (see dircache.h): directory records in one
+ * chained hash (by dataset and path) and an LRU list, entries in another
+ * chained hash (by directory and name) and on their directory's list, so a
+ * whole directory can be dropped at once.  Both tables are sized once for
+ * max_entries: the bound keeps the chains short.  An entry is one
+ * allocation, its name and version stored after it.
+ */
+#include "fuse/dircache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "common/util.h"
+
+/* Lookups in a directory that miss before it is listed: one is a stat of
+ * a single file (a LIST would be waste), two look like a reader going
+ * through the directory. */
+#define LIST_AFTER_MISSES 2
+
+struct dc_dir;
+
+struct dc_ent {
+	struct dc_ent *hnext; /* protected by d->lock: hash chain */
+	struct dc_ent *dnext; /* protected by d->lock: its directory's list */
+	struct dc_dir *dir;
+	uint64_t hash;
+	uint8_t type;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_ns;
+	const char *version; /* after name, in the same allocation */
+	char name[];
+};
+
+struct dc_dir {
+	struct dc_dir *hnext; /* protected by d->lock, like all below */
+	struct dc_dir *lru_prev, *lru_next;
+	uint64_t hash;
+	int ds;
+	char *path;
+	struct dc_ent *ents;
+	size_t n;	     /* entries */
+	uint64_t gen;	     /* the current listing's generation */
+	uint64_t fetched_ms; /* when it began */
+	uint32_t misses;     /* lookups it could not answer, unlisted */
+	int whole;	     /* every entry of the listing is here */
+	int listed;	     /* a lookup had it listed (once is enough) */
+	int too_big;	     /* past the per-directory share: not kept */
+};
+
+struct fc_dcache {
+	pthread_mutex_t lock;
+	size_t max;		 /* entries, directory records included */
+	size_t count;		 /* protected by d->lock */
+	uint64_t next_gen;	 /* protected by d->lock */
+	struct dc_ent **ents;	 /* protected by d->lock */
+	size_t n_ents;		 /* buckets, a power of two */
+	struct dc_dir **dirs;	 /* protected by d->lock */
+	size_t n_dirs;		 /* buckets, a power of two */
+	struct dc_dir *lru_head; /* protected by d->lock; most recent */
+	struct dc_dir *lru_tail; /* protected by d->lock */
+};
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 64;
+
+	while (p < n)
+		p *= 2;
+	return p;
+}
+
+fc_dcache_t *fc_dcache_new(size_t max_entries)
+{
+	fc_dcache_t *d = sl_xcalloc(1, sizeof(*d));
+
+	pthread_mutex_init(&d->lock, NULL);
+	d->max = SL_MAX(max_entries, (size_t)2);
+	d->next_gen = 1;
+	d->n_ents = pow2_at_least(d->max);
+	d->ents = sl_xcalloc(d->n_ents, sizeof(*d->ents));
+	d->n_dirs = pow2_at_least(d->max / 8);
+	d->dirs = sl_xcalloc(d->n_dirs, sizeof(*d->dirs));
+	return d;
+}
+
+static uint64_t dir_hash(int ds, const char *dir)
+{
+	return XXH3_64bits_withSeed(dir, strlen(dir), (uint64_t)ds + 1);
+}
+
+static uint64_t ent_hash(const struct dc_dir *dir, const char *name)
+{
+	return XXH3_64bits_withSeed(name, strlen(name), dir->hash);
+}
+
+static struct dc_dir *find_dir_locked(fc_dcache_t *d, int ds, const char *dir,
+				      uint64_t h)
+{
+	struct dc_dir *r = d->dirs[h & (d->n_dirs - 1)];
+
+	for (; r; r = r->hnext)
+		if (r->hash == h && r->ds == ds && strcmp(r->path, dir) == 0)
+			return r;
+	return NULL;
+}
+
+static struct dc_ent *find_ent_locked(fc_dcache_t *d, const struct dc_dir *dir,
+				      const char *name)
+{
+	uint64_t h = ent_hash(dir, name);
+	struct dc_ent *e = d->ents[h & (d->n_ents - 1)];
+
+	for (; e; e = e->hnext)
+		if (e->hash == h && e->dir == dir && strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static void lru_remove_locked(fc_dcache_t *d, struct dc_dir *r)
+{
+	if (r->lru_prev)
+		r->lru_prev->lru_next = r->lru_next;
+	else
+		d->lru_head = r->lru_next;
+	if (r->lru_next)
+		r->lru_next->lru_prev = r->lru_prev;
+	else
+		d->lru_tail = r->lru_prev;
+	r->lru_prev = r->lru_next = NULL;
+}
+
+static void lru_touch_locked(fc_dcache_t *d, struct dc_dir *r)
+{
+	if (d->lru_head == r)
+		return;
+	if (r->lru_prev || r->lru_next || d->lru_tail == r)
+		lru_remove_locked(d, r);
+	r->lru_next = d->lru_head;
+	if (d->lru_head)
+		d->lru_head->lru_prev = r;
+	else
+		d->lru_tail = r;
+	d->lru_head = r;
+}
+
+/* Drop r's entries; r stays. */
+static void clear_locked(fc_dcache_t *d, struct dc_dir *r)
+{
+	struct dc_ent *e, *next, **pp;
+
+	for (e = r->ents; e; e = next) {
+		next = e->dnext;
+		for (pp = &d->ents[e->hash & (d->n_ents - 1)]; *pp != e;
+		     pp = &(*pp)->hnext)
+			SL_ASSERT(*pp);
+		*pp = e->hnext;
+		free(e);
+	}
+	d->count -= r->n;
+	r->ents = NULL;
+	r->n = 0;
+	r->whole = 0;
+}
+
+static void drop_dir_locked(fc_dcache_t *d, struct dc_dir *r)
+{
+	struct dc_dir **pp;
+
+	clear_locked(d, r);
+	for (pp = &d->dirs[r->hash & (d->n_dirs - 1)]; *pp != r;
+	     pp = &(*pp)->hnext)
+		SL_ASSERT(*pp);
+	*pp = r->hnext;
+	lru_remove_locked(d, r);
+	d->count--;
+	free(r->path);
+	free(r);
+}
+
+/* Make room for one more, dropping least recently used directories other
+ * than keep. */
+static void make_room_locked(fc_dcache_t *d, const struct dc_dir *keep)
+{
+	struct dc_dir *r = d->lru_tail, *prev;
+
+	while (r && d->count + 1 > d->max) {
+		prev = r->lru_prev;
+		if (r != keep)
+			drop_dir_locked(d, r);
+		r = prev;
+	}
+}
+
+static struct dc_dir *get_dir_locked(fc_dcache_t *d, int ds, const char *dir,
+				     uint64_t now_ms)
+{
+	uint64_t h = dir_hash(ds, dir);
+	struct dc_dir *r = find_dir_locked(d, ds, dir, h);
+	size_t b;
+
+	if (r) {
+		lru_touch_locked(d, r);
+		return r;
+	}
+	make_room_locked(d, NULL);
+	r = sl_xcalloc(1, sizeof(*r));
+	r->hash = h;
+	r->ds = ds;
+	r->path = sl_xstrdup(dir);
+	r->fetched_ms = now_ms;
+	b = h & (d->n_dirs - 1);
+	r->hnext = d->dirs[b];
+	d->dirs[b] = r;
+	lru_touch_locked(d, r);
+	d->count++;
+	return r;
+}
+
+int fc_dcache_lookup(fc_dcache_t *d, int ds, const char *dir, const char *name,
+		     uint64_t now_ms, uint64_t ttl_ms, fc_attr_t *out,
+		     int *fill)
+{
+	struct dc_dir *r;
+	struct dc_ent *e;
+	int rc = -EAGAIN;
+
+	*fill = 0;
+	pthread_mutex_lock(&d->lock);
+	r = get_dir_locked(d, ds, dir, now_ms);
+	if (ttl_ms && now_ms - r->fetched_ms >= ttl_ms) {
+		/* Stale: start over, as if never seen. */
+		clear_locked(d, r);
+		r->gen = 0;
+		r->listed = r->too_big = 0;
+		r->misses = 0;
+		r->fetched_ms = now_ms;
+	}
+	e = find_ent_locked(d, r, name);
+	if (e) {
+		memset(out, 0, sizeof(*out));
+		out->type = e->type;
+		out->mode = e->mode;
+		out->size = e->size;
+		out->mtime_ns = e->mtime_ns;
+		sl_strlcpy(out->version, e->version, sizeof(out->version));
+		out->fetched_ms = r->fetched_ms;
+		rc = 1;
+		goto out;
+	}
+	if (r->whole) {
+		rc = 0;
+		goto out;
+	}
+	if (!r->listed && ++r->misses >= LIST_AFTER_MISSES) {
+		r->listed = 1; /* this caller's claim */
+		*fill = 1;
+	}
+out:
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+uint64_t fc_dcache_fill_begin(fc_dcache_t *d, int ds, const char *dir,
+			      uint64_t now_ms)
+{
+	struct dc_dir *r;
+	uint64_t gen;
+
+	pthread_mutex_lock(&d->lock);
+	r = get_dir_locked(d, ds, dir, now_ms);
+	clear_locked(d, r);
+	r->gen = gen = d->next_gen++;
+	r->fetched_ms = now_ms;
+	r->too_big = 0;
+	pthread_mutex_unlock(&d->lock);
+	return gen;
+}
+
+void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
+			const char *name, const fc_attr_t *attr)
+{
+	size_t nl = strlen(name), vl = strlen(attr->version);
+	struct dc_dir *r;
+	struct dc_ent *e;
+	size_t b;
+
+	pthread_mutex_lock(&d->lock);
+	r = find_dir_locked(d, ds, dir, dir_hash(ds, dir));
+	if (!r || r->gen != gen || r->too_big || find_ent_locked(d, r, name))
+		goto out;
+	if (r->n + 1 > d->max / 2) {
+		/* One directory may not crowd out every other: keep none
+		 * of it rather than a part that cannot say "no such". */
+		clear_locked(d, r);
+		r->too_big = 1;
+		goto out;
+	}
+	make_room_locked(d, r);
+	lru_touch_locked(d, r);
+	e = sl_xmalloc(sizeof(*e) + nl + 1 + vl + 1);
+	e->dir = r;
+	e->hash = ent_hash(r, name);
+	e->type = attr->type;
+	e->mode = attr->mode;
+	e->size = attr->size;
+	e->mtime_ns = attr->mtime_ns;
+	memcpy(e->name, name, nl + 1);
+	memcpy(e->name + nl + 1, attr->version, vl + 1);
+	e->version = e->name + nl + 1;
+	b = e->hash & (d->n_ents - 1);
+	e->hnext = d->ents[b];
+	d->ents[b] = e;
+	e->dnext = r->ents;
+	r->ents = e;
+	r->n++;
+	d->count++;
+out:
+	pthread_mutex_unlock(&d->lock);
+}
+
+void fc_dcache_fill_end(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
+			int whole)
+{
+	struct dc_dir *r;
+
+	pthread_mutex_lock(&d->lock);
+	r = find_dir_locked(d, ds, dir, dir_hash(ds, dir));
+	if (r && r->gen == gen && !r->too_big)
+		r->whole = whole;
+	pthread_mutex_unlock(&d->lock);
+}
+
+size_t fc_dcache_count(fc_dcache_t *d)
+{
+	size_t n;
+
+	pthread_mutex_lock(&d->lock);
+	n = d->count;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+void fc_dcache_destroy(fc_dcache_t **dp)
+{
+	fc_dcache_t *d = dp ? *dp : NULL;
+
+	if (!d)
+		return;
+	while (d->lru_head)
+		drop_dir_locked(d, d->lru_head);
+	free(d->ents);
+	free(d->dirs);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	*dp = NULL;
+}

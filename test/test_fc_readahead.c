@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for fuse/readahead: reads become a stream only after two
+ * sequential reads, a jump ends the streak, the fetch window is a fair
+ * share of the budget (shrinking as streams join, growing back as they
+ * finish or go quiet, never below one block), windows advance only as far
+ * as fc_ra_issued says, hints reach 2 x max_depth ahead whatever the
+ * share (two reads ahead for wide reads), and the least recently read slot
+ * is the one reused.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "fuse/readahead.h"
+
+#define MB (1024u * 1024u)
+#define BS (4 * MB)
+
+static fc_ra_t *new_ra(uint32_t depth, uint64_t budget, uint32_t slots)
+{
+	fc_ra_conf_t conf = {
+		.max_depth = depth,
+		.budget = budget,
+		.slots = slots,
+		.idle_ms = 1000,
+	};
+
+	return fc_ra_new(&conf);
+}
+
+/* Read block bi of stream s (a 100-block file) at now and issue the
+ * whole plan. */
+static void step(fc_ra_t *ra, uint64_t s, uint64_t bi, uint64_t now,
+		 fc_ra_plan_t *p)
+{
+	fc_ra_read(ra, s, 7, bi, bi, 100, BS, now, p);
+	fc_ra_issued(ra, s, 7, p->fetch_end, p->hint_end);
+}
+
+START_TEST(test_streak_and_jump)
+{
+	fc_ra_t *ra = new_ra(4, 64 * MB, 8);
+	fc_ra_plan_t p;
+
+	/* The first read is no stream yet. */
+	fc_ra_read(ra, 1, 7, 0, 0, 100, BS, 0, &p);
+	ck_assert(!p.seq);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 0);
+	ck_assert_uint_eq(p.hint_end - p.hint_from, 0);
+	/* The second, within a block of it, is. */
+	fc_ra_read(ra, 1, 7, 0, 1, 100, BS, 1, &p);
+	ck_assert(p.seq);
+	ck_assert_uint_eq(p.depth, 4);
+	ck_assert_uint_eq(p.fetch_from, 2);
+	ck_assert_uint_eq(p.fetch_end, 6);
+	ck_assert_uint_eq(p.hint_from, 6);
+	ck_assert_uint_eq(p.hint_end, 10); /* 2 x depth past the read */
+	fc_ra_issued(ra, 1, 7, p.fetch_end, p.hint_end);
+	/* The next read asks only for what is new. */
+	fc_ra_read(ra, 1, 7, 2, 2, 100, BS, 2, &p);
+	ck_assert_uint_eq(p.fetch_from, 6);
+	ck_assert_uint_eq(p.fetch_end, 7);
+	ck_assert_uint_eq(p.hint_from, 10);
+	ck_assert_uint_eq(p.hint_end, 11);
+	fc_ra_issued(ra, 1, 7, p.fetch_end, p.hint_end);
+	/* A jump ends it and forgets the windows. */
+	fc_ra_read(ra, 1, 7, 50, 50, 100, BS, 3, &p);
+	ck_assert(!p.seq);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 0);
+	fc_ra_read(ra, 1, 7, 51, 51, 100, BS, 4, &p);
+	ck_assert(p.seq);
+	ck_assert_uint_eq(p.fetch_from, 52);
+	ck_assert_uint_eq(p.fetch_end, 56);
+	/* Reads wider than max_depth: hints reach two reads ahead. */
+	fc_ra_read(ra, 2, 7, 0, 15, 100, BS, 6, &p);
+	fc_ra_read(ra, 2, 7, 16, 31, 100, BS, 7, &p);
+	ck_assert(p.seq);
+	ck_assert_uint_eq(p.fetch_from, 32);
+	ck_assert_uint_eq(p.fetch_end, 36);
+	ck_assert_uint_eq(p.hint_from, 36);
+	ck_assert_uint_eq(p.hint_end, 64);
+	/* Another owner of the same file is another stream. */
+	fc_ra_read(ra, 1, 8, 52, 52, 100, BS, 5, &p);
+	ck_assert(!p.seq);
+	fc_ra_destroy(&ra);
+	ck_assert_ptr_null(ra);
+	fc_ra_destroy(&ra); /* NULL is fine */
+}
+END_TEST
+
+START_TEST(test_fair_share)
+{
+	/* 16 MiB shared: one stream may take all 4 blocks, four get one
+	 * each, never less. */
+	fc_ra_t *ra = new_ra(4, 16 * MB, 16);
+	fc_ra_plan_t p;
+
+	step(ra, 1, 0, 0, &p);
+	step(ra, 1, 1, 1, &p);
+	ck_assert_uint_eq(p.depth, 4);
+	step(ra, 2, 0, 2, &p);
+	step(ra, 2, 1, 3, &p);
+	ck_assert_uint_eq(p.depth, 2);
+	ck_assert_uint_eq(fc_ra_active(ra, 3), 2);
+	for (uint64_t s = 3; s <= 4; s++) {
+		step(ra, s, 0, 4, &p);
+		step(ra, s, 1, 5, &p);
+	}
+	ck_assert_uint_eq(p.depth, 1);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 1);
+	/* Hints keep their reach. */
+	ck_assert_uint_eq(p.hint_end, 2 + 8);
+	for (uint64_t s = 5; s <= 12; s++) {
+		step(ra, s, 0, 6, &p);
+		step(ra, s, 1, 7, &p);
+	}
+	ck_assert_uint_eq(fc_ra_active(ra, 7), 12);
+	ck_assert_uint_eq(p.depth, 1); /* never below one block */
+	/* Streams that go quiet stop counting... */
+	step(ra, 1, 2, 1500, &p);
+	ck_assert_uint_eq(fc_ra_active(ra, 1500), 1);
+	ck_assert_uint_eq(p.depth, 4);
+	/* ...and so do streams that reached their end. */
+	step(ra, 2, 2, 1501, &p);
+	ck_assert_uint_eq(p.depth, 2);
+	fc_ra_read(ra, 2, 7, 3, 99, 100, BS, 1502, &p);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 0);
+	ck_assert_uint_eq(fc_ra_active(ra, 1502), 1);
+	fc_ra_destroy(&ra);
+}
+END_TEST
+
+START_TEST(test_cut_short)
+{
+	fc_ra_t *ra = new_ra(4, 64 * MB, 4);
+	fc_ra_plan_t p;
+
+	step(ra, 1, 0, 0, &p);
+	fc_ra_read(ra, 1, 7, 1, 1, 100, BS, 1, &p);
+	ck_assert_uint_eq(p.fetch_from, 2);
+	ck_assert_uint_eq(p.fetch_end, 6);
+	/* The cache took only block 2: the window resumes at 3. */
+	fc_ra_issued(ra, 1, 7, 3, p.hint_end);
+	fc_ra_read(ra, 1, 7, 1, 1, 100, BS, 2, &p);
+	ck_assert_uint_eq(p.fetch_from, 3);
+	ck_assert_uint_eq(p.fetch_end, 6);
+	/* Hints never go over blocks already hinted. */
+	ck_assert_uint_eq(p.hint_end - p.hint_from, 0);
+	/* A short file: windows stop at its end. */
+	fc_ra_read(ra, 2, 7, 0, 0, 3, BS, 3, &p);
+	fc_ra_read(ra, 2, 7, 1, 1, 3, BS, 4, &p);
+	ck_assert_uint_eq(p.fetch_from, 2);
+	ck_assert_uint_eq(p.fetch_end, 3);
+	ck_assert_uint_eq(p.hint_from, 3);
+	ck_assert_uint_eq(p.hint_end, 3);
+	/* Depth 0: streams are seen, nothing is planned. */
+	fc_ra_destroy(&ra);
+	ra = new_ra(0, 64 * MB, 4);
+	fc_ra_read(ra, 1, 7, 0, 0, 100, BS, 0, &p);
+	fc_ra_read(ra, 1, 7, 1, 1, 100, BS, 1, &p);
+	ck_assert(p.seq);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 0);
+	ck_assert_uint_eq(p.hint_end - p.hint_from, 0);
+	fc_ra_destroy(&ra);
+}
+END_TEST
+
+START_TEST(test_slot_reuse)
+{
+	fc_ra_t *ra = new_ra(4, 64 * MB, 2);
+	fc_ra_plan_t p;
+
+	step(ra, 1, 0, 10, &p);
+	step(ra, 2, 0, 20, &p);
+	step(ra, 1, 1, 30, &p); /* 2 is now the least recently read */
+	ck_assert(p.seq);
+	step(ra, 3, 0, 40, &p); /* takes 2's slot */
+	step(ra, 1, 2, 50, &p);
+	ck_assert(p.seq); /* 1 kept its streak */
+	step(ra, 2, 1, 60, &p);
+	ck_assert(!p.seq); /* 2 starts over */
+	/* Unknown streams are ignored by fc_ra_issued. */
+	fc_ra_issued(ra, 99, 7, 10, 10);
+	fc_ra_destroy(&ra);
+}
+END_TEST
+
+static Suite *readahead_suite(void)
+{
+	Suite *s = suite_create("fc_readahead");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_streak_and_jump);
+	tcase_add_test(tc, test_fair_share);
+	tcase_add_test(tc, test_cut_short);
+	tcase_add_test(tc, test_slot_reuse);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(readahead_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
