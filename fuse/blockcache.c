@@ -272,16 +272,42 @@ static struct fc_block *new_block(sl_blockkey_t key, size_t len)
 	return b;
 }
 
+/* The cached block of key, or NULL.  Borrowed; c->lock held. */
+static struct fc_block *find_locked(fc_blockcache_t *c, sl_blockkey_t key)
+{
+	struct fc_block *b;
+
+	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
+		if (sl_blockkey_eq(b->key, key))
+			break;
+	return b;
+}
+
+/* Link new block b into the index and the LRU, taking the cache's
+ * reference and charging its bytes (room was made by the caller). */
+static void insert_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	size_t bi;
+
+	if (c->st.blocks >= c->n_buckets)
+		grow_locked(c);
+	bi = bucket(c, b->key);
+	b->hnext = c->buckets[bi];
+	c->buckets[bi] = b;
+	lru_push_locked(c, b);
+	b->linked = 1;
+	b->refs++; /* the cache's reference */
+	c->st.used += b->len;
+	c->st.blocks++;
+}
+
 fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 				  size_t len, int *created)
 {
 	struct fc_block *b, *dead = NULL;
-	size_t bi;
 
 	pthread_mutex_lock(&c->lock);
-	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
-		if (sl_blockkey_eq(b->key, key))
-			break;
+	b = find_locked(c, key);
 	if (b) {
 		b->refs++;
 		lru_remove_locked(c, b);
@@ -300,16 +326,7 @@ fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 	if (len > c->capacity || len == 0)
 		goto out; /* private: would not fit even alone */
 	evict_locked(c, len, NULL, &dead);
-	if (c->st.blocks >= c->n_buckets)
-		grow_locked(c);
-	bi = bucket(c, key);
-	b->hnext = c->buckets[bi];
-	c->buckets[bi] = b;
-	lru_push_locked(c, b);
-	b->linked = 1;
-	b->refs++; /* the cache's reference */
-	c->st.used += len;
-	c->st.blocks++;
+	insert_locked(c, b);
 out:
 	pthread_mutex_unlock(&c->lock);
 	free_dead(dead);
@@ -329,15 +346,12 @@ int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
 			   uint64_t now_ms, fc_block_t **out)
 {
 	struct fc_block *b, *dead = NULL;
-	size_t bi;
 	int rc;
 
 	*out = NULL;
 	pthread_mutex_lock(&c->lock);
 	expire_locked(c, now_ms);
-	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
-		if (sl_blockkey_eq(b->key, key))
-			break;
+	b = find_locked(c, key);
 	if (b) {
 		rc = 0;
 		goto out;
@@ -350,16 +364,7 @@ int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
 	c->st.misses++;
 	b = new_block(key, len);
 	evict_locked(c, len, NULL, &dead);
-	if (c->st.blocks >= c->n_buckets)
-		grow_locked(c);
-	bi = bucket(c, key);
-	b->hnext = c->buckets[bi];
-	c->buckets[bi] = b;
-	lru_push_locked(c, b);
-	b->linked = 1;
-	b->refs++; /* the cache's reference */
-	c->st.used += len;
-	c->st.blocks++;
+	insert_locked(c, b);
 	ahead_add_locked(c, b, now_ms);
 	*out = b;
 	rc = 1;
