@@ -12,9 +12,9 @@ B ?= build
 CFLAGS ?= -O2 -g
 SANITIZE ?=
 
-PKGS := fuse3 libzmq liblz4 libxxhash liburing libmicrohttpd inih
+PKGS := fuse3 libzmq liblz4 libxxhash liburing libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIB_ZMQ := $(shell pkg-config --libs libzmq liblz4 libxxhash inih 2>/dev/null)
+LIB_ZMQ := $(shell pkg-config --libs libzmq liblz4 libxxhash 2>/dev/null)
 LIB_FUSE := $(shell pkg-config --libs fuse3 2>/dev/null)
 LIB_CN := $(shell pkg-config --libs libmicrohttpd liburing 2>/dev/null) -ldl
 LIB_CHECK := $(shell pkg-config --libs check 2>/dev/null)
@@ -119,23 +119,15 @@ $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(L
 # Unit tests must not depend on FUSE or root; each binary prints Check's
 # summary line.  CK_DEFAULT_TIMEOUT is per test case.
 unit: $(UNIT_BINS) $(MODULES)
-	@fail=0; for t in $(UNIT_BINS); do \
-		echo "== $$t"; \
-		CK_DEFAULT_TIMEOUT=600 SLUICE_BUILD=$(B) timeout 900 $$t || fail=1; \
-	done; exit $$fail
+	@CK_DEFAULT_TIMEOUT=600 SLUICE_BUILD=$(B) test/run_suites.sh \
+		"unit$(if $(SANITIZE), ($(SANITIZE)))" 900 $(UNIT_BINS)
 
 unit-san:
 	$(MAKE) B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" unit
 
 integration: all $(IT_BINS)
-	@fail=0; for t in $(IT_BINS); do \
-		echo "== $$t"; \
-		CK_DEFAULT_TIMEOUT=900 SLUICE_BUILD=$(B) timeout 1200 $$t || fail=1; \
-	done; \
-	for t in $(wildcard test/it_*.sh); do \
-		echo "== $$t"; \
-		SLUICE_BUILD=$(B) timeout 1200 bash $$t || fail=1; \
-	done; exit $$fail
+	@CK_DEFAULT_TIMEOUT=900 SLUICE_BUILD=$(B) test/run_suites.sh \
+		integration 1200 $(IT_BINS) $(wildcard test/it_*.sh)
 
 deps:
 	@scripts/install-deps.sh

@@ -35,6 +35,7 @@
 #include "proto/transport.h"
 #include "test/helper_client.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define BS	(64u << 10) /* block size of dataset d1 */
 #define TIMEOUT 10000
@@ -1007,9 +1008,6 @@ int main(void)
 	Suite *s = suite_create("it_cachenode");
 	TCase *tc = tcase_create("node");
 	TCase *tm = tcase_create("memory");
-	SRunner *sr;
-	char *base;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
@@ -1028,17 +1026,5 @@ int main(void)
 	tcase_set_timeout(tm, 600);
 	tcase_add_test(tm, test_rss_bound);
 	suite_add_tcase(s, tm);
-	/* Every test's files go below one directory that this process
-	 * (which survives failing tests, unlike their teardowns) removes. */
-	base = th_tmpdir("it-cachenode");
-	if (!base || setenv("TMPDIR", base, 1) < 0)
-		return 2;
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (!getenv("SLUICE_KEEP_TMP"))
-		th_rmtree(base);
-	free(base);
-	return failed ? 1 : 0;
+	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-cachenode"});
 }

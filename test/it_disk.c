@@ -53,6 +53,7 @@
 #include "proto/proto.h"
 #include "test/helper_client.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define BS	   (256u << 10) /* block size */
 #define NF	   24		/* files in dataset d and p */
@@ -667,9 +668,10 @@ START_TEST(test_reload)
 }
 END_TEST
 
-static int is_root(void)
+static void after_all(int failed)
 {
-	return geteuid() == 0;
+	(void)failed;
+	unmount_all();
 }
 
 /* A tmpfs of its own at tmp/small with opts; disk_path in it. */
@@ -698,8 +700,8 @@ START_TEST(test_enospc)
 {
 	result_t r;
 
-	if (!is_root()) {
-		printf("it_disk: enospc skipped (needs root)\n");
+	if (!th_is_root()) {
+		th_check_skip_case("it_disk", "enospc", "needs root");
 		return;
 	}
 	/* Bytes to spare but few inodes: the 256 fan-out directories and
@@ -732,8 +734,8 @@ START_TEST(test_floor)
 	uint64_t used;
 	result_t r;
 
-	if (!is_root()) {
-		printf("it_disk: floor skipped (needs root)\n");
+	if (!th_is_root()) {
+		th_check_skip_case("it_disk", "floor", "needs root");
 		return;
 	}
 	small_fs("size=32m,mode=0755");
@@ -889,8 +891,9 @@ START_TEST(test_kill9_mount)
 	pid_t client;
 	int left, mid_write = 0;
 
-	if (!is_root() || access("/dev/fuse", R_OK | W_OK) != 0) {
-		printf("it_disk: crash skipped (needs root and /dev/fuse)\n");
+	if (!th_have_fuse()) {
+		th_check_skip_case("it_disk", "crash",
+				   "needs root and /dev/fuse");
 		return;
 	}
 	xsnprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
@@ -1097,9 +1100,6 @@ int main(void)
 {
 	Suite *s = suite_create("it_disk");
 	TCase *tc = tcase_create("disk");
-	SRunner *sr;
-	char *base;
-	int failed;
 
 	reg = mmap(NULL, sizeof(*reg), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1128,17 +1128,6 @@ int main(void)
 		tcase_add_test(tc, test_kill9_mount);
 		suite_add_tcase(s, tc);
 	}
-	/* Every test's files below one directory this process removes. */
-	base = th_tmpdir("it-disk-run");
-	if (!base || setenv("TMPDIR", base, 1) < 0)
-		return 2;
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	unmount_all();
-	if (!getenv("SLUICE_KEEP_TMP"))
-		th_rmtree(base);
-	free(base);
-	return failed ? 1 : 0;
+	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-disk-run",
+						  .after = after_all});
 }

@@ -43,6 +43,7 @@
 #include "proto/proto.h"
 #include "test/helper_client.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define BLOCK	   (64 * 1024)
 #define MAX_PROCS  256
@@ -1494,13 +1495,11 @@ static Suite *fuse_suite(void)
 int main(void)
 {
 	char *tmp;
-	SRunner *sr;
-	int failed;
+	int rc;
 
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
-		printf("it_fuse: skipped (needs root and /dev/fuse)\n");
-		return 0;
-	}
+	if (!th_have_fuse())
+		return th_check_skip_suite("it_fuse",
+					   "needs root and /dev/fuse");
 	if (!realpath(th_build_dir(), build)) {
 		fprintf(stderr, "it_fuse: no build directory %s\n",
 			th_build_dir());
@@ -1521,14 +1520,11 @@ int main(void)
 	signal(SIGINT, on_fatal);
 	signal(SIGHUP, on_fatal);
 
-	sr = srunner_create(fuse_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = th_check_run(fuse_suite(), NULL);
 	cleanup_all();
-	if (!failed)
+	if (rc == 0)
 		th_rmtree(work);
 	else
 		fprintf(stderr, "it_fuse: logs kept in %s\n", work);
-	return failed != 0;
+	return rc;
 }

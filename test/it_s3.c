@@ -49,6 +49,7 @@
 #include "common/util.h"
 #include "sluice/backend.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define BUCKET	     "sluice-test"
 #define KEY_ID	     "AKIASLUICETEST000001"
@@ -1368,8 +1369,7 @@ int main(void)
 	TCase *auth = tcase_create("credentials");
 	TCase *fail = tcase_create("failures");
 	TCase *e2e = tcase_create("e2e");
-	SRunner *sr;
-	int failed;
+	int rc;
 	uint64_t t0 = sl_now_ms();
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1410,10 +1410,7 @@ int main(void)
 	tcase_set_timeout(e2e, 900);
 	tcase_add_test(e2e, test_e2e_dataloader);
 	suite_add_tcase(s, e2e);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = th_check_run(s, NULL);
 	cleanup();
-	return failed ? 1 : 0;
+	return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/blockkey.h"
+#include "test/helper_check.h"
 
 static int differ(sl_blockkey_t a, sl_blockkey_t b)
 {
@@ -143,11 +144,5 @@ static Suite *blockkey_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(blockkey_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(blockkey_suite(), NULL);
 }

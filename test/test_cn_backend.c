@@ -16,6 +16,7 @@
 #include "cachenode/backend.h"
 #include "common/config.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 static char *tmp;
 
@@ -274,9 +275,6 @@ int main(void)
 {
 	Suite *s = suite_create("cn_backend");
 	TCase *tc = tcase_create("loader");
-	SRunner *sr;
-	char *base;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
@@ -287,16 +285,6 @@ int main(void)
 	tcase_add_test(tc, test_dataset_open_errors);
 	tcase_add_test(tc, test_default_dir);
 	suite_add_tcase(s, tc);
-	/* Every test's files go below one directory that this process
-	 * (which survives failing tests, unlike their teardowns) removes. */
-	base = th_tmpdir("test-cn-backend");
-	if (!base || setenv("TMPDIR", base, 1) < 0)
-		return 2;
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	th_rmtree(base);
-	free(base);
-	return failed ? 1 : 0;
+	return th_check_run(s,
+			    &(th_check_opts_t){.tmp_tag = "test-cn-backend"});
 }

@@ -29,6 +29,7 @@
 #include "cachenode/disktier.h"
 #include "common/util.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define SIG  0x5eed0001u
 #define SIG2 0x5eed0002u
@@ -561,9 +562,6 @@ int main(void)
 	Suite *s = suite_create("cn_disktier");
 	TCase *tc = tcase_create("disktier");
 	TCase *tr = tcase_create("rebuild");
-	SRunner *sr;
-	char *base;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
@@ -584,16 +582,5 @@ int main(void)
 	tcase_set_timeout(tr, 1200);
 	tcase_add_test(tr, test_rebuild_time);
 	suite_add_tcase(s, tr);
-	/* Every test's files below one directory that this process (which
-	 * outlives a failing test) removes. */
-	base = th_tmpdir("test-disktier");
-	if (!base || setenv("TMPDIR", base, 1) < 0)
-		return 2;
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	th_rmtree(base);
-	free(base);
-	return failed ? 1 : 0;
+	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "test-disktier"});
 }

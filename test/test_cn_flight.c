@@ -25,6 +25,7 @@
 #include "common/util.h"
 #include "test/helper_client.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 #define FILE_SIZE (1u << 20)
 #define BS	  (64u << 10)
@@ -528,8 +529,6 @@ int main(void)
 	Suite *s = suite_create("cn_flight");
 	TCase *tc = tcase_create("table");
 	TCase *ts = tcase_create("server");
-	SRunner *sr;
-	int failed;
 
 	sl_log_init("test_cn_flight", SL_LOG_WARNING);
 	tcase_add_test(tc, test_table_join);
@@ -542,9 +541,5 @@ int main(void)
 	tcase_add_test(ts, test_memory_wait);
 	tcase_add_test(ts, test_stop_drains);
 	suite_add_tcase(s, ts);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

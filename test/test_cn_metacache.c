@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cachenode/metacache.h"
+#include "test/helper_check.h"
 
 static sl_blockkey_t k(const char *path)
 {
@@ -127,17 +128,11 @@ int main(void)
 {
 	Suite *s = suite_create("cn_metacache");
 	TCase *tc = tcase_create("metacache");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_put_get_ttl);
 	tcase_add_test(tc, test_bounds_lru);
 	tcase_add_test(tc, test_purges);
 	tcase_add_test(tc, test_keys_distinct);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

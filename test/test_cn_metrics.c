@@ -17,6 +17,7 @@
 
 #include "cachenode/metrics.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 struct find {
 	const char *name;
@@ -171,15 +172,9 @@ int main(void)
 {
 	Suite *s = suite_create("cn_metrics");
 	TCase *tc = tcase_create("metrics");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_counts_and_names);
 	tcase_add_test(tc, test_http);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

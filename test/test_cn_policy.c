@@ -15,6 +15,7 @@
 #include "cachenode/policy.h"
 #include "cachenode/ramtier.h"
 #include "common/blockkey.h"
+#include "test/helper_check.h"
 
 /* xorshift64*: deterministic, seedable, good enough for shuffles. */
 static uint64_t rnd(uint64_t *s)
@@ -233,8 +234,6 @@ int main(void)
 {
 	Suite *s = suite_create("cn_policy");
 	TCase *tc = tcase_create("policy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_lru_order);
 	tcase_add_test(tc, test_pin_never_offers_victims);
@@ -243,9 +242,5 @@ int main(void)
 	tcase_add_test(tc, test_capacity_never_exceeded_mixed);
 	tcase_add_test(tc, test_shuffled_epochs_pin_beats_lru);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

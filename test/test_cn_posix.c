@@ -21,6 +21,7 @@
 #include "cachenode/backend.h"
 #include "common/path.h"
 #include "test/helper_proc.h"
+#include "test/helper_check.h"
 
 static char *tmp; /* tmp/root is the dataset, tmp/outside is not */
 static char root[512];
@@ -391,9 +392,6 @@ int main(void)
 {
 	Suite *s = suite_create("cn_posix");
 	TCase *tc = tcase_create("posix");
-	SRunner *sr;
-	char *base;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_loop_test(tc, test_stat_and_read, 0, 2);
@@ -404,16 +402,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_list_pages, 0, 2);
 	tcase_add_test(tc, test_open_errors);
 	suite_add_tcase(s, tc);
-	/* Every test's files go below one directory that this process
-	 * (which survives failing tests, unlike their teardowns) removes. */
-	base = th_tmpdir("test-cn-posix");
-	if (!base || setenv("TMPDIR", base, 1) < 0)
-		return 2;
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	th_rmtree(base);
-	free(base);
-	return failed ? 1 : 0;
+	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "test-cn-posix"});
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cachenode/ramtier.h"
+#include "test/helper_check.h"
 
 #define BLK (256u << 10)
 
@@ -271,8 +272,6 @@ int main(void)
 {
 	Suite *s = suite_create("cn_ramtier");
 	TCase *tc = tcase_create("ramtier");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_evicted_block_survives_its_reply);
 	tcase_add_test(tc, test_pin_full_is_transient_then_enomem);
@@ -281,9 +280,5 @@ int main(void)
 	tcase_add_test(tc, test_cross_thread_release);
 	tcase_add_test(tc, test_evict_hook);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

@@ -16,6 +16,7 @@
 #include "cachenode/list.h"
 #include "cachenode/workers.h"
 #include "common/util.h"
+#include "test/helper_check.h"
 
 typedef struct tjob {
 	cn_job_t job;
@@ -137,17 +138,11 @@ int main(void)
 {
 	Suite *s = suite_create("cn_workers");
 	TCase *tc = tcase_create("workers");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_all_jobs_come_back);
 	tcase_add_test(tc, test_slow_job_does_not_block_others);
 	tcase_add_test(tc, test_destroy_cancels);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

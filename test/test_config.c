@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "test/helper_check.h"
 
 /* Two lines: the smallest valid configuration. */
 #define NODE_A "[node a]\naddr = tcp://127.0.0.1:7701\n"
@@ -718,11 +719,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(config_suite(), NULL);
 }

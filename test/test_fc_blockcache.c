@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fuse/blockcache.h"
+#include "test/helper_check.h"
 
 static _Atomic int freed;
 
@@ -497,11 +498,5 @@ static Suite *blockcache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(blockcache_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(blockcache_suite(), NULL);
 }

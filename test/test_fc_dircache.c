@@ -15,6 +15,7 @@
 
 #include "fuse/dircache.h"
 #include "proto/proto.h"
+#include "test/helper_check.h"
 
 static fc_attr_t attr(uint64_t size)
 {
@@ -184,11 +185,5 @@ static Suite *dircache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(dircache_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(dircache_suite(), NULL);
 }

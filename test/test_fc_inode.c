@@ -13,6 +13,7 @@
 
 #include "fuse/inode.h"
 #include "proto/proto.h"
+#include "test/helper_check.h"
 
 static fc_attr_t file_attr(uint64_t size)
 {
@@ -235,11 +236,5 @@ static Suite *inode_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(inode_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(inode_suite(), NULL);
 }

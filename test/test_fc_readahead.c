@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "fuse/readahead.h"
+#include "test/helper_check.h"
 
 #define MB (1024u * 1024u)
 #define BS (4 * MB)
@@ -200,11 +201,5 @@ static Suite *readahead_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(readahead_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(readahead_suite(), NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/path.h"
+#include "test/helper_check.h"
 
 static int check_str(const char *s)
 {
@@ -167,11 +168,5 @@ static Suite *path_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(path_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(path_suite(), NULL);
 }

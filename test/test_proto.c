@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
+#include "test/helper_check.h"
 
 /* ck_assert marks a point on every success (slow in a hot loop). */
 #define FZ_ASSERT(expr)                                                        \
@@ -1674,11 +1675,5 @@ static Suite *proto_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(proto_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return th_check_run(proto_suite(), NULL);
 }

@@ -17,6 +17,7 @@
 #include "common/blockkey.h"
 #include "common/ring.h"
 #include "common/util.h"
+#include "test/helper_check.h"
 
 #define N_KEYS 100000
 
@@ -375,16 +376,9 @@ static Suite *ring_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
 	if (argc == 2 && strcmp(argv[1], "--owner-digest") == 0) {
 		printf("%016llx\n", (unsigned long long)owner_digest());
 		return 0;
 	}
-	sr = srunner_create(ring_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return th_check_run(ring_suite(), NULL);
 }

@@ -18,6 +18,7 @@
 
 #include "common/util.h"
 #include "sluice/backend.h"
+#include "test/helper_check.h"
 
 #define SECRET "TopSecret/abc+def=0123456789ABCDEFGHIJKLMN"
 
@@ -262,9 +263,8 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	const char *b = getenv("SLUICE_BUILD");
 	char so[4096];
-	SRunner *sr;
 	void *dl;
-	int failed;
+	int rc;
 
 	snprintf(so, sizeof(so), "%s/sluice_backend_s3.so",
 		 b && *b ? b : "build");
@@ -286,10 +286,7 @@ int main(void)
 	tcase_add_test(tc, test_credentials_file);
 	tcase_add_test(tc, test_environment);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = th_check_run(s, NULL);
 	{
 		char cmd[128];
 
@@ -298,5 +295,5 @@ int main(void)
 			fprintf(stderr, "test_s3_conf: could not remove %s\n",
 				tmpdir);
 	}
-	return failed ? 1 : 0;
+	return rc;
 }

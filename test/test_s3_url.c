@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cachenode/backends/s3/url.c"
+#include "test/helper_check.h"
 
 static char *enc(const char *s, int keep_slash)
 {
@@ -176,8 +177,6 @@ int main(void)
 {
 	Suite *s = suite_create("s3_url");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_encode_examples);
 	tcase_add_test(tc, test_encode_every_byte);
@@ -186,9 +185,5 @@ int main(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_components);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return th_check_run(s, NULL);
 }

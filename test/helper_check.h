@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test helper: the one main() every Check suite shares, and how a suite or
+ * a case that cannot run here says so.
+ *
+ * A skipped suite exits TH_SKIP (77, automake's convention); a skipped
+ * case prints one line "SKIP: SUITE/CASE: WHY" on stdout and returns.  The
+ * Makefile's test loops count both and print the reasons in their summary,
+ * so a skip is never mistaken for a pass.
+ */
+#ifndef TH_CHECK_H
+#define TH_CHECK_H
+
+#include <check.h>
+
+#define TH_SKIP 77
+
+typedef struct th_check_opts {
+	/* When set, every test's files go below a fresh directory
+	 * $TMPDIR/sluice-TMP_TAG-XXXXXX (exported as TMPDIR) that this
+	 * process, which outlives failing tests and their teardowns, removes
+	 * at the end, unless SLUICE_KEEP_TMP is set. */
+	const char *tmp_tag;
+	/* Run once before the suite, in this process (signal handlers,
+	 * shared mappings); returns 0, or an exit status to stop with. */
+	int (*before)(void);
+	/* Run once after the suite, in this process, whatever happened. */
+	void (*after)(int failed);
+} th_check_opts_t;
+
+/*
+ * Run suite s (transferred) in Check's fork mode and return what main()
+ * should: 0 when every test passed, 1 otherwise, 2 when the run could not
+ * be set up.  opts may be NULL.
+ */
+int th_check_run(Suite *s, const th_check_opts_t *opts);
+
+/* Print "SKIP: suite: why" and return TH_SKIP, for main(). */
+int th_check_skip_suite(const char *suite, const char *why);
+
+/* Print "SKIP: suite/test: why"; the test then returns (and passes). */
+void th_check_skip_case(const char *suite, const char *test, const char *why);
+
+/* 1 when this process can mount FUSE filesystems (root, /dev/fuse). */
+int th_have_fuse(void);
+/* 1 when running as root. */
+int th_is_root(void);
+
+#endif
