@@ -45,7 +45,6 @@ struct ioreq {
 	size_t n_pref;
 	size_t pref[MAX_CANDIDATES]; /* node indices, owner first */
 	uint8_t tried[MAX_CANDIDATES];
-	int last_status;	   /* the last "temporary" answer, or 0 */
 	char why[512];		   /* one clause per failed attempt */
 	struct ioreq *prev, *next; /* submit queue or deadline list */
 	struct ioreq *hnext;	   /* id hash chain */
@@ -324,24 +323,14 @@ static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
 
 /* ---- receiving ----------------------------------------------------------- */
 
-/* Node answers that say "this node cannot now", not "the answer is no". */
-static int temporary(int status)
+/* Whether a node's error reply moves the request on to the next
+ * candidate: the node cannot serve it now, or is short of something for a
+ * while; anything else is the answer (pr_status_class, PROTOCOL.md). */
+static int try_next(int status)
 {
-	switch (-status) {
-	case EAGAIN:
-	case EBUSY:
-	case ENOMEM:
-	case ENOBUFS:
-	case ESHUTDOWN:
-	case ETIMEDOUT:
-	case EIO:
-	case EHOSTUNREACH:
-	case ECONNREFUSED:
-	case EPROTONOSUPPORT:
-		return 1;
-	default:
-		return 0;
-	}
+	pr_status_class_t c = pr_status_class(status);
+
+	return c == PR_STATUS_NEXT || c == PR_STATUS_LATER;
 }
 
 /* Undo LZ4 packing into a fresh message; 0 or -EBADMSG. */
@@ -413,10 +402,9 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 			return;
 		}
 	}
-	if (status < 0 && temporary(status)) {
+	if (status < 0 && try_next(status)) {
 		errmsg(m, msg, sizeof(msg));
 		why_add(q, "%s: %s%s", n->conf->name, strerror(-status), msg);
-		q->last_status = status;
 		dispatch(io, q, now);
 		return;
 	}

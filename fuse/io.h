@@ -17,10 +17,11 @@
  *                 an answer, not a failure, and not retried;
  *   -EIO          every candidate node timed out or failed (why says how);
  *   -ESHUTDOWN    the I/O thread stopped first.
- * A node's "temporary" errors (-EAGAIN, -EBUSY, -ENOMEM, -ESHUTDOWN,
- * -ETIMEDOUT, -EIO from its backend) move the request on to the next
- * candidate without marking the node down; when all candidates fail so,
- * the last answer is reported.
+ * An error reply that pr_status_class() calls NEXT or LATER (-ESHUTDOWN,
+ * -EAGAIN, -ENOMEM, -ETIMEDOUT, -EIO from the node's backend, ...) moves
+ * the request on to the next candidate without marking the node down;
+ * when every candidate failed so, the request ends with -EIO, its why
+ * naming each node's answer.
  *
  * Thread safety: fc_io_submit(), fc_io_call() and fc_io_node_stats() from
  * any thread; fc_io_new()/fc_io_destroy() from one thread, not concurrently

@@ -95,7 +95,8 @@ static int header_check(const pr_header_t *h)
 		return -EINVAL;
 	if ((h->flags & PR_F_MORE) && !reply)
 		return -EINVAL;
-	if (h->status > 0 || (h->status < 0 && !reply))
+	if (h->status > 0 || h->status < -PR_ERRNO_MAX ||
+	    (h->status < 0 && !reply))
 		return -EINVAL;
 	if (h->status < 0 && (h->flags & PR_F_MORE))
 		return -EINVAL;
