@@ -333,30 +333,6 @@ static int try_next(int status)
 	return c == PR_STATUS_NEXT || c == PR_STATUS_LATER;
 }
 
-/* Undo LZ4 packing into a fresh message; 0 or -EBADMSG. */
-static int unpack(pr_msg_t *m)
-{
-	const void *buf = pr_msg_body(m);
-	size_t len = pr_msg_body_len(m), out_len = 0;
-	int64_t raw = pr_lz4_raw_len(buf, len);
-	zmq_msg_t out;
-	int rc;
-
-	if (raw < 0 || (uint64_t)raw > PR_MAX_BODY)
-		return -EBADMSG;
-	if (zmq_msg_init_size(&out, (size_t)raw) < 0)
-		return -ENOMEM;
-	rc = pr_lz4_unpack(buf, len, zmq_msg_data(&out), (size_t)raw, &out_len);
-	if (rc < 0 || out_len != (size_t)raw) {
-		zmq_msg_close(&out);
-		return rc < 0 ? rc : -EBADMSG;
-	}
-	zmq_msg_close(&m->body);
-	zmq_msg_init(&m->body);
-	zmq_msg_move(&m->body, &out);
-	return 0;
-}
-
 static void errmsg(pr_msg_t *m, char *out, size_t cap)
 {
 	pr_str_t s;
@@ -393,8 +369,8 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 				   "client %08x",
 				   n->conf->name, m->h.ring_version,
 				   io->cl->ring_version);
-	if (status == 0 && (m->h.flags & PR_F_LZ4)) {
-		rc = unpack(m);
+	if (status == 0) {
+		rc = pr_msg_unpack(m);
 		if (rc < 0) {
 			why_add(q, "%s: undecodable reply: %s", n->conf->name,
 				strerror(-rc));
