@@ -6,10 +6,11 @@
  * fails them over along the ring's preference list, marks slow nodes down
  * for a back-off period and probes them with HELLO before using them again.
  *
- * FUSE threads hand it requests through fc_io_submit(): a mutex-protected
- * queue plus an eventfd that the I/O thread polls next to its sockets.  Each
- * request completes exactly once, on the I/O thread, by a callback that must
- * be quick and must not block (it fills a block or wakes a waiter).
+ * FUSE threads hand it requests through fc_io_submit(): an inbox
+ * (common/inbox.h) whose eventfd the I/O thread polls next to its
+ * sockets.  Each request completes exactly once, on the I/O thread, by a
+ * callback that must be quick and must not block (it fills a block or
+ * wakes a waiter).
  *
  * Outcome of a request:
  *   status 0      the node answered; the body is the reply's (LZ4 undone);
