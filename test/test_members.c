@@ -15,7 +15,8 @@
  *   - etcd stopped for 10 s: the view keeps its set all along, logs one
  *     line when etcd is lost and one when it is back, resyncs, and sees a
  *     member that joined after the restart; the member that was
- *     registered throughout is still there;
+ *     registered throughout is still there; etcd back with no data:
+ *     generations still only grow and the member registers again;
  *   - bad values (not JSON, a bad address, a name that is not its key's,
  *     an address taken by an older member, a value over 4 KiB) are left
  *     out and counted while the good members stand; a bad value made good
@@ -475,6 +476,61 @@ START_TEST(etcd_outage)
 }
 END_TEST
 
+/* etcd comes back empty (its data dir lost): revisions restart from 1,
+ * yet every generation the view publishes is greater than the last, and
+ * the member registers again under a new lease. */
+START_TEST(etcd_loses_its_data)
+{
+	th_etcd_t own;
+	char *pfx = prefix_for("wiped"), data[512], why[256];
+	sl_members_t *v, *a;
+	sl_member_t ma = member("a", 7550);
+	sl_members_stats_t st;
+	sl_etcd_t *e;
+	uint64_t gen, t0;
+
+	ck_assert_int_eq(th_etcd_start(&own), 0);
+	e = sl_etcd_new(own.url, NULL, &(int){0}, why, sizeof(why));
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(sl_etcd_put(e, "x", 1, "y", 1, 0, NULL), 0);
+	v = view(own.url, pfx);
+	a = view(own.url, pfx);
+	must_register(a, &ma);
+	ck_assert(until(v, "a", 2000) >= 0);
+	sl_members_stats(v, &st);
+	gen = st.generation;
+	ck_assert_uint_gt(gen, 20);
+
+	ck_assert_int_eq(th_etcd_stop(&own, SIGKILL), 0);
+	snprintf(data, sizeof(data), "%s/data", own.dir);
+	th_rmtree(data);
+	ck_assert_int_eq(th_etcd_restart(&own), 0);
+	t0 = sl_now_ms();
+	for (;;) {
+		const sl_members_set_t *s = sl_members_snapshot(v);
+		int done;
+
+		ck_assert_uint_ge(s->generation, gen);
+		if (s->generation > gen)
+			gen = s->generation;
+		done = gen > st.generation && names_are(s, "a");
+		sl_members_set_put(&s);
+		if (done)
+			break;
+		ck_assert_msg(sl_now_ms() - t0 < 8000,
+			      "a not back after etcd lost its data");
+		usleep(10000);
+	}
+	sl_members_stats(a, &st);
+	ck_assert_uint_eq(st.registrations, 2);
+	sl_members_destroy(&a);
+	sl_members_destroy(&v);
+	sl_etcd_destroy(&e);
+	th_etcd_fini(&own);
+	free(pfx);
+}
+END_TEST
+
 /* ---- bad values ---------------------------------------------------------- */
 
 static void put_raw(sl_etcd_t *e, const char *pfx, const char *name,
@@ -657,6 +713,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, killed_member);
 	tcase_add_test(tc, lease_lost_registers_again);
 	tcase_add_test(tc, etcd_outage);
+	tcase_add_test(tc, etcd_loses_its_data);
 	tcase_add_test(tc, bad_values_ignored);
 	tcase_add_test(tc, too_many_keys);
 	tcase_add_test(tc, without_etcd);
