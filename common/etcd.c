@@ -736,16 +736,25 @@ int sl_etcd_delete(sl_etcd_t *e, const void *key, size_t klen)
 	return rc < 0 ? rc : (int)SL_MIN(n, 1);
 }
 
-int sl_etcd_compact(sl_etcd_t *e, int64_t revision)
+/* A call whose request is {field: n} and whose reply says nothing more
+ * than that it worked. */
+static int call_num(sl_etcd_t *e, const char *what, const char *path,
+		    const char *field, int64_t n)
 {
 	json_t *req = json_object(), *reply = NULL;
 	int rc;
 
-	json_object_set_new(req, "revision", etcd_j_num(revision));
-	rc = call(e, "compact", "/v3/kv/compaction", req, &reply);
+	json_object_set_new(req, field, etcd_j_num(n));
+	rc = call(e, what, path, req, &reply);
 	json_decref(req);
 	json_decref(reply);
 	return rc;
+}
+
+int sl_etcd_compact(sl_etcd_t *e, int64_t revision)
+{
+	return call_num(e, "compact", "/v3/kv/compaction", "revision",
+			revision);
 }
 
 /* ---- leases ----------------------------------------------------------- */
@@ -812,12 +821,5 @@ out:
 
 int sl_etcd_lease_revoke(sl_etcd_t *e, int64_t id)
 {
-	json_t *req = json_object(), *reply = NULL;
-	int rc;
-
-	json_object_set_new(req, "ID", etcd_j_num(id));
-	rc = call(e, "lease revoke", "/v3/lease/revoke", req, &reply);
-	json_decref(req);
-	json_decref(reply);
-	return rc;
+	return call_num(e, "lease revoke", "/v3/lease/revoke", "ID", id);
 }

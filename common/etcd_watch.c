@@ -336,6 +336,21 @@ out:
 	return NULL;
 }
 
+/* Free what watch_new built; the thread is gone (or never ran) and the
+ * inbox empty. */
+static void watch_free(sl_etcd_watch_t *w)
+{
+	if (w->curl)
+		curl_easy_cleanup(w->curl);
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	sl_inbox_destroy(&w->inbox);
+	sl_jsonframe_destroy(&w->frames);
+	free(w->errbody.data);
+	free(w->payload);
+	free(w);
+}
+
 sl_etcd_watch_t *sl_etcd_watch_new(sl_etcd_t *e, const void *prefix,
 				   size_t plen, int64_t start_rev, int *err)
 {
@@ -378,14 +393,7 @@ sl_etcd_watch_t *sl_etcd_watch_new(sl_etcd_t *e, const void *prefix,
 	return w;
 fail:
 	*err = rc;
-	if (w->curl)
-		curl_easy_cleanup(w->curl);
-	if (w->multi)
-		curl_multi_cleanup(w->multi);
-	sl_inbox_destroy(&w->inbox);
-	sl_jsonframe_destroy(&w->frames);
-	free(w->payload);
-	free(w);
+	watch_free(w);
 	return NULL;
 }
 
@@ -403,13 +411,7 @@ void sl_etcd_watch_destroy(sl_etcd_watch_t **wp)
 	sl_fifo_init(&left);
 	sl_inbox_take(w->inbox, &left);
 	free_batch(&left);
-	sl_inbox_destroy(&w->inbox);
-	curl_easy_cleanup(w->curl);
-	curl_multi_cleanup(w->multi);
-	sl_jsonframe_destroy(&w->frames);
-	free(w->errbody.data);
-	free(w->payload);
-	free(w);
+	watch_free(w);
 	*wp = NULL;
 }
 

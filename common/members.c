@@ -658,6 +658,25 @@ static void *reg_main(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* Free what new built, threads stopped (or never started). */
+static void members_free(sl_members_t *m)
+{
+	table_clear(&m->entries);
+	set_unref(m->current);
+	sl_etcd_destroy(&m->view_etcd);
+	sl_etcd_destroy(&m->reg_etcd);
+	if (m->view_stop_fd >= 0)
+		close(m->view_stop_fd);
+	if (m->reg_stop_fd >= 0)
+		close(m->reg_stop_fd);
+	if (m->pub_fd >= 0)
+		close(m->pub_fd);
+	pthread_cond_destroy(&m->synced_cv);
+	pthread_mutex_destroy(&m->lock);
+	free(m->prefix);
+	free(m);
+}
+
 sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
 			     size_t whylen)
 {
@@ -714,19 +733,7 @@ sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
 	return m;
 fail:
 	*err = rc;
-	sl_etcd_destroy(&m->view_etcd);
-	sl_etcd_destroy(&m->reg_etcd);
-	if (m->view_stop_fd >= 0)
-		close(m->view_stop_fd);
-	if (m->reg_stop_fd >= 0)
-		close(m->reg_stop_fd);
-	if (m->pub_fd >= 0)
-		close(m->pub_fd);
-	set_unref(m->current);
-	pthread_cond_destroy(&m->synced_cv);
-	pthread_mutex_destroy(&m->lock);
-	free(m->prefix);
-	free(m);
+	members_free(m);
 	return NULL;
 }
 
@@ -749,17 +756,7 @@ void sl_members_destroy(sl_members_t **mp)
 	raise_fd(m->view_stop_fd);
 	sl_etcd_interrupt(m->view_etcd);
 	pthread_join(m->view_thread, NULL);
-	table_clear(&m->entries);
-	set_unref(m->current);
-	sl_etcd_destroy(&m->view_etcd);
-	sl_etcd_destroy(&m->reg_etcd);
-	close(m->view_stop_fd);
-	close(m->reg_stop_fd);
-	close(m->pub_fd);
-	pthread_cond_destroy(&m->synced_cv);
-	pthread_mutex_destroy(&m->lock);
-	free(m->prefix);
-	free(m);
+	members_free(m);
 	*mp = NULL;
 }
 

@@ -19,6 +19,8 @@
 
 #define READY_MS 20000
 
+th_etcd_t th_etcd_suite;
+
 int th_etcd_available(void)
 {
 	return access(TH_ETCD_BIN, X_OK) == 0;
@@ -166,4 +168,19 @@ void th_etcd_fini(th_etcd_t *t)
 		th_rmtree(t->dir);
 	free(t->dir);
 	t->dir = NULL;
+}
+
+int th_etcd_suite_start(void)
+{
+	if (th_etcd_start(&th_etcd_suite) < 0) {
+		fprintf(stderr, "cannot start etcd\n");
+		return 2;
+	}
+	return 0;
+}
+
+void th_etcd_suite_stop(int failed)
+{
+	(void)failed;
+	th_etcd_fini(&th_etcd_suite);
 }

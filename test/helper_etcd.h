@@ -35,4 +35,11 @@ int th_etcd_restart(th_etcd_t *t);
 /* Kill it if running and remove its directory.  Accepts a zeroed *t. */
 void th_etcd_fini(th_etcd_t *t);
 
+/* One etcd for a whole suite, for th_check_opts_t's before and after: it
+ * starts in the runner's process, so it outlives every test's fork, and
+ * the tests (forked children) read th_etcd_suite.url. */
+extern th_etcd_t th_etcd_suite;
+int th_etcd_suite_start(void);
+void th_etcd_suite_stop(int failed);
+
 #endif

@@ -43,8 +43,6 @@
 #include "test/helper_etcd.h"
 #include "test/helper_proc.h"
 
-static th_etcd_t g_etcd; /* one server for the suite, started in main */
-
 static sl_etcd_t *client(const char *endpoints, const sl_etcd_opts_t *o)
 {
 	char why[SL_ETCD_ERR_MAX];
@@ -94,7 +92,7 @@ static int remember(const sl_etcd_kv_t *kv, void *ud)
 
 START_TEST(binary_round_trip)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	/* Keys under a prefix that ends in 0xff, so its range end is not
 	 * the prefix with its last byte raised. */
 	static const char pfx[] = "rt/\xff\xff";
@@ -173,9 +171,9 @@ static int count_keys(const sl_etcd_kv_t *kv, void *ud)
 START_TEST(range_in_pages)
 {
 	sl_etcd_opts_t small = {.reply_max = 32 << 10};
-	sl_etcd_t *e = client(g_etcd.url, NULL);
-	sl_etcd_t *w = client(g_etcd.url, NULL);
-	sl_etcd_t *s = client(g_etcd.url, &small);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
+	sl_etcd_t *w = client(th_etcd_suite.url, NULL);
+	sl_etcd_t *s = client(th_etcd_suite.url, &small);
 	sl_etcd_stats_t a, b;
 	pages_t p = {.in_order = 1};
 	int64_t rev = 0, last = 0, r2 = 0;
@@ -223,7 +221,7 @@ static int stop_at_3(const sl_etcd_kv_t *kv, void *ud)
 
 START_TEST(range_callback_stops)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	int n = 0;
 
 	for (int i = 0; i < 5; i++) {
@@ -243,7 +241,7 @@ END_TEST
 
 START_TEST(lease_expires)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	int64_t id = 0, ttl = 0;
 	uint64_t t0;
 	uint8_t *v = NULL;
@@ -275,7 +273,7 @@ END_TEST
 
 START_TEST(keepalive_keeps_and_revoke_removes)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	int64_t id = 0, ttl = 0;
 	uint64_t t0 = sl_now_ms();
 	uint8_t *v = NULL;
@@ -334,7 +332,7 @@ static void free_all(sl_fifo_t *q)
 
 START_TEST(watch_in_order)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	enum { BIG = 300 << 10 };
 	char *big = malloc(BIG);
 	int64_t r0 = 0, r1, r2, r3, r4;
@@ -402,7 +400,7 @@ END_TEST
 
 START_TEST(watch_compacted)
 {
-	sl_etcd_t *e = client(g_etcd.url, NULL);
+	sl_etcd_t *e = client(th_etcd_suite.url, NULL);
 	int64_t r1 = 0, r2 = 0;
 	sl_etcd_watch_t *w;
 	sl_etcd_event_t *ev;
@@ -431,7 +429,7 @@ END_TEST
 START_TEST(watch_flood_not_taken)
 {
 	sl_etcd_opts_t o = {.watch_queue_max = 8 << 10};
-	sl_etcd_t *e = client(g_etcd.url, &o);
+	sl_etcd_t *e = client(th_etcd_suite.url, &o);
 	char v[300];
 	int64_t r0 = 0;
 	sl_etcd_watch_t *w;
@@ -587,10 +585,10 @@ START_TEST(failover_to_second)
 	size_t n;
 
 	snprintf(list, sizeof(list), " http://127.0.0.1:%d/ , %s", dead,
-		 g_etcd.url);
+		 th_etcd_suite.url);
 	e = client(list, NULL);
 	must_put(e, "fo/a", 4, "1", 1, 0, NULL);
-	ck_assert_str_eq(sl_etcd_endpoint(e), g_etcd.url);
+	ck_assert_str_eq(sl_etcd_endpoint(e), th_etcd_suite.url);
 	sl_etcd_stats(e, &a);
 	ck_assert_uint_eq(a.failovers, 1);
 	ck_assert_uint_eq(a.requests, 2);
@@ -617,11 +615,11 @@ START_TEST(failover_on_503)
 	fake_start(&f, "HTTP/1.1 503 Service Unavailable\r\n"
 		       "Content-Length: 0\r\nConnection: close\r\n\r\n");
 	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", f.port,
-		 g_etcd.url);
+		 th_etcd_suite.url);
 	e = client(list, NULL);
 	must_put(e, "f5/a", 4, "1", 1, 0, &rev);
 	ck_assert_int_eq(atomic_load(&f.hits), 1);
-	ck_assert_str_eq(sl_etcd_endpoint(e), g_etcd.url);
+	ck_assert_str_eq(sl_etcd_endpoint(e), th_etcd_suite.url);
 	sl_etcd_destroy(&e);
 
 	/* A watch fails over the same way. */
@@ -703,7 +701,7 @@ START_TEST(interrupt_is_prompt)
 	sl_etcd_destroy(&e);
 
 	/* An idle watch on a live etcd stops at once when destroyed. */
-	e = client(g_etcd.url, NULL);
+	e = client(th_etcd_suite.url, NULL);
 	w = sl_etcd_watch_new(e, "idle/", 5, 0, &rc);
 	ck_assert_ptr_nonnull(w);
 	usleep(300000);
@@ -809,29 +807,14 @@ START_TEST(endpoint_lists)
 }
 END_TEST
 
-static int start_suite_etcd(void)
-{
-	if (th_etcd_start(&g_etcd) < 0) {
-		fprintf(stderr, "cannot start etcd\n");
-		return 2;
-	}
-	return 0;
-}
-
-static void stop_suite_etcd(int failed)
-{
-	(void)failed;
-	th_etcd_fini(&g_etcd);
-}
-
 int main(void)
 {
 	Suite *s = suite_create("etcd");
 	TCase *tc = tcase_create("etcd");
 	th_check_opts_t o = {
 		.tmp_tag = "test-etcd",
-		.before = start_suite_etcd,
-		.after = stop_suite_etcd,
+		.before = th_etcd_suite_start,
+		.after = th_etcd_suite_stop,
 	};
 
 	if (!th_etcd_available())

@@ -44,8 +44,6 @@
 
 #define TTL_MS 2000
 
-static th_etcd_t g_etcd; /* one server for the suite, started in main */
-
 static sl_member_t member(const char *name, int port)
 {
 	sl_member_t m;
@@ -116,6 +114,19 @@ static long until(sl_members_t *m, const char *names, int ms)
 			return -1;
 		usleep(10000);
 	}
+}
+
+/* Register self through r, the only member under its prefix, and wait
+ * for v to see it: v's generation then. */
+static uint64_t join(sl_members_t *v, sl_members_t *r, const sl_member_t *self)
+{
+	sl_members_stats_t st;
+
+	must_register(r, self);
+	ck_assert_msg(until(v, self->name, 2000) >= 0, "%s never joined",
+		      self->name);
+	sl_members_stats(v, &st);
+	return st.generation;
 }
 
 static char *prefix_for(const char *test)
@@ -212,7 +223,7 @@ START_TEST(join_and_leave)
 {
 	char *pfx = prefix_for("join");
 	char list[256];
-	sl_members_t *v = view(g_etcd.url, pfx), *a, *b;
+	sl_members_t *v = view(th_etcd_suite.url, pfx), *a, *b;
 	sl_member_t ma = member("a", 7100), mb = member("b", 7200);
 	const sl_members_set_t *s;
 	sl_members_stats_t st;
@@ -220,8 +231,8 @@ START_TEST(join_and_leave)
 	long t;
 
 	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", th_free_port(),
-		 g_etcd.url);
-	a = view(g_etcd.url, pfx);
+		 th_etcd_suite.url);
+	a = view(th_etcd_suite.url, pfx);
 	b = view(list, pfx);
 	ck_assert_int_eq(sl_members_wait(v, 5000), 0);
 	s = sl_members_snapshot(v);
@@ -313,13 +324,10 @@ static int child_main(char **argv)
 START_TEST(killed_member)
 {
 	char *pfx = prefix_for("kill");
-	sl_members_t *v = view(g_etcd.url, pfx);
-	char *argv[] = {(char *)"/proc/self/exe",
-			(char *)"register-child",
-			g_etcd.url,
-			pfx,
-			(char *)"victim",
-			NULL};
+	sl_members_t *v = view(th_etcd_suite.url, pfx);
+	char *argv[] = {(char *)"/proc/self/exe", (char *)"register-child",
+			th_etcd_suite.url,	  pfx,
+			(char *)"victim",	  NULL};
 	pid_t pid;
 	uint64_t t0;
 	long t;
@@ -344,12 +352,13 @@ END_TEST
 START_TEST(lease_lost_registers_again)
 {
 	char *pfx = prefix_for("relet");
-	sl_members_t *v = view(g_etcd.url, pfx), *a = view(g_etcd.url, pfx);
+	sl_members_t *v = view(th_etcd_suite.url, pfx),
+		     *a = view(th_etcd_suite.url, pfx);
 	sl_member_t ma = member("a", 7400);
 	sl_members_stats_t st;
 	char why[256];
-	sl_etcd_t *e =
-		sl_etcd_new(g_etcd.url, NULL, &(int){0}, why, sizeof(why));
+	sl_etcd_t *e = sl_etcd_new(th_etcd_suite.url, NULL, &(int){0}, why,
+				   sizeof(why));
 	int64_t old;
 
 	must_register(a, &ma);
@@ -428,10 +437,7 @@ START_TEST(etcd_outage)
 	v = view(own.url, pfx);
 	a = view(own.url, pfx);
 	b = view(own.url, pfx);
-	must_register(a, &ma);
-	ck_assert(until(v, "a", 2000) >= 0);
-	sl_members_stats(v, &st);
-	gen = st.generation;
+	gen = join(v, a, &ma);
 
 	ck_assert_int_eq(th_etcd_stop(&own, SIGTERM), 0);
 	ck_assert_msg(goes_offline(v, 5000),
@@ -487,7 +493,7 @@ START_TEST(etcd_loses_its_data)
 	sl_member_t ma = member("a", 7550);
 	sl_members_stats_t st;
 	sl_etcd_t *e;
-	uint64_t gen, t0;
+	uint64_t gen, before, t0;
 
 	ck_assert_int_eq(th_etcd_start(&own), 0);
 	e = sl_etcd_new(own.url, NULL, &(int){0}, why, sizeof(why));
@@ -495,10 +501,7 @@ START_TEST(etcd_loses_its_data)
 		ck_assert_int_eq(sl_etcd_put(e, "x", 1, "y", 1, 0, NULL), 0);
 	v = view(own.url, pfx);
 	a = view(own.url, pfx);
-	must_register(a, &ma);
-	ck_assert(until(v, "a", 2000) >= 0);
-	sl_members_stats(v, &st);
-	gen = st.generation;
+	gen = before = join(v, a, &ma);
 	ck_assert_uint_gt(gen, 20);
 
 	ck_assert_int_eq(th_etcd_stop(&own, SIGKILL), 0);
@@ -513,7 +516,7 @@ START_TEST(etcd_loses_its_data)
 		ck_assert_uint_ge(s->generation, gen);
 		if (s->generation > gen)
 			gen = s->generation;
-		done = gen > st.generation && names_are(s, "a");
+		done = gen > before && names_are(s, "a");
 		sl_members_set_put(&s);
 		if (done)
 			break;
@@ -557,8 +560,8 @@ START_TEST(bad_values_ignored)
 {
 	char *pfx = prefix_for("bad");
 	char why[256], key[256], *big = calloc(1, SL_MEMBERS_VALUE_MAX + 64);
-	sl_etcd_t *e =
-		sl_etcd_new(g_etcd.url, NULL, &(int){0}, why, sizeof(why));
+	sl_etcd_t *e = sl_etcd_new(th_etcd_suite.url, NULL, &(int){0}, why,
+				   sizeof(why));
 	sl_member_t g1 = member("good1", 7700), g2 = member("good2", 7800);
 	sl_member_t late = member("late", 7700); /* good1's address */
 	sl_member_t evil = member("good2", 7900);
@@ -579,7 +582,7 @@ START_TEST(bad_values_ignored)
 	put_raw(e, pfx, "big", big);
 
 	/* Some before the view starts (the range), some after (the watch). */
-	v = view(g_etcd.url, pfx);
+	v = view(th_etcd_suite.url, pfx);
 	ck_assert_int_eq(sl_members_wait(v, 5000), 0);
 	put_member(e, pfx, "late", &late);
 	put_raw(e, pfx, "../x", "{}");
@@ -614,10 +617,11 @@ START_TEST(too_many_keys)
 {
 	char *pfx = prefix_for("many");
 	char why[256];
-	sl_etcd_t *e =
-		sl_etcd_new(g_etcd.url, NULL, &(int){0}, why, sizeof(why));
-	sl_members_opts_t o = {
-		.endpoints = g_etcd.url, .prefix = pfx, .max_members = 3};
+	sl_etcd_t *e = sl_etcd_new(th_etcd_suite.url, NULL, &(int){0}, why,
+				   sizeof(why));
+	sl_members_opts_t o = {.endpoints = th_etcd_suite.url,
+			       .prefix = pfx,
+			       .max_members = 3};
 	sl_members_stats_t st;
 	sl_members_t *v;
 	int rc;
@@ -672,29 +676,14 @@ START_TEST(without_etcd)
 }
 END_TEST
 
-static int start_suite_etcd(void)
-{
-	if (th_etcd_start(&g_etcd) < 0) {
-		fprintf(stderr, "cannot start etcd\n");
-		return 2;
-	}
-	return 0;
-}
-
-static void stop_suite_etcd(int failed)
-{
-	(void)failed;
-	th_etcd_fini(&g_etcd);
-}
-
 int main(int argc, char **argv)
 {
 	Suite *s;
 	TCase *tc;
 	th_check_opts_t o = {
 		.tmp_tag = "test-members",
-		.before = start_suite_etcd,
-		.after = stop_suite_etcd,
+		.before = th_etcd_suite_start,
+		.after = th_etcd_suite_stop,
 	};
 
 	if (argc == 5 && strcmp(argv[1], "register-child") == 0)
