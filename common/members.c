@@ -512,7 +512,11 @@ static void *view_main(void *arg)
 
 		if (rc == -ECANCELED)
 			break;
+		if (rc == -ESTALE)
+			continue; /* compacted between two pages: again */
 		if (rc < 0) {
+			/* Unreachable, or answering nonsense: either way
+			 * the last set stands. */
 			set_online(m, 0);
 			if (!lost) {
 				sl_members_stats_t st;
