@@ -315,15 +315,26 @@ static void send_block(cn_server_t *s, const addr_t *a, cn_block_t *b,
 	finish_request(s, a->op, 0);
 }
 
-static void send_stat(cn_server_t *s, const addr_t *a, const sb_stat_t *st)
+/*
+ * The one conversion of a backend's stat to the wire's, for STAT and LIST
+ * alike: the wire carries the permission bits and the entry's type, so
+ * file type bits a module leaves in mode (S_IFREG | 0644) are dropped
+ * here rather than refused by the encoder.  version is borrowed from st.
+ */
+static pr_stat_t wire_stat(const sb_stat_t *st)
 {
-	pr_stat_t ps = {
+	return (pr_stat_t){
 		.type = (uint8_t)st->type,
-		.mode = st->mode,
+		.mode = st->mode & 07777,
 		.size = st->size,
 		.mtime_ns = st->mtime_ns,
 		.version = pr_str(st->version),
 	};
+}
+
+static void send_stat(cn_server_t *s, const addr_t *a, const sb_stat_t *st)
+{
+	pr_stat_t ps = wire_stat(st);
 	pr_buf_t b;
 	int rc;
 
@@ -583,13 +594,7 @@ static void fetch_run(cn_job_t *j)
 			sb_dirent_t *e = &f->ents[i];
 
 			pe[i].name = pr_str(e->name);
-			pe[i].st = (pr_stat_t){
-				.type = (uint8_t)e->st.type,
-				.mode = e->st.mode & 07777,
-				.size = e->st.size,
-				.mtime_ns = e->st.mtime_ns,
-				.version = pr_str(e->st.version),
-			};
+			pe[i].st = wire_stat(&e->st);
 		}
 		lr.next_cursor = pr_str(next);
 		lr.n_entries = (uint32_t)k;
