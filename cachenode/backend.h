@@ -4,8 +4,9 @@
  *
  * cn_backends_t is the module registry: it finds sluice_backend_NAME.so in
  * its module directory, dlopen()s it once, checks the exported ops table
- * (symbol, ABI version, name, every function present) and keeps it loaded
- * for the registry's lifetime.  Built-in tables (tests, embedded backends)
+ * (symbol, ABI version, size, name, every required function present),
+ * copies it into this node's layout and keeps the module loaded for the
+ * registry's lifetime.  Built-in tables (tests, embedded backends)
  * can be registered by name and win over files.
  *
  * cn_dataset_t is one configured dataset opened with its module: a plain
@@ -35,15 +36,16 @@ void cn_backends_destroy(cn_backends_t **rp);
 /* The module directory.  Borrowed from r. */
 const char *cn_backends_dir(const cn_backends_t *r);
 
-/* Register a built-in ops table (borrowed for r's lifetime) under
- * ops->name.  Returns 0, or -EINVAL when the table is malformed. */
+/* Register a built-in ops table (copied) under ops->name, judged as a
+ * module's is.  Returns 0, or -EINVAL when the table is malformed. */
 int cn_backends_add_builtin(cn_backends_t *r, const sb_ops_t *ops);
 
 /*
- * The ops of backend name, loading its module on first use.  Returns NULL
- * with one line in err when the module is missing, cannot be loaded, lacks
- * the symbol, has another ABI version or an incomplete table.  Borrowed
- * from r.
+ * The ops of backend name, loading its module on first use: a full
+ * sb_ops_t, NULL where the module provides no op.  Returns NULL with one
+ * line in err when the module is missing, cannot be loaded, lacks the
+ * symbol, has another ABI version, a table too short or incomplete.
+ * Borrowed from r.
  */
 const sb_ops_t *cn_backends_get(cn_backends_t *r, const char *name, char *err,
 				size_t errlen);
@@ -91,5 +93,21 @@ void cn_dataset_unref(cn_dataset_t **dp);
 /* True when dc would open to the same thing as d (so its cached blocks
  * stay valid across a reload); the TTL may still differ. */
 int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc);
+
+/*
+ * The module's ops on d, for the workers (thread-safe as the backend ABI
+ * says; d is borrowed, kept alive by the caller's reference).  Each returns
+ * what the module does, or -EOPNOTSUPP with a message in err when the
+ * module does not provide the op (an optional one, or one its shorter
+ * table lacks).  Arguments as in sluice/backend.h.
+ */
+int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
+		    char *err, size_t errlen);
+ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
+			const char *version, uint64_t offset, void *buf,
+			size_t len, char *err, size_t errlen);
+int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
+		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
+		    char *err, size_t errlen);
 
 #endif

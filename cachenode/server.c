@@ -518,7 +518,6 @@ static void queue_read(cn_server_t *s, fetch_t *f)
 static void fetch_run(cn_job_t *j)
 {
 	fetch_t *f = cn_container_of(j, fetch_t, job);
-	const sb_ops_t *ops = f->ds->ops;
 	uint64_t t0 = sl_now_ns();
 	char next[SB_CURSOR_MAX + 1] = "";
 	size_t n = 0;
@@ -526,10 +525,10 @@ static void fetch_run(cn_job_t *j)
 	f->err[0] = '\0';
 	switch (f->kind) {
 	case F_READ:
-		f->rc = ops->read(f->ds->state, f->path, f->version,
-				  f->block * f->ds->block_size,
-				  cn_block_data(f->blk), f->want, f->err,
-				  sizeof(f->err));
+		f->rc = cn_dataset_read(f->ds, f->path, f->version,
+					f->block * f->ds->block_size,
+					cn_block_data(f->blk), f->want, f->err,
+					sizeof(f->err));
 		if (f->rc > (ssize_t)f->want) {
 			f->rc = -EIO;
 			snprintf(f->err, sizeof(f->err),
@@ -544,8 +543,8 @@ static void fetch_run(cn_job_t *j)
 	case F_STAT:
 		atomic_fetch_add(&f->m->backend_stats, 1);
 		memset(&f->st, 0, sizeof(f->st));
-		f->rc = ops->stat(f->ds->state, f->path, &f->st, f->err,
-				  sizeof(f->err));
+		f->rc = cn_dataset_stat(f->ds, f->path, &f->st, f->err,
+					sizeof(f->err));
 		f->st.version[SB_VERSION_MAX] = '\0';
 		if (f->rc == 0 && f->st.type != SB_TYPE_FILE &&
 		    f->st.type != SB_TYPE_DIR) {
@@ -562,8 +561,9 @@ static void fetch_run(cn_job_t *j)
 
 		atomic_fetch_add(&f->m->backend_lists, 1);
 		f->ents = sl_xcalloc(f->max, sizeof(*f->ents));
-		f->rc = ops->list(f->ds->state, f->path, f->cursor, f->ents,
-				  f->max, &n, next, f->err, sizeof(f->err));
+		f->rc = cn_dataset_list(f->ds, f->path, f->cursor, f->ents,
+					f->max, &n, next, f->err,
+					sizeof(f->err));
 		next[SB_CURSOR_MAX] = '\0';
 		if (f->rc < 0 || n > f->max) {
 			if (f->rc >= 0) {
@@ -622,7 +622,7 @@ static int client_error(ssize_t rc)
 {
 	return rc == -ENOENT || rc == -ENOTDIR || rc == -EISDIR ||
 	       rc == -ESTALE || rc == -EACCES || rc == -EINVAL ||
-	       rc == -ENAMETOOLONG;
+	       rc == -ENAMETOOLONG || rc == -EOPNOTSUPP;
 }
 
 static void log_backend_error(const fetch_t *f)

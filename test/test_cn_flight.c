@@ -180,6 +180,7 @@ static ssize_t f_read(void *state, const char *path, const char *version,
 
 static const sb_ops_t fake_ops = {
 	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
 	.name = "fake",
 	.open = f_open,
 	.close = f_close,

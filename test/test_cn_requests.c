@@ -3,10 +3,12 @@
  * Request handling of a real node run in this process, with built-in test
  * backends: STAT and LIST describe an entry the same way, whatever file
  * type bits a backend leaves in st_mode (the wire carries permission bits
- * and a type, nothing else).
+ * and a type, nothing else); a module without list answers LIST
+ * -EOPNOTSUPP and serves the rest.
  */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -103,6 +105,7 @@ static ssize_t m_read(void *state, const char *path, const char *version,
 
 static const sb_ops_t mode_ops = {
 	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
 	.name = "modes",
 	.open = m_open,
 	.close = m_close,
@@ -174,6 +177,27 @@ START_TEST(test_stat_and_list_agree_on_mode)
 }
 END_TEST
 
+/* A module whose table ends before list: LIST answers -EOPNOTSUPP (even
+ * though list's slot here is set: only ops_size bytes count), the rest
+ * serves. */
+START_TEST(test_list_not_provided)
+{
+	sb_ops_t older = mode_ops;
+	pr_list_reply_t lr;
+	th_reply_t keep;
+
+	older.name = "older";
+	older.ops_size = offsetof(sb_ops_t, list);
+	start(&older, "[dataset ds]\nbackend = older\nuri = m://\n");
+	assert_stat("f", PR_TYPE_FILE, 0644);
+	ck_assert_int_eq(th_client_list(cli, "ds", "", "", 16, &lr, &keep),
+			 -EOPNOTSUPP);
+	ck_assert_msg(strstr(th_client_errmsg(cli), "cannot list"), "%s",
+		      th_client_errmsg(cli));
+	th_reply_free(&keep);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_requests");
@@ -183,6 +207,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stat_and_list_agree_on_mode);
+	tcase_add_test(tc, test_list_not_provided);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
