@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The NVMe tier (see disktier.h): the index, the policies, the file format
- * and the start-up rebuild, on top of the io_uring engine (diskio.c).
+ * The NVMe tier (see disktier.h): the index, the policies, space and the
+ * operations, on top of the io_uring engine (diskio.c); the file format
+ * and the start-up rebuild are in diskformat.c.
  *
  * Tiering.  The tier is inclusive: every block the backend delivers is
  * queued for a write to disk right after it was served, whether or not RAM
@@ -43,287 +44,28 @@
  * than a full disk (EIO) stops admission until a restart or a reload.  Reads go
  * on in all these states; clients never see a disk error, only a slower reply
  * from the backend.
- *
- * Crash consistency.  A block becomes visible under its final name only by
- * a rename after all its bytes were written (diskio.c), and is read from
- * disk only once that rename completed (until then it is served from its
- * bytes in memory); at start, tmp/ is emptied and only final names are
- * indexed.  After kill -9 every named file is therefore complete.  There
- * is no fsync: after a power loss a named file may hold zeros or old
- * bytes, which the header and data checksums catch on read: the block is
- * dropped, counted in corrupt_blocks, refetched, and the client gets the
- * right bytes.
- *
- * Rebuild.  The file name carries all the index needs (key, dataset
- * signature, length), so the rebuild reads 256 directories and no file:
- * no stat, no header.  Checking happens lazily, on each block's first
- * read.  Blocks of datasets that are no longer configured (or whose
- * backend changed) are deleted in the background.
- *
- * O_DIRECT.  Used when the filesystem takes it (checked at start): the
- * tier's reads then neither fill the page cache with bytes that RAM
- * already caches nor evict the training job's pages, and a write is on the
- * device when it completes.  It needs 4 KiB-aligned buffers and lengths:
- * the header is 4 KiB, the data is padded to 4 KiB, and blocks of 64 KiB
- * and more already live in page-aligned mappings; smaller ones go through
- * an aligned bounce buffer.
  */
-#define XXH_INLINE_ALL
 #include "cachenode/disktier.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#include "cachenode/diskio.h"
-#include "cachenode/keymap.h"
-#include "cachenode/list.h"
+#include "cachenode/disktier_i.h"
 #include "common/log.h"
 #include "common/util.h"
 
-#define LAYOUT	      "sluice-v1"
-#define MAGIC	      "SLUICEBK"
-#define FORMAT	      1
-#define HDR_SIZE      CN_DISK_HEADER
-#define HDR_SUMMED    56 /* header bytes covered by the header checksum */
-#define ALIGN	      4096
 #define WRITE_BACKLOG 4096 /* writes queued or in flight, at most */
 #define OP_CACHE      64   /* finished operations kept for reuse */
-#define NAME_LEN      (32 + 1 + 8 + 1 + 8)
-#define MIN_INODES    64 /* free inodes needed to resume after ENOSPC */
+#define MIN_INODES    64   /* free inodes needed to resume after ENOSPC */
 
-enum { E_WRITING, E_READY, E_DYING };
+/* ---- Operations ---------------------------------------------------------- */
 
-/*
- * One block of the tier.  In the index from the moment its write is
- * queued until its file is gone: a key is never written while an entry
- * for it exists, so a write never races an unlink of the same name.
- */
-typedef struct dentry {
-	cn_knode_t node;   /* dt->index */
-	cn_list_t plink;   /* dt->lru or dt->pin; self-linked on neither */
-	cn_block_t *blk;   /* E_WRITING: the bytes being written (a ref) */
-	cn_block_t *again; /* going: write these bytes once gone (a ref) */
-	uint32_t sig;	   /* the dataset's disk signature */
-	uint32_t len;	   /* data bytes */
-	uint8_t state;	   /* E_* */
-	uint8_t policy;	   /* sl_policy_t */
-	uint8_t doomed;	   /* evicted while E_WRITING: unlink once written */
-	uint8_t counted;   /* in live_bytes and n_live */
-	uint32_t refs;	   /* the index's, plus one per operation */
-} dentry_t;
-
-/* One I/O operation of the tier, wrapping the engine's. */
-typedef struct dop {
-	uint8_t hdr[HDR_SIZE]; /* first: 4 KiB-aligned with the struct */
-	cn_dio_op_t io;
-	cn_disktier_t *dt;
-	dentry_t *e;	 /* a reference */
-	cn_block_t *blk; /* WRITE: a reference; READ: the caller's */
-	uint8_t *bounce; /* aligned copy of the data, or NULL */
-	size_t len;	 /* data bytes */
-	size_t padded;	 /* data bytes on disk */
-	sl_blockkey_t key;
-	uint32_t sig;
-	void (*done)(void *arg, int rc);
-	void *arg;
-	int self_test; /* self_test()'s: no entry */
-	struct dop *next_free;
-} dop_t;
-
-struct cn_disktier {
-	char *root_path; /* disk_path/sluice-v1 */
-	int root_fd;
-	int lock_fd;
-	int direct;
-	cn_diskio_t *io;
-	cn_metrics_t *m;
-	cn_metrics_t own_metrics;
-	uint64_t capacity;
-	uint64_t min_free;
-	uint32_t min_free_pct;
-	cn_disk_dataset_t *ds;
-	size_t n_ds;
-
-	cn_keymap_t index;	/* every dentry */
-	cn_list_t lru;		/* lru entries, most recent first */
-	cn_list_t pin;		/* pin entries */
-	uint64_t live_bytes;	/* counted entries' files */
-	uint64_t lru_bytes;	/* of which lru */
-	uint64_t used_bytes;	/* every entry's file (dying too) */
-	size_t n_live;		/* counted entries */
-	size_t busy;		/* operations submitted, not reaped */
-	size_t pending_writes;	/* queued or in flight */
-	uint64_t pending_bytes; /* their files */
-	uint64_t max_charge;	/* the largest file seen */
-	uint64_t space_gen;	/* the free-space reading last used */
-	uint64_t written_since; /* bytes written since that reading */
-	int full;		/* not admitting: below the floor */
-	uint64_t enospc_avail;	/* full after ENOSPC: the space then */
-	int failed;		/* not admitting: a write error */
-	int stopping;		/* in cn_disktier_destroy */
-
-	dop_t *free_ops;
-	size_t n_free_ops;
-	uint64_t rebuild_ns;
-	size_t rebuild_files;
-};
-
-/* ---- Format ------------------------------------------------------------ */
-
-static uint64_t round_up(uint64_t n, uint64_t a)
-{
-	return (n + a - 1) / a * a;
-}
-
-/* The bytes a block of len takes on disk, as the capacity counts them. */
-static uint64_t charge(uint64_t len)
-{
-	return HDR_SIZE + round_up(len, ALIGN);
-}
-
-int cn_disktier_block_path(sl_blockkey_t key, uint32_t sig, size_t len,
-			   char *out, size_t cap)
-{
-	char hex[SL_BLOCKKEY_HEX];
-	int n;
-
-	sl_blockkey_hex(key, hex);
-	n = snprintf(out, cap, "%.2s/%s-%08" PRIx32 "-%zx", hex, hex, sig, len);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Parse n (1..16) lowercase hex digits. */
-static int parse_hex(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval(s[i]);
-
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* "<32 hex>-<8 hex>-<1..8 hex>" in directory dir (the key's first byte).
- * Strict, so that every name maps to one file and back. */
-static int parse_name(const char *name, unsigned dir, sl_blockkey_t *key,
-		      uint32_t *sig, uint32_t *len)
-{
-	size_t n = strlen(name), ll;
-	uint64_t hi, lo, s, l;
-
-	if (n < 32 + 1 + 8 + 1 + 1 || n > NAME_LEN || name[32] != '-' ||
-	    name[41] != '-')
-		return -EINVAL;
-	ll = n - 42;
-	if (parse_hex(name, 16, &hi) < 0 || parse_hex(name + 16, 16, &lo) < 0 ||
-	    parse_hex(name + 33, 8, &s) < 0 || parse_hex(name + 42, ll, &l) < 0)
-		return -EINVAL;
-	if ((hi >> 56) != dir || l == 0 || l > SL_BLOCK_SIZE_MAX ||
-	    (ll > 1 && name[42] == '0'))
-		return -EINVAL;
-	key->hi = hi;
-	key->lo = lo;
-	*sig = (uint32_t)s;
-	*len = (uint32_t)l;
-	return 0;
-}
-
-static void hdr_encode(uint8_t *h, sl_blockkey_t key, uint32_t sig,
-		       uint64_t len, uint64_t sum)
-{
-	memset(h, 0, HDR_SIZE);
-	memcpy(h, MAGIC, 8);
-	sl_put_le32(h + 8, FORMAT);
-	sl_put_le32(h + 12, HDR_SIZE);
-	sl_put_le64(h + 16, key.hi);
-	sl_put_le64(h + 24, key.lo);
-	sl_put_le64(h + 32, len);
-	sl_put_le64(h + 40, sum);
-	sl_put_le32(h + 48, sig);
-	sl_put_le32(h + 52, 0); /* flags */
-	sl_put_le64(h + HDR_SUMMED, XXH3_64bits(h, HDR_SUMMED));
-}
-
-/* 0 when h is the header of (key, sig, len); *sum is its data checksum. */
-static int hdr_check(const uint8_t *h, sl_blockkey_t key, uint32_t sig,
-		     uint64_t len, uint64_t *sum)
-{
-	if (memcmp(h, MAGIC, 8) != 0 || sl_get_le32(h + 8) != FORMAT ||
-	    sl_get_le32(h + 12) != HDR_SIZE ||
-	    sl_get_le64(h + HDR_SUMMED) != XXH3_64bits(h, HDR_SUMMED))
-		return -EBADMSG;
-	if (sl_get_le64(h + 16) != key.hi || sl_get_le64(h + 24) != key.lo ||
-	    sl_get_le64(h + 32) != len || sl_get_le32(h + 48) != sig)
-		return -EBADMSG;
-	*sum = sl_get_le64(h + 40);
-	return 0;
-}
-
-/* ---- Disk-thread hooks ------------------------------------------------- */
-
-/* Before a write: checksum the data, fill the header, copy the data into
- * the bounce buffer when it needs one. */
-static void write_prep(cn_dio_op_t *io)
-{
-	dop_t *op = cn_container_of(io, dop_t, io);
-	const uint8_t *data = cn_block_data(op->blk);
-
-	hdr_encode(op->hdr, op->key, op->sig, op->len,
-		   XXH3_64bits(data, op->len));
-	if (op->bounce) {
-		memcpy(op->bounce, data, op->len);
-		memset(op->bounce + op->len, 0, op->padded - op->len);
-	}
-}
-
-/* After a read: the header must describe this block and the data must
- * match its checksum; only then are the bytes the block's. */
-static void read_post(cn_dio_op_t *io)
-{
-	dop_t *op = cn_container_of(io, dop_t, io);
-	uint8_t *data = op->bounce ? op->bounce : cn_block_data(op->blk);
-	uint64_t sum;
-
-	if (io->res < 0)
-		return;
-	if ((size_t)io->res < HDR_SIZE + op->len ||
-	    hdr_check(op->hdr, op->key, op->sig, op->len, &sum) < 0 ||
-	    XXH3_64bits(data, op->len) != sum) {
-		io->res = -EBADMSG;
-		return;
-	}
-	if (op->bounce)
-		memcpy(cn_block_data(op->blk), op->bounce, op->len);
-	io->res = 0;
-}
-
-/* ---- Operations -------------------------------------------------------- */
-
-static dop_t *op_get(cn_disktier_t *dt)
+dop_t *cn_dt_op_get(cn_disktier_t *dt)
 {
 	dop_t *op = dt->free_ops;
 	void *p;
@@ -342,7 +84,7 @@ static dop_t *op_get(cn_disktier_t *dt)
 	return op;
 }
 
-static void op_put(cn_disktier_t *dt, dop_t *op)
+void cn_dt_op_put(cn_disktier_t *dt, dop_t *op)
 {
 	free(op->bounce);
 	op->bounce = NULL;
@@ -365,7 +107,7 @@ static void op_data(cn_disktier_t *dt, dop_t *op, cn_block_t *b)
 	uint8_t *data = cn_block_data(b);
 	void *p;
 
-	op->padded = dt->direct ? round_up(op->len, ALIGN) : op->len;
+	op->padded = dt->direct ? cn_dt_round_up(op->len, ALIGN) : op->len;
 	if (dt->direct && ((uintptr_t)data % ALIGN != 0 ||
 			   cn_block_capacity(b) < op->padded)) {
 		if (posix_memalign(&p, ALIGN, op->padded) != 0)
@@ -389,9 +131,9 @@ static void op_path(dop_t *op, sl_blockkey_t key, uint32_t sig, size_t len)
 	SL_ASSERT(rc == 0);
 }
 
-/* ---- Entries ----------------------------------------------------------- */
+/* ---- Entries ------------------------------------------------------------- */
 
-static void gauges(cn_disktier_t *dt)
+void cn_dt_gauges(cn_disktier_t *dt)
 {
 	cn_diskio_space_t sp;
 
@@ -412,18 +154,18 @@ static cn_list_t *policy_list(cn_disktier_t *dt, int policy)
 	return policy == SL_POLICY_PIN ? &dt->pin : &dt->lru;
 }
 
-static dentry_t *find(cn_disktier_t *dt, sl_blockkey_t key)
+dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 {
 	cn_knode_t *n = cn_keymap_find(&dt->index, key);
 
 	return n ? cn_container_of(n, dentry_t, node) : NULL;
 }
 
-static dentry_t *entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
-			   uint32_t len, sl_policy_t policy, int state)
+dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
+			  uint32_t len, sl_policy_t policy, int state)
 {
 	dentry_t *e = sl_xcalloc(1, sizeof(*e));
-	uint64_t c = charge(len);
+	uint64_t c = cn_dt_charge(len);
 
 	e->node.key = key;
 	e->sig = sig;
@@ -455,7 +197,7 @@ static void entry_put(dentry_t *e)
 /* Take e out of the live accounting and its policy (it is going). */
 static void uncount(cn_disktier_t *dt, dentry_t *e)
 {
-	uint64_t c = charge(e->len);
+	uint64_t c = cn_dt_charge(e->len);
 
 	if (!e->counted)
 		return;
@@ -471,14 +213,14 @@ static void uncount(cn_disktier_t *dt, dentry_t *e)
 static void entry_remove(cn_disktier_t *dt, dentry_t *e)
 {
 	uncount(dt, e);
-	dt->used_bytes -= charge(e->len);
+	dt->used_bytes -= cn_dt_charge(e->len);
 	cn_keymap_remove(&dt->index, &e->node);
 	entry_put(e);
 }
 
 static void op_done(cn_disktier_t *dt, dop_t *op);
 
-static void submit(cn_disktier_t *dt, dop_t *op)
+void cn_dt_submit(cn_disktier_t *dt, dop_t *op)
 {
 	dt->busy++;
 	if (dt->stopping) {
@@ -491,28 +233,15 @@ static void submit(cn_disktier_t *dt, dop_t *op)
 	cn_diskio_submit(dt->io, &op->io);
 }
 
-/* Delete dir/name, a file with no entry. */
-static void submit_unlink_name(cn_disktier_t *dt, const char *dir,
-			       const char *name)
-{
-	dop_t *op = op_get(dt);
-	int n;
-
-	op->io.kind = CN_DIO_UNLINK;
-	n = snprintf(op->io.path, sizeof(op->io.path), "%s/%s", dir, name);
-	SL_ASSERT(n > 0 && (size_t)n < sizeof(op->io.path));
-	submit(dt, op);
-}
-
 static void submit_unlink(cn_disktier_t *dt, dentry_t *e)
 {
-	dop_t *op = op_get(dt);
+	dop_t *op = cn_dt_op_get(dt);
 
 	op->io.kind = CN_DIO_UNLINK;
 	op_path(op, e->node.key, e->sig, e->len);
 	op->e = e;
 	e->refs++;
-	submit(dt, op);
+	cn_dt_submit(dt, op);
 }
 
 /*
@@ -527,7 +256,8 @@ static void evict(cn_disktier_t *dt, dentry_t *e, int counted)
 	uncount(dt, e);
 	if (counted) {
 		atomic_fetch_add(&dt->m->disk_evictions, 1);
-		atomic_fetch_add(&dt->m->disk_evicted_bytes, charge(e->len));
+		atomic_fetch_add(&dt->m->disk_evicted_bytes,
+				 cn_dt_charge(e->len));
 	}
 	if (e->state == E_WRITING) {
 		e->doomed = 1; /* unlinked once its write completes */
@@ -557,7 +287,7 @@ static int make_room(cn_disktier_t *dt, uint64_t need, sl_policy_t policy)
 }
 
 /* Shrink to the capacity: lru blocks first, then pinned ones. */
-static void trim(cn_disktier_t *dt)
+void cn_dt_trim(cn_disktier_t *dt)
 {
 	cn_list_t *v;
 
@@ -598,7 +328,7 @@ static void set_full(cn_disktier_t *dt, const char *why, uint64_t avail,
 		" MiB: not admitting new blocks; serving from RAM, the disk "
 		"and the backend",
 		dt->root_path, why, avail >> 20, floor >> 20);
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
 /* May a file of need bytes be added without crossing the floor? */
@@ -632,7 +362,7 @@ static int space_ok(cn_disktier_t *dt, uint64_t need)
 		sl_notice("disk tier %s: %" PRIu64
 			  " MiB free again: admitting blocks",
 			  dt->root_path, avail >> 20);
-		gauges(dt);
+		cn_dt_gauges(dt);
 	}
 	if (avail < floor + need) {
 		set_full(dt, "free space below disk_min_free", avail, floor);
@@ -661,7 +391,7 @@ static void write_failed(cn_disktier_t *dt, int rc)
 	       "blocks until a restart or reload; serving from RAM, the disk "
 	       "and the backend",
 	       dt->root_path, strerror(-rc));
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
 /* ---- Completions --------------------------------------------------------- */
@@ -709,7 +439,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 	int rc = (int)op->io.res;
 
 	dt->pending_writes--;
-	dt->pending_bytes -= charge(op->len);
+	dt->pending_bytes -= cn_dt_charge(op->len);
 	cn_block_unref(e->blk);
 	e->blk = NULL;
 	if (rc >= 0) {
@@ -717,7 +447,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 		atomic_fetch_add(&dt->m->disk_write_bytes,
 				 HDR_SIZE + op->padded);
 		cn_metrics_disk_latency(dt->m, 1, op->io.lat_ns);
-		dt->written_since += charge(op->len);
+		dt->written_since += cn_dt_charge(op->len);
 		if (e->doomed) {
 			e->state = E_DYING;
 			submit_unlink(dt, e);
@@ -765,7 +495,7 @@ static void op_done(cn_disktier_t *dt, dop_t *op)
 {
 	dt->busy--;
 	if (op->self_test) {
-		op_put(dt, op);
+		cn_dt_op_put(dt, op);
 		return;
 	}
 	switch (op->io.kind) {
@@ -779,7 +509,7 @@ static void op_done(cn_disktier_t *dt, dop_t *op)
 		unlink_done(dt, op);
 		break;
 	}
-	op_put(dt, op);
+	cn_dt_op_put(dt, op);
 }
 
 static void destroy_done(cn_dio_op_t *io, void *arg)
@@ -797,15 +527,15 @@ void cn_disktier_reap(cn_disktier_t *dt)
 		op_done(dt, cn_container_of(io, dop_t, io));
 		io = next;
 	}
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
-/* ---- The event thread's calls ------------------------------------------- */
+/* ---- The event thread's calls -------------------------------------------- */
 
 int cn_disktier_lookup(cn_disktier_t *dt, sl_blockkey_t key, size_t *len,
 		       cn_block_t **mem)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (!e || !e->counted)
 		return CN_DISK_MISS;
@@ -821,15 +551,15 @@ int cn_disktier_lookup(cn_disktier_t *dt, sl_blockkey_t key, size_t *len,
 int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		     void (*done)(void *arg, int rc), void *arg)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 	dop_t *op;
 
 	if (!e || !e->counted || e->state != E_READY)
 		return -ENOENT;
 	SL_ASSERT(cn_block_len(b) == e->len);
-	op = op_get(dt);
+	op = cn_dt_op_get(dt);
 	op->io.kind = CN_DIO_READ;
-	op->io.post = read_post;
+	op->io.post = cn_dt_read_post;
 	op->e = e;
 	e->refs++;
 	op->blk = b;
@@ -840,7 +570,7 @@ int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 	op->arg = arg;
 	op_path(op, key, e->sig, e->len);
 	op_data(dt, op, b);
-	submit(dt, op);
+	cn_dt_submit(dt, op);
 	return 0;
 }
 
@@ -848,13 +578,13 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		      uint32_t sig, sl_policy_t policy)
 {
 	size_t len = cn_block_len(b);
-	uint64_t need = charge(len);
+	uint64_t need = cn_dt_charge(len);
 	dentry_t *e;
 	dop_t *op;
 
 	if (len == 0 || len > SL_BLOCK_SIZE_MAX)
 		return 0;
-	e = find(dt, key);
+	e = cn_dt_find(dt, key);
 	if (e) {
 		/* Its old file is going (dropped as corrupt, evicted): write
 		 * this one after it. */
@@ -867,11 +597,11 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		atomic_fetch_add(&dt->m->disk_not_admitted, 1);
 		return 0;
 	}
-	e = entry_new(dt, key, sig, (uint32_t)len, policy, E_WRITING);
+	e = cn_dt_entry_new(dt, key, sig, (uint32_t)len, policy, E_WRITING);
 	e->blk = cn_block_ref(b);
-	op = op_get(dt);
+	op = cn_dt_op_get(dt);
 	op->io.kind = CN_DIO_WRITE;
-	op->io.prep = write_prep;
+	op->io.prep = cn_dt_write_prep;
 	op->e = e;
 	e->refs++;
 	op->blk = e->blk;
@@ -883,15 +613,15 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 	dt->pending_writes++;
 	dt->pending_bytes += need;
 	atomic_fetch_add(&dt->m->disk_admitted, 1);
-	submit(dt, op);
-	gauges(dt);
+	cn_dt_submit(dt, op);
+	cn_dt_gauges(dt);
 	return 1;
 }
 
 int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		       uint32_t sig, sl_policy_t policy)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (e) {
 		if (!e->counted)
@@ -906,11 +636,11 @@ int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 
 void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (e) {
 		evict(dt, e, 0);
-		gauges(dt);
+		cn_dt_gauges(dt);
 	}
 }
 
@@ -965,11 +695,10 @@ int cn_disktier_flush(cn_disktier_t *dt, unsigned timeout_ms)
 	return 0;
 }
 
-/* ---- Configuration --------------------------------------------------------
+/* ---- Configuration ---------------------------------------------------------
  */
 
-static const cn_disk_dataset_t *dataset_of(const cn_disktier_t *dt,
-					   uint32_t sig)
+const cn_disk_dataset_t *cn_dt_dataset_of(const cn_disktier_t *dt, uint32_t sig)
 {
 	for (size_t i = 0; i < dt->n_ds; i++)
 		if (dt->ds[i].sig == sig)
@@ -977,8 +706,8 @@ static const cn_disk_dataset_t *dataset_of(const cn_disktier_t *dt,
 	return NULL;
 }
 
-static void set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
-			 size_t n)
+void cn_dt_set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			size_t n)
 {
 	free(dt->ds);
 	dt->ds = sl_xcalloc(n ? n : 1, sizeof(*ds));
@@ -999,11 +728,11 @@ static void regroup_one(cn_knode_t *n, void *arg)
 	cn_disktier_t *dt = r->dt;
 	dentry_t *e = cn_container_of(n, dentry_t, node);
 	const cn_disk_dataset_t *d;
-	uint64_t c = charge(e->len);
+	uint64_t c = cn_dt_charge(e->len);
 
 	if (!e->counted)
 		return;
-	d = dataset_of(dt, e->sig);
+	d = cn_dt_dataset_of(dt, e->sig);
 	if (!d) {
 		evict(dt, e, 0);
 		r->purged++;
@@ -1020,7 +749,7 @@ static void regroup_one(cn_knode_t *n, void *arg)
 	cn_list_add_back(policy_list(dt, d->policy), &e->plink);
 }
 
-static void apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
+void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
 {
 	dt->capacity = c->capacity;
 	dt->min_free = c->min_free;
@@ -1033,10 +762,10 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 {
 	struct regroup r = {dt, 0};
 
-	apply_limits(dt, c);
-	set_datasets(dt, ds, n_ds);
+	cn_dt_apply_limits(dt, c);
+	cn_dt_set_datasets(dt, ds, n_ds);
 	cn_keymap_foreach(&dt->index, regroup_one, &r);
-	trim(dt);
+	cn_dt_trim(dt);
 	if (r.purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "
 			  "datasets deleted",
@@ -1047,280 +776,7 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			  dt->root_path);
 	dt->failed = 0;
 	dt->full = 0;
-	gauges(dt);
-}
-
-/* ---- Start-up --------------------------------------------------------------
- */
-
-/* mkdir -p: 0, or -errno. */
-static int mkdir_p(const char *path)
-{
-	char *p = sl_xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1;; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-/* Remove every entry of directory name (below root): unfinished writes. */
-static size_t empty_dir(int root_fd, const char *name)
-{
-	int fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	size_t n = 0;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(fd, de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Does the filesystem take O_DIRECT for our files? */
-static int probe_direct(int root_fd)
-{
-	static const char probe[] = "tmp/direct-probe";
-	void *buf = NULL;
-	int fd, ok = 0;
-
-	fd = openat(root_fd, probe,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
-	if (fd >= 0 && posix_memalign(&buf, ALIGN, ALIGN) == 0) {
-		memset(buf, 0, ALIGN);
-		ok = pwrite(fd, buf, ALIGN, 0) == ALIGN;
-	}
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	unlinkat(root_fd, probe, 0);
-	return ok;
-}
-
-/* Run op on the engine and wait for it (start-up only). */
-static ssize_t run_sync(cn_disktier_t *dt, dop_t *op)
-{
-	struct pollfd pfd = {cn_diskio_fd(dt->io), POLLIN, 0};
-	cn_dio_op_t *done = NULL;
-
-	submit(dt, op);
-	while (!done) {
-		if (poll(&pfd, 1, 10000) <= 0)
-			return -ETIMEDOUT; /* op stays the engine's */
-		done = cn_diskio_reap(dt->io);
-	}
-	SL_ASSERT(done == &op->io && !done->next);
-	dt->busy--;
-	return op->io.res;
-}
-
-static uint8_t probe_byte(size_t i)
-{
-	return (uint8_t)(i * 7 + 1);
-}
-
-/*
- * Write, read back and delete one file through the engine, the way blocks
- * go: a kernel without direct descriptors (before 5.15), a seccomp filter
- * or a filesystem that refuses something fails here, at start, and not
- * block by block later.
- */
-static int self_test(cn_disktier_t *dt)
-{
-	static const char probe[] = "tmp/self-test";
-	dop_t *op = op_get(dt);
-	ssize_t rc;
-
-	op->self_test = 1;
-	for (size_t i = 0; i < HDR_SIZE; i++)
-		op->hdr[i] = probe_byte(i);
-	op->io.kind = CN_DIO_WRITE;
-	sl_strlcpy(op->io.path, probe, sizeof(op->io.path));
-	op->io.iov[0] = (struct iovec){op->hdr, HDR_SIZE};
-	op->io.niov = 1;
-	rc = run_sync(dt, op);
-	if (rc >= 0) {
-		memset(op->hdr, 0, HDR_SIZE);
-		op->io.kind = CN_DIO_READ;
-		rc = run_sync(dt, op);
-		for (size_t i = 0; rc >= 0 && i < HDR_SIZE; i++)
-			if (rc != HDR_SIZE || op->hdr[i] != probe_byte(i))
-				rc = -EIO;
-	}
-	if (rc == -ETIMEDOUT)
-		return (int)rc; /* op is freed when the engine stops */
-	unlinkat(dt->root_fd, probe, 0);
-	op_put(dt, op);
-	return rc < 0 ? (int)rc : 0;
-}
-
-struct scan_stats {
-	size_t files;
-	size_t stale;
-	size_t foreign;
-};
-
-/* Index the names in fan-out directory i. */
-static int scan_dir(cn_disktier_t *dt, unsigned i, struct scan_stats *st)
-{
-	char name[3];
-	int fd;
-	DIR *d;
-	struct dirent *de;
-	sl_blockkey_t key;
-	uint32_t sig, len;
-	const cn_disk_dataset_t *ds;
-
-	snprintf(name, sizeof(name), "%02x", i);
-	if (mkdirat(dt->root_fd, name, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(dt->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		st->files++;
-		if (parse_name(de->d_name, i, &key, &sig, &len) < 0 ||
-		    find(dt, key)) {
-			/* Not a name the tier writes: not ours to serve. */
-			unlinkat(fd, de->d_name, 0);
-			st->foreign++;
-			continue;
-		}
-		ds = dataset_of(dt, sig);
-		if (!ds) {
-			/* A dataset removed or changed while the node was
-			 * down: delete in the background. */
-			submit_unlink_name(dt, name, de->d_name);
-			st->stale++;
-			continue;
-		}
-		entry_new(dt, key, sig, len, ds->policy, E_READY);
-	}
-	closedir(d);
-	return 0;
-}
-
-cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
-			       const cn_disk_dataset_t *ds, size_t n_ds,
-			       cn_metrics_t *m, int *rc, char *err,
-			       size_t errlen)
-{
-	cn_disktier_t *dt = sl_xcalloc(1, sizeof(*dt));
-	struct scan_stats st = {0};
-	size_t len = strlen(c->path) + sizeof("/" LAYOUT), unfinished;
-	uint64_t t0;
-
-	dt->root_fd = -1;
-	dt->lock_fd = -1;
-	dt->m = m ? m : &dt->own_metrics;
-	cn_keymap_init(&dt->index);
-	cn_list_init(&dt->lru);
-	cn_list_init(&dt->pin);
-	apply_limits(dt, c);
-	set_datasets(dt, ds, n_ds);
-	dt->root_path = sl_xmalloc(len);
-	snprintf(dt->root_path, len, "%s/" LAYOUT, c->path);
-	*rc = mkdir_p(dt->root_path);
-	if (*rc < 0) {
-		snprintf(err, errlen, "disk_path %s: cannot create %s: %s",
-			 c->path, dt->root_path, strerror(-*rc));
-		goto out_err;
-	}
-	dt->root_fd = open(dt->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dt->root_fd < 0)
-		goto out_errno;
-	dt->lock_fd =
-		openat(dt->root_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (dt->lock_fd < 0)
-		goto out_errno;
-	if (flock(dt->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		*rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		snprintf(err, errlen,
-			 "disk_path %s: %s is in use by another cache node",
-			 c->path, dt->root_path);
-		goto out_err;
-	}
-	if (mkdirat(dt->root_fd, "tmp", 0755) < 0 && errno != EEXIST)
-		goto out_errno;
-	unfinished = empty_dir(dt->root_fd, "tmp");
-	dt->direct = !c->buffered && probe_direct(dt->root_fd);
-	dt->io = cn_diskio_new(dt->root_fd, c->qd, dt->direct, rc);
-	if (!dt->io) {
-		snprintf(err, errlen,
-			 "disk_path %s: io_uring is not available (%s): the "
-			 "disk tier needs Linux 5.15 or later, with io_uring "
-			 "allowed (seccomp, kernel.io_uring_disabled)",
-			 c->path, strerror(-*rc));
-		goto out_err;
-	}
-	*rc = self_test(dt);
-	if (*rc < 0) {
-		snprintf(err, errlen,
-			 "disk_path %s: a test block cannot be written and "
-			 "read back through io_uring: %s",
-			 c->path, strerror(-*rc));
-		goto out_err;
-	}
-
-	t0 = sl_now_ns();
-	for (unsigned i = 0; i < 256; i++) {
-		*rc = scan_dir(dt, i, &st);
-		if (*rc < 0) {
-			snprintf(err, errlen, "disk_path %s: %s/%02x: %s",
-				 c->path, dt->root_path, i, strerror(-*rc));
-			goto out_err;
-		}
-	}
-	dt->rebuild_ns = sl_now_ns() - t0;
-	dt->rebuild_files = st.files;
-	trim(dt);
-	gauges(dt);
-	sl_notice("disk tier %s: %zu blocks, %" PRIu64 " of %" PRIu64
-		  " MiB, indexed from %zu names in %.1f ms (O_DIRECT %s); "
-		  "removed %zu blocks of other datasets, %zu foreign files "
-		  "and %zu unfinished writes",
-		  dt->root_path, dt->n_live, dt->live_bytes >> 20,
-		  dt->capacity >> 20, st.files, (double)dt->rebuild_ns / 1e6,
-		  dt->direct ? "on" : "off", st.stale, st.foreign, unfinished);
-	*rc = 0;
-	return dt;
-out_errno:
-	*rc = -errno;
-	snprintf(err, errlen, "disk_path %s: %s: %s", c->path, dt->root_path,
-		 strerror(errno));
-out_err:
-	cn_disktier_destroy(&dt);
-	return NULL;
+	cn_dt_gauges(dt);
 }
 
 static void free_entry(cn_knode_t *n, void *arg)

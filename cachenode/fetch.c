@@ -643,7 +643,7 @@ void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 	cn_workers_submit(s->workers, &h->job);
 }
 
-/* ---- The engine, for the loop ------------------------------------------- */
+/* ---- The engine, for the loop -------------------------------------------- */
 
 void cn_fetch_init(cn_server_t *s)
 {

@@ -170,7 +170,7 @@ void cn_nodemap_close(cn_server_t *s)
 	s->hello = NULL;
 }
 
-/* ---- The disk tier's view -------------------------------------------- */
+/* ---- The disk tier's view ------------------------------------------------ */
 
 /* The disk tier's view of the datasets.  Caller frees. */
 static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
@@ -229,7 +229,7 @@ static void reload_disk(cn_server_t *s, const sl_node_conf_t *old)
 	free(d);
 }
 
-/* ---- Reload ------------------------------------------------------------ */
+/* ---- Reload -------------------------------------------------------------- */
 
 static void apply_budgets(cn_server_t *s)
 {

@@ -29,7 +29,7 @@
 #include "common/util.h"
 #include "proto/transport.h"
 
-/* ---- Replies ---------------------------------------------------------- */
+/* ---- Replies ------------------------------------------------------------- */
 
 void cn_request_done(cn_server_t *s, uint8_t op, int status)
 {
@@ -139,7 +139,7 @@ void cn_reply_stat(cn_server_t *s, const cn_addr_t *a, const sb_stat_t *st)
 	pr_buf_fini(&b);
 }
 
-/* ---- Requests that wait ---------------------------------------------- */
+/* ---- Requests that wait -------------------------------------------------- */
 
 static cn_req_t *req_new(cn_server_t *s, const cn_addr_t *a)
 {
@@ -185,7 +185,7 @@ void cn_req_release(cn_server_t *s, cn_req_t *r)
 	free(r);
 }
 
-/* ---- Serving ---------------------------------------------------------- */
+/* ---- Serving ------------------------------------------------------------- */
 
 /* Park a READ without a version on its file's STAT flight. */
 static void wait_for_version(cn_server_t *s, const cn_addr_t *a,

@@ -157,7 +157,7 @@ static int drain_socket(cn_server_t *s)
 	return rc;
 }
 
-/* ---- Life cycle ------------------------------------------------------- */
+/* ---- Life cycle ---------------------------------------------------------- */
 
 /* The socket, bound to the node's addr: 0, or -1 with err. */
 static int open_socket(cn_server_t *s, char *err, size_t errlen)
