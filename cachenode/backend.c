@@ -283,6 +283,7 @@ static uint32_t disk_signature(const cn_dataset_t *d)
 }
 
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const cn_policy_ops_t *policy,
 			      const char *config_path, uint32_t id, int *rc,
 			      char *err, size_t errlen)
 {
@@ -304,7 +305,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	sl_strlcpy(d->backend, dc->backend, sizeof(d->backend));
 	d->uri = sl_xstrdup(dc->uri ? dc->uri : "");
 	d->block_size = dc->block_size;
-	d->policy = dc->policy;
+	d->policy = policy;
 	d->metadata_ttl_ms = dc->metadata_ttl_ms;
 	d->id = id;
 	d->ops = ops;
@@ -371,7 +372,8 @@ int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc)
 
 	if (strcmp(d->backend, dc->backend) != 0 ||
 	    strcmp(d->uri, dc->uri ? dc->uri : "") != 0 ||
-	    d->block_size != dc->block_size || d->policy != dc->policy)
+	    d->block_size != dc->block_size ||
+	    strcmp(d->policy->name, dc->policy) != 0)
 		return 0;
 	sig = params_signature(dc);
 	same = strcmp(sig, d->params_sig) == 0;

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cachenode/policy.h"
 #include "common/config.h"
 #include "sluice/backend.h"
 
@@ -62,7 +63,7 @@ typedef struct cn_dataset {
 	char backend[SL_BACKEND_MAX + 1];
 	char *uri;
 	uint32_t block_size;
-	sl_policy_t policy;
+	const cn_policy_ops_t *policy; /* static, or the server's for life */
 	uint64_t metadata_ttl_ms;
 	uint32_t id; /* unique per node run: tags cache entries */
 	const sb_ops_t *ops;
@@ -78,11 +79,13 @@ typedef struct cn_dataset {
 } cn_dataset_t;
 
 /*
- * Open dataset dc (borrowed) with its module from r; config_path names
- * the file in messages.  Returns a dataset with one reference, or NULL with
- * *rc = -errno and one line in err (the module's own message on -EINVAL).
+ * Open dataset dc (borrowed) with its module from r, under policy (the
+ * caller found dc->policy's table); config_path names the file in
+ * messages.  Returns a dataset with one reference, or NULL with *rc =
+ * -errno and one line in err (the module's own message on -EINVAL).
  */
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const cn_policy_ops_t *policy,
 			      const char *config_path, uint32_t id, int *rc,
 			      char *err, size_t errlen);
 cn_dataset_t *cn_dataset_ref(cn_dataset_t *d);

@@ -24,14 +24,15 @@
  * backend slows the fetches down (they wait for memory) instead of
  * growing it, and nothing is fetched twice for being in flight to disk.
  *
- * Policies over both tiers.  The disk keeps its own `lru` order and its
- * own `pin` set, with the RAM tier's rule: a policy only evicts its own
- * blocks.  `lru` admission evicts the disk's least recent lru blocks until
- * the new one fits (and first checks that evicting them all would be
- * enough, so it never empties the tier for nothing); `pin` admission takes
- * free capacity only.  So a `pin` dataset on a full node keeps what it has
- * in both tiers and serves the rest from the backend, and `lru` blocks
- * fall out of RAM onto disk and out of the disk last.
+ * Policies over both tiers.  The disk keeps its own instance of each
+ * policy (the same tables as the RAM tier's, policy.h), with the RAM
+ * tier's rule: a policy only evicts its own blocks.  Admission evicts the
+ * victims of the new block's policy until it fits (and first checks that
+ * evicting all its blocks would be enough, so it never empties the tier
+ * for nothing); `pin` offers no victims, so it takes free capacity only.
+ * So a `pin` dataset on a full node keeps what it has in both tiers and
+ * serves the rest from the backend, and `lru` blocks fall out of RAM onto
+ * disk and out of the disk last.
  *
  * Space.  disk_capacity bounds the bytes of the block files (header and
  * 4 KiB rounding included).  Independently, the filesystem's free space
@@ -149,11 +150,6 @@ void cn_dt_gauges(cn_disktier_t *dt)
 		     (uint64_t)(!dt->full && !dt->failed));
 }
 
-static cn_list_t *policy_list(cn_disktier_t *dt, int policy)
-{
-	return policy == SL_POLICY_PIN ? &dt->pin : &dt->lru;
-}
-
 dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 {
 	cn_knode_t *n = cn_keymap_find(&dt->index, key);
@@ -161,8 +157,27 @@ dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 	return n ? cn_container_of(n, dentry_t, node) : NULL;
 }
 
+/* Put e under the policy in slot (e counted). */
+static void policy_add(cn_disktier_t *dt, dentry_t *e, unsigned slot)
+{
+	cn_policy_t *p = dt->policies.p[slot];
+
+	e->pslot = (uint8_t)slot;
+	p->ops->insert(p->st, &e->plink);
+	dt->policy_bytes[slot] += cn_dt_charge(e->len);
+}
+
+static void policy_del(cn_disktier_t *dt, dentry_t *e)
+{
+	cn_policy_t *p = dt->policies.p[e->pslot];
+
+	p->ops->remove(p->st, &e->plink);
+	dt->policy_bytes[e->pslot] -= cn_dt_charge(e->len);
+}
+
 dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
-			  uint32_t len, sl_policy_t policy, int state)
+			  uint32_t len, const cn_policy_ops_t *policy,
+			  int state)
 {
 	dentry_t *e = sl_xcalloc(1, sizeof(*e));
 	uint64_t c = cn_dt_charge(len);
@@ -171,15 +186,12 @@ dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
 	e->sig = sig;
 	e->len = len;
 	e->state = (uint8_t)state;
-	e->policy = (uint8_t)policy;
 	e->refs = 1;
 	e->counted = 1;
 	cn_keymap_insert(&dt->index, &e->node);
-	cn_list_add_front(policy_list(dt, policy), &e->plink);
+	policy_add(dt, e, cn_policy_slot(&dt->policies, policy));
 	dt->live_bytes += c;
 	dt->used_bytes += c;
-	if (policy == SL_POLICY_LRU)
-		dt->lru_bytes += c;
 	dt->n_live++;
 	dt->max_charge = SL_MAX(dt->max_charge, c);
 	return e;
@@ -202,10 +214,8 @@ static void uncount(cn_disktier_t *dt, dentry_t *e)
 	if (!e->counted)
 		return;
 	e->counted = 0;
-	cn_list_del(&e->plink);
+	policy_del(dt, e);
 	dt->live_bytes -= c;
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes -= c;
 	dt->n_live--;
 }
 
@@ -267,46 +277,61 @@ static void evict(cn_disktier_t *dt, dentry_t *e, int counted)
 	submit_unlink(dt, e);
 }
 
-/* Room for need more bytes under policy: 0, or -ENOSPC (nothing evicted
- * when evicting every lru block would not be enough). */
-static int make_room(cn_disktier_t *dt, uint64_t need, sl_policy_t policy)
+/* Room for need more bytes under policy: 0, or -ENOSPC.  Nothing is
+ * evicted when evicting every block of the policy would not be enough (a
+ * policy evicts only its own blocks). */
+static int make_room(cn_disktier_t *dt, uint64_t need,
+		     const cn_policy_ops_t *policy)
 {
+	unsigned slot = cn_policy_slot(&dt->policies, policy);
+	cn_policy_t *p = dt->policies.p[slot];
 	cn_list_t *v;
 
 	if (dt->live_bytes + need <= dt->capacity)
 		return 0;
-	if (policy != SL_POLICY_LRU ||
-	    dt->live_bytes - dt->lru_bytes + need > dt->capacity)
+	if (dt->live_bytes - dt->policy_bytes[slot] + need > dt->capacity)
 		return -ENOSPC;
 	while (dt->live_bytes + need > dt->capacity) {
-		v = cn_list_last(&dt->lru);
-		SL_ASSERT(v);
+		v = p->ops->victim(p->st);
+		if (!v)
+			return -ENOSPC;
 		evict(dt, cn_container_of(v, dentry_t, plink), 1);
 	}
 	return 0;
 }
 
-/* Shrink to the capacity: lru blocks first, then pinned ones. */
+/* While the tier is over capacity, evict each policy's victims (or, with
+ * oldest, what it would rather keep, oldest first). */
+static void trim_by(cn_disktier_t *dt, int oldest)
+{
+	for (unsigned i = 0; i < dt->policies.n; i++) {
+		cn_policy_t *p = dt->policies.p[i];
+		cn_list_t *v;
+
+		while (dt->live_bytes > dt->capacity) {
+			v = oldest ? p->ops->oldest(p->st)
+				   : p->ops->victim(p->st);
+			if (!v)
+				break;
+			evict(dt, cn_container_of(v, dentry_t, plink), 1);
+		}
+	}
+}
+
+/* Shrink to the capacity: the policies' victims first, then what they
+ * would keep (pinned blocks), oldest first. */
 void cn_dt_trim(cn_disktier_t *dt)
 {
-	cn_list_t *v;
-
-	while (dt->live_bytes > dt->capacity) {
-		v = cn_list_last(&dt->lru);
-		if (!v)
-			v = cn_list_last(&dt->pin);
-		if (!v)
-			break;
-		evict(dt, cn_container_of(v, dentry_t, plink), 1);
-	}
+	trim_by(dt, 0);
+	trim_by(dt, 1);
 }
 
 static void touch(cn_disktier_t *dt, dentry_t *e)
 {
-	if (e->counted && e->policy == SL_POLICY_LRU) {
-		cn_list_del(&e->plink);
-		cn_list_add_front(&dt->lru, &e->plink);
-	}
+	cn_policy_t *p = dt->policies.p[e->pslot];
+
+	if (e->counted)
+		p->ops->hit(p->st, &e->plink);
 }
 
 /* ---- Space --------------------------------------------------------------- */
@@ -467,7 +492,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 }
 
 int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		      uint32_t sig, sl_policy_t policy);
+		      uint32_t sig, const cn_policy_ops_t *policy);
 
 static void unlink_done(cn_disktier_t *dt, dop_t *op)
 {
@@ -486,7 +511,7 @@ static void unlink_done(cn_disktier_t *dt, dop_t *op)
 	 * now that the name is free. */
 	if (again && !dt->stopping)
 		cn_disktier_admit(dt, e->node.key, again, e->sig,
-				  (sl_policy_t)e->policy);
+				  dt->policies.p[e->pslot]->ops);
 	cn_block_unref(again);
 	entry_put(e);
 }
@@ -575,7 +600,7 @@ int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 }
 
 int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		      uint32_t sig, sl_policy_t policy)
+		      uint32_t sig, const cn_policy_ops_t *policy)
 {
 	size_t len = cn_block_len(b);
 	uint64_t need = cn_dt_charge(len);
@@ -619,7 +644,7 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 }
 
 int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		       uint32_t sig, sl_policy_t policy)
+		       uint32_t sig, const cn_policy_ops_t *policy)
 {
 	dentry_t *e = cn_dt_find(dt, key);
 
@@ -728,7 +753,6 @@ static void regroup_one(cn_knode_t *n, void *arg)
 	cn_disktier_t *dt = r->dt;
 	dentry_t *e = cn_container_of(n, dentry_t, node);
 	const cn_disk_dataset_t *d;
-	uint64_t c = cn_dt_charge(e->len);
 
 	if (!e->counted)
 		return;
@@ -738,15 +762,10 @@ static void regroup_one(cn_knode_t *n, void *arg)
 		r->purged++;
 		return;
 	}
-	if (d->policy == e->policy)
+	if (d->policy == dt->policies.p[e->pslot]->ops)
 		return;
-	cn_list_del(&e->plink);
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes -= c;
-	e->policy = (uint8_t)d->policy;
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes += c;
-	cn_list_add_back(policy_list(dt, d->policy), &e->plink);
+	policy_del(dt, e);
+	policy_add(dt, e, cn_policy_slot(&dt->policies, d->policy));
 }
 
 void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
@@ -799,6 +818,8 @@ void cn_disktier_destroy(cn_disktier_t **dp)
 	 * which drops the references it held. */
 	dt->stopping = 1;
 	cn_diskio_destroy(&dt->io, destroy_done, dt);
+	/* The policies unlink the entries they still hold: first. */
+	cn_policy_slots_fini(&dt->policies);
 	cn_keymap_foreach(&dt->index, free_entry, NULL);
 	cn_keymap_fini(&dt->index);
 	while ((op = dt->free_ops)) {

@@ -16,6 +16,7 @@
 #include "cachenode/disktier.h"
 #include "cachenode/keymap.h"
 #include "cachenode/list.h"
+#include "cachenode/policy.h"
 
 #define HDR_SIZE CN_DISK_HEADER
 #define ALIGN	 4096
@@ -29,13 +30,13 @@ enum { E_WRITING, E_READY, E_DYING };
  */
 typedef struct dentry {
 	cn_knode_t node;   /* dt->index */
-	cn_list_t plink;   /* dt->lru or dt->pin; self-linked on neither */
+	cn_list_t plink;   /* in its policy while counted */
 	cn_block_t *blk;   /* E_WRITING: the bytes being written (a ref) */
 	cn_block_t *again; /* going: write these bytes once gone (a ref) */
 	uint32_t sig;	   /* the dataset's disk signature */
 	uint32_t len;	   /* data bytes */
 	uint8_t state;	   /* E_* */
-	uint8_t policy;	   /* sl_policy_t */
+	uint8_t pslot;	   /* its policy: dt->policies.p[pslot] */
 	uint8_t doomed;	   /* evicted while E_WRITING: unlink once written */
 	uint8_t counted;   /* in live_bytes and n_live */
 	uint32_t refs;	   /* the index's, plus one per operation */
@@ -73,11 +74,10 @@ struct cn_disktier {
 	cn_disk_dataset_t *ds;
 	size_t n_ds;
 
-	cn_keymap_t index;	/* every dentry */
-	cn_list_t lru;		/* lru entries, most recent first */
-	cn_list_t pin;		/* pin entries */
-	uint64_t live_bytes;	/* counted entries' files */
-	uint64_t lru_bytes;	/* of which lru */
+	cn_keymap_t index;	    /* every dentry */
+	cn_policy_slots_t policies; /* the counted entries, each in one */
+	uint64_t policy_bytes[CN_POLICY_MAX]; /* their files, by slot */
+	uint64_t live_bytes;		      /* counted entries' files */
 	uint64_t used_bytes;	/* every entry's file (dying too) */
 	size_t n_live;		/* counted entries */
 	size_t busy;		/* operations submitted, not reaped */
@@ -131,7 +131,8 @@ void cn_dt_submit(cn_disktier_t *dt, dop_t *op);
 dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key);
 /* Index a block of len bytes for dataset sig under policy, in state. */
 dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
-			  uint32_t len, sl_policy_t policy, int state);
+			  uint32_t len, const cn_policy_ops_t *policy,
+			  int state);
 /* The configured dataset with disk signature sig, or NULL. */
 const cn_disk_dataset_t *cn_dt_dataset_of(const cn_disktier_t *dt,
 					  uint32_t sig);

@@ -65,7 +65,7 @@ static int build_hello(cn_server_t *s)
 		dss[i].name = pr_str(c->datasets[i].name);
 		dss[i].backend = pr_str(c->datasets[i].backend);
 		dss[i].block_size = c->datasets[i].block_size;
-		dss[i].policy = (uint8_t)c->datasets[i].policy;
+		dss[i].policy = pr_str(c->datasets[i].policy);
 		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
 	}
 	h.cluster = pr_str(c->cluster_name);
@@ -107,6 +107,28 @@ static void build_ring(cn_server_t *s)
 	build_hello(s);
 }
 
+/* The table of dc's policy, or NULL with the config error in err. */
+static const cn_policy_ops_t *find_policy(const cn_server_t *s,
+					  const sl_config_t *cfg,
+					  const sl_dataset_conf_t *dc,
+					  char *err, size_t errlen)
+{
+	const cn_policy_ops_t *p = cn_policy_find(dc->policy, s->opts.policies,
+						  s->opts.n_policies);
+	char known[256];
+
+	if (!p) {
+		cn_policy_names(known, sizeof(known), s->opts.policies,
+				s->opts.n_policies);
+		snprintf(err, errlen,
+			 "%s:%d: [dataset %s] policy: unknown policy '%s' "
+			 "(known: %s)",
+			 cfg->path ? cfg->path : "(config)", dc->policy_line,
+			 dc->name, dc->policy, known);
+	}
+	return p;
+}
+
 static cn_dataset_t *find_open(cn_dataset_t **ds, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -124,6 +146,7 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 			 char *err, size_t errlen)
 {
 	cn_dataset_t **ds = sl_xcalloc(cfg->n_datasets + 1, sizeof(*ds));
+	const cn_policy_ops_t *policy;
 	int rc = 0;
 
 	for (size_t i = 0; i < cfg->n_datasets; i++) {
@@ -134,8 +157,12 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 			ds[i] = cn_dataset_ref(o);
 			continue;
 		}
-		ds[i] = cn_dataset_open(s->backends, dc, cfg->path,
-					s->next_ds_id++, &rc, err, errlen);
+		policy = find_policy(s, cfg, dc, err, errlen);
+		rc = -EINVAL;
+		if (policy)
+			ds[i] = cn_dataset_open(s->backends, dc, policy,
+						cfg->path, s->next_ds_id++, &rc,
+						err, errlen);
 		if (!ds[i]) {
 			for (size_t j = 0; j < i; j++)
 				cn_dataset_unref(&ds[j]);

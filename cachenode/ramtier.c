@@ -43,15 +43,13 @@
 #define INDEX_COST  (2 * sizeof(void *))
 #define MALLOC_COST 16
 
-#define N_POLICIES 2
-
 struct cn_block {
 	cn_knode_t node;    /* index link; event thread */
 	cn_list_t plink;    /* policy link; event thread */
 	cn_ramtier_t *tier; /* borrowed; outlives the block */
 	_Atomic uint32_t refs;
 	uint32_t tag;
-	sl_policy_t policy;
+	uint8_t pslot;	   /* its policy: t->policies.p[pslot] */
 	uint8_t indexed;   /* in the index and the policy */
 	uint8_t transient; /* charged to slack: never indexed */
 	uint8_t mapped;	   /* data is its own mmap() of map_len bytes */
@@ -68,7 +66,7 @@ struct cn_ramtier {
 	_Atomic uint64_t transient;
 	_Atomic uint64_t live; /* blocks allocated, not yet freed */
 	cn_keymap_t index;
-	cn_policy_t *policies[N_POLICIES]; /* by sl_policy_t, lazily */
+	cn_policy_slots_t policies;
 	int wake_fd;
 	_Atomic int want_memory;
 	void (*evict_fn)(void *arg, sl_blockkey_t key, cn_block_t *b);
@@ -103,12 +101,9 @@ cn_ramtier_t *cn_ramtier_new(uint64_t capacity, uint64_t slack, cn_metrics_t *m)
 	return t;
 }
 
-static cn_policy_t *policy_of(cn_ramtier_t *t, sl_policy_t p)
+static cn_policy_t *policy_of(cn_ramtier_t *t, const cn_block_t *b)
 {
-	SL_ASSERT((unsigned)p < N_POLICIES);
-	if (!t->policies[p])
-		t->policies[p] = cn_policy_new(cn_policy_ops_for(p));
-	return t->policies[p];
+	return t->policies.p[b->pslot];
 }
 
 static void block_free(cn_block_t *b)
@@ -186,9 +181,9 @@ uint32_t cn_block_tag(const cn_block_t *b)
 	return b->tag;
 }
 
-sl_policy_t cn_block_policy(const cn_block_t *b)
+const cn_policy_ops_t *cn_block_policy(const cn_block_t *b)
 {
-	return b->policy;
+	return policy_of(b->tier, b)->ops;
 }
 
 void cn_block_trim(cn_block_t *b, size_t len)
@@ -221,7 +216,7 @@ void cn_block_trim(cn_block_t *b, size_t len)
  * Its bytes stay charged until the last other holder lets go. */
 static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 {
-	cn_policy_t *p = policy_of(t, b->policy);
+	cn_policy_t *p = policy_of(t, b);
 
 	SL_ASSERT(b->indexed);
 	cn_keymap_remove(&t->index, &b->node);
@@ -250,15 +245,16 @@ static int make_room(cn_ramtier_t *t, cn_policy_t *p, uint64_t need)
 	return 0;
 }
 
-cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, sl_policy_t policy, uint32_t tag,
-			     size_t len, int *err)
+cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
+			     uint32_t tag, size_t len, int *err)
 {
 	uint64_t need = cn_ramtier_charge(len);
+	unsigned slot = cn_policy_slot(&t->policies, policy);
 	cn_block_t *b;
 	int transient = 0;
 
 	*err = 0;
-	if (make_room(t, policy_of(t, policy), need) < 0) {
+	if (make_room(t, t->policies.p[slot], need) < 0) {
 		if (atomic_load(&t->transient) + need > t->slack) {
 			*err = -ENOMEM;
 			return NULL;
@@ -283,7 +279,7 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, sl_policy_t policy, uint32_t tag,
 	b->tier = t;
 	atomic_init(&b->refs, 1);
 	b->tag = tag;
-	b->policy = policy;
+	b->pslot = (uint8_t)slot;
 	b->transient = (uint8_t)transient;
 	b->len = len;
 	atomic_init(&b->charge, need);
@@ -312,7 +308,7 @@ int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 		atomic_fetch_add(&t->m->not_admitted, 1);
 		return 0;
 	}
-	p = policy_of(t, b->policy);
+	p = policy_of(t, b);
 	b->node.key = key;
 	cn_keymap_insert(&t->index, &b->node);
 	p->ops->insert(p->st, &b->plink);
@@ -332,7 +328,7 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 	if (!n)
 		return NULL;
 	b = cn_container_of(n, cn_block_t, node);
-	p = policy_of(t, b->policy);
+	p = policy_of(t, b);
 	p->ops->hit(p->st, &b->plink);
 	return cn_block_ref(b);
 }
@@ -371,9 +367,8 @@ void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
 
 	t->capacity = capacity;
 	t->slack = slack;
-	for (unsigned p = 0; p < N_POLICIES; p++)
-		if (t->policies[p])
-			(void)make_room(t, t->policies[p], 0);
+	for (unsigned p = 0; p < t->policies.n; p++)
+		(void)make_room(t, t->policies.p[p], 0);
 	/* Policies that offer no victims (pin) shrink too. */
 	if (atomic_load(&t->used) > capacity)
 		cn_keymap_foreach(&t->index, purge_one, &a);
@@ -436,8 +431,7 @@ void cn_ramtier_destroy(cn_ramtier_t **tp)
 		return;
 	cn_keymap_foreach(&t->index, drop_index, t);
 	SL_ASSERT(atomic_load(&t->live) == 0);
-	for (unsigned p = 0; p < N_POLICIES; p++)
-		cn_policy_destroy(&t->policies[p]);
+	cn_policy_slots_fini(&t->policies);
 	cn_keymap_fini(&t->index);
 	free(t);
 	*tp = NULL;

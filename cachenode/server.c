@@ -235,6 +235,10 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	}
 	sl_strlcpy(s->node_name, node, sizeof(s->node_name));
 	cn_fetch_init(s);
+	if (cn_policy_check_extra(s->opts.policies, s->opts.n_policies) < 0) {
+		snprintf(err, errlen, "the extra policies are malformed");
+		goto out_err;
+	}
 	if (open_backends(s, err, errlen) < 0 ||
 	    cn_nodemap_open(s, err, errlen) < 0)
 		goto out_err;

@@ -150,12 +150,16 @@ int cn_tiering_read(cn_tiering_t *t, cn_fill_t *f)
 	return 0;
 }
 
-void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,
-		     size_t n_reads, const cn_dataset_t *ds)
+void cn_tiering_keep(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc)
 {
 	if (rc >= 0 && cn_ramtier_insert(t->ram, f->key, f->blk) &&
 	    f->src == CN_SRC_DISK)
 		atomic_fetch_add(&t->m->promotions, 1);
+}
+
+void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,
+		     size_t n_reads, const cn_dataset_t *ds)
+{
 	if (!t->disk)
 		return;
 	/* Disk hits and misses count READs, as the RAM tier's do. */

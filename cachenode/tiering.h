@@ -91,13 +91,15 @@ int cn_tiering_lookup(cn_tiering_t *t, cn_fill_t *f, size_t want, int exact,
 int cn_tiering_read(cn_tiering_t *t, cn_fill_t *f);
 
 /*
- * f's flight was answered from it: rc is the fill's result (bytes in
- * f->blk, or -errno), n_reads the READs among its waiters, ds (borrowed)
- * its dataset.  On success the
- * block is offered to RAM (a promotion when it came from disk) and, fresh
- * from the backend and not empty, to the disk; the disk's hits or misses
- * are counted per READ.  f->blk stays the caller's.
+ * f was filled: rc is the result (bytes in f->blk, or -errno).  Before its
+ * waiters are answered, cn_tiering_keep offers a filled block to RAM (a
+ * promotion when it came from disk), so that a reply seen means a block
+ * cached.  After, cn_tiering_done counts the disk's hit or miss for each
+ * of the n_reads READs among them and writes a block fresh from the
+ * backend (not empty) to the disk for ds (borrowed).  f->blk stays the
+ * caller's.
  */
+void cn_tiering_keep(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc);
 void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,
 		     size_t n_reads, const cn_dataset_t *ds);
 

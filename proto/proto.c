@@ -59,7 +59,7 @@ _Static_assert(ENOENT == 2 && EIO == 5 && EAGAIN == 11 && EINVAL == 22 &&
 #define MIN_STAT    (1 + 4 + 8 + 8 + 2)
 #define MIN_DIRENT  (2 + 1 + MIN_STAT)
 #define MIN_NODE    (2 + 1 + 2 + 1 + 4)
-#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 1 + 8)
+#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 2 + 1 + 8)
 #define MIN_ITEM    (2 + 1 + 8)
 #define LOAD_SIZE   (5 * 8)
 #define EVICT_SIZE  (2 * 8)
@@ -751,8 +751,7 @@ static int hello_dataset_check(const pr_hello_dataset_t *d)
 	if (d->block_size < SL_BLOCK_SIZE_MIN ||
 	    d->block_size > SL_BLOCK_SIZE_MAX)
 		return -EINVAL;
-	if (d->policy > SL_POLICY_PIN)
-		return -EINVAL;
+	CHECK(check_backend(d->policy)); /* the same rule for policy names */
 	return 0;
 }
 
@@ -785,7 +784,7 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 		put_str(b, d->name);
 		put_str(b, d->backend);
 		put_u32(b, d->block_size);
-		put_u8(b, d->policy);
+		put_str(b, d->policy);
 		put_u64(b, d->metadata_ttl_ms);
 	}
 	return 0;
@@ -824,7 +823,7 @@ int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len)
 		rd_str(&r, &d->name, check_sl_name);
 		rd_str(&r, &d->backend, check_backend);
 		d->block_size = rd_u32(&r);
-		d->policy = rd_u8(&r);
+		rd_str(&r, &d->policy, check_backend);
 		d->metadata_ttl_ms = rd_u64(&r);
 		if (!r.err)
 			rd_fail(&r, hello_dataset_check(d));

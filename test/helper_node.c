@@ -5,6 +5,7 @@
 #include "test/helper_node.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ int th_node_start(th_node_t *n, const char *node_keys, const char *rest,
 {
 	cn_server_opts_t o = {0};
 	sl_config_t *cfg;
-	char *text = NULL;
+	char *text = NULL, modules[PATH_MAX];
 	int port = th_free_port();
 
 	memset(n, 0, sizeof(*n));
@@ -34,8 +35,15 @@ int th_node_start(th_node_t *n, const char *node_keys, const char *rest,
 		return -EINVAL;
 	}
 	snprintf(n->endpoint, sizeof(n->endpoint), "tcp://127.0.0.1:%d", port);
-	if (asprintf(&text, "[cluster]\nname = t\n[node n1]\naddr = %s\n%s\n%s",
-		     n->endpoint, node_keys, rest) < 0)
+	if (!realpath(th_build_dir(), modules)) {
+		snprintf(err, errlen, "%s: %s", th_build_dir(),
+			 strerror(errno));
+		return -EINVAL;
+	}
+	if (asprintf(&text,
+		     "[cluster]\nname = t\nmodule_dir = %s\n"
+		     "[node n1]\naddr = %s\n%s\n%s",
+		     modules, n->endpoint, node_keys, rest) < 0)
 		return -ENOMEM;
 	cfg = sl_config_parse(text, "node.conf", err, errlen);
 	free(text);

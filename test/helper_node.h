@@ -22,11 +22,12 @@ typedef struct th_node {
 } th_node_t;
 
 /*
- * Start node n1 of a cluster whose config is "[cluster]", "[node n1]"
- * with its addr and the keys in node_keys (may be ""), then the sections
- * in rest (datasets, ...).  opts is borrowed (metrics HTTP is turned off);
- * NULL for none.  Returns 0, or -EINVAL with the config's or the server's
- * message in err.
+ * Start node n1 of a cluster whose config ("node.conf") is "[cluster]"
+ * (modules from the build directory), "[node n1]" with its addr and the
+ * keys in node_keys (may be ""), then the sections in rest (datasets,
+ * ...): rest starts on line 7 plus a line per line of node_keys.  opts is
+ * borrowed (metrics HTTP is turned off); NULL for none.  Returns 0, or -EINVAL
+ * with the config's or the server's message in err.
  */
 int th_node_start(th_node_t *n, const char *node_keys, const char *rest,
 		  const cn_server_opts_t *opts, char *err, size_t errlen);

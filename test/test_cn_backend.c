@@ -187,8 +187,8 @@ START_TEST(test_shorter_table_loads_and_serves)
 			    "[dataset old]\nbackend = older\nuri = x://\n",
 			    "test.conf", err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
-	d = cn_dataset_open(r, sl_config_dataset(c, "old"), c->path, 1, &rc,
-			    err, sizeof(err));
+	d = cn_dataset_open(r, sl_config_dataset(c, "old"), &cn_policy_lru,
+			    c->path, 1, &rc, err, sizeof(err));
 	ck_assert_msg(d != NULL, "%s", err);
 	ck_assert_int_eq(cn_dataset_stat(d, "f", &st, err, sizeof(err)), 0);
 	ck_assert_uint_eq(st.size, 5);
@@ -369,8 +369,8 @@ START_TEST(test_dataset_open_errors)
 		 "[dataset nomod]\nbackend = hdfs9\nuri = x\n",
 		 tmp, tmp, tmp);
 	c = parse(text);
-	d = cn_dataset_open(r, sl_config_dataset(c, "good"), c->path, 1, &rc,
-			    err, sizeof(err));
+	d = cn_dataset_open(r, sl_config_dataset(c, "good"), &cn_policy_lru,
+			    c->path, 1, &rc, err, sizeof(err));
 	ck_assert_msg(d != NULL, "%s", err);
 	ck_assert_str_eq(d->name, "good");
 	ck_assert_uint_eq(d->id, 1);
@@ -380,19 +380,23 @@ START_TEST(test_dataset_open_errors)
 	ck_assert_ptr_null(d);
 
 	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "bogus"),
-					   c->path, 2, &rc, err, sizeof(err)));
+					   &cn_policy_lru, c->path, 2, &rc, err,
+					   sizeof(err)));
 	ck_assert_int_eq(rc, -EINVAL);
 	ck_assert_msg(strstr(err, "test.conf:11:") && strstr(err, "colour"),
 		      "message does not name the line: %s", err);
 	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "s3ish"),
-					   c->path, 3, &rc, err, sizeof(err)));
+					   &cn_policy_lru, c->path, 3, &rc, err,
+					   sizeof(err)));
 	ck_assert_int_eq(rc, -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "file:///"));
 	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "gone"),
-					   c->path, 4, &rc, err, sizeof(err)));
+					   &cn_policy_lru, c->path, 4, &rc, err,
+					   sizeof(err)));
 	ck_assert_int_eq(rc, -ENOENT);
 	ck_assert_ptr_null(cn_dataset_open(r, sl_config_dataset(c, "nomod"),
-					   c->path, 5, &rc, err, sizeof(err)));
+					   &cn_policy_lru, c->path, 5, &rc, err,
+					   sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "sluice_backend_hdfs9.so"));
 	sl_config_destroy(&c);
 	cn_backends_destroy(&r);

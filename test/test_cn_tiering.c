@@ -37,7 +37,7 @@ static cn_tiering_t *tiers;
 static cn_dataset_t ds;
 static int backend_calls;
 
-static const cn_disk_dataset_t disk_ds[] = {{SIG, SL_POLICY_LRU}};
+static const cn_disk_dataset_t disk_ds[] = {{SIG, &cn_policy_lru}};
 
 /* RAM for ram_blocks blocks of BS (and room for one transient). */
 static void open_tiers(size_t ram_blocks)
@@ -64,7 +64,7 @@ static void setup(void)
 	strcpy(ds.name, "ds");
 	ds.id = 7;
 	ds.disk_sig = SIG;
-	ds.policy = SL_POLICY_LRU;
+	ds.policy = &cn_policy_lru;
 	ds.block_size = BS;
 	backend_calls = 0;
 	open_tiers(8);
@@ -130,6 +130,13 @@ static void check_bytes(cn_block_t *b, uint64_t i, size_t len)
 			      "block %llu byte %zu", (unsigned long long)i, j);
 }
 
+/* What the fetch engine does with one READ waiter's fill, done. */
+static void fill_done(const cn_fill_t *f, ssize_t rc)
+{
+	cn_tiering_keep(tiers, f, rc);
+	cn_tiering_done(tiers, f, rc, 1, &ds);
+}
+
 /*
  * What the fetch engine does for a READ of block i (len bytes) that
  * missed RAM: returns where the bytes came from in the end (CN_SRC_MEM,
@@ -167,7 +174,7 @@ static int fetch_block(uint64_t i, size_t len)
 	if (f.src == CN_SRC_BACKEND)
 		backend_fill(&f, i);
 	check_bytes(f.blk, i, len);
-	cn_tiering_done(tiers, &f, (ssize_t)len, 1, &ds);
+	fill_done(&f, (ssize_t)len);
 	cn_block_unref(f.blk);
 	return f.src;
 }
@@ -223,13 +230,13 @@ START_TEST(test_admit_after_backend_fetch)
 	ck_assert_int_eq(cn_tiering_lookup(tiers, &f, BS, 0, &mem),
 			 CN_SRC_BACKEND);
 	backend_fill(&f, 2);
-	cn_tiering_done(tiers, &f, -EIO, 1, &ds);
+	fill_done(&f, -EIO);
 	cn_block_unref(f.blk);
 	ck_assert(!in_ram(2, BS));
 	f.blk = alloc(BS);
 	cn_block_trim(f.blk, 0);
 	f.key = key_of(3);
-	cn_tiering_done(tiers, &f, 0, 1, &ds);
+	fill_done(&f, 0);
 	cn_block_unref(f.blk);
 	ck_assert(in_ram(3, 0));
 	settle();
