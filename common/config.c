@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/confval.h"
 #include "common/util.h"
 
 #define CONFIG_FILE_MAX (1u << 20) /* bytes; a cluster file is far smaller */
-#define KEY_MAX		64
 #define LABEL_MAX	(SL_NAME_MAX + 24)
 
 enum sect {
@@ -138,235 +138,31 @@ static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' ||
-	       ch == '\v';
-}
-
-static int is_digit(char ch)
-{
-	return ch >= '0' && ch <= '9';
-}
-
-static int is_lower_alnum(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || is_digit(ch);
-}
-
-static int is_name_char(char ch)
-{
-	return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z') || ch == '.' ||
-	       ch == '_' || ch == '-';
-}
-
-static char ascii_lower(char ch)
-{
-	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-}
-
 /* Trim blanks at both ends, in place. */
 static char *trim(char *s)
 {
 	size_t len;
 
-	while (is_blank(*s))
+	while (sl_conf_blank(*s))
 		s++;
 	len = strlen(s);
-	while (len > 0 && is_blank(s[len - 1]))
+	while (len > 0 && sl_conf_blank(s[len - 1]))
 		s[--len] = '\0';
 	return s;
 }
 
-int sl_name_valid(const char *name)
-{
-	size_t len;
-
-	if (!name)
-		return 0;
-	len = strlen(name);
-	if (len == 0 || len > SL_NAME_MAX)
-		return 0;
-	/* Names become directory names (datasets) and path components. */
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!is_name_char(name[i]))
-			return 0;
-	return 1;
-}
-
-static int backend_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > SL_BACKEND_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!is_lower_alnum(name[i]) && name[i] != '_')
-			return 0;
-	return 1;
-}
-
 int sl_policy_name_valid(const char *name)
 {
-	return backend_name_valid(name);
-}
-
-static int key_valid(const char *key)
-{
-	size_t len = strlen(key);
-
-	if (len == 0 || len > KEY_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!is_name_char(key[i]))
-			return 0;
-	return 1;
-}
-
-/*
- * Leading decimal digits of *sp into *v, advancing *sp.  Returns 0,
- * -EINVAL when there is no digit, -ERANGE on overflow (digits consumed).
- */
-static int parse_digits(const char **sp, uint64_t *v)
-{
-	const char *s = *sp;
-	int ret = 0;
-
-	*v = 0;
-	if (!is_digit(*s))
-		return -EINVAL;
-	for (; is_digit(*s); s++) {
-		unsigned int d = (unsigned int)(*s - '0');
-
-		if (*v > (UINT64_MAX - d) / 10)
-			ret = -ERANGE;
-		else
-			*v = *v * 10 + d;
-	}
-	*sp = s;
-	return ret;
-}
-
-int sl_parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v;
-	unsigned int shift = 0;
-	int ret;
-
-	if (!s)
-		return -EINVAL;
-	ret = parse_digits(&s, &v);
-	if (ret == -EINVAL)
-		return ret;
-	while (is_blank(*s))
-		s++;
-	switch (ascii_lower(*s)) {
-	case 'k':
-		shift = 10;
-		break;
-	case 'm':
-		shift = 20;
-		break;
-	case 'g':
-		shift = 30;
-		break;
-	case 't':
-		shift = 40;
-		break;
-	case 'p':
-		shift = 50;
-		break;
-	}
-	if (shift) {
-		s++;
-		if (ascii_lower(*s) == 'i') {
-			s++;
-			if (ascii_lower(*s) != 'b')
-				return -EINVAL;
-		}
-	}
-	if (ascii_lower(*s) == 'b')
-		s++;
-	if (*s)
-		return -EINVAL;
-	if (ret < 0)
-		return ret;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = v << shift;
-	return 0;
-}
-
-int sl_parse_duration_ms(const char *s, uint64_t *out)
-{
-	uint64_t v, mult;
-	int ret;
-
-	if (!s)
-		return -EINVAL;
-	ret = parse_digits(&s, &v);
-	if (ret == -EINVAL)
-		return ret;
-	while (is_blank(*s))
-		s++;
-	if (*s == '\0') {
-		mult = 1000; /* a plain number is seconds */
-	} else if (ascii_lower(s[0]) == 'm' && ascii_lower(s[1]) == 's' &&
-		   s[2] == '\0') {
-		mult = 1;
-	} else if (s[1] == '\0') {
-		switch (ascii_lower(s[0])) {
-		case 's':
-			mult = 1000;
-			break;
-		case 'm':
-			mult = 60 * 1000;
-			break;
-		case 'h':
-			mult = 3600 * 1000;
-			break;
-		case 'd':
-			mult = 24 * 3600 * 1000;
-			break;
-		default:
-			return -EINVAL;
-		}
-	} else {
-		return -EINVAL;
-	}
-	if (ret < 0 || v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
-}
-
-/* "4M" for an exact multiple of a unit, else bytes; for messages. */
-static const char *fmt_size(uint64_t v, char *buf, size_t cap)
-{
-	static const char units[] = "KMGTP";
-	int u = -1;
-
-	while (u < 4 && v >= 1024 && v % 1024 == 0) {
-		v /= 1024;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, cap, "%llu", (unsigned long long)v);
-	else
-		snprintf(buf, cap, "%llu%c", (unsigned long long)v, units[u]);
-	return buf;
+	return sl_backend_name_valid(name); /* the same rule */
 }
 
 static int get_u32(parser_t *p, const char *key, const char *val, uint32_t min,
 		   uint32_t max, uint32_t *out)
 {
-	const char *s = val;
 	uint64_t v;
-	int ret = parse_digits(&s, &v);
+	int ret = sl_parse_uint(val, &v);
 
-	if (ret == -EINVAL || *s)
+	if (ret == -EINVAL)
 		return fail(p, p->line, key,
 			    "'%s' is not a number (expected %u..%u)", val, min,
 			    max);
@@ -395,12 +191,12 @@ static int get_size(parser_t *p, const char *key, const char *val, uint64_t min,
 	}
 	if (max != UINT64_MAX)
 		return fail(p, p->line, key, "%s is out of range %s..%s", val,
-			    fmt_size(min, lo, sizeof(lo)),
-			    fmt_size(max, hi, sizeof(hi)));
+			    sl_format_size(min, lo, sizeof(lo)),
+			    sl_format_size(max, hi, sizeof(hi)));
 	if (ret < 0)
 		return fail(p, p->line, key, "%s is too large", val);
 	return fail(p, p->line, key, "%s is too small (at least %s)", val,
-		    fmt_size(min, lo, sizeof(lo)));
+		    sl_format_size(min, lo, sizeof(lo)));
 }
 
 static int get_duration(parser_t *p, const char *key, const char *val,
@@ -433,24 +229,6 @@ static int get_str(parser_t *p, const char *key, const char *val, char *dst,
 	return 0;
 }
 
-/* A TCP port after the last ':' of s, and something before it. */
-static int host_port_valid(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	const char *q;
-	uint64_t port;
-
-	if (!colon || colon == s)
-		return 0;
-	q = colon + 1;
-	if (parse_digits(&q, &port) < 0 || *q || port < 1 || port > 65535)
-		return 0;
-	for (q = s; q < colon; q++)
-		if (is_blank(*q))
-			return 0;
-	return 1;
-}
-
 /* tcp://HOST:PORT, ipc://PATH or inproc://NAME: what ZeroMQ connects to. */
 static int check_endpoint(parser_t *p, const char *key, const char *val)
 {
@@ -463,7 +241,7 @@ static int check_endpoint(parser_t *p, const char *key, const char *val)
 			    val);
 	rest += 3;
 	if (strncmp(val, "tcp://", 6) == 0) {
-		if (!host_port_valid(rest))
+		if (!sl_host_port_valid(rest))
 			return fail(p, p->line, key,
 				    "'%s': expected tcp://HOST:PORT with a "
 				    "port in 1..65535",
@@ -558,7 +336,7 @@ static int node_key(parser_t *p, int idx, const char *key, const char *val)
 		ret = get_u32(p, key, val, 1, 100, &n->weight);
 		break;
 	case NODE_METRICS_ADDR:
-		if (*val && !host_port_valid(val))
+		if (*val && !sl_host_port_valid(val))
 			return fail(p, p->line, key,
 				    "'%s': expected HOST:PORT with a port in "
 				    "1..65535",
@@ -593,13 +371,10 @@ static int node_key(parser_t *p, int idx, const char *key, const char *val)
 		size_t len = strlen(val);
 
 		if (val[len - 1] == '%') {
-			const char *q = val;
 			uint64_t pct;
 
-			ret = parse_digits(&q, &pct);
-			while (is_blank(*q))
-				q++;
-			if (ret < 0 || *q != '%' || q[1] || pct > 99)
+			ret = sl_parse_percent(val, &pct);
+			if (ret < 0 || pct > 99)
 				return fail(
 					p, p->line, key,
 					"'%s' is not a percentage in 0%%..99%%",
@@ -648,7 +423,7 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 
 	switch (idx) {
 	case DS_BACKEND:
-		if (!backend_name_valid(val))
+		if (!sl_backend_name_valid(val))
 			return fail(p, p->line, key,
 				    "invalid backend name '%s' (use 1 to %d of "
 				    "a-z 0-9 _, e.g. posix, s3, webhdfs)",
@@ -833,7 +608,7 @@ static int parse_header(parser_t *p, char *s)
 	inner = trim(s + 1);
 	snprintf(p->label, sizeof(p->label), "[%.*s]", LABEL_MAX - 3, inner);
 	name = inner;
-	while (*name && !is_blank(*name))
+	while (*name && !sl_conf_blank(*name))
 		name++;
 	if (*name)
 		*name++ = '\0';
@@ -875,11 +650,11 @@ static int parse_keyval(parser_t *p, char *s)
 	*eq = '\0';
 	key = trim(s);
 	val = trim(eq + 1);
-	if (!key_valid(key))
+	if (!sl_key_valid(key))
 		return fail(p, p->line, NULL,
 			    "invalid key '%.*s' (use 1 to %d of "
 			    "A-Z a-z 0-9 . _ -)",
-			    KEY_MAX, key, KEY_MAX);
+			    SL_CONF_KEY_MAX, key, SL_CONF_KEY_MAX);
 	if (p->sect == SECT_NONE)
 		return fail(p, p->line, key,
 			    "key outside any section (put it under [cluster], "
@@ -918,7 +693,8 @@ static int parse_keyval(parser_t *p, char *s)
 static void cut_comment(char *s)
 {
 	for (char *q = s; *q; q++) {
-		if ((*q == ';' || *q == '#') && (q == s || is_blank(q[-1]))) {
+		if ((*q == ';' || *q == '#') &&
+		    (q == s || sl_conf_blank(q[-1]))) {
 			*q = '\0';
 			return;
 		}

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/confval.h" /* sl_parse_size & co. */
+
 #define SL_NAME_MAX	  64  /* node and dataset names: [A-Za-z0-9._-] */
 #define SL_ADDR_MAX	  255 /* a ZeroMQ endpoint or host:port */
 #define SL_BACKEND_MAX	  31  /* backend module name: [a-z0-9_] */
@@ -99,14 +101,6 @@ const sl_dataset_conf_t *sl_config_dataset(const sl_config_t *c,
 /* A dataset's backend-specific key, or NULL. */
 const char *sl_dataset_param(const sl_dataset_conf_t *d, const char *key);
 
-/* "4M", "2G", "512K", "1T", "100" (bytes), case-insensitive, optional "iB"/"B".
- * Returns 0 or -EINVAL / -ERANGE. */
-int sl_parse_size(const char *s, uint64_t *out);
-/* "30" (seconds), "500ms", "2s", "5m", "1h".  Returns 0 or -EINVAL/-ERANGE. */
-int sl_parse_duration_ms(const char *s, uint64_t *out);
-/* True when name matches [A-Za-z0-9._-]{1,64} and is not "." or "..": a
- * dataset's name is a directory name under the mount point. */
-int sl_name_valid(const char *name);
 /* True when name can be a policy's: [a-z0-9_]{1,SL_POLICY_MAX}.  Which
  * policies exist is the cache node's to say. */
 int sl_policy_name_valid(const char *name);

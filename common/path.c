@@ -60,6 +60,19 @@ int sl_name_check(const char *name, size_t len)
 	return 0;
 }
 
+int sl_version_check(const char *version, size_t len)
+{
+	if (len > SL_VERSION_MAX)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)version[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /*
  * out may be dir itself (append in place); name must not overlap out.  On
  * error out is left untouched.

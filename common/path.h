@@ -25,6 +25,18 @@ int sl_path_check(const char *path, size_t len);
 int sl_name_check(const char *name, size_t len);
 
 /*
+ * File versions (an ETag, "s<size>-m<mtime>", ...) are opaque to Sluice but
+ * travel on the wire and into backend requests (S3 puts them in an If-Match
+ * header), so they are held to a charset that cannot break out of a
+ * header, a quoted string or a URL: at most SL_VERSION_MAX bytes of visible
+ * ASCII other than '"' and '\\' (no space, no control byte, no NUL, nothing
+ * above 0x7e).  Returns 0, -ENAMETOOLONG when overlong, -EINVAL otherwise.
+ * "" (a directory's version, or "unknown") passes.
+ */
+#define SL_VERSION_MAX 128
+int sl_version_check(const char *version, size_t len);
+
+/*
  * Join dir and name into out[cap] ("" + "a" = "a", "a" + "b" = "a/b").
  * Returns 0 or -ENAMETOOLONG.
  */

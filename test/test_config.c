@@ -351,6 +351,31 @@ START_TEST(test_parse_duration)
 }
 END_TEST
 
+START_TEST(test_parse_uint_percent)
+{
+	uint64_t v = 7;
+
+	ck_assert_int_eq(sl_parse_uint("0", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(sl_parse_uint("18446744073709551615", &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(sl_parse_uint("18446744073709551616", &v), -ERANGE);
+	ck_assert_int_eq(sl_parse_uint("", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_uint("12x", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_uint("-1", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_uint(NULL, &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_percent("10%", &v), 0);
+	ck_assert_uint_eq(v, 10);
+	ck_assert_int_eq(sl_parse_percent("5 %", &v), 0);
+	ck_assert_uint_eq(v, 5);
+	ck_assert_int_eq(sl_parse_percent("5", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_percent("5%%", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_percent("%", &v), -EINVAL);
+	ck_assert_int_eq(sl_parse_percent("99999999999999999999%", &v),
+			 -ERANGE);
+}
+END_TEST
+
 START_TEST(test_name_valid)
 {
 	char long_name[SL_NAME_MAX + 2];
@@ -705,6 +730,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_dialect);
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_parse_duration);
+	tcase_add_test(tc, test_parse_uint_percent);
 	tcase_add_test(tc, test_name_valid);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_load_missing);

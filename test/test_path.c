@@ -151,6 +151,47 @@ START_TEST(test_join)
 }
 END_TEST
 
+/* Versions go into headers (If-Match): nothing that can end a header,
+ * a quoted string or a URL component passes. */
+START_TEST(test_version_check)
+{
+	static const char *const good[] = {
+		"",
+		"s4096-m1700000000123456789",
+		"d41d8cd98f00b204e9800998ecf8427e",
+		"0a1b-3",
+		"W/x:y=z+~_.",
+		"m1;l2,f3",
+	};
+	static const char *const bad[] = {
+		"a\r\nX-Injected-By: me",
+		"a\nb",
+		"a\rb",
+		"a b",
+		"a\"b",
+		"a\\b",
+		"\x01",
+		"tab\there",
+		"del\x7f",
+		"utf8\xc3\xa9",
+		"\"\r\n\r\nGET /bucket/other/secret.bin HTTP/1.1",
+	};
+	char big[SL_VERSION_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(sl_version_check(good[i], strlen(good[i])) == 0,
+			      "%s", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(sl_version_check(bad[i], strlen(bad[i])),
+				 -EINVAL);
+	ck_assert_int_eq(sl_version_check("a\0b", 3), -EINVAL);
+	memset(big, 'v', sizeof(big));
+	ck_assert_int_eq(sl_version_check(big, SL_VERSION_MAX), 0);
+	ck_assert_int_eq(sl_version_check(big, SL_VERSION_MAX + 1),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
 static Suite *path_suite(void)
 {
 	Suite *s = suite_create("path");
@@ -160,6 +201,7 @@ static Suite *path_suite(void)
 	tcase_add_test(tc, test_rejected);
 	tcase_add_test(tc, test_nul_inside);
 	tcase_add_test(tc, test_too_long);
+	tcase_add_test(tc, test_version_check);
 	tcase_add_test(tc, test_name_check);
 	tcase_add_test(tc, test_join);
 	suite_add_tcase(s, tc);

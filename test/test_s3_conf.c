@@ -6,7 +6,10 @@
  * Each bad configuration must give -EINVAL with one message that names the
  * file, the line and the key; credentials come from a shared-credentials
  * file (with profiles) or the AWS environment variables; and no message
- * ever quotes a secret, even from a malformed credentials file.
+ * ever quotes a secret, even from a malformed credentials file.  One case
+ * makes requests, to a fake endpoint in a thread: a version carrying CR/LF
+ * (from a hostile peer) is refused before anything is sent, so no header
+ * or second request can be smuggled onto the node's signed connection.
  */
 #include <check.h>
 #include <dlfcn.h>
@@ -14,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -257,6 +263,99 @@ START_TEST(test_environment)
 }
 END_TEST
 
+/* A fake S3 endpoint: answers every request on one connection with
+ * 4 bytes "data" (ETag "abc") and keeps all it received. */
+struct fake_s3 {
+	int lfd;
+	int port;
+	char got[16384];
+	size_t got_len;
+	pthread_t th;
+};
+
+static void *fake_s3_main(void *arg)
+{
+	static const char reply[] = "HTTP/1.1 206 Partial Content\r\n"
+				    "ETag: \"abc\"\r\n"
+				    "Content-Range: bytes 0-3/4\r\n"
+				    "Content-Length: 4\r\n\r\ndata";
+	struct fake_s3 *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+
+	while (fd >= 0 && f->got_len < sizeof(f->got) - 1) {
+		ssize_t n = read(fd, f->got + f->got_len,
+				 sizeof(f->got) - 1 - f->got_len);
+
+		if (n <= 0)
+			break;
+		f->got_len += (size_t)n;
+		f->got[f->got_len] = '\0';
+		if (strstr(f->got, "\r\n\r\n") &&
+		    write(fd, reply, sizeof(reply) - 1) < 0)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void fake_s3_start(struct fake_s3 *f)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+
+	memset(f, 0, sizeof(*f));
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(f->lfd, 0);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(f->lfd, 4), 0);
+	ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&a, &al), 0);
+	f->port = ntohs(a.sin_port);
+	ck_assert_int_eq(pthread_create(&f->th, NULL, fake_s3_main, f), 0);
+}
+
+START_TEST(test_version_cannot_inject_headers)
+{
+	static const char *const hostile[] = {
+		"abc\r\nX-Injected-By: peer",
+		"abc\"\r\n\r\nGET /bucket/other/secret.bin HTTP/1.1\r\nHost: x",
+		"abc\nX-Injected-By: peer",
+		"abc\x01",
+	};
+	struct fake_s3 f;
+	char endpoint[64], err[SB_ERR_MAX], buf[4];
+	sb_param_t p[2];
+	sb_dataset_t ds = {.name = "t",
+			   .uri = "s3://bucket/",
+			   .config_path = "u.ini",
+			   .block_size = 4u << 20,
+			   .n_params = 2,
+			   .params = p};
+	void *st = NULL;
+
+	fake_s3_start(&f);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", f.port);
+	p[0] = (sb_param_t){"endpoint", endpoint, 10};
+	p[1] = (sb_param_t){"anonymous", "yes", 11};
+	ck_assert_int_eq(ops->open(&ds, &st, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++)
+		ck_assert_int_eq(ops->read(st, "f", hostile[i], 0, buf, 4, err,
+					   sizeof(err)),
+				 -EINVAL);
+	/* The endpoint is real: a clean version reads its bytes. */
+	ck_assert_int_eq(ops->read(st, "f", "abc", 0, buf, 4, err, sizeof(err)),
+			 4);
+	ck_assert(memcmp(buf, "data", 4) == 0);
+	ops->close(st);
+	pthread_join(f.th, NULL);
+	close(f.lfd);
+	ck_assert_msg(!strstr(f.got, "Injected") && !strstr(f.got, "secret"),
+		      "smuggled: %s", f.got);
+	ck_assert_ptr_nonnull(strstr(f.got, "If-Match: \"abc\""));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3_conf");
@@ -285,6 +384,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_credentials_file);
 	tcase_add_test(tc, test_environment);
+	tcase_add_test(tc, test_version_cannot_inject_headers);
 	suite_add_tcase(s, tc);
 	rc = th_check_run(s, NULL);
 	{

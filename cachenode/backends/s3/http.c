@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "cachenode/backends/s3/s3_i.h"
+#include "common/path.h"
 #include "common/util.h"
 
 #ifndef SL_VERSION
@@ -331,7 +332,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 			v++;
 			vlen -= 2;
 		}
-		r->etag_bad = vlen > SB_VERSION_MAX;
+		/* An ETag becomes a version, which goes back into If-Match
+		 * headers: one that could break out of them is unusable. */
+		r->etag_bad =
+			vlen > SB_VERSION_MAX || sl_version_check(v, vlen) < 0;
 		if (!r->etag_bad) {
 			memcpy(r->etag, v, vlen);
 			r->etag[vlen] = '\0';
@@ -491,6 +495,9 @@ static struct curl_slist *prepare(s3_state_t *st, s3_handle_t *h,
 		hl = curl_slist_append(hl, line);
 	}
 	if (q->if_match) {
+		/* s3_read checked it; a header is no place to trust that. */
+		SL_ASSERT(sl_version_check(q->if_match, strlen(q->if_match)) ==
+			  0);
 		snprintf(line, sizeof(line), "If-Match: \"%s\"", q->if_match);
 		hl = curl_slist_append(hl, line);
 	}

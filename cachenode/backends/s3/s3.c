@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "cachenode/backends/s3/s3_i.h"
+#include "common/path.h"
 #include "common/util.h"
 
 #define CURSOR_SKIP_MAX (1u << 20)
@@ -301,6 +302,12 @@ static ssize_t s3_read(void *state, const char *path, const char *version,
 		snprintf(err, errlen, "offset out of range");
 		return -EINVAL;
 	}
+	/* The version goes into an If-Match header: refuse anything that
+	 * could add a header or a request (the node checks it too). */
+	if (ver && sl_version_check(ver, strlen(ver)) < 0) {
+		snprintf(err, errlen, "malformed version");
+		return -EINVAL;
+	}
 	s3_buf_init(&key);
 	s3_resp_init(&r);
 	if (!*path) {
@@ -421,7 +428,8 @@ static int fill_dirent(const char *prefix, size_t plen, const s3_entry_t *e,
 	    (n == 1 && nm[0] == '.') || (n == 2 && !strncmp(nm, "..", 2)))
 		return -1;
 	if (!e->is_prefix &&
-	    (!e->etag || !*e->etag || strlen(e->etag) > SB_VERSION_MAX))
+	    (!e->etag || !*e->etag || strlen(e->etag) > SB_VERSION_MAX ||
+	     sl_version_check(e->etag, strlen(e->etag)) < 0))
 		return -1;
 	memset(d, 0, sizeof(*d));
 	memcpy(d->name, nm, n);

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Values in the cluster configuration, checked and parsed the same way by
+ * every section: sizes ("4M"), durations ("500ms"), names of nodes,
+ * datasets, backends and keys, and TCP host:port pairs.  Pure functions of
+ * their arguments; any thread.
+ */
+#include "common/confval.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/config.h"
+
+static int is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static int is_lower_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || is_digit(ch);
+}
+
+static int is_name_char(char ch)
+{
+	return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z') || ch == '.' ||
+	       ch == '_' || ch == '-';
+}
+
+static char ascii_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+int sl_name_valid(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return 0;
+	len = strlen(name);
+	if (len == 0 || len > SL_NAME_MAX)
+		return 0;
+	/* Names become directory names (datasets) and path components. */
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(name[i]))
+			return 0;
+	return 1;
+}
+
+int sl_backend_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > SL_BACKEND_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_lower_alnum(name[i]) && name[i] != '_')
+			return 0;
+	return 1;
+}
+
+int sl_key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > SL_CONF_KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(key[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Leading decimal digits of *sp into *v, advancing *sp.  Returns 0,
+ * -EINVAL when there is no digit, -ERANGE on overflow (digits consumed).
+ */
+static int parse_digits(const char **sp, uint64_t *v)
+{
+	const char *s = *sp;
+	int ret = 0;
+
+	*v = 0;
+	if (!is_digit(*s))
+		return -EINVAL;
+	for (; is_digit(*s); s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+
+		if (*v > (UINT64_MAX - d) / 10)
+			ret = -ERANGE;
+		else
+			*v = *v * 10 + d;
+	}
+	*sp = s;
+	return ret;
+}
+
+int sl_parse_uint(const char *s, uint64_t *out)
+{
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, out);
+	if (ret == -EINVAL || *s)
+		return -EINVAL;
+	return ret;
+}
+
+int sl_parse_percent(const char *s, uint64_t *out)
+{
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, out);
+	if (ret == -EINVAL)
+		return ret;
+	while (sl_conf_blank(*s))
+		s++;
+	if (*s != '%' || s[1])
+		return -EINVAL;
+	return ret;
+}
+
+int sl_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	unsigned int shift = 0;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, &v);
+	if (ret == -EINVAL)
+		return ret;
+	while (sl_conf_blank(*s))
+		s++;
+	switch (ascii_lower(*s)) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 't':
+		shift = 40;
+		break;
+	case 'p':
+		shift = 50;
+		break;
+	}
+	if (shift) {
+		s++;
+		if (ascii_lower(*s) == 'i') {
+			s++;
+			if (ascii_lower(*s) != 'b')
+				return -EINVAL;
+		}
+	}
+	if (ascii_lower(*s) == 'b')
+		s++;
+	if (*s)
+		return -EINVAL;
+	if (ret < 0)
+		return ret;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+int sl_parse_duration_ms(const char *s, uint64_t *out)
+{
+	uint64_t v, mult;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = parse_digits(&s, &v);
+	if (ret == -EINVAL)
+		return ret;
+	while (sl_conf_blank(*s))
+		s++;
+	if (*s == '\0') {
+		mult = 1000; /* a plain number is seconds */
+	} else if (ascii_lower(s[0]) == 'm' && ascii_lower(s[1]) == 's' &&
+		   s[2] == '\0') {
+		mult = 1;
+	} else if (s[1] == '\0') {
+		switch (ascii_lower(s[0])) {
+		case 's':
+			mult = 1000;
+			break;
+		case 'm':
+			mult = 60 * 1000;
+			break;
+		case 'h':
+			mult = 3600 * 1000;
+			break;
+		case 'd':
+			mult = 24 * 3600 * 1000;
+			break;
+		default:
+			return -EINVAL;
+		}
+	} else {
+		return -EINVAL;
+	}
+	if (ret < 0 || v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+/* "4M" for an exact multiple of a unit, else bytes; for messages. */
+const char *sl_format_size(uint64_t v, char *buf, size_t cap)
+{
+	static const char units[] = "KMGTP";
+	int u = -1;
+
+	while (u < 4 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, cap, "%llu%c", (unsigned long long)v, units[u]);
+	return buf;
+}
+
+/* A TCP port after the last ':' of s, and something before it. */
+int sl_host_port_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	const char *q;
+	uint64_t port;
+
+	if (!colon || colon == s)
+		return 0;
+	q = colon + 1;
+	if (parse_digits(&q, &port) < 0 || *q || port < 1 || port > 65535)
+		return 0;
+	for (q = s; q < colon; q++)
+		if (sl_conf_blank(*q))
+			return 0;
+	return 1;
+}
