@@ -154,7 +154,7 @@ static int hdr_check(const uint8_t *h, sl_blockkey_t key, uint32_t sig,
  * the bounce buffer when it needs one. */
 void cn_dt_write_prep(cn_dio_op_t *io)
 {
-	dop_t *op = cn_container_of(io, dop_t, io);
+	dop_t *op = sl_container_of(io, dop_t, io);
 	const uint8_t *data = cn_block_data(op->blk);
 
 	hdr_encode(op->hdr, op->key, op->sig, op->len,
@@ -169,7 +169,7 @@ void cn_dt_write_prep(cn_dio_op_t *io)
  * match its checksum; only then are the bytes the block's. */
 void cn_dt_read_post(cn_dio_op_t *io)
 {
-	dop_t *op = cn_container_of(io, dop_t, io);
+	dop_t *op = sl_container_of(io, dop_t, io);
 	uint8_t *data = op->bounce ? op->bounce : cn_block_data(op->blk);
 	uint64_t sum;
 

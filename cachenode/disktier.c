@@ -154,7 +154,7 @@ dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 {
 	cn_knode_t *n = cn_keymap_find(&dt->index, key);
 
-	return n ? cn_container_of(n, dentry_t, node) : NULL;
+	return n ? sl_container_of(n, dentry_t, node) : NULL;
 }
 
 /* Put e under the policy in slot (e counted). */
@@ -285,7 +285,7 @@ static int make_room(cn_disktier_t *dt, uint64_t need,
 {
 	unsigned slot = cn_policy_slot(&dt->policies, policy);
 	cn_policy_t *p = dt->policies.p[slot];
-	cn_list_t *v;
+	sl_list_t *v;
 
 	if (dt->live_bytes + need <= dt->capacity)
 		return 0;
@@ -295,7 +295,7 @@ static int make_room(cn_disktier_t *dt, uint64_t need,
 		v = p->ops->victim(p->st);
 		if (!v)
 			return -ENOSPC;
-		evict(dt, cn_container_of(v, dentry_t, plink), 1);
+		evict(dt, sl_container_of(v, dentry_t, plink), 1);
 	}
 	return 0;
 }
@@ -306,14 +306,14 @@ static void trim_by(cn_disktier_t *dt, int oldest)
 {
 	for (unsigned i = 0; i < dt->policies.n; i++) {
 		cn_policy_t *p = dt->policies.p[i];
-		cn_list_t *v;
+		sl_list_t *v;
 
 		while (dt->live_bytes > dt->capacity) {
 			v = oldest ? p->ops->oldest(p->st)
 				   : p->ops->victim(p->st);
 			if (!v)
 				break;
-			evict(dt, cn_container_of(v, dentry_t, plink), 1);
+			evict(dt, sl_container_of(v, dentry_t, plink), 1);
 		}
 	}
 }
@@ -539,7 +539,7 @@ static void op_done(cn_disktier_t *dt, dop_t *op)
 
 static void destroy_done(cn_dio_op_t *io, void *arg)
 {
-	op_done(arg, cn_container_of(io, dop_t, io));
+	op_done(arg, sl_container_of(io, dop_t, io));
 }
 
 void cn_disktier_reap(cn_disktier_t *dt)
@@ -549,7 +549,7 @@ void cn_disktier_reap(cn_disktier_t *dt)
 	while (io) {
 		cn_dio_op_t *next = io->next;
 
-		op_done(dt, cn_container_of(io, dop_t, io));
+		op_done(dt, sl_container_of(io, dop_t, io));
 		io = next;
 	}
 	cn_dt_gauges(dt);
@@ -751,7 +751,7 @@ static void regroup_one(cn_knode_t *n, void *arg)
 {
 	struct regroup *r = arg;
 	cn_disktier_t *dt = r->dt;
-	dentry_t *e = cn_container_of(n, dentry_t, node);
+	dentry_t *e = sl_container_of(n, dentry_t, node);
 	const cn_disk_dataset_t *d;
 
 	if (!e->counted)
@@ -800,7 +800,7 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 
 static void free_entry(cn_knode_t *n, void *arg)
 {
-	dentry_t *e = cn_container_of(n, dentry_t, node);
+	dentry_t *e = sl_container_of(n, dentry_t, node);
 
 	(void)arg;
 	SL_ASSERT(e->refs == 1 && !e->blk && !e->again);

@@ -15,8 +15,8 @@
 #include "cachenode/diskio.h"
 #include "cachenode/disktier.h"
 #include "cachenode/keymap.h"
-#include "cachenode/list.h"
 #include "cachenode/policy.h"
+#include "common/list.h"
 
 #define HDR_SIZE CN_DISK_HEADER
 #define ALIGN	 4096
@@ -30,7 +30,7 @@ enum { E_WRITING, E_READY, E_DYING };
  */
 typedef struct dentry {
 	cn_knode_t node;   /* dt->index */
-	cn_list_t plink;   /* in its policy while counted */
+	sl_list_t plink;   /* in its policy while counted */
 	cn_block_t *blk;   /* E_WRITING: the bytes being written (a ref) */
 	cn_block_t *again; /* going: write these bytes once gone (a ref) */
 	uint32_t sig;	   /* the dataset's disk signature */

@@ -36,7 +36,7 @@ typedef struct fetch_kind fetch_kind_t;
 /* What every fetch has. */
 typedef struct fetch {
 	cn_job_t job;	  /* job.run: fetch_run */
-	cn_list_t live;	  /* s->live */
+	sl_list_t live;	  /* s->live */
 	cn_server_t *srv; /* not for workers */
 	cn_metrics_t *m;  /* for workers */
 	const fetch_kind_t *kind;
@@ -91,7 +91,7 @@ struct fetch_kind {
 
 static void fetch_run(cn_job_t *j)
 {
-	fetch_t *f = cn_container_of(j, fetch_t, job);
+	fetch_t *f = sl_container_of(j, fetch_t, job);
 
 	f->err[0] = '\0';
 	f->kind->run(f);
@@ -112,7 +112,7 @@ static fetch_t *fetch_new(cn_server_t *s, const fetch_kind_t *kind,
 	fl->fetch = f;
 	f->ds = cn_dataset_ref(ds);
 	f->path = sl_xstrdup(path);
-	cn_list_add_back(&s->live, &f->live);
+	sl_list_add_back(&s->live, &f->live);
 	s->n_live++;
 	return f;
 }
@@ -131,7 +131,7 @@ static void fetch_free(cn_server_t *s, fetch_t *f)
 		}
 		cn_flight_free(f->flight);
 	}
-	cn_list_del(&f->live);
+	sl_list_del(&f->live);
 	s->n_live--;
 	f->kind->fini(f);
 	cn_dataset_unref(&f->ds);
@@ -198,7 +198,7 @@ static void answer_waiters(cn_server_t *s, fetch_t *f, cn_flight_t *fl,
 
 static void read_run(fetch_t *h)
 {
-	read_fetch_t *f = cn_container_of(h, read_fetch_t, h);
+	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 	uint64_t t0 = sl_now_ns();
 
 	h->rc = cn_dataset_read(h->ds, h->path, f->version,
@@ -233,14 +233,14 @@ static void forget_path(cn_server_t *s, const cn_dataset_t *ds,
 static void read_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 			const cn_addr_t *a)
 {
-	read_fetch_t *f = cn_container_of(h, read_fetch_t, h);
+	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 
 	cn_reply_block(s, a, f->fill.blk, r->offset, r->length);
 }
 
 static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 {
-	read_fetch_t *f = cn_container_of(h, read_fetch_t, h);
+	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 	size_t n_reads = 0;
 
 	if (h->rc >= 0) {
@@ -268,7 +268,7 @@ static void release_slot(read_fetch_t *f)
 
 static void read_fini(fetch_t *h)
 {
-	read_fetch_t *f = cn_container_of(h, read_fetch_t, h);
+	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 
 	release_slot(f);
 	if (f->fill.blk)
@@ -354,7 +354,7 @@ static void disk_failed(cn_server_t *s, read_fetch_t *f)
  * destroyed). */
 static void disk_read_done(cn_fill_t *fill, int rc)
 {
-	read_fetch_t *f = cn_container_of(fill, read_fetch_t, fill);
+	read_fetch_t *f = sl_container_of(fill, read_fetch_t, fill);
 	cn_server_t *s = f->h.srv;
 
 	if (s->destroying) {
@@ -427,7 +427,7 @@ void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const cn_fill_t *fill, int peer)
 {
 	fetch_t *h = fetch_new(s, &read_kind, fl, ds, path);
-	read_fetch_t *f = cn_container_of(h, read_fetch_t, h);
+	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 
 	f->fill = *fill;
 	f->fill.blk = NULL;
@@ -444,7 +444,7 @@ void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 
 static void stat_run(fetch_t *h)
 {
-	stat_fetch_t *f = cn_container_of(h, stat_fetch_t, h);
+	stat_fetch_t *f = sl_container_of(h, stat_fetch_t, h);
 
 	atomic_fetch_add(&h->m->backend_stats, 1);
 	memset(&f->st, 0, sizeof(f->st));
@@ -461,7 +461,7 @@ static void stat_run(fetch_t *h)
 static void stat_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 			const cn_addr_t *a)
 {
-	stat_fetch_t *f = cn_container_of(h, stat_fetch_t, h);
+	stat_fetch_t *f = sl_container_of(h, stat_fetch_t, h);
 
 	if (!r->path)
 		cn_reply_stat(s, a, &f->st);
@@ -474,7 +474,7 @@ static void stat_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 
 static void stat_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 {
-	stat_fetch_t *f = cn_container_of(h, stat_fetch_t, h);
+	stat_fetch_t *f = sl_container_of(h, stat_fetch_t, h);
 
 	if (h->rc >= 0)
 		cn_metacache_put(s->meta, fl->node.key,
@@ -557,7 +557,7 @@ static void list_encode(list_fetch_t *f, const char *next, size_t n)
 
 static void list_run(fetch_t *h)
 {
-	list_fetch_t *f = cn_container_of(h, list_fetch_t, h);
+	list_fetch_t *f = sl_container_of(h, list_fetch_t, h);
 	char next[SB_CURSOR_MAX + 1] = "";
 	size_t n = 0;
 
@@ -582,7 +582,7 @@ static void list_run(fetch_t *h)
 static void list_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 			const cn_addr_t *a)
 {
-	list_fetch_t *f = cn_container_of(h, list_fetch_t, h);
+	list_fetch_t *f = sl_container_of(h, list_fetch_t, h);
 
 	(void)r;
 	cn_reply(s, a, 0, f->body, f->body_len);
@@ -590,7 +590,7 @@ static void list_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 
 static void list_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 {
-	list_fetch_t *f = cn_container_of(h, list_fetch_t, h);
+	list_fetch_t *f = sl_container_of(h, list_fetch_t, h);
 	char path[SL_PATH_MAX + 1];
 	uint64_t now = sl_now_ms();
 	const cn_dataset_t *ds = h->ds;
@@ -618,7 +618,7 @@ static void list_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 
 static void list_fini(fetch_t *h)
 {
-	list_fetch_t *f = cn_container_of(h, list_fetch_t, h);
+	list_fetch_t *f = sl_container_of(h, list_fetch_t, h);
 
 	free(f->cursor);
 	free(f->ents);
@@ -637,7 +637,7 @@ void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *cursor, uint32_t max)
 {
 	fetch_t *h = fetch_new(s, &list_kind, fl, ds, path);
-	list_fetch_t *f = cn_container_of(h, list_fetch_t, h);
+	list_fetch_t *f = sl_container_of(h, list_fetch_t, h);
 
 	f->cursor = sl_xstrdup(cursor);
 	f->max = max;
@@ -648,7 +648,7 @@ void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 
 void cn_fetch_init(cn_server_t *s)
 {
-	cn_list_init(&s->live);
+	sl_list_init(&s->live);
 	s->fq.max = 2 * (size_t)s->node->workers;
 	s->dq.max = DISK_READS;
 }
@@ -660,7 +660,7 @@ void cn_fetch_reap(cn_server_t *s)
 	while (j) {
 		cn_job_t *next = j->next;
 
-		fetch_done(s, cn_container_of(j, fetch_t, job));
+		fetch_done(s, sl_container_of(j, fetch_t, job));
 		j = next;
 	}
 	cn_fetch_pump(s);
@@ -689,8 +689,8 @@ void cn_fetch_fail_queued(cn_server_t *s, int reply)
 
 void cn_fetch_abandon(cn_server_t *s)
 {
-	for (cn_list_t *l = s->live.next; l != &s->live; l = l->next) {
-		fetch_t *f = cn_container_of(l, fetch_t, live);
+	for (sl_list_t *l = s->live.next; l != &s->live; l = l->next) {
+		fetch_t *f = sl_container_of(l, fetch_t, live);
 		cn_flight_t *fl = f->flight;
 
 		if (!fl)
@@ -710,5 +710,5 @@ void cn_fetch_abandon(cn_server_t *s)
 
 void cn_fetch_discard(cn_job_t *j, void *arg)
 {
-	fetch_free(arg, cn_container_of(j, fetch_t, job));
+	fetch_free(arg, sl_container_of(j, fetch_t, job));
 }

@@ -16,7 +16,7 @@
 
 #include <stdlib.h>
 
-#include "cachenode/list.h"
+#include "common/list.h"
 #include "common/util.h"
 
 struct cn_flights {
@@ -47,7 +47,7 @@ cn_flight_t *cn_flights_find(cn_flights_t *ft, sl_blockkey_t key)
 {
 	cn_knode_t *n = cn_keymap_find(&ft->map, key);
 
-	return n ? cn_container_of(n, cn_flight_t, node) : NULL;
+	return n ? sl_container_of(n, cn_flight_t, node) : NULL;
 }
 
 cn_flight_t *cn_flights_join(cn_flights_t *ft, sl_blockkey_t key, void *waiter,

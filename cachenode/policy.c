@@ -20,14 +20,14 @@
 #include "common/util.h"
 
 typedef struct list_state {
-	cn_list_t head; /* front = most recently used */
+	sl_list_t head; /* front = most recently used */
 } list_state_t;
 
 static void *list_create(void)
 {
 	list_state_t *s = sl_xmalloc(sizeof(*s));
 
-	cn_list_init(&s->head);
+	sl_list_init(&s->head);
 	return s;
 }
 
@@ -36,47 +36,46 @@ static void list_destroy(void *st)
 	list_state_t *s = st;
 
 	/* Entries belong to the tier; leave them self-linked. */
-	while (!cn_list_empty(&s->head))
-		cn_list_del(s->head.next);
+	while (!sl_list_empty(&s->head))
+		sl_list_del(s->head.next);
 	free(s);
 }
 
-static void list_insert(void *st, cn_list_t *link)
+static void list_insert(void *st, sl_list_t *link)
 {
 	list_state_t *s = st;
 
-	cn_list_add_front(&s->head, link);
+	sl_list_add_front(&s->head, link);
 }
 
-static void list_remove(void *st, cn_list_t *link)
+static void list_remove(void *st, sl_list_t *link)
 {
 	(void)st;
-	cn_list_del(link);
+	sl_list_del(link);
 }
 
-static void lru_hit(void *st, cn_list_t *link)
+static void lru_hit(void *st, sl_list_t *link)
 {
 	list_state_t *s = st;
 
-	cn_list_del(link);
-	cn_list_add_front(&s->head, link);
+	sl_list_move_front(&s->head, link);
 }
 
 /* lru's victim, and the oldest entry of either (the back). */
-static cn_list_t *list_back(void *st)
+static sl_list_t *list_back(void *st)
 {
 	list_state_t *s = st;
 
-	return cn_list_last(&s->head);
+	return sl_list_last(&s->head);
 }
 
-static void pin_hit(void *st, cn_list_t *link)
+static void pin_hit(void *st, sl_list_t *link)
 {
 	(void)st;
 	(void)link;
 }
 
-static cn_list_t *pin_victim(void *st)
+static sl_list_t *pin_victim(void *st)
 {
 	(void)st;
 	return NULL;

@@ -2,7 +2,7 @@
 /*
  * Eviction policies, behind one small ops table that both tiers use.  A
  * policy instance orders the tier's entries that belong to it (the entries
- * embed a cn_list_t link) and names the next victim; the tier does the
+ * embed a sl_list_t link) and names the next victim; the tier does the
  * accounting, the freeing and the I/O.
  *
  * Each tier keeps one instance per policy in use, shared by every dataset
@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cachenode/list.h"
 #include "common/config.h"
+#include "common/list.h"
 
 #define CN_POLICY_OPS_VERSION 2
 #define CN_POLICY_MAX	      16 /* policies one node knows, at most */
@@ -41,17 +41,17 @@ typedef struct cn_policy_ops {
 	void (*destroy)(void *st);
 	/* A new entry was admitted; link is the entry's (borrowed while it
 	 * is in the policy). */
-	void (*insert)(void *st, cn_list_t *link);
+	void (*insert)(void *st, sl_list_t *link);
 	/* The entry was used (a cache hit). */
-	void (*hit)(void *st, cn_list_t *link);
+	void (*hit)(void *st, sl_list_t *link);
 	/* The entry leaves the policy (evicted, purged); unlink it. */
-	void (*remove)(void *st, cn_list_t *link);
+	void (*remove)(void *st, sl_list_t *link);
 	/* The entry to evict next (still linked), or NULL: nothing may go. */
-	cn_list_t *(*victim)(void *st);
+	sl_list_t *(*victim)(void *st);
 	/* The entry to give up first when the tier itself shrinks below
 	 * what victim offers (a smaller disk_capacity on reload), or NULL
 	 * when the policy holds none.  pin: its oldest. */
-	cn_list_t *(*oldest)(void *st);
+	sl_list_t *(*oldest)(void *st);
 } cn_policy_ops_t;
 
 typedef struct cn_policy {

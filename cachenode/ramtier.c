@@ -32,8 +32,8 @@
 #include <unistd.h>
 
 #include "cachenode/keymap.h"
-#include "cachenode/list.h"
 #include "cachenode/policy.h"
+#include "common/list.h"
 #include "common/util.h"
 
 /* From this size on a block gets its own mapping (returned on free). */
@@ -45,7 +45,7 @@
 
 struct cn_block {
 	cn_knode_t node;    /* index link; event thread */
-	cn_list_t plink;    /* policy link; event thread */
+	sl_list_t plink;    /* policy link; event thread */
 	cn_ramtier_t *tier; /* borrowed; outlives the block */
 	_Atomic uint32_t refs;
 	uint32_t tag;
@@ -236,11 +236,11 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 static int make_room(cn_ramtier_t *t, cn_policy_t *p, uint64_t need)
 {
 	while (atomic_load(&t->used) + need > t->capacity) {
-		cn_list_t *v = p->ops->victim(p->st);
+		sl_list_t *v = p->ops->victim(p->st);
 
 		if (!v)
 			return -ENOSPC;
-		unindex(t, cn_container_of(v, cn_block_t, plink), 1);
+		unindex(t, sl_container_of(v, cn_block_t, plink), 1);
 	}
 	return 0;
 }
@@ -283,7 +283,7 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
 	b->transient = (uint8_t)transient;
 	b->len = len;
 	atomic_init(&b->charge, need);
-	cn_list_init(&b->plink);
+	sl_list_init(&b->plink);
 	if (transient) {
 		atomic_fetch_add(&t->transient, need);
 		atomic_fetch_add(&t->m->ram_transient, need);
@@ -327,7 +327,7 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 
 	if (!n)
 		return NULL;
-	b = cn_container_of(n, cn_block_t, node);
+	b = sl_container_of(n, cn_block_t, node);
 	p = policy_of(t, b);
 	p->ops->hit(p->st, &b->plink);
 	return cn_block_ref(b);
@@ -343,7 +343,7 @@ struct purge_arg {
 static void purge_one(cn_knode_t *n, void *arg)
 {
 	struct purge_arg *a = arg;
-	cn_block_t *b = cn_container_of(n, cn_block_t, node);
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
 
 	if (!a->all && b->tag != a->tag)
 		return;
@@ -420,7 +420,7 @@ size_t cn_ramtier_count(const cn_ramtier_t *t)
 
 static void drop_index(cn_knode_t *n, void *arg)
 {
-	unindex(arg, cn_container_of(n, cn_block_t, node), 0);
+	unindex(arg, sl_container_of(n, cn_block_t, node), 0);
 }
 
 void cn_ramtier_destroy(cn_ramtier_t **tp)

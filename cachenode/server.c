@@ -333,7 +333,7 @@ int cn_server_run(cn_server_t *s)
 			begin_stop(s);
 		if (s->stopping) {
 			now = sl_now_ms();
-			if (cn_list_empty(&s->live))
+			if (sl_list_empty(&s->live))
 				break;
 			if (now >= s->drain_deadline_ms) {
 				sl_warn("stopping: %zu fetches did not finish "

@@ -27,7 +27,6 @@
 #include "cachenode/backend.h"
 #include "cachenode/disktier.h"
 #include "cachenode/flight.h"
-#include "cachenode/list.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
 #include "cachenode/ramtier.h"
@@ -35,6 +34,7 @@
 #include "cachenode/tiering.h"
 #include "cachenode/workers.h"
 #include "common/blockkey.h"
+#include "common/list.h"
 #include "common/ring.h"
 #include "proto/proto.h"
 
@@ -116,7 +116,7 @@ struct cn_server {
 	/* fetch.c */
 	cn_fqueue_t fq; /* backend READs: 2 x workers at once */
 	cn_fqueue_t dq; /* disk READs: a fixed number at once */
-	cn_list_t live; /* every fetch not yet freed */
+	sl_list_t live; /* every fetch not yet freed */
 	size_t n_live;
 
 	/* requests.c */

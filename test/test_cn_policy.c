@@ -44,7 +44,7 @@ static sl_blockkey_t key_of(uint64_t i)
 START_TEST(test_lru_order)
 {
 	cn_policy_t *p = cn_policy_new(cn_policy_find("lru", NULL, 0));
-	cn_list_t a, b, c;
+	sl_list_t a, b, c;
 
 	ck_assert_ptr_eq(cn_policy_find("lru", NULL, 0), &cn_policy_lru);
 	ck_assert_ptr_eq(cn_policy_find("pin", NULL, 0), &cn_policy_pin);
@@ -69,7 +69,7 @@ END_TEST
 START_TEST(test_pin_never_offers_victims)
 {
 	cn_policy_t *p = cn_policy_new(&cn_policy_pin);
-	cn_list_t a;
+	sl_list_t a;
 
 	p->ops->insert(p->st, &a);
 	p->ops->hit(p->st, &a);
@@ -247,7 +247,7 @@ END_TEST
 /* The node knows it only because the test gives it (cn_server_opts_t);
  * neither tier knows anything of it. */
 typedef struct fifo {
-	cn_list_t head; /* front: the newest */
+	sl_list_t head; /* front: the newest */
 } fifo_t;
 
 static void *fifo_create(void)
@@ -255,7 +255,7 @@ static void *fifo_create(void)
 	fifo_t *f = malloc(sizeof(*f));
 
 	ck_assert_ptr_nonnull(f);
-	cn_list_init(&f->head);
+	sl_list_init(&f->head);
 	return f;
 }
 
@@ -263,35 +263,35 @@ static void fifo_destroy(void *st)
 {
 	fifo_t *f = st;
 
-	while (!cn_list_empty(&f->head))
-		cn_list_del(f->head.next);
+	while (!sl_list_empty(&f->head))
+		sl_list_del(f->head.next);
 	free(f);
 }
 
-static void fifo_insert(void *st, cn_list_t *link)
+static void fifo_insert(void *st, sl_list_t *link)
 {
 	fifo_t *f = st;
 
-	cn_list_add_front(&f->head, link);
+	sl_list_add_front(&f->head, link);
 }
 
-static void fifo_hit(void *st, cn_list_t *link)
+static void fifo_hit(void *st, sl_list_t *link)
 {
 	(void)st;
 	(void)link; /* a hit changes nothing: that is the point */
 }
 
-static void fifo_remove(void *st, cn_list_t *link)
+static void fifo_remove(void *st, sl_list_t *link)
 {
 	(void)st;
-	cn_list_del(link);
+	sl_list_del(link);
 }
 
-static cn_list_t *fifo_first_in(void *st)
+static sl_list_t *fifo_first_in(void *st)
 {
 	fifo_t *f = st;
 
-	return cn_list_last(&f->head);
+	return sl_list_last(&f->head);
 }
 
 static const cn_policy_ops_t fifo_ops = {

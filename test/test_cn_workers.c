@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cachenode/list.h"
 #include "cachenode/workers.h"
+#include "common/list.h"
 #include "common/util.h"
 #include "test/helper_check.h"
 
@@ -28,7 +28,7 @@ typedef struct tjob {
 
 static void trun(cn_job_t *j)
 {
-	tjob_t *t = cn_container_of(j, tjob_t, job);
+	tjob_t *t = sl_container_of(j, tjob_t, job);
 
 	if (t->sleep_ms)
 		usleep((useconds_t)t->sleep_ms * 1000);
@@ -62,7 +62,7 @@ START_TEST(test_all_jobs_come_back)
 		if (wait_fd(cn_workers_fd(w), 1000) <= 0)
 			continue;
 		for (j = cn_workers_reap(w); j; j = j->next) {
-			tjob_t *t = cn_container_of(j, tjob_t, job);
+			tjob_t *t = sl_container_of(j, tjob_t, job);
 
 			ck_assert_int_eq(atomic_load(&t->runs), 1);
 			ck_assert(!j->cancelled);
