@@ -392,7 +392,7 @@ cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
 	dt->root_fd = -1;
 	dt->lock_fd = -1;
 	dt->m = m ? m : &dt->own_metrics;
-	cn_keymap_init(&dt->index);
+	sl_keymap_init(&dt->index);
 	cn_dt_apply_limits(dt, c);
 	cn_dt_set_datasets(dt, ds, n_ds);
 	dt->root_path = sl_xmalloc(len);

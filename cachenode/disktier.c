@@ -152,7 +152,7 @@ void cn_dt_gauges(cn_disktier_t *dt)
 
 dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 {
-	cn_knode_t *n = cn_keymap_find(&dt->index, key);
+	sl_knode_t *n = sl_keymap_find(&dt->index, key);
 
 	return n ? sl_container_of(n, dentry_t, node) : NULL;
 }
@@ -188,7 +188,7 @@ dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
 	e->state = (uint8_t)state;
 	e->refs = 1;
 	e->counted = 1;
-	cn_keymap_insert(&dt->index, &e->node);
+	sl_keymap_insert(&dt->index, &e->node);
 	policy_add(dt, e, cn_policy_slot(&dt->policies, policy));
 	dt->live_bytes += c;
 	dt->used_bytes += c;
@@ -224,7 +224,7 @@ static void entry_remove(cn_disktier_t *dt, dentry_t *e)
 {
 	uncount(dt, e);
 	dt->used_bytes -= cn_dt_charge(e->len);
-	cn_keymap_remove(&dt->index, &e->node);
+	sl_keymap_remove(&dt->index, &e->node);
 	entry_put(e);
 }
 
@@ -747,7 +747,7 @@ struct regroup {
 
 /* Purge blocks of datasets that went away; move those whose dataset
  * changed policy. */
-static void regroup_one(cn_knode_t *n, void *arg)
+static void regroup_one(sl_knode_t *n, void *arg)
 {
 	struct regroup *r = arg;
 	cn_disktier_t *dt = r->dt;
@@ -783,7 +783,7 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 
 	cn_dt_apply_limits(dt, c);
 	cn_dt_set_datasets(dt, ds, n_ds);
-	cn_keymap_foreach(&dt->index, regroup_one, &r);
+	sl_keymap_foreach(&dt->index, regroup_one, &r);
 	cn_dt_trim(dt);
 	if (r.purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "
@@ -798,7 +798,7 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 	cn_dt_gauges(dt);
 }
 
-static void free_entry(cn_knode_t *n, void *arg)
+static void free_entry(sl_knode_t *n, void *arg)
 {
 	dentry_t *e = sl_container_of(n, dentry_t, node);
 
@@ -820,8 +820,8 @@ void cn_disktier_destroy(cn_disktier_t **dp)
 	cn_diskio_destroy(&dt->io, destroy_done, dt);
 	/* The policies unlink the entries they still hold: first. */
 	cn_policy_slots_fini(&dt->policies);
-	cn_keymap_foreach(&dt->index, free_entry, NULL);
-	cn_keymap_fini(&dt->index);
+	sl_keymap_foreach(&dt->index, free_entry, NULL);
+	sl_keymap_fini(&dt->index);
 	while ((op = dt->free_ops)) {
 		dt->free_ops = op->next_free;
 		free(op);

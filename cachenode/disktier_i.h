@@ -14,8 +14,8 @@
 
 #include "cachenode/diskio.h"
 #include "cachenode/disktier.h"
-#include "cachenode/keymap.h"
 #include "cachenode/policy.h"
+#include "common/keymap.h"
 #include "common/list.h"
 
 #define HDR_SIZE CN_DISK_HEADER
@@ -29,7 +29,7 @@ enum { E_WRITING, E_READY, E_DYING };
  * for it exists, so a write never races an unlink of the same name.
  */
 typedef struct dentry {
-	cn_knode_t node;   /* dt->index */
+	sl_knode_t node;   /* dt->index */
 	sl_list_t plink;   /* in its policy while counted */
 	cn_block_t *blk;   /* E_WRITING: the bytes being written (a ref) */
 	cn_block_t *again; /* going: write these bytes once gone (a ref) */
@@ -74,7 +74,7 @@ struct cn_disktier {
 	cn_disk_dataset_t *ds;
 	size_t n_ds;
 
-	cn_keymap_t index;	    /* every dentry */
+	sl_keymap_t index;	    /* every dentry */
 	cn_policy_slots_t policies; /* the counted entries, each in one */
 	uint64_t policy_bytes[CN_POLICY_MAX]; /* their files, by slot */
 	uint64_t live_bytes;		      /* counted entries' files */

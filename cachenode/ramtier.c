@@ -31,8 +31,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cachenode/keymap.h"
 #include "cachenode/policy.h"
+#include "common/keymap.h"
 #include "common/list.h"
 #include "common/util.h"
 
@@ -44,7 +44,7 @@
 #define MALLOC_COST 16
 
 struct cn_block {
-	cn_knode_t node;    /* index link; event thread */
+	sl_knode_t node;    /* index link; event thread */
 	sl_list_t plink;    /* policy link; event thread */
 	cn_ramtier_t *tier; /* borrowed; outlives the block */
 	_Atomic uint32_t refs;
@@ -65,7 +65,7 @@ struct cn_ramtier {
 	_Atomic uint64_t used;
 	_Atomic uint64_t transient;
 	_Atomic uint64_t live; /* blocks allocated, not yet freed */
-	cn_keymap_t index;
+	sl_keymap_t index;
 	cn_policy_slots_t policies;
 	int wake_fd;
 	_Atomic int want_memory;
@@ -95,7 +95,7 @@ cn_ramtier_t *cn_ramtier_new(uint64_t capacity, uint64_t slack, cn_metrics_t *m)
 
 	t->capacity = capacity;
 	t->slack = slack;
-	cn_keymap_init(&t->index);
+	sl_keymap_init(&t->index);
 	t->wake_fd = -1;
 	t->m = m ? m : &t->own_metrics;
 	return t;
@@ -219,7 +219,7 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 	cn_policy_t *p = policy_of(t, b);
 
 	SL_ASSERT(b->indexed);
-	cn_keymap_remove(&t->index, &b->node);
+	sl_keymap_remove(&t->index, &b->node);
 	p->ops->remove(p->st, &b->plink);
 	b->indexed = 0;
 	atomic_fetch_sub(&t->m->ram_blocks, 1);
@@ -304,13 +304,13 @@ int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 	cn_policy_t *p;
 
 	SL_ASSERT(b->tier == t && !b->indexed);
-	if (b->transient || cn_keymap_find(&t->index, key)) {
+	if (b->transient || sl_keymap_find(&t->index, key)) {
 		atomic_fetch_add(&t->m->not_admitted, 1);
 		return 0;
 	}
 	p = policy_of(t, b);
 	b->node.key = key;
-	cn_keymap_insert(&t->index, &b->node);
+	sl_keymap_insert(&t->index, &b->node);
 	p->ops->insert(p->st, &b->plink);
 	b->indexed = 1;
 	cn_block_ref(b);
@@ -321,7 +321,7 @@ int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 
 cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 {
-	cn_knode_t *n = cn_keymap_find(&t->index, key);
+	sl_knode_t *n = sl_keymap_find(&t->index, key);
 	cn_block_t *b;
 	cn_policy_t *p;
 
@@ -340,7 +340,7 @@ struct purge_arg {
 	size_t n;
 };
 
-static void purge_one(cn_knode_t *n, void *arg)
+static void purge_one(sl_knode_t *n, void *arg)
 {
 	struct purge_arg *a = arg;
 	cn_block_t *b = sl_container_of(n, cn_block_t, node);
@@ -357,7 +357,7 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag)
 {
 	struct purge_arg a = {t, tag, 0, 0};
 
-	cn_keymap_foreach(&t->index, purge_one, &a);
+	sl_keymap_foreach(&t->index, purge_one, &a);
 	return a.n;
 }
 
@@ -371,7 +371,7 @@ void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
 		(void)make_room(t, t->policies.p[p], 0);
 	/* Policies that offer no victims (pin) shrink too. */
 	if (atomic_load(&t->used) > capacity)
-		cn_keymap_foreach(&t->index, purge_one, &a);
+		sl_keymap_foreach(&t->index, purge_one, &a);
 }
 
 void cn_ramtier_set_wake_fd(cn_ramtier_t *t, int fd)
@@ -418,7 +418,7 @@ size_t cn_ramtier_count(const cn_ramtier_t *t)
 	return t->index.count;
 }
 
-static void drop_index(cn_knode_t *n, void *arg)
+static void drop_index(sl_knode_t *n, void *arg)
 {
 	unindex(arg, sl_container_of(n, cn_block_t, node), 0);
 }
@@ -429,10 +429,10 @@ void cn_ramtier_destroy(cn_ramtier_t **tp)
 
 	if (!t)
 		return;
-	cn_keymap_foreach(&t->index, drop_index, t);
+	sl_keymap_foreach(&t->index, drop_index, t);
 	SL_ASSERT(atomic_load(&t->live) == 0);
 	cn_policy_slots_fini(&t->policies);
-	cn_keymap_fini(&t->index);
+	sl_keymap_fini(&t->index);
 	free(t);
 	*tp = NULL;
 }
