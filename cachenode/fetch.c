@@ -655,14 +655,13 @@ void cn_fetch_init(cn_server_t *s)
 
 void cn_fetch_reap(cn_server_t *s)
 {
-	cn_job_t *j = cn_workers_reap(s->workers);
+	sl_fifo_t done;
+	cn_job_t *j;
 
-	while (j) {
-		cn_job_t *next = j->next;
-
+	sl_fifo_init(&done);
+	cn_workers_reap(s->workers, &done);
+	while ((j = cn_job_of(sl_fifo_pop(&done))))
 		fetch_done(s, sl_container_of(j, fetch_t, job));
-		j = next;
-	}
 	cn_fetch_pump(s);
 }
 
