@@ -48,15 +48,15 @@ typedef struct fetch {
 } fetch_t;
 
 /* A block for a READ, PREFETCH or PEER_READ flight. */
-typedef struct cn_read_fetch {
+typedef struct read_fetch {
 	fetch_t h;
 	cn_fill_t fill;
 	char version[SB_VERSION_MAX + 1];
 	uint64_t block;
-	int peer;	/* for a PEER_READ: never the backend */
-	int waited;	/* counted in memory_waits */
-	cn_fqueue_t *q; /* the queue whose slot it holds, or NULL */
-	struct cn_read_fetch *qnext; /* s->fq, s->dq: waiting to start */
+	int peer;	  /* for a PEER_READ: never the backend */
+	int waited;	  /* counted in memory_waits */
+	cn_fqueue_t *q;	  /* the queue whose slot it holds, or NULL */
+	sl_qlink_t qlink; /* s->fq, s->dq: waiting to start */
 } read_fetch_t;
 
 typedef struct stat_fetch {
@@ -286,27 +286,24 @@ static const fetch_kind_t read_kind = {
 /* ---- The READ queues --------------------------------------------------------
  */
 
+static read_fetch_t *read_of(sl_qlink_t *l)
+{
+	return l ? sl_container_of(l, read_fetch_t, qlink) : NULL;
+}
+
+static read_fetch_t *fq_first(cn_fqueue_t *q)
+{
+	return read_of(sl_fifo_peek(&q->waiting));
+}
+
 static read_fetch_t *fq_pop(cn_fqueue_t *q)
 {
-	read_fetch_t *f = q->head;
-
-	if (f) {
-		q->head = f->qnext;
-		if (!q->head)
-			q->tail = NULL;
-		f->qnext = NULL;
-	}
-	return f;
+	return read_of(sl_fifo_pop(&q->waiting));
 }
 
 static void fq_push(cn_fqueue_t *q, read_fetch_t *f)
 {
-	f->qnext = NULL;
-	if (q->tail)
-		q->tail->qnext = f;
-	else
-		q->head = f;
-	q->tail = f;
+	sl_fifo_push(&q->waiting, &f->qlink);
 }
 
 /* Answer a flight's PEER_READ waiters -ENODATA and take them out of it:
@@ -388,8 +385,9 @@ static void start_read(cn_server_t *s, read_fetch_t *f)
  * 0, or -ENOMEM when its head waits for memory. */
 static int pump_queue(cn_server_t *s, cn_fqueue_t *q)
 {
-	while (q->head && q->active < q->max) {
-		read_fetch_t *f = q->head;
+	read_fetch_t *f;
+
+	while ((f = fq_first(q)) && q->active < q->max) {
 		int err;
 
 		f->fill.blk = cn_ramtier_alloc(s->tier, f->h.ds->policy,
@@ -419,7 +417,7 @@ void cn_fetch_pump(cn_server_t *s)
 
 int cn_fetch_queued(const cn_server_t *s)
 {
-	return s->fq.head || s->dq.head;
+	return !sl_fifo_empty(&s->fq.waiting) || !sl_fifo_empty(&s->dq.waiting);
 }
 
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
@@ -649,6 +647,8 @@ void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 void cn_fetch_init(cn_server_t *s)
 {
 	sl_list_init(&s->live);
+	sl_fifo_init(&s->fq.waiting);
+	sl_fifo_init(&s->dq.waiting);
 	s->fq.max = 2 * (size_t)s->node->workers;
 	s->dq.max = DISK_READS;
 }

@@ -66,12 +66,10 @@ typedef struct cn_req {
 	uint32_t length;
 } cn_req_t;
 
-struct cn_read_fetch;
-
-/* READ fetches waiting for a buffer (FIFO), and how many hold one. */
+/* READ fetches waiting for a buffer (fetch.c's, by their qlink), and how
+ * many hold one. */
 typedef struct cn_fqueue {
-	struct cn_read_fetch *head;
-	struct cn_read_fetch *tail;
+	sl_fifo_t waiting;
 	size_t active;
 	size_t max;
 } cn_fqueue_t;
