@@ -260,15 +260,16 @@ static int probe_direct(int root_fd)
 static ssize_t run_sync(cn_disktier_t *dt, dop_t *op)
 {
 	struct pollfd pfd = {cn_diskio_fd(dt->io), POLLIN, 0};
-	cn_dio_op_t *done = NULL;
+	sl_fifo_t done;
 
+	sl_fifo_init(&done);
 	cn_dt_submit(dt, op);
-	while (!done) {
+	while (sl_fifo_empty(&done)) {
 		if (poll(&pfd, 1, 10000) <= 0)
 			return -ETIMEDOUT; /* op stays the engine's */
-		done = cn_diskio_reap(dt->io);
+		cn_diskio_reap(dt->io, &done);
 	}
-	SL_ASSERT(done == &op->io && !done->next);
+	SL_ASSERT(done.count == 1 && sl_fifo_peek(&done) == &op->io.link);
 	dt->busy--;
 	return op->io.res;
 }

@@ -544,14 +544,13 @@ static void destroy_done(cn_dio_op_t *io, void *arg)
 
 void cn_disktier_reap(cn_disktier_t *dt)
 {
-	cn_dio_op_t *io = cn_diskio_reap(dt->io);
+	sl_fifo_t done;
+	sl_qlink_t *l;
 
-	while (io) {
-		cn_dio_op_t *next = io->next;
-
-		op_done(dt, sl_container_of(io, dop_t, io));
-		io = next;
-	}
+	sl_fifo_init(&done);
+	cn_diskio_reap(dt->io, &done);
+	while ((l = sl_fifo_pop(&done)))
+		op_done(dt, sl_container_of(l, dop_t, io.link));
 	cn_dt_gauges(dt);
 }
 
