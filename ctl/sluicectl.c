@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/ring.h"
 #include "common/util.h"
+#include "proto/call.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
 
@@ -51,53 +52,29 @@ static void usage(FILE *f)
 }
 
 /*
- * One request/reply exchange with node idx.  On success *reply holds the
- * reply (caller closes it with pr_msg_close) and the reply's status is
- * returned (0 or a negative errno from the node); transport failures return
- * -ETIMEDOUT or another negative errno.
+ * One request/reply exchange with node idx, on a socket of its own so a
+ * late reply from an earlier command never meets this one.  On success
+ * *reply holds the reply (caller closes it with pr_msg_close) and the
+ * reply's status is returned (0 or a negative errno from the node);
+ * transport failures return -ETIMEDOUT or another negative errno.
  */
 static int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body,
 		    size_t len, pr_msg_t *reply)
 {
-	const sl_node_conf_t *n = &c->conf->nodes[idx];
-	void *s = zmq_socket(c->zctx, ZMQ_DEALER);
-	int zero = 0, rc;
-	pr_header_t h = {0};
-	zmq_pollitem_t pi;
+	pr_header_t h = {
+		.opcode = op,
+		.req_id = ++c->next_id,
+		.ring_version = sl_ring_version(c->ring),
+	};
+	void *s;
+	int rc;
 
+	s = pr_dealer_open(c->zctx, c->conf->nodes[idx].addr, &rc);
 	if (!s)
-		return -errno;
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_connect(s, n->addr) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	h.opcode = op;
-	h.req_id = ++c->next_id;
-	h.ring_version = sl_ring_version(c->ring);
-	rc = pr_send(s, NULL, &h, body, len, 0);
-	if (rc < 0)
-		goto out;
-	for (;;) {
-		pi = (zmq_pollitem_t){.socket = s, .events = ZMQ_POLLIN};
-		rc = zmq_poll(&pi, 1, c->timeout_ms);
-		if (rc == 0) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		if (rc < 0) {
-			rc = -errno;
-			goto out;
-		}
-		rc = pr_recv(s, reply, 0, 0);
-		if (rc < 0)
-			goto out;
-		if (reply->h.req_id == h.req_id)
-			break;
-		pr_msg_close(reply);
-	}
-	rc = reply->h.status;
-out:
+		return rc;
+	rc = pr_call(s, &h, body, len, c->timeout_ms, reply);
+	if (rc == 0)
+		rc = reply->h.status;
 	zmq_close(s);
 	return rc;
 }

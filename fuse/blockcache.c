@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The client block cache (see blockcache.h): a chained hash of block key to
- * block, and a doubly-linked LRU list through the linked blocks, most
- * recently used at the head.  Pending blocks are linked with the bytes they
- * will hold reserved, so the bound holds before any data arrives.  Ahead
- * blocks are also on a second list, oldest first, so that expiring them
- * looks at the few that are due and no others.
+ * The client block cache (see blockcache.h): a table of block key to block
+ * (common/keymap.h), and an LRU list through the linked blocks
+ * (common/list.h), most recently used at the front.  Pending blocks are linked
+ * with the bytes they will hold reserved, so the bound holds before any data
+ * arrives.  Ahead blocks are also on a second list, oldest first, so that
+ * expiring them looks at the few that are due and no others.
  */
 #include "fuse/blockcache.h"
 
@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/keymap.h"
+#include "common/list.h"
 #include "common/util.h"
 
 #define DEFAULT_AHEAD_AGE_MS 3000
@@ -21,49 +23,44 @@
 enum { B_PENDING, B_READY, B_FAILED };
 
 struct fc_block {
-	sl_blockkey_t key;
-	void *data; /* set once, by fill */
-	size_t len; /* reserved while pending, then actual */
+	sl_knode_t node; /* the key, and the index's link (c->lock) */
+	void *data;	 /* set once, by fill */
+	size_t len;	 /* reserved while pending, then actual */
 	fc_block_free_fn *free_fn;
 	void *hint;
-	int state;		   /* protected by c->lock */
-	int err;		   /* protected by c->lock */
-	uint64_t refs;		   /* protected by c->lock */
-	int linked;		   /* protected by c->lock */
-	int waiters;		   /* protected by c->lock */
-	pthread_cond_t cond;	   /* signalled on completion, with c->lock */
-	struct fc_block *hnext;	   /* protected by c->lock */
-	struct fc_block *lru_prev; /* protected by c->lock */
-	struct fc_block *lru_next; /* protected by c->lock */
+	int state;	       /* protected by c->lock */
+	int err;	       /* protected by c->lock */
+	uint64_t refs;	       /* protected by c->lock */
+	int linked;	       /* protected by c->lock */
+	int waiters;	       /* protected by c->lock */
+	pthread_cond_t cond;   /* signalled on completion, with c->lock */
+	sl_list_t lru;	       /* protected by c->lock */
+	struct fc_block *dead; /* the next unlinked block to free */
 
 	/* Read-ahead, all protected by c->lock: prefetched and not yet read
-	 * since when, and the list of such blocks, oldest first. */
+	 * since when, and the link on the list of such blocks. */
 	int ahead;
 	uint64_t ahead_ms;
-	struct fc_block *ahead_prev;
-	struct fc_block *ahead_next;
+	sl_list_t ahead_link;
 };
 
 struct fc_blockcache {
 	pthread_mutex_t lock;
 	uint64_t capacity;
-	struct fc_block **buckets; /* protected by c->lock */
-	size_t n_buckets;	   /* protected by c->lock; power of two */
-	struct fc_block *lru_head; /* protected by c->lock; most recent */
-	struct fc_block *lru_tail; /* protected by c->lock */
-	fc_blockcache_stats_t st;  /* protected by c->lock */
+	sl_keymap_t index;	  /* protected by c->lock */
+	sl_list_t lru;		  /* protected by c->lock; most recent first */
+	fc_blockcache_stats_t st; /* protected by c->lock */
 
-	/* Read-ahead, all protected by c->lock: the ahead list (oldest at the
-	 * head), the byte limit and the age after which a block expires. */
-	struct fc_block *ahead_head;
-	struct fc_block *ahead_tail;
+	/* Read-ahead, all protected by c->lock: the ahead list (oldest
+	 * first), the byte limit and the age after which a block expires. */
+	sl_list_t ahead;
 	uint64_t ahead_limit;
 	uint64_t ahead_age_ms;
 };
 
-static size_t bucket(const fc_blockcache_t *c, sl_blockkey_t k)
+static struct fc_block *lru_block(sl_list_t *l)
 {
-	return (size_t)((k.lo ^ k.hi) & (c->n_buckets - 1));
+	return l ? sl_container_of(l, struct fc_block, lru) : NULL;
 }
 
 fc_blockcache_t *fc_blockcache_new(uint64_t capacity)
@@ -75,8 +72,10 @@ fc_blockcache_t *fc_blockcache_new(uint64_t capacity)
 	c->st.capacity = capacity;
 	c->ahead_limit = capacity / 4;
 	c->ahead_age_ms = DEFAULT_AHEAD_AGE_MS;
-	c->n_buckets = 256;
-	c->buckets = sl_xcalloc(c->n_buckets, sizeof(*c->buckets));
+	sl_keymap_init(&c->index);
+	sl_keymap_reserve(&c->index, 256);
+	sl_list_init(&c->lru);
+	sl_list_init(&c->ahead);
 	return c;
 }
 
@@ -88,39 +87,11 @@ static void free_block(struct fc_block *b)
 	free(b);
 }
 
-static void lru_remove_locked(fc_blockcache_t *c, struct fc_block *b)
+/* b goes to the cold end of the LRU, first in line for eviction. */
+static void lru_make_cold_locked(fc_blockcache_t *c, struct fc_block *b)
 {
-	if (b->lru_prev)
-		b->lru_prev->lru_next = b->lru_next;
-	else
-		c->lru_head = b->lru_next;
-	if (b->lru_next)
-		b->lru_next->lru_prev = b->lru_prev;
-	else
-		c->lru_tail = b->lru_prev;
-	b->lru_prev = b->lru_next = NULL;
-}
-
-static void lru_push_locked(fc_blockcache_t *c, struct fc_block *b)
-{
-	b->lru_prev = NULL;
-	b->lru_next = c->lru_head;
-	if (c->lru_head)
-		c->lru_head->lru_prev = b;
-	else
-		c->lru_tail = b;
-	c->lru_head = b;
-}
-
-static void lru_push_tail_locked(fc_blockcache_t *c, struct fc_block *b)
-{
-	b->lru_next = NULL;
-	b->lru_prev = c->lru_tail;
-	if (c->lru_tail)
-		c->lru_tail->lru_next = b;
-	else
-		c->lru_head = b;
-	c->lru_tail = b;
+	sl_list_del(&b->lru);
+	sl_list_add_back(&c->lru, &b->lru);
 }
 
 static void ahead_add_locked(fc_blockcache_t *c, struct fc_block *b,
@@ -128,13 +99,7 @@ static void ahead_add_locked(fc_blockcache_t *c, struct fc_block *b,
 {
 	b->ahead = 1;
 	b->ahead_ms = now_ms;
-	b->ahead_next = NULL;
-	b->ahead_prev = c->ahead_tail;
-	if (c->ahead_tail)
-		c->ahead_tail->ahead_next = b;
-	else
-		c->ahead_head = b;
-	c->ahead_tail = b;
+	sl_list_add_back(&c->ahead, &b->ahead_link);
 	c->st.ahead += b->len;
 	c->st.ahead_blocks++;
 }
@@ -143,15 +108,7 @@ static void ahead_add_locked(fc_blockcache_t *c, struct fc_block *b,
 static void ahead_remove_locked(fc_blockcache_t *c, struct fc_block *b)
 {
 	SL_ASSERT(b->ahead);
-	if (b->ahead_prev)
-		b->ahead_prev->ahead_next = b->ahead_next;
-	else
-		c->ahead_head = b->ahead_next;
-	if (b->ahead_next)
-		b->ahead_next->ahead_prev = b->ahead_prev;
-	else
-		c->ahead_tail = b->ahead_prev;
-	b->ahead_prev = b->ahead_next = NULL;
+	sl_list_del(&b->ahead_link);
 	b->ahead = 0;
 	c->st.ahead -= b->len;
 	c->st.ahead_blocks--;
@@ -161,13 +118,16 @@ static void ahead_remove_locked(fc_blockcache_t *c, struct fc_block *b)
  * coming, so they free their share of the limit and go to the cold end. */
 static void expire_locked(fc_blockcache_t *c, uint64_t now_ms)
 {
+	sl_list_t *l;
 	struct fc_block *b;
 
-	while ((b = c->ahead_head) && now_ms - b->ahead_ms >= c->ahead_age_ms) {
+	while ((l = sl_list_first(&c->ahead))) {
+		b = sl_container_of(l, struct fc_block, ahead_link);
+		if (now_ms - b->ahead_ms < c->ahead_age_ms)
+			break;
 		ahead_remove_locked(c, b);
 		c->st.ahead_expired++;
-		lru_remove_locked(c, b);
-		lru_push_tail_locked(c, b);
+		lru_make_cold_locked(c, b);
 	}
 }
 
@@ -181,14 +141,9 @@ static struct fc_block *unref_locked(struct fc_block *b)
 
 static struct fc_block *unlink_locked(fc_blockcache_t *c, struct fc_block *b)
 {
-	struct fc_block **pp;
-
 	SL_ASSERT(b->linked);
-	for (pp = &c->buckets[bucket(c, b->key)]; *pp != b; pp = &(*pp)->hnext)
-		SL_ASSERT(*pp);
-	*pp = b->hnext;
-	b->hnext = NULL;
-	lru_remove_locked(c, b);
+	sl_keymap_remove(&c->index, &b->node);
+	sl_list_del(&b->lru);
 	if (b->ahead) {
 		ahead_remove_locked(c, b);
 		c->st.ahead_lost++;
@@ -199,24 +154,26 @@ static struct fc_block *unlink_locked(fc_blockcache_t *c, struct fc_block *b)
 	return unref_locked(b); /* the cache's own reference */
 }
 
-/* Evict from the LRU tail until need more bytes fit, sparing keep, and
- * sparing ahead blocks while anything else can go (they are at most the
- * ahead limit, so the first pass nearly always suffices).  Blocks to free
- * are chained through hnext onto *dead. */
+/* Evict from the LRU's cold end until need more bytes fit, sparing keep,
+ * and sparing ahead blocks while anything else can go (they are at most
+ * the ahead limit, so the first pass nearly always suffices).  Blocks to
+ * free are chained through their dead link onto *dead. */
 static void evict_locked(fc_blockcache_t *c, uint64_t need,
 			 struct fc_block *keep, struct fc_block **dead)
 {
 	struct fc_block *b, *prev, *f;
 
 	for (int pass = 0; pass < 2; pass++) {
-		b = c->lru_tail;
+		b = lru_block(sl_list_last(&c->lru));
 		while (b && c->st.used + need > c->capacity) {
-			prev = b->lru_prev;
+			/* Taken before b may leave the list. */
+			prev = b->lru.prev == &c->lru ? NULL
+						      : lru_block(b->lru.prev);
 			if (b != keep && (pass == 1 || !b->ahead)) {
 				f = unlink_locked(c, b);
 				c->st.evictions++;
 				if (f) {
-					f->hnext = *dead;
+					f->dead = *dead;
 					*dead = f;
 				}
 			}
@@ -230,30 +187,9 @@ static void free_dead(struct fc_block *dead)
 	struct fc_block *next;
 
 	for (; dead; dead = next) {
-		next = dead->hnext;
+		next = dead->dead;
 		free_block(dead);
 	}
-}
-
-static void grow_locked(fc_blockcache_t *c)
-{
-	struct fc_block **old = c->buckets;
-	size_t old_n = c->n_buckets;
-
-	c->n_buckets *= 2;
-	c->buckets = sl_xcalloc(c->n_buckets, sizeof(*c->buckets));
-	for (size_t i = 0; i < old_n; i++) {
-		struct fc_block *b = old[i], *next;
-
-		for (; b; b = next) {
-			size_t bi = bucket(c, b->key);
-
-			next = b->hnext;
-			b->hnext = c->buckets[bi];
-			c->buckets[bi] = b;
-		}
-	}
-	free(old);
 }
 
 static struct fc_block *new_block(sl_blockkey_t key, size_t len)
@@ -265,7 +201,9 @@ static struct fc_block *new_block(sl_blockkey_t key, size_t len)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	b->key = key;
+	b->node.key = key;
+	sl_list_init(&b->lru);
+	sl_list_init(&b->ahead_link);
 	b->len = len;
 	b->state = B_PENDING;
 	b->refs = 1;
@@ -275,26 +213,17 @@ static struct fc_block *new_block(sl_blockkey_t key, size_t len)
 /* The cached block of key, or NULL.  Borrowed; c->lock held. */
 static struct fc_block *find_locked(fc_blockcache_t *c, sl_blockkey_t key)
 {
-	struct fc_block *b;
+	sl_knode_t *n = sl_keymap_find(&c->index, key);
 
-	for (b = c->buckets[bucket(c, key)]; b; b = b->hnext)
-		if (sl_blockkey_eq(b->key, key))
-			break;
-	return b;
+	return n ? sl_container_of(n, struct fc_block, node) : NULL;
 }
 
 /* Link new block b into the index and the LRU, taking the cache's
  * reference and charging its bytes (room was made by the caller). */
 static void insert_locked(fc_blockcache_t *c, struct fc_block *b)
 {
-	size_t bi;
-
-	if (c->st.blocks >= c->n_buckets)
-		grow_locked(c);
-	bi = bucket(c, b->key);
-	b->hnext = c->buckets[bi];
-	c->buckets[bi] = b;
-	lru_push_locked(c, b);
+	sl_keymap_insert(&c->index, &b->node);
+	sl_list_add_front(&c->lru, &b->lru);
 	b->linked = 1;
 	b->refs++; /* the cache's reference */
 	c->st.used += b->len;
@@ -310,8 +239,7 @@ fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 	b = find_locked(c, key);
 	if (b) {
 		b->refs++;
-		lru_remove_locked(c, b);
-		lru_push_locked(c, b);
+		sl_list_move_front(&c->lru, &b->lru);
 		if (b->ahead) {
 			ahead_remove_locked(c, b);
 			c->st.ahead_used++;
@@ -377,10 +305,8 @@ out:
 void fc_block_consumed(fc_blockcache_t *c, fc_block_t *b)
 {
 	pthread_mutex_lock(&c->lock);
-	if (b->linked && !b->ahead) {
-		lru_remove_locked(c, b);
-		lru_push_tail_locked(c, b);
-	}
+	if (b->linked && !b->ahead)
+		lru_make_cold_locked(c, b);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -530,16 +456,16 @@ void fc_blockcache_destroy(fc_blockcache_t **cp)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	while (c->lru_head) {
-		f = unlink_locked(c, c->lru_head);
+	while (!sl_list_empty(&c->lru)) {
+		f = unlink_locked(c, lru_block(sl_list_first(&c->lru)));
 		if (f) {
-			f->hnext = dead;
+			f->dead = dead;
 			dead = f;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	free_dead(dead);
-	free(c->buckets);
+	sl_keymap_fini(&c->index);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	*cp = NULL;

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/call.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
 
@@ -138,19 +139,52 @@ static void note(char *err, size_t errlen, const char *addr, const char *why)
 	snprintf(err + n, errlen - n, "%s%s (%s)", n ? "; " : "", addr, why);
 }
 
+/* Build the map from node i's HELLO reply m (borrowed), or note why not. */
+static fc_cluster_t *hello_take(const sl_config_t *cfg, size_t i, pr_msg_t *m,
+				char *tried, size_t triedlen)
+{
+	const char *addr = cfg->nodes[i].addr;
+	fc_cluster_t *cl;
+	pr_hello_t hello;
+	char why[256];
+	int rc;
+
+	if (m->h.status < 0) {
+		snprintf(why, sizeof(why), "HELLO refused: %s",
+			 strerror(-m->h.status));
+		note(tried, triedlen, addr, why);
+		return NULL;
+	}
+	rc = pr_hello_decode(&hello, pr_msg_body(m), pr_msg_body_len(m));
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "bad HELLO: %s", strerror(-rc));
+		note(tried, triedlen, addr, why);
+		return NULL;
+	}
+	cl = fc_cluster_from_hello(&hello, why, sizeof(why));
+	pr_hello_free(&hello);
+	if (!cl) {
+		note(tried, triedlen, addr, why);
+		return NULL;
+	}
+	sl_info("cluster map from %s (%s): %zu nodes, %zu datasets, ring %08x",
+		cl->source, addr, cl->n_nodes, cl->n_datasets,
+		cl->ring_version);
+	return cl;
+}
+
 fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 			       char *err, size_t errlen)
 {
 	size_t n = cfg->n_nodes;
 	void *ctx = zmq_ctx_new();
 	void **socks = sl_xcalloc(n ? n : 1, sizeof(*socks));
-	zmq_pollitem_t *items = sl_xcalloc(n ? n : 1, sizeof(*items));
-	int *state = sl_xcalloc(n ? n : 1, sizeof(*state));
+	pr_call_t *calls = sl_xcalloc(n ? n : 1, sizeof(*calls));
 	char tried[2048] = "";
 	fc_cluster_t *cl = NULL;
 	uint64_t deadline = sl_now_ms() + timeout_ms;
 	pr_msg_t m;
-	int linger = 0, rc;
+	int rc;
 	char why[256];
 
 	pr_msg_init(&m);
@@ -163,87 +197,38 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 		pr_header_t h = {.opcode = PR_OP_HELLO, .req_id = i + 1};
 		const char *addr = cfg->nodes[i].addr;
 
-		socks[i] = zmq_socket(ctx, ZMQ_DEALER);
-		zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof(linger));
-		if (zmq_connect(socks[i], addr) < 0) {
+		socks[i] = pr_dealer_open(ctx, addr, &rc);
+		if (!socks[i]) {
 			snprintf(why, sizeof(why), "cannot connect: %s",
-				 zmq_strerror(zmq_errno()));
+				 zmq_strerror(-rc));
 			note(tried, sizeof(tried), addr, why);
-			state[i] = -1;
 			continue;
 		}
-		rc = pr_send(socks[i], NULL, &h, NULL, 0, ZMQ_DONTWAIT);
+		rc = pr_call_start(&calls[i], socks[i], &h, NULL, 0, deadline);
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "send: %s", strerror(-rc));
 			note(tried, sizeof(tried), addr, why);
-			state[i] = -1;
 		}
 	}
 	while (!cl) {
-		uint64_t now = sl_now_ms();
-		int live = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			items[i].socket = state[i] < 0 ? NULL : socks[i];
-			items[i].fd = -1;
-			items[i].events = state[i] < 0 ? 0 : ZMQ_POLLIN;
-			items[i].revents = 0;
-			live += state[i] >= 0;
-		}
-		if (!live || now >= deadline)
-			break;
-		rc = zmq_poll(items, (int)n, (long)(deadline - now));
-		if (rc < 0 && zmq_errno() != EINTR)
-			break;
-		for (size_t i = 0; i < n && !cl; i++) {
-			const char *addr = cfg->nodes[i].addr;
-			pr_hello_t hello;
-
-			if (!(items[i].revents & ZMQ_POLLIN))
-				continue;
-			rc = pr_recv(socks[i], &m, 0, ZMQ_DONTWAIT);
-			if (rc == -EAGAIN)
-				continue;
-			state[i] = -1;
-			if (rc < 0) {
-				snprintf(why, sizeof(why), "bad reply: %s",
-					 strerror(-rc));
-				note(tried, sizeof(tried), addr, why);
-				continue;
-			}
-			if (m.h.opcode != PR_OP_HELLO || m.h.status < 0) {
-				snprintf(why, sizeof(why), "HELLO refused: %s",
-					 strerror(m.h.status < 0 ? -m.h.status
-								 : EBADMSG));
-				note(tried, sizeof(tried), addr, why);
-				continue;
-			}
-			rc = pr_hello_decode(&hello, pr_msg_body(&m),
-					     pr_msg_body_len(&m));
-			if (rc < 0) {
-				snprintf(why, sizeof(why), "bad HELLO: %s",
-					 strerror(-rc));
-				note(tried, sizeof(tried), addr, why);
-				continue;
-			}
-			cl = fc_cluster_from_hello(&hello, why, sizeof(why));
-			pr_hello_free(&hello);
-			if (!cl)
-				note(tried, sizeof(tried), addr, why);
-			else
-				sl_info("cluster map from %s (%s): %zu nodes, "
-					"%zu datasets, ring %08x",
-					cl->source, addr, cl->n_nodes,
-					cl->n_datasets, cl->ring_version);
-		}
+		rc = pr_call_wait(calls, n, deadline, &m);
+		if (rc < 0)
+			break; /* the deadline, or no node left to wait for */
+		cl = hello_take(cfg, (size_t)rc, &m, tried, sizeof(tried));
 	}
 	if (!cl) {
-		snprintf(why, sizeof(why), "no answer within %llu ms",
-			 (unsigned long long)timeout_ms);
-		for (size_t i = 0; i < n; i++)
-			if (state[i] >= 0)
-				note(tried, sizeof(tried), cfg->nodes[i].addr,
-				     why);
+		for (size_t i = 0; i < n; i++) {
+			if (!calls[i].pending)
+				continue;
+			if (calls[i].bad)
+				snprintf(why, sizeof(why), "bad reply: %s",
+					 strerror(-calls[i].bad));
+			else
+				snprintf(why, sizeof(why),
+					 "no answer within %llu ms",
+					 (unsigned long long)timeout_ms);
+			note(tried, sizeof(tried), cfg->nodes[i].addr, why);
+		}
 		errf(err, errlen, "no cache node answered HELLO; tried %s",
 		     tried);
 	}
@@ -254,7 +239,6 @@ out:
 			zmq_close(socks[i]);
 	zmq_ctx_term(ctx);
 	free(socks);
-	free(items);
-	free(state);
+	free(calls);
 	return cl;
 }

@@ -2,8 +2,8 @@
 /*
  * The cluster map as the FUSE client sees it: the datasets (names, block
  * sizes, metadata TTLs), the cache nodes and the ring over them, as one node
- * described them in its HELLO reply.  The client asks the nodes of its
- * config file in order and takes the first answer.
+ * described them in its HELLO reply.  The client asks all the nodes of
+ * its config file at once and takes the first valid answer.
  *
  * A cluster map is immutable after fc_cluster_hello() returns: any thread
  * may read it without a lock.  (A later ring change builds a new one.)
@@ -42,8 +42,8 @@ typedef struct fc_cluster {
 } fc_cluster_t;
 
 /*
- * Ask each node of cfg (borrowed), in file order, for HELLO, waiting at most
- * timeout_ms for each, and build the map from the first valid answer.
+ * Ask every node of cfg (borrowed) for HELLO at once, waiting at most
+ * timeout_ms in all, and build the map from the first valid answer.
  * Uses its own short-lived ZeroMQ context, so it is safe before fork().
  * Returns the map (caller frees with fc_cluster_destroy) or NULL with a
  * message in err naming every address tried and what went wrong.

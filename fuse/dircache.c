@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The directory-entry cache (see dircache.h): directory records in one
- * chained hash (by dataset and path) and an LRU list, entries in another
- * chained hash (by directory and name) and on their directory's list, so a
- * whole directory can be dropped at once.  Both tables are sized once for
- * max_entries: the bound keeps the chains short.  An entry is one
+ * table (common/keymap.h, by a hash of dataset and path) and on an LRU
+ * list (common/list.h), entries in another table (by a hash of directory
+ * and name) and on their directory's chain, so a whole directory can be
+ * dropped at once.  Both tables are sized once for max_entries: the bound
+ * keeps the chains short.  An entry is one
  * allocation, its name and version stored after it.
  */
 #include "fuse/dircache.h"
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/keymap.h"
+#include "common/list.h"
 #include "common/util.h"
 
 /* Lookups in a directory that miss before it is listed: one is a stat of
@@ -25,10 +28,9 @@
 struct dc_dir;
 
 struct dc_ent {
-	struct dc_ent *hnext; /* protected by d->lock: hash chain */
-	struct dc_ent *dnext; /* protected by d->lock: its directory's list */
+	sl_knode_t node;      /* protected by d->lock: key, the hash */
+	struct dc_ent *dnext; /* protected by d->lock: its directory's chain */
 	struct dc_dir *dir;
-	uint64_t hash;
 	uint8_t type;
 	uint32_t mode;
 	uint64_t size;
@@ -38,8 +40,8 @@ struct dc_ent {
 };
 
 struct dc_dir {
-	struct dc_dir *hnext; /* protected by d->lock, like all below */
-	struct dc_dir *lru_prev, *lru_next;
+	sl_knode_t node; /* protected by d->lock, like all below; key: hash */
+	sl_list_t lru;
 	uint64_t hash;
 	int ds;
 	char *path;
@@ -55,24 +57,17 @@ struct dc_dir {
 
 struct fc_dcache {
 	pthread_mutex_t lock;
-	size_t max;		 /* entries, directory records included */
-	size_t count;		 /* protected by d->lock */
-	uint64_t next_gen;	 /* protected by d->lock */
-	struct dc_ent **ents;	 /* protected by d->lock */
-	size_t n_ents;		 /* buckets, a power of two */
-	struct dc_dir **dirs;	 /* protected by d->lock */
-	size_t n_dirs;		 /* buckets, a power of two */
-	struct dc_dir *lru_head; /* protected by d->lock; most recent */
-	struct dc_dir *lru_tail; /* protected by d->lock */
+	size_t max;	   /* entries, directory records included */
+	size_t count;	   /* protected by d->lock */
+	uint64_t next_gen; /* protected by d->lock */
+	sl_keymap_t ents;  /* protected by d->lock */
+	sl_keymap_t dirs;  /* protected by d->lock */
+	sl_list_t lru;	   /* protected by d->lock; most recent first */
 };
 
-static size_t pow2_at_least(size_t n)
+static struct dc_dir *lru_dir(sl_list_t *l)
 {
-	size_t p = 64;
-
-	while (p < n)
-		p *= 2;
-	return p;
+	return l ? sl_container_of(l, struct dc_dir, lru) : NULL;
 }
 
 fc_dcache_t *fc_dcache_new(size_t max_entries)
@@ -82,10 +77,11 @@ fc_dcache_t *fc_dcache_new(size_t max_entries)
 	pthread_mutex_init(&d->lock, NULL);
 	d->max = SL_MAX(max_entries, (size_t)2);
 	d->next_gen = 1;
-	d->n_ents = pow2_at_least(d->max);
-	d->ents = sl_xcalloc(d->n_ents, sizeof(*d->ents));
-	d->n_dirs = pow2_at_least(d->max / 8);
-	d->dirs = sl_xcalloc(d->n_dirs, sizeof(*d->dirs));
+	sl_keymap_init(&d->ents);
+	sl_keymap_init(&d->dirs);
+	sl_keymap_reserve(&d->ents, d->max);
+	sl_keymap_reserve(&d->dirs, SL_MAX(d->max / 8, (size_t)64));
+	sl_list_init(&d->lru);
 	return d;
 }
 
@@ -102,64 +98,40 @@ static uint64_t ent_hash(const struct dc_dir *dir, const char *name)
 static struct dc_dir *find_dir_locked(fc_dcache_t *d, int ds, const char *dir,
 				      uint64_t h)
 {
-	struct dc_dir *r = d->dirs[h & (d->n_dirs - 1)];
+	sl_knode_t *n = sl_keymap_find(&d->dirs, sl_keymap_key64(h));
 
-	for (; r; r = r->hnext)
-		if (r->hash == h && r->ds == ds && strcmp(r->path, dir) == 0)
+	for (; n; n = sl_keymap_find_next(&d->dirs, n)) {
+		struct dc_dir *r = sl_container_of(n, struct dc_dir, node);
+
+		if (r->ds == ds && strcmp(r->path, dir) == 0)
 			return r;
+	}
 	return NULL;
 }
 
 static struct dc_ent *find_ent_locked(fc_dcache_t *d, const struct dc_dir *dir,
 				      const char *name)
 {
-	uint64_t h = ent_hash(dir, name);
-	struct dc_ent *e = d->ents[h & (d->n_ents - 1)];
+	sl_knode_t *n =
+		sl_keymap_find(&d->ents, sl_keymap_key64(ent_hash(dir, name)));
 
-	for (; e; e = e->hnext)
-		if (e->hash == h && e->dir == dir && strcmp(e->name, name) == 0)
+	for (; n; n = sl_keymap_find_next(&d->ents, n)) {
+		struct dc_ent *e = sl_container_of(n, struct dc_ent, node);
+
+		if (e->dir == dir && strcmp(e->name, name) == 0)
 			return e;
+	}
 	return NULL;
-}
-
-static void lru_remove_locked(fc_dcache_t *d, struct dc_dir *r)
-{
-	if (r->lru_prev)
-		r->lru_prev->lru_next = r->lru_next;
-	else
-		d->lru_head = r->lru_next;
-	if (r->lru_next)
-		r->lru_next->lru_prev = r->lru_prev;
-	else
-		d->lru_tail = r->lru_prev;
-	r->lru_prev = r->lru_next = NULL;
-}
-
-static void lru_touch_locked(fc_dcache_t *d, struct dc_dir *r)
-{
-	if (d->lru_head == r)
-		return;
-	if (r->lru_prev || r->lru_next || d->lru_tail == r)
-		lru_remove_locked(d, r);
-	r->lru_next = d->lru_head;
-	if (d->lru_head)
-		d->lru_head->lru_prev = r;
-	else
-		d->lru_tail = r;
-	d->lru_head = r;
 }
 
 /* Drop r's entries; r stays. */
 static void clear_locked(fc_dcache_t *d, struct dc_dir *r)
 {
-	struct dc_ent *e, *next, **pp;
+	struct dc_ent *e, *next;
 
 	for (e = r->ents; e; e = next) {
 		next = e->dnext;
-		for (pp = &d->ents[e->hash & (d->n_ents - 1)]; *pp != e;
-		     pp = &(*pp)->hnext)
-			SL_ASSERT(*pp);
-		*pp = e->hnext;
+		sl_keymap_remove(&d->ents, &e->node);
 		free(e);
 	}
 	d->count -= r->n;
@@ -170,14 +142,9 @@ static void clear_locked(fc_dcache_t *d, struct dc_dir *r)
 
 static void drop_dir_locked(fc_dcache_t *d, struct dc_dir *r)
 {
-	struct dc_dir **pp;
-
 	clear_locked(d, r);
-	for (pp = &d->dirs[r->hash & (d->n_dirs - 1)]; *pp != r;
-	     pp = &(*pp)->hnext)
-		SL_ASSERT(*pp);
-	*pp = r->hnext;
-	lru_remove_locked(d, r);
+	sl_keymap_remove(&d->dirs, &r->node);
+	sl_list_del(&r->lru);
 	d->count--;
 	free(r->path);
 	free(r);
@@ -187,10 +154,11 @@ static void drop_dir_locked(fc_dcache_t *d, struct dc_dir *r)
  * than keep. */
 static void make_room_locked(fc_dcache_t *d, const struct dc_dir *keep)
 {
-	struct dc_dir *r = d->lru_tail, *prev;
+	struct dc_dir *r = lru_dir(sl_list_last(&d->lru)), *prev;
 
 	while (r && d->count + 1 > d->max) {
-		prev = r->lru_prev;
+		/* Taken before r may be dropped. */
+		prev = r->lru.prev == &d->lru ? NULL : lru_dir(r->lru.prev);
 		if (r != keep)
 			drop_dir_locked(d, r);
 		r = prev;
@@ -202,10 +170,9 @@ static struct dc_dir *get_dir_locked(fc_dcache_t *d, int ds, const char *dir,
 {
 	uint64_t h = dir_hash(ds, dir);
 	struct dc_dir *r = find_dir_locked(d, ds, dir, h);
-	size_t b;
 
 	if (r) {
-		lru_touch_locked(d, r);
+		sl_list_move_front(&d->lru, &r->lru);
 		return r;
 	}
 	make_room_locked(d, NULL);
@@ -214,10 +181,9 @@ static struct dc_dir *get_dir_locked(fc_dcache_t *d, int ds, const char *dir,
 	r->ds = ds;
 	r->path = sl_xstrdup(dir);
 	r->fetched_ms = now_ms;
-	b = h & (d->n_dirs - 1);
-	r->hnext = d->dirs[b];
-	d->dirs[b] = r;
-	lru_touch_locked(d, r);
+	r->node.key = sl_keymap_key64(h);
+	sl_keymap_insert(&d->dirs, &r->node);
+	sl_list_add_front(&d->lru, &r->lru);
 	d->count++;
 	return r;
 }
@@ -288,7 +254,6 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 	size_t nl = strlen(name), vl = strlen(attr->version);
 	struct dc_dir *r;
 	struct dc_ent *e;
-	size_t b;
 
 	pthread_mutex_lock(&d->lock);
 	r = find_dir_locked(d, ds, dir, dir_hash(ds, dir));
@@ -302,10 +267,10 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 		goto out;
 	}
 	make_room_locked(d, r);
-	lru_touch_locked(d, r);
+	sl_list_move_front(&d->lru, &r->lru);
 	e = sl_xmalloc(sizeof(*e) + nl + 1 + vl + 1);
 	e->dir = r;
-	e->hash = ent_hash(r, name);
+	e->node.key = sl_keymap_key64(ent_hash(r, name));
 	e->type = attr->type;
 	e->mode = attr->mode;
 	e->size = attr->size;
@@ -313,9 +278,7 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 	memcpy(e->name, name, nl + 1);
 	memcpy(e->name + nl + 1, attr->version, vl + 1);
 	e->version = e->name + nl + 1;
-	b = e->hash & (d->n_ents - 1);
-	e->hnext = d->ents[b];
-	d->ents[b] = e;
+	sl_keymap_insert(&d->ents, &e->node);
 	e->dnext = r->ents;
 	r->ents = e;
 	r->n++;
@@ -352,10 +315,10 @@ void fc_dcache_destroy(fc_dcache_t **dp)
 
 	if (!d)
 		return;
-	while (d->lru_head)
-		drop_dir_locked(d, d->lru_head);
-	free(d->ents);
-	free(d->dirs);
+	while (!sl_list_empty(&d->lru))
+		drop_dir_locked(d, lru_dir(sl_list_first(&d->lru)));
+	sl_keymap_fini(&d->ents);
+	sl_keymap_fini(&d->dirs);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	*dp = NULL;

@@ -2,7 +2,7 @@
 /*
  * The client's directory-entry cache: what LIST said each directory holds,
  * names with their attributes, so that a LOOKUP can be answered without a
- * STAT round trip.  Listings arrive through readdir (fs.c feeds every LIST
+ * STAT round trip.  Listings arrive through readdir (dir.c feeds every LIST
  * page it fetches) or are fetched on purpose when lookups keep missing in
  * a directory nobody listed: a loader that opens files from an index
  * (without listing) then pays one LIST per directory instead of one STAT

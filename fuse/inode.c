@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The inode table (see inode.h): two chained hash indices over the same
- * entries, one by (dataset, path) hash and one by inode number, both under
- * one mutex.  Entries are counted twice: nlookup for the kernel's references,
- * refs for FUSE threads working on an entry; the last of both frees it.
+ * The inode table (see inode.h): two indices (common/keymap.h) over the
+ * same entries, one by (dataset, path) hash, where entries may share a
+ * hash, and one by inode number, which is unique; both under one mutex. Entries
+ * are counted twice: nlookup for the kernel's references, refs for FUSE threads
+ * working on an entry; the last of both frees it.
  */
 #include "fuse/inode.h"
 
@@ -12,26 +13,26 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/keymap.h"
 #include "common/util.h"
 #include "proto/proto.h"
 
 struct entry {
 	fc_inode_t pub;
-	uint64_t hash;	  /* fc_inode_hash of (dataset, path) */
-	uint64_t nlookup; /* protected by t->lock */
-	uint64_t refs;	  /* protected by t->lock */
-	fc_attr_t attr;	  /* protected by t->lock */
-	struct entry *next_ino;
-	struct entry *next_name;
+	uint64_t hash;	    /* fc_inode_hash of (dataset, path) */
+	uint64_t nlookup;   /* protected by t->lock */
+	uint64_t refs;	    /* protected by t->lock */
+	fc_attr_t attr;	    /* protected by t->lock */
+	sl_knode_t by_ino;  /* key: the inode number (t->lock) */
+	sl_knode_t by_name; /* key: hash (t->lock) */
 };
 
 struct fc_inode_table {
 	pthread_mutex_t lock;
 	fc_inode_hash_fn *hash;
-	struct entry **by_ino;	/* protected by t->lock */
-	struct entry **by_name; /* protected by t->lock */
-	size_t n_buckets;	/* protected by t->lock; a power of two */
-	size_t n_entries;	/* protected by t->lock */
+	sl_keymap_t by_ino;  /* protected by t->lock */
+	sl_keymap_t by_name; /* protected by t->lock */
+	size_t n_entries;    /* protected by t->lock */
 	struct entry *root;
 };
 
@@ -54,79 +55,39 @@ uint64_t fc_inode_hash(const char *dataset, const char *path)
 	return h;
 }
 
-static size_t bucket(const fc_inode_table_t *t, uint64_t h)
-{
-	/* Inode numbers of colliding entries are consecutive; mixing spreads
-	 * them (and weak test hashes) over the buckets. */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (size_t)(h & (t->n_buckets - 1));
-}
-
 static struct entry *find_ino_locked(fc_inode_table_t *t, uint64_t ino)
 {
-	struct entry *e = t->by_ino[bucket(t, ino)];
+	sl_knode_t *n = sl_keymap_find(&t->by_ino, sl_keymap_key64(ino));
 
-	while (e && e->pub.ino != ino)
-		e = e->next_ino;
-	return e;
+	return n ? sl_container_of(n, struct entry, by_ino) : NULL;
 }
 
 static struct entry *find_name_locked(fc_inode_table_t *t, uint64_t hash,
 				      int dataset, const char *path)
 {
-	struct entry *e = t->by_name[bucket(t, hash)];
+	sl_knode_t *n = sl_keymap_find(&t->by_name, sl_keymap_key64(hash));
 
-	for (; e; e = e->next_name)
-		if (e->hash == hash && e->pub.dataset == dataset &&
-		    strcmp(e->pub.path, path) == 0)
+	for (; n; n = sl_keymap_find_next(&t->by_name, n)) {
+		struct entry *e = sl_container_of(n, struct entry, by_name);
+
+		if (e->pub.dataset == dataset && strcmp(e->pub.path, path) == 0)
 			return e;
+	}
 	return NULL;
 }
 
 static void link_locked(fc_inode_table_t *t, struct entry *e)
 {
-	size_t bi = bucket(t, e->pub.ino), bn = bucket(t, e->hash);
-
-	e->next_ino = t->by_ino[bi];
-	t->by_ino[bi] = e;
-	e->next_name = t->by_name[bn];
-	t->by_name[bn] = e;
+	e->by_ino.key = sl_keymap_key64(e->pub.ino);
+	e->by_name.key = sl_keymap_key64(e->hash);
+	sl_keymap_insert(&t->by_ino, &e->by_ino);
+	sl_keymap_insert(&t->by_name, &e->by_name);
 }
 
 static void unlink_locked(fc_inode_table_t *t, struct entry *e)
 {
-	struct entry **pp;
-
-	for (pp = &t->by_ino[bucket(t, e->pub.ino)]; *pp != e;
-	     pp = &(*pp)->next_ino)
-		SL_ASSERT(*pp);
-	*pp = e->next_ino;
-	for (pp = &t->by_name[bucket(t, e->hash)]; *pp != e;
-	     pp = &(*pp)->next_name)
-		SL_ASSERT(*pp);
-	*pp = e->next_name;
-}
-
-static void grow_locked(fc_inode_table_t *t)
-{
-	struct entry **old = t->by_ino;
-	size_t old_n = t->n_buckets;
-
-	t->n_buckets *= 2;
-	t->by_ino = sl_xcalloc(t->n_buckets, sizeof(*t->by_ino));
-	free(t->by_name);
-	t->by_name = sl_xcalloc(t->n_buckets, sizeof(*t->by_name));
-	for (size_t i = 0; i < old_n; i++) {
-		struct entry *e = old[i], *next;
-
-		for (; e; e = next) {
-			next = e->next_ino;
-			link_locked(t, e);
-		}
-	}
-	free(old);
+	sl_keymap_remove(&t->by_ino, &e->by_ino);
+	sl_keymap_remove(&t->by_name, &e->by_name);
 }
 
 static void free_entry(struct entry *e)
@@ -142,9 +103,10 @@ fc_inode_table_t *fc_inode_table_new(fc_inode_hash_fn *hash)
 
 	pthread_mutex_init(&t->lock, NULL);
 	t->hash = hash ? hash : fc_inode_hash;
-	t->n_buckets = 1024;
-	t->by_ino = sl_xcalloc(t->n_buckets, sizeof(*t->by_ino));
-	t->by_name = sl_xcalloc(t->n_buckets, sizeof(*t->by_name));
+	sl_keymap_init(&t->by_ino);
+	sl_keymap_init(&t->by_name);
+	sl_keymap_reserve(&t->by_ino, 1024);
+	sl_keymap_reserve(&t->by_name, 1024);
 	root->pub.ino = FC_INO_ROOT;
 	root->pub.dataset = -1;
 	root->pub.path = sl_xstrdup("");
@@ -158,22 +120,22 @@ fc_inode_table_t *fc_inode_table_new(fc_inode_hash_fn *hash)
 	return t;
 }
 
+static void free_node(sl_knode_t *n, void *arg)
+{
+	(void)arg;
+	free_entry(sl_container_of(n, struct entry, by_ino));
+}
+
 void fc_inode_table_destroy(fc_inode_table_t **tp)
 {
 	fc_inode_table_t *t = tp ? *tp : NULL;
 
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n_buckets; i++) {
-		struct entry *e = t->by_ino[i], *next;
-
-		for (; e; e = next) {
-			next = e->next_ino;
-			free_entry(e);
-		}
-	}
-	free(t->by_ino);
-	free(t->by_name);
+	/* Every entry is in by_ino once; both tables go right after. */
+	sl_keymap_foreach(&t->by_ino, free_node, NULL);
+	sl_keymap_fini(&t->by_ino);
+	sl_keymap_fini(&t->by_name);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	*tp = NULL;
@@ -209,8 +171,6 @@ uint64_t fc_inode_lookup(fc_inode_table_t *t, int dataset,
 				break;
 		}
 		fresh->pub.ino = ino;
-		if (t->n_entries >= t->n_buckets)
-			grow_locked(t);
 		link_locked(t, fresh);
 		t->n_entries++;
 		e = fresh;

@@ -11,9 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
+#include "common/inbox.h"
+#include "common/keymap.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/proto.h"
@@ -45,16 +46,10 @@ struct ioreq {
 	size_t n_pref;
 	size_t pref[MAX_CANDIDATES]; /* node indices, owner first */
 	uint8_t tried[MAX_CANDIDATES];
-	int last_status;	   /* the last "temporary" answer, or 0 */
-	char why[512];		   /* one clause per failed attempt */
-	struct ioreq *prev, *next; /* submit queue or deadline list */
-	struct ioreq *hnext;	   /* id hash chain */
-};
-
-/* A doubly-linked list; the deadline list is in deadline order because
- * every attempt gets the same time limit and is appended when sent. */
-struct reqlist {
-	struct ioreq *head, *tail;
+	char why[512];	   /* one clause per failed attempt */
+	sl_qlink_t qlink;  /* in the inbox, from fc_io_submit */
+	sl_list_t link;	   /* on the deadline list, while sent */
+	sl_knode_t idnode; /* in the id index, while sent; key: id */
 };
 
 struct fc_io {
@@ -63,104 +58,48 @@ struct fc_io {
 	void *ctx;
 	struct node *nodes;
 	size_t n_nodes;
-	int efd;
+	sl_inbox_t *inbox; /* FUSE threads post requests, the thread takes */
+	sl_qlink_t stop;   /* posted by fc_io_destroy: the thread ends */
 	pthread_t thread;
 	int started;
 
-	pthread_mutex_t lock;
-	struct reqlist queue; /* protected by io->lock */
-	int stopping;	      /* protected by io->lock */
-	int kicked; /* protected by io->lock: efd written since the I/O
-		     * thread last took the queue */
-
 	/* Below: I/O thread only. */
 	uint64_t next_id;
-	struct reqlist inflight;
-	struct ioreq **ids;
-	size_t n_ids_buckets;
-	size_t n_ids;
+	/* Requests sent, in deadline order: every attempt gets the same
+	 * time limit and is appended when sent. */
+	sl_list_t inflight;
+	sl_keymap_t ids; /* requests sent, by request id */
 	zmq_pollitem_t *items;
 };
 
-static void list_append(struct reqlist *l, struct ioreq *q)
+static struct ioreq *inflight_first(fc_io_t *io)
 {
-	q->next = NULL;
-	q->prev = l->tail;
-	if (l->tail)
-		l->tail->next = q;
-	else
-		l->head = q;
-	l->tail = q;
-}
+	sl_list_t *l = sl_list_first(&io->inflight);
 
-static void list_remove(struct reqlist *l, struct ioreq *q)
-{
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		l->head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		l->tail = q->prev;
-	q->prev = q->next = NULL;
+	return l ? sl_container_of(l, struct ioreq, link) : NULL;
 }
 
 /* ---- request id index (I/O thread only) ---------------------------------- */
 
-static size_t id_bucket(const fc_io_t *io, uint64_t id)
-{
-	return (size_t)(id & (io->n_ids_buckets - 1));
-}
-
-static void ids_grow(fc_io_t *io)
-{
-	struct ioreq **old = io->ids;
-	size_t old_n = io->n_ids_buckets;
-
-	io->n_ids_buckets *= 2;
-	io->ids = sl_xcalloc(io->n_ids_buckets, sizeof(*io->ids));
-	for (size_t i = 0; i < old_n; i++) {
-		struct ioreq *q = old[i], *next;
-
-		for (; q; q = next) {
-			size_t b = id_bucket(io, q->id);
-
-			next = q->hnext;
-			q->hnext = io->ids[b];
-			io->ids[b] = q;
-		}
-	}
-	free(old);
-}
-
 static void ids_add(fc_io_t *io, struct ioreq *q)
 {
-	size_t b;
-
-	if (io->n_ids >= io->n_ids_buckets)
-		ids_grow(io);
-	b = id_bucket(io, q->id);
-	q->hnext = io->ids[b];
-	io->ids[b] = q;
-	io->n_ids++;
+	q->idnode.key = sl_keymap_key64(q->id);
+	sl_keymap_insert(&io->ids, &q->idnode);
 }
 
-/* Find and unlink the request with id; NULL when none (a late reply). */
-static struct ioreq *ids_take(fc_io_t *io, uint64_t id)
+/* The request sent with id; NULL when none (a late reply). */
+static struct ioreq *ids_find(fc_io_t *io, uint64_t id)
 {
-	struct ioreq **pp = &io->ids[id_bucket(io, id)], *q;
+	sl_knode_t *n = sl_keymap_find(&io->ids, sl_keymap_key64(id));
 
-	for (; *pp; pp = &(*pp)->hnext) {
-		q = *pp;
-		if (q->id == id) {
-			*pp = q->hnext;
-			q->hnext = NULL;
-			io->n_ids--;
-			return q;
-		}
-	}
-	return NULL;
+	return n ? sl_container_of(n, struct ioreq, idnode) : NULL;
+}
+
+/* q is answered or given up: out of the index and the deadline list. */
+static void unsend(fc_io_t *io, struct ioreq *q)
+{
+	sl_keymap_remove(&io->ids, &q->idnode);
+	sl_list_del(&q->link);
 }
 
 /* ---- completion ---------------------------------------------------------- */
@@ -300,7 +239,7 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 	}
 	q->deadline = now + io->opts.timeout_ms;
 	ids_add(io, q);
-	list_append(&io->inflight, q);
+	sl_list_add_back(&io->inflight, &q->link);
 }
 
 static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
@@ -324,48 +263,14 @@ static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
 
 /* ---- receiving ----------------------------------------------------------- */
 
-/* Node answers that say "this node cannot now", not "the answer is no". */
-static int temporary(int status)
+/* Whether a node's error reply moves the request on to the next
+ * candidate: the node cannot serve it now, or is short of something for a
+ * while; anything else is the answer (pr_status_class, PROTOCOL.md). */
+static int try_next(int status)
 {
-	switch (-status) {
-	case EAGAIN:
-	case EBUSY:
-	case ENOMEM:
-	case ENOBUFS:
-	case ESHUTDOWN:
-	case ETIMEDOUT:
-	case EIO:
-	case EHOSTUNREACH:
-	case ECONNREFUSED:
-	case EPROTONOSUPPORT:
-		return 1;
-	default:
-		return 0;
-	}
-}
+	pr_status_class_t c = pr_status_class(status);
 
-/* Undo LZ4 packing into a fresh message; 0 or -EBADMSG. */
-static int unpack(pr_msg_t *m)
-{
-	const void *buf = pr_msg_body(m);
-	size_t len = pr_msg_body_len(m), out_len = 0;
-	int64_t raw = pr_lz4_raw_len(buf, len);
-	zmq_msg_t out;
-	int rc;
-
-	if (raw < 0 || (uint64_t)raw > PR_MAX_BODY)
-		return -EBADMSG;
-	if (zmq_msg_init_size(&out, (size_t)raw) < 0)
-		return -ENOMEM;
-	rc = pr_lz4_unpack(buf, len, zmq_msg_data(&out), (size_t)raw, &out_len);
-	if (rc < 0 || out_len != (size_t)raw) {
-		zmq_msg_close(&out);
-		return rc < 0 ? rc : -EBADMSG;
-	}
-	zmq_msg_close(&m->body);
-	zmq_msg_init(&m->body);
-	zmq_msg_move(&m->body, &out);
-	return 0;
+	return c == PR_STATUS_NEXT || c == PR_STATUS_LATER;
 }
 
 static void errmsg(pr_msg_t *m, char *out, size_t cap)
@@ -388,15 +293,12 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 		set_up(n);
 		return;
 	}
-	q = ids_take(io, m->h.req_id);
+	q = ids_find(io, m->h.req_id);
 	if (!q)
 		return; /* late: answered by another node, or a hint */
-	if (q->node != (int)(n - io->nodes)) {
-		/* An id answered by the wrong node: a confused peer. */
-		ids_add(io, q);
-		return;
-	}
-	list_remove(&io->inflight, q);
+	if (q->node != (int)(n - io->nodes))
+		return; /* an id answered by the wrong node: a confused peer */
+	unsend(io, q);
 	atomic_fetch_add(&n->answered, 1);
 	if (m->h.ring_version != io->cl->ring_version)
 		sl_log_ratelimited(SL_LOG_WARNING,
@@ -404,8 +306,8 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 				   "client %08x",
 				   n->conf->name, m->h.ring_version,
 				   io->cl->ring_version);
-	if (status == 0 && (m->h.flags & PR_F_LZ4)) {
-		rc = unpack(m);
+	if (status == 0) {
+		rc = pr_msg_unpack(m);
 		if (rc < 0) {
 			why_add(q, "%s: undecodable reply: %s", n->conf->name,
 				strerror(-rc));
@@ -413,10 +315,9 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 			return;
 		}
 	}
-	if (status < 0 && temporary(status)) {
+	if (status < 0 && try_next(status)) {
 		errmsg(m, msg, sizeof(msg));
 		why_add(q, "%s: %s%s", n->conf->name, strerror(-status), msg);
-		q->last_status = status;
 		dispatch(io, q, now);
 		return;
 	}
@@ -460,11 +361,10 @@ static void run_timeouts(fc_io_t *io, uint64_t now)
 	struct ioreq *q;
 	char reason[96];
 
-	while ((q = io->inflight.head) && q->deadline <= now) {
+	while ((q = inflight_first(io)) && q->deadline <= now) {
 		struct node *n = &io->nodes[q->node];
 
-		list_remove(&io->inflight, q);
-		ids_take(io, q->id);
+		unsend(io, q);
 		atomic_fetch_add(&n->timeouts, 1);
 		snprintf(reason, sizeof(reason),
 			 "did not answer %s within %llu ms",
@@ -507,9 +407,10 @@ static void run_probes(fc_io_t *io, uint64_t now)
 static long poll_timeout(fc_io_t *io, uint64_t now)
 {
 	uint64_t next = now + MAX_POLL_MS;
+	struct ioreq *q;
 
-	if (io->inflight.head)
-		next = SL_MIN(next, io->inflight.head->deadline);
+	if ((q = inflight_first(io)))
+		next = SL_MIN(next, q->deadline);
 	for (size_t i = 0; i < io->n_nodes; i++) {
 		const struct node *n = &io->nodes[i];
 
@@ -523,34 +424,42 @@ static long poll_timeout(fc_io_t *io, uint64_t now)
 
 /* ---- the thread ---------------------------------------------------------- */
 
+static struct ioreq *queued(sl_qlink_t *l)
+{
+	return sl_container_of(l, struct ioreq, qlink);
+}
+
+/* The thread is ending: refuse new requests, and fail every one it still
+ * has, sent or queued. */
 static void fail_all(fc_io_t *io)
 {
 	struct ioreq *q;
+	sl_fifo_t left;
+	sl_qlink_t *l;
 
-	while ((q = io->inflight.head)) {
-		list_remove(&io->inflight, q);
-		ids_take(io, q->id);
+	sl_inbox_close(io->inbox);
+	while ((q = inflight_first(io))) {
+		unsend(io, q);
 		complete(q, -ESHUTDOWN, NULL, NULL);
 	}
-	pthread_mutex_lock(&io->lock);
-	while ((q = io->queue.head)) {
-		list_remove(&io->queue, q);
-		pthread_mutex_unlock(&io->lock);
-		complete(q, -ESHUTDOWN, NULL, NULL);
-		pthread_mutex_lock(&io->lock);
-	}
-	pthread_mutex_unlock(&io->lock);
+	sl_fifo_init(&left);
+	sl_inbox_take(io->inbox, &left);
+	while ((l = sl_fifo_pop(&left)))
+		if (l != &io->stop)
+			complete(queued(l), -ESHUTDOWN, NULL, NULL);
 }
 
 static void *io_main(void *arg)
 {
 	fc_io_t *io = arg;
 	size_t n_items = io->n_nodes + 1;
+	int stop = 0;
 
-	for (;;) {
-		struct reqlist batch;
-		uint64_t now = sl_now_ms(), buf;
-		int stop, rc;
+	while (!stop) {
+		sl_fifo_t batch;
+		sl_qlink_t *l;
+		uint64_t now = sl_now_ms();
+		int rc;
 
 		rc = zmq_poll(io->items, (int)n_items, poll_timeout(io, now));
 		if (rc < 0 && zmq_errno() != EINTR) {
@@ -559,29 +468,18 @@ static void *io_main(void *arg)
 			break;
 		}
 		now = sl_now_ms();
-		if (io->items[0].revents & ZMQ_POLLIN) {
-			if (read(io->efd, &buf, sizeof(buf)) < 0 &&
-			    errno != EAGAIN)
-				sl_warn("I/O thread: eventfd: %s",
-					strerror(errno));
-		}
 		for (size_t i = 0; i < io->n_nodes; i++)
 			if (io->items[i + 1].revents & ZMQ_POLLIN)
 				drain_socket(io, &io->nodes[i], now);
-		pthread_mutex_lock(&io->lock);
-		batch = io->queue;
-		io->queue.head = io->queue.tail = NULL;
-		io->kicked = 0;
-		stop = io->stopping;
-		pthread_mutex_unlock(&io->lock);
-		while (batch.head) {
-			struct ioreq *q = batch.head;
-
-			list_remove(&batch, q);
-			if (stop)
-				complete(q, -ESHUTDOWN, NULL, NULL);
+		sl_fifo_init(&batch);
+		sl_inbox_take(io->inbox, &batch);
+		while ((l = sl_fifo_pop(&batch))) {
+			if (l == &io->stop)
+				stop = 1;
+			else if (stop)
+				complete(queued(l), -ESHUTDOWN, NULL, NULL);
 			else
-				start(io, q, now);
+				start(io, queued(l), now);
 		}
 		if (stop)
 			break;
@@ -591,9 +489,6 @@ static void *io_main(void *arg)
 	/* From here fc_io_submit refuses new work, even if the loop ended
 	 * on an error rather than on fc_io_destroy: no request may wait on a
 	 * thread that is gone. */
-	pthread_mutex_lock(&io->lock);
-	io->stopping = 1;
-	pthread_mutex_unlock(&io->lock);
 	fail_all(io);
 	return NULL;
 }
@@ -609,10 +504,9 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 	if (!io->opts.timeout_ms)
 		io->opts.timeout_ms = 2000;
 	io->next_id = 1;
-	io->efd = -1;
-	pthread_mutex_init(&io->lock, NULL);
-	io->n_ids_buckets = 1024;
-	io->ids = sl_xcalloc(io->n_ids_buckets, sizeof(*io->ids));
+	sl_list_init(&io->inflight);
+	sl_keymap_init(&io->ids);
+	sl_keymap_reserve(&io->ids, 1024);
 	io->n_nodes = cl->n_nodes;
 	io->nodes = sl_xcalloc(io->n_nodes, sizeof(*io->nodes));
 	io->items = sl_xcalloc(io->n_nodes + 1, sizeof(*io->items));
@@ -621,12 +515,10 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 		rc = -zmq_errno();
 		goto fail;
 	}
-	io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (io->efd < 0) {
-		rc = -errno;
+	io->inbox = sl_inbox_new(&rc);
+	if (!io->inbox)
 		goto fail;
-	}
-	io->items[0].fd = io->efd;
+	io->items[0].fd = sl_inbox_fd(io->inbox);
 	io->items[0].events = ZMQ_POLLIN;
 	for (size_t i = 0; i < io->n_nodes; i++) {
 		struct node *n = &io->nodes[i];
@@ -666,16 +558,13 @@ fail:
 void fc_io_destroy(fc_io_t **iop)
 {
 	fc_io_t *io = iop ? *iop : NULL;
-	uint64_t one = 1;
 
 	if (!io)
 		return;
 	if (io->started) {
-		pthread_mutex_lock(&io->lock);
-		io->stopping = 1;
-		pthread_mutex_unlock(&io->lock);
-		if (write(io->efd, &one, sizeof(one)) < 0)
-			sl_warn("I/O thread: eventfd: %s", strerror(errno));
+		/* Refused when the thread already ended on its own. */
+		if (sl_inbox_post(io->inbox, &io->stop) == 0)
+			sl_inbox_close(io->inbox);
 		pthread_join(io->thread, NULL);
 	}
 	for (size_t i = 0; i < io->n_nodes; i++)
@@ -683,10 +572,8 @@ void fc_io_destroy(fc_io_t **iop)
 			zmq_close(io->nodes[i].sock);
 	if (io->ctx)
 		zmq_ctx_term(io->ctx);
-	if (io->efd >= 0)
-		close(io->efd);
-	pthread_mutex_destroy(&io->lock);
-	free(io->ids);
+	sl_inbox_destroy(&io->inbox);
+	sl_keymap_fini(&io->ids);
 	free(io->items);
 	free(io->nodes);
 	free(io);
@@ -695,48 +582,26 @@ void fc_io_destroy(fc_io_t **iop)
 
 int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 {
-	struct reqlist batch = {NULL, NULL};
-	uint64_t one = 1;
-	int stopping, kick = 0;
+	sl_fifo_t batch;
+	sl_qlink_t *l;
 
 	if (!n)
 		return 0;
+	sl_fifo_init(&batch);
 	for (size_t i = 0; i < n; i++) {
 		struct ioreq *q = sl_xcalloc(1, sizeof(*q));
 
 		q->r = reqs[i];
-		list_append(&batch, q);
+		sl_list_init(&q->link);
+		sl_fifo_push(&batch, &q->qlink);
 	}
-	pthread_mutex_lock(&io->lock);
-	stopping = io->stopping;
-	if (!stopping) {
-		if (io->queue.tail) {
-			io->queue.tail->next = batch.head;
-			batch.head->prev = io->queue.tail;
-		} else {
-			io->queue.head = batch.head;
-		}
-		io->queue.tail = batch.tail;
-		/* One wake-up per batch the I/O thread takes: a submitter
-		 * that finds it already woken (and the queue not yet taken)
-		 * saves the eventfd write, and the I/O thread a wake-up. */
-		kick = !io->kicked;
-		io->kicked = 1;
-	}
-	pthread_mutex_unlock(&io->lock);
-	if (stopping) {
-		struct ioreq *q;
-
-		while ((q = batch.head)) {
-			list_remove(&batch, q);
-			complete(q, -ESHUTDOWN, NULL, NULL);
-		}
-		return -ESHUTDOWN;
-	}
-	/* Never fails for a valid eventfd short of overflow (2^64-2). */
-	if (kick && write(io->efd, &one, sizeof(one)) < 0)
-		sl_warn("I/O thread: eventfd: %s", strerror(errno));
-	return 0;
+	/* One wake-up for the batch, and none when the I/O thread has been
+	 * woken already and not yet taken its inbox (inbox.h). */
+	if (sl_inbox_post_all(io->inbox, &batch) == 0)
+		return 0;
+	while ((l = sl_fifo_pop(&batch)))
+		complete(queued(l), -ESHUTDOWN, NULL, NULL);
+	return -ESHUTDOWN;
 }
 
 /* ---- synchronous calls --------------------------------------------------- */

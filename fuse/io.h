@@ -6,10 +6,11 @@
  * fails them over along the ring's preference list, marks slow nodes down
  * for a back-off period and probes them with HELLO before using them again.
  *
- * FUSE threads hand it requests through fc_io_submit(): a mutex-protected
- * queue plus an eventfd that the I/O thread polls next to its sockets.  Each
- * request completes exactly once, on the I/O thread, by a callback that must
- * be quick and must not block (it fills a block or wakes a waiter).
+ * FUSE threads hand it requests through fc_io_submit(): an inbox
+ * (common/inbox.h) whose eventfd the I/O thread polls next to its
+ * sockets.  Each request completes exactly once, on the I/O thread, by a
+ * callback that must be quick and must not block (it fills a block or
+ * wakes a waiter).
  *
  * Outcome of a request:
  *   status 0      the node answered; the body is the reply's (LZ4 undone);
@@ -17,10 +18,11 @@
  *                 an answer, not a failure, and not retried;
  *   -EIO          every candidate node timed out or failed (why says how);
  *   -ESHUTDOWN    the I/O thread stopped first.
- * A node's "temporary" errors (-EAGAIN, -EBUSY, -ENOMEM, -ESHUTDOWN,
- * -ETIMEDOUT, -EIO from its backend) move the request on to the next
- * candidate without marking the node down; when all candidates fail so,
- * the last answer is reported.
+ * An error reply that pr_status_class() calls NEXT or LATER (-ESHUTDOWN,
+ * -EAGAIN, -ENOMEM, -ETIMEDOUT, -EIO from the node's backend, ...) moves
+ * the request on to the next candidate without marking the node down;
+ * when every candidate failed so, the request ends with -EIO, its why
+ * naming each node's answer.
  *
  * Thread safety: fc_io_submit(), fc_io_call() and fc_io_node_stats() from
  * any thread; fc_io_new()/fc_io_destroy() from one thread, not concurrently

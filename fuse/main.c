@@ -25,7 +25,8 @@
 /* max_read must be given to the session too (see fuse_conn_info), and
  * fsname/subtype also stop libfuse adding subtype=<argv[0]>.  ro: nothing
  * here writes, so the kernel may as well refuse writes itself, and then
- * it can open files without asking us (fs.c, fs_open); -o rw undoes it. */
+ * it can open files without asking us (read.c, fc_fs_open); -o rw undoes
+ * it. */
 #define FC_MOUNT_OPTS                                                          \
 	"-omax_read=1048576,fsname=sluice,subtype=sluice,default_permissions," \
 	"ro"
@@ -169,9 +170,9 @@ static int mount_dev(const char *dir, char *dev, size_t cap)
 
 /*
  * The kernel reads ahead of a FUSE file at most the smaller of what INIT
- * asks for (FC_MAX_READ, see fs_init) and its own default for the mount's
- * backing device, 128 KiB: so a sequential reader waits on a FUSE request
- * every 128 KiB, and a 300 KB file takes three.  The device's
+ * asks for (FC_MAX_READ, see fs_init in fs.c) and its own default for the
+ * mount's backing device, 128 KiB: so a sequential reader waits on a FUSE
+ * request every 128 KiB, and a 300 KB file takes three.  The device's
  * read_ahead_kb is the kernel's knob for that default; raising it to
  * FC_MAX_READ before INIT (the kernel keeps the smaller of the two then)
  * makes each request up to 1 MiB.  It needs root; without it the default

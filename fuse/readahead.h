@@ -3,12 +3,12 @@
  * The client's read-ahead planner: which blocks to fetch ahead of each
  * sequential reader, so that many readers share one budget of block-cache
  * bytes fairly instead of each taking a fixed depth.  It only plans; the
- * caller fetches (fs.c) and the block cache enforces the byte limit.  It
+ * caller fetches (read.c) and the block cache enforces the byte limit.  It
  * knows nothing of FUSE or the network, so it is tested alone.
  *
  * A stream is one reader of one file: (ino, owner), where owner is the file
  * handle when opens go through sluice-fuse, else the reading thread's id
- * (the kernel then opens files by itself; see fs.c, fs_open).
+ * (the kernel then opens files by itself; see read.c, fc_fs_open).
  * A fixed number of stream slots is kept; the least recently read is
  * reused, so a forgotten stream costs nothing but its slot.
  *

@@ -62,11 +62,14 @@ typedef enum pr_op {
 #define PR_F_MORE  0x0004u /* more replies follow for this request (LOAD) */
 #define PR_F_KNOWN (PR_F_REPLY | PR_F_LZ4 | PR_F_MORE)
 
+/* A status on the wire is 0 or a negated errno: -PR_ERRNO_MAX..0. */
+#define PR_ERRNO_MAX 4095
+
 typedef struct pr_header {
 	uint8_t opcode;
 	uint16_t flags;
 	uint64_t req_id;
-	int32_t status;	       /* 0 or a negative errno (replies only) */
+	int32_t status;	       /* 0, or -PR_ERRNO_MAX..-1 (replies only) */
 	uint32_t ring_version; /* the sender's ring version */
 	uint32_t body_len;
 	uint64_t body_hash; /* xxh3-64 of the body as sent; 0 if empty */
@@ -76,15 +79,45 @@ typedef struct pr_header {
 const char *pr_op_name(unsigned op);
 int pr_op_known(unsigned op);
 
-/* Fill out[PR_HEADER_SIZE].  Returns 0, or -EINVAL for unknown flags. */
+/* Fill out[PR_HEADER_SIZE].  Returns 0, or -EINVAL for a header the
+ * decoder would reject (unknown flags, a status out of range, ...). */
 int pr_header_encode(const pr_header_t *h, uint8_t *out);
 /*
- * Decode a header frame.  Returns 0; -EBADMSG for a wrong size, magic or
- * unknown flag bits; -EPROTONOSUPPORT for another protocol version (h is
- * still filled so the caller can reply); -EMSGSIZE for body_len > PR_MAX_BODY.
- * An unknown opcode decodes (the server answers it with -EOPNOTSUPP).
+ * Decode a header frame.  Returns 0; -EBADMSG for a wrong size, magic,
+ * unknown flag bits or a status outside -PR_ERRNO_MAX..0 (so a decoded
+ * status can always be negated); -EPROTONOSUPPORT for another protocol
+ * version (h is still filled so the caller can reply); -EMSGSIZE for
+ * body_len > PR_MAX_BODY.  An unknown opcode decodes (the server answers
+ * it with -EOPNOTSUPP).
  */
 int pr_header_decode(pr_header_t *h, const void *buf, size_t len);
+
+/*
+ * What a status tells whoever receives it (PROTOCOL.md section 5 has the
+ * table, and why):
+ *   OK          0;
+ *   ANSWER      the request's answer, the same from every node (ENOENT,
+ *               EISDIR, ESTALE, EACCES, EINVAL, ...): report it;
+ *   NEXT        this node cannot serve the request now, another one can
+ *               (ESHUTDOWN, ENODATA from PEER_READ, ...): ask the next;
+ *   LATER       a temporary shortage of the node or its store (EAGAIN,
+ *               ENOMEM, ETIMEDOUT, EIO, ...): another node, or this one
+ *               later, may succeed;
+ *   UNEXPECTED  any other errno: report it as it is, and log it loudly.
+ * A cache node judging its backend's error reads ANSWER as the client's
+ * doing (log at debug) and every other class as the store's (a warning).
+ * Defined for every int: a status out of the wire's range (positive, or
+ * below -PR_ERRNO_MAX) is NEXT, the verdict on a broken peer.
+ */
+typedef enum pr_status_class {
+	PR_STATUS_OK,
+	PR_STATUS_ANSWER,
+	PR_STATUS_NEXT,
+	PR_STATUS_LATER,
+	PR_STATUS_UNEXPECTED,
+} pr_status_class_t;
+
+pr_status_class_t pr_status_class(int status);
 
 uint64_t pr_body_hash(const void *body, size_t len);
 /* -EBADMSG unless len == h->body_len and the hash matches. */

@@ -110,6 +110,80 @@ out:
 	return rc;
 }
 
+int pr_msg_unpack(pr_msg_t *m)
+{
+	const void *buf = pr_msg_body(m);
+	size_t len = pr_msg_body_len(m), out_len = 0;
+	int64_t raw;
+	zmq_msg_t out;
+	int rc;
+
+	if (!(m->h.flags & PR_F_LZ4))
+		return 0;
+	raw = pr_lz4_raw_len(buf, len);
+	if (raw < 0)
+		return (int)raw;
+	if (zmq_msg_init_size(&out, (size_t)raw) < 0)
+		return -ENOMEM;
+	rc = pr_lz4_unpack(buf, len, zmq_msg_data(&out), (size_t)raw, &out_len);
+	if (rc < 0) {
+		zmq_msg_close(&out);
+		return rc;
+	}
+	zmq_msg_close(&m->body);
+	zmq_msg_init(&m->body);
+	zmq_msg_move(&m->body, &out);
+	m->h.flags &= (uint16_t)~PR_F_LZ4;
+	return 0;
+}
+
+int pr_recv_until(void *sock, pr_msg_t *m, uint64_t deadline_ms)
+{
+	zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+	uint64_t now;
+	int rc;
+
+	for (;;) {
+		now = sl_now_ms();
+		rc = zmq_poll(&it, 1,
+			      deadline_ms > now ? (long)(deadline_ms - now)
+						: 0);
+		if (rc < 0 && zmq_errno() == EINTR)
+			continue;
+		if (rc < 0)
+			return -zmq_errno();
+		if (rc == 0)
+			return -ETIMEDOUT;
+		rc = pr_recv(sock, m, 0, ZMQ_DONTWAIT);
+		/* Woken for nothing (or by a signal): wait on. */
+		if (rc != -EAGAIN && rc != -EINTR)
+			break;
+	}
+	if (rc == 0)
+		rc = pr_msg_unpack(m);
+	return rc;
+}
+
+void *pr_dealer_open(void *ctx, const char *addr, int *err)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int64_t maxmsg = (int64_t)PR_HEADER_SIZE + PR_MAX_BODY;
+	int linger = 0;
+
+	if (!s)
+		goto out_err;
+	if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+	    zmq_connect(s, addr) < 0)
+		goto out_err;
+	return s;
+out_err:
+	*err = -zmq_errno();
+	if (s)
+		zmq_close(s);
+	return NULL;
+}
+
 /* Send the identity (if any) and the header; the body follows iff len. */
 static int send_head(void *sock, zmq_msg_t *identity, pr_header_t *h,
 		     size_t len, int flags)

@@ -48,6 +48,32 @@ static inline size_t pr_msg_body_len(pr_msg_t *m)
 int pr_recv(void *sock, pr_msg_t *m, int router, int flags);
 
 /*
+ * Undo a reply's LZ4 packing (PROTOCOL.md section 6): when m's header says
+ * PR_F_LZ4, its body is replaced by the raw bytes and the flag cleared.
+ * Returns 0 (also for a body that was not packed), -EBADMSG for a body
+ * that does not unpack (m is then unchanged), or -ENOMEM.
+ */
+int pr_msg_unpack(pr_msg_t *m);
+
+/*
+ * Receive the next whole message on DEALER socket sock, waiting until
+ * deadline_ms (the sl_now_ms() clock); a deadline already passed still
+ * takes a message that is waiting.  Its body comes unpacked
+ * (pr_msg_unpack).  Returns 0; -ETIMEDOUT; -ETERM; or the error of a
+ * malformed message, which was taken off the socket (as pr_recv).
+ */
+int pr_recv_until(void *sock, pr_msg_t *m, uint64_t deadline_ms);
+
+/*
+ * A DEALER socket of ctx connected to addr, with the options every client
+ * socket wants: no linger at close, and ZMQ_MAXMSGSIZE of the largest
+ * message (so a peer that sends more is cut off, not buffered).  Returns
+ * the socket (caller closes it with zmq_close) or NULL with *err set to
+ * -errno.
+ */
+void *pr_dealer_open(void *ctx, const char *addr, int *err);
+
+/*
  * Send a header and a body copied from body[0..len).  identity: the peer's
  * routing identity on a ROUTER socket, NULL on DEALER.  Fills h->body_len
  * and h->body_hash.  Returns 0 or -errno (-EAGAIN with ZMQ_DONTWAIT when

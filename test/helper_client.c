@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The tests' synchronous protocol client (see helper_client.h): DEALER
- * socket, request ids from a counter, replies matched by id, LZ4 bodies
- * unpacked, every wait bounded by zmq_poll.
+ * The tests' synchronous protocol client (see helper_client.h): a DEALER
+ * socket, request ids from a counter, and the protocol's own calls with a
+ * deadline (proto/call.h) for the waiting; replies are copied out of
+ * ZeroMQ's messages so a test can keep them.
  */
 #include "test/helper_client.h"
 
@@ -12,6 +13,7 @@
 #include <zmq.h>
 
 #include "common/util.h"
+#include "proto/call.h"
 #include "proto/transport.h"
 
 struct th_client {
@@ -34,25 +36,16 @@ void th_reply_free(th_reply_t *r)
 th_client_t *th_client_new(const char *endpoint, int timeout_ms)
 {
 	th_client_t *c = sl_xcalloc(1, sizeof(*c));
-	int zero = 0;
-	int64_t maxmsg = PR_HEADER_SIZE + PR_MAX_BODY;
+	int err;
 
 	c->timeout_ms = timeout_ms;
 	c->next_id = 1;
 	c->ctx = zmq_ctx_new();
-	if (!c->ctx)
-		goto out_err;
-	c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+	if (c->ctx)
+		c->sock = pr_dealer_open(c->ctx, endpoint, &err);
 	if (!c->sock)
-		goto out_err;
-	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	if (zmq_connect(c->sock, endpoint) < 0)
-		goto out_err;
+		th_client_destroy(&c);
 	return c;
-out_err:
-	th_client_destroy(&c);
-	return NULL;
 }
 
 void th_client_destroy(th_client_t **cp)
@@ -101,61 +94,27 @@ int64_t th_client_send(th_client_t *c, uint8_t op, const void *body, size_t len)
 	return rc < 0 ? rc : (int64_t)h.req_id;
 }
 
+/* A received message's header and body, copied into *r. */
+static void reply_take(th_reply_t *r, pr_msg_t *m)
+{
+	r->h = m->h;
+	r->len = pr_msg_body_len(m);
+	r->body = sl_xmalloc(r->len + 1);
+	if (r->len)
+		memcpy(r->body, pr_msg_body(m), r->len);
+}
+
 int th_client_recv(th_client_t *c, th_reply_t *r, int timeout_ms)
 {
-	zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
-	uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
 	pr_msg_t m;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	pr_msg_init(&m);
-	for (;;) {
-		uint64_t now = sl_now_ms();
-
-		if (now >= deadline) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		rc = zmq_poll(&it, 1, (long)(deadline - now));
-		if (rc < 0 && zmq_errno() == EINTR)
-			continue;
-		if (rc < 0) {
-			rc = -zmq_errno();
-			goto out;
-		}
-		if (rc == 0)
-			continue;
-		rc = pr_recv(c->sock, &m, 0, ZMQ_DONTWAIT);
-		if (rc == -EAGAIN || rc == -EINTR)
-			continue;
-		break;
-	}
-	if (rc < 0)
-		goto out;
-	r->h = m.h;
-	if (m.h.flags & PR_F_LZ4) {
-		int64_t raw =
-			pr_lz4_raw_len(pr_msg_body(&m), pr_msg_body_len(&m));
-
-		if (raw < 0) {
-			rc = (int)raw;
-			goto out;
-		}
-		r->body = sl_xmalloc((size_t)raw + 1);
-		rc = pr_lz4_unpack(pr_msg_body(&m), pr_msg_body_len(&m),
-				   r->body, (size_t)raw, &r->len);
-		if (rc < 0) {
-			th_reply_free(r);
-			goto out;
-		}
-	} else {
-		r->len = pr_msg_body_len(&m);
-		r->body = sl_xmalloc(r->len + 1);
-		memcpy(r->body, pr_msg_body(&m), r->len);
-	}
-	r->h.flags &= (uint16_t)~PR_F_LZ4;
-out:
+	rc = pr_recv_until(c->sock, &m,
+			   sl_now_ms() + (uint64_t)SL_MAX(timeout_ms, 0));
+	if (rc == 0)
+		reply_take(r, &m);
 	pr_msg_close(&m);
 	return rc;
 }
@@ -163,34 +122,27 @@ out:
 int th_client_call(th_client_t *c, uint8_t op, const void *body, size_t len,
 		   th_reply_t *out)
 {
-	uint64_t deadline = sl_now_ms() + (uint64_t)c->timeout_ms;
-	int64_t id = th_client_send(c, op, body, len);
+	pr_header_t h = {
+		.opcode = op,
+		.req_id = c->next_id++,
+		.ring_version = c->ring_version,
+	};
 	th_reply_t r;
+	pr_msg_t m;
 	pr_str_t msg;
 	int rc;
 
 	c->errmsg[0] = '\0';
-	if (out)
-		memset(out, 0, sizeof(*out));
-	if (id < 0)
-		return (int)id;
-	for (;;) {
-		uint64_t now = sl_now_ms();
-
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		rc = th_client_recv(c, &r, (int)(deadline - now));
-		if (rc == -ETIMEDOUT)
-			return rc;
-		if (rc < 0)
-			continue; /* a malformed reply: dropped */
-		if (r.h.req_id == (uint64_t)id && r.h.opcode == op)
-			break;
-		th_reply_free(&r);
+	memset(&r, 0, sizeof(r));
+	pr_msg_init(&m);
+	rc = pr_call(c->sock, &h, body, len, c->timeout_ms, &m);
+	if (rc == 0) {
+		reply_take(&r, &m);
+		rc = r.h.status;
 	}
-	if (r.h.status < 0 && pr_errmsg_decode(&msg, r.body, r.len) == 0)
+	pr_msg_close(&m);
+	if (rc < 0 && pr_errmsg_decode(&msg, r.body, r.len) == 0)
 		pr_str_copy(c->errmsg, sizeof(c->errmsg), msg);
-	rc = r.h.status;
 	if (out)
 		*out = r;
 	else
@@ -224,8 +176,7 @@ int th_client_stat(th_client_t *c, const char *dataset, const char *path,
 		rc = th_client_call(c, PR_OP_STAT, b.data, b.len, &r);
 	pr_buf_fini(&b);
 	if (rc != 0) {
-		if (rc > -4096 && rc < 0)
-			th_reply_free(&r);
+		th_reply_free(&r);
 		return rc;
 	}
 	rc = pr_stat_decode(&st, r.body, r.len);
@@ -283,8 +234,7 @@ ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 		rc = th_client_call(c, PR_OP_READ, b.data, b.len, &r);
 	pr_buf_fini(&b);
 	if (rc != 0) {
-		if (rc > -4096 && rc < 0)
-			th_reply_free(&r);
+		th_reply_free(&r);
 		return rc;
 	}
 	if (r.len > cap) {

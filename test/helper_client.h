@@ -60,11 +60,13 @@ const char *th_client_errmsg(const th_client_t *c);
  * -errno. */
 int64_t th_client_send(th_client_t *c, uint8_t op, const void *body,
 		       size_t len);
-/* The next reply of any id, within timeout_ms: 0, -ETIMEDOUT, or the
- * receive error of a malformed reply (dropped). */
+/* The next reply of any id, within timeout_ms (0: only one already
+ * waiting): 0, -ETIMEDOUT, or the receive error of a malformed reply
+ * (dropped). */
 int th_client_recv(th_client_t *c, th_reply_t *r, int timeout_ms);
-/* Send and wait for the matching reply.  Returns its status or a
- * transport error; r (may be NULL) keeps the reply on status >= -4095. */
+/* Send and wait for the matching reply (pr_call).  Returns its status or
+ * a transport error; r (may be NULL) keeps the reply, empty after a
+ * transport error: th_reply_free it in every case. */
 int th_client_call(th_client_t *c, uint8_t op, const void *body, size_t len,
 		   th_reply_t *r);
 

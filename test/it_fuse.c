@@ -3,18 +3,20 @@
  * Integration tests for sluice-fuse: real cache nodes, a real mount, real
  * readers.  The mounted tree equals the source tree (find and ls -lR);
  * every byte and 10,000 random preads equal the source; a PyTorch
- * DataLoader (4 workers, shuffled, 2 epochs) sees the right bytes; four
- * sequential readers of shards much larger than a small client cache get
- * every block from the nodes once, not twice (the read-ahead budget);
- * files opened by path without a listing cost a LIST per directory, not a
- * STAT per file; with 3 nodes a node killed mid-epoch costs no error and,
- * restarted, serves again; every write is EROFS, on the default read-only
- * mount (where the kernel opens files without asking the client) and on an
- * -o rw one, and hostile names get the right errno; unmount is clean and a
- * killed client's mount can be cleared.  Needs root (or fusermount3
- * rights) and /dev/fuse; every process started is registered in shared
- * memory and killed by PID, and every mount is lazily unmounted, at the end
- * or on a fatal signal, so a failing run never leaves them behind.
+ * DataLoader (4 workers, shuffled, 2 epochs) sees the right bytes; two
+ * threads sharing one handle of a three-page directory see every entry
+ * once; four sequential readers of shards much larger than a small client
+ * cache get every block from the nodes once, not twice (the read-ahead
+ * budget); files opened by path without a listing cost a LIST per
+ * directory, not a STAT per file; with 3 nodes a node killed mid-epoch
+ * costs no error and, restarted, serves again; every write is EROFS, on the
+ * default read-only mount (where the kernel opens files without asking the
+ * client) and on an -o rw one, and hostile names get the right errno;
+ * unmount is clean and a killed client's mount can be cleared.  Needs root
+ * (or fusermount3 rights) and /dev/fuse; every process started is
+ * registered in shared memory and killed by PID, and every mount is lazily
+ * unmounted, at the end or on a fatal signal, so a failing run never leaves
+ * them behind.
  */
 #include <check.h>
 #include <dirent.h>
@@ -31,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -49,7 +52,8 @@
 #define MAX_PROCS  256
 #define MAX_MOUNTS 32
 #define N_CLASSES  20
-#define PER_CLASS  100 /* 2,000 small files in the tree dataset */
+#define WIDE	   1100 /* entries of tree/wide: three LIST pages */
+#define PER_CLASS  100	/* 2,000 small files in the tree dataset */
 #define N_PREADS   10000
 #define FO_FILES   240 /* the fail-over dataset */
 #define N_SHARDS   4
@@ -528,6 +532,14 @@ static void make_tree(const char *root)
 		xsnprintf(path, sizeof(path), "%s/f%05d", dir, i);
 		make_file(path, (size_t)(i % 5), seed++, 0644);
 	}
+	/* Another, listed first by test_shared_dir_handle (so the kernel's
+	 * readdir cache does not yet answer for the client). */
+	xsnprintf(dir, sizeof(dir), "%s/wide", root);
+	mkdir(dir, 0755);
+	for (int i = 0; i < WIDE; i++) {
+		xsnprintf(path, sizeof(path), "%s/w%05d", dir, i);
+		make_file(path, 0, seed++, 0644);
+	}
 }
 
 static void tree_setup(void)
@@ -656,6 +668,78 @@ static int64_t cluster_ok(struct cluster *c, const char *op)
 		sum += SL_MAX(node_ok(c->port[i], op), 0);
 	return sum;
 }
+
+/* Two threads read one directory handle with small getdents64 calls:
+ * together they see every entry exactly once (the client's pages are
+ * shared by the handle's readers), and a rewind lists it all again. */
+struct dirreader {
+	int fd;
+	int seen[WIDE];
+	int dots, bad;
+};
+
+static void *read_dirents(void *arg)
+{
+	struct dirreader *r = arg;
+	char buf[1024];
+	long n;
+
+	while ((n = syscall(SYS_getdents64, r->fd, buf, sizeof(buf))) > 0) {
+		for (long pos = 0; pos < n;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + pos);
+			int k;
+
+			if (de->d_name[0] == '.')
+				r->dots++;
+			else if (sscanf(de->d_name, "w%05d", &k) == 1 &&
+				 k >= 0 && k < WIDE)
+				r->seen[k]++;
+			else
+				r->bad++;
+			pos += de->d_reclen;
+		}
+	}
+	if (n < 0)
+		r->bad++;
+	return NULL;
+}
+
+START_TEST(test_shared_dir_handle)
+{
+	static struct dirreader r[2];
+	char path[PATH_MAX];
+	pthread_t t[2];
+	int64_t lists = cluster_ok(&tree, "LIST");
+	int fd;
+
+	xsnprintf(path, sizeof(path), "%s/wide", tree.data);
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	for (int round = 0; round < 2; round++) {
+		memset(r, 0, sizeof(r));
+		for (int i = 0; i < 2; i++) {
+			r[i].fd = fd;
+			ck_assert_int_eq(pthread_create(&t[i], NULL,
+							read_dirents, &r[i]),
+					 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		ck_assert_int_eq(r[0].bad + r[1].bad, 0);
+		/* The first round came from the client: three pages. */
+		if (round == 0)
+			ck_assert_int_ge(cluster_ok(&tree, "LIST") - lists, 3);
+		ck_assert_int_eq(r[0].dots + r[1].dots, 2);
+		for (int k = 0; k < WIDE; k++)
+			ck_assert_msg(r[0].seen[k] + r[1].seen[k] == 1,
+				      "round %d: w%05d seen %d times", round, k,
+				      r[0].seen[k] + r[1].seen[k]);
+		/* Back to the start: the client walks from the first page. */
+		ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	}
+	close(fd);
+}
+END_TEST
 
 /* A sequential reader makes the client fetch ahead: READs for blocks it
  * has not asked for yet, and PREFETCH hints to the nodes.  Runs first, on
@@ -1459,6 +1543,7 @@ static Suite *fuse_suite(void)
 	tcase_add_unchecked_fixture(tc, tree_setup, tree_teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_prefetch);
+	tcase_add_test(tc, test_shared_dir_handle); /* before any find */
 	tcase_add_test(tc, test_tree_listing);
 	tcase_add_test(tc, test_inode_numbers);
 	tcase_add_test(tc, test_every_file);

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Attributes (see fs_i.h): what STAT says of an entry, as the kernel gets
+ * it, and the operations that need nothing else: lookup (answered from
+ * the dircache when LIST already said, else by STAT), forget and getattr.
+ * Immutable datasets keep what they were told forever; the others ask
+ * their node again once the metadata TTL has run out.
+ */
+#include "fuse/fs_i.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/blockkey.h"
+#include "common/log.h"
+#include "common/path.h"
+#include "common/util.h"
+#include "fuse/wire.h"
+
+#define NEGATIVE_S 60.0 /* how long the kernel remembers a missing name */
+
+void fc_fs_attr_to_stat(const fc_fs_t *fs, int ds, uint64_t ino,
+			const fc_attr_t *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = (a->mode & 07777) |
+		      (a->type == PR_TYPE_DIR ? S_IFDIR : S_IFREG);
+	st->st_nlink = a->type == PR_TYPE_DIR ? 2 : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_blksize =
+		ds >= 0 ? (blksize_t)SL_MIN(fs->cl->datasets[ds].block_size,
+					    FC_MAX_READ)
+			: 4096;
+	st->st_mtim.tv_sec = (time_t)(a->mtime_ns / 1000000000);
+	st->st_mtim.tv_nsec = (long)(a->mtime_ns % 1000000000);
+	if (st->st_mtim.tv_nsec < 0) {
+		st->st_mtim.tv_sec--;
+		st->st_mtim.tv_nsec += 1000000000;
+	}
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static void root_attr(const fc_fs_t *fs, fc_attr_t *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = PR_TYPE_DIR;
+	a->mode = 0555;
+	a->mtime_ns = fs->mount_ns;
+}
+
+int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out)
+{
+	const char *dsn = fc_fs_ds_name(fs, ds);
+	zmq_msg_t reply;
+	void *body;
+	size_t len;
+	char why[512];
+	int rc;
+
+	rc = fc_wire_stat_req(dsn, path, &body, &len);
+	if (rc < 0)
+		return rc;
+	zmq_msg_init(&reply);
+	rc = fc_io_call(fs->io, PR_OP_STAT, sl_metakey_make(dsn, path).lo, body,
+			len, &reply, why, sizeof(why));
+	if (rc == -EIO)
+		sl_err("stat %s/%s: every cache node failed: %s", dsn, path,
+		       why);
+	if (rc < 0)
+		goto out;
+	rc = fc_wire_stat_reply(zmq_msg_data(&reply), zmq_msg_size(&reply),
+				out);
+	if (rc < 0) {
+		sl_log_ratelimited(SL_LOG_ERR, "stat %s/%s: bad reply: %s", dsn,
+				   path, strerror(-rc));
+		rc = -EIO;
+	}
+out:
+	zmq_msg_close(&reply);
+	return rc;
+}
+
+int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a)
+{
+	uint64_t ttl;
+	int rc;
+
+	if (ip->dataset < 0) {
+		root_attr(fs, a);
+		return 0;
+	}
+	fc_inode_attr(fs->inodes, ip, a);
+	ttl = fs->cl->datasets[ip->dataset].metadata_ttl_ms;
+	if (ttl == 0 || sl_now_ms() - a->fetched_ms < ttl)
+		return 0;
+	rc = fc_fs_stat_call(fs, ip->dataset, ip->path, a);
+	if (rc == 0)
+		fc_inode_set_attr(fs->inodes, ip, a);
+	return rc;
+}
+
+void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
+		      const fc_attr_t *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->generation = 0;
+	fc_fs_attr_to_stat(fs, ds, ino, a, &e->attr);
+	e->attr_timeout = fc_fs_timeout_s(fs, ds);
+	e->entry_timeout = fc_fs_timeout_s(fs, ds);
+}
+
+/*
+ * name in directory dir of dataset ds from what LIST said, without a
+ * round trip: 1 with *a, 0 when the directory has no such name, -EAGAIN
+ * when the dircache cannot tell (then STAT it).  The second lookup that
+ * misses in a directory nobody listed lists it (a few pages at most): a
+ * reader opening files by path from an index then pays one LIST per
+ * directory instead of one STAT per file.
+ */
+static int lookup_listed(fc_fs_t *fs, int ds, const char *dir, const char *name,
+			 fc_attr_t *a)
+{
+	uint64_t ttl = fs->cl->datasets[ds].metadata_ttl_ms;
+	int fill, rc;
+
+	rc = fc_dcache_lookup(fs->dc, ds, dir, name, sl_now_ms(), ttl, a,
+			      &fill);
+	if (rc == -EAGAIN && fill) {
+		fc_fs_dir_prefill(fs, ds, dir);
+		rc = fc_dcache_lookup(fs->dc, ds, dir, name, sl_now_ms(), ttl,
+				      a, &fill);
+	}
+	return rc;
+}
+
+void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	size_t nl = strlen(name);
+	fc_inode_t *p = NULL;
+	char path[SL_PATH_MAX + 1];
+	struct fuse_entry_param e;
+	fc_attr_t a;
+	uint64_t ino;
+	int ds, rc;
+
+	rc = sl_name_check(name, nl);
+	if (rc < 0)
+		goto out;
+	p = fc_inode_get(fs->inodes, parent);
+	if (!p) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (p->dataset < 0) {
+		ds = fc_cluster_dataset(fs->cl, name, nl);
+		if (ds < 0) {
+			rc = -ENOENT;
+			goto out;
+		}
+		path[0] = '\0';
+	} else {
+		ds = p->dataset;
+		rc = sl_path_join(path, sizeof(path), p->path, name);
+		if (rc < 0)
+			goto out;
+	}
+	rc = p->dataset < 0 ? -EAGAIN
+			    : lookup_listed(fs, ds, p->path, name, &a);
+	if (rc == -EAGAIN)
+		rc = fc_fs_stat_call(fs, ds, path, &a);
+	else if (rc == 0)
+		rc = -ENOENT;
+	else
+		rc = 0;
+	if (rc < 0)
+		goto out;
+	ino = fc_inode_lookup(fs->inodes, ds, fc_fs_ds_name(fs, ds), path, &a);
+	fc_fs_fill_entry(fs, ds, ino, &a, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		fc_inode_forget(fs->inodes, ino, 1);
+out:
+	if (rc == -EINVAL)
+		rc = -ENOENT; /* not a name the store can hold */
+	if (rc == -ENOENT && p) {
+		/* A negative entry: the kernel remembers the miss. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fc_fs_immutable(fs, p->dataset)
+					  ? NEGATIVE_S
+					  : fc_fs_timeout_s(fs, p->dataset);
+		fuse_reply_entry(req, &e);
+	} else if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	}
+	fc_inode_put(fs->inodes, p);
+}
+
+void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fc_inode_forget(fc_fs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+void fc_fs_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		fc_inode_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+void fc_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
+	struct stat st;
+	fc_attr_t a;
+	int rc;
+
+	(void)fi;
+	if (!ip) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	rc = fc_fs_fresh_attr(fs, ip, &a);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	} else {
+		fc_fs_attr_to_stat(fs, ip->dataset, ino, &a, &st);
+		fuse_reply_attr(req, &st, fc_fs_timeout_s(fs, ip->dataset));
+	}
+	fc_inode_put(fs->inodes, ip);
+}

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Directories (see fs_i.h): opendir, readdir and readdirplus over LIST,
+ * page by page (dirlist.h), and releasedir.  The mount root lists the
+ * datasets from the cluster map.  Every LIST page fetched also feeds the
+ * dircache, so that lookups after a listing need no STAT; lookups that
+ * keep missing in a directory nobody listed have it listed here too
+ * (fc_fs_dir_prefill).
+ */
+#include "fuse/fs_i.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/blockkey.h"
+#include "common/log.h"
+#include "common/path.h"
+#include "common/util.h"
+#include "fuse/dirlist.h"
+#include "fuse/wire.h"
+
+#define LIST_PAGE 512 /* entries asked for per LIST */
+#define DC_PAGES  8   /* a lookup-driven listing reads this many pages */
+
+/* An open directory.  Immutable once open; its pages live in list. */
+struct fc_dir {
+	fc_fs_t *fs;
+	uint64_t ino;
+	int ds; /* -1: the mount root, listing datasets */
+	char *path;
+	fc_dirlist_t *list; /* NULL for the mount root */
+};
+
+/*
+ * LIST one page of (ds, path) from cursor (both borrowed).  On 0, *page is
+ * decoded over the bytes of *reply (which the caller zmq_msg_init()ed): the
+ * caller frees both, with pr_list_reply_free and zmq_msg_close.  Returns 0
+ * or -errno (-EIO after every node failed, logged here).
+ */
+static int list_call(fc_fs_t *fs, int ds, const char *path, const char *cursor,
+		     pr_list_reply_t *page, zmq_msg_t *reply)
+{
+	const char *dsn = fc_fs_ds_name(fs, ds);
+	void *body;
+	size_t len;
+	char why[512];
+	int rc;
+
+	rc = fc_wire_list_req(dsn, path, cursor, LIST_PAGE, &body, &len);
+	if (rc < 0)
+		return rc;
+	rc = fc_io_call(fs->io, PR_OP_LIST, sl_metakey_make(dsn, path).lo, body,
+			len, reply, why, sizeof(why));
+	if (rc == -EIO)
+		sl_err("list %s/%s: every cache node failed: %s", dsn, path,
+		       why);
+	if (rc < 0)
+		return rc;
+	rc = fc_wire_list_reply(zmq_msg_data(reply), zmq_msg_size(reply), page);
+	if (rc < 0) {
+		sl_log_ratelimited(SL_LOG_ERR, "list %s/%s: bad reply: %s", dsn,
+				   path, strerror(-rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Hand page (borrowed) to the dircache as part of listing gen of (ds, dir);
+ * its last page ends the listing, whole. */
+static void dir_feed(fc_fs_t *fs, int ds, const char *dir, uint64_t gen,
+		     const pr_list_reply_t *page)
+{
+	char name[PR_MAX_NAME + 1];
+	fc_attr_t a;
+
+	for (uint32_t i = 0; i < page->n_entries; i++)
+		if (fc_wire_dirent(&page->entries[i], name, &a) == 0)
+			fc_dcache_fill_add(fs->dc, ds, dir, gen, name, &a);
+	if (page->next_cursor.len == 0)
+		fc_dcache_fill_end(fs->dc, ds, dir, gen, 1);
+}
+
+void fc_fs_dir_prefill(fc_fs_t *fs, int ds, const char *dir)
+{
+	char cursor[PR_MAX_CURSOR + 1] = "";
+	uint64_t gen = fc_dcache_fill_begin(fs->dc, ds, dir, sl_now_ms());
+
+	for (int i = 0; i < DC_PAGES; i++) {
+		pr_list_reply_t page;
+		zmq_msg_t reply;
+		int rc, last = 1;
+
+		zmq_msg_init(&reply);
+		rc = list_call(fs, ds, dir, cursor, &page, &reply);
+		if (rc == 0) {
+			dir_feed(fs, ds, dir, gen, &page);
+			last = page.next_cursor.len == 0 ||
+			       pr_str_copy(cursor, sizeof(cursor),
+					   page.next_cursor) < 0;
+			pr_list_reply_free(&page);
+		}
+		zmq_msg_close(&reply);
+		if (rc < 0 || last)
+			break;
+	}
+}
+
+/* The dirlist's fetch (dirlist.h): one LIST page of d, fed to the
+ * dircache; a listing read from its start is one generation there. */
+static int dir_fetch(void *arg, const char *cursor, uint64_t *gen,
+		     pr_list_reply_t *page, zmq_msg_t *msg)
+{
+	struct fc_dir *d = arg;
+	fc_fs_t *fs = d->fs;
+	int rc = list_call(fs, d->ds, d->path, cursor, page, msg);
+
+	if (rc < 0)
+		return rc;
+	if (!cursor[0])
+		*gen = fc_dcache_fill_begin(fs->dc, d->ds, d->path,
+					    sl_now_ms());
+	dir_feed(fs, d->ds, d->path, *gen, page);
+	return 0;
+}
+
+/* The number readdir shows before a lookup: the hash, skipping 0 and 1 as
+ * the collision rule does. */
+static uint64_t preferred_ino(const fc_fs_t *fs, int ds, const char *path)
+{
+	uint64_t h = fc_inode_hash(fc_fs_ds_name(fs, ds), path);
+
+	return h <= FC_INO_ROOT ? FC_INO_ROOT + 1 : h;
+}
+
+static void dir_free(struct fc_dir *d)
+{
+	fc_dirlist_destroy(&d->list);
+	free(d->path);
+	free(d);
+}
+
+void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
+	struct fc_dir *d;
+	fc_attr_t a;
+	int rc;
+
+	if (!ip) {
+		rc = -ESTALE;
+		goto out;
+	}
+	rc = fc_fs_fresh_attr(fs, ip, &a);
+	if (rc < 0)
+		goto out;
+	if (a.type != PR_TYPE_DIR) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	d = sl_xcalloc(1, sizeof(*d));
+	d->fs = fs;
+	d->ino = ino;
+	d->ds = ip->dataset;
+	d->path = sl_xstrdup(ip->path);
+	if (d->ds >= 0)
+		d->list = fc_dirlist_new(dir_fetch, d);
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = fc_fs_immutable(fs, ip->dataset);
+	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
+	if (fuse_reply_open(req, fi) != 0)
+		dir_free(d);
+out:
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	fc_inode_put(fs->inodes, ip);
+}
+
+void fc_fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fi->fh)
+		dir_free((struct fc_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* One listing entry: name and attributes. */
+struct dent {
+	char name[PR_MAX_NAME + 1];
+	fc_attr_t a;
+	int have_attr;
+};
+
+/* Entry k of d (k counts from 0 after "." and ".."), or 0 at the end;
+ * *pg is the page this readdir holds (dirlist.h).  For the mount root,
+ * readdirplus STATs each dataset's root. */
+static int dir_entry(fc_fs_t *fs, struct fc_dir *d, uint64_t k, int plus,
+		     fc_dirpage_t **pg, struct dent *out)
+{
+	const pr_dirent_t *de;
+	int rc;
+
+	out->have_attr = 0;
+	if (d->ds < 0) {
+		if (k >= fs->cl->n_datasets)
+			return 0;
+		sl_strlcpy(out->name, fs->cl->datasets[k].name,
+			   sizeof(out->name));
+		if (plus && fc_fs_stat_call(fs, (int)k, "", &out->a) == 0)
+			out->have_attr = 1;
+		else
+			out->a.type = PR_TYPE_DIR;
+		return 1;
+	}
+	rc = fc_dirlist_entry(d->list, k, pg, &de);
+	if (rc <= 0)
+		return rc;
+	if (fc_wire_dirent(de, out->name, &out->a) < 0) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "list %s/%s: skipping a bad entry",
+				   fc_fs_ds_name(fs, d->ds), d->path);
+		out->name[0] = '\0';
+		return 1;
+	}
+	out->have_attr = 1;
+	return 1;
+}
+
+/*
+ * readdir and readdirplus.  Offsets: 0 is the start, "." is followed by 1,
+ * ".." by 2, and listing entry k by k + 3, so an offset always names the
+ * next entry and the page holding it can be found again (by walking LIST
+ * from the start) even after the directory handle's page moved on.
+ */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, int plus)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	struct fc_dir *d = (struct fc_dir *)(uintptr_t)fi->fh;
+	char *buf = sl_xmalloc(size ? size : 1);
+	char path[SL_PATH_MAX + 1];
+	size_t used = 0, need;
+	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
+	fc_dirpage_t *pg = NULL;
+	struct dent de;
+	int rc = 0;
+
+	(void)ino;
+	for (;; pos++) {
+		struct fuse_entry_param e;
+		uint64_t child = 0;
+		const char *name;
+
+		memset(&e, 0, sizeof(e));
+		if (pos < 2) {
+			name = pos == 0 ? "." : "..";
+			e.attr.st_ino =
+				pos == 0 || d->ds < 0 ? d->ino : FC_INO_ROOT;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			rc = dir_entry(fs, d, pos - 2, plus, &pg, &de);
+			if (rc <= 0)
+				break;
+			rc = 0;
+			if (!de.name[0])
+				continue;
+			name = de.name;
+			if (d->ds < 0) {
+				path[0] = '\0';
+			} else if (sl_path_join(path, sizeof(path), d->path,
+						name) < 0) {
+				continue;
+			}
+			e.attr.st_mode =
+				de.a.type == PR_TYPE_DIR ? S_IFDIR : S_IFREG;
+			e.attr.st_ino = preferred_ino(
+				fs, d->ds < 0 ? (int)(pos - 2) : d->ds, path);
+		}
+		if (plus)
+			need = fuse_add_direntry_plus(req, NULL, 0, name, NULL,
+						      0);
+		else
+			need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+		if (used + need > size)
+			break;
+		if (plus && pos >= 2 && de.have_attr) {
+			int ds = d->ds < 0 ? (int)(pos - 2) : d->ds;
+
+			child = fc_inode_lookup(fs->inodes, ds,
+						fc_fs_ds_name(fs, ds), path,
+						&de.a);
+			fc_fs_fill_entry(fs, ds, child, &de.a, &e);
+		}
+		if (plus)
+			fuse_add_direntry_plus(req, buf + used, size - used,
+					       name, &e, (off_t)(pos + 1));
+		else
+			fuse_add_direntry(req, buf + used, size - used, name,
+					  &e.attr, (off_t)(pos + 1));
+		used += need;
+	}
+	fc_dirlist_put(&pg);
+	if (rc < 0 && used == 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+void fc_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+void fc_fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the files of the FUSE filesystem share (fs.h is the public face):
+ * the filesystem's state, the helpers on attributes and metadata round
+ * trips that several operations use, and the operations each file
+ * provides for the table in fs.c.
+ *
+ *   fs.c        lifecycle, INIT, the operations table, the summary log
+ *   attr.c      attributes and STAT: lookup, forget, getattr
+ *   dir.c       opendir, readdir(plus), releasedir; LIST into the dircache
+ *   read.c      open, read (blocks, fetches, read-ahead), release
+ *   readonly.c  the refusals (EROFS), xattrs, access, statfs, flush
+ *   wire.c      request bodies and reply conversion (wire.h)
+ *
+ * Operations run on libfuse's worker threads, any number at once; struct
+ * fc_fs is immutable after fc_fs_new() and fs_init() except its counters
+ * (atomic) and the modules it points to (each with its own lock).
+ */
+#ifndef FC_FS_I_H
+#define FC_FS_I_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "common/config.h"
+#include "fuse/blockcache.h"
+#include "fuse/dircache.h"
+#include "fuse/fs.h"
+#include "fuse/inode.h"
+#include "fuse/readahead.h"
+
+#define FC_MAX_READ  (1u << 20)
+#define FC_FOREVER_S (86400.0 * 365)
+
+struct fc_fs {
+	const fc_cluster_t *cl;
+	sl_client_conf_t cc;
+	fc_io_t *io;
+	fc_inode_table_t *inodes;
+	fc_blockcache_t *bc;
+	fc_ra_t *ra;
+	fc_dcache_t *dc;
+	unsigned flags; /* FC_FS_* */
+	/*
+	 * Set by fs_init, which the kernel's INIT request runs before any
+	 * other request: the kernel opens files without asking us (see
+	 * fc_fs_open), so reads come with no file handle.
+	 */
+	int no_open;
+	uid_t uid;
+	gid_t gid;
+	int64_t mount_ns;
+	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
+	_Atomic uint64_t reads;
+	_Atomic uint64_t read_errors;
+};
+
+static inline fc_fs_t *fc_fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Dataset ds's name; "" for the mount root (-1).  Borrowed. */
+static inline const char *fc_fs_ds_name(const fc_fs_t *fs, int ds)
+{
+	return ds >= 0 ? fs->cl->datasets[ds].name : "";
+}
+
+/* Immutable: metadata cached forever (the root always is). */
+static inline int fc_fs_immutable(const fc_fs_t *fs, int ds)
+{
+	return ds < 0 || fs->cl->datasets[ds].metadata_ttl_ms == 0;
+}
+
+/* How long the kernel may keep ds's entries and attributes. */
+static inline double fc_fs_timeout_s(const fc_fs_t *fs, int ds)
+{
+	if (fc_fs_immutable(fs, ds))
+		return FC_FOREVER_S;
+	return (double)fs->cl->datasets[ds].metadata_ttl_ms / 1000.0;
+}
+
+/* ---- attr.c -------------------------------------------------------------- */
+
+/* attr a (borrowed) of inode ino of dataset ds as the kernel sees it. */
+void fc_fs_attr_to_stat(const fc_fs_t *fs, int ds, uint64_t ino,
+			const fc_attr_t *a, struct stat *st);
+/* A lookup's reply for ino with attributes a (borrowed). */
+void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
+		      const fc_attr_t *a, struct fuse_entry_param *e);
+/* STAT (ds, path) (borrowed) into *out.  Returns 0 or -errno (the node's
+ * answer, or -EIO after every node failed, which is logged here). */
+int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out);
+/* ip's attributes (borrowed ip), refreshed from its node when the
+ * dataset's metadata TTL has run out.  Returns 0 or -errno. */
+int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a);
+
+void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fc_fs_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets);
+void fc_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* ---- dir.c --------------------------------------------------------------- */
+
+/* List (ds, dir) (borrowed) into the dircache, a few pages at most, for
+ * lookups; a failure leaves what came (lookups fall back to STAT). */
+void fc_fs_dir_prefill(fc_fs_t *fs, int ds, const char *dir);
+
+void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fc_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fc_fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void fc_fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+
+/* ---- read.c -------------------------------------------------------------- */
+
+void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* ---- readonly.c ---------------------------------------------------------- */
+
+void fc_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fc_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+void fc_fs_statfs(fuse_req_t req, fuse_ino_t ino);
+void fc_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void fc_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fc_fs_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void fc_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi);
+void fc_fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void fc_fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode);
+void fc_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fc_fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void fc_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname,
+		  unsigned int flags);
+void fc_fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void fc_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		 off_t off, struct fuse_file_info *fi);
+void fc_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi);
+void fc_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void fc_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void fc_fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		     off_t length, struct fuse_file_info *fi);
+
+#endif

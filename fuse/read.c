@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reads (see fs_i.h): open and release, and read itself -- the read's
+ * blocks (readmap.h), each taken from the block cache or fetched with READ,
+ * the sequential read-ahead around them, and the reply from the blocks'
+ * own memory.  FUSE threads never touch a socket: fetches go to the I/O
+ * thread in one batch, and the read waits on its blocks.
+ */
+#include "fuse/fs_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "common/blockkey.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fuse/readmap.h"
+#include "fuse/wire.h"
+
+#define DIRECT_FRACTION 4 /* blocks above capacity/4 bypass the cache */
+
+/*
+ * What a read needs of a file, fixed for the read: copied at open into the
+ * handle (fi->fh), or, when the kernel opens files without us, taken from
+ * the inode at each read.  Immutable once made, so no lock.  Sequential
+ * read-ahead state lives in fs->ra, per stream.
+ */
+struct fc_file {
+	int ds;
+	const char *path; /* path_own, or the inode's (borrowed) */
+	char *path_own;	  /* a handle's own copy, else NULL */
+	char version[PR_MAX_VERSION + 1];
+	uint64_t size;
+	uint32_t bs;
+	int direct; /* blocks too large for the cache: range reads */
+};
+
+/* Fill f for ip (borrowed; f->path borrows ip->path) from attributes a. */
+static void file_init(const fc_fs_t *fs, struct fc_file *f,
+		      const fc_inode_t *ip, const fc_attr_t *a)
+{
+	f->ds = ip->dataset;
+	f->path = ip->path;
+	f->path_own = NULL;
+	memcpy(f->version, a->version, sizeof(f->version));
+	f->size = a->size;
+	f->bs = fs->cl->datasets[ip->dataset].block_size;
+	f->direct = (uint64_t)f->bs > fs->cc.block_cache / DIRECT_FRACTION;
+}
+
+/*
+ * With no_open (see fs_init in fs.c) the first OPEN answers ENOSYS, which the
+ * kernel takes as "success, and never ask again": opens and closes then
+ * cost no FUSE request at all, two of the three or four a small file's
+ * read takes otherwise.  The kernel then keeps the file's pages as
+ * keep_cache would, which is right only because every dataset is
+ * immutable, and refuses writable opens itself only because the mount is
+ * read-only: fs_init checks both.
+ */
+void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	fc_inode_t *ip;
+	struct fc_file *f;
+	fc_attr_t a;
+	int rc;
+
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	ip = fc_inode_get(fs->inodes, ino);
+	if (!ip) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		rc = -EROFS;
+		goto out;
+	}
+	rc = fc_fs_fresh_attr(fs, ip, &a);
+	if (rc < 0)
+		goto out;
+	if (a.type == PR_TYPE_DIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	f = sl_xcalloc(1, sizeof(*f));
+	file_init(fs, f, ip, &a);
+	f->path_own = sl_xstrdup(ip->path);
+	f->path = f->path_own;
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		free(f->path_own);
+		free(f);
+	}
+out:
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	fc_inode_put(fs->inodes, ip);
+}
+
+void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fc_file *f = (struct fc_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (f) {
+		free(f->path_own);
+		free(f);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* A block fetch in flight: completes a block of the cache from the I/O
+ * thread. */
+struct fetch {
+	fc_fs_t *fs;
+	fc_block_t *b; /* a reference of the fetch's own */
+	size_t want;
+	uint64_t block;
+	int ds;
+	char path[]; /* for messages */
+};
+
+static void free_msg(void *data, void *hint)
+{
+	(void)data;
+	zmq_msg_close(hint);
+	free(hint);
+}
+
+static void fetch_done(void *arg, const fc_io_result_t *res)
+{
+	struct fetch *ft = arg;
+	fc_fs_t *fs = ft->fs;
+	zmq_msg_t *m;
+	size_t len;
+
+	if (res->status == 0) {
+		len = zmq_msg_size(res->body);
+		if (len > ft->want) {
+			sl_log_ratelimited(SL_LOG_ERR,
+					   "read %s/%s block %llu: node %s "
+					   "sent %zu bytes for %zu",
+					   fc_fs_ds_name(fs, ft->ds), ft->path,
+					   (unsigned long long)ft->block,
+					   res->node, len, ft->want);
+			fc_block_fail(fs->bc, ft->b, -EIO);
+		} else {
+			/* Keep the message: the block points into it. */
+			m = sl_xmalloc(sizeof(*m));
+			zmq_msg_init(m);
+			zmq_msg_move(m, res->body);
+			fc_block_fill(fs->bc, ft->b, zmq_msg_data(m), len,
+				      free_msg, m);
+		}
+	} else {
+		if (res->status == -EIO)
+			sl_err("read %s/%s block %llu: all nodes failed: %s",
+			       fc_fs_ds_name(fs, ft->ds), ft->path,
+			       (unsigned long long)ft->block, res->why);
+		fc_block_fail(fs->bc, ft->b, res->status);
+	}
+	fc_block_put(fs->bc, ft->b);
+	free(ft);
+}
+
+/* Build the request that fetches block bi of f (or bytes [off, off+len) of
+ * it) into b.  opcode READ completes b; PREFETCH is a bare hint (b NULL).
+ * Returns 0 or -errno (then b is failed by the caller). */
+static int make_fetch(fc_fs_t *fs, const struct fc_file *f, uint64_t bi,
+		      uint32_t off, uint32_t len, uint8_t opcode, fc_block_t *b,
+		      sl_blockkey_t key, fc_io_req_t *out)
+{
+	size_t pl = strlen(f->path);
+	struct fetch *ft;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = fc_wire_read_req(fc_fs_ds_name(fs, f->ds), f->path, f->version, bi,
+			      off, len, &out->body, &out->len);
+	if (rc < 0)
+		return rc;
+	out->opcode = opcode;
+	out->point = key.lo;
+	if (!b)
+		return 0;
+	ft = sl_xmalloc(sizeof(*ft) + pl + 1);
+	ft->fs = fs;
+	ft->b = fc_block_ref(fs->bc, b);
+	ft->want = len;
+	ft->block = bi;
+	ft->ds = f->ds;
+	memcpy(ft->path, f->path, pl + 1);
+	out->done = fetch_done;
+	out->arg = ft;
+	return 0;
+}
+
+static uint32_t block_len(const struct fc_file *f, uint64_t bi)
+{
+	return fc_readmap_block_len(f->size, f->bs, bi);
+}
+
+/*
+ * Sequential prefetch: readahead.c plans which blocks to fetch ahead of
+ * this stream (its essay says why the depth is a share of one budget) and
+ * which to hint to the nodes; here the fetches are made.  A block the
+ * cache refuses (the budget is spent) ends the fetch window, and the
+ * stream asks again from there on its next read.  Returns the requests
+ * added to reqs (at most max); *seq says whether the read was sequential.
+ */
+static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
+			    uint64_t owner, uint64_t first, uint64_t last,
+			    fc_io_req_t *reqs, size_t max, int *seq)
+{
+	uint64_t nblocks = fc_readmap_blocks(f->size, f->bs), now = sl_now_ms();
+	uint64_t bi, fetch_next;
+	fc_ra_plan_t p;
+	size_t n = 0;
+
+	fc_ra_read(fs->ra, ino, owner, first, last, nblocks, f->bs, now, &p);
+	*seq = p.seq;
+	for (bi = p.fetch_from; bi < p.fetch_end && n < max; bi++) {
+		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
+						     f->path, f->version, bi);
+		uint32_t bl = block_len(f, bi);
+		fc_block_t *b;
+		int rc = fc_blockcache_prefetch(fs->bc, key, bl, now, &b);
+
+		if (rc < 0)
+			break; /* the read-ahead budget is spent */
+		if (rc == 0)
+			continue; /* here or on its way already */
+		if (make_fetch(fs, f, bi, 0, bl, PR_OP_READ, b, key,
+			       &reqs[n]) == 0)
+			n++;
+		else
+			fc_block_fail(fs->bc, b, -EIO);
+		fc_block_put(fs->bc, b);
+	}
+	fetch_next = bi;
+	for (bi = p.hint_from; bi < p.hint_end && n < max; bi++) {
+		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
+						     f->path, f->version, bi);
+
+		if (make_fetch(fs, f, bi, 0, block_len(f, bi), PR_OP_PREFETCH,
+			       NULL, key, &reqs[n]) == 0)
+			n++;
+	}
+	fc_ra_issued(fs->ra, ino, owner, fetch_next, bi);
+	return n;
+}
+
+/* The file a read is on: its handle's, or, when the kernel opens files
+ * without us, one made in *tmp from the inode, which *ipp then holds (the
+ * caller puts it after the read).  Returns 0 or -errno. */
+static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+			struct fc_file *tmp, struct fc_file **fp,
+			fc_inode_t **ipp)
+{
+	fc_inode_t *ip;
+	fc_attr_t a;
+
+	*ipp = NULL;
+	*fp = (struct fc_file *)(uintptr_t)fi->fh;
+	if (*fp)
+		return 0;
+	ip = fc_inode_get(fs->inodes, ino);
+	if (!ip)
+		return -ESTALE;
+	*ipp = ip;
+	if (ip->dataset < 0)
+		return -EISDIR;
+	fc_inode_attr(fs->inodes, ip, &a);
+	if (a.type != PR_TYPE_FILE)
+		return -EISDIR;
+	file_init(fs, tmp, ip, &a);
+	*fp = tmp;
+	return 0;
+}
+
+/*
+ * A read: map [off, off+size) to blocks, take each from the block cache or
+ * start its fetch, send every new fetch (and the prefetch window) to the
+ * I/O thread in one batch, wait for the blocks, and reply with an iovec
+ * over the blocks' own memory.  The I/O thread completes every fetch within
+ * (candidates x request_timeout), so the wait's limit is only a safety net.
+ * A sequential reader's blocks that this read finished go to the cold end
+ * of the cache: the kernel's page cache now holds those bytes, and the
+ * blocks ahead of the reader are the ones worth keeping.
+ */
+void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	struct fc_file tmp, *f = NULL;
+	fc_inode_t *ip = NULL;
+	fc_readmap_t m = {0};
+	uint64_t bi, owner;
+	fc_block_t **blocks = NULL;
+	fc_io_req_t *reqs = NULL;
+	struct iovec *iov = NULL;
+	size_t nreq = 0, niov = 0, max_req;
+	int rc = 0, created, seq = 0;
+
+	atomic_fetch_add(&fs->reads, 1);
+	if (off < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = read_file_of(fs, ino, fi, &tmp, &f, &ip);
+	if (rc < 0)
+		goto out;
+	if (fc_readmap(&m, (uint64_t)off, size, f->size, f->bs) == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		goto out;
+	}
+	/* A stream is one reader of one file: its handle, else its thread
+	 * (the kernel sends readahead from the reading thread). */
+	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
+	/* This read's blocks, the fetch window and the hints (readahead.h). */
+	max_req = m.n + fs->cc.prefetch_depth +
+		  2 * SL_MAX((size_t)fs->cc.prefetch_depth, (size_t)m.n);
+	blocks = sl_xcalloc(m.n, sizeof(*blocks));
+	reqs = sl_xcalloc(max_req, sizeof(*reqs));
+	iov = sl_xcalloc(m.n, sizeof(*iov));
+
+	for (bi = m.first; bi <= m.last; bi++) {
+		fc_span_t sp = fc_readmap_span(&m, bi);
+		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
+						     f->path, f->version, bi);
+		uint32_t lo = 0, len = sp.len;
+		fc_block_t *b;
+
+		if (f->direct) {
+			/* Only the bytes this read wants, in a block of its
+			 * own. */
+			lo = sp.lo;
+			len = sp.hi - sp.lo;
+			b = fc_block_new_private(fs->bc, len);
+			created = 1;
+		} else {
+			b = fc_blockcache_acquire(fs->bc, key, len, &created);
+		}
+		blocks[bi - m.first] = b;
+		if (!created)
+			continue;
+		rc = make_fetch(fs, f, bi, lo, len, PR_OP_READ, b, key,
+				&reqs[nreq]);
+		if (rc < 0) {
+			fc_block_fail(fs->bc, b, rc);
+			continue;
+		}
+		nreq++;
+	}
+	if (!f->direct)
+		nreq += plan_prefetch(fs, f, ino, owner, m.first, m.last,
+				      reqs + nreq, max_req - nreq, &seq);
+	fc_io_submit(fs->io, reqs, nreq);
+
+	for (bi = m.first; bi <= m.last; bi++) {
+		fc_block_t *b = blocks[bi - m.first];
+		fc_span_t sp = fc_readmap_span(&m, bi);
+		size_t lo = sp.lo, hi = sp.hi, have;
+
+		rc = fc_block_wait(fs->bc, b, fs->wait_ms);
+		if (rc == -ETIMEDOUT) {
+			sl_err("read %s/%s block %llu: nothing after %llu ms",
+			       fc_fs_ds_name(fs, f->ds), f->path,
+			       (unsigned long long)bi,
+			       (unsigned long long)fs->wait_ms);
+			rc = -EIO;
+		}
+		if (rc < 0)
+			goto out;
+		have = fc_block_len(b);
+		if (f->direct) {
+			lo = 0;
+			hi = have;
+		}
+		if (lo >= have)
+			break; /* the block is shorter than the file said */
+		iov[niov].iov_base = (char *)fc_block_data(b) + lo;
+		iov[niov].iov_len = SL_MIN(hi, have) - lo;
+		niov++;
+		if (have < hi)
+			break;
+	}
+	rc = 0;
+	if (niov)
+		fuse_reply_iov(req, iov, (int)niov);
+	else
+		fuse_reply_buf(req, NULL, 0);
+	/* The reply copied the bytes out: blocks read to their end are
+	 * done with, for a sequential reader. */
+	for (bi = m.first; seq && bi <= m.last; bi++)
+		if (fc_readmap_span(&m, bi).hi == block_len(f, bi))
+			fc_block_consumed(fs->bc, blocks[bi - m.first]);
+out:
+	if (rc < 0) {
+		atomic_fetch_add(&fs->read_errors, 1);
+		fuse_reply_err(req, -rc);
+	}
+	for (uint64_t i = 0; blocks && i < m.n; i++)
+		fc_block_put(fs->bc, blocks[i]);
+	free(blocks);
+	free(reqs);
+	free(iov);
+	fc_inode_put(fs->inodes, ip);
+}
