@@ -20,6 +20,7 @@
  * event thread's.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,16 +160,14 @@ static void fetch_done(cn_server_t *s, fetch_t *f)
 	fetch_free(s, f);
 }
 
-static int client_error(ssize_t rc)
-{
-	return rc == -ENOENT || rc == -ENOTDIR || rc == -EISDIR ||
-	       rc == -ESTALE || rc == -EACCES || rc == -EINVAL ||
-	       rc == -ENAMETOOLONG || rc == -EOPNOTSUPP;
-}
-
 static void log_backend_error(const fetch_t *f)
 {
-	sl_log_ratelimited(client_error(f->rc) ? SL_LOG_DEBUG : SL_LOG_WARNING,
+	/* An answer (ENOENT, ESTALE, ...) is the asker's business; anything
+	 * else is the store's, and an operator's. */
+	int answer = f->rc >= INT_MIN &&
+		     pr_status_class((int)f->rc) == PR_STATUS_ANSWER;
+
+	sl_log_ratelimited(answer ? SL_LOG_DEBUG : SL_LOG_WARNING,
 			   "dataset %s: %s '%s': %s", f->ds->name,
 			   f->kind->what, f->path,
 			   f->err[0] ? f->err : strerror((int)-f->rc));

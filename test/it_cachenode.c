@@ -463,7 +463,7 @@ START_TEST(test_errors)
 		uint8_t hdr[PR_HEADER_SIZE];
 
 		ck_assert_int_eq(pr_header_encode(&h, hdr), 0);
-		hdr[4] = 2;
+		hdr[4] = PR_VERSION + 1;
 		ck_assert_int_eq(
 			zmq_send(th_client_socket(cli), hdr, sizeof(hdr), 0),
 			(int)sizeof(hdr));

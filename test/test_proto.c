@@ -493,7 +493,7 @@ START_TEST(test_header_roundtrip)
 			 .body_len = 1234,
 			 .body_hash = 0x1122334455667788ULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	1,    PR_OP_LOAD, 0x07, 0x00,
+		'S',  'L',  'I',  'C',	2,    PR_OP_LOAD, 0x07, 0x00,
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
 		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
 		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
@@ -545,7 +545,7 @@ START_TEST(test_header_rules)
 	ck_assert_int_eq(pr_header_decode(&d, bad, sizeof(bad)), -EBADMSG);
 
 	memcpy(bad, out, sizeof(bad));
-	bad[4] = 2; /* version: the header is still filled in */
+	bad[4] = 1; /* version: the header is still filled in */
 	ck_assert_int_eq(pr_header_decode(&d, bad, sizeof(bad)),
 			 -EPROTONOSUPPORT);
 	ck_assert_uint_eq(d.req_id, 9);
