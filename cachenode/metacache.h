@@ -10,6 +10,7 @@
  * and a group key (the metadata key of the path it describes: a file for a
  * STAT, the directory for a LIST page), so that everything cached about one
  * path can be dropped at once when the backend says it changed (-ESTALE).
+ * Groups are indexed: a purge by group visits only the entries it drops.
  *
  * Not thread-safe: only the event thread touches it.
  */
@@ -58,9 +59,13 @@ void cn_metacache_put(cn_metacache_t *mc, sl_blockkey_t key,
 		      sl_blockkey_t group, uint32_t tag, uint64_t ttl_ms,
 		      uint64_t now_ms, const void *val, size_t len);
 
-/* Drop every entry with this tag / group; returns how many. */
+/* Drop every entry with this tag / group; returns how many.  A purge by
+ * tag looks at every entry (a reload's work); one by group only at the
+ * group's. */
 size_t cn_metacache_purge_tag(cn_metacache_t *mc, uint32_t tag);
 size_t cn_metacache_purge_group(cn_metacache_t *mc, sl_blockkey_t group);
+/* Entries purges have looked at since the cache was made (for tests). */
+uint64_t cn_metacache_visits(const cn_metacache_t *mc);
 
 size_t cn_metacache_count(const cn_metacache_t *mc);
 uint64_t cn_metacache_bytes(const cn_metacache_t *mc);

@@ -1021,6 +1021,69 @@ START_TEST(test_rss_bound)
 }
 END_TEST
 
+/*
+ * Not a test (registered only when SLUICE_BENCH_ABSENT is set, by
+ * bench/absent_reads.sh): READs of absent paths per second with
+ * SLUICE_BENCH_ABSENT entries (STATs from a listing) in the metadata
+ * cache.  Each such READ purges what the cache knows of the path and its
+ * directory on the event thread.
+ */
+START_TEST(bench_absent_reads)
+{
+	long n = atol(getenv("SLUICE_BENCH_ABSENT"));
+	enum { INFLIGHT = 64, READS = 20000 };
+	char name[64], cursor[PR_MAX_CURSOR + 1] = "";
+	pr_list_reply_t lr;
+	th_reply_t r;
+	uint64_t t0, entries, listed = 0;
+	long sent = 0, got = 0;
+	double secs;
+
+	mkdir_rel("data/many");
+	for (long i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "data/many/f%ld", i);
+		mkfile(name, 0, 1);
+	}
+	write_conf("2G", "");
+	node_start();
+	do {
+		ck_assert_int_eq(th_client_list(cli, "d1", "many", cursor,
+						PR_MAX_LIST_ENTRIES, &lr, &r),
+				 0);
+		listed += lr.n_entries;
+		pr_str_copy(cursor, sizeof(cursor), lr.next_cursor);
+		pr_list_reply_free(&lr);
+		th_reply_free(&r);
+	} while (cursor[0]);
+	entries = stats_value("sluice_metadata_entries");
+	t0 = sl_now_ns();
+	while (got < READS) {
+		while (sent < READS && sent - got < INFLIGHT) {
+			pr_buf_t b;
+
+			/* With a version: no STAT first, the READ itself
+			 * finds the path absent. */
+			snprintf(name, sizeof(name), "many/absent%ld", sent);
+			th_encode_read(&b, "d1", name, "s0-m0", 0, 0, 0);
+			ck_assert_int_gt(
+				th_client_send(cli, PR_OP_READ, b.data, b.len),
+				0);
+			pr_buf_fini(&b);
+			sent++;
+		}
+		ck_assert_int_eq(th_client_recv(cli, &r, TIMEOUT), 0);
+		ck_assert_int_eq(r.h.status, -ENOENT);
+		th_reply_free(&r);
+		got++;
+	}
+	secs = (double)(sl_now_ns() - t0) / 1e9;
+	printf("absent reads: %d READs of absent paths in %.2f s: %.0f/s "
+	       "with %llu metadata entries cached (%llu listed)\n",
+	       READS, secs, READS / secs, (unsigned long long)entries,
+	       (unsigned long long)listed);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("it_cachenode");
@@ -1044,5 +1107,13 @@ int main(void)
 	tcase_set_timeout(tm, 600);
 	tcase_add_test(tm, test_rss_bound);
 	suite_add_tcase(s, tm);
+	if (getenv("SLUICE_BENCH_ABSENT")) {
+		TCase *tb = tcase_create("bench");
+
+		tcase_add_checked_fixture(tb, setup, teardown);
+		tcase_set_timeout(tb, 1800);
+		tcase_add_test(tb, bench_absent_reads);
+		suite_add_tcase(s, tb);
+	}
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-cachenode"});
 }

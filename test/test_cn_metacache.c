@@ -2,8 +2,9 @@
 /*
  * The metadata cache: values come back as stored, expire after their TTL
  * (never with TTL 0), the byte and entry bounds hold with least recently
- * used entries leaving first, purges by dataset tag and by path group, and
- * keys that never collide with block keys.
+ * used entries leaving first, purges by dataset tag and by path group (a
+ * purge by group visits only its own entries, however large the cache),
+ * and keys that never collide with block keys.
  */
 #include <check.h>
 #include <stdio.h>
@@ -105,6 +106,70 @@ START_TEST(test_purges)
 }
 END_TEST
 
+/*
+ * A READ of an absent path purges two groups on the event thread; with
+ * 100,000 entries cached that must not look at 100,000 entries.
+ */
+START_TEST(test_purge_group_work)
+{
+	enum { N = 100000 };
+	cn_metacache_t *mc = cn_metacache_new(256u << 20, 2 * N, NULL);
+	char name[32];
+	uint64_t v0;
+	size_t len;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "d%d/f%d", i % 100, i);
+		cn_metacache_put(mc, k(name), g(name), 1, 0, 0, "st", 2);
+	}
+	for (int i = 0; i < 3; i++) {
+		sl_blockkey_t page = cn_metacache_key(CN_META_LIST, "ds", "dir",
+						      "", (uint32_t)i + 1);
+
+		cn_metacache_put(mc, page, g("dir"), 1, 0, 0, "page", 4);
+	}
+	ck_assert_uint_eq(cn_metacache_count(mc), N + 3);
+	v0 = cn_metacache_visits(mc);
+	/* Absent: nothing to drop, nothing looked at. */
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("nope")), 0);
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("")), 0);
+	ck_assert_uint_eq(cn_metacache_visits(mc) - v0, 0);
+	/* A group of three: three looked at. */
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("dir")), 3);
+	ck_assert_uint_eq(cn_metacache_visits(mc) - v0, 3);
+	ck_assert_uint_eq(cn_metacache_count(mc), N);
+	ck_assert_ptr_nonnull(cn_metacache_get(mc, k("d7/f7"), 0, &len));
+	/* The group can fill again after it emptied. */
+	cn_metacache_put(mc, k("dir"), g("dir"), 1, 0, 0, "d", 1);
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("dir")), 1);
+	ck_assert_ptr_null(cn_metacache_get(mc, k("dir"), 0, &len));
+	cn_metacache_destroy(&mc);
+}
+END_TEST
+
+/* Entries leaving by LRU, replacement or expiry leave their group too. */
+START_TEST(test_group_follows_entries)
+{
+	cn_metacache_t *mc = cn_metacache_new(1 << 20, 2, NULL);
+	size_t len;
+
+	cn_metacache_put(mc, k("a"), g("grp"), 1, 0, 0, "a", 1);
+	cn_metacache_put(mc, k("b"), g("grp"), 1, 0, 0, "b", 1);
+	cn_metacache_put(mc, k("c"), g("other"), 1, 0, 0, "c", 1); /* a out */
+	ck_assert_ptr_null(cn_metacache_get(mc, k("a"), 0, &len));
+	cn_metacache_set_limits(mc, 1 << 20, 100);
+	cn_metacache_put(mc, k("b"), g("other"), 1, 0, 0, "B", 1); /* moved */
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("grp")), 0);
+	cn_metacache_put(mc, k("e"), g("grp"), 1, 100, 0, "e", 1);
+	ck_assert_ptr_null(cn_metacache_get(mc, k("e"), 100, &len)); /* gone */
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("grp")), 0);
+	ck_assert_uint_eq(cn_metacache_purge_group(mc, g("other")), 2);
+	ck_assert_uint_eq(cn_metacache_count(mc), 0);
+	ck_assert_uint_eq(cn_metacache_bytes(mc), 0);
+	cn_metacache_destroy(&mc);
+}
+END_TEST
+
 START_TEST(test_keys_distinct)
 {
 	sl_blockkey_t a = cn_metacache_key(CN_META_STAT, "ds", "p", NULL, 0);
@@ -132,6 +197,8 @@ int main(void)
 	tcase_add_test(tc, test_put_get_ttl);
 	tcase_add_test(tc, test_bounds_lru);
 	tcase_add_test(tc, test_purges);
+	tcase_add_test(tc, test_purge_group_work);
+	tcase_add_test(tc, test_group_follows_entries);
 	tcase_add_test(tc, test_keys_distinct);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
