@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/proto.h"
 
 #ifndef SL_MODULE_DIR
 #define SL_MODULE_DIR "/usr/local/lib/sluice"
@@ -381,24 +382,49 @@ int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc)
 	return same;
 }
 
+/*
+ * A module's result as a status the wire can carry: an error beyond
+ * -PR_ERRNO_MAX (a module's bug; it would not even fit the header, and
+ * truncated to an int it could pass for another errno) becomes -EIO,
+ * said in err and the log.
+ */
+static ssize_t wire_result(const cn_dataset_t *d, const char *what, ssize_t rc,
+			   char *err, size_t errlen)
+{
+	if (rc >= -PR_ERRNO_MAX)
+		return rc;
+	sl_log_ratelimited(SL_LOG_WARNING,
+			   "dataset %s: backend %s %s returned %zd, not an "
+			   "errno: answered EIO",
+			   d->name, d->backend, what, rc);
+	snprintf(err, errlen, "backend %s returned %zd", what, rc);
+	return -EIO;
+}
+
 int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
 		    char *err, size_t errlen)
 {
-	return d->ops->stat(d->state, path, st, err, errlen);
+	int rc = d->ops->stat(d->state, path, st, err, errlen);
+
+	return (int)wire_result(d, "stat", rc, err, errlen);
 }
 
 ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
 			const char *version, uint64_t offset, void *buf,
 			size_t len, char *err, size_t errlen)
 {
-	return d->ops->read(d->state, path, version, offset, buf, len, err,
-			    errlen);
+	ssize_t rc = d->ops->read(d->state, path, version, offset, buf, len,
+				  err, errlen);
+
+	return wire_result(d, "read", rc, err, errlen);
 }
 
 int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
 		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
 		    char *err, size_t errlen)
 {
+	int rc;
+
 	*n = 0;
 	next_cursor[0] = '\0';
 	if (!d->ops->list) {
@@ -406,6 +432,7 @@ int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
 			 d->backend);
 		return -EOPNOTSUPP;
 	}
-	return d->ops->list(d->state, dir, cursor, ents, max, n, next_cursor,
-			    err, errlen);
+	rc = d->ops->list(d->state, dir, cursor, ents, max, n, next_cursor, err,
+			  errlen);
+	return (int)wire_result(d, "list", rc, err, errlen);
 }

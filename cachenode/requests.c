@@ -70,6 +70,15 @@ void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The header carries -PR_ERRNO_MAX..-1 only: anything else would go
+	 * unanswered (the encoder refuses it), so it is an EIO. */
+	if (status >= 0 || status < -PR_ERRNO_MAX) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "%s request failed with status %d, not an "
+				   "errno: answered EIO (%s)",
+				   pr_op_name(a->op), status, msg);
+		status = -EIO;
+	}
 	sl_log_ratelimited(SL_LOG_INFO, "%s request failed: %s (%s)",
 			   pr_op_name(a->op), msg, strerror(-status));
 	pr_buf_init(&b);

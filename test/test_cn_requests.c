@@ -4,10 +4,12 @@
  * backends: STAT and LIST describe an entry the same way, whatever file
  * type bits a backend leaves in st_mode (the wire carries permission bits
  * and a type, nothing else); a module without list answers LIST
- * -EOPNOTSUPP and serves the rest.
+ * -EOPNOTSUPP and serves the rest; a module's error that is no errno
+ * (below -4095) is answered EIO, never left unanswered.
  */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +116,60 @@ static const sb_ops_t mode_ops = {
 	.read = m_read,
 };
 
+/* ---- A backend whose errors are no errno values -------------------------- */
+
+static int w_stat(void *state, const char *path, sb_stat_t *st, char *err,
+		  size_t errlen)
+{
+	(void)state;
+	(void)st;
+	(void)err;
+	(void)errlen;
+	return strcmp(path, "big") == 0 ? -100000 : INT_MIN;
+}
+
+/* "big": -5000; "wrap": a value whose low 32 bits read -2 (ENOENT). */
+static ssize_t w_read(void *state, const char *path, const char *version,
+		      uint64_t offset, void *buf, size_t len, char *err,
+		      size_t errlen)
+{
+	(void)state;
+	(void)version;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	(void)err;
+	(void)errlen;
+	return strcmp(path, "big") == 0 ? -5000 : -(((ssize_t)1 << 33) + 2);
+}
+
+static int w_list(void *state, const char *dir, const char *cursor,
+		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
+		  char *err, size_t errlen)
+{
+	(void)state;
+	(void)dir;
+	(void)cursor;
+	(void)ents;
+	(void)max;
+	(void)next;
+	(void)err;
+	(void)errlen;
+	*n = 0;
+	return -PR_ERRNO_MAX - 1;
+}
+
+static const sb_ops_t wild_ops = {
+	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
+	.name = "wild",
+	.open = m_open,
+	.close = m_close,
+	.stat = w_stat,
+	.list = w_list,
+	.read = w_read,
+};
+
 /* ---- The node ------------------------------------------------------------ */
 
 static th_node_t node;
@@ -198,6 +254,34 @@ START_TEST(test_list_not_provided)
 }
 END_TEST
 
+/*
+ * The header encoder refuses a status below -4095, so a module's -5000
+ * once left the request unanswered (the client timed out), and a 64-bit
+ * error cut to an int could pass for ENOENT.
+ */
+START_TEST(test_backend_status_not_errno)
+{
+	static const char *const paths[] = {"big", "wrap"};
+	uint8_t buf[64];
+	th_stat_t st;
+	pr_list_reply_t lr;
+	th_reply_t keep;
+
+	start(&wild_ops, "[dataset ds]\nbackend = wild\nuri = w://\n");
+	th_client_set_timeout(cli, 3000);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(paths); i++) {
+		ck_assert_int_eq(th_client_read(cli, "ds", paths[i], "v1", 0, 0,
+						0, buf, sizeof(buf)),
+				 -EIO);
+		ck_assert_int_eq(th_client_stat(cli, "ds", paths[i], &st),
+				 -EIO);
+	}
+	ck_assert_int_eq(th_client_list(cli, "ds", "", "", 16, &lr, &keep),
+			 -EIO);
+	th_reply_free(&keep);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_requests");
@@ -208,6 +292,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stat_and_list_agree_on_mode);
 	tcase_add_test(tc, test_list_not_provided);
+	tcase_add_test(tc, test_backend_status_not_errno);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
