@@ -102,6 +102,7 @@ static void build_ring(cn_server_t *s)
 	}
 	sl_ring_destroy(&s->ring);
 	s->ring = sl_ring_new(mem, c->n_nodes);
+	SL_ASSERT(s->ring); /* the config bounds the total weight */
 	free(mem);
 	s->ring_version = sl_ring_version(s->ring);
 	build_hello(s);

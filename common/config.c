@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "common/confval.h"
+#include "common/ring.h"
 #include "common/util.h"
 
 #define CONFIG_FILE_MAX (1u << 20) /* bytes; a cluster file is far smaller */
@@ -716,6 +717,7 @@ static int parse_line(parser_t *p, char *s)
 static int parse_text(parser_t *p, char *text)
 {
 	char *s = text;
+	uint64_t total = 0;
 	int ret = 0;
 
 	if (strncmp(s, "\xef\xbb\xbf", 3) == 0)
@@ -738,6 +740,17 @@ static int parse_text(parser_t *p, char *text)
 		return fail(p, p->line > 0 ? p->line : 1, NULL,
 			    "no [node NAME] section: a cluster needs at least "
 			    "one node");
+	for (size_t i = 0; i < p->c->n_nodes; i++) {
+		total += p->c->nodes[i].weight;
+		if (total <= SL_RING_MAX_WEIGHT)
+			continue;
+		snprintf(p->label, sizeof(p->label), "[node %.*s]",
+			 LABEL_MAX - 8, p->c->nodes[i].name);
+		return fail(p, p->c->nodes[i].line, "weight",
+			    "the nodes' weights add up to more than %d "
+			    "here, the ring's limit",
+			    SL_RING_MAX_WEIGHT);
+	}
 	return 0;
 }
 

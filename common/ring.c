@@ -90,11 +90,23 @@ static uint32_t ring_version(const sl_ring_member_t *members, size_t n)
 	return v ? v : 1;
 }
 
+uint64_t sl_ring_weight(const sl_ring_member_t *members, size_t n)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < n && total <= UINT32_MAX; i++)
+		total += members[i].weight;
+	return total;
+}
+
 sl_ring_t *sl_ring_new(const sl_ring_member_t *members, size_t n)
 {
-	sl_ring_t *r = sl_xcalloc(1, sizeof(*r));
+	sl_ring_t *r;
 	size_t k = 0;
 
+	if (sl_ring_weight(members, n) > SL_RING_MAX_WEIGHT)
+		return NULL;
+	r = sl_xcalloc(1, sizeof(*r));
 	SL_ASSERT(n <= UINT32_MAX);
 	r->n_members = n;
 	r->names = sl_xcalloc(n, sizeof(*r->names));

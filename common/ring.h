@@ -23,6 +23,15 @@
  */
 #define SL_RING_VNODES 1024
 
+/*
+ * The most weight a ring may hold, all members together: 2,097,152
+ * points, 32 MiB.  A member list comes from the config or from a peer's
+ * HELLO, and a HELLO of 1,024 nodes of weight 100 is 10 KB that would
+ * otherwise ask for 100 million points (1.6 GB): whoever builds a ring
+ * refuses more than this.
+ */
+#define SL_RING_MAX_WEIGHT 2048
+
 typedef struct sl_ring sl_ring_t;
 
 typedef struct sl_ring_member {
@@ -30,11 +39,16 @@ typedef struct sl_ring_member {
 	uint32_t weight;  /* >= 1 */
 } sl_ring_member_t;
 
+/* The members' total weight (saturating), to check against
+ * SL_RING_MAX_WEIGHT before building. */
+uint64_t sl_ring_weight(const sl_ring_member_t *members, size_t n);
+
 /*
  * Build a ring over members[0..n).  Member i keeps index i in results.  The
  * ring version is a hash of the membership (names and weights, in order), so
  * it changes whenever membership does and agrees across processes; it is
- * never 0.  Caller frees with sl_ring_destroy.
+ * never 0.  Returns NULL, allocating nothing, when the total weight is
+ * over SL_RING_MAX_WEIGHT.  Caller frees with sl_ring_destroy.
  */
 sl_ring_t *sl_ring_new(const sl_ring_member_t *members, size_t n);
 void sl_ring_destroy(sl_ring_t **rp);

@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 		mem[i] = (sl_ring_member_t){c.conf->nodes[i].name,
 					    c.conf->nodes[i].weight};
 	c.ring = sl_ring_new(mem, c.conf->n_nodes);
+	SL_ASSERT(c.ring); /* the config bounds the total weight */
 	free(mem);
 	c.zctx = zmq_ctx_new();
 

@@ -93,6 +93,15 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 		}
 		d->metadata_ttl_ms = hd->metadata_ttl_ms;
 	}
+	if (sl_ring_weight(members, cl->n_nodes) > SL_RING_MAX_WEIGHT) {
+		errf(err, errlen,
+		     "HELLO from %s: the nodes' total weight %llu is over "
+		     "the ring's limit of %d",
+		     cl->source,
+		     (unsigned long long)sl_ring_weight(members, cl->n_nodes),
+		     SL_RING_MAX_WEIGHT);
+		goto fail;
+	}
 	cl->ring = sl_ring_new(members, cl->n_nodes);
 	cl->ring_version = sl_ring_version(cl->ring);
 	if (h->ring_version && h->ring_version != cl->ring_version)

@@ -617,6 +617,28 @@ START_TEST(test_err_no_nodes)
 }
 END_TEST
 
+/* A ring holds at most SL_RING_MAX_WEIGHT units of weight (2048). */
+START_TEST(test_err_total_weight)
+{
+	char text[8192] = "";
+	size_t len = 0;
+	sl_config_t *c;
+	char err[512];
+
+	for (int i = 0; i < 21; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"[node n%d]\naddr = tcp://h:%d\n"
+					"weight = %d\n",
+					i, 1000 + i, i < 20 ? 100 : 48);
+	c = sl_config_parse(text, "t.ini", err, sizeof(err));
+	ck_assert_msg(c, "%s", err); /* 2048: the limit itself */
+	sl_config_destroy(&c);
+	snprintf(text + len, sizeof(text) - len,
+		 "[node last]\naddr = tcp://h:9\n");
+	expect_error(text, 64, "[node last] weight", "more than 2048");
+}
+END_TEST
+
 START_TEST(test_err_bad_addr)
 {
 	expect_error("[node a]\naddr = 127.0.0.1:7701\n", 2, "[node a] addr",
@@ -752,6 +774,7 @@ static Suite *config_suite(void)
 	tcase_add_test(te, test_err_bad_policy);
 	tcase_add_test(te, test_err_block_size_range);
 	tcase_add_test(te, test_err_no_nodes);
+	tcase_add_test(te, test_err_total_weight);
 	tcase_add_test(te, test_err_bad_addr);
 	tcase_add_test(te, test_err_syntax);
 	suite_add_tcase(s, te);

@@ -276,6 +276,33 @@ START_TEST(test_version)
 }
 END_TEST
 
+/* Past SL_RING_MAX_WEIGHT no ring is built (and nothing allocated). */
+START_TEST(test_weight_limit)
+{
+	static char names[1024][16];
+	static sl_ring_member_t m[1024];
+	sl_ring_t *r;
+
+	for (int i = 0; i < 1024; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%d", i);
+		m[i] = (sl_ring_member_t){names[i], 100};
+	}
+	ck_assert_uint_eq(sl_ring_weight(m, 1024), 102400);
+	ck_assert_ptr_null(sl_ring_new(m, 1024));
+	for (int i = 0; i < 1024; i++)
+		m[i].weight = 2;
+	ck_assert_uint_eq(sl_ring_weight(m, 1024), SL_RING_MAX_WEIGHT);
+	r = sl_ring_new(m, 1024);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(sl_ring_members(r), 1024);
+	sl_ring_destroy(&r);
+	m[0].weight = 3;
+	ck_assert_ptr_null(sl_ring_new(m, 1024));
+	m[0].weight = UINT32_MAX;
+	ck_assert_ptr_null(sl_ring_new(m, 1024));
+}
+END_TEST
+
 /* The ring copies names: the caller's buffers may change after new(). */
 START_TEST(test_names_copied)
 {
@@ -369,6 +396,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_preference_list);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_names_copied);
+	tcase_add_test(tc, test_weight_limit);
 	tcase_add_test(tc, test_other_process);
 	suite_add_tcase(s, tc);
 	return s;
