@@ -213,7 +213,9 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 			note(tried, sizeof(tried), addr, why);
 			continue;
 		}
-		rc = pr_call_start(&calls[i], socks[i], &h, NULL, 0, deadline);
+		/* Not pr_call_start: it would wait for this socket's
+		 * connection while the others wait to be asked. */
+		rc = pr_call_post(&calls[i], socks[i], &h, NULL, 0);
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "send: %s", strerror(-rc));
 			note(tried, sizeof(tried), addr, why);
@@ -232,6 +234,10 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 			if (calls[i].bad)
 				snprintf(why, sizeof(why), "bad reply: %s",
 					 strerror(-calls[i].bad));
+			else if (calls[i].unsent)
+				snprintf(why, sizeof(why),
+					 "no connection within %llu ms",
+					 (unsigned long long)timeout_ms);
 			else
 				snprintf(why, sizeof(why),
 					 "no answer within %llu ms",
@@ -243,9 +249,11 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 	}
 out:
 	pr_msg_close(&m);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		pr_call_clear(&calls[i]);
 		if (socks[i])
 			zmq_close(socks[i]);
+	}
 	zmq_ctx_term(ctx);
 	free(socks);
 	free(calls);

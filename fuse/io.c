@@ -24,6 +24,12 @@
 #define MAX_CANDIDATES 16
 /* The I/O thread wakes at least this often to run timers. */
 #define MAX_POLL_MS 1000
+/* Parked requests (see fc_io.parked) are offered to their nodes again
+ * this often. */
+#define PARK_RETRY_MS 10
+/* Messages queued to one node's connection at most; beyond, a send fails
+ * (-EAGAIN) and the request goes to the next candidate. */
+#define NODE_SNDHWM 1000
 
 struct node {
 	const fc_node_t *conf;	 /* borrowed from the cluster map */
@@ -32,11 +38,16 @@ struct node {
 	uint64_t down_until;	 /* I/O thread only: earliest probe */
 	uint64_t probe_id;	 /* I/O thread only: outstanding probe, or 0 */
 	uint64_t probe_deadline; /* I/O thread only */
+	/* I/O thread only: until then, a connection that is not up yet is
+	 * still being made (start-up), not a node gone. */
+	uint64_t grace_until;
 	_Atomic uint64_t sent;
 	_Atomic uint64_t answered;
 	_Atomic uint64_t timeouts;
 	_Atomic int down_pub; /* mirror of down for other threads */
 };
+
+enum { TRIED_NOT = 0, TRIED_YES, TRIED_NO_CONNECTION };
 
 struct ioreq {
 	fc_io_req_t r;
@@ -44,11 +55,13 @@ struct ioreq {
 	int node;	   /* the current attempt's node */
 	uint64_t deadline; /* the current attempt's time limit */
 	size_t n_pref;
-	size_t pref[MAX_CANDIDATES]; /* node indices, owner first */
-	uint8_t tried[MAX_CANDIDATES];
-	char why[512];	   /* one clause per failed attempt */
-	sl_qlink_t qlink;  /* in the inbox, from fc_io_submit */
-	sl_list_t link;	   /* on the deadline list, while sent */
+	size_t pref[MAX_CANDIDATES];   /* node indices, owner first */
+	uint8_t tried[MAX_CANDIDATES]; /* TRIED_* */
+	int parked;		       /* on fc_io.parked */
+	uint64_t park_deadline;	       /* from the first parking; 0: never */
+	char why[512];		       /* one clause per failed attempt */
+	sl_qlink_t qlink;	       /* in the inbox, from fc_io_submit */
+	sl_list_t link;	   /* on the deadline list while sent, or parked */
 	sl_knode_t idnode; /* in the id index, while sent; key: id */
 };
 
@@ -69,6 +82,14 @@ struct fc_io {
 	 * time limit and is appended when sent. */
 	sl_list_t inflight;
 	sl_keymap_t ids; /* requests sent, by request id */
+	/* Requests none of whose candidates could take them now: every
+	 * socket is ZMQ_IMMEDIATE, so it queues nothing for a node it has no
+	 * connection to (a dead node must not get a stale burst of requests
+	 * when it returns), and a send to it fails at once.  Such a request
+	 * waits here, offered again every PARK_RETRY_MS (a connection is
+	 * being made, at start-up or after a restart), and fails with EIO
+	 * timeout_ms after it was first parked. */
+	sl_list_t parked;
 	zmq_pollitem_t *items;
 };
 
@@ -198,6 +219,19 @@ static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
 	return rc;
 }
 
+/* No candidate of q had a connection to take it: wait on io->parked
+ * (the first time with a deadline), to be offered to those again. */
+static void park(fc_io_t *io, struct ioreq *q, uint64_t now)
+{
+	for (size_t i = 0; i < q->n_pref; i++)
+		if (q->tried[i] == TRIED_NO_CONNECTION)
+			q->tried[i] = TRIED_NOT;
+	if (!q->park_deadline)
+		q->park_deadline = now + io->opts.timeout_ms;
+	q->parked = 1;
+	sl_list_add_back(&io->parked, &q->link);
+}
+
 /*
  * Send q to its next candidate, or complete it when there is none.
  * Failover, in short: each attempt has request_timeout to answer.  A node
@@ -208,13 +242,23 @@ static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
  * node to cache it.  Down nodes are still tried last, so a cluster whose
  * nodes are all marked down still serves if any of them is in fact back.
  * A request fails (EIO) only when every candidate has had its chance.
+ * A node the socket has no connection to is skipped at once; when that
+ * leaves no candidate, the request is parked (see fc_io.parked).
  */
 static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 {
-	int i, rc;
+	int i, rc, unconnected = 0;
 
+	if (q->parked) {
+		sl_list_del(&q->link);
+		q->parked = 0;
+	}
 	for (;;) {
 		i = pick(io, q);
+		if (i < 0 && unconnected && q->r.done) {
+			park(io, q, now);
+			return;
+		}
 		if (i < 0) {
 			if (q->r.done)
 				sl_debug("%s failed on every candidate: %s",
@@ -222,13 +266,23 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 			complete(q, -EIO, NULL, NULL);
 			return;
 		}
-		q->tried[i] = 1;
+		q->tried[i] = TRIED_YES;
 		q->node = (int)q->pref[i];
 		q->id = io->next_id++;
 		rc = send_to(io, &io->nodes[q->node], q->r.opcode, q->id,
 			     q->r.body, q->r.len);
 		if (rc == 0)
 			break;
+		if (rc == -EAGAIN) {
+			/* No connection (or a full queue): maybe soon. */
+			q->tried[i] = TRIED_NO_CONNECTION;
+			unconnected = 1;
+			if (now >= io->nodes[q->node].grace_until)
+				set_down(io, &io->nodes[q->node], now,
+					 "cannot take requests (no "
+					 "connection, or a full queue)");
+			continue;
+		}
 		why_add(q, "%s: send failed: %s", io->nodes[q->node].conf->name,
 			strerror(-rc));
 	}
@@ -356,6 +410,41 @@ static void drain_socket(fc_io_t *io, struct node *n, uint64_t now)
 
 /* ---- timers -------------------------------------------------------------- */
 
+/* Offer parked requests to their candidates again; fail the ones whose
+ * deadline passed. */
+static void run_parked(fc_io_t *io, uint64_t now)
+{
+	sl_list_t todo;
+
+	/* Those parked again go back to io->parked, not into this turn. */
+	sl_list_init(&todo);
+	while (!sl_list_empty(&io->parked)) {
+		sl_list_t *l = io->parked.next;
+
+		sl_list_del(l);
+		sl_list_add_back(&todo, l);
+	}
+	while (!sl_list_empty(&todo)) {
+		struct ioreq *q =
+			sl_container_of(todo.next, struct ioreq, link);
+
+		sl_list_del(&q->link);
+		q->parked = 0;
+		if (now < q->park_deadline) {
+			dispatch(io, q, now); /* sends, or parks it again */
+			continue;
+		}
+		/* The candidates left untried had no connection. */
+		for (size_t i = 0; i < q->n_pref; i++)
+			if (q->tried[i] == TRIED_NOT)
+				why_add(q, "%s: no connection within %llu ms",
+					io->nodes[q->pref[i]].conf->name,
+					(unsigned long long)
+						io->opts.timeout_ms);
+		complete(q, -EIO, NULL, NULL);
+	}
+}
+
 static void run_timeouts(fc_io_t *io, uint64_t now)
 {
 	struct ioreq *q;
@@ -411,6 +500,8 @@ static long poll_timeout(fc_io_t *io, uint64_t now)
 
 	if ((q = inflight_first(io)))
 		next = SL_MIN(next, q->deadline);
+	if (!sl_list_empty(&io->parked))
+		next = SL_MIN(next, now + PARK_RETRY_MS);
 	for (size_t i = 0; i < io->n_nodes; i++) {
 		const struct node *n = &io->nodes[i];
 
@@ -440,6 +531,11 @@ static void fail_all(fc_io_t *io)
 	sl_inbox_close(io->inbox);
 	while ((q = inflight_first(io))) {
 		unsend(io, q);
+		complete(q, -ESHUTDOWN, NULL, NULL);
+	}
+	while (!sl_list_empty(&io->parked)) {
+		q = sl_container_of(io->parked.next, struct ioreq, link);
+		sl_list_del(&q->link);
 		complete(q, -ESHUTDOWN, NULL, NULL);
 	}
 	sl_fifo_init(&left);
@@ -484,6 +580,7 @@ static void *io_main(void *arg)
 		if (stop)
 			break;
 		run_timeouts(io, now);
+		run_parked(io, now);
 		run_probes(io, now);
 	}
 	/* From here fc_io_submit refuses new work, even if the loop ended
@@ -496,7 +593,7 @@ static void *io_main(void *arg)
 fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 {
 	fc_io_t *io = sl_xcalloc(1, sizeof(*io));
-	int linger = 0, sndhwm = 100000, rcvhwm = 0, rc;
+	int linger = 0, sndhwm = NODE_SNDHWM, rcvhwm = 0, immediate = 1, rc;
 	int64_t maxmsg = (int64_t)PR_MAX_BODY + PR_HEADER_SIZE;
 
 	io->cl = cl;
@@ -505,6 +602,7 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 		io->opts.timeout_ms = 2000;
 	io->next_id = 1;
 	sl_list_init(&io->inflight);
+	sl_list_init(&io->parked);
 	sl_keymap_init(&io->ids);
 	sl_keymap_reserve(&io->ids, 1024);
 	io->n_nodes = cl->n_nodes;
@@ -524,6 +622,7 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 		struct node *n = &io->nodes[i];
 
 		n->conf = &cl->nodes[i];
+		n->grace_until = sl_now_ms() + io->opts.timeout_ms;
 		n->sock = zmq_socket(io->ctx, ZMQ_DEALER);
 		if (!n->sock) {
 			rc = -zmq_errno();
@@ -531,6 +630,8 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 		}
 		zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_setsockopt(n->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+		zmq_setsockopt(n->sock, ZMQ_IMMEDIATE, &immediate,
+			       sizeof(immediate));
 		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
 			       sizeof(maxmsg));

@@ -5,6 +5,11 @@
  * requests on each (replies are matched by request id), times requests out,
  * fails them over along the ring's preference list, marks slow nodes down
  * for a back-off period and probes them with HELLO before using them again.
+ * Its sockets queue nothing for a node they have no connection to
+ * (ZMQ_IMMEDIATE): such a node is skipped at once (marked down once the
+ * start-up's connections had request_timeout to come up), and a request
+ * none of whose candidates has a connection waits up to timeout_ms for
+ * one.
  *
  * FUSE threads hand it requests through fc_io_submit(): an inbox
  * (common/inbox.h) whose eventfd the I/O thread polls next to its

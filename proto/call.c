@@ -5,7 +5,9 @@
  * blocking, matching every message against the calls on its socket.  The
  * deadline is checked after every message dropped, so a flood of late
  * replies cannot stretch the wait past it; a reply that arrives with
- * others on another socket stays queued for the next wait.
+ * others on another socket stays queued for the next wait.  Requests that
+ * pr_call_post could not send yet are polled for room (ZMQ_POLLOUT) in
+ * the same wait and sent when their socket takes them.
  */
 #include "proto/call.h"
 
@@ -49,6 +51,51 @@ int pr_call_start(pr_call_t *c, void *sock, pr_header_t *h, const void *body,
 		}
 	}
 	c->pending = rc == 0;
+	return rc;
+}
+
+int pr_call_post(pr_call_t *c, void *sock, pr_header_t *h, const void *body,
+		 size_t len)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->sock = sock;
+	c->opcode = h->opcode;
+	c->req_id = h->req_id;
+	rc = pr_send(sock, NULL, h, body, len, ZMQ_DONTWAIT);
+	if (rc == -EAGAIN || rc == -EINTR) {
+		c->unsent = 1;
+		c->h = *h;
+		c->len = len;
+		c->body = sl_xmalloc(len ? len : 1);
+		if (len)
+			memcpy(c->body, body, len);
+		rc = 0;
+	}
+	c->pending = rc == 0;
+	return rc;
+}
+
+void pr_call_clear(pr_call_t *c)
+{
+	free(c->body);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Send c's kept request now that its socket can take one: 0, or an error
+ * that ends the call. */
+static int send_kept(pr_call_t *c)
+{
+	int rc = pr_send(c->sock, NULL, &c->h, c->body, c->len, ZMQ_DONTWAIT);
+
+	if (rc == -EAGAIN || rc == -EINTR)
+		return 0; /* woken for nothing: wait on */
+	c->unsent = 0;
+	free(c->body);
+	c->body = NULL;
+	if (rc < 0)
+		c->pending = 0;
 	return rc;
 }
 
@@ -118,6 +165,7 @@ int pr_call_wait(pr_call_t *calls, size_t n, uint64_t deadline_ms,
 		 pr_msg_t *reply)
 {
 	zmq_pollitem_t *items = sl_xcalloc(n ? n : 1, sizeof(*items));
+	size_t *which = sl_xcalloc(n ? n : 1, sizeof(*which));
 	size_t live;
 	int rc;
 
@@ -128,8 +176,11 @@ int pr_call_wait(pr_call_t *calls, size_t n, uint64_t deadline_ms,
 			if (!calls[i].pending)
 				continue;
 			items[live].socket = calls[i].sock;
-			items[live].events = ZMQ_POLLIN;
+			items[live].events =
+				(short)(ZMQ_POLLIN |
+					(calls[i].unsent ? ZMQ_POLLOUT : 0));
 			items[live].revents = 0;
+			which[live] = i;
 			live++;
 		}
 		if (!live) {
@@ -148,6 +199,10 @@ int pr_call_wait(pr_call_t *calls, size_t n, uint64_t deadline_ms,
 			goto out;
 		}
 		for (size_t k = 0; k < live; k++) {
+			pr_call_t *c = &calls[which[k]];
+
+			if ((items[k].revents & ZMQ_POLLOUT) && c->unsent)
+				(void)send_kept(c);
 			if (!(items[k].revents & ZMQ_POLLIN))
 				continue;
 			rc = drain(calls, n, items[k].socket, reply,
@@ -157,6 +212,7 @@ int pr_call_wait(pr_call_t *calls, size_t n, uint64_t deadline_ms,
 		}
 	}
 out:
+	free(which);
 	free(items);
 	return rc;
 }

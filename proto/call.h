@@ -23,14 +23,21 @@
 
 #include "proto/transport.h"
 
-/* One request waiting for its reply.  Plain data: zero it to mean "not
- * sent", and pr_call_wait() skips it. */
+/* One request waiting for its reply.  Zero it to mean "not sent", and
+ * pr_call_wait() skips it; after pr_call_post, release it with
+ * pr_call_clear. */
 typedef struct pr_call {
 	void *sock; /* the DEALER socket it went out on (borrowed) */
 	uint8_t opcode;
 	uint64_t req_id;
 	int pending; /* 1 from a successful pr_call_start to its last reply */
 	int bad;     /* the error of the last malformed message, or 0 */
+	/* pr_call_post's request the socket could not take yet (ZMQ_IMMEDIATE:
+	 * no connection yet), sent by pr_call_wait once it can. */
+	int unsent;
+	pr_header_t h;
+	void *body; /* a copy, malloc'd */
+	size_t len;
 } pr_call_t;
 
 /*
@@ -44,12 +51,27 @@ int pr_call_start(pr_call_t *c, void *sock, pr_header_t *h, const void *body,
 		  size_t len, uint64_t deadline_ms);
 
 /*
+ * As pr_call_start, but never waits: a request the socket cannot take now
+ * (no connection yet, a full queue) is kept in *c (header and a copy of
+ * body) and sent by pr_call_wait when the socket can take it, so that
+ * one unreachable peer does not hold up the requests to the others.
+ * Returns 0 (*c pending) or pr_send's error.  Release *c with
+ * pr_call_clear.
+ */
+int pr_call_post(pr_call_t *c, void *sock, pr_header_t *h, const void *body,
+		 size_t len);
+/* Free what pr_call_post kept and zero *c (accepts a zeroed call). */
+void pr_call_clear(pr_call_t *c);
+
+/*
  * Wait until deadline_ms for a reply to any pending call of calls[0..n)
  * (borrowed).  Returns the index of the call answered, with the reply in
  * *reply (which must have been pr_msg_init()ed; caller closes it with
  * pr_msg_close); its status is reply->h.status, 0 or a negative errno in
  * -PR_ERRNO_MAX..-1.  That call stops pending unless the reply has
- * PR_F_MORE (LOAD progress: more replies follow).  Otherwise returns
+ * PR_F_MORE (LOAD progress: more replies follow).  Requests pr_call_post
+ * kept are sent meanwhile, as their sockets can take them.  Otherwise
+ * returns
  * -ETIMEDOUT (the deadline passed: the calls still pending stay so, .bad
  * set on those that got a malformed message), -ENOENT (no call pending),
  * or -ETERM / another -errno from ZeroMQ; *reply is then empty.

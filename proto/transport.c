@@ -168,12 +168,15 @@ void *pr_dealer_open(void *ctx, const char *addr, int *err)
 {
 	void *s = zmq_socket(ctx, ZMQ_DEALER);
 	int64_t maxmsg = (int64_t)PR_HEADER_SIZE + PR_MAX_BODY;
-	int linger = 0;
+	int linger = 0, immediate = 1, hwm = PR_DEALER_SNDHWM;
 
 	if (!s)
 		goto out_err;
 	if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
 	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) <
+		    0 ||
+	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
 	    zmq_connect(s, addr) < 0)
 		goto out_err;
 	return s;

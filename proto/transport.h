@@ -66,11 +66,15 @@ int pr_recv_until(void *sock, pr_msg_t *m, uint64_t deadline_ms);
 
 /*
  * A DEALER socket of ctx connected to addr, with the options every client
- * socket wants: no linger at close, and ZMQ_MAXMSGSIZE of the largest
- * message (so a peer that sends more is cut off, not buffered).  Returns
- * the socket (caller closes it with zmq_close) or NULL with *err set to
+ * socket wants: no linger at close; ZMQ_MAXMSGSIZE of the largest message
+ * (so a peer that sends more is cut off, not buffered); ZMQ_IMMEDIATE, so
+ * that nothing is queued while there is no connection (a send fails with
+ * -EAGAIN instead, and a dead peer never gets a stale burst when it comes
+ * back); and a send queue of PR_DEALER_SNDHWM messages.  Returns the
+ * socket (caller closes it with zmq_close) or NULL with *err set to
  * -errno.
  */
+#define PR_DEALER_SNDHWM 1000
 void *pr_dealer_open(void *ctx, const char *addr, int *err);
 
 /*

@@ -1421,7 +1421,7 @@ START_TEST(test_all_nodes_down)
 	expect_errno((int)pread(fd, buf, sizeof(buf), 0), EIO, "read");
 	ck_assert(file_contains(c.fclog,
 				"hello.txt block 0: all nodes "
-				"failed: n0: no answer within 300 ms"));
+				"failed: n0: no connection within 300 ms"));
 	node_start(&c, 0);
 	for (int t = 0; t < 100 && !file_contains(c.fclog, "answers again");
 	     t++)

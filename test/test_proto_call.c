@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -380,6 +381,108 @@ START_TEST(test_recv_past_deadline)
 }
 END_TEST
 
+/* A bound ROUTER on a free loopback port, its endpoint in ep[64]. */
+static void *router_at(void *ctx, char *ep)
+{
+	void *r = zmq_socket(ctx, ZMQ_ROUTER);
+	int zero = 0, tmo = 5000;
+
+	zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	ck_assert_int_eq(zmq_bind(r, ep), 0);
+	return r;
+}
+
+/* Nothing is queued for a peer that is not there (ZMQ_IMMEDIATE): a send
+ * fails at once, and the peer, once up, gets only what came after. */
+START_TEST(test_dealer_immediate)
+{
+	void *ctx = zmq_ctx_new(), *s, *r;
+	pr_header_t h = {.opcode = PR_OP_HELLO, .req_id = 1};
+	zmq_pollitem_t it;
+	char ep[64];
+	pr_msg_t req;
+	int err = 0;
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", th_free_port());
+	s = pr_dealer_open(ctx, ep, &err);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(pr_send(s, NULL, &h, NULL, 0, ZMQ_DONTWAIT), -EAGAIN);
+	r = router_at(ctx, ep);
+	it = (zmq_pollitem_t){.socket = s, .events = ZMQ_POLLOUT};
+	ck_assert_int_eq(zmq_poll(&it, 1, 3000), 1); /* connected */
+	h.req_id = 2;
+	ck_assert_int_eq(pr_send(s, NULL, &h, NULL, 0, ZMQ_DONTWAIT), 0);
+	pr_msg_init(&req);
+	ck_assert_int_eq(pr_recv(r, &req, 1, 0), 0);
+	ck_assert_uint_eq(req.h.req_id, 2);
+	ck_assert_int_eq(pr_recv(r, &req, 1, ZMQ_DONTWAIT), -EAGAIN);
+	pr_msg_close(&req);
+	zmq_close(s);
+	zmq_close(r);
+	zmq_ctx_term(ctx);
+}
+END_TEST
+
+static void *answer_one(void *arg)
+{
+	fake_t *f = arg;
+	pr_msg_t req;
+
+	pr_msg_init(&req);
+	if (pr_recv(f->router, &req, 1, 0) == 0)
+		answer(f, &req, req.h.req_id, req.h.opcode, PR_F_REPLY, 0, "y",
+		       1);
+	pr_msg_close(&req);
+	return NULL;
+}
+
+/* Requests posted to an unreachable peer and a live one: the live one's
+ * goes out as soon as its connection is up and is answered; the other
+ * waits, unsent, and never holds it up. */
+START_TEST(test_post_does_not_wait)
+{
+	void *ctx = zmq_ctx_new(), *s[2];
+	char dead[64], live[64];
+	pr_call_t c[2];
+	fake_t f = {ctx, NULL};
+	pthread_t th;
+	pr_msg_t rep;
+	int err = 0;
+
+	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d", th_free_port());
+	snprintf(live, sizeof(live), "tcp://127.0.0.1:%d", th_free_port());
+	f.router = router_at(ctx, live);
+	ck_assert_int_eq(pthread_create(&th, NULL, answer_one, &f), 0);
+	s[0] = pr_dealer_open(ctx, dead, &err);
+	s[1] = pr_dealer_open(ctx, live, &err);
+	ck_assert(s[0] && s[1]);
+	for (int i = 0; i < 2; i++) {
+		pr_header_t h = {.opcode = PR_OP_HELLO,
+				 .req_id = (uint64_t)i + 1};
+
+		ck_assert_int_eq(pr_call_post(&c[i], s[i], &h, "x", 1), 0);
+		ck_assert(c[i].pending);
+	}
+	ck_assert(c[0].unsent);
+	pr_msg_init(&rep);
+	ck_assert_int_eq(pr_call_wait(c, 2, sl_now_ms() + 3000, &rep), 1);
+	ck_assert_uint_eq(rep.h.req_id, 2);
+	ck_assert(c[0].pending && c[0].unsent);
+	ck_assert_int_eq(pr_call_wait(c, 2, sl_now_ms() + 200, &rep),
+			 -ETIMEDOUT);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 2; i++) {
+		pr_call_clear(&c[i]);
+		ck_assert(!c[i].pending && !c[i].body);
+		zmq_close(s[i]);
+	}
+	pr_msg_close(&rep);
+	zmq_close(f.router);
+	zmq_ctx_term(ctx);
+}
+END_TEST
+
 static Suite *call_suite(void)
 {
 	Suite *s = suite_create("proto_call");
@@ -392,6 +495,8 @@ static Suite *call_suite(void)
 	tcase_add_test(tc, test_lz4_reply);
 	tcase_add_test(tc, test_start_bounded);
 	tcase_add_test(tc, test_recv_past_deadline);
+	tcase_add_test(tc, test_dealer_immediate);
+	tcase_add_test(tc, test_post_does_not_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }
