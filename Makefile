@@ -141,15 +141,21 @@ check: deps
 	$(MAKE) unit-san
 	$(MAKE) integration
 
-# libFuzzer target for the protocol decoder (clang; not part of check).
+# libFuzzer targets (clang; not part of check): fuzz_proto feeds every input
+# to every decoder, fuzz_fields puts its bytes into one string field of
+# one message.  Each runs for FUZZ_TIME seconds on its own corpus.
 FUZZ_TIME ?= 60
+FUZZ_TARGETS := fuzz_proto fuzz_fields
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined
 fuzz:
-	@mkdir -p $(B)/fuzz test/fuzz/corpus
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
-		-fsanitize=fuzzer,address,undefined \
-		-o $(B)/fuzz/fuzz_proto test/fuzz/fuzz_proto.c $(COMMON_SRC) \
-		$(LIB_ZMQ) $(LIB_ETCD)
-	$(B)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) test/fuzz/corpus
+	@mkdir -p $(B)/fuzz
+	$(foreach t,$(FUZZ_TARGETS),clang $(FUZZ_FLAGS) -o $(B)/fuzz/$(t) \
+		test/fuzz/$(t).c test/helper_fields.c $(COMMON_SRC) \
+		$(LIB_ZMQ) $(LIB_ETCD) &&) true
+	$(foreach t,$(FUZZ_TARGETS),mkdir -p test/fuzz/corpus/$(t) && \
+		$(B)/fuzz/$(t) -max_total_time=$(FUZZ_TIME) \
+		test/fuzz/corpus/$(t) &&) true
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
 format:

@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include "common/log.h"
+#include "common/path.h"
 #include "common/util.h"
 #include "proto/proto.h"
 
@@ -401,11 +402,37 @@ static ssize_t wire_result(const cn_dataset_t *d, const char *what, ssize_t rc,
 	return -EIO;
 }
 
+/*
+ * Defence in depth: what a module is handed passed the protocol's
+ * validators already (proto/), but every path, version and cursor is
+ * checked again here, on its way into a backend that may put it in a
+ * path, a URL or a header.  0, or -EINVAL with err.
+ */
+static int check_args(const char *path, const char *version, const char *cursor,
+		      char *err, size_t errlen)
+{
+	const char *bad = NULL;
+
+	if (sl_path_check(path, strlen(path)) < 0)
+		bad = "path";
+	else if (version && sl_version_check(version, strlen(version)) < 0)
+		bad = "version";
+	else if (cursor && sl_cursor_check(cursor, strlen(cursor)) < 0)
+		bad = "cursor";
+	if (!bad)
+		return 0;
+	snprintf(err, errlen, "refused a malformed %s", bad);
+	return -EINVAL;
+}
+
 int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
 		    char *err, size_t errlen)
 {
-	int rc = d->ops->stat(d->state, path, st, err, errlen);
+	int rc = check_args(path, NULL, NULL, err, errlen);
 
+	if (rc < 0)
+		return rc;
+	rc = d->ops->stat(d->state, path, st, err, errlen);
 	return (int)wire_result(d, "stat", rc, err, errlen);
 }
 
@@ -413,9 +440,12 @@ ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
 			const char *version, uint64_t offset, void *buf,
 			size_t len, char *err, size_t errlen)
 {
-	ssize_t rc = d->ops->read(d->state, path, version, offset, buf, len,
-				  err, errlen);
+	ssize_t rc = check_args(path, version, NULL, err, errlen);
 
+	if (rc < 0)
+		return rc;
+	rc = d->ops->read(d->state, path, version, offset, buf, len, err,
+			  errlen);
 	return wire_result(d, "read", rc, err, errlen);
 }
 
@@ -432,6 +462,9 @@ int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
 			 d->backend);
 		return -EOPNOTSUPP;
 	}
+	rc = check_args(dir, NULL, cursor, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = d->ops->list(d->state, dir, cursor, ents, max, n, next_cursor, err,
 			  errlen);
 	return (int)wire_result(d, "list", rc, err, errlen);

@@ -452,6 +452,13 @@ static void stat_run(fetch_t *h)
 		h->rc = -EIO;
 		snprintf(h->err, sizeof(h->err),
 			 "backend returned a bad entry type");
+	} else if (h->rc == 0 &&
+		   sl_version_check(f->st.version, strlen(f->st.version)) < 0) {
+		/* It would go back to the backend in READs (and into an S3
+		 * If-Match header): refused here, not cached. */
+		h->rc = -EIO;
+		snprintf(h->err, sizeof(h->err),
+			 "backend returned a version the protocol refuses");
 	}
 }
 
@@ -508,9 +515,9 @@ void cn_fetch_stat(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
  */
 
 /*
- * Keep the entries f->ents[0..n) the protocol can carry (a valid name; a
- * file or a directory) and encode them, with next as the page's cursor,
- * into f->body.  On the worker, so that the event thread only copies.
+ * Keep the entries f->ents[0..n) the protocol can carry (a valid name and
+ * version; a file or a directory) and encode them, with next as the page's
+ * cursor, into f->body.  On the worker, so that the event thread only copies.
  */
 static void list_encode(list_fetch_t *f, const char *next, size_t n)
 {
@@ -525,7 +532,8 @@ static void list_encode(list_fetch_t *f, const char *next, size_t n)
 		e->name[SB_NAME_MAX] = '\0';
 		e->st.version[SB_VERSION_MAX] = '\0';
 		if (sl_name_check(e->name, strlen(e->name)) < 0 ||
-		    (e->st.type != SB_TYPE_FILE && e->st.type != SB_TYPE_DIR))
+		    (e->st.type != SB_TYPE_FILE && e->st.type != SB_TYPE_DIR) ||
+		    sl_version_check(e->st.version, strlen(e->st.version)) < 0)
 			continue;
 		if (k != i)
 			f->ents[k] = *e;

@@ -233,29 +233,10 @@ static int get_str(parser_t *p, const char *key, const char *val, char *dst,
 /* tcp://HOST:PORT, ipc://PATH or inproc://NAME: what ZeroMQ connects to. */
 static int check_endpoint(parser_t *p, const char *key, const char *val)
 {
-	const char *rest = strstr(val, "://");
+	const char *problem = sl_endpoint_problem(val);
 
-	if (!rest)
-		return fail(p, p->line, key,
-			    "'%s' is not an endpoint (expected "
-			    "tcp://HOST:PORT)",
-			    val);
-	rest += 3;
-	if (strncmp(val, "tcp://", 6) == 0) {
-		if (!sl_host_port_valid(rest))
-			return fail(p, p->line, key,
-				    "'%s': expected tcp://HOST:PORT with a "
-				    "port in 1..65535",
-				    val);
-	} else if (strncmp(val, "ipc://", 6) != 0 &&
-		   strncmp(val, "inproc://", 9) != 0) {
-		return fail(p, p->line, key,
-			    "'%s': unsupported transport (expected tcp://, "
-			    "ipc:// or inproc://)",
-			    val);
-	} else if (!*rest) {
-		return fail(p, p->line, key, "'%s': empty endpoint", val);
-	}
+	if (problem)
+		return fail(p, p->line, key, "'%s': %s", val, problem);
 	return 0;
 }
 

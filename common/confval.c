@@ -239,6 +239,12 @@ const char *sl_format_size(uint64_t v, char *buf, size_t cap)
 }
 
 /* A TCP port after the last ':' of s, and something before it. */
+/* A byte that cannot end a line, a header or a quoted string. */
+static int visible(char c)
+{
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int sl_host_port_valid(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -251,7 +257,27 @@ int sl_host_port_valid(const char *s)
 	if (parse_digits(&q, &port) < 0 || *q || port < 1 || port > 65535)
 		return 0;
 	for (q = s; q < colon; q++)
-		if (sl_conf_blank(*q))
+		if (!visible(*q))
 			return 0;
 	return 1;
+}
+
+const char *sl_endpoint_problem(const char *s)
+{
+	const char *rest = strstr(s, "://");
+
+	for (const char *q = s; *q; q++)
+		if (!visible(*q))
+			return "only visible ASCII, no quote or backslash";
+	if (!rest)
+		return "not an endpoint (expected tcp://HOST:PORT)";
+	rest += 3;
+	if (strncmp(s, "tcp://", 6) == 0)
+		return sl_host_port_valid(rest) ? NULL
+						: "expected tcp://HOST:PORT "
+						  "with a port in 1..65535";
+	if (strncmp(s, "ipc://", 6) != 0 && strncmp(s, "inproc://", 9) != 0)
+		return "unsupported transport (expected tcp://, ipc:// or "
+		       "inproc://)";
+	return *rest ? NULL : "empty endpoint";
 }

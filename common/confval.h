@@ -39,8 +39,14 @@ int sl_name_valid(const char *name);
 int sl_backend_name_valid(const char *name);
 /* True for a key name: [A-Za-z0-9._-]{1,SL_CONF_KEY_MAX}. */
 int sl_key_valid(const char *key);
-/* True for HOST:PORT with a port in 1..65535 and no blank in HOST. */
+/* True for HOST:PORT with a port in 1..65535 and a HOST of visible ASCII
+ * other than '"' and '\\'. */
 int sl_host_port_valid(const char *s);
+/* NULL when s is an endpoint a node can have: tcp://HOST:PORT (as
+ * sl_host_port_valid), ipc://PATH or inproc://NAME, all of it visible
+ * ASCII other than '"' and '\\' (it travels in HELLO and into logs);
+ * otherwise what is wrong with it (a static string). */
+const char *sl_endpoint_problem(const char *s);
 /* "4M" for an exact multiple of a unit, else bytes, into buf[cap]; returns
  * buf.  For messages. */
 const char *sl_format_size(uint64_t v, char *buf, size_t cap);

@@ -60,17 +60,29 @@ int sl_name_check(const char *name, size_t len)
 	return 0;
 }
 
-int sl_version_check(const char *version, size_t len)
+/* Visible ASCII but for the quote and the backslash: nothing that can end
+ * a header line, a quoted string or a URL's token. */
+static int token_check(const char *s, size_t len, size_t max)
 {
-	if (len > SL_VERSION_MAX)
+	if (len > max)
 		return -ENAMETOOLONG;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)version[i];
+		unsigned char c = (unsigned char)s[i];
 
 		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
 			return -EINVAL;
 	}
 	return 0;
+}
+
+int sl_version_check(const char *version, size_t len)
+{
+	return token_check(version, len, SL_VERSION_MAX);
+}
+
+int sl_cursor_check(const char *cursor, size_t len)
+{
+	return token_check(cursor, len, SL_CURSOR_MAX);
 }
 
 /*

@@ -37,6 +37,17 @@ int sl_name_check(const char *name, size_t len);
 int sl_version_check(const char *version, size_t len);
 
 /*
+ * LIST cursors are opaque too, made by a backend (a directory offset, an
+ * S3 continuation token) and handed back to it by whoever lists next, so
+ * they are held to the version's charset: at most SL_CURSOR_MAX bytes of
+ * visible ASCII other than '"' and '\\'.  A backend still encodes one
+ * before it puts it in a URL.  Returns 0, -ENAMETOOLONG or -EINVAL; ""
+ * (start, or last page) passes.
+ */
+#define SL_CURSOR_MAX 1024
+int sl_cursor_check(const char *cursor, size_t len);
+
+/*
  * Join dir and name into out[cap] ("" + "a" = "a", "a" + "b" = "a/b").
  * Returns 0 or -ENAMETOOLONG.
  */

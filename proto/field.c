@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/confval.h"
 #include "common/path.h"
 #include "common/util.h"
 
@@ -185,31 +186,75 @@ int pr_check_entry_name(pr_str_t s)
 	return rc;
 }
 
+/* Versions and cursors go back to backends, into headers and URLs:
+ * visible ASCII but '"' and '\\' (common/path.h). */
 int pr_check_version(pr_str_t s)
 {
-	return pr_check_bytes(s, PR_MAX_VERSION, -EMSGSIZE);
-}
+	int rc = pr_check_bytes(s, PR_MAX_VERSION, -EMSGSIZE);
 
-int pr_check_cursor(pr_str_t s)
-{
-	return pr_check_bytes(s, PR_MAX_CURSOR, -EMSGSIZE);
-}
-
-/* Metric names: 1..PR_MAX_NAME bytes, no NUL. */
-int pr_check_label(pr_str_t s)
-{
-	int rc = pr_check_bytes(s, PR_MAX_NAME, -ENAMETOOLONG);
-
-	if (rc == 0 && s.len == 0)
+	if (rc == 0 && sl_version_check(s.ptr, s.len) < 0)
 		rc = -EINVAL;
 	return rc;
 }
 
+int pr_check_cursor(pr_str_t s)
+{
+	int rc = pr_check_bytes(s, PR_MAX_CURSOR, -EMSGSIZE);
+
+	if (rc == 0 && sl_cursor_check(s.ptr, s.len) < 0)
+		rc = -EINVAL;
+	return rc;
+}
+
+/* 1 when s holds a byte below 0x20 or DEL: what could end a log line or
+ * drive a terminal. */
+static int has_control(pr_str_t s)
+{
+	for (uint32_t i = 0; i < s.len; i++)
+		if ((unsigned char)s.ptr[i] < 0x20 || s.ptr[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* Metric names: 1..PR_MAX_NAME bytes of visible ASCII (quotes included:
+ * sluice_requests_total{op="READ"}). */
+int pr_check_label(pr_str_t s)
+{
+	int rc = pr_check_bytes(s, PR_MAX_NAME, -ENAMETOOLONG);
+
+	if (rc < 0)
+		return rc;
+	if (s.len == 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < s.len; i++)
+		if ((unsigned char)s.ptr[i] <= 0x20 ||
+		    (unsigned char)s.ptr[i] >= 0x7f)
+			return -EINVAL;
+	return 0;
+}
+
+/* A ZeroMQ endpoint a client will connect to: sl_endpoint_problem(). */
 int pr_check_addr(pr_str_t s)
 {
+	char tmp[SL_ADDR_MAX + 1];
 	int rc = pr_check_bytes(s, SL_ADDR_MAX, -EMSGSIZE);
 
-	if (rc == 0 && s.len == 0)
+	if (rc < 0)
+		return rc;
+	if (s.len == 0)
+		return -EINVAL;
+	memcpy(tmp, s.ptr, s.len);
+	tmp[s.len] = '\0';
+	return sl_endpoint_problem(tmp) ? -EINVAL : 0;
+}
+
+/* Error messages: text for people, shown in logs and terminals, so no
+ * control byte (the encoder replaces them). */
+int pr_check_errmsg(pr_str_t s)
+{
+	int rc = pr_check_bytes(s, PR_MAX_ERRMSG, -EMSGSIZE);
+
+	if (rc == 0 && has_control(s))
 		rc = -EINVAL;
 	return rc;
 }

@@ -470,14 +470,10 @@ int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len)
 
 /* ---- Error replies --------------------------------------------------- */
 
-static int check_errmsg(pr_str_t s)
-{
-	return pr_check_bytes(s, PR_MAX_ERRMSG, -EMSGSIZE);
-}
-
 int pr_errmsg_encode(pr_buf_t *b, const char *msg)
 {
 	pr_str_t s = pr_str(msg);
+	uint8_t *p;
 
 	if (s.len > PR_MAX_ERRMSG) {
 		s.len = PR_MAX_ERRMSG;
@@ -485,7 +481,15 @@ int pr_errmsg_encode(pr_buf_t *b, const char *msg)
 		while (s.len > 0 && ((unsigned char)msg[s.len] & 0xc0) == 0x80)
 			s.len--;
 	}
-	pr_put_str(b, s);
+	/* A message names paths, which may hold any byte but NUL: control
+	 * bytes become '?', so that the text is safe to log or print. */
+	pr_put_u16(b, (uint16_t)s.len);
+	p = pr_buf_add(b, s.len);
+	for (uint32_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		p[i] = c < 0x20 || c == 0x7f ? '?' : c;
+	}
 	return 0;
 }
 
@@ -495,7 +499,7 @@ int pr_errmsg_decode(pr_str_t *msg, const void *buf, size_t len)
 	int rc;
 
 	pr_rd_init(&r, buf, len);
-	pr_rd_str(&r, msg, check_errmsg);
+	pr_rd_str(&r, msg, pr_check_errmsg);
 	rc = pr_rd_end(&r);
 	if (rc < 0) {
 		msg->ptr = "";

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     2
+#define PR_VERSION     3
 #define PR_HEADER_SIZE 40
 
 /* Limits: see PROTOCOL.md. */

@@ -39,11 +39,12 @@ int pr_check_bytes(pr_str_t s, uint32_t max, int too_long);
 int pr_check_sl_name(pr_str_t s);    /* node, dataset, cluster names */
 int pr_check_path(pr_str_t s);	     /* dataset-relative paths */
 int pr_check_entry_name(pr_str_t s); /* one path component */
-int pr_check_version(pr_str_t s);
-int pr_check_cursor(pr_str_t s);
-int pr_check_label(pr_str_t s); /* metric names */
-int pr_check_addr(pr_str_t s);
-int pr_check_backend(pr_str_t s);
+int pr_check_version(pr_str_t s);    /* visible ASCII, no '"' or '\\' */
+int pr_check_cursor(pr_str_t s);     /* as a version */
+int pr_check_label(pr_str_t s);	     /* metric names: visible ASCII */
+int pr_check_addr(pr_str_t s);	     /* sl_endpoint_problem() */
+int pr_check_backend(pr_str_t s);    /* backend and policy names */
+int pr_check_errmsg(pr_str_t s);     /* no control byte */
 
 /* A decoding cursor over a borrowed buffer. */
 typedef struct pr_rd {

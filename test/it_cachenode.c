@@ -34,6 +34,7 @@
 #include "proto/proto.h"
 #include "proto/transport.h"
 #include "test/helper_client.h"
+#include "test/helper_fields.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
 
@@ -492,6 +493,119 @@ START_TEST(test_errors)
 		th_reply_free(&r);
 		pr_buf_fini(&b);
 	}
+	ck_assert(th_proc_alive(nd.pid));
+}
+END_TEST
+
+/*
+ * CR, LF, quotes, NUL and control bytes in every string field of every
+ * request, sent raw (the encoder would refuse some): names, versions and
+ * cursors are refused (-EBADMSG) before anything else happens, while a
+ * path may hold any byte but NUL (it is a file name) and reaches the
+ * backend as those very bytes.
+ */
+START_TEST(test_request_string_fields)
+{
+	static const char probes[] = {'\r',   '\n', '"', '\0', '\x01', '\x1b',
+				      '\x7f', '\t', ' ', '\\', 'x'};
+	static const char odd[] = "q\"u\r\no\x01te\x1b\x7f \\";
+	static const uint8_t ops[] = {PR_OP_READ, PR_OP_PREFETCH,
+				      PR_OP_PEER_READ};
+	size_t tried = 0, len;
+	uint8_t buf[512], *src;
+	pr_list_reply_t lr;
+	th_stat_t st;
+	th_reply_t r;
+	char p[64];
+	int found = 0;
+
+	/* "imagenet" is the fields' default dataset; "odd" a file name. */
+	snprintf(p, sizeof(p), "data/%s", odd);
+	mkfile(p, 300, 77);
+	{
+		char extra[1024];
+
+		snprintf(extra, sizeof(extra),
+			 "\n[dataset imagenet]\nbackend = posix\n"
+			 "uri = file://%s/data\n",
+			 tmp);
+		write_conf("64M", extra);
+	}
+	node_start();
+	for (size_t i = 0; i < th_n_fields; i++) {
+		const th_field_t *f = &th_fields[i];
+		const char *def = th_field_default(i);
+		size_t dl = strlen(def), mid = dl / 2;
+
+		if (!f->request)
+			continue;
+		for (size_t k = 0; k < sizeof(probes); k++) {
+			char val[512];
+			pr_buf_t b;
+			int want, rc;
+
+			memcpy(val, def, mid);
+			val[mid] = probes[k];
+			memcpy(val + mid + 1, def + mid, dl - mid);
+			pr_buf_init(&b);
+			th_field_raw(i, (pr_str_t){val, (uint32_t)dl + 1}, &b);
+			/* Refused bytes; else a path that is not there, or
+			 * a cursor the node never made. */
+			want = -EBADMSG;
+			if (probes[k] == 'x' ||
+			    (f->kind == TH_PATH && probes[k]))
+				want = f->kind == TH_CURSOR ? -EINVAL : -ENOENT;
+			for (size_t o = 0; o < SL_ARRAY_SIZE(ops); o++) {
+				uint8_t op =
+					f->op == PR_OP_READ ? ops[o] : f->op;
+
+				if (o && f->op != PR_OP_READ)
+					break;
+				rc = th_client_call(cli, op, b.data, b.len,
+						    NULL);
+				/* Of a dataset it has, a hint is acknowledged
+				 * and PEER_READ looks in the cache only. */
+				if (want == -ENOENT && f->kind != TH_NAME &&
+				    (op == PR_OP_PREFETCH ||
+				     op == PR_OP_PEER_READ))
+					ck_assert_msg(
+						rc == (op == PR_OP_PREFETCH
+							       ? 0
+							       : -ENODATA),
+						"%s %s 0x%02x (%s): %d", f->msg,
+						f->field,
+						(unsigned char)probes[k],
+						pr_op_name(op), rc);
+				else
+					ck_assert_msg(rc == want,
+						      "%s %s 0x%02x (%s): %d, "
+						      "want %d",
+						      f->msg, f->field,
+						      (unsigned char)probes[k],
+						      pr_op_name(op), rc, want);
+				tried++;
+			}
+			pr_buf_fini(&b);
+		}
+	}
+	printf("string fields: %zu raw requests answered as their rules "
+	       "say\n",
+	       tried);
+	/* The odd name, end to end: listed, stat'ed and read as it is. */
+	src = slurp(p, &len);
+	st = stat_ok("d1", odd);
+	ck_assert_uint_eq(st.size, 300);
+	ck_assert_int_eq(th_client_read(cli, "d1", odd, st.version, 0, 0, 0,
+					buf, sizeof(buf)),
+			 300);
+	ck_assert_mem_eq(buf, src, 300);
+	ck_assert_int_eq(th_client_list(cli, "d1", "", "", 1024, &lr, &r), 0);
+	for (uint32_t e = 0; e < lr.n_entries; e++)
+		found |= pr_str_eq(lr.entries[e].name, odd);
+	ck_assert(found);
+	pr_list_reply_free(&lr);
+	th_reply_free(&r);
+	free(src);
 	ck_assert(th_proc_alive(nd.pid));
 }
 END_TEST
@@ -1095,6 +1209,7 @@ int main(void)
 	tcase_add_test(tc, test_hello);
 	tcase_add_test(tc, test_read_bytes);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_request_string_fields);
 	tcase_add_test(tc, test_garbage_keeps_serving);
 	tcase_add_test(tc, test_metrics_move);
 	tcase_add_test(tc, test_sigterm_exits_zero);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cachenode/backend.h"
+#include "common/util.h"
 #include "common/path.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
@@ -182,6 +183,28 @@ START_TEST(test_version_changes_are_stale)
 	ck_assert_int_eq(stat_of("a.txt", &s2), 0);
 	ck_assert_str_ne(s.version, s2.version);
 	ck_assert_int_eq(rd("a.txt", s2.version, 0, buf, 5), 5);
+}
+END_TEST
+
+/* A version that could break out of a header or a message is refused
+ * before the file is opened, and its bytes are not echoed back. */
+START_TEST(test_bad_versions_refused)
+{
+	static const char *const bad[] = {"s11-m1\r\nX-Evil: 1",
+					  "s11\n",
+					  "\"s11\"",
+					  "a b",
+					  "\x1b[31m",
+					  "\x7f",
+					  "\xc3\xa9"};
+	char buf[64];
+
+	setup_mode(_i);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+		ck_assert_int_eq(rd("a.txt", bad[i], 0, buf, 5), -EINVAL);
+		ck_assert_str_eq(err, "malformed version");
+	}
+	ck_assert_int_eq(rd("nope", "a\rb", 0, buf, 5), -EINVAL);
 }
 END_TEST
 
@@ -397,6 +420,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_stat_and_read, 0, 2);
 	tcase_add_loop_test(tc, test_version_changes_are_stale, 0, 2);
 	tcase_add_loop_test(tc, test_bad_paths_refused, 0, 2);
+	tcase_add_loop_test(tc, test_bad_versions_refused, 0, 2);
 	tcase_add_loop_test(tc, test_symlink_escapes_refused, 0, 2);
 	tcase_add_loop_test(tc, test_nul_and_fifo, 0, 2);
 	tcase_add_loop_test(tc, test_list_pages, 0, 2);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/path.h"
+#include "common/util.h"
 #include "test/helper_check.h"
 
 static int check_str(const char *s)
@@ -192,6 +193,29 @@ START_TEST(test_version_check)
 }
 END_TEST
 
+/* Cursors: the version's charset, up to SL_CURSOR_MAX bytes. */
+START_TEST(test_cursor_check)
+{
+	static const char *const good[] = {
+		"", "4096",
+		"1:1000:0:1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36H=", "a%2Fb"};
+	static const char *const bad[] = {"a b",  "a\rb", "a\nb", "a\"b",
+					  "a\\b", "\x01", "\x7f", "\xc3\xa9"};
+	char big[SL_CURSOR_MAX + 2];
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(good); i++)
+		ck_assert_int_eq(sl_cursor_check(good[i], strlen(good[i])), 0);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++)
+		ck_assert_int_eq(sl_cursor_check(bad[i], strlen(bad[i])),
+				 -EINVAL);
+	ck_assert_int_eq(sl_cursor_check("a\0b", 3), -EINVAL);
+	memset(big, 'c', sizeof(big));
+	ck_assert_int_eq(sl_cursor_check(big, SL_CURSOR_MAX), 0);
+	ck_assert_int_eq(sl_cursor_check(big, SL_CURSOR_MAX + 1),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
 static Suite *path_suite(void)
 {
 	Suite *s = suite_create("path");
@@ -202,6 +226,7 @@ static Suite *path_suite(void)
 	tcase_add_test(tc, test_nul_inside);
 	tcase_add_test(tc, test_too_long);
 	tcase_add_test(tc, test_version_check);
+	tcase_add_test(tc, test_cursor_check);
 	tcase_add_test(tc, test_name_check);
 	tcase_add_test(tc, test_join);
 	suite_add_tcase(s, tc);

@@ -22,6 +22,7 @@
 #include "proto/proto.h"
 #include "proto/transport.h"
 #include "test/helper_check.h"
+#include "test/helper_fields.h"
 
 /* ck_assert marks a point on every success (slow in a hot loop). */
 #define FZ_ASSERT(expr)                                                        \
@@ -99,8 +100,8 @@ static const char *const kind_names[K_N] = {
 static const char *const dsets[] = {"imagenet", "c4", "a", "x.y-z_9"};
 static const char *const paths[] = {
 	"", "train", "train/n01/x.jpg", "a/b/c/d", ".hidden/..x/y..", "é/ü"};
-static const char *const versions[] = {"", "v1", "\"etag-0123456789abcdef\"",
-				       "1712345678.123"};
+static const char *const versions[] = {"", "v1", "etag-0123456789abcdef",
+				       "W/1712345678.123"};
 static const char *const names[] = {"x.jpg", "n01440764", "...", "a b",
 				    "ü.txt"};
 
@@ -493,7 +494,7 @@ START_TEST(test_header_roundtrip)
 			 .body_len = 1234,
 			 .body_hash = 0x1122334455667788ULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	2,    PR_OP_LOAD, 0x07, 0x00,
+		'S',  'L',  'I',  'C',	3,    PR_OP_LOAD, 0x07, 0x00,
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
 		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
 		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
@@ -829,6 +830,91 @@ START_TEST(test_str_helpers)
 }
 END_TEST
 
+/* ---- The bytes each string field takes ---------------------------------- */
+
+/* Whether a field of kind k takes byte c (PROTOCOL.md section 3): names
+ * and the strings that reach headers, URLs and connects take no control
+ * byte, quote or blank; paths and entries are file names (any byte but
+ * NUL); metric names are visible ASCII; messages take no control byte. */
+static int kind_takes(th_kind_t k, char c)
+{
+	int ctl = (unsigned char)c < 0x20 || c == 0x7f;
+
+	switch (k) {
+	case TH_PATH:
+	case TH_ENTRY:
+		return c != '\0';
+	case TH_METRIC:
+		return !ctl && c != ' ';
+	case TH_ERRMSG:
+		return !ctl;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * CR, LF, quotes, NUL and control bytes in every string field of every
+ * message: the decoder takes exactly what the field's rule allows (and
+ * gives back those very bytes), refuses the rest with -EBADMSG, and the
+ * encoder agrees (an error message's encoder replaces instead).
+ */
+START_TEST(test_string_fields)
+{
+	static const char probes[] = {'\r',   '\n',   '"',  '\0', '\x01',
+				      '\x1b', '\x7f', '\t', ' ',  '\\'};
+	pr_buf_t b;
+
+	pr_buf_init(&b);
+	for (size_t i = 0; i < th_n_fields; i++) {
+		const th_field_t *f = &th_fields[i];
+		const char *def = th_field_default(i);
+		size_t dl = strlen(def), mid = dl / 2;
+
+		/* Each probe put in the middle of the field's default (so an
+		 * addr keeps an endpoint's shape), and a harmless 'x'. */
+		for (size_t k = 0; k <= sizeof(probes); k++) {
+			char c = k < sizeof(probes) ? probes[k] : 'x';
+			int want = c == 'x' || kind_takes(f->kind, c);
+			char val[512];
+			pr_str_t s = {val, (uint32_t)dl + 1}, got;
+			int rc, erc;
+
+			memcpy(val, def, mid);
+			val[mid] = c;
+			memcpy(val + mid + 1, def + mid, dl - mid);
+			pr_buf_reset(&b);
+			th_field_raw(i, s, &b);
+			rc = th_field_decode(i, b.data, b.len, &got);
+			ck_assert_msg(want ? rc == 0 : rc == -EBADMSG,
+				      "%s %s with byte 0x%02x: decoder says %d",
+				      f->msg, f->field, (unsigned char)c, rc);
+			if (rc == 0) {
+				ck_assert_uint_eq(got.len, s.len);
+				ck_assert_mem_eq(got.ptr, val, s.len);
+			}
+			pr_buf_reset(&b);
+			erc = th_field_encode(i, s, &b);
+			if (f->kind == TH_ERRMSG) {
+				/* Replaced, never refused: what it wrote
+				 * decodes, without the byte if it was bad. */
+				ck_assert_int_eq(erc, 0);
+				ck_assert_int_eq(
+					th_field_decode(i, b.data, b.len, &got),
+					0);
+				ck_assert(want ==
+					  !!memchr(got.ptr, c, got.len));
+				continue;
+			}
+			ck_assert_msg(want ? erc == 0 : erc == -EINVAL,
+				      "%s %s with byte 0x%02x: encoder says %d",
+				      f->msg, f->field, (unsigned char)c, erc);
+		}
+	}
+	pr_buf_fini(&b);
+}
+END_TEST
+
 /* ---- Truncations ------------------------------------------------------ */
 
 START_TEST(test_truncations)
@@ -1142,7 +1228,8 @@ START_TEST(test_encode_limits)
 				n,	     0,		  NULL};
 
 		for (int i = 0; i <= PR_MAX_NODES; i++)
-			n[i] = (pr_hello_node_t){pr_str("n"), pr_str("a"), 1};
+			n[i] = (pr_hello_node_t){pr_str("n"),
+						 pr_str("tcp://h:1"), 1};
 		ck_assert_int_eq(pr_hello_encode(&b, &m), -EMSGSIZE);
 		m.n_nodes = PR_MAX_NODES;
 		ck_assert_int_eq(pr_hello_encode(&b, &m), 0);
@@ -1659,6 +1746,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_header_rules);
 	tcase_add_test(tc, test_body_roundtrip);
 	tcase_add_test(tc, test_str_helpers);
+	tcase_add_test(tc, test_string_fields);
 	tcase_add_test(tc, test_truncations);
 	tcase_add_test(tc, test_encode_limits);
 	tcase_add_test(tc, test_lz4);

@@ -40,6 +40,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/path.h"
 #include "sluice/backend.h"
 
 #define GETDENTS_BUF   (32u << 10)
@@ -349,6 +350,12 @@ static ssize_t posix_read(void *state, const char *path, const char *version,
 	rc = path_ok(path, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* The node checks versions too; a module trusts nothing it is
+	 * handed (this one would echo it into a message). */
+	if (version && sl_version_check(version, strlen(version)) < 0) {
+		snprintf(err, errlen, "malformed version");
+		return -EINVAL;
+	}
 	if (offset > INT64_MAX || len > INT64_MAX - offset) {
 		snprintf(err, errlen, "offset out of range");
 		return -EINVAL;
