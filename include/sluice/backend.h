@@ -79,7 +79,10 @@ typedef struct sb_stat {
 	uint64_t size;	  /* bytes; 0 for directories */
 	int64_t mtime_ns; /* since the epoch */
 	/* Identifies this content: changes whenever the bytes may have
-	 * (posix: size and mtime; s3: the ETag).  "" for directories. */
+	 * (posix: size and mtime; s3: the ETag).  "" for directories.
+	 * Visible ASCII but '"' and '\\' (PROTOCOL.md section 3): a stat
+	 * with another version is an EIO, a listed entry with one is
+	 * left out. */
 	char version[SB_VERSION_MAX + 1];
 } sb_stat_t;
 
@@ -121,7 +124,11 @@ typedef struct sb_ops {
 	 * in *n, and in next_cursor (SB_CURSOR_MAX + 1 bytes) the cursor of
 	 * the following page, or "" when this is the last.  cursor "" starts
 	 * at the beginning.  Entries come in a stable order ("." and ".."
-	 * excluded); entries that cannot be represented are skipped.
+	 * excluded); entries that cannot be represented are skipped.  A
+	 * cursor travels to the client and back: the version's bytes
+	 * (visible ASCII but '"' and '\\'), or the page is an EIO; the
+	 * cursor handed in has passed that check, but a module still
+	 * encodes it before it goes into a URL.
 	 */
 	int (*list)(void *state, const char *dir, const char *cursor,
 		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
