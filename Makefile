@@ -48,6 +48,9 @@ CTL_SRC := $(wildcard ctl/*.c)
 BACKENDS := $(patsubst cachenode/backends/%.c,%,$(wildcard cachenode/backends/*.c)) \
 	$(patsubst cachenode/backends/%/,%,$(dir $(wildcard cachenode/backends/*/*.c)))
 backend_src = $(or $(wildcard cachenode/backends/$(1).c),$(wildcard cachenode/backends/$(1)/*.c))
+# Backend modules for tests only (test/backends/NAME.c): built next to the
+# real ones for the integration tests, never installed.
+TEST_MODULES := $(patsubst test/backends/%.c,$(B)/sluice_backend_%.so,$(wildcard test/backends/*.c))
 UNIT_SRC := $(wildcard test/test_*.c)
 IT_SRC := $(wildcard test/it_*.c)
 TEST_HELPERS := $(wildcard test/helper_*.c)
@@ -75,7 +78,7 @@ LIBS_webhdfs := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 all: $(BINS) $(MODULES)
 
-tests: $(UNIT_BINS) $(IT_BINS)
+tests: $(UNIT_BINS) $(IT_BINS) $(TEST_MODULES)
 
 $(B)/obj/%.o: %.c
 	$(call say,CC,$<)
@@ -113,6 +116,10 @@ $(B)/sluice_backend_$(1).so: $(call obj,$(call backend_src,$(1))) $(LIBSLUICE)
 endef
 $(foreach b,$(sort $(BACKENDS)),$(eval $(call backend_rule,$(b))))
 
+$(B)/sluice_backend_%.so: $(B)/obj/test/backends/%.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^
+
 $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(LIBSLUICE)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
@@ -128,7 +135,7 @@ unit: $(UNIT_BINS) $(MODULES)
 unit-san:
 	$(MAKE) B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" unit
 
-integration: all $(IT_BINS)
+integration: all $(IT_BINS) $(TEST_MODULES)
 	@CK_DEFAULT_TIMEOUT=900 SLUICE_BUILD=$(B) test/run_suites.sh \
 		integration 1200 $(IT_BINS) $(wildcard test/it_*.sh)
 

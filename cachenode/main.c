@@ -5,15 +5,26 @@
  * config, and logs to stderr.  Signals arrive through a signalfd that the
  * server's event loop polls, so a handler never runs in the middle of
  * anything: SIGTERM/SIGINT stop accepting and drain, SIGHUP reloads the
- * config (keeping the old one if the new one is invalid).
+ * config (keeping the old one if the new one is invalid).  Once the loop
+ * has ended, a watchdog thread reads the signalfd while the server is
+ * torn down, so that a second signal still exits at once, and ends the
+ * process itself should the teardown overrun its bound.
+ *
+ * Exit status: 0 after a stop; 1 for a usage, configuration or start-up
+ * error, or when the stop had to leave backend calls running (a store
+ * that never answered); 128 + the signal's number when a second
+ * SIGTERM or SIGINT cut the stop short.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -25,6 +36,10 @@
 #ifndef SL_VERSION
 #define SL_VERSION "dev"
 #endif
+
+/* The watchdog ends the process this long after the server's own bound
+ * for its teardown, should the teardown still hang. */
+#define WATCHDOG_SLACK_MS 1000
 
 typedef struct main_ctx {
 	cn_server_t *s;
@@ -53,8 +68,10 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the version and exit\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT stop (requests in flight finish;\n"
-		"exit status 0; a second one exits at once); SIGHUP reloads\n"
+		"Signals: SIGTERM/SIGINT stop (requests in flight get 5 s\n"
+		"to finish, the node is gone 2 s later at most; exit status\n"
+		"0, or 1 when backend calls never returned; a second signal\n"
+		"exits at once, status 128 + its number); SIGHUP reloads\n"
 		"the configuration.\n",
 		prog);
 }
@@ -104,7 +121,7 @@ static void on_signal(void *arg)
 			if (mc->stopping) {
 				sl_warn("%s again: exiting now",
 					strsignal((int)si.ssi_signo));
-				_exit(1);
+				_exit(128 + (int)si.ssi_signo);
 			}
 			mc->stopping = 1;
 			sl_notice("%s: stopping", strsignal((int)si.ssi_signo));
@@ -117,6 +134,80 @@ static void on_signal(void *arg)
 		default:
 			break;
 		}
+	}
+}
+
+/* The watchdog of the teardown (see the top of the file). */
+typedef struct watchdog {
+	pthread_t thread;
+	int sfd;	      /* the signalfd, borrowed */
+	int done_fd;	      /* an eventfd: the teardown finished */
+	uint64_t deadline_ms; /* sl_now_ms() clock */
+} watchdog_t;
+
+static void *watchdog_main(void *arg)
+{
+	watchdog_t *w = arg;
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		struct pollfd p[2] = {{w->sfd, POLLIN, 0},
+				      {w->done_fd, POLLIN, 0}};
+		uint64_t now = sl_now_ms();
+		int rc = poll(p, 2,
+			      w->deadline_ms > now
+				      ? (int)SL_MIN(w->deadline_ms - now,
+						    (uint64_t)INT32_MAX)
+				      : 0);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (p[1].revents)
+			return NULL;
+		if (rc == 0) {
+			sl_err("stopping took too long: exiting now");
+			_exit(1);
+		}
+		while (read(w->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo != SIGTERM && si.ssi_signo != SIGINT)
+				continue;
+			sl_warn("%s again: exiting now",
+				strsignal((int)si.ssi_signo));
+			_exit(128 + (int)si.ssi_signo);
+		}
+	}
+}
+
+/*
+ * Tear the server down with the watchdog on; returns only when the
+ * teardown finished and left nothing running, else ends the process
+ * with status 1 (backend calls left behind must not see their module
+ * unloaded by exit()).
+ */
+static void teardown(main_ctx_t *mc)
+{
+	uint64_t end = cn_server_stop_deadline(mc->s);
+	watchdog_t w = {.sfd = mc->sfd, .done_fd = -1};
+	uint64_t one = 1;
+	int rc, started = 0;
+
+	w.deadline_ms = (end ? end : sl_now_ms() + 7000) + WATCHDOG_SLACK_MS;
+	w.done_fd = eventfd(0, EFD_CLOEXEC);
+	if (w.done_fd >= 0 &&
+	    pthread_create(&w.thread, NULL, watchdog_main, &w) == 0)
+		started = 1;
+	else
+		sl_warn("no watchdog for the stop: a second signal will wait");
+	rc = cn_server_destroy(&mc->s);
+	if (started) {
+		(void)!write(w.done_fd, &one, sizeof(one));
+		pthread_join(w.thread, NULL);
+	}
+	if (w.done_fd >= 0)
+		close(w.done_fd);
+	if (rc < 0) {
+		sl_err("stopped, leaving backend calls that never returned");
+		_exit(1);
 	}
 }
 
@@ -222,7 +313,7 @@ int main(int argc, char **argv)
 	}
 	cn_server_set_hook(mc.s, mc.sfd, on_signal, &mc);
 	rc = cn_server_run(mc.s) < 0 ? 1 : 0;
-	cn_server_destroy(&mc.s);
+	teardown(&mc);
 out:
 	close(mc.sfd);
 	return rc;

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,10 @@
 #define RECV_BATCH    256	/* messages per turn of the loop */
 #define DRAIN_MS      5000
 #define LINGER_MS     1000
+/* After the drain, the rest of the stop (replies leaving, disk writes,
+ * the workers) gets this long; a backend call still running then is left
+ * behind (cn_server_destroy). */
+#define STOP_GRACE_MS 2000
 #define RETRY_MS      100 /* re-check parked fetches this often */
 
 /* ---- Dispatch ------------------------------------------------------------ */
@@ -401,15 +406,41 @@ int cn_server_run(cn_server_t *s)
 	return rc;
 }
 
-void cn_server_destroy(cn_server_t **sp)
+uint64_t cn_server_stop_deadline(const cn_server_t *s)
+{
+	return s->stopping ? s->drain_deadline_ms + STOP_GRACE_MS : 0;
+}
+
+/* Milliseconds from now until end, 0 once passed. */
+static unsigned ms_until(uint64_t end)
+{
+	uint64_t now = sl_now_ms();
+
+	return end > now ? (unsigned)SL_MIN(end - now, (uint64_t)UINT_MAX) : 0;
+}
+
+/*
+ * Stopping is bounded: once the drain is over (or from now, when the loop
+ * did not drain), queued replies, disk writes and the workers share
+ * STOP_GRACE_MS.  A worker still inside a backend call then (a store that
+ * never answers, a hard NFS mount gone) cannot be joined, and whatever it
+ * may touch -- its fetch, the dataset and module, the RAM tier, the
+ * metrics in s -- must outlive it, so everything from the workers on is
+ * left allocated for the process's last moments.
+ */
+int cn_server_destroy(cn_server_t **sp)
 {
 	cn_server_t *s = sp ? *sp : NULL;
-	int linger = LINGER_MS;
+	uint64_t end;
+	int linger;
 
 	if (!s)
-		return;
-	/* Replies already queued get LINGER_MS to leave; terminating the
-	 * context releases every zero-copy block reference. */
+		return 0;
+	end = (s->stopping ? s->drain_deadline_ms : sl_now_ms()) +
+	      STOP_GRACE_MS;
+	linger = (int)SL_MIN(ms_until(end), (unsigned)LINGER_MS);
+	/* Replies already queued get up to LINGER_MS to leave; terminating
+	 * the context releases every zero-copy block reference. */
 	if (s->router) {
 		zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_close(s->router);
@@ -420,14 +451,22 @@ void cn_server_destroy(cn_server_t **sp)
 	cn_metrics_http_stop(&s->http);
 	if (s->tier)
 		cn_fetch_fail_queued(s, 0);
-	/* Writes in flight and queued get drain_ms to finish, so that a
-	 * restart finds them; reads still out free their fetches. */
+	/* Writes in flight and queued get what is left, so that a restart
+	 * finds them; reads still out free their fetches. */
 	s->destroying = 1;
 	cn_tiering_destroy(&s->tiers);
 	if (s->disk) {
-		if (cn_disktier_flush(s->disk, s->opts.drain_ms) < 0)
+		if (cn_disktier_flush(s->disk, ms_until(end)) < 0)
 			sl_warn("stopping: disk writes did not finish in time");
 		cn_disktier_destroy(&s->disk);
+	}
+	if (s->workers && cn_workers_stop(s->workers, end) < 0) {
+		sl_warn("stopping: %zu backend calls did not return in time; "
+			"leaving them behind",
+			cn_workers_pending(s->workers));
+		cn_workers_destroy(&s->workers, NULL, NULL);
+		*sp = NULL;
+		return -ETIMEDOUT;
 	}
 	cn_workers_destroy(&s->workers, cn_fetch_discard, s);
 	cn_flights_destroy(&s->flights);
@@ -440,4 +479,5 @@ void cn_server_destroy(cn_server_t **sp)
 	sl_config_destroy(&s->cfg);
 	free(s);
 	*sp = NULL;
+	return 0;
 }

@@ -21,6 +21,7 @@
 #define CN_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cachenode/metrics.h"
 #include "common/config.h"
@@ -87,7 +88,19 @@ cn_metrics_t *cn_server_metrics(cn_server_t *s);
 /* The configuration in force; borrowed until the next reload. */
 const sl_config_t *cn_server_config(const cn_server_t *s);
 
-/* Accepts NULL; clears *sp.  Not while cn_server_run runs. */
-void cn_server_destroy(cn_server_t **sp);
+/*
+ * Free the server.  Not while cn_server_run runs.  Bounded: after a stop
+ * it is done by cn_server_stop_deadline(), whatever the backends do.
+ * Returns 0; or -ETIMEDOUT when backend calls were still running at that
+ * deadline: they are left running and what they use stays allocated, so
+ * the caller should end the process (_exit: nothing must unload what
+ * those threads run).  Accepts NULL; clears *sp.
+ */
+int cn_server_destroy(cn_server_t **sp);
+
+/* When a stopping server's cn_server_destroy will have returned at the
+ * latest (the drain's end plus a grace; sl_now_ms() clock), or 0 when it
+ * is not stopping. */
+uint64_t cn_server_stop_deadline(const cn_server_t *s);
 
 #endif

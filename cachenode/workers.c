@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "common/inbox.h"
 #include "common/util.h"
@@ -24,6 +25,8 @@ struct cn_workers {
 	_Atomic size_t pending; /* submitted, not reaped */
 	unsigned n;
 	pthread_t *threads;
+	int stopped;   /* every thread joined */
+	int abandoned; /* some thread left running (cn_workers_stop) */
 };
 
 static void *worker_main(void *arg)
@@ -79,6 +82,46 @@ out_err:
 	return NULL;
 }
 
+static void request_stop(cn_workers_t *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int cn_workers_stop(cn_workers_t *w, uint64_t deadline_ms)
+{
+	uint64_t left =
+		deadline_ms > sl_now_ms() ? deadline_ms - sl_now_ms() : 0;
+	struct timespec ts;
+	unsigned i;
+	int rc = 0;
+
+	if (w->stopped || w->abandoned)
+		return w->abandoned ? -ETIMEDOUT : 0;
+	request_stop(w);
+	/* pthread_timedjoin_np measures on CLOCK_REALTIME. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	for (i = 0; i < w->n && rc == 0; i++)
+		rc = pthread_timedjoin_np(w->threads[i], NULL, &ts);
+	if (rc == 0) {
+		w->stopped = 1;
+		return 0;
+	}
+	/* Thread i - 1 and the ones after it may still run: let them. */
+	for (i = i - 1; i < w->n; i++)
+		pthread_detach(w->threads[i]);
+	w->abandoned = 1;
+	return -ETIMEDOUT;
+}
+
 void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 			void *arg)
 {
@@ -88,12 +131,17 @@ void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = 1;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	for (unsigned i = 0; i < w->n; i++)
-		pthread_join(w->threads[i], NULL);
+	if (w->abandoned) {
+		/* A thread still runs a job and will post it to the inbox:
+		 * the pool stays, for as long as the process does. */
+		*wp = NULL;
+		return;
+	}
+	if (!w->stopped) {
+		request_stop(w);
+		for (unsigned i = 0; i < w->n; i++)
+			pthread_join(w->threads[i], NULL);
+	}
 	/* No thread left: hand back what finished, and cancel what never
 	 * ran. */
 	sl_fifo_init(&back);

@@ -16,6 +16,7 @@
 #define CN_WORKERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/list.h"
 
@@ -40,11 +41,23 @@ cn_workers_t *cn_workers_new(unsigned n, int *err);
 /*
  * Stop: jobs not yet started are not run but completed with cancelled = 1;
  * running ones finish; then the threads exit.  Completed jobs that were not
- * reaped are passed to done(j, arg) so their owner can free them.  Accepts
- * NULL; clears *wp.
+ * reaped are passed to done(j, arg) so their owner can free them.  After a
+ * cn_workers_stop that timed out, nothing is waited for, handed back or
+ * freed.  Accepts NULL; clears *wp.
  */
 void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 			void *arg);
+
+/*
+ * Stop as cn_workers_destroy does, but wait for running jobs only until
+ * deadline_ms (sl_now_ms() clock).  Returns 0 when every thread ended;
+ * -ETIMEDOUT when some job still runs (a backend call that never
+ * returns): those threads are left running, detached, and the pool and
+ * every job it holds must then stay allocated for as long as the process
+ * lives (cn_workers_destroy only forgets the pool; the caller must not
+ * free what the jobs use).
+ */
+int cn_workers_stop(cn_workers_t *w, uint64_t deadline_ms);
 
 /* Readable while completed jobs wait to be reaped.  Borrowed. */
 int cn_workers_fd(const cn_workers_t *w);

@@ -816,6 +816,84 @@ START_TEST(test_sigterm_exits_zero)
 }
 END_TEST
 
+/* A node whose backend read never returns (test/backends/testhang.c),
+ * with one READ stuck in it. */
+static void start_stuck(void)
+{
+	pr_buf_t b;
+
+	write_conf("64M", "\n[dataset hang]\nbackend = testhang\n"
+			  "uri = hang://\nblock_size = 64K\n");
+	node_start();
+	ck_assert_int_eq(th_encode_read(&b, "hang", "f", "", 0, 0, 0), 0);
+	ck_assert_int_gt(th_client_send(cli, PR_OP_READ, b.data, b.len), 0);
+	pr_buf_fini(&b);
+	usleep(300000); /* the worker is in the backend's read */
+}
+
+/*
+ * SIGTERM with a backend call that never returns: the node stops within
+ * the drain (5 s) plus its bound (2 s), leaving the call behind, exit
+ * status 1.  It once joined the stuck worker for ever.
+ */
+START_TEST(test_sigterm_stuck_backend)
+{
+	uint64_t t0;
+	int status = -1;
+	th_reply_t r;
+
+	start_stuck();
+	t0 = sl_now_ms();
+	ck_assert_int_eq(kill(nd.pid, SIGTERM), 0);
+	/* The stuck READ is answered -ESHUTDOWN when the drain ends. */
+	ck_assert_int_eq(th_client_recv(cli, &r, 7000), 0);
+	ck_assert_int_eq(r.h.status, -ESHUTDOWN);
+	th_reply_free(&r);
+	ck_assert_msg(th_proc_wait(nd.pid, 9000, &status) == 0,
+		      "the node did not exit within 9 s of SIGTERM");
+	nd.pid = 0;
+	printf("stuck backend: exited %llu ms after SIGTERM, status %d\n",
+	       (unsigned long long)(sl_now_ms() - t0),
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ck_assert_uint_lt(sl_now_ms() - t0, 5000 + 2000 + 1000);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 1);
+}
+END_TEST
+
+/* A second SIGTERM exits at once, status 128 + 15: during the drain
+ * (after_ms 300), and after it while the stuck call is being given up
+ * (5,500), when nothing read signals any more. */
+static void second_sigterm(int after_ms)
+{
+	uint64_t t0;
+	int status = -1;
+
+	start_stuck();
+	ck_assert_int_eq(kill(nd.pid, SIGTERM), 0);
+	usleep((useconds_t)after_ms * 1000);
+	t0 = sl_now_ms();
+	ck_assert_int_eq(kill(nd.pid, SIGTERM), 0);
+	ck_assert_msg(th_proc_wait(nd.pid, 2000, &status) == 0,
+		      "the node did not exit within 2 s of a second SIGTERM");
+	nd.pid = 0;
+	ck_assert_uint_lt(sl_now_ms() - t0, 1000);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGTERM);
+}
+
+START_TEST(test_second_sigterm)
+{
+	second_sigterm(300);
+}
+END_TEST
+
+START_TEST(test_second_sigterm_after_drain)
+{
+	second_sigterm(5500);
+}
+END_TEST
+
 START_TEST(test_sighup_reload)
 {
 	static const char broken[] = "[cluster\nname = itc\n";
@@ -1213,6 +1291,9 @@ int main(void)
 	tcase_add_test(tc, test_garbage_keeps_serving);
 	tcase_add_test(tc, test_metrics_move);
 	tcase_add_test(tc, test_sigterm_exits_zero);
+	tcase_add_test(tc, test_sigterm_stuck_backend);
+	tcase_add_test(tc, test_second_sigterm);
+	tcase_add_test(tc, test_second_sigterm_after_drain);
 	tcase_add_test(tc, test_sighup_reload);
 	tcase_add_test(tc, test_list_paging);
 	tcase_add_test(tc, test_prefetch);

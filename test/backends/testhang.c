@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A backend module for tests whose reads never return, like a store that
+ * accepts a connection and never answers or a hard NFS mount gone away:
+ * every path but the root is a 1 MiB file, and reading it blocks its
+ * worker for good.  The node's shutdown must not wait for it.  Built into
+ * the build directory as sluice_backend_testhang.so for the integration
+ * tests; never installed.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sluice/backend.h"
+
+static int h_open(const sb_dataset_t *ds, void **state, char *err,
+		  size_t errlen)
+{
+	(void)ds;
+	(void)err;
+	(void)errlen;
+	*state = NULL;
+	return 0;
+}
+
+static void h_close(void *state)
+{
+	(void)state;
+}
+
+static int h_stat(void *state, const char *path, sb_stat_t *st, char *err,
+		  size_t errlen)
+{
+	(void)state;
+	(void)err;
+	(void)errlen;
+	memset(st, 0, sizeof(*st));
+	st->type = *path ? SB_TYPE_FILE : SB_TYPE_DIR;
+	st->mode = *path ? 0444 : 0555;
+	st->size = *path ? 1u << 20 : 0;
+	if (*path)
+		strcpy(st->version, "v1");
+	return 0;
+}
+
+static ssize_t h_read(void *state, const char *path, const char *version,
+		      uint64_t offset, void *buf, size_t len, char *err,
+		      size_t errlen)
+{
+	(void)state;
+	(void)path;
+	(void)version;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	(void)err;
+	(void)errlen;
+	for (;;)
+		pause(); /* the node's threads block every signal */
+	return -EIO;
+}
+
+const sb_ops_t sluice_backend_ops = {
+	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
+	.name = "testhang",
+	.open = h_open,
+	.close = h_close,
+	.stat = h_stat,
+	.read = h_read,
+};
