@@ -47,6 +47,11 @@ typedef struct cn_metrics {
 	_Atomic uint64_t requests[CN_M_OPS][CN_MS_N];
 	_Atomic int64_t in_flight;     /* requests accepted, not yet answered */
 	_Atomic uint64_t bad_messages; /* undecodable frames, incl. dropped */
+	_Atomic uint64_t peers;	       /* gauge: peers with work in flight */
+	_Atomic uint64_t reply_bytes;  /* gauge: reply bytes ZeroMQ holds */
+	_Atomic uint64_t requests_held; /* waited for their peer's caps */
+	_Atomic uint64_t requests_busy; /* refused -EAGAIN: peer at its caps */
+	_Atomic uint64_t requests_dropped; /* peer at its caps, not reading */
 
 	_Atomic uint64_t ram_hits;
 	_Atomic uint64_t ram_misses;

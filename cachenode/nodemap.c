@@ -19,6 +19,21 @@
 #define TRANSIENT_MIN (32ull << 20)
 #define META_SHARE    16 /* metadata cache: 1/16 of ram_capacity */
 
+/* What one peer may have in flight (peers.c): requests pending, hints,
+ * replies ZeroMQ holds (under the ROUTER's send queue, server.c), their
+ * bytes at most; requests held while it is at a cap, in number and bytes;
+ * and the table's bounds.  A FUSE client is one peer of each node, with
+ * every reader of its mount behind it: these leave it room (64 FUSE
+ * threads, read-ahead), and bound what it can cost the node. */
+#define PEER_MAX_PENDING    1024
+#define PEER_MAX_HINTS	    256
+#define PEER_MAX_REPLIES    1024
+#define PEER_MAX_BYTES	    (256ull << 20)
+#define PEER_MAX_HELD	    4096
+#define PEER_MAX_HELD_BYTES (1u << 20)
+#define MAX_PEERS	    4096
+#define MAX_HELD_BYTES	    (64u << 20)
+
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name)
 {
 	for (size_t i = 0; i < s->n_ds; i++)
@@ -45,6 +60,31 @@ void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 		*slack = SL_MAX(*slack, *blocks);
 		*blocks = 0;
 	}
+}
+
+/*
+ * Per peer: what its replies may hold of the RAM tier (a quarter of it, at
+ * most PEER_MAX_BYTES, at least four of the largest blocks, so that a
+ * reader streams), and fixed counts (peers.c).
+ */
+void cn_nodemap_peer_limits(const cn_server_t *s, cn_peer_limits_t *lim)
+{
+	const sl_config_t *cfg = s->cfg;
+	uint64_t cap = s->node->ram_capacity, maxblk = 0;
+
+	for (size_t i = 0; i < cfg->n_datasets; i++)
+		maxblk = SL_MAX(maxblk, (uint64_t)cfg->datasets[i].block_size);
+	*lim = (cn_peer_limits_t){
+		.max_pending = PEER_MAX_PENDING,
+		.max_hints = PEER_MAX_HINTS,
+		.max_replies = PEER_MAX_REPLIES,
+		.max_bytes =
+			SL_MAX(4 * maxblk, SL_MIN(cap / 4, PEER_MAX_BYTES)),
+		.max_deferred = PEER_MAX_HELD,
+		.max_deferred_bytes = PEER_MAX_HELD_BYTES,
+		.max_peers = MAX_PEERS,
+		.max_held_bytes = MAX_HELD_BYTES,
+	};
 }
 
 static int build_hello(cn_server_t *s)
@@ -267,6 +307,12 @@ static void apply_budgets(cn_server_t *s)
 	cn_ramtier_set_capacity(s->tier, blocks, slack);
 	cn_metacache_set_limits(s->meta, meta, CN_META_ENTRIES);
 	atomic_store(&s->m.ram_capacity, s->node->ram_capacity);
+	{
+		cn_peer_limits_t lim;
+
+		cn_nodemap_peer_limits(s, &lim);
+		cn_peers_set_limits(s->peers, &lim);
+	}
 }
 
 /* What a reload changes that takes effect on restart only. */

@@ -31,11 +31,39 @@
 
 /* ---- Replies ------------------------------------------------------------- */
 
-void cn_request_done(cn_server_t *s, uint8_t op, int status)
+void cn_request_begin(cn_server_t *s, const cn_addr_t *a)
 {
-	cn_metrics_request(&s->m, op, status);
+	atomic_fetch_add(&s->m.in_flight, 1);
+	s->pending_reqs++;
+	if (a->peer)
+		cn_peer_begin(a->peer);
+}
+
+void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
+{
+	cn_metrics_request(&s->m, a->op, status);
 	atomic_fetch_sub(&s->m.in_flight, 1);
 	s->pending_reqs--;
+	if (a->peer) {
+		cn_peer_end(a->peer, a->reserve);
+		cn_peers_release(s->peers, a->peer);
+	}
+}
+
+/* Send h and len bytes at data, without copying them: from block b, or,
+ * b NULL, from a copy.  Either way the reply counts against a's peer
+ * until ZeroMQ has sent it (peers.h).  pr_send's result. */
+static int send_reply(cn_server_t *s, const cn_addr_t *a, pr_header_t *h,
+		      cn_block_t *b, const void *data, size_t len)
+{
+	void *tk, *bytes;
+
+	if (!len)
+		return pr_send(s->router, a->identity, h, NULL, 0,
+			       ZMQ_DONTWAIT);
+	tk = cn_ticket_new(a->peer, b, data, len, &bytes);
+	return pr_send_zc(s->router, a->identity, h, bytes, len, cn_ticket_free,
+			  tk, ZMQ_DONTWAIT);
 }
 
 void cn_reply(cn_server_t *s, const cn_addr_t *a, int status, const void *body,
@@ -51,11 +79,11 @@ void cn_reply(cn_server_t *s, const cn_addr_t *a, int status, const void *body,
 	h.req_id = a->req_id;
 	h.status = status;
 	h.ring_version = s->ring_version;
-	rc = pr_send(s->router, a->identity, &h, body, len, ZMQ_DONTWAIT);
+	rc = send_reply(s, a, &h, NULL, body, len);
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to %s: %s",
 				   pr_op_name(a->op), strerror(-rc));
-	cn_request_done(s, a->op, status);
+	cn_request_done(s, a, status);
 }
 
 void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
@@ -106,15 +134,13 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 	h.flags = PR_F_REPLY;
 	h.req_id = a->req_id;
 	h.ring_version = s->ring_version;
-	cn_block_ref(b);
-	rc = pr_send_zc(s->router, a->identity, &h, cn_block_data(b) + start,
-			end - start, cn_block_zmq_free, b, ZMQ_DONTWAIT);
+	rc = send_reply(s, a, &h, b, cn_block_data(b) + start, end - start);
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to READ: %s",
 				   strerror(-rc));
 	else
 		atomic_fetch_add(&s->m.bytes_served, end - start);
-	cn_request_done(s, a->op, 0);
+	cn_request_done(s, a, 0);
 }
 
 /*
@@ -160,8 +186,15 @@ static cn_req_t *req_new(cn_server_t *s, const cn_addr_t *a)
 	r->op = a->op;
 	r->req_id = a->req_id;
 	r->silent = a->silent;
-	if (r->silent)
+	r->reserve = a->reserve;
+	if (a->peer)
+		r->peer = cn_peer_ref(a->peer);
+	if (r->silent) {
 		s->silent_reqs++;
+		/* A hint waiting counts against its peer until it ends. */
+		if (r->peer)
+			cn_peer_hint_add(r->peer);
+	}
 	return r;
 }
 
@@ -179,7 +212,8 @@ static cn_req_t *req_range(cn_server_t *s, const cn_addr_t *a, uint64_t block,
 
 cn_addr_t cn_req_addr(cn_req_t *r)
 {
-	return (cn_addr_t){&r->identity, r->op, r->req_id, r->silent};
+	return (cn_addr_t){&r->identity, r->op,	  r->req_id,
+			   r->silent,	 r->peer, r->reserve};
 }
 
 void cn_req_release(cn_server_t *s, cn_req_t *r)
@@ -188,6 +222,12 @@ void cn_req_release(cn_server_t *s, cn_req_t *r)
 		return;
 	if (r->silent)
 		s->silent_reqs--;
+	if (r->peer) {
+		if (r->silent)
+			cn_peer_hint_put(r->peer);
+		cn_peers_release(s->peers, r->peer);
+		cn_peer_unref(r->peer);
+	}
 	zmq_msg_close(&r->identity);
 	cn_dataset_unref(&r->ds);
 	free(r->path);
@@ -302,7 +342,8 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 			atomic_fetch_add(&s->m.flight_joins, 1);
 		return;
 	}
-	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0);
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0,
+		      a->silent ? a->peer : NULL);
 }
 
 /*
@@ -389,8 +430,8 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 				req_range(s, a, block, offset, length),
 				&created);
 			SL_ASSERT(created); /* no flight, checked above */
-			cn_fetch_read(s, fl, ds, path, version, block, &fill,
-				      1);
+			cn_fetch_read(s, fl, ds, path, version, block, &fill, 1,
+				      NULL);
 			return;
 		}
 	}
@@ -462,22 +503,43 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 			const char *path, pr_read_req_t *q)
 {
 	char version[PR_MAX_VERSION + 1];
+	cn_peer_t *p = a->peer;
 
 	pr_str_copy(version, sizeof(version), q->version);
 	if (a->op == PR_OP_PREFETCH) {
 		/* A hint: acknowledge now, fetch the whole block in the
-		 * background. */
+		 * background.  Its slot, taken first, keeps the peer while
+		 * the acknowledgement ends the request. */
+		int slot = p ? cn_peer_hint_take(s->peers, p) : 0;
+
 		cn_reply(s, a, 0, NULL, 0);
-		if (s->n_live + s->silent_reqs >= CN_MAX_PENDING) {
+		if (slot < 0 || s->n_live + s->silent_reqs >= CN_MAX_PENDING) {
 			sl_log_ratelimited(
 				SL_LOG_INFO,
 				"prefetch backlog full: hint dropped");
+			if (slot == 0 && p) {
+				cn_peer_hint_put(p);
+				cn_peers_release(s->peers, p);
+			}
 			return;
 		}
 		a->silent = 1;
+		a->reserve = 0;
 		q->offset = 0;
 		q->length = 0;
-	} else if (a->op == PR_OP_PEER_READ) {
+		cn_serve_read(s, a, ds, path, version, q->block, q->offset,
+			      q->length);
+		if (p) {
+			cn_peer_hint_put(p);
+			cn_peers_release(s->peers, p);
+		}
+		return;
+	}
+	/* What the reply will take, counted against the peer until then. */
+	a->reserve = q->length ? q->length : ds->block_size;
+	if (p)
+		cn_peer_reserve(p, a->reserve);
+	if (a->op == PR_OP_PEER_READ) {
 		peer_read(s, a, ds, path, version, q->block, q->offset,
 			  q->length);
 		return;

@@ -12,9 +12,10 @@
  * the flights, the metadata cache and the fetch queues, so none of them
  * has a lock.
  *
- * Back-pressure: with CN_MAX_PENDING requests unanswered the loop stops
- * reading the socket, so ZeroMQ's queues and then TCP push back on
- * clients instead of the node growing without bound.
+ * Back-pressure is per peer (peers.c): the loop reads every message, and
+ * a peer at its caps has its next requests held, then refused; ZeroMQ's
+ * queue per peer is bounded both ways (ZMQ_RCVHWM, ZMQ_SNDHWM), so one
+ * client that floods or stops reading stalls only itself.
  *
  * Stopping: new requests get -ESHUTDOWN while the fetches in flight get
  * drain_ms to finish; then whoever still waits is answered -ESHUTDOWN.
@@ -36,10 +37,17 @@
 #include "common/util.h"
 #include "proto/transport.h"
 
-#define MAX_REQ_FRAME (1 << 20) /* ZMQ_MAXMSGSIZE: PROTOCOL.md, 1 */
-#define RECV_BATCH    256	/* messages per turn of the loop */
-#define DRAIN_MS      5000
-#define LINGER_MS     1000
+#define MAX_REQ_FRAME CN_MAX_REQ_BODY /* ZMQ_MAXMSGSIZE: PROTOCOL.md, 1 */
+#define RECV_BATCH    256	      /* messages per turn of the loop */
+/* ZeroMQ's queues per peer, in messages: requests not read yet, replies
+ * not sent yet (above a peer's pending and reply caps together, peers.c,
+ * so that only acknowledgements without a body, which no cap counts, can
+ * ever find it full: they are dropped then). */
+#define PEER_RCVHWM 256
+#define PEER_SNDHWM 4096
+#define SWEEP_MS    1000 /* forget idle peers at least this often */
+#define DRAIN_MS    5000
+#define LINGER_MS   1000
 /* After the drain, the rest of the stop (replies leaving, disk writes,
  * the workers) gets this long; a backend call still running then is left
  * behind (cn_server_destroy). */
@@ -47,6 +55,8 @@
 #define RETRY_MS      100 /* re-check parked fetches this often */
 
 /* ---- Dispatch ------------------------------------------------------------ */
+
+static void resume_held(cn_server_t *s);
 
 static void begin_stop(cn_server_t *s)
 {
@@ -56,26 +66,31 @@ static void begin_stop(cn_server_t *s)
 	 * the endpoint, and with them the replies still owed.  New requests
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
+	resume_held(s); /* held requests: -ESHUTDOWN */
 	sl_notice("stopping: %zu fetches in flight",
 		  cn_flights_count(s->flights));
 }
 
-static void handle(cn_server_t *s, pr_msg_t *m)
+/* Answer a request m (from peer p, NULL: counted nowhere) -err, not
+ * served. */
+static void refuse(cn_server_t *s, pr_msg_t *m, cn_peer_t *p, int err,
+		   const char *why)
 {
-	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0};
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
+
+	cn_request_begin(s, &a);
+	cn_reply_error(s, &a, err, "%s", why);
+}
+
+/* Serve request m of peer p (a message that is no reply). */
+static void handle(cn_server_t *s, pr_msg_t *m, cn_peer_t *p)
+{
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
 	const void *body = pr_msg_body(m);
 	size_t len = pr_msg_body_len(m), raw;
 	int rc;
 
-	if (m->h.flags & PR_F_REPLY) {
-		/* Never answer a reply: two peers would bounce forever. */
-		atomic_fetch_add(&s->m.bad_messages, 1);
-		sl_log_ratelimited(SL_LOG_NOTICE,
-				   "dropped a reply sent to the node");
-		return;
-	}
-	atomic_fetch_add(&s->m.in_flight, 1);
-	s->pending_reqs++;
+	cn_request_begin(s, &a);
 	/* A request sent after cn_server_stop() returned sees the stop. */
 	if (!s->stopping && atomic_load(&s->stop_requested))
 		begin_stop(s);
@@ -125,14 +140,74 @@ static void handle(cn_server_t *s, pr_msg_t *m)
 	}
 }
 
+/*
+ * A request m read off the socket: served now, held until its peer is
+ * below its caps, refused -EAGAIN, or dropped (peers.c says why).
+ */
+static void take(cn_server_t *s, pr_msg_t *m)
+{
+	cn_peer_t *p;
+
+	if (m->h.flags & PR_F_REPLY) {
+		/* Never answer a reply: two peers would bounce forever. */
+		atomic_fetch_add(&s->m.bad_messages, 1);
+		sl_log_ratelimited(SL_LOG_NOTICE,
+				   "dropped a reply sent to the node");
+		return;
+	}
+	p = cn_peers_get(s->peers, &m->identity);
+	if (!p) {
+		atomic_fetch_add(&s->m.requests_busy, 1);
+		refuse(s, m, NULL, -EAGAIN, "too many clients in flight");
+		return;
+	}
+	if (s->stopping ||
+	    (!cn_peer_holds(p) &&
+	     cn_peer_admits(s->peers, p, s->pending_reqs, CN_MAX_PENDING))) {
+		handle(s, m, p);
+		return;
+	}
+	if (cn_peers_hold(s->peers, p, m) == 0)
+		return;
+	if (!cn_peer_reads(s->peers, p)) {
+		atomic_fetch_add(&s->m.requests_dropped, 1);
+		cn_peers_release(s->peers, p);
+		return;
+	}
+	atomic_fetch_add(&s->m.requests_busy, 1);
+	refuse(s, m, p, -EAGAIN,
+	       "too many requests in flight from this client");
+}
+
+/* Start the requests peers hold while their caps allow (and all of them,
+ * to be refused, once stopping). */
+static void resume_held(cn_server_t *s)
+{
+	cn_peer_t *p, *next;
+	pr_msg_t m;
+
+	pr_msg_init(&m);
+	for (p = cn_peers_next_holding(s->peers, NULL); p; p = next) {
+		/* Taken before p's requests run: they may end p's hold. */
+		next = cn_peers_next_holding(s->peers, p);
+		cn_peer_ref(p);
+		while ((s->stopping ||
+			cn_peer_admits(s->peers, p, s->pending_reqs,
+				       CN_MAX_PENDING)) &&
+		       cn_peers_unhold(s->peers, p, &m) == 0)
+			handle(s, &m, p);
+		cn_peer_unref(p);
+	}
+	pr_msg_close(&m);
+}
+
 static int drain_socket(cn_server_t *s)
 {
 	pr_msg_t m;
 	int rc = 0;
 
 	pr_msg_init(&m);
-	for (int i = 0; i < RECV_BATCH && s->pending_reqs < CN_MAX_PENDING;
-	     i++) {
+	for (int i = 0; i < RECV_BATCH; i++) {
 		rc = pr_recv(s->router, &m, 1, ZMQ_DONTWAIT);
 		if (rc == -EAGAIN || rc == -EINTR) {
 			rc = 0;
@@ -146,17 +221,19 @@ static int drain_socket(cn_server_t *s)
 					   "bad message from a peer: %s",
 					   strerror(-rc));
 			if (m.header_ok && !(m.h.flags & PR_F_REPLY)) {
-				cn_addr_t a = {&m.identity, m.h.opcode,
-					       m.h.req_id, 0};
+				cn_peer_t *p =
+					cn_peers_get(s->peers, &m.identity);
 
-				atomic_fetch_add(&s->m.in_flight, 1);
-				s->pending_reqs++;
-				cn_reply_error(s, &a, rc, "malformed message");
+				if (!p || cn_peer_reads(s->peers, p))
+					refuse(s, &m, p, rc,
+					       "malformed message");
+				else if (p)
+					cn_peers_release(s->peers, p);
 			}
 			rc = 0;
 			continue;
 		}
-		handle(s, &m);
+		take(s, &m);
 	}
 	pr_msg_close(&m);
 	return rc;
@@ -167,7 +244,7 @@ static int drain_socket(cn_server_t *s)
 /* The socket, bound to the node's addr: 0, or -1 with err. */
 static int open_socket(cn_server_t *s, char *err, size_t errlen)
 {
-	int zero = 0;
+	int zero = 0, one = 1, rcvhwm = PEER_RCVHWM, sndhwm = PEER_SNDHWM;
 	int64_t maxmsg = MAX_REQ_FRAME;
 	size_t elen = sizeof(s->endpoint);
 
@@ -182,9 +259,22 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 		return -1;
 	}
 	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof(zero));
-	/* Best effort: the decoder bounds every frame anyway. */
-	(void)zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg,
-			     sizeof(maxmsg));
+	/* A frame over the largest request cuts its peer off.  Per peer,
+	 * at most PEER_RCVHWM messages wait to be read and PEER_SNDHWM
+	 * replies to be sent; a reply to a full queue (or a peer gone) fails
+	 * with -EAGAIN (-EHOSTUNREACH) instead of vanishing unseen. */
+	if (zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) <
+		    0 ||
+	    zmq_setsockopt(s->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) <
+		    0 ||
+	    zmq_setsockopt(s->router, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm)) <
+		    0 ||
+	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) <
+		    0) {
+		snprintf(err, errlen, "zmq_setsockopt: %s",
+			 zmq_strerror(errno));
+		return -1;
+	}
 	if (zmq_bind(s->router, s->node->addr) < 0) {
 		snprintf(err, errlen, "cannot bind %s: %s", s->node->addr,
 			 zmq_strerror(errno));
@@ -260,6 +350,12 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		goto out_err;
 	}
 	cn_ramtier_set_wake_fd(s->tier, s->wake_fd);
+	{
+		cn_peer_limits_t lim;
+
+		cn_nodemap_peer_limits(s, &lim);
+		s->peers = cn_peers_new(&lim, s->wake_fd, &s->m);
+	}
 	s->workers = cn_workers_new(s->node->workers, &rc);
 	if (!s->workers) {
 		snprintf(err, errlen, "cannot start %u workers: %s",
@@ -330,7 +426,7 @@ int cn_server_run(cn_server_t *s)
 	int rc = 0;
 
 	for (;;) {
-		int n = 0, ir = -1, iw, ik, ih = -1, id = -1;
+		int n = 0, ir, iw, ik, ih = -1, id = -1;
 		long timeout = -1;
 		uint64_t now;
 
@@ -349,14 +445,12 @@ int cn_server_run(cn_server_t *s)
 			}
 			timeout = (long)SL_MIN(s->drain_deadline_ms - now,
 					       (uint64_t)RETRY_MS);
-		} else if (cn_fetch_queued(s)) {
+		} else if (cn_fetch_queued(s) ||
+			   cn_peers_next_holding(s->peers, NULL)) {
 			timeout = RETRY_MS;
 		}
-		if (s->pending_reqs < CN_MAX_PENDING) {
-			ir = n;
-			items[n++] =
-				(zmq_pollitem_t){s->router, 0, ZMQ_POLLIN, 0};
-		}
+		ir = n;
+		items[n++] = (zmq_pollitem_t){s->router, 0, ZMQ_POLLIN, 0};
 		iw = n;
 		items[n++] = (zmq_pollitem_t){NULL, cn_workers_fd(s->workers),
 					      ZMQ_POLLIN, 0};
@@ -395,11 +489,17 @@ int cn_server_run(cn_server_t *s)
 			cn_fetch_pump(s);
 		if (ih >= 0 && (items[ih].revents & ZMQ_POLLIN))
 			s->hook_fn(s->hook_arg);
-		if (ir >= 0 && (items[ir].revents & ZMQ_POLLIN)) {
+		resume_held(s);
+		if (items[ir].revents & ZMQ_POLLIN) {
 			rc = drain_socket(s);
 			if (rc == -ETERM)
 				break;
 			rc = 0;
+		}
+		now = sl_now_ms();
+		if (now - s->last_sweep_ms >= SWEEP_MS) {
+			cn_peers_sweep(s->peers);
+			s->last_sweep_ms = now;
 		}
 	}
 	sl_notice("node %s stopped", s->node_name);
@@ -470,6 +570,7 @@ int cn_server_destroy(cn_server_t **sp)
 	}
 	cn_workers_destroy(&s->workers, cn_fetch_discard, s);
 	cn_flights_destroy(&s->flights);
+	cn_peers_destroy(&s->peers);
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
 	cn_nodemap_close(s);

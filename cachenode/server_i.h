@@ -29,6 +29,7 @@
 #include "cachenode/flight.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
+#include "cachenode/peers.h"
 #include "cachenode/ramtier.h"
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
@@ -38,17 +39,23 @@
 #include "common/ring.h"
 #include "proto/proto.h"
 
-#define CN_MAX_REQ_BODY (64u << 10) /* an unpacked request body, at most */
-#define CN_MAX_PENDING	16384	    /* unanswered requests before back-off */
-#define CN_META_ENTRIES (4u << 20)  /* metadata cache entries, at most */
+#define CN_MAX_REQ_BODY                                                        \
+	(64u << 10)		   /* a request body, at most (also packed)    \
+				    */
+#define CN_MAX_PENDING	16384	   /* unanswered requests, all peers */
+#define CN_META_ENTRIES (4u << 20) /* metadata cache entries, at most */
 
-/* Where a reply goes.  identity is borrowed; silent: nobody waits for it
- * (a PREFETCH, answered when it arrived). */
+/* Where a reply goes.  identity and peer are borrowed; silent: nobody
+ * waits for it (a PREFETCH, answered when it arrived); peer: whose
+ * request it is (peers.h; NULL for one counted nowhere), and reserve the
+ * reply bytes its READ reserved there. */
 typedef struct cn_addr {
 	zmq_msg_t *identity;
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
+	cn_peer_t *peer;
+	uint64_t reserve;
 } cn_addr_t;
 
 /* A request waiting on a flight. */
@@ -57,6 +64,8 @@ typedef struct cn_req {
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
+	cn_peer_t *peer; /* a reference, or NULL */
+	uint64_t reserve;
 	/* A READ waiting for its file's version (on a STAT flight), or a
 	 * READ waiting for its block: the range it wants. */
 	cn_dataset_t *ds; /* reference; only for the version wait */
@@ -110,6 +119,8 @@ struct cn_server {
 	cn_tiering_t *tiers;
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
+	cn_peers_t *peers; /* what each peer has in flight (peers.h) */
+	uint64_t last_sweep_ms;
 
 	/* fetch.c */
 	cn_fqueue_t fq; /* backend READs: 2 x workers at once */
@@ -154,8 +165,11 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 		    uint32_t off, uint32_t len);
 /* Answer a with st (borrowed) on the wire, or -EIO if it cannot be. */
 void cn_reply_stat(cn_server_t *s, const cn_addr_t *a, const sb_stat_t *st);
-/* Count a request as answered (replies do it themselves). */
-void cn_request_done(cn_server_t *s, uint8_t op, int status);
+/* Count a's request as answered (replies do it themselves): also for its
+ * peer, which may be forgotten then (a->peer must not be used after). */
+void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status);
+/* Count a's request as begun (for its peer too). */
+void cn_request_begin(cn_server_t *s, const cn_addr_t *a);
 
 /* The one conversion of a backend's stat to the wire's; version is
  * borrowed from st. */
@@ -184,12 +198,14 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
  * Start the fetch of flight fl, which the caller just created and owns no
  * more: a READ of block (of path at version in ds, both borrowed) filled
  * as fill (copied: key, src, want, bwant) says; peer: for a PEER_READ,
- * never refetched from the backend.  A STAT of path; a LIST page of path
- * from cursor, up to max entries.
+ * never refetched from the backend; hint_of: the peer whose hint (a
+ * PREFETCH) started it, which it counts against (borrowed; NULL for
+ * none).  A STAT of path; a LIST page of path from cursor, up to max
+ * entries.
  */
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer);
+		   const cn_fill_t *fill, int peer, cn_peer_t *hint_of);
 void cn_fetch_stat(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path);
 void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
@@ -219,6 +235,8 @@ void cn_fetch_discard(cn_job_t *j, void *arg);
  * metadata. */
 void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 			uint64_t *meta);
+/* What one peer may have in flight, for this node's capacity. */
+void cn_nodemap_peer_limits(const cn_server_t *s, cn_peer_limits_t *lim);
 /* Open s->cfg's datasets, build the ring and the HELLO map: 0, or -errno
  * with one line in err. */
 int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen);

@@ -816,6 +816,92 @@ START_TEST(test_sigterm_exits_zero)
 }
 END_TEST
 
+/*
+ * One client that stops reading stalls only itself.  Client A sends 64
+ * READs of cold 1 MiB blocks (more than the node's 32M RAM tier and its
+ * 16 MiB for transient buffers) and never reads a reply, with its receive
+ * buffers as small as they go, so that the replies stay with the node; client
+ * B's cold reads must still be answered, each within 1 s.  Replies are sent
+ * without copying and a block stays charged to the RAM tier until ZeroMQ lets
+ * it go, so A once pinned the whole tier and B waited for memory until A went
+ * away.
+ */
+START_TEST(test_slow_reader_stalls_only_itself)
+{
+	enum { A_READS = 64, B_READS = 8 };
+	const size_t mib = 1u << 20;
+	char name[64], extra[512];
+	uint64_t worst = 0;
+	void *actx, *a;
+	int one = 1, small = 4096, zero = 0;
+	static uint8_t buf[1u << 20];
+
+	mkdir_rel("big");
+	for (int i = 0; i < A_READS + B_READS; i++) {
+		snprintf(name, sizeof(name), "big/f%02d", i);
+		mkfile(name, mib, 500 + (uint64_t)i);
+	}
+	snprintf(extra, sizeof(extra),
+		 "\n[dataset big]\nbackend = posix\nuri = file://%s/big\n"
+		 "block_size = 1M\n",
+		 tmp);
+	write_conf("32M", extra);
+	node_start();
+	actx = zmq_ctx_new();
+	a = zmq_socket(actx, ZMQ_DEALER);
+	zmq_setsockopt(a, ZMQ_RCVHWM, &one, sizeof(one));
+	zmq_setsockopt(a, ZMQ_RCVBUF, &small, sizeof(small));
+	zmq_setsockopt(a, ZMQ_LINGER, &zero, sizeof(zero));
+	ck_assert_int_eq(zmq_connect(a, nd.endpoint), 0);
+	for (int i = 0; i < A_READS; i++) {
+		pr_header_t h = {.opcode = PR_OP_READ, .req_id = 1000 + i};
+		pr_buf_t b;
+
+		snprintf(name, sizeof(name), "f%02d", i);
+		ck_assert_int_eq(th_encode_read(&b, "big", name, "", 0, 0, 0),
+				 0);
+		ck_assert_int_eq(pr_send(a, NULL, &h, b.data, b.len, 0), 0);
+		pr_buf_fini(&b);
+	}
+	usleep(1000000); /* A's replies are made, and stuck */
+	fprintf(stderr,
+		"used %llu transient %llu waits %llu reads %llu served %llu\n",
+		(unsigned long long)stats_value("sluice_ram_used_bytes"),
+		(unsigned long long)stats_value("sluice_ram_transient_bytes"),
+		(unsigned long long)stats_value("sluice_memory_waits_total"),
+		(unsigned long long)stats_value("sluice_backend_reads_total"),
+		(unsigned long long)stats_value("sluice_bytes_served_total"));
+	for (int i = A_READS; i < A_READS + B_READS; i++) {
+		uint64_t t0 = sl_now_ms(), dt;
+		size_t len;
+		uint8_t *src;
+		ssize_t n;
+
+		snprintf(name, sizeof(name), "f%02d", i);
+		n = th_client_read(cli, "big", name, "", 0, 0, 0, buf,
+				   sizeof(buf));
+		dt = sl_now_ms() - t0;
+		worst = SL_MAX(worst, dt);
+		ck_assert_msg(n == (ssize_t)mib,
+			      "B's read of %s: %zd after "
+			      "%llu ms",
+			      name, n, (unsigned long long)dt);
+		snprintf(name, sizeof(name), "big/f%02d", i);
+		src = slurp(name, &len);
+		ck_assert_mem_eq(buf, src, mib);
+		free(src);
+		ck_assert_msg(dt < 1000, "B's cold read took %llu ms",
+			      (unsigned long long)dt);
+	}
+	printf("slow reader: B's cold reads answered in %llu ms at most "
+	       "while A sat on %d replies\n",
+	       (unsigned long long)worst, A_READS);
+	zmq_close(a);
+	zmq_ctx_term(actx);
+	ck_assert(th_proc_alive(nd.pid));
+}
+END_TEST
+
 /* A node whose backend read never returns (test/backends/testhang.c),
  * with one READ stuck in it. */
 static void start_stuck(void)
@@ -1302,6 +1388,7 @@ int main(void)
 	tcase_add_checked_fixture(tm, setup, teardown);
 	tcase_set_timeout(tm, 600);
 	tcase_add_test(tm, test_rss_bound);
+	tcase_add_test(tm, test_slow_reader_stalls_only_itself);
 	suite_add_tcase(s, tm);
 	if (getenv("SLUICE_BENCH_ABSENT")) {
 		TCase *tb = tcase_create("bench");
