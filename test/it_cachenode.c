@@ -864,13 +864,6 @@ START_TEST(test_slow_reader_stalls_only_itself)
 		pr_buf_fini(&b);
 	}
 	usleep(1000000); /* A's replies are made, and stuck */
-	fprintf(stderr,
-		"used %llu transient %llu waits %llu reads %llu served %llu\n",
-		(unsigned long long)stats_value("sluice_ram_used_bytes"),
-		(unsigned long long)stats_value("sluice_ram_transient_bytes"),
-		(unsigned long long)stats_value("sluice_memory_waits_total"),
-		(unsigned long long)stats_value("sluice_backend_reads_total"),
-		(unsigned long long)stats_value("sluice_bytes_served_total"));
 	for (int i = A_READS; i < A_READS + B_READS; i++) {
 		uint64_t t0 = sl_now_ms(), dt;
 		size_t len;
