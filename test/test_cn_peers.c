@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The per-peer table: a peer is found again by its identity and forgotten
+ * when it has nothing in flight; its caps (pending requests, reply bytes
+ * with reservations, replies, hints) decide admission, a peer with nothing
+ * pending always gets one in; held requests come back in order within
+ * their bounds; a reply's ticket counts against its peer until freed, and
+ * a freed reply of a peer holding requests wakes the event thread.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cachenode/peers.h"
+#include "test/helper_check.h"
+
+static const cn_peer_limits_t lim = {
+	.max_pending = 3,
+	.max_hints = 2,
+	.max_replies = 4,
+	.max_bytes = 1000,
+	.max_deferred = 2,
+	.max_deferred_bytes = 1 << 20,
+	.max_peers = 2,
+	.max_held_bytes = 1 << 20,
+};
+
+static cn_metrics_t m;
+
+static void ident(zmq_msg_t *id, const char *s)
+{
+	zmq_msg_init_size(id, strlen(s));
+	memcpy(zmq_msg_data(id), s, strlen(s));
+}
+
+static cn_peer_t *get(cn_peers_t *t, const char *name)
+{
+	zmq_msg_t id;
+	cn_peer_t *p;
+
+	ident(&id, name);
+	p = cn_peers_get(t, &id);
+	zmq_msg_close(&id);
+	return p;
+}
+
+START_TEST(test_identity_and_forgetting)
+{
+	cn_peers_t *t;
+	cn_peer_t *a, *b;
+
+	cn_metrics_init(&m);
+	t = cn_peers_new(&lim, -1, &m);
+	a = get(t, "alice");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_eq(get(t, "alice"), a);
+	cn_peer_begin(a);
+	b = get(t, "bob");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(a, b);
+	/* Full (2): bob is idle and gives way to carol; alice is busy. */
+	ck_assert_ptr_nonnull(get(t, "carol"));
+	ck_assert_uint_eq(cn_peers_count(t), 2);
+	cn_peer_begin(get(t, "carol"));
+	ck_assert_ptr_null(get(t, "dave"));
+	cn_peer_end(a, 0);
+	cn_peers_release(t, a);
+	ck_assert_uint_eq(cn_peers_count(t), 1);
+	ck_assert_uint_eq(atomic_load(&m.peers), 1);
+	cn_peers_destroy(&t);
+	ck_assert_uint_eq(atomic_load(&m.peers), 0);
+}
+END_TEST
+
+START_TEST(test_admission)
+{
+	cn_peers_t *t;
+	cn_peer_t *p;
+	void *tk[4], *data;
+
+	cn_metrics_init(&m);
+	t = cn_peers_new(&lim, -1, &m);
+	p = get(t, "p");
+	/* Nothing pending: always in, whatever the global count says. */
+	ck_assert(cn_peer_admits(t, p, 1 << 30, 10));
+	cn_peer_begin(p);
+	ck_assert(!cn_peer_admits(t, p, 10, 10));
+	ck_assert(cn_peer_admits(t, p, 9, 10));
+	/* Reserved bytes count like reply bytes. */
+	cn_peer_reserve(p, 999);
+	ck_assert(cn_peer_admits(t, p, 0, 10));
+	cn_peer_reserve(p, 1);
+	ck_assert(!cn_peer_admits(t, p, 0, 10));
+	cn_peer_end(p, 1000);
+	/* Replies with ZeroMQ: bytes, then messages. */
+	tk[0] = cn_ticket_new(p, NULL, "0123456789", 10, &data);
+	ck_assert_mem_eq(data, "0123456789", 10);
+	ck_assert_uint_eq(atomic_load(&m.reply_bytes), 10);
+	cn_peer_begin(p);
+	ck_assert(cn_peer_admits(t, p, 0, 10));
+	for (int i = 1; i < 4; i++)
+		tk[i] = cn_ticket_new(p, NULL, "x", 1, &data);
+	ck_assert(!cn_peer_admits(t, p, 0, 10)); /* 4 replies */
+	ck_assert(!cn_peer_reads(t, p));
+	cn_ticket_free(NULL, tk[3]);
+	ck_assert(cn_peer_admits(t, p, 0, 10));
+	ck_assert(cn_peer_reads(t, p));
+	cn_peer_begin(p);
+	cn_peer_begin(p);
+	ck_assert(!cn_peer_admits(t, p, 0, 10)); /* 3 pending */
+	for (int i = 0; i < 3; i++) {
+		cn_peer_end(p, 0);
+		cn_ticket_free(NULL, tk[i]);
+	}
+	ck_assert_uint_eq(atomic_load(&m.reply_bytes), 0);
+	/* Hints. */
+	ck_assert_int_eq(cn_peer_hint_take(t, p), 0);
+	ck_assert_int_eq(cn_peer_hint_take(t, p), 0);
+	ck_assert_int_eq(cn_peer_hint_take(t, p), -EAGAIN);
+	cn_peer_hint_put(p);
+	cn_peer_hint_put(p);
+	cn_peers_release(t, p);
+	ck_assert_uint_eq(cn_peers_count(t), 0);
+	cn_peers_destroy(&t);
+}
+END_TEST
+
+/* A request with header id and a body of n bytes. */
+static void request(pr_msg_t *msg, uint64_t id, size_t n)
+{
+	pr_msg_init(msg);
+	ident(&msg->identity, "p");
+	msg->has_identity = 1;
+	msg->header_ok = 1;
+	msg->h.req_id = id;
+	zmq_msg_close(&msg->body);
+	zmq_msg_init_size(&msg->body, n);
+	memset(zmq_msg_data(&msg->body), (int)id, n);
+}
+
+START_TEST(test_hold_and_wake)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	cn_peers_t *t;
+	cn_peer_t *p;
+	pr_msg_t msg;
+	void *tk, *data;
+	uint64_t v;
+
+	cn_metrics_init(&m);
+	t = cn_peers_new(&lim, fd, &m);
+	p = get(t, "p");
+	cn_peer_begin(p);
+	tk = cn_ticket_new(p, NULL, "reply", 5, &data);
+	for (uint64_t id = 1; id <= 3; id++) {
+		request(&msg, id, 10);
+		ck_assert_int_eq(cn_peers_hold(t, p, &msg),
+				 id <= 2 ? 0 : -ENOBUFS);
+		pr_msg_close(&msg);
+	}
+	ck_assert(cn_peer_holds(p));
+	ck_assert_ptr_eq(cn_peers_next_holding(t, NULL), p);
+	ck_assert_ptr_null(cn_peers_next_holding(t, p));
+	/* Its reply freed: the loop is woken. */
+	cn_ticket_free(NULL, tk);
+	ck_assert_int_eq(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	pr_msg_init(&msg);
+	for (uint64_t id = 1; id <= 2; id++) {
+		ck_assert_int_eq(cn_peers_unhold(t, p, &msg), 0);
+		ck_assert_uint_eq(msg.h.req_id, id);
+		ck_assert_uint_eq(zmq_msg_size(&msg.body), 10);
+		ck_assert_uint_eq(((uint8_t *)zmq_msg_data(&msg.body))[9], id);
+		ck_assert_uint_eq(zmq_msg_size(&msg.identity), 1);
+	}
+	ck_assert_int_eq(cn_peers_unhold(t, p, &msg), -ENOENT);
+	ck_assert_ptr_null(cn_peers_next_holding(t, NULL));
+	pr_msg_close(&msg);
+	/* A reply freed once nothing is held wakes nobody. */
+	tk = cn_ticket_new(p, NULL, "r", 1, &data);
+	cn_ticket_free(NULL, tk);
+	ck_assert_int_eq(read(fd, &v, sizeof(v)), -1);
+	cn_peer_end(p, 0);
+	/* Held requests do not keep a destroyed table alive. */
+	request(&msg, 9, 1);
+	cn_peer_begin(p);
+	ck_assert_int_eq(cn_peers_hold(t, p, &msg), 0);
+	pr_msg_close(&msg);
+	cn_peers_destroy(&t);
+	close(fd);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cn_peers");
+	TCase *tc = tcase_create("peers");
+
+	tcase_add_test(tc, test_identity_and_forgetting);
+	tcase_add_test(tc, test_admission);
+	tcase_add_test(tc, test_hold_and_wake);
+	suite_add_tcase(s, tc);
+	return th_check_run(s, NULL);
+}
