@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cachenode/gate.h"
 #include "cachenode/server_i.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -46,8 +47,14 @@
 #define PEER_RCVHWM 256
 #define PEER_SNDHWM 4096
 #define SWEEP_MS    1000 /* forget idle peers at least this often */
-#define DRAIN_MS    5000
-#define LINGER_MS   1000
+/* One incoming message, as the gate sees it before ZeroMQ keeps it:
+ * PROTOCOL.md allows two frames, header and body; up to 4 still get
+ * their -EBADMSG, more get the connection cut.  And the connections at
+ * once (one per client, as the peers). */
+#define GATE_MAX_FRAMES 4
+#define GATE_MAX_CONNS	4096
+#define DRAIN_MS	5000
+#define LINGER_MS	1000
 /* After the drain, the rest of the stop (replies leaving, disk writes,
  * the workers) gets this long; a backend call still running then is left
  * behind (cn_server_destroy). */
@@ -246,6 +253,12 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 {
 	int zero = 0, one = 1, rcvhwm = PEER_RCVHWM, sndhwm = PEER_SNDHWM;
 	int64_t maxmsg = MAX_REQ_FRAME;
+	cn_gate_limits_t gate = {
+		.max_frames = GATE_MAX_FRAMES,
+		.max_bytes = PR_HEADER_SIZE + CN_MAX_REQ_BODY,
+		.max_command = CN_MAX_REQ_BODY,
+		.max_conns = GATE_MAX_CONNS,
+	};
 	size_t elen = sizeof(s->endpoint);
 
 	s->zctx = zmq_ctx_new();
@@ -275,6 +288,9 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 			 zmq_strerror(errno));
 		return -1;
 	}
+	/* Watched before the bind, so that no connection comes in unseen.
+	 * An inproc endpoint (tests) has no bytes to follow. */
+	s->gated = cn_gate_watch(s->node->addr, &gate, &s->m) == 0;
 	if (zmq_bind(s->router, s->node->addr) < 0) {
 		snprintf(err, errlen, "cannot bind %s: %s", s->node->addr,
 			 zmq_strerror(errno));
@@ -548,6 +564,8 @@ int cn_server_destroy(cn_server_t **sp)
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
 	s->router = NULL;
+	if (s->gated) /* its connections closed with the context */
+		cn_gate_unwatch(s->node->addr);
 	cn_metrics_http_stop(&s->http);
 	if (s->tier)
 		cn_fetch_fail_queued(s, 0);

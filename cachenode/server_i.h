@@ -101,6 +101,7 @@ struct cn_server {
 	cn_server_opts_t opts;
 	void *zctx;
 	void *router;
+	int gated; /* its endpoint is watched by the wire gate (gate.h) */
 	char endpoint[SL_ADDR_MAX + 1];
 	cn_workers_t *workers;
 	int wake_fd; /* stop requests and freed memory */

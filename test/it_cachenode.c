@@ -895,6 +895,98 @@ START_TEST(test_slow_reader_stalls_only_itself)
 }
 END_TEST
 
+/*
+ * A raw ZMTP 3.0 peer (NULL mechanism, DEALER) that sends frames of
+ * frame_len bytes, each with MORE set, so that the message never ends:
+ * libzmq keeps every frame of a message until its last one arrives.
+ * Returns the frames the node took before it cut the connection (or all
+ * n of them).
+ */
+static size_t multipart_attack(size_t frame_len, size_t n)
+{
+	static const uint8_t ready[] = {
+		0x04, 0x1c, 0x05, 'R', 'E', 'A', 'D', 'Y', 0x0b, 'S',
+		'o',  'c',  'k',  'e', 't', '-', 'T', 'y', 'p',	 'e',
+		0,    0,    0,	  6,   'D', 'E', 'A', 'L', 'E',	 'R'};
+	uint8_t greeting[64] = {0xff, 0,    0, 0, 0,   0,   0,	 0,
+				0,    0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+	struct sockaddr_in a = {0};
+	struct timeval tv = {5, 0};
+	uint8_t *frame = malloc(frame_len + 9);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t sent = 0;
+
+	ck_assert_ptr_nonnull(frame);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)nd.port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(greeting));
+	ck_assert_int_eq(send(fd, ready, sizeof(ready), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(ready));
+	frame[0] = 0x03; /* MORE | LONG */
+	for (int k = 0; k < 8; k++)
+		frame[1 + k] = (uint8_t)((uint64_t)frame_len >> (56 - 8 * k));
+	fill_random(frame + 9, frame_len, 42);
+	for (; sent < n; sent++) {
+		size_t off = 0;
+
+		while (off < frame_len + 9) {
+			ssize_t w = send(fd, frame + off, frame_len + 9 - off,
+					 MSG_NOSIGNAL);
+
+			if (w <= 0)
+				goto out;
+			off += (size_t)w;
+		}
+	}
+out:
+	close(fd);
+	free(frame);
+	return sent;
+}
+
+/*
+ * One multipart message cannot take the node's memory.  The frame limit
+ * (ZMQ_MAXMSGSIZE) is per frame and libzmq keeps a whole message until its
+ * last frame: 1,500 frames of just under 1 MiB once raised a node with
+ * ram_capacity 64M from 95 MB to 1.6 GB.  Now a frame over 64 KiB and a
+ * message over 4 frames or 64 KiB in all get the connection cut as they
+ * arrive.  Peak RSS stays within capacity + 64 MiB, the node serves on.
+ */
+START_TEST(test_multipart_bound)
+{
+	static const struct {
+		size_t frame, n;
+	} attacks[] = {{(1u << 20) - 64, 1500}, {60u << 10, 5000}};
+	uint8_t buf[BS];
+	size_t len;
+	uint8_t *src = slurp("data/multi.bin", &len);
+
+	node_start();
+	for (size_t i = 0; i < SL_ARRAY_SIZE(attacks); i++) {
+		size_t took = multipart_attack(attacks[i].frame, attacks[i].n);
+		long hwm = th_proc_status_kb(nd.pid, "VmHWM");
+
+		printf("multipart attack: %zu of %zu frames of %zu bytes sent, "
+		       "node peak RSS %ld MiB\n",
+		       took, attacks[i].n, attacks[i].frame, hwm / 1024);
+		ck_assert(th_proc_alive(nd.pid));
+		ck_assert_int_eq(th_client_read(cli, "d1", "multi.bin", "", 1,
+						0, 0, buf, sizeof(buf)),
+				 BS);
+		ck_assert_mem_eq(buf, src + BS, BS);
+#if !defined(__SANITIZE_ADDRESS__)
+		ck_assert_msg(hwm <= (64 + 64) * 1024,
+			      "peak RSS %ld KiB over 64M + 64 MiB", hwm);
+#endif
+	}
+	free(src);
+}
+END_TEST
+
 /* A node whose backend read never returns (test/backends/testhang.c),
  * with one READ stuck in it. */
 static void start_stuck(void)
@@ -1382,6 +1474,7 @@ int main(void)
 	tcase_set_timeout(tm, 600);
 	tcase_add_test(tm, test_rss_bound);
 	tcase_add_test(tm, test_slow_reader_stalls_only_itself);
+	tcase_add_test(tm, test_multipart_bound);
 	suite_add_tcase(s, tm);
 	if (getenv("SLUICE_BENCH_ABSENT")) {
 		TCase *tb = tcase_create("bench");

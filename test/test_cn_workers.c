@@ -162,7 +162,7 @@ static void forget(cn_job_t *j, void *arg)
 
 /* Left allocated on purpose after the timed-out stop (workers.h); kept
  * reachable so that LeakSanitizer does not count it. */
-static cn_workers_t *abandoned;
+static cn_workers_t *volatile abandoned;
 
 START_TEST(test_stop_bounded)
 {
