@@ -16,18 +16,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "test/fuzz/fuzz.h"
 #include "test/helper_fields.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(expr)                                                           \
-	do {                                                                   \
-		if (!(expr)) {                                                 \
-			fprintf(stderr, "%s:%d: '%s' failed\n", __FILE__,      \
-				__LINE__, #expr);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 static int ctl(uint8_t c)
 {

@@ -12,17 +12,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(expr)                                                           \
-	do {                                                                   \
-		if (!(expr)) {                                                 \
-			fprintf(stderr, "%s:%d: '%s' failed\n", __FILE__,      \
-				__LINE__, #expr);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "test/fuzz/fuzz.h"
 
 /* The re-encoded bytes must be the input. */
 static void same(pr_buf_t *b, int rc, const uint8_t *data, size_t size)
