@@ -11,7 +11,7 @@ PKGS=(
 	# build
 	build-essential pkg-config
 	libfuse3-dev fuse3 libzmq3-dev liblz4-dev libxxhash-dev liburing-dev
-	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev
+	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev
 	# tests
 	check curl procps psmisc python3 python3-torch python3-boto3
 	python3-botocore
