@@ -114,7 +114,11 @@ $(foreach b,$(sort $(BACKENDS)),$(eval $(call backend_rule,$(b))))
 $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(LIBSLUICE)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ) $(TEST_LIBS)
+
+# The webhdfs tests link what the module links (curl, jansson).
+$(B)/test/test_webhdfs_%: TEST_LIBS = $(LIBS_webhdfs)
+$(B)/test/it_webhdfs: TEST_LIBS = $(LIBS_webhdfs)
 
 # Unit tests must not depend on FUSE or root; each binary prints Check's
 # summary line.  CK_DEFAULT_TIMEOUT is per test case.
