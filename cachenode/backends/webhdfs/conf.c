@@ -46,22 +46,20 @@ typedef struct loader {
 static int bad(const loader_t *l, const sb_param_t *p, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* "FILE:LINE: [dataset NAME] KEY: message" (or without a key, for the
+/* "FILE:LINE: [dataset NAME] KEY: message" (without LINE and KEY for the
  * uri and what is missing); returns -EINVAL. */
 static int bad(const loader_t *l, const sb_param_t *p, const char *fmt, ...)
 {
-	char msg[SB_ERR_MAX];
+	char msg[SB_ERR_MAX], line[16] = "";
 	va_list ap;
 
+	if (p)
+		snprintf(line, sizeof(line), ":%d", p->line);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (p)
-		snprintf(l->err, l->errlen, "%s:%d: [dataset %s] %s: %s",
-			 l->file, p->line, l->ds->name, p->key, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: [dataset %s] %s", l->file,
-			 l->ds->name, msg);
+	wh_fmt(l->err, l->errlen, "%s%s: [dataset %s] %s%s%s", l->file, line,
+	       l->ds->name, p ? p->key : "", p ? ": " : "", msg);
 	return -EINVAL;
 }
 

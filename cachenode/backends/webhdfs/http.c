@@ -90,55 +90,58 @@ typedef enum verdict {
 /* ---- the host's logger ---------------------------------------------- */
 
 /*
- * Module statics, set once under once: curl's global state and the cache
- * node's logger.  The module links no copy of common/log.c (its level
- * would be a second, silent one); it finds sl_log_write and sl_log_level,
- * which sluice-cachenode exports, and stays quiet in a process without
- * them (the unit tests).
+ * The module's statics, set once under host.once: curl's global state and
+ * the cache node's logger.  The module links no copy of common/log.c (its
+ * level would be a second, silent one); it finds sl_log_write and
+ * sl_log_level, which sluice-cachenode exports, and stays quiet in a
+ * process without them (the unit tests).  The rate limit's two counters
+ * are atomics; nothing else changes after the once.
  */
 typedef void (*log_fn)(int level, const char *fmt, ...);
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static log_fn host_write;
-static const int *host_level;
-static _Atomic uint64_t log_last_ms; /* one line a second, all threads */
-static _Atomic uint64_t log_dropped;
+static struct {
+	pthread_once_t once;
+	CURLcode curl_rc;
+	log_fn write;
+	const int *level;
+	_Atomic uint64_t last_ms; /* of the last line written */
+	_Atomic uint64_t dropped; /* lines not written since */
+} host = {.once = PTHREAD_ONCE_INIT};
 
 static void init_once(void)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	*(void **)&host_write = dlsym(RTLD_DEFAULT, "sl_log_write");
-	host_level = dlsym(RTLD_DEFAULT, "sl_log_level");
+	host.curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	*(void **)&host.write = dlsym(RTLD_DEFAULT, "sl_log_write");
+	host.level = dlsym(RTLD_DEFAULT, "sl_log_level");
 }
 
 void wh_log(int level, const char *fmt, ...)
 {
-	uint64_t now = sl_now_ms(), last;
-	uint64_t dropped;
+	uint64_t now = sl_now_ms(), last, dropped;
 	char line[SB_ERR_MAX + 128];
 	va_list ap;
 
-	pthread_once(&once, init_once);
-	if (!host_write || !host_level || level > *host_level)
+	pthread_once(&host.once, init_once);
+	if (!host.write || !host.level || level > *host.level)
 		return;
-	last = atomic_load(&log_last_ms);
+	/* One line a second from all threads; the others are counted. */
+	last = atomic_load(&host.last_ms);
 	if ((last && now < last + 1000) ||
-	    !atomic_compare_exchange_strong(&log_last_ms, &last, now)) {
-		atomic_fetch_add(&log_dropped, 1);
+	    !atomic_compare_exchange_strong(&host.last_ms, &last, now)) {
+		atomic_fetch_add(&host.dropped, 1);
 		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	dropped = atomic_exchange(&log_dropped, 0);
+	dropped = atomic_exchange(&host.dropped, 0);
 	if (dropped)
-		host_write(level,
-			   "%s (%" PRIu64 " more webhdfs lines "
-			   "in the last second)",
+		host.write(level,
+			   "%s (%" PRIu64 " more webhdfs lines in the last "
+			   "second)",
 			   line, dropped);
 	else
-		host_write(level, "%s", line);
+		host.write(level, "%s", line);
 }
 
 /* ---- the share and the pool --------------------------------------------- */
@@ -166,10 +169,10 @@ int wh_http_init(wh_state_t *st, char *err, size_t errlen)
 {
 	pthread_mutexattr_t ma;
 
-	pthread_once(&once, init_once);
-	if (curl_init_rc != CURLE_OK) {
+	pthread_once(&host.once, init_once);
+	if (host.curl_rc != CURLE_OK) {
 		snprintf(err, errlen, "curl_global_init: %s",
-			 curl_easy_strerror(curl_init_rc));
+			 curl_easy_strerror(host.curl_rc));
 		return -EIO;
 	}
 	if (st->conf.auth == WH_AUTH_KERBEROS &&
@@ -494,8 +497,8 @@ static verdict_t judge(const wh_state_t *st, const wh_req_t *q, const xfer_t *x,
 			 where, s, q->op);
 		return V_FINAL;
 	}
-	if (wh_json_remote(x->body, x->len, exc, sizeof(exc), msg,
-			   sizeof(msg)) < 0) {
+	if (wh_json_remote(x->body, x->len, st->conf.token, exc, sizeof(exc),
+			   msg, sizeof(msg)) < 0) {
 		snprintf(why, whylen,
 			 "%s answered %ld without a "
 			 "RemoteException%s",

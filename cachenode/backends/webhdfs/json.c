@@ -220,8 +220,19 @@ void wh_listing_fini(wh_listing_t *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int wh_json_remote(const char *body, size_t len, char *exc, size_t exclen,
-		   char *msg, size_t msglen)
+/* Server text s into out[cap], secret blotted out before the cut. */
+static void copy_blotted(char *out, size_t cap, const char *s,
+			 const char *secret)
+{
+	char *whole = sl_xstrdup(s);
+
+	wh_blot(whole, secret);
+	wh_text_copy(out, cap, whole, strlen(whole));
+	free(whole);
+}
+
+int wh_json_remote(const char *body, size_t len, const char *secret, char *exc,
+		   size_t exclen, char *msg, size_t msglen)
 {
 	json_t *doc, *re;
 	const char *e, *m;
@@ -247,9 +258,9 @@ int wh_json_remote(const char *body, size_t len, char *exc, size_t exclen,
 	if (!e || !*e)
 		goto out;
 	m = json_string_value(json_object_get(re, "message"));
-	wh_text_copy(exc, exclen, e, strlen(e));
+	copy_blotted(exc, exclen, e, secret);
 	if (m)
-		wh_text_copy(msg, msglen, m, strlen(m));
+		copy_blotted(msg, msglen, m, secret);
 	rc = 0;
 out:
 	if (doc)

@@ -224,16 +224,20 @@ void wh_text_copy(char *out, size_t cap, const char *s, size_t n)
 	out[k] = '\0';
 }
 
-void wh_scrub(const wh_conf_t *c, char *s)
+void wh_blot(char *s, const char *secret)
 {
-	const char *t = c->token;
-	size_t tn = t ? strlen(t) : 0;
+	size_t n = secret ? strlen(secret) : 0;
 	char *p;
 
-	if (!tn || !s)
+	if (!n || !s)
 		return;
-	while ((p = strstr(s, t)) != NULL)
-		memset(p, '*', tn);
+	while ((p = strstr(s, secret)) != NULL)
+		memset(p, '*', n);
+}
+
+void wh_scrub(const wh_conf_t *c, char *s)
+{
+	wh_blot(s, c->token);
 }
 
 void wh_fmt(char *out, size_t cap, const char *fmt, ...)

@@ -99,11 +99,10 @@ static int wh_open(const sb_dataset_t *ds, void **state, char *err,
 	wh_state_t *st = sl_xcalloc(1, sizeof(*st));
 	int rc = wh_conf_load(&st->conf, ds, err, errlen);
 
-	if (rc < 0) {
-		free(st);
-		return rc;
-	}
-	rc = wh_http_init(st, err, errlen);
+	/* A failed load leaves the conf finalised: close is safe either
+	 * way. */
+	if (rc == 0)
+		rc = wh_http_init(st, err, errlen);
 	if (rc < 0) {
 		wh_close(st);
 		return rc;

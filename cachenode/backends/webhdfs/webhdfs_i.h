@@ -140,6 +140,8 @@ void wh_text_copy(char *out, size_t cap, const char *s, size_t n);
 /* Overwrite every occurrence of the dataset's token in s (if it has one)
  * with '*': no message leaves the module carrying it. */
 void wh_scrub(const wh_conf_t *c, char *s);
+/* The same for any secret (NULL or "": nothing to do). */
+void wh_blot(char *s, const char *secret);
 
 /* snprintf for messages that may be cut to fit: a message is bounded
  * (SB_ERR_MAX) and its end matters least. */
@@ -189,11 +191,13 @@ void wh_listing_fini(wh_listing_t *l);
 /*
  * The RemoteException of an error reply: its exception name (the short
  * class name, from javaClassName when `exception` is missing) into
- * exc[exclen] and its message into msg[msglen] (wh_text_copy'd).  Returns
- * 0, or -1 when the body is no RemoteException (both then "").
+ * exc[exclen] and its message into msg[msglen], each wh_text_copy'd, the
+ * message after every occurrence of secret (may be NULL) was blotted out:
+ * before the cut, so that no piece of it is left.  Returns 0, or -1 when
+ * the body is no RemoteException (both then "").
  */
-int wh_json_remote(const char *body, size_t len, char *exc, size_t exclen,
-		   char *msg, size_t msglen);
+int wh_json_remote(const char *body, size_t len, const char *secret, char *exc,
+		   size_t exclen, char *msg, size_t msglen);
 
 /* A file's version, "m<modificationTime>-l<length>[-i<fileId>]", into
  * out[SB_VERSION_MAX + 1]. */
