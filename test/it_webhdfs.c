@@ -961,7 +961,7 @@ START_TEST(test_hostile_bodies)
 		{"ignorestart", "out of order"},
 		{"emptymore", "an empty page, yet 5 entries remain"},
 		{"noremaining", "no valid remainingEntries"},
-		{"huge", "a reply over 16777216 bytes"},
+		{"huge", "a reply over 4194304 bytes"},
 		{"wrongtype", "DirectoryListing is of another type"},
 	};
 	void *st = ds_open(NULL);

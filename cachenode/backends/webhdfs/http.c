@@ -642,6 +642,8 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 				      sizeof(why));
 		uint64_t now, d, wait;
 
+		wh_scrub(c, why); /* it may be logged below */
+
 		if (v == V_OK) {
 			atomic_store(&st->active, (unsigned)nn);
 			rc = 0;

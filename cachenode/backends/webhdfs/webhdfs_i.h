@@ -25,12 +25,14 @@
 
 #pragma GCC visibility push(hidden)
 
-#define WH_PATH_MAX	  8000	      /* HDFS's own limit on a path */
-#define WH_URL_MAX	  8192	      /* of a redirect's Location */
-#define WH_NAMENODES_MAX  8	      /* entries of `namenodes` */
-#define WH_TOKEN_MAX	  4096	      /* bytes of a delegation token */
-#define WH_STATUS_MAX	  (64u << 10) /* of a GETFILESTATUS reply */
-#define WH_LISTING_MAX	  (16u << 20) /* of one listing reply */
+#define WH_PATH_MAX	 8000	     /* HDFS's own limit on a path */
+#define WH_URL_MAX	 8192	     /* of a redirect's Location */
+#define WH_NAMENODES_MAX 8	     /* entries of `namenodes` */
+#define WH_TOKEN_MAX	 4096	     /* bytes of a delegation token */
+#define WH_STATUS_MAX	 (64u << 10) /* of a GETFILESTATUS reply */
+#define WH_LISTING_MAX                                                         \
+	(4u << 20)		      /* of one listing reply: about 7x that   \
+				       * while parsed */
 #define WH_ERRBODY_MAX	  (64u << 10) /* kept of an error reply */
 #define WH_REDIRECTS_MAX  4	      /* hops after the namenode's 307 */
 #define WH_SERVER_MSG_MAX 200	      /* bytes of a server message kept */
