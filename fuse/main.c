@@ -81,7 +81,7 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 
 static void usage(const char *prog)
 {
-	printf("usage: %s -c CLUSTER.conf MOUNTPOINT [options]\n"
+	printf("Usage: %s -c CLUSTER.conf MOUNTPOINT [options]\n"
 	       "\n"
 	       "Mount the datasets of a Sluice cluster read-only at "
 	       "MOUNTPOINT.\n"
