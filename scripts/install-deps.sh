@@ -39,6 +39,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	missing+=(nodejs npm)
 fi
 
+# kubectl renders the Kubernetes manifests (`kubectl kustomize`, test/it_k8s.sh);
+# Debian's kubernetes-client has it, but the machine may carry its own.
+if ! command -v kubectl >/dev/null 2>&1; then
+	missing+=(kubernetes-client)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#PKGS[@]} packages present"
 	exit 0

@@ -34,10 +34,28 @@ def readme_tables(readme):
     return out
 
 
+def config_tables(config_c):
+    """{table prefix: set of keys} of common/config.c's *_keys[] tables:
+    node_keys is [node NAME]'s, node_defaults_keys [node-defaults]'s."""
+    return {name: set(re.findall(r'"([^"]+)"', body)) for name, body in
+            re.findall(r"static const char \*const (\w+)_keys\[\] = "
+                       r"\{(.*?)\};", config_c, re.S)}
+
+
 def key_of(cell):
     """The key of a README key cell (`name`), or None for prose rows."""
     m = re.fullmatch(r"`([a-z_]+)`", cell)
     return m.group(1) if m else None
+
+
+BACKEND_SECTIONS = (("S3 datasets", "s3"), ("HDFS datasets", "webhdfs"))
+
+
+def backend_keys(tables):
+    """{backend: set of keys} from the README's backend key tables."""
+    return {folder: {key_of(r[0]) for r in tables.get(heading, [])
+                     if key_of(r[0])}
+            for heading, folder in BACKEND_SECTIONS}
 
 
 def main():
@@ -51,11 +69,7 @@ def main():
             "\\fR", "")
     bad = []
 
-    code = {}
-    for name, body in re.findall(
-            r"static const char \*const (\w+)_keys\[\] = \{(.*?)\};",
-            config_c, re.S):
-        code[name] = set(re.findall(r'"([^"]+)"', body))
+    code = config_tables(config_c)
     if not code:
         bad.append("common/config.c: no *_keys[] tables found")
 
@@ -77,8 +91,7 @@ def main():
                        "unknown to common/config.c" % (sect, k))
 
     all_keys = set().union(*documented.values()) if documented else set()
-    for heading, folder in (("S3 datasets", "s3"),
-                            ("HDFS datasets", "webhdfs")):
+    for heading, folder in BACKEND_SECTIONS:
         src = ""
         d = os.path.join(root, "cachenode/backends", folder)
         for fn in sorted(os.listdir(d)):
