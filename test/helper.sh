@@ -39,8 +39,15 @@ th_cleanup() {
 	for m in "${th_mounts[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null
 	done
+	# SIGTERM first (a node then stops cleanly), SIGKILL what is left;
+	# disowned, so that bash does not report their deaths.
 	for p in "${th_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
+		disown "$p" 2>/dev/null || true
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${th_pids[@]}"; do
+		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null ||
+			kill -KILL "$p" 2>/dev/null || true
 	done
 	rm -rf "$TMP"
 }

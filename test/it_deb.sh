@@ -9,7 +9,8 @@
 # point) and reads a dataset through it; no module_dir is set, so the node
 # must find its backends in /usr/lib/sluice.  Then dpkg -r (the conffile
 # stays), dpkg -P, and the file lists of /usr, /etc and dpkg's database
-# must be what they were before.  systemd itself is not PID 1 here: what
+# must be what they were before.  Between, both fstab forms the README
+# gives mount the installed client.  systemd itself is not PID 1 here: what
 # systemd does with the units beyond their command lines is not covered.
 set -euo pipefail
 T=it_deb
@@ -128,6 +129,25 @@ wait "$fuse" || rc=$?
 [ "$rc" -eq 0 ] || th_fail "the client exited $rc after ExecStop: $(cat "$TMP/fuse.log")"
 ! mountpoint -q "$mnt" || th_fail "$mnt still mounted after ExecStop"
 th_ok "mount from $fuse_unit read right, unmounted by ExecStop, client exit 0"
+
+# fstab, as the README writes it: the installed client by its bare name
+# (mount.fuse3 finds it in /usr/bin), and the fuse.sluice-fuse type.
+mnt2=$TMP/datasets2
+mkdir -p "$mnt2"
+th_mounts+=("$mnt2")
+th_at_exit 'for p in $(pgrep -f "sluice-fuse $TMP/cluster.conf"); do kill -KILL "$p"; done'
+cat >"$TMP/fstab" <<END
+sluice-fuse#$TMP/cluster.conf $mnt fuse ro,allow_other,_netdev 0 0
+$TMP/cluster.conf $mnt2 fuse.sluice-fuse ro,allow_other,_netdev 0 0
+END
+for m in "$mnt" "$mnt2"; do
+	mount --fstab "$TMP/fstab" "$m" || th_fail "mount --fstab: $(grep " $m " "$TMP/fstab")"
+	th_check_mount "$m"
+	umount "$m" || th_fail "umount $m"
+done
+th_wait 10 sh -c "! pgrep -f 'sluice-fus[e] $TMP/cluster.conf'" ||
+	th_fail "a client outlived its umount"
+th_ok "fstab lines 'sluice-fuse#CONF' and type fuse.sluice-fuse mount, read, umount"
 
 # systemctl stop: SIGTERM, then SIGKILL after TimeoutStopSec.
 stop_s=$(sed -n 's/^TimeoutStopSec=//p' "$unitdir/$node_unit")
