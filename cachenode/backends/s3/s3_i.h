@@ -12,7 +12,6 @@
 #ifndef S3_I_H
 #define S3_I_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,18 +116,13 @@ void s3_cred_fini(s3_cred_t *c);
 
 /* ---- requests (http.c) -------------------------------------------------- */
 
-typedef struct s3_handle s3_handle_t;
-
 /* One dataset's open module state: read-only after open but for the
  * handle pool. */
 typedef struct s3_state {
 	s3_conf_t conf;
 	char *base; /* URL of the bucket, no trailing '/' */
 	char *sigv4;
-	void *share; /* CURLSH: DNS cache and TLS sessions */
-	pthread_mutex_t share_locks[8];
-	pthread_mutex_t pool_lock;
-	s3_handle_t *pool; /* idle handles, protected by pool_lock */
+	struct sl_curlpool *pool; /* handles sharing DNS and TLS caches */
 } s3_state_t;
 
 typedef struct s3_req {
