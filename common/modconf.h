@@ -36,4 +36,30 @@ int sl_modconf_bad(const sl_modconf_t *l, const sb_param_t *p, const char *fmt,
 int sl_modconf_ms(const sl_modconf_t *l, const sb_param_t *p, uint64_t lo_ms,
 		  uint64_t hi_ms, uint64_t *out);
 
+/*
+ * The limits of an HTTP backend's calls, and the four keys that set them:
+ * `timeout` (of one call, retries and back-off included: 100ms..1h,
+ * default 30s), `connect_timeout` (one connect, at most `timeout`: default
+ * 5s), `retries` (extra attempts after a transient failure: 0..20,
+ * default 4), `retry_base` (the first back-off: 1ms..1m, default 100ms).
+ */
+typedef struct sl_modconf_http {
+	uint64_t timeout_ms;
+	uint64_t connect_timeout_ms;
+	unsigned retries;
+	uint64_t retry_base_ms;
+	const sb_param_t *connect_p; /* where connect_timeout was set */
+} sl_modconf_http_t;
+
+#define SL_MODCONF_HTTP_KEYS "timeout, connect_timeout, retries, retry_base"
+
+void sl_modconf_http_init(sl_modconf_http_t *h);
+/* p, when it is one of the four keys: 0 (set), or -EINVAL with the message
+ * written; 1 when p is not one of them. */
+int sl_modconf_http_key(const sl_modconf_t *l, const sb_param_t *p,
+			sl_modconf_http_t *h);
+/* After every key: refuse a connect_timeout set over the timeout, and cut
+ * the default one to it.  0 or -EINVAL. */
+int sl_modconf_http_finish(const sl_modconf_t *l, sl_modconf_http_t *h);
+
 #endif

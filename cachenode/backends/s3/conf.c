@@ -23,14 +23,9 @@
 
 #define KNOWN_KEYS                                                             \
 	"endpoint, region, credentials, profile, path_style, anonymous, "      \
-	"ca_bundle, timeout, connect_timeout, retries, retry_base"
+	"ca_bundle, " SL_MODCONF_HTTP_KEYS
 
-#define DEFAULT_TIMEOUT_MS	   30000
-#define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_RETRIES		   4
-#define DEFAULT_RETRY_BASE_MS	   100
-#define MAX_RETRIES		   20
-#define CRED_LINE_MAX		   4096
+#define CRED_LINE_MAX 4096
 
 /* Free and wipe a string that may hold a secret. */
 static void free_secret(char **sp)
@@ -298,17 +293,13 @@ static int find_credentials(const sl_modconf_t *l, s3_conf_t *c,
 int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 {
 	sl_modconf_t l;
-	const sb_param_t *cred_p = NULL, *profile_p = NULL, *ct_p = NULL;
+	const sb_param_t *cred_p = NULL, *profile_p = NULL;
 	int path_style = -1, rc;
-	uint64_t v;
 
 	sl_modconf_init(&l, ds, err, errlen);
 	memset(c, 0, sizeof(*c));
 	c->name = sl_xstrdup(ds->name ? ds->name : "?");
-	c->timeout_ms = DEFAULT_TIMEOUT_MS;
-	c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-	c->retries = DEFAULT_RETRIES;
-	c->retry_base_ms = DEFAULT_RETRY_BASE_MS;
+	sl_modconf_http_init(&c->http);
 	rc = parse_uri(&l, c);
 	for (size_t i = 0; rc == 0 && i < ds->n_params; i++) {
 		const sb_param_t *p = &ds->params[i];
@@ -354,37 +345,22 @@ int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 				rc = sl_modconf_bad(&l, p, "empty path");
 			else
 				c->ca_bundle = sl_xstrdup(p->value);
-		} else if (strcmp(k, "timeout") == 0) {
-			rc = sl_modconf_ms(&l, p, 100, 3600000, &c->timeout_ms);
-		} else if (strcmp(k, "connect_timeout") == 0) {
-			rc = sl_modconf_ms(&l, p, 100, 3600000,
-					   &c->connect_timeout_ms);
-			ct_p = p;
-		} else if (strcmp(k, "retries") == 0) {
-			char *end;
-
-			errno = 0;
-			v = strtoull(p->value, &end, 10);
-			if (errno || end == p->value || *end ||
-			    !isdigit((unsigned char)p->value[0]) ||
-			    v > MAX_RETRIES)
-				rc = sl_modconf_bad(
-					&l, p, "'%s' is not a number 0..%d",
-					p->value, MAX_RETRIES);
-			else
-				c->retries = (unsigned)v;
-		} else if (strcmp(k, "retry_base") == 0) {
-			rc = sl_modconf_ms(&l, p, 1, 60000, &c->retry_base_ms);
 		} else {
-			snprintf(err, errlen,
-				 "%s:%d: key '%s' unknown for backend s3 in "
-				 "[dataset %s] (known: " KNOWN_KEYS ")",
-				 l.file, p->line, k, c->name);
-			rc = -EINVAL;
+			/* The HTTP limits, or no key of ours. */
+			rc = sl_modconf_http_key(&l, p, &c->http);
+			if (rc > 0) {
+				snprintf(
+					err, errlen,
+					"%s:%d: key '%s' unknown for backend "
+					"s3 in [dataset %s] (known: " KNOWN_KEYS
+					")",
+					l.file, p->line, k, c->name);
+				rc = -EINVAL;
+			}
 		}
 	}
-	if (rc == 0 && ct_p && c->connect_timeout_ms > c->timeout_ms)
-		rc = sl_modconf_bad(&l, ct_p, "longer than timeout");
+	if (rc == 0)
+		rc = sl_modconf_http_finish(&l, &c->http);
 	if (rc < 0)
 		goto fail;
 	if (!c->region)
@@ -398,8 +374,6 @@ int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 	}
 	c->path_style = path_style >= 0 ? path_style
 					: host_wants_path_style(c->endpoint);
-	if (c->connect_timeout_ms > c->timeout_ms)
-		c->connect_timeout_ms = c->timeout_ms;
 	rc = find_credentials(&l, c, cred_p ? cred_p->value : NULL,
 			      profile_p ? profile_p->value : NULL, cred_p,
 			      profile_p);

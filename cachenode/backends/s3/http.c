@@ -297,7 +297,7 @@ static struct curl_slist *prepare(s3_state_t *st, sl_curl_handle_t *h,
 	struct curl_slist *hl = NULL;
 	char line[SB_VERSION_MAX + 64];
 	CURL *e = h->curl;
-	long stall = (long)SL_MAX(1, c->timeout_ms / 3000);
+	long stall = (long)SL_MAX(1, c->http.timeout_ms / 3000);
 
 	hl = curl_slist_append(hl, "x-amz-content-sha256: " EMPTY_SHA256);
 	if (q->range_len) {
@@ -335,8 +335,9 @@ static struct curl_slist *prepare(s3_state_t *st, sl_curl_handle_t *h,
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)SL_MAX(1, left));
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)SL_MAX(1, SL_MIN(left, c->connect_timeout_ms)));
+	curl_easy_setopt(
+		e, CURLOPT_CONNECTTIMEOUT_MS,
+		(long)SL_MAX(1, SL_MIN(left, c->http.connect_timeout_ms)));
 	/* A transfer that stalls is cut (and retried) before the call's
 	 * whole budget is gone. */
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -407,7 +408,7 @@ static int run_attempts(s3_state_t *st, sl_curl_handle_t *h, const s3_req_t *q,
 			s3_resp_t *r, char *err, size_t errlen)
 {
 	const s3_conf_t *c = &st->conf;
-	uint64_t t0 = sl_now_ms(), deadline = t0 + c->timeout_ms;
+	uint64_t t0 = sl_now_ms(), deadline = t0 + c->http.timeout_ms;
 	char code[S3_CODE_MAX], msg[160], why[CURL_ERROR_SIZE + 96];
 	char tail[96];
 	uint64_t seed = sl_now_ns() ^ (uintptr_t)q;
@@ -458,14 +459,14 @@ static int run_attempts(s3_state_t *st, sl_curl_handle_t *h, const s3_req_t *q,
 		}
 
 		now = sl_now_ms();
-		wait = sl_backoff_ms(c->retry_base_ms, attempt + 1, &seed);
-		if (transient && attempt < c->retries &&
+		wait = sl_backoff_ms(c->http.retry_base_ms, attempt + 1, &seed);
+		if (transient && attempt < c->http.retries &&
 		    now + wait < deadline) {
 			sl_hostlog(&retry_log, SL_LOG_INFO, "s3",
 				   "s3 [dataset %s]: %s: %s; retry %u of %u in "
 				   "%" PRIu64 " ms",
 				   c->name, q->what, why, attempt + 1,
-				   c->retries, wait);
+				   c->http.retries, wait);
 			sl_sleep_ms(wait);
 			continue;
 		}

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/modconf.h"
 #include "sluice/backend.h"
 
 #pragma GCC visibility push(hidden)
@@ -85,11 +86,8 @@ typedef struct s3_conf {
 	char *prefix; /* "" or ending in '/' */
 	int path_style;
 	int anonymous;
-	char *ca_bundle; /* NULL = the system's */
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	unsigned retries;
-	uint64_t retry_base_ms;
+	char *ca_bundle;	/* NULL = the system's */
+	sl_modconf_http_t http; /* timeout, connect_timeout, retries... */
 	s3_cred_t cred;
 } s3_conf_t;
 

@@ -24,7 +24,7 @@
 
 #define KNOWN_KEYS                                                             \
 	"namenodes, user, delegation_token_file, kerberos, ca_file, "          \
-	"verify_reads, timeout, connect_timeout, retries, retry_base"
+	"verify_reads, " SL_MODCONF_HTTP_KEYS
 
 #define HTTP_PORT  9870 /* Hadoop 3's dfs.namenode.http-address */
 #define HTTPS_PORT 9871 /* and dfs.namenode.https-address */
@@ -275,23 +275,9 @@ static int one_key(const sl_modconf_t *l, const sb_param_t *p, wh_conf_t *c,
 			return sl_modconf_bad(l, p, "'%s' is not yes or no", v);
 		return 0;
 	}
-	if (strcmp(k, "timeout") == 0)
-		return sl_modconf_ms(l, p, 100, 3600000, &c->timeout_ms);
-	if (strcmp(k, "connect_timeout") == 0)
-		return sl_modconf_ms(l, p, 100, 3600000,
-				     &c->connect_timeout_ms);
-	if (strcmp(k, "retry_base") == 0)
-		return sl_modconf_ms(l, p, 1, 60000, &c->retry_base_ms);
-	if (strcmp(k, "retries") == 0) {
-		size_t n = strlen(v);
-
-		if (n < 1 || n > 2 || strspn(v, "0123456789") != n ||
-		    atoi(v) > 20)
-			return sl_modconf_bad(l, p,
-					      "'%s' is not a number 0..20", v);
-		c->retries = (unsigned)atoi(v);
-		return 0;
-	}
+	rc = sl_modconf_http_key(l, p, &c->http);
+	if (rc <= 0)
+		return rc;
 	snprintf(l->err, l->errlen,
 		 "%s:%d: key '%s' unknown for backend webhdfs in [dataset %s] "
 		 "(known: " KNOWN_KEYS ")",
@@ -302,8 +288,7 @@ static int one_key(const sl_modconf_t *l, const sb_param_t *p, wh_conf_t *c,
 int wh_conf_load(wh_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 {
 	sl_modconf_t l;
-	const sb_param_t *auth_p = NULL, *nn_p = NULL, *ca_p = NULL,
-			 *ct_p = NULL;
+	const sb_param_t *auth_p = NULL, *nn_p = NULL, *ca_p = NULL;
 	const char *authority = NULL;
 	size_t alen = 0;
 	int rc;
@@ -312,14 +297,9 @@ int wh_conf_load(wh_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	c->name = sl_xstrdup(ds->name ? ds->name : "?");
 	c->verify_reads = 1;
-	c->timeout_ms = 30000;
-	c->connect_timeout_ms = 5000;
-	c->retries = 4;
-	c->retry_base_ms = 100;
+	sl_modconf_http_init(&c->http);
 	rc = parse_uri(&l, c, &authority, &alen);
 	for (size_t i = 0; rc == 0 && i < ds->n_params; i++) {
-		if (strcmp(ds->params[i].key, "connect_timeout") == 0)
-			ct_p = &ds->params[i];
 		rc = one_key(&l, &ds->params[i], c, &auth_p, &nn_p, &ca_p);
 	}
 	if (rc < 0)
@@ -345,11 +325,10 @@ int wh_conf_load(wh_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 	}
 	if (rc == 0 && ca_p && !c->https)
 		rc = sl_modconf_bad(&l, ca_p, "only with swebhdfs:// (HTTPS)");
-	if (rc == 0 && ct_p && c->connect_timeout_ms > c->timeout_ms)
-		rc = sl_modconf_bad(&l, ct_p, "longer than timeout");
+	if (rc == 0)
+		rc = sl_modconf_http_finish(&l, &c->http);
 	if (rc < 0)
 		goto fail;
-	c->connect_timeout_ms = SL_MIN(c->connect_timeout_ms, c->timeout_ms);
 	return 0;
 fail:
 	wh_conf_fini(c);

@@ -89,7 +89,7 @@ static void setup_handle(CURL *e, void *arg)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-			 (long)SL_MAX(1, c->timeout_ms / 3000));
+			 (long)SL_MAX(1, c->http.timeout_ms / 3000));
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 }
@@ -243,7 +243,7 @@ static CURLcode transfer(const wh_state_t *st, sl_curl_handle_t *h,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)SL_MIN(left, c->connect_timeout_ms));
+			 (long)SL_MIN(left, c->http.connect_timeout_ms));
 	if (namenode && c->auth == WH_AUTH_KERBEROS) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
 		curl_easy_setopt(e, CURLOPT_USERPWD, ":");
@@ -422,7 +422,7 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		 size_t errlen)
 {
 	const wh_conf_t *c = &st->conf;
-	uint64_t t0 = sl_now_ms(), deadline = t0 + c->timeout_ms;
+	uint64_t t0 = sl_now_ms(), deadline = t0 + c->http.timeout_ms;
 	uint64_t seed = sl_now_ns() ^ (uintptr_t)q ^ 0x9e3779b97f4a7c15ull;
 	size_t nn = atomic_load(&st->active) % c->n_nn, tried = 1;
 	char why[SB_ERR_MAX] = "", tail[96] = "";
@@ -460,8 +460,8 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 			continue;
 		}
 		now = sl_now_ms();
-		wait = sl_backoff_ms(c->retry_base_ms, attempts, &seed);
-		if (attempts > c->retries || now + wait >= deadline) {
+		wait = sl_backoff_ms(c->http.retry_base_ms, attempts, &seed);
+		if (attempts > c->http.retries || now + wait >= deadline) {
 			snprintf(tail, sizeof(tail),
 				 " (gave up after %u attempts in %" PRIu64
 				 " ms)",
@@ -472,7 +472,8 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		wh_log(SL_LOG_INFO,
 		       "webhdfs [dataset %s]: %s %s: %s; retry %u of %u in "
 		       "%" PRIu64 " ms",
-		       c->name, q->op, hpath, why, attempts, c->retries, wait);
+		       c->name, q->op, hpath, why, attempts, c->http.retries,
+		       wait);
 		sl_sleep_ms(wait);
 		attempts++;
 		tried = 1;

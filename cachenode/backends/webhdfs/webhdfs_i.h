@@ -22,6 +22,7 @@
 
 #include "common/hostlog.h"
 #include "common/log.h" /* SL_LOG_* levels for wh_log */
+#include "common/modconf.h"
 #include "sluice/backend.h"
 
 #pragma GCC visibility push(hidden)
@@ -61,10 +62,7 @@ typedef struct wh_conf {
 	char *token;	  /* with WH_AUTH_TOKEN; a secret: wiped on fini */
 	char *ca_file;	  /* NULL = the system's CAs */
 	int verify_reads; /* a GETFILESTATUS after each read */
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	unsigned retries;
-	uint64_t retry_base_ms;
+	sl_modconf_http_t http; /* timeout, connect_timeout, retries... */
 } wh_conf_t;
 
 /*
