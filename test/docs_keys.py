@@ -5,8 +5,9 @@
 Core sections: the README's "Configuration reference" table against the
 `*_keys[]` tables of common/config.c, section by section ([node NAME] is
 node_keys, [node-defaults] would be node_defaults_keys).  Backends: every
-key of the README's S3 and HDFS tables is a string the backend's source
-compares a key with.  Then every README key must be in sluice.conf(5).
+key of the README's S3 and HDFS tables is a string in the backend's
+sources or in a common/ module they include.  Then every README key must
+be in sluice.conf(5).
 
 usage: docs_keys.py ROOT MAN5_FILE   (prints what differs; exit 1 if any)
 """
@@ -46,6 +47,23 @@ def key_of(cell):
     """The key of a README key cell (`name`), or None for prose rows."""
     m = re.fullmatch(r"`([a-z_]+)`", cell)
     return m.group(1) if m else None
+
+
+def backend_source(root, folder):
+    """The text of a backend's .c files and of the common/ modules they
+    include (the HTTP backends share their key parsing in common/)."""
+    d = os.path.join(root, "cachenode/backends", folder)
+    src = ""
+    for fn in sorted(os.listdir(d)):
+        if fn.endswith(".c"):
+            with open(os.path.join(d, fn), encoding="utf-8") as f:
+                src += f.read()
+    for mod in sorted(set(re.findall(r'#include "common/(\w+)\.h"', src))):
+        path = os.path.join(root, "common", mod + ".c")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                src += f.read()
+    return src
 
 
 BACKEND_SECTIONS = (("S3 datasets", "s3"), ("HDFS datasets", "webhdfs"))
@@ -92,12 +110,7 @@ def main():
 
     all_keys = set().union(*documented.values()) if documented else set()
     for heading, folder in BACKEND_SECTIONS:
-        src = ""
-        d = os.path.join(root, "cachenode/backends", folder)
-        for fn in sorted(os.listdir(d)):
-            if fn.endswith(".c"):
-                with open(os.path.join(d, fn), encoding="utf-8") as f:
-                    src += f.read()
+        src = backend_source(root, folder)
         rows = tables.get(heading, [])
         if not rows:
             bad.append("README: no key table under '## %s'" % heading)
