@@ -404,12 +404,14 @@ static ssize_t wire_result(const cn_dataset_t *d, const char *what, ssize_t rc,
 
 /*
  * Defence in depth: what a module is handed passed the protocol's
- * validators already (proto/), but every path, version and cursor is
- * checked again here, on its way into a backend that may put it in a
- * path, a URL or a header.  0, or -EINVAL with err.
+ * validators already (proto/), but every path and version is checked
+ * again here, on its way into a backend that may put it in a path, a URL
+ * or a header.  (A cursor is the module's own bytes, decoded from the
+ * wire's; the module encodes it where it builds a URL.)  0, or -EINVAL
+ * with err.
  */
-static int check_args(const char *path, const char *version, const char *cursor,
-		      char *err, size_t errlen)
+static int check_args(const char *path, const char *version, char *err,
+		      size_t errlen)
 {
 	const char *bad = NULL;
 
@@ -417,8 +419,6 @@ static int check_args(const char *path, const char *version, const char *cursor,
 		bad = "path";
 	else if (version && sl_version_check(version, strlen(version)) < 0)
 		bad = "version";
-	else if (cursor && sl_cursor_check(cursor, strlen(cursor)) < 0)
-		bad = "cursor";
 	if (!bad)
 		return 0;
 	snprintf(err, errlen, "refused a malformed %s", bad);
@@ -428,7 +428,7 @@ static int check_args(const char *path, const char *version, const char *cursor,
 int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
 		    char *err, size_t errlen)
 {
-	int rc = check_args(path, NULL, NULL, err, errlen);
+	int rc = check_args(path, NULL, err, errlen);
 
 	if (rc < 0)
 		return rc;
@@ -440,7 +440,7 @@ ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
 			const char *version, uint64_t offset, void *buf,
 			size_t len, char *err, size_t errlen)
 {
-	ssize_t rc = check_args(path, version, NULL, err, errlen);
+	ssize_t rc = check_args(path, version, err, errlen);
 
 	if (rc < 0)
 		return rc;
@@ -462,7 +462,7 @@ int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
 			 d->backend);
 		return -EOPNOTSUPP;
 	}
-	rc = check_args(dir, NULL, cursor, err, errlen);
+	rc = check_args(dir, NULL, err, errlen);
 	if (rc < 0)
 		return rc;
 	rc = d->ops->list(d->state, dir, cursor, ents, max, n, next_cursor, err,

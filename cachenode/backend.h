@@ -102,8 +102,8 @@ int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc);
  * says; d is borrowed, kept alive by the caller's reference).  Each returns
  * what the module does, or -EOPNOTSUPP with a message in err when the
  * module does not provide the op (an optional one, or one its shorter
- * table lacks), or -EINVAL for a path, version or cursor that breaks its
- * rule (common/path.h: checked again before a module sees it).  An error
+ * table lacks), or -EINVAL for a path or version that breaks its rule
+ * (common/path.h: checked again before a module sees it).  An error
  * below -PR_ERRNO_MAX (no errno; the wire could
  * not carry it) comes back as -EIO, logged.  Arguments as in
  * sluice/backend.h.

@@ -535,8 +535,10 @@ static void list_encode(list_fetch_t *f, const char *next, size_t n)
 {
 	pr_list_reply_t lr = {0};
 	pr_dirent_t *pe = sl_xcalloc(n ? n : 1, sizeof(*pe));
+	char wire[PR_MAX_CURSOR + 1];
 	pr_buf_t b;
 	size_t k = 0;
+	int rc;
 
 	for (size_t i = 0; i < n; i++) {
 		sb_dirent_t *e = &f->ents[i];
@@ -555,14 +557,20 @@ static void list_encode(list_fetch_t *f, const char *next, size_t n)
 		pe[i].name = pr_str(f->ents[i].name);
 		pe[i].st = cn_wire_stat(&f->ents[i].st);
 	}
-	lr.next_cursor = pr_str(next);
 	lr.n_entries = (uint32_t)k;
 	lr.entries = pe;
 	pr_buf_init(&b);
-	if (pr_list_reply_encode(&b, &lr) < 0) {
+	/* The backend's cursor, in the wire's bytes (common/path.h). */
+	rc = sl_cursor_encode(next, wire, sizeof(wire));
+	if (rc == 0) {
+		lr.next_cursor = pr_str(wire);
+		rc = pr_list_reply_encode(&b, &lr);
+	}
+	if (rc < 0) {
 		f->h.rc = -EIO;
 		snprintf(f->h.err, sizeof(f->h.err),
-			 "backend listing cannot be encoded");
+			 "backend listing cannot be encoded%s",
+			 rc == -ENAMETOOLONG ? ": cursor too long" : "");
 		pr_buf_fini(&b);
 	} else {
 		f->body = pr_buf_release(&b, &f->body_len);

@@ -384,15 +384,22 @@ static void serve_stat(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		cn_fetch_stat(s, fl, ds, path);
 }
 
+/* cursor is the wire's; the backend gets its own bytes back
+ * (sl_cursor_decode: one wire form each, so either keys the cache). */
 static void serve_list(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		       const char *path, const char *cursor, uint32_t max)
 {
 	sl_blockkey_t key =
 		cn_metacache_key(CN_META_LIST, ds->name, path, cursor, max);
+	char raw[SB_CURSOR_MAX + 1];
 	cn_flight_t *fl;
 
+	if (sl_cursor_decode(cursor, strlen(cursor), raw, sizeof(raw)) < 0) {
+		cn_reply_error(s, a, -EINVAL, "unusable cursor");
+		return;
+	}
 	if (meta_or_flight(s, a, key, 0, &fl) < 0)
-		cn_fetch_list(s, fl, ds, path, cursor, max);
+		cn_fetch_list(s, fl, ds, path, raw, max);
 }
 
 /* PEER_READ: from the cache (RAM or disk) only, never the backend

@@ -85,6 +85,78 @@ int sl_cursor_check(const char *cursor, size_t len)
 	return token_check(cursor, len, SL_CURSOR_MAX);
 }
 
+/* A byte a wire cursor carries as it is. */
+static int cursor_plain(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%';
+}
+
+int sl_cursor_encode(const char *raw, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0, max = SL_MIN(cap, (size_t)SL_CURSOR_MAX + 1);
+
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		size_t need = cursor_plain(*p) ? 1 : 3;
+
+		if (k + need >= max)
+			return -ENAMETOOLONG;
+		if (need == 1) {
+			out[k++] = (char)*p;
+			continue;
+		}
+		out[k++] = '%';
+		out[k++] = hex[*p >> 4];
+		out[k++] = hex[*p & 15];
+	}
+	if (k >= max)
+		return -ENAMETOOLONG;
+	out[k] = '\0';
+	return 0;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int sl_cursor_decode(const char *wire, size_t len, char *out, size_t cap)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)wire[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (len - i < 3)
+				return -EINVAL;
+			hi = hex_digit(wire[i + 1]);
+			lo = hex_digit(wire[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (unsigned char)(hi << 4 | lo);
+			if (c == 0 || cursor_plain(c))
+				return -EINVAL;
+			i += 2;
+		} else if (!cursor_plain(c)) {
+			return -EINVAL;
+		}
+		if (k + 1 >= cap)
+			return -ENAMETOOLONG;
+		out[k++] = (char)c;
+	}
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	out[k] = '\0';
+	return 0;
+}
+
 /*
  * out may be dir itself (append in place); name must not overlap out.  On
  * error out is left untouched.

@@ -37,15 +37,26 @@ int sl_name_check(const char *name, size_t len);
 int sl_version_check(const char *version, size_t len);
 
 /*
- * LIST cursors are opaque too, made by a backend (a directory offset, an
- * S3 continuation token) and handed back to it by whoever lists next, so
- * they are held to the version's charset: at most SL_CURSOR_MAX bytes of
- * visible ASCII other than '"' and '\\'.  A backend still encodes one
- * before it puts it in a URL.  Returns 0, -ENAMETOOLONG or -EINVAL; ""
- * (start, or last page) passes.
+ * LIST cursors are opaque too, and travel to the client and back, so on
+ * the wire they are held to the version's charset: at most SL_CURSOR_MAX
+ * bytes of visible ASCII other than '"' and '\\'.  Returns 0,
+ * -ENAMETOOLONG or -EINVAL; "" (start, or last page) passes.
  */
 #define SL_CURSOR_MAX 1024
 int sl_cursor_check(const char *cursor, size_t len);
+
+/*
+ * A backend's own cursor (any bytes but NUL: webhdfs puts a file name in
+ * it) as a wire cursor and back: bytes outside the charset above, and '%'
+ * itself, become "%XX" (upper-case hex).  encode writes raw into out[cap]
+ * (NUL-terminated): 0, or -ENAMETOOLONG when it does not fit in cap or in
+ * SL_CURSOR_MAX.  decode turns wire[0..len) (which passed
+ * sl_cursor_check) into out[cap]: 0; -EINVAL for an escape that is
+ * malformed, not upper-case, a NUL, or of a byte that needs none (so each
+ * backend cursor has exactly one wire form); -ENAMETOOLONG.
+ */
+int sl_cursor_encode(const char *raw, char *out, size_t cap);
+int sl_cursor_decode(const char *wire, size_t len, char *out, size_t cap);
 
 /*
  * Join dir and name into out[cap] ("" + "a" = "a", "a" + "b" = "a/b").

@@ -170,6 +170,33 @@ static const sb_ops_t wild_ops = {
 	.read = w_read,
 };
 
+/* ---- A backend whose cursors hold any bytes ----------------------------- */
+
+/* Page i's cursor (page 0's is ""); webhdfs puts file names in them. */
+static const char *const cursors[] = {"", "1:a name \"q\"\r\n\xc3\xa9 100%",
+				      "2:\x01\\"};
+
+static int p_list(void *state, const char *dir, const char *cursor,
+		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
+		  char *err, size_t errlen)
+{
+	(void)state;
+	(void)dir;
+	(void)max;
+	for (size_t i = 0; i < SL_ARRAY_SIZE(cursors); i++) {
+		if (strcmp(cursor, cursors[i]) != 0)
+			continue;
+		snprintf(ents[0].name, sizeof(ents[0].name), "p%zu", i);
+		m_fill("f", &ents[0].st);
+		*n = 1;
+		strcpy(next,
+		       i + 1 < SL_ARRAY_SIZE(cursors) ? cursors[i + 1] : "");
+		return 0;
+	}
+	snprintf(err, errlen, "not my cursor");
+	return -EINVAL;
+}
+
 /* ---- The node ------------------------------------------------------------ */
 
 static th_node_t node;
@@ -282,6 +309,42 @@ START_TEST(test_backend_status_not_errno)
 }
 END_TEST
 
+/* A backend's cursor with blanks, quotes, CR, LF, UTF-8, '%' and control
+ * bytes pages as it should: the node carries it encoded (the wire's
+ * cursors are visible ASCII) and hands the module its own bytes back. */
+START_TEST(test_cursor_bytes)
+{
+	sb_ops_t pager = mode_ops;
+	char cursor[PR_MAX_CURSOR + 1] = "";
+	pr_list_reply_t lr;
+	th_reply_t keep;
+	int pages = 0;
+
+	pager.name = "pager";
+	pager.list = p_list;
+	start(&pager, "[dataset ds]\nbackend = pager\nuri = p://\n");
+	do {
+		char want[8];
+
+		ck_assert_int_eq(
+			th_client_list(cli, "ds", "", cursor, 16, &lr, &keep),
+			0);
+		ck_assert_uint_eq(lr.n_entries, 1);
+		snprintf(want, sizeof(want), "p%d", pages);
+		ck_assert(pr_str_eq(lr.entries[0].name, want));
+		pr_str_copy(cursor, sizeof(cursor), lr.next_cursor);
+		pr_list_reply_free(&lr);
+		th_reply_free(&keep);
+		pages++;
+	} while (cursor[0] && pages < 10);
+	ck_assert_int_eq(pages, 3);
+	/* A wire cursor with an escape the node never makes. */
+	ck_assert_int_eq(th_client_list(cli, "ds", "", "1:%41", 16, &lr, &keep),
+			 -EINVAL);
+	th_reply_free(&keep);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_requests");
@@ -293,6 +356,7 @@ int main(void)
 	tcase_add_test(tc, test_stat_and_list_agree_on_mode);
 	tcase_add_test(tc, test_list_not_provided);
 	tcase_add_test(tc, test_backend_status_not_errno);
+	tcase_add_test(tc, test_cursor_bytes);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -216,6 +216,47 @@ START_TEST(test_cursor_check)
 }
 END_TEST
 
+/* A backend's cursor, any bytes but NUL, over the wire and back. */
+START_TEST(test_cursor_codec)
+{
+	static const char *const raw[] = {
+		"", "4096", "1:a name \"quoted\"\r\n\x01\xc3\xa9 100%",
+		"1:1000:0:1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36H="};
+	static const char *const bad[] = {"%",	 "%4",	"%4G", "%41",
+					  "%00", "%7e", "%2x"};
+	char wire[SL_CURSOR_MAX + 1], back[SL_CURSOR_MAX + 1];
+	char big[400];
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(raw); i++) {
+		ck_assert_int_eq(sl_cursor_encode(raw[i], wire, sizeof(wire)),
+				 0);
+		ck_assert_int_eq(sl_cursor_check(wire, strlen(wire)), 0);
+		ck_assert_int_eq(sl_cursor_decode(wire, strlen(wire), back,
+						  sizeof(back)),
+				 0);
+		ck_assert_str_eq(back, raw[i]);
+	}
+	ck_assert_int_eq(sl_cursor_encode("a b", wire, sizeof(wire)), 0);
+	ck_assert_str_eq(wire, "a%20b");
+	ck_assert_int_eq(sl_cursor_encode("%", wire, sizeof(wire)), 0);
+	ck_assert_str_eq(wire, "%25");
+	/* One wire form per cursor: any other escape is refused. */
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++)
+		ck_assert_int_eq(sl_cursor_decode(bad[i], strlen(bad[i]), back,
+						  sizeof(back)),
+				 -EINVAL);
+	/* 342 bytes that all need escaping pass the wire's 1024. */
+	memset(big, ' ', sizeof(big));
+	big[341] = '\0';
+	ck_assert_int_eq(sl_cursor_encode(big, wire, sizeof(wire)), 0);
+	big[341] = ' ';
+	big[342] = '\0';
+	ck_assert_int_eq(sl_cursor_encode(big, wire, sizeof(wire)),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(sl_cursor_decode("ab", 2, back, 2), -ENAMETOOLONG);
+}
+END_TEST
+
 static Suite *path_suite(void)
 {
 	Suite *s = suite_create("path");
@@ -227,6 +268,7 @@ static Suite *path_suite(void)
 	tcase_add_test(tc, test_too_long);
 	tcase_add_test(tc, test_version_check);
 	tcase_add_test(tc, test_cursor_check);
+	tcase_add_test(tc, test_cursor_codec);
 	tcase_add_test(tc, test_name_check);
 	tcase_add_test(tc, test_join);
 	suite_add_tcase(s, tc);

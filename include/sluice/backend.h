@@ -125,10 +125,10 @@ typedef struct sb_ops {
 	 * the following page, or "" when this is the last.  cursor "" starts
 	 * at the beginning.  Entries come in a stable order ("." and ".."
 	 * excluded); entries that cannot be represented are skipped.  A
-	 * cursor travels to the client and back: the version's bytes
-	 * (visible ASCII but '"' and '\\'), or the page is an EIO; the
-	 * cursor handed in has passed that check, but a module still
-	 * encodes it before it goes into a URL.
+	 * cursor is the module's own: any bytes but NUL (webhdfs puts a
+	 * file name in it); the node carries it on the wire encoded and
+	 * hands it back as it was made, but it came from a client, so a
+	 * module encodes it before it goes into a URL.
 	 */
 	int (*list)(void *state, const char *dir, const char *cursor,
 		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
