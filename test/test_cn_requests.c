@@ -324,7 +324,7 @@ START_TEST(test_cursor_bytes)
 	pager.list = p_list;
 	start(&pager, "[dataset ds]\nbackend = pager\nuri = p://\n");
 	do {
-		char want[8];
+		char want[16];
 
 		ck_assert_int_eq(
 			th_client_list(cli, "ds", "", cursor, 16, &lr, &keep),
