@@ -44,7 +44,7 @@ typedef struct fetch {
 	cn_flight_t *flight; /* NULL once its waiters were answered */
 	cn_dataset_t *ds;    /* reference */
 	char *path;
-	cn_peer_t *hint_of; /* reference: the peer whose hint started it */
+	cn_sender_t *hint_of; /* reference: the peer whose hint started it */
 	ssize_t rc;
 	char err[SB_ERR_MAX];
 } fetch_t;
@@ -138,9 +138,9 @@ static void fetch_free(cn_server_t *s, fetch_t *f)
 	sl_list_del(&f->live);
 	s->n_live--;
 	if (f->hint_of) {
-		cn_peer_hint_put(f->hint_of);
-		cn_peers_release(s->peers, f->hint_of);
-		cn_peer_unref(f->hint_of);
+		cn_sender_hint_put(f->hint_of);
+		cn_senders_release(s->peers, f->hint_of);
+		cn_sender_unref(f->hint_of);
 	}
 	f->kind->fini(f);
 	cn_dataset_unref(&f->ds);
@@ -429,14 +429,14 @@ int cn_fetch_queued(const cn_server_t *s)
 
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer, cn_peer_t *hint_of)
+		   const cn_fill_t *fill, int peer, cn_sender_t *hint_of)
 {
 	fetch_t *h = fetch_new(s, &read_kind, fl, ds, path);
 	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
 
 	if (hint_of) {
-		h->hint_of = cn_peer_ref(hint_of);
-		cn_peer_hint_add(hint_of);
+		h->hint_of = cn_sender_ref(hint_of);
+		cn_sender_hint_add(hint_of);
 	}
 	f->fill = *fill;
 	f->fill.blk = NULL;

@@ -67,14 +67,14 @@ void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
  * most PEER_MAX_BYTES, at least four of the largest blocks, so that a
  * reader streams), and fixed counts (peers.c).
  */
-void cn_nodemap_peer_limits(const cn_server_t *s, cn_peer_limits_t *lim)
+void cn_nodemap_peer_limits(const cn_server_t *s, cn_sender_limits_t *lim)
 {
 	const sl_config_t *cfg = s->cfg;
 	uint64_t cap = s->node->ram_capacity, maxblk = 0;
 
 	for (size_t i = 0; i < cfg->n_datasets; i++)
 		maxblk = SL_MAX(maxblk, (uint64_t)cfg->datasets[i].block_size);
-	*lim = (cn_peer_limits_t){
+	*lim = (cn_sender_limits_t){
 		.max_pending = PEER_MAX_PENDING,
 		.max_hints = PEER_MAX_HINTS,
 		.max_replies = PEER_MAX_REPLIES,
@@ -308,10 +308,10 @@ static void apply_budgets(cn_server_t *s)
 	cn_metacache_set_limits(s->meta, meta, CN_META_ENTRIES);
 	atomic_store(&s->m.ram_capacity, s->node->ram_capacity);
 	{
-		cn_peer_limits_t lim;
+		cn_sender_limits_t lim;
 
 		cn_nodemap_peer_limits(s, &lim);
-		cn_peers_set_limits(s->peers, &lim);
+		cn_senders_set_limits(s->peers, &lim);
 	}
 }
 

@@ -36,7 +36,7 @@ void cn_request_begin(cn_server_t *s, const cn_addr_t *a)
 	atomic_fetch_add(&s->m.in_flight, 1);
 	s->pending_reqs++;
 	if (a->peer)
-		cn_peer_begin(a->peer);
+		cn_sender_begin(a->peer);
 }
 
 void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
@@ -45,8 +45,8 @@ void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
 	atomic_fetch_sub(&s->m.in_flight, 1);
 	s->pending_reqs--;
 	if (a->peer) {
-		cn_peer_end(a->peer, a->reserve);
-		cn_peers_release(s->peers, a->peer);
+		cn_sender_end(a->peer, a->reserve);
+		cn_senders_release(s->peers, a->peer);
 	}
 }
 
@@ -188,12 +188,12 @@ static cn_req_t *req_new(cn_server_t *s, const cn_addr_t *a)
 	r->silent = a->silent;
 	r->reserve = a->reserve;
 	if (a->peer)
-		r->peer = cn_peer_ref(a->peer);
+		r->peer = cn_sender_ref(a->peer);
 	if (r->silent) {
 		s->silent_reqs++;
 		/* A hint waiting counts against its peer until it ends. */
 		if (r->peer)
-			cn_peer_hint_add(r->peer);
+			cn_sender_hint_add(r->peer);
 	}
 	return r;
 }
@@ -224,9 +224,9 @@ void cn_req_release(cn_server_t *s, cn_req_t *r)
 		s->silent_reqs--;
 	if (r->peer) {
 		if (r->silent)
-			cn_peer_hint_put(r->peer);
-		cn_peers_release(s->peers, r->peer);
-		cn_peer_unref(r->peer);
+			cn_sender_hint_put(r->peer);
+		cn_senders_release(s->peers, r->peer);
+		cn_sender_unref(r->peer);
 	}
 	zmq_msg_close(&r->identity);
 	cn_dataset_unref(&r->ds);
@@ -510,14 +510,14 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 			const char *path, pr_read_req_t *q)
 {
 	char version[PR_MAX_VERSION + 1];
-	cn_peer_t *p = a->peer;
+	cn_sender_t *p = a->peer;
 
 	pr_str_copy(version, sizeof(version), q->version);
 	if (a->op == PR_OP_PREFETCH) {
 		/* A hint: acknowledge now, fetch the whole block in the
 		 * background.  Its slot, taken first, keeps the peer while
 		 * the acknowledgement ends the request. */
-		int slot = p ? cn_peer_hint_take(s->peers, p) : 0;
+		int slot = p ? cn_sender_hint_take(s->peers, p) : 0;
 
 		cn_reply(s, a, 0, NULL, 0);
 		if (slot < 0 || s->n_live + s->silent_reqs >= CN_MAX_PENDING) {
@@ -525,8 +525,8 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 				SL_LOG_INFO,
 				"prefetch backlog full: hint dropped");
 			if (slot == 0 && p) {
-				cn_peer_hint_put(p);
-				cn_peers_release(s->peers, p);
+				cn_sender_hint_put(p);
+				cn_senders_release(s->peers, p);
 			}
 			return;
 		}
@@ -537,15 +537,15 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 		cn_serve_read(s, a, ds, path, version, q->block, q->offset,
 			      q->length);
 		if (p) {
-			cn_peer_hint_put(p);
-			cn_peers_release(s->peers, p);
+			cn_sender_hint_put(p);
+			cn_senders_release(s->peers, p);
 		}
 		return;
 	}
 	/* What the reply will take, counted against the peer until then. */
 	a->reserve = q->length ? q->length : ds->block_size;
 	if (p)
-		cn_peer_reserve(p, a->reserve);
+		cn_sender_reserve(p, a->reserve);
 	if (a->op == PR_OP_PEER_READ) {
 		peer_read(s, a, ds, path, version, q->block, q->offset,
 			  q->length);

@@ -80,7 +80,7 @@ static void begin_stop(cn_server_t *s)
 
 /* Answer a request m (from peer p, NULL: counted nowhere) -err, not
  * served. */
-static void refuse(cn_server_t *s, pr_msg_t *m, cn_peer_t *p, int err,
+static void refuse(cn_server_t *s, pr_msg_t *m, cn_sender_t *p, int err,
 		   const char *why)
 {
 	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
@@ -90,7 +90,7 @@ static void refuse(cn_server_t *s, pr_msg_t *m, cn_peer_t *p, int err,
 }
 
 /* Serve request m of peer p (a message that is no reply). */
-static void handle(cn_server_t *s, pr_msg_t *m, cn_peer_t *p)
+static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 {
 	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
 	const void *body = pr_msg_body(m);
@@ -153,7 +153,7 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_peer_t *p)
  */
 static void take(cn_server_t *s, pr_msg_t *m)
 {
-	cn_peer_t *p;
+	cn_sender_t *p;
 
 	if (m->h.flags & PR_F_REPLY) {
 		/* Never answer a reply: two peers would bounce forever. */
@@ -162,23 +162,23 @@ static void take(cn_server_t *s, pr_msg_t *m)
 				   "dropped a reply sent to the node");
 		return;
 	}
-	p = cn_peers_get(s->peers, &m->identity);
+	p = cn_senders_get(s->peers, &m->identity);
 	if (!p) {
 		atomic_fetch_add(&s->m.requests_busy, 1);
 		refuse(s, m, NULL, -EAGAIN, "too many clients in flight");
 		return;
 	}
 	if (s->stopping ||
-	    (!cn_peer_holds(p) &&
-	     cn_peer_admits(s->peers, p, s->pending_reqs, CN_MAX_PENDING))) {
+	    (!cn_sender_holds(p) &&
+	     cn_sender_admits(s->peers, p, s->pending_reqs, CN_MAX_PENDING))) {
 		handle(s, m, p);
 		return;
 	}
-	if (cn_peers_hold(s->peers, p, m) == 0)
+	if (cn_senders_hold(s->peers, p, m) == 0)
 		return;
-	if (!cn_peer_reads(s->peers, p)) {
+	if (!cn_sender_reads(s->peers, p)) {
 		atomic_fetch_add(&s->m.requests_dropped, 1);
-		cn_peers_release(s->peers, p);
+		cn_senders_release(s->peers, p);
 		return;
 	}
 	atomic_fetch_add(&s->m.requests_busy, 1);
@@ -190,20 +190,20 @@ static void take(cn_server_t *s, pr_msg_t *m)
  * to be refused, once stopping). */
 static void resume_held(cn_server_t *s)
 {
-	cn_peer_t *p, *next;
+	cn_sender_t *p, *next;
 	pr_msg_t m;
 
 	pr_msg_init(&m);
-	for (p = cn_peers_next_holding(s->peers, NULL); p; p = next) {
+	for (p = cn_senders_next_holding(s->peers, NULL); p; p = next) {
 		/* Taken before p's requests run: they may end p's hold. */
-		next = cn_peers_next_holding(s->peers, p);
-		cn_peer_ref(p);
+		next = cn_senders_next_holding(s->peers, p);
+		cn_sender_ref(p);
 		while ((s->stopping ||
-			cn_peer_admits(s->peers, p, s->pending_reqs,
-				       CN_MAX_PENDING)) &&
-		       cn_peers_unhold(s->peers, p, &m) == 0)
+			cn_sender_admits(s->peers, p, s->pending_reqs,
+					 CN_MAX_PENDING)) &&
+		       cn_senders_unhold(s->peers, p, &m) == 0)
 			handle(s, &m, p);
-		cn_peer_unref(p);
+		cn_sender_unref(p);
 	}
 	pr_msg_close(&m);
 }
@@ -228,14 +228,14 @@ static int drain_socket(cn_server_t *s)
 					   "bad message from a peer: %s",
 					   strerror(-rc));
 			if (m.header_ok && !(m.h.flags & PR_F_REPLY)) {
-				cn_peer_t *p =
-					cn_peers_get(s->peers, &m.identity);
+				cn_sender_t *p =
+					cn_senders_get(s->peers, &m.identity);
 
-				if (!p || cn_peer_reads(s->peers, p))
+				if (!p || cn_sender_reads(s->peers, p))
 					refuse(s, &m, p, rc,
 					       "malformed message");
 				else if (p)
-					cn_peers_release(s->peers, p);
+					cn_senders_release(s->peers, p);
 			}
 			rc = 0;
 			continue;
@@ -367,10 +367,10 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	}
 	cn_ramtier_set_wake_fd(s->tier, s->wake_fd);
 	{
-		cn_peer_limits_t lim;
+		cn_sender_limits_t lim;
 
 		cn_nodemap_peer_limits(s, &lim);
-		s->peers = cn_peers_new(&lim, s->wake_fd, &s->m);
+		s->peers = cn_senders_new(&lim, s->wake_fd, &s->m);
 	}
 	s->workers = cn_workers_new(s->node->workers, &rc);
 	if (!s->workers) {
@@ -462,7 +462,7 @@ int cn_server_run(cn_server_t *s)
 			timeout = (long)SL_MIN(s->drain_deadline_ms - now,
 					       (uint64_t)RETRY_MS);
 		} else if (cn_fetch_queued(s) ||
-			   cn_peers_next_holding(s->peers, NULL)) {
+			   cn_senders_next_holding(s->peers, NULL)) {
 			timeout = RETRY_MS;
 		}
 		ir = n;
@@ -514,7 +514,7 @@ int cn_server_run(cn_server_t *s)
 		}
 		now = sl_now_ms();
 		if (now - s->last_sweep_ms >= SWEEP_MS) {
-			cn_peers_sweep(s->peers);
+			cn_senders_sweep(s->peers);
 			s->last_sweep_ms = now;
 		}
 	}
@@ -588,7 +588,7 @@ int cn_server_destroy(cn_server_t **sp)
 	}
 	cn_workers_destroy(&s->workers, cn_fetch_discard, s);
 	cn_flights_destroy(&s->flights);
-	cn_peers_destroy(&s->peers);
+	cn_senders_destroy(&s->peers);
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
 	cn_nodemap_close(s);

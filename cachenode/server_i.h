@@ -29,7 +29,7 @@
 #include "cachenode/flight.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
-#include "cachenode/peers.h"
+#include "cachenode/senders.h"
 #include "cachenode/ramtier.h"
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
@@ -54,7 +54,7 @@ typedef struct cn_addr {
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
-	cn_peer_t *peer;
+	cn_sender_t *peer;
 	uint64_t reserve;
 } cn_addr_t;
 
@@ -64,7 +64,7 @@ typedef struct cn_req {
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
-	cn_peer_t *peer; /* a reference, or NULL */
+	cn_sender_t *peer; /* a reference, or NULL */
 	uint64_t reserve;
 	/* A READ waiting for its file's version (on a STAT flight), or a
 	 * READ waiting for its block: the range it wants. */
@@ -120,7 +120,7 @@ struct cn_server {
 	cn_tiering_t *tiers;
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
-	cn_peers_t *peers; /* what each peer has in flight (peers.h) */
+	cn_senders_t *peers; /* what each peer has in flight (peers.h) */
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */
@@ -206,7 +206,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
  */
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer, cn_peer_t *hint_of);
+		   const cn_fill_t *fill, int peer, cn_sender_t *hint_of);
 void cn_fetch_stat(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path);
 void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
@@ -237,7 +237,7 @@ void cn_fetch_discard(cn_job_t *j, void *arg);
 void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 			uint64_t *meta);
 /* What one peer may have in flight, for this node's capacity. */
-void cn_nodemap_peer_limits(const cn_server_t *s, cn_peer_limits_t *lim);
+void cn_nodemap_peer_limits(const cn_server_t *s, cn_sender_limits_t *lim);
 /* Open s->cfg's datasets, build the ring and the HELLO map: 0, or -errno
  * with one line in err. */
 int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Per-peer bounds of a cache node (see peers.h).
+ * Per-sender bounds of a cache node (see senders.h).
  *
  * Why per peer.  A node answers READs with zero-copy views of its blocks,
  * and a block stays charged to the RAM tier until ZeroMQ frees the reply.
@@ -41,7 +41,7 @@
  * takes its replies with it (ZeroMQ frees them), so it is forgotten too.
  * The table holds at most max_peers entries; a peer beyond is refused.
  */
-#include "cachenode/peers.h"
+#include "cachenode/senders.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -54,7 +54,7 @@
 #include "common/list.h"
 #include "common/util.h"
 
-struct cn_peer {
+struct cn_sender {
 	sl_knode_t node;   /* in the table's index; key: xxh3-128 of id */
 	sl_list_t holding; /* t->holding while it holds requests */
 	_Atomic int refs;  /* the table's, and waiters' and replies' */
@@ -80,10 +80,10 @@ typedef struct held {
 	size_t bytes;
 } held_t;
 
-struct cn_peers {
+struct cn_senders {
 	sl_keymap_t index;
 	sl_list_t holding;
-	cn_peer_limits_t lim;
+	cn_sender_limits_t lim;
 	size_t held_bytes; /* every held request's */
 	int wake_fd;
 	cn_metrics_t *m;
@@ -91,17 +91,17 @@ struct cn_peers {
 
 /* What ZeroMQ sends for one reply body, and whose it is. */
 typedef struct ticket {
-	cn_peer_t *peer; /* a reference, or NULL */
+	cn_sender_t *peer; /* a reference, or NULL */
 	cn_block_t *block;
 	cn_metrics_t *m;
 	size_t len;
 	uint8_t data[];
 } ticket_t;
 
-cn_peers_t *cn_peers_new(const cn_peer_limits_t *lim, int wake_fd,
-			 cn_metrics_t *m)
+cn_senders_t *cn_senders_new(const cn_sender_limits_t *lim, int wake_fd,
+			     cn_metrics_t *m)
 {
-	cn_peers_t *t = sl_xcalloc(1, sizeof(*t));
+	cn_senders_t *t = sl_xcalloc(1, sizeof(*t));
 
 	sl_keymap_init(&t->index);
 	sl_list_init(&t->holding);
@@ -111,18 +111,18 @@ cn_peers_t *cn_peers_new(const cn_peer_limits_t *lim, int wake_fd,
 	return t;
 }
 
-void cn_peers_set_limits(cn_peers_t *t, const cn_peer_limits_t *lim)
+void cn_senders_set_limits(cn_senders_t *t, const cn_sender_limits_t *lim)
 {
 	t->lim = *lim;
 }
 
-cn_peer_t *cn_peer_ref(cn_peer_t *p)
+cn_sender_t *cn_sender_ref(cn_sender_t *p)
 {
 	atomic_fetch_add(&p->refs, 1);
 	return p;
 }
 
-void cn_peer_unref(cn_peer_t *p)
+void cn_sender_unref(cn_sender_t *p)
 {
 	if (p && atomic_fetch_sub(&p->refs, 1) == 1) {
 		SL_ASSERT(p->n_held == 0);
@@ -135,7 +135,7 @@ static held_t *held_of(sl_qlink_t *l)
 	return l ? sl_container_of(l, held_t, link) : NULL;
 }
 
-static void drop_held(cn_peers_t *t, cn_peer_t *p)
+static void drop_held(cn_senders_t *t, cn_sender_t *p)
 {
 	held_t *h;
 
@@ -149,28 +149,28 @@ static void drop_held(cn_peers_t *t, cn_peer_t *p)
 }
 
 /* Out of the table; freed with the last reference. */
-static void forget(cn_peers_t *t, cn_peer_t *p)
+static void forget(cn_senders_t *t, cn_sender_t *p)
 {
 	sl_keymap_remove(&t->index, &p->node);
 	p->in_table = 0;
 	if (!sl_list_unlinked(&p->holding))
 		sl_list_del(&p->holding);
 	atomic_fetch_sub(&t->m->peers, 1);
-	cn_peer_unref(p);
+	cn_sender_unref(p);
 }
 
 static void forget_one(sl_knode_t *n, void *arg)
 {
-	cn_peers_t *t = arg;
-	cn_peer_t *p = sl_container_of(n, cn_peer_t, node);
+	cn_senders_t *t = arg;
+	cn_sender_t *p = sl_container_of(n, cn_sender_t, node);
 
 	drop_held(t, p);
 	forget(t, p);
 }
 
-void cn_peers_destroy(cn_peers_t **tp)
+void cn_senders_destroy(cn_senders_t **tp)
 {
-	cn_peers_t *t = tp ? *tp : NULL;
+	cn_senders_t *t = tp ? *tp : NULL;
 
 	if (!t)
 		return;
@@ -180,13 +180,13 @@ void cn_peers_destroy(cn_peers_t **tp)
 	*tp = NULL;
 }
 
-static int idle(const cn_peer_t *p)
+static int idle(const cn_sender_t *p)
 {
 	return p->pending == 0 && p->hints == 0 && p->n_held == 0 &&
 	       atomic_load(&p->out_msgs) == 0;
 }
 
-void cn_peers_release(cn_peers_t *t, cn_peer_t *p)
+void cn_senders_release(cn_senders_t *t, cn_sender_t *p)
 {
 	if (p->in_table && idle(p))
 		forget(t, p);
@@ -194,36 +194,36 @@ void cn_peers_release(cn_peers_t *t, cn_peer_t *p)
 
 static void release_one(sl_knode_t *n, void *arg)
 {
-	cn_peers_release(arg, sl_container_of(n, cn_peer_t, node));
+	cn_senders_release(arg, sl_container_of(n, cn_sender_t, node));
 }
 
-void cn_peers_sweep(cn_peers_t *t)
+void cn_senders_sweep(cn_senders_t *t)
 {
 	sl_keymap_foreach(&t->index, release_one, t);
 }
 
-size_t cn_peers_count(const cn_peers_t *t)
+size_t cn_senders_count(const cn_senders_t *t)
 {
 	return t->index.count;
 }
 
-cn_peer_t *cn_peers_get(cn_peers_t *t, zmq_msg_t *identity)
+cn_sender_t *cn_senders_get(cn_senders_t *t, zmq_msg_t *identity)
 {
 	const uint8_t *id = zmq_msg_data(identity);
 	size_t len = zmq_msg_size(identity);
 	XXH128_hash_t h = XXH3_128bits(id, len);
 	sl_blockkey_t key = {.hi = h.high64, .lo = h.low64};
 	sl_knode_t *n;
-	cn_peer_t *p;
+	cn_sender_t *p;
 
 	for (n = sl_keymap_find(&t->index, key); n;
 	     n = sl_keymap_find_next(&t->index, n)) {
-		p = sl_container_of(n, cn_peer_t, node);
+		p = sl_container_of(n, cn_sender_t, node);
 		if (p->id_len == len && memcmp(p->id, id, len) == 0)
 			return p;
 	}
 	if (t->index.count >= t->lim.max_peers)
-		cn_peers_sweep(t);
+		cn_senders_sweep(t);
 	if (t->index.count >= t->lim.max_peers)
 		return NULL;
 	p = sl_xcalloc(1, sizeof(*p) + len);
@@ -241,8 +241,8 @@ cn_peer_t *cn_peers_get(cn_peers_t *t, zmq_msg_t *identity)
 	return p;
 }
 
-int cn_peer_admits(const cn_peers_t *t, const cn_peer_t *p, int64_t all_pending,
-		   int64_t max_all)
+int cn_sender_admits(const cn_senders_t *t, const cn_sender_t *p,
+		     int64_t all_pending, int64_t max_all)
 {
 	uint64_t out = atomic_load(&p->out_bytes);
 
@@ -253,29 +253,29 @@ int cn_peer_admits(const cn_peers_t *t, const cn_peer_t *p, int64_t all_pending,
 	       out + p->reserved < t->lim.max_bytes && all_pending < max_all;
 }
 
-int cn_peer_reads(const cn_peers_t *t, const cn_peer_t *p)
+int cn_sender_reads(const cn_senders_t *t, const cn_sender_t *p)
 {
 	return atomic_load(&p->out_msgs) < t->lim.max_replies;
 }
 
-void cn_peer_begin(cn_peer_t *p)
+void cn_sender_begin(cn_sender_t *p)
 {
 	p->pending++;
 }
 
-void cn_peer_reserve(cn_peer_t *p, uint64_t bytes)
+void cn_sender_reserve(cn_sender_t *p, uint64_t bytes)
 {
 	p->reserved += bytes;
 }
 
-void cn_peer_end(cn_peer_t *p, uint64_t reserved)
+void cn_sender_end(cn_sender_t *p, uint64_t reserved)
 {
 	SL_ASSERT(p->pending > 0 && p->reserved >= reserved);
 	p->pending--;
 	p->reserved -= reserved;
 }
 
-int cn_peer_hint_take(const cn_peers_t *t, cn_peer_t *p)
+int cn_sender_hint_take(const cn_senders_t *t, cn_sender_t *p)
 {
 	if (p->hints >= t->lim.max_hints)
 		return -EAGAIN;
@@ -283,18 +283,18 @@ int cn_peer_hint_take(const cn_peers_t *t, cn_peer_t *p)
 	return 0;
 }
 
-void cn_peer_hint_add(cn_peer_t *p)
+void cn_sender_hint_add(cn_sender_t *p)
 {
 	p->hints++;
 }
 
-void cn_peer_hint_put(cn_peer_t *p)
+void cn_sender_hint_put(cn_sender_t *p)
 {
 	SL_ASSERT(p->hints > 0);
 	p->hints--;
 }
 
-int cn_peers_hold(cn_peers_t *t, cn_peer_t *p, pr_msg_t *m)
+int cn_senders_hold(cn_senders_t *t, cn_sender_t *p, pr_msg_t *m)
 {
 	size_t bytes = sizeof(held_t) + zmq_msg_size(&m->identity) +
 		       zmq_msg_size(&m->body);
@@ -324,12 +324,12 @@ int cn_peers_hold(cn_peers_t *t, cn_peer_t *p, pr_msg_t *m)
 	return 0;
 }
 
-int cn_peer_holds(const cn_peer_t *p)
+int cn_sender_holds(const cn_sender_t *p)
 {
 	return p->n_held > 0;
 }
 
-int cn_peers_unhold(cn_peers_t *t, cn_peer_t *p, pr_msg_t *m)
+int cn_senders_unhold(cn_senders_t *t, cn_sender_t *p, pr_msg_t *m)
 {
 	held_t *h = held_of(sl_fifo_pop(&p->held));
 
@@ -354,19 +354,20 @@ int cn_peers_unhold(cn_peers_t *t, cn_peer_t *p, pr_msg_t *m)
 	return 0;
 }
 
-cn_peer_t *cn_peers_next_holding(cn_peers_t *t, cn_peer_t *prev)
+cn_sender_t *cn_senders_next_holding(cn_senders_t *t, cn_sender_t *prev)
 {
 	sl_list_t *l = prev ? prev->holding.next : t->holding.next;
 
-	return l == &t->holding ? NULL : sl_container_of(l, cn_peer_t, holding);
+	return l == &t->holding ? NULL
+				: sl_container_of(l, cn_sender_t, holding);
 }
 
-void *cn_ticket_new(cn_peer_t *p, cn_block_t *b, const void *bytes, size_t len,
-		    void **data)
+void *cn_ticket_new(cn_sender_t *p, cn_block_t *b, const void *bytes,
+		    size_t len, void **data)
 {
 	ticket_t *tk = sl_xmalloc(sizeof(*tk) + (b ? 0 : len));
 
-	tk->peer = p ? cn_peer_ref(p) : NULL;
+	tk->peer = p ? cn_sender_ref(p) : NULL;
 	tk->block = b ? cn_block_ref(b) : NULL;
 	tk->m = p ? p->m : NULL;
 	tk->len = len;
@@ -388,7 +389,7 @@ void *cn_ticket_new(cn_peer_t *p, cn_block_t *b, const void *bytes, size_t len,
 void cn_ticket_free(void *data, void *hint)
 {
 	ticket_t *tk = hint;
-	cn_peer_t *p = tk->peer;
+	cn_sender_t *p = tk->peer;
 
 	(void)data;
 	if (tk->block)
@@ -402,7 +403,7 @@ void cn_ticket_free(void *data, void *hint)
 
 			(void)!write(p->wake_fd, &one, sizeof(one));
 		}
-		cn_peer_unref(p);
+		cn_sender_unref(p);
 	}
 	free(tk);
 }
