@@ -244,7 +244,10 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 
 	if (h->rc >= 0) {
 		cn_block_trim(f->fill.blk, (size_t)h->rc);
-		cn_tiering_keep(s->tiers, &f->fill, h->rc);
+		/* A dataset a reload replaced: its waiters asked under its
+		 * layout and get its bytes, but nothing new of it is kept. */
+		if (!h->ds->retired)
+			cn_tiering_keep(s->tiers, &f->fill, h->rc);
 	} else {
 		log_backend_error(h);
 		if (h->rc == -ESTALE || h->rc == -ENOENT)

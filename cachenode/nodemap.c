@@ -65,6 +65,7 @@ static int build_hello(cn_server_t *s)
 		dss[i].name = pr_str(c->datasets[i].name);
 		dss[i].backend = pr_str(c->datasets[i].backend);
 		dss[i].block_size = c->datasets[i].block_size;
+		dss[i].layout = s->ds[i]->layout;
 		dss[i].policy = pr_str(c->datasets[i].policy);
 		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
 	}
@@ -205,7 +206,7 @@ static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
 	cn_disk_dataset_t *d = sl_xcalloc(s->n_ds + 1, sizeof(*d));
 
 	for (size_t i = 0; i < s->n_ds; i++) {
-		d[i].sig = s->ds[i]->disk_sig;
+		d[i].sig = s->ds[i]->layout;
 		d[i].policy = s->ds[i]->policy;
 	}
 	return d;
@@ -286,15 +287,20 @@ static void warn_restart_only(const cn_server_t *s, const sl_config_t *cfg,
 static void purge_changed(cn_server_t *s, const sl_config_t *cfg,
 			  cn_dataset_t **ds)
 {
-	for (size_t i = 0; i < s->n_ds; i++) {
-		cn_dataset_t *o = s->ds[i];
+	cn_dataset_t *o;
 
+	for (size_t i = 0; i < s->n_ds; i++) {
+		o = s->ds[i];
 		if (find_open(ds, cfg->n_datasets, o->name) != o) {
+			o->retired = 1;
 			cn_ramtier_purge(s->tier, o->id);
 			cn_metacache_purge_tag(s->meta, o->id);
-			sl_notice("reload: dataset %s %s", o->name,
+			sl_notice("reload: dataset %s %s (layout was %08" PRIx32
+				  ")",
+				  o->name,
 				  sl_config_dataset(cfg, o->name) ? "reopened"
-								  : "removed");
+								  : "removed",
+				  o->layout);
 		}
 	}
 	for (size_t i = 0; i < cfg->n_datasets; i++) {
@@ -304,8 +310,12 @@ static void purge_changed(cn_server_t *s, const sl_config_t *cfg,
 				cfg->datasets[i].metadata_ttl_ms;
 			cn_metacache_purge_tag(s->meta, ds[i]->id);
 		}
-		if (!find_open(s->ds, s->n_ds, ds[i]->name))
-			sl_notice("reload: dataset %s added", ds[i]->name);
+		o = find_open(s->ds, s->n_ds, ds[i]->name);
+		if (o != ds[i])
+			sl_notice("reload: dataset %s %s: layout %08" PRIx32
+				  ", block size %" PRIu32,
+				  ds[i]->name, o ? "now" : "added",
+				  ds[i]->layout, ds[i]->block_size);
 	}
 }
 

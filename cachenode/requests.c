@@ -5,8 +5,10 @@
  * then asks the caches, and either answers at once or waits on a flight
  * whose fetch fetch.c runs.  Replies are built here too.
  *
- * Life of a READ.  It is clipped to the block and its block key (dataset,
- * path, version, block index) looked up in the RAM tier.  A hit is
+ * Life of a READ.  One made under another layout of the dataset than the
+ * node's (a block size changed on reload) is refused with -EREMCHG.  It is
+ * clipped to the block and its block key (dataset, layout, path, version,
+ * block index) looked up in the RAM tier.  A hit is
  * answered at once with a zero-copy view into the cached block.  A miss
  * joins the block's flight (single flight, flight.h) or creates it, after
  * asking the disk tier where the block can be had (tiering.h): a block
@@ -264,7 +266,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		want = SL_MIN(bs, st->size - start);
 		exact = 1;
 	}
-	fill.key = sl_blockkey_make(ds->name, path, version, block);
+	fill.key = sl_blockkey_make(ds->name, ds->layout, path, version, block);
 	b = cn_ramtier_get(s->tier, fill.key);
 	if (b) {
 		if (!a->silent)
@@ -370,7 +372,8 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 			version = st->version;
 	}
 	if (*version) {
-		fill.key = sl_blockkey_make(ds->name, path, version, block);
+		fill.key = sl_blockkey_make(ds->name, ds->layout, path, version,
+					    block);
 		b = cn_ramtier_get(s->tier, fill.key);
 		if (!b && !cn_flights_find(s->flights, fill.key) &&
 		    cn_tiering_lookup(s->tiers, &fill, ds->block_size, 0, &b) ==
@@ -454,6 +457,17 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 {
 	char version[PR_MAX_VERSION + 1];
 
+	/* Block N means what the asker's layout says: with another block
+	 * size it is other bytes, so a request made under a layout this
+	 * node no longer serves is refused, never answered with them. */
+	if (q->layout != ds->layout) {
+		cn_reply_error(s, a, -EREMCHG,
+			       "dataset %s: layout %08" PRIx32
+			       " is not this node's (%08" PRIx32
+			       ", block size %" PRIu32 "): fetch the map again",
+			       ds->name, q->layout, ds->layout, ds->block_size);
+		return;
+	}
 	pr_str_copy(version, sizeof(version), q->version);
 	if (a->op == PR_OP_PREFETCH) {
 		/* A hint: acknowledge now, fetch the whole block in the

@@ -96,8 +96,8 @@ int cn_tiering_read(cn_tiering_t *t, cn_fill_t *f);
  * promotion when it came from disk), so that a reply seen means a block
  * cached.  After, cn_tiering_done counts the disk's hit or miss for each
  * of the n_reads READs among them and writes a block fresh from the
- * backend (not empty) to the disk for ds (borrowed).  f->blk stays the
- * caller's.
+ * backend (not empty) to the disk for ds (borrowed), unless a reload
+ * retired ds.  f->blk stays the caller's.
  */
 void cn_tiering_keep(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc);
 void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,

@@ -192,7 +192,7 @@ static int cmd_ring(ctl_t *c)
 
 	/* Shares measured the way real keys land: block keys of a sample. */
 	for (uint64_t i = 0; i < samples; i++) {
-		sl_blockkey_t k = sl_blockkey_make("sample", "file", "v", i);
+		sl_blockkey_t k = sl_blockkey_make("sample", 1, "file", "v", i);
 
 		count[sl_ring_owner(c->ring, k.lo)]++;
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client's cluster map (see cluster.h): HELLO bootstrap against the
- * nodes of the config file, and the map built from the answer.  All nodes
+ * nodes of the config file, and the map built from an answer.  All nodes
  * are asked at once and the first valid answer wins, so a dead first node
  * costs nothing when a later one is up.
  */
@@ -34,12 +34,71 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
+/* One dataset entry of a HELLO into *d, or -EINVAL with err. */
+static int take_dataset(fc_dataset_t *d, const pr_hello_dataset_t *hd, size_t i,
+			char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	if (pr_str_copy(d->name, sizeof(d->name), hd->name) < 0 ||
+	    !sl_name_valid(d->name)) {
+		errf(err, errlen, "HELLO: dataset %zu: bad name", i);
+		return -EINVAL;
+	}
+	if (hd->block_size < SL_BLOCK_SIZE_MIN ||
+	    hd->block_size > SL_BLOCK_SIZE_MAX) {
+		errf(err, errlen, "HELLO: dataset %s: block size %u", d->name,
+		     hd->block_size);
+		return -EINVAL;
+	}
+	d->block_size = hd->block_size;
+	d->layout = hd->layout;
+	if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
+		errf(err, errlen, "HELLO: dataset %s: bad policy", d->name);
+		return -EINVAL;
+	}
+	d->metadata_ttl_ms = hd->metadata_ttl_ms;
+	return 0;
+}
+
+/* The datasets of h, at prev's indices first (see cluster.h): 0, or
+ * -EINVAL with err. */
+static int take_datasets(fc_cluster_t *cl, const pr_hello_t *h,
+			 const fc_cluster_t *prev, char *err, size_t errlen)
+{
+	size_t n = prev ? prev->n_datasets : 0;
+	fc_dataset_t d;
+	int k;
+
+	cl->datasets = sl_xcalloc(n + h->n_datasets + 1, sizeof(*cl->datasets));
+	for (size_t i = 0; i < n; i++) {
+		cl->datasets[i] = prev->datasets[i];
+		cl->datasets[i].gone = 1;
+	}
+	cl->n_datasets = n;
+	for (size_t i = 0; i < h->n_datasets; i++) {
+		if (take_dataset(&d, &h->datasets[i], i, err, errlen) < 0)
+			return -EINVAL;
+		k = fc_cluster_dataset(cl, d.name, strlen(d.name));
+		if (k >= 0 && !cl->datasets[k].gone) {
+			errf(err, errlen, "HELLO: dataset %s listed twice",
+			     d.name);
+			return -EINVAL;
+		}
+		if (k < 0)
+			k = (int)cl->n_datasets++;
+		cl->datasets[k] = d;
+	}
+	return 0;
+}
+
+fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
+				    const fc_cluster_t *prev, char *err,
 				    size_t errlen)
 {
 	fc_cluster_t *cl = sl_xcalloc(1, sizeof(*cl));
 	sl_ring_member_t *members = NULL;
 
+	atomic_init(&cl->refs, 1);
 	if (h->n_nodes == 0) {
 		errf(err, errlen, "HELLO from %.*s lists no nodes",
 		     (int)h->node.len, h->node.ptr);
@@ -67,32 +126,8 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 		members[i].name = n->name;
 		members[i].weight = n->weight;
 	}
-	cl->n_datasets = h->n_datasets;
-	cl->datasets = sl_xcalloc(cl->n_datasets ? cl->n_datasets : 1,
-				  sizeof(*cl->datasets));
-	for (size_t i = 0; i < cl->n_datasets; i++) {
-		fc_dataset_t *d = &cl->datasets[i];
-		const pr_hello_dataset_t *hd = &h->datasets[i];
-
-		if (pr_str_copy(d->name, sizeof(d->name), hd->name) < 0 ||
-		    !sl_name_valid(d->name)) {
-			errf(err, errlen, "HELLO: dataset %zu: bad name", i);
-			goto fail;
-		}
-		if (hd->block_size < SL_BLOCK_SIZE_MIN ||
-		    hd->block_size > SL_BLOCK_SIZE_MAX) {
-			errf(err, errlen, "HELLO: dataset %s: block size %u",
-			     d->name, hd->block_size);
-			goto fail;
-		}
-		d->block_size = hd->block_size;
-		if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
-			errf(err, errlen, "HELLO: dataset %s: bad policy",
-			     d->name);
-			goto fail;
-		}
-		d->metadata_ttl_ms = hd->metadata_ttl_ms;
-	}
+	if (take_datasets(cl, h, prev, err, errlen) < 0)
+		goto fail;
 	cl->ring = sl_ring_new(members, cl->n_nodes);
 	cl->ring_version = sl_ring_version(cl->ring);
 	if (h->ring_version && h->ring_version != cl->ring_version)
@@ -103,21 +138,29 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 	return cl;
 fail:
 	free(members);
-	fc_cluster_destroy(&cl);
+	fc_cluster_unref(&cl);
 	return NULL;
 }
 
-void fc_cluster_destroy(fc_cluster_t **clp)
+fc_cluster_t *fc_cluster_ref(fc_cluster_t *cl)
+{
+	atomic_fetch_add(&cl->refs, 1);
+	return cl;
+}
+
+void fc_cluster_unref(fc_cluster_t **clp)
 {
 	fc_cluster_t *cl = clp ? *clp : NULL;
 
 	if (!cl)
 		return;
+	*clp = NULL;
+	if (atomic_fetch_sub(&cl->refs, 1) > 1)
+		return;
 	sl_ring_destroy(&cl->ring);
 	free(cl->nodes);
 	free(cl->datasets);
 	free(cl);
-	*clp = NULL;
 }
 
 int fc_cluster_dataset(const fc_cluster_t *cl, const char *name, size_t len)
@@ -161,7 +204,7 @@ static fc_cluster_t *hello_take(const sl_config_t *cfg, size_t i, pr_msg_t *m,
 		note(tried, triedlen, addr, why);
 		return NULL;
 	}
-	cl = fc_cluster_from_hello(&hello, why, sizeof(why));
+	cl = fc_cluster_from_hello(&hello, NULL, why, sizeof(why));
 	pr_hello_free(&hello);
 	if (!cl) {
 		note(tried, triedlen, addr, why);

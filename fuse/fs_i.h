@@ -34,6 +34,10 @@
 #define FC_FOREVER_S (86400.0 * 365)
 
 struct fc_fs {
+	/* The map at mount: the datasets the mount shows (names, indices,
+	 * TTLs), for its life; later maps keep them at their indices.  What
+	 * a read needs of the current map -- block sizes, layouts, the ring
+	 * -- comes from fc_io_map(io). */
 	const fc_cluster_t *cl;
 	sl_client_conf_t cc;
 	fc_io_t *io;

@@ -346,7 +346,7 @@ out:
 		fuse_session_destroy(se);
 	fc_io_destroy(&io);
 	fc_fs_destroy(&fs);
-	fc_cluster_destroy(&cl);
+	fc_cluster_unref(&cl);
 	sl_config_destroy(&cfg);
 	if (log_fd >= 0)
 		close(log_fd);

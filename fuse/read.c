@@ -34,20 +34,30 @@ struct fc_file {
 	char *path_own;	  /* a handle's own copy, else NULL */
 	char version[PR_MAX_VERSION + 1];
 	uint64_t size;
+	/* The dataset's layout in the map a read is planned with (set per
+	 * read, never kept in a handle: see fc_fs_read). */
 	uint32_t bs;
+	uint32_t layout;
 	int direct; /* blocks too large for the cache: range reads */
 };
 
 /* Fill f for ip (borrowed; f->path borrows ip->path) from attributes a. */
-static void file_init(const fc_fs_t *fs, struct fc_file *f,
-		      const fc_inode_t *ip, const fc_attr_t *a)
+static void file_init(struct fc_file *f, const fc_inode_t *ip,
+		      const fc_attr_t *a)
 {
 	f->ds = ip->dataset;
 	f->path = ip->path;
 	f->path_own = NULL;
 	memcpy(f->version, a->version, sizeof(f->version));
 	f->size = a->size;
-	f->bs = fs->cl->datasets[ip->dataset].block_size;
+}
+
+/* f's blocks as map (borrowed) cuts them. */
+static void file_layout(const fc_fs_t *fs, const fc_cluster_t *map,
+			struct fc_file *f)
+{
+	f->bs = map->datasets[f->ds].block_size;
+	f->layout = map->datasets[f->ds].layout;
 	f->direct = (uint64_t)f->bs > fs->cc.block_cache / DIRECT_FRACTION;
 }
 
@@ -89,7 +99,7 @@ void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	f = sl_xcalloc(1, sizeof(*f));
-	file_init(fs, f, ip, &a);
+	file_init(f, ip, &a);
 	f->path_own = sl_xstrdup(ip->path);
 	f->path = f->path_own;
 	fi->fh = (uintptr_t)f;
@@ -183,8 +193,8 @@ static int make_fetch(fc_fs_t *fs, const struct fc_file *f, uint64_t bi,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = fc_wire_read_req(fc_fs_ds_name(fs, f->ds), f->path, f->version, bi,
-			      off, len, &out->body, &out->len);
+	rc = fc_wire_read_req(fc_fs_ds_name(fs, f->ds), f->layout, f->path,
+			      f->version, bi, off, len, &out->body, &out->len);
 	if (rc < 0)
 		return rc;
 	out->opcode = opcode;
@@ -228,8 +238,9 @@ static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
 	fc_ra_read(fs->ra, ino, owner, first, last, nblocks, f->bs, now, &p);
 	*seq = p.seq;
 	for (bi = p.fetch_from; bi < p.fetch_end && n < max; bi++) {
-		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
-						     f->path, f->version, bi);
+		sl_blockkey_t key =
+			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
+					 f->path, f->version, bi);
 		uint32_t bl = block_len(f, bi);
 		fc_block_t *b;
 		int rc = fc_blockcache_prefetch(fs->bc, key, bl, now, &b);
@@ -247,8 +258,9 @@ static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
 	}
 	fetch_next = bi;
 	for (bi = p.hint_from; bi < p.hint_end && n < max; bi++) {
-		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
-						     f->path, f->version, bi);
+		sl_blockkey_t key =
+			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
+					 f->path, f->version, bi);
 
 		if (make_fetch(fs, f, bi, 0, block_len(f, bi), PR_OP_PREFETCH,
 			       NULL, key, &reqs[n]) == 0)
@@ -281,50 +293,39 @@ static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 	fc_inode_attr(fs->inodes, ip, &a);
 	if (a.type != PR_TYPE_FILE)
 		return -EISDIR;
-	file_init(fs, tmp, ip, &a);
+	file_init(tmp, ip, &a);
 	*fp = tmp;
 	return 0;
 }
 
 /*
- * A read: map [off, off+size) to blocks, take each from the block cache or
- * start its fetch, send every new fetch (and the prefetch window) to the
- * I/O thread in one batch, wait for the blocks, and reply with an iovec
- * over the blocks' own memory.  The I/O thread completes every fetch within
- * (candidates x request_timeout), so the wait's limit is only a safety net.
- * A sequential reader's blocks that this read finished go to the cold end
- * of the cache: the kernel's page cache now holds those bytes, and the
- * blocks ahead of the reader are the ones worth keeping.
+ * One attempt at a read of f: map [off, off+size) to blocks, take each
+ * from the block cache or start its fetch, send every new fetch (and the
+ * prefetch window) to the I/O thread in one batch, wait for the blocks,
+ * and reply with an iovec over the blocks' own memory.  The I/O thread
+ * completes every fetch within (candidates x request_timeout), so the
+ * wait's limit is only a safety net.  A sequential reader's blocks that
+ * this read finished go to the cold end of the cache: the kernel's page
+ * cache now holds those bytes, and the blocks ahead of the reader are the
+ * ones worth keeping.  Returns 0 once it replied, or -errno without
+ * replying.
  */
-void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi)
+static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
+		     const struct fc_file *f, uint64_t owner, size_t size,
+		     uint64_t off)
 {
-	fc_fs_t *fs = fc_fs_of(req);
-	struct fc_file tmp, *f = NULL;
-	fc_inode_t *ip = NULL;
 	fc_readmap_t m = {0};
-	uint64_t bi, owner;
+	uint64_t bi;
 	fc_block_t **blocks = NULL;
 	fc_io_req_t *reqs = NULL;
 	struct iovec *iov = NULL;
 	size_t nreq = 0, niov = 0, max_req;
 	int rc = 0, created, seq = 0;
 
-	atomic_fetch_add(&fs->reads, 1);
-	if (off < 0) {
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = read_file_of(fs, ino, fi, &tmp, &f, &ip);
-	if (rc < 0)
-		goto out;
-	if (fc_readmap(&m, (uint64_t)off, size, f->size, f->bs) == 0) {
+	if (fc_readmap(&m, off, size, f->size, f->bs) == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		goto out;
+		return 0;
 	}
-	/* A stream is one reader of one file: its handle, else its thread
-	 * (the kernel sends readahead from the reading thread). */
-	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
 	/* This read's blocks, the fetch window and the hints (readahead.h). */
 	max_req = m.n + fs->cc.prefetch_depth +
 		  2 * SL_MAX((size_t)fs->cc.prefetch_depth, (size_t)m.n);
@@ -334,8 +335,9 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	for (bi = m.first; bi <= m.last; bi++) {
 		fc_span_t sp = fc_readmap_span(&m, bi);
-		sl_blockkey_t key = sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
-						     f->path, f->version, bi);
+		sl_blockkey_t key =
+			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
+					 f->path, f->version, bi);
 		uint32_t lo = 0, len = sp.len;
 		fc_block_t *b;
 
@@ -404,14 +406,87 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (fc_readmap_span(&m, bi).hi == block_len(f, bi))
 			fc_block_consumed(fs->bc, blocks[bi - m.first]);
 out:
-	if (rc < 0) {
-		atomic_fetch_add(&fs->read_errors, 1);
-		fuse_reply_err(req, -rc);
-	}
 	for (uint64_t i = 0; blocks && i < m.n; i++)
 		fc_block_put(fs->bc, blocks[i]);
 	free(blocks);
 	free(reqs);
 	free(iov);
+	return rc;
+}
+
+/*
+ * -EREMCHG: the nodes cut the dataset's blocks another way than the map
+ * this read was planned with (its block size changed on reload), and the
+ * I/O thread is already fetching their map.  Take it (waiting up to one
+ * request_timeout) and plan f again with it.  Returns 0 when the read
+ * should be tried again, else the errno to report (-EIO: no new map).
+ */
+static int recover_layout(fc_fs_t *fs, fc_cluster_t **mapp, struct fc_file *f)
+{
+	fc_cluster_t *map =
+		fc_io_map_newer(fs->io, *mapp, fs->cc.request_timeout_ms);
+
+	fc_cluster_unref(mapp);
+	*mapp = map;
+	if (map->datasets[f->ds].layout == f->layout) {
+		sl_log_ratelimited(SL_LOG_ERR,
+				   "read %s/%s: the nodes refuse layout %08x "
+				   "and sent no other",
+				   fc_fs_ds_name(fs, f->ds), f->path,
+				   f->layout);
+		return -EIO;
+	}
+	sl_info("read %s/%s: dataset layout %08x is now %08x (block size "
+		"%u): reading again",
+		fc_fs_ds_name(fs, f->ds), f->path, f->layout,
+		map->datasets[f->ds].layout, map->datasets[f->ds].block_size);
+	file_layout(fs, map, f);
+	return 0;
+}
+
+/*
+ * A read of ino through the current map.  The file's layout (block size)
+ * is taken from the map for each read, never kept in a handle, so that
+ * once a map with another layout is in, every reader plans with it; a
+ * read that raced the change is planned again once (recover_layout).
+ */
+void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	struct fc_file tmp, *hf = NULL, f;
+	fc_cluster_t *map = fc_io_map(fs->io);
+	fc_inode_t *ip = NULL;
+	uint64_t owner;
+	int rc;
+
+	atomic_fetch_add(&fs->reads, 1);
+	if (off < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = read_file_of(fs, ino, fi, &tmp, &hf, &ip);
+	if (rc < 0)
+		goto out;
+	f = *hf;
+	file_layout(fs, map, &f);
+	/* A stream is one reader of one file: its handle, else its thread
+	 * (the kernel sends readahead from the reading thread). */
+	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
+	rc = read_once(fs, req, ino, &f, owner, size, (uint64_t)off);
+	if (rc == -EREMCHG) {
+		rc = recover_layout(fs, &map, &f);
+		if (rc == 0)
+			rc = read_once(fs, req, ino, &f, owner, size,
+				       (uint64_t)off);
+		if (rc == -EREMCHG)
+			rc = -EIO;
+	}
+out:
+	if (rc < 0) {
+		atomic_fetch_add(&fs->read_errors, 1);
+		fuse_reply_err(req, -rc);
+	}
+	fc_cluster_unref(&map);
 	fc_inode_put(fs->inodes, ip);
 }

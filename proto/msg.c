@@ -23,7 +23,7 @@
 #define MIN_STAT    (1 + 4 + 8 + 8 + 2)
 #define MIN_DIRENT  (2 + 1 + MIN_STAT)
 #define MIN_NODE    (2 + 1 + 2 + 1 + 4)
-#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 2 + 1 + 8)
+#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 4 + 2 + 1 + 8)
 #define MIN_ITEM    (2 + 1 + 8)
 
 /* ---- Target (STAT, LOAD, EVICT) --------------------------------------- */
@@ -222,6 +222,7 @@ int pr_read_req_encode(pr_buf_t *b, const pr_read_req_t *m)
 {
 	CHECK(read_req_check(m));
 	pr_put_str(b, m->dataset);
+	pr_put_u32(b, m->layout);
 	pr_put_str(b, m->path);
 	pr_put_str(b, m->version);
 	pr_put_u64(b, m->block);
@@ -237,6 +238,7 @@ int pr_read_req_decode(pr_read_req_t *m, const void *buf, size_t len)
 
 	pr_rd_init(&r, buf, len);
 	pr_rd_str(&r, &m->dataset, pr_check_sl_name);
+	m->layout = pr_rd_u32(&r);
 	pr_rd_str(&r, &m->path, pr_check_path);
 	pr_rd_str(&r, &m->version, pr_check_version);
 	m->block = pr_rd_u64(&r);
@@ -266,7 +268,7 @@ static int hello_dataset_check(const pr_hello_dataset_t *d)
 	CHECK(pr_check_sl_name(d->name));
 	CHECK(pr_check_backend(d->backend));
 	if (d->block_size < SL_BLOCK_SIZE_MIN ||
-	    d->block_size > SL_BLOCK_SIZE_MAX)
+	    d->block_size > SL_BLOCK_SIZE_MAX || d->layout == 0)
 		return -EINVAL;
 	CHECK(pr_check_backend(d->policy)); /* the same rule for policy names */
 	return 0;
@@ -301,6 +303,7 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 		pr_put_str(b, d->name);
 		pr_put_str(b, d->backend);
 		pr_put_u32(b, d->block_size);
+		pr_put_u32(b, d->layout);
 		pr_put_str(b, d->policy);
 		pr_put_u64(b, d->metadata_ttl_ms);
 	}
@@ -340,6 +343,7 @@ int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len)
 		pr_rd_str(&r, &d->name, pr_check_sl_name);
 		pr_rd_str(&r, &d->backend, pr_check_backend);
 		d->block_size = pr_rd_u32(&r);
+		d->layout = pr_rd_u32(&r);
 		pr_rd_str(&r, &d->policy, pr_check_backend);
 		d->metadata_ttl_ms = pr_rd_u64(&r);
 		if (!r.err)

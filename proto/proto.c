@@ -51,7 +51,7 @@ _Static_assert(PR_MAX_PATH <= UINT16_MAX && PR_MAX_CURSOR <= UINT16_MAX,
 _Static_assert(ENOENT == 2 && EIO == 5 && EAGAIN == 11 && EINVAL == 22 &&
 		       ENAMETOOLONG == 36 && ENODATA == 61 && EBADMSG == 74 &&
 		       EMSGSIZE == 90 && EPROTONOSUPPORT == 93 &&
-		       EOPNOTSUPP == 95 && ESTALE == 116,
+		       EOPNOTSUPP == 95 && ESTALE == 116 && EREMCHG == 78,
 	       "errno values differ from the wire's (Linux) numbers");
 #endif
 

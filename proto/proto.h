@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     2
+#define PR_VERSION     3
 #define PR_HEADER_SIZE 40
 
 /* Limits: see PROTOCOL.md. */
@@ -103,6 +103,11 @@ int pr_header_decode(pr_header_t *h, const void *buf, size_t len);
  *   LATER       a temporary shortage of the node or its store (EAGAIN,
  *               ENOMEM, ETIMEDOUT, EIO, ...): another node, or this one
  *               later, may succeed;
+ *   REMAP       EREMCHG: the request was made under a dataset layout
+ *               this node does not serve (its block size changed on
+ *               reload): fetch the map again and plan the request anew;
+ *               a node still on the request's layout may serve it as
+ *               made, so another node may be asked meanwhile;
  *   UNEXPECTED  any other errno: report it as it is, and log it loudly.
  * A cache node judging its backend's error reads ANSWER as the client's
  * doing (log at debug) and every other class as the store's (a warning).
@@ -114,6 +119,7 @@ typedef enum pr_status_class {
 	PR_STATUS_ANSWER,
 	PR_STATUS_NEXT,
 	PR_STATUS_LATER,
+	PR_STATUS_REMAP,
 	PR_STATUS_UNEXPECTED,
 } pr_status_class_t;
 
@@ -187,6 +193,7 @@ typedef struct pr_list_reply {
 /* READ, PEER_READ and PREFETCH (offset and length ignored: whole block). */
 typedef struct pr_read_req {
 	pr_str_t dataset;
+	uint32_t layout; /* the dataset's layout the asker assumes (HELLO) */
 	pr_str_t path;
 	pr_str_t version;
 	uint64_t block;	 /* block index in the file */
@@ -205,6 +212,7 @@ typedef struct pr_hello_dataset {
 	pr_str_t name;
 	pr_str_t backend;
 	uint32_t block_size;
+	uint32_t layout; /* what gives block N its meaning; never 0 */
 	pr_str_t policy; /* "lru": [a-z0-9_]{1,SL_POLICY_MAX} */
 	uint64_t metadata_ttl_ms;
 } pr_hello_dataset_t;

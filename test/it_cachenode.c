@@ -354,6 +354,8 @@ static size_t craft_read(uint8_t *out, const char *ds, const void *path,
 	sl_put_le16(p, (uint16_t)dl);
 	memcpy(p + 2, ds, dl);
 	p += 2 + dl;
+	sl_put_le32(p, 1); /* the layout: these never get to be judged */
+	p += 4;
 	sl_put_le16(p, (uint16_t)plen);
 	memcpy(p + 2, path, plen);
 	p += 2 + plen;
@@ -476,8 +478,10 @@ START_TEST(test_errors)
 	{
 		pr_buf_t b;
 
-		ck_assert_int_eq(
-			th_encode_read(&b, "d1", "exact.bin", "", 0, 0, 0), 0);
+		ck_assert_int_eq(th_encode_read(&b, "d1",
+						th_client_layout(cli, "d1"),
+						"exact.bin", "", 0, 0, 0),
+				 0);
 		ck_assert_int_eq(th_client_call(cli, PR_OP_PEER_READ, b.data,
 						b.len, NULL),
 				 -ENODATA);
@@ -508,7 +512,9 @@ START_TEST(test_garbage_keeps_serving)
 
 	node_start();
 	sock = th_client_socket(cli);
-	ck_assert_int_eq(th_encode_read(&good, "d1", "multi.bin", "", 1, 0, 0),
+	ck_assert_int_eq(th_encode_read(&good, "d1",
+					th_client_layout(cli, "d1"),
+					"multi.bin", "", 1, 0, 0),
 			 0);
 	for (int i = 0; i < 10000; i++) {
 		uint64_t kind = rnd(&s) % 6;
@@ -691,7 +697,9 @@ START_TEST(test_sigterm_exits_zero)
 
 	node_start();
 	/* Some requests in flight as the signal lands. */
-	ck_assert_int_eq(th_encode_read(&b, "d1", "multi.bin", "", 0, 0, 0), 0);
+	ck_assert_int_eq(th_encode_read(&b, "d1", th_client_layout(cli, "d1"),
+					"multi.bin", "", 0, 0, 0),
+			 0);
 	for (int i = 0; i < 20; i++)
 		th_client_send(cli, PR_OP_READ, b.data, b.len);
 	pr_buf_fini(&b);
@@ -971,8 +979,10 @@ START_TEST(test_rss_bound)
 
 					snprintf(name, sizeof(name), "f%03zu",
 						 (size_t)(bi / 4));
-					th_encode_read(&b, "big", name, "",
-						       bi % 4, 0, 0);
+					th_encode_read(
+						&b, "big",
+						th_client_layout(c[k], "big"),
+						name, "", bi % 4, 0, 0);
 					ck_assert_int_gt(
 						th_client_send(c[k], PR_OP_READ,
 							       b.data, b.len),

@@ -191,6 +191,7 @@ static void encode_sample(int k, pr_buf_t *b)
 		pr_read_req_t m;
 
 		m.dataset = pr_str(PICK(dsets));
+		m.layout = (uint32_t)rnd();
 		m.path = pr_str(PICK(paths));
 		m.version = pr_str(PICK(versions));
 		m.block = rnd();
@@ -206,9 +207,9 @@ static void encode_sample(int k, pr_buf_t *b)
 			{pr_str("c"), pr_str("ipc:///run/sluice.sock"), 7},
 		};
 		pr_hello_dataset_t d[2] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 0x1234,
 			 pr_str("lru"), 0},
-			{pr_str("c4"), pr_str("posix"), 64u << 20,
+			{pr_str("c4"), pr_str("posix"), 64u << 20, 1,
 			 pr_str("pin"), 30000},
 		};
 		pr_hello_t m = {
@@ -493,7 +494,7 @@ START_TEST(test_header_roundtrip)
 			 .body_len = 1234,
 			 .body_hash = 0x1122334455667788ULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	2,    PR_OP_LOAD, 0x07, 0x00,
+		'S',  'L',  'I',  'C',	3,    PR_OP_LOAD, 0x07, 0x00,
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
 		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
 		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
@@ -695,6 +696,7 @@ START_TEST(test_body_roundtrip)
 	}
 	{
 		pr_read_req_t m = {pr_str("imagenet"),
+				   0x8badf00d,
 				   pr_str("a/b.tar"),
 				   pr_str("v7"),
 				   1ULL << 40,
@@ -705,6 +707,7 @@ START_TEST(test_body_roundtrip)
 		ENCODE(pr_read_req_encode, &m, &b);
 		ck_assert_int_eq(pr_read_req_decode(&d, b.data, b.len), 0);
 		assert_str_eq(d.dataset, "imagenet");
+		ck_assert_uint_eq(d.layout, 0x8badf00d);
 		assert_str_eq(d.path, "a/b.tar");
 		assert_str_eq(d.version, "v7");
 		ck_assert_uint_eq(d.block, 1ULL << 40);
@@ -717,7 +720,7 @@ START_TEST(test_body_roundtrip)
 			{pr_str("n2"), pr_str("tcp://10.0.0.2:7400"), 3},
 		};
 		pr_hello_dataset_t ds[1] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 0xfeedface,
 			 pr_str("pin"), 60000},
 		};
 		pr_hello_t m = {pr_str("sluice"),
@@ -742,6 +745,7 @@ START_TEST(test_body_roundtrip)
 		assert_str_eq(d.datasets[0].name, "imagenet");
 		assert_str_eq(d.datasets[0].backend, "s3");
 		ck_assert_uint_eq(d.datasets[0].block_size, 4u << 20);
+		ck_assert_uint_eq(d.datasets[0].layout, 0xfeedface);
 		assert_str_eq(d.datasets[0].policy, "pin");
 		ck_assert_uint_eq(d.datasets[0].metadata_ttl_ms, 60000);
 		pr_hello_free(&d);
@@ -1123,9 +1127,12 @@ START_TEST(test_encode_limits)
 		pr_buf_reset(&b);
 	}
 	{
-		pr_read_req_t m = {pr_str("ds"),      pr_str("f"),
-				   pr_str(""),	      0,
-				   PR_MAX_BLOCK - 10, 11};
+		pr_read_req_t m = {.dataset = pr_str("ds"),
+				   .layout = 1,
+				   .path = pr_str("f"),
+				   .version = pr_str(""),
+				   .offset = PR_MAX_BLOCK - 10,
+				   .length = 11};
 
 		ck_assert_int_eq(pr_read_req_encode(&b, &m), -EMSGSIZE);
 		m.length = 10;
@@ -1152,6 +1159,18 @@ START_TEST(test_encode_limits)
 		n[0].weight = 101;
 		ck_assert_int_eq(pr_hello_encode(&b, &m), -EINVAL);
 		free(n);
+	}
+	{
+		/* A dataset's layout is never 0 (0 would match no READ). */
+		pr_hello_node_t n = {pr_str("n"), pr_str("a"), 1};
+		pr_hello_dataset_t d = {pr_str("d"), pr_str("posix"), 4096,
+					0,	     pr_str("lru"),   0};
+		pr_hello_t m = {pr_str("c"), pr_str("n"), 1, 1, &n, 1, &d};
+
+		ck_assert_int_eq(pr_hello_encode(&b, &m), -EINVAL);
+		d.layout = 1;
+		ck_assert_int_eq(pr_hello_encode(&b, &m), 0);
+		pr_buf_reset(&b);
 	}
 	{
 		pr_stats_item_t *it = sl_xcalloc(PR_MAX_STATS + 1, sizeof(*it));
@@ -1380,6 +1399,7 @@ START_TEST(test_transport_roundtrip)
 	pr_msg_t m, c;
 	pr_buf_t b;
 	pr_read_req_t rq = {pr_str("imagenet"),
+			    77,
 			    pr_str("train/x.jpg"),
 			    pr_str("v1"),
 			    3,

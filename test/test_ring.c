@@ -35,7 +35,7 @@ static uint64_t *make_keys(void)
 	for (int i = 0; i < N_KEYS; i++) {
 		snprintf(path, sizeof(path), "train/n%05d/img%d.jpg", i % 1000,
 			 i);
-		keys[i] = sl_blockkey_make("imagenet", path, "etag", 0).lo;
+		keys[i] = sl_blockkey_make("imagenet", 1, path, "etag", 0).lo;
 	}
 	return keys;
 }
