@@ -66,7 +66,7 @@ IT_BINS := $(patsubst test/%.c,$(B)/test/%,$(IT_SRC))
 
 # Per-backend libraries: LIBS_<name>.
 LIBS_s3 := $(shell pkg-config --libs libcurl expat 2>/dev/null)
-LIBS_webhdfs := $(shell pkg-config --libs libcurl 2>/dev/null)
+LIBS_webhdfs := $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 
 .SECONDARY:
 
