@@ -315,6 +315,8 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	d->refs = 1;
 	d->params_sig = params_signature(dc);
 	d->layout = layout_of(d);
+	d->layout_since_ms = (uint64_t)(sl_wall_ns() / 1000000);
+	d->replicas = dc->replicas ? dc->replicas : 1;
 
 	params = sl_xcalloc(dc->n_params ? dc->n_params : 1, sizeof(*params));
 	for (size_t i = 0; i < dc->n_params; i++) {

@@ -80,6 +80,8 @@ typedef struct cn_dataset {
 	 * that changed while the node was down are recognised as stale.  The
 	 * policy and the metadata TTL are not part of it. */
 	uint32_t layout;
+	uint64_t layout_since_ms; /* served since (wall clock): HELLO */
+	uint32_t replicas;	  /* nodes keeping each block (config) */
 	/* Replaced or removed by a reload: fetches still running for it
 	 * answer their waiters (who asked under its layout) but leave
 	 * nothing in the caches.  Event thread only. */

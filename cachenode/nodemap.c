@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a node serves and how it is laid out (see server_i.h): the datasets
- * opened with their modules, the ring over the cluster's nodes, the HELLO
- * map that tells clients both, the share of ram_capacity each cache gets,
+ * opened with their modules, the HELLO map that tells clients them and the
+ * ring (membership.c), the share of ram_capacity each cache gets,
  * the disk tier's view of the datasets, and SIGHUP, which swaps all of it
  * at once or nothing.
  */
@@ -47,32 +47,38 @@ void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 	}
 }
 
+/* The HELLO map: the ring's members, its generation, this node's drain
+ * state and the datasets. */
 static int build_hello(cn_server_t *s)
 {
 	const sl_config_t *c = s->cfg;
-	pr_hello_node_t *nodes = sl_xcalloc(c->n_nodes + 1, sizeof(*nodes));
+	const cn_ringmap_t *r = s->map;
+	pr_hello_node_t *nodes = sl_xcalloc(r->n + 1, sizeof(*nodes));
 	pr_hello_dataset_t *dss = sl_xcalloc(c->n_datasets + 1, sizeof(*dss));
 	pr_hello_t h = {0};
 	pr_buf_t b;
 	int rc;
 
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		nodes[i].name = pr_str(c->nodes[i].name);
-		nodes[i].addr = pr_str(c->nodes[i].addr);
-		nodes[i].weight = c->nodes[i].weight;
+	for (size_t i = 0; i < r->n; i++) {
+		nodes[i].name = pr_str(r->m[i].name);
+		nodes[i].addr = pr_str(r->m[i].addr);
+		nodes[i].weight = r->m[i].weight;
 	}
 	for (size_t i = 0; i < c->n_datasets; i++) {
 		dss[i].name = pr_str(c->datasets[i].name);
 		dss[i].backend = pr_str(c->datasets[i].backend);
 		dss[i].block_size = c->datasets[i].block_size;
 		dss[i].layout = s->ds[i]->layout;
+		dss[i].layout_since_ms = s->ds[i]->layout_since_ms;
 		dss[i].policy = pr_str(c->datasets[i].policy);
 		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
 	}
 	h.cluster = pr_str(c->cluster_name);
 	h.node = pr_str(s->node_name);
-	h.ring_version = s->ring_version;
-	h.n_nodes = (uint32_t)c->n_nodes;
+	h.ring_version = r->version;
+	h.generation = r->generation;
+	h.drain = (uint8_t)s->drain;
+	h.n_nodes = (uint32_t)r->n;
 	h.nodes = nodes;
 	h.n_datasets = (uint32_t)c->n_datasets;
 	h.datasets = dss;
@@ -91,21 +97,10 @@ static int build_hello(cn_server_t *s)
 	return rc;
 }
 
-/* The ring and the map for s->cfg (after a load or a reload). */
-static void build_ring(cn_server_t *s)
+void cn_nodemap_hello(cn_server_t *s)
 {
-	const sl_config_t *c = s->cfg;
-	sl_ring_member_t *mem = sl_xcalloc(c->n_nodes + 1, sizeof(*mem));
-
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		mem[i].name = c->nodes[i].name;
-		mem[i].weight = c->nodes[i].weight;
-	}
-	sl_ring_destroy(&s->ring);
-	s->ring = sl_ring_new(mem, c->n_nodes);
-	free(mem);
-	s->ring_version = sl_ring_version(s->ring);
-	build_hello(s);
+	if (s->map)
+		build_hello(s);
 }
 
 /* The table of dc's policy, or NULL with the config error in err. */
@@ -170,6 +165,9 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 			free(ds);
 			return rc < 0 ? rc : -EINVAL;
 		}
+		/* Reopened with the layout it had: served since then. */
+		if (o && o->layout == ds[i]->layout)
+			ds[i]->layout_since_ms = o->layout_since_ms;
 	}
 	*out = ds;
 	return 0;
@@ -182,7 +180,6 @@ int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	s->n_ds = s->cfg->n_datasets;
-	build_ring(s);
 	return 0;
 }
 
@@ -193,7 +190,6 @@ void cn_nodemap_close(cn_server_t *s)
 	free(s->ds);
 	s->ds = NULL;
 	s->n_ds = 0;
-	sl_ring_destroy(&s->ring);
 	free(s->hello);
 	s->hello = NULL;
 }
@@ -304,6 +300,7 @@ static void purge_changed(cn_server_t *s, const sl_config_t *cfg,
 		}
 	}
 	for (size_t i = 0; i < cfg->n_datasets; i++) {
+		ds[i]->replicas = cfg->datasets[i].replicas;
 		if (ds[i]->metadata_ttl_ms !=
 		    cfg->datasets[i].metadata_ttl_ms) {
 			ds[i]->metadata_ttl_ms =
@@ -350,12 +347,14 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	old_node = s->node;
 	s->cfg = cfg;
 	s->node = n;
-	build_ring(s);
+	cn_membership_reload(s);
 	reload_disk(s, old_node);
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);
 	cn_fetch_pump(s);
-	sl_notice("reloaded %s: %zu datasets, ring version %08" PRIx32,
-		  cfg->path ? cfg->path : "config", s->n_ds, s->ring_version);
+	sl_notice("reloaded %s: %zu datasets, ring %08" PRIx32
+		  " generation %" PRIu64,
+		  cfg->path ? cfg->path : "config", s->n_ds, s->map->version,
+		  s->map->generation);
 	return 0;
 }

@@ -52,7 +52,8 @@ void cn_reply(cn_server_t *s, const cn_addr_t *a, int status, const void *body,
 	h.flags = PR_F_REPLY;
 	h.req_id = a->req_id;
 	h.status = status;
-	h.ring_version = s->ring_version;
+	h.ring_version = s->map->version;
+	h.generation = s->map->generation;
 	rc = pr_send(s->router, a->identity, &h, body, len, ZMQ_DONTWAIT);
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to %s: %s",
@@ -98,7 +99,8 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 	h.opcode = a->op;
 	h.flags = PR_F_REPLY;
 	h.req_id = a->req_id;
-	h.ring_version = s->ring_version;
+	h.ring_version = s->map->version;
+	h.generation = s->map->generation;
 	cn_block_ref(b);
 	rc = pr_send_zc(s->router, a->identity, &h, cn_block_data(b) + start,
 			end - start, cn_block_zmq_free, b, ZMQ_DONTWAIT);
@@ -224,6 +226,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	int exact = 0, src = CN_SRC_BACKEND;
 	uint64_t bs = ds->block_size, start, want = ds->block_size;
 	cn_fill_t fill = {0};
+	const cn_member_t *from;
 	cn_block_t *b;
 	cn_flight_t *fl;
 	cn_req_t *r = NULL;
@@ -295,7 +298,14 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 			atomic_fetch_add(&s->m.flight_joins, 1);
 		return;
 	}
-	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0);
+	/* The ring changed and the block came with it: its previous owner
+	 * is asked before the backend (membership.c). */
+	from = fill.src == CN_SRC_BACKEND
+		       ? cn_membership_prev_owner(s, fill.key.lo)
+		       : NULL;
+	if (from)
+		fill.src = CN_SRC_PEER;
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0, from);
 }
 
 /*
@@ -383,19 +393,55 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 				req_range(s, a, block, offset, length),
 				&created);
 			SL_ASSERT(created); /* no flight, checked above */
-			cn_fetch_read(s, fl, ds, path, version, block, &fill,
-				      1);
+			atomic_fetch_add(&s->m.peer_reads_served, 1);
+			cn_fetch_read(s, fl, ds, path, version, block, &fill, 1,
+				      NULL);
 			return;
 		}
 	}
 	if (!b) {
+		atomic_fetch_add(&s->m.peer_reads_failed, 1);
 		cn_reply_error(s, a, -ENODATA,
 			       "%s block %" PRIu64 " is not cached here", path,
 			       block);
 		return;
 	}
+	atomic_fetch_add(&s->m.peer_reads_served, 1);
 	cn_reply_block(s, a, b, offset, length);
 	cn_block_unref(b);
+}
+
+/* REPLICATE: the owner of a block of a dataset with replicas fetched it;
+ * take a copy from it (its PEER_READ), never from the backend.  Nothing
+ * when the block is here already or on its way. */
+static void replicate(cn_server_t *s, cn_dataset_t *ds, const char *path,
+		      const char *version, uint64_t block)
+{
+	cn_fill_t fill = {0};
+	const cn_member_t *owner;
+	cn_block_t *b = NULL;
+	cn_flight_t *fl;
+	int created;
+
+	if (!*version || ds->replicas < 2)
+		return;
+	fill.key = sl_blockkey_make(ds->name, ds->layout, path, version, block);
+	owner = cn_ringmap_owner(s->map, fill.key.lo);
+	if (!owner || strcmp(owner->name, s->node_name) == 0)
+		return;
+	b = cn_ramtier_get(s->tier, fill.key);
+	if (b || cn_flights_find(s->flights, fill.key) ||
+	    cn_tiering_lookup(s->tiers, &fill, ds->block_size, 0, &b) !=
+		    CN_SRC_BACKEND) {
+		if (b)
+			cn_block_unref(b);
+		return;
+	}
+	atomic_fetch_add(&s->m.replicas_received, 1);
+	fill.src = CN_SRC_PEER;
+	fl = cn_flights_join(s->flights, fill.key, NULL, &created);
+	SL_ASSERT(created);
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 1, owner);
 }
 
 /* ---- Request bodies ------------------------------------------------------ */
@@ -469,6 +515,11 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 		return;
 	}
 	pr_str_copy(version, sizeof(version), q->version);
+	if (a->op == PR_OP_REPLICATE) {
+		cn_reply(s, a, 0, NULL, 0);
+		replicate(s, ds, path, version, q->block);
+		return;
+	}
 	if (a->op == PR_OP_PREFETCH) {
 		/* A hint: acknowledge now, fetch the whole block in the
 		 * background. */

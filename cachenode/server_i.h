@@ -7,7 +7,9 @@
  *   requests.c  requests: decoding, the caches' answers, replies, waiters
  *   fetch.c     the fetch engine: one fetch per flight, queued for buffers,
  *               run by a worker or the disk, answered on the event thread
- *   nodemap.c   datasets, the ring, the HELLO map, budgets and reload
+ *   nodemap.c   datasets, the HELLO map, budgets and reload
+ *   membership.c the ring's members (static or etcd), generations, the
+ *               previous ring, drains, replicas
  *
  * and the RAM <-> disk glue is a module of its own (tiering.h).
  *
@@ -29,12 +31,15 @@
 #include "cachenode/flight.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
+#include "cachenode/peers.h"
 #include "cachenode/ramtier.h"
+#include "cachenode/ringmap.h"
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
 #include "cachenode/workers.h"
 #include "common/blockkey.h"
 #include "common/list.h"
+#include "common/members.h"
 #include "common/ring.h"
 #include "proto/proto.h"
 
@@ -83,10 +88,19 @@ struct cn_server {
 	cn_dataset_t **ds;
 	size_t n_ds;
 	uint32_t next_ds_id;
-	sl_ring_t *ring;
-	uint32_t ring_version;
 	uint8_t *hello;
 	size_t hello_len;
+
+	/* membership.c */
+	cn_ringmap_t *map;  /* the ring now */
+	cn_ringmap_t *prev; /* the ring before the last change, or NULL */
+	char (*drained)[SL_NAME_MAX + 1]; /* static: out of placement */
+	size_t n_drained;
+	int drain;	       /* this node's PR_DRAIN_* */
+	uint64_t drain_until;  /* the end of its grace (sl_now_ms) */
+	int stop_when_drained; /* --drain-on-term: stop after the grace */
+	sl_members_t *members; /* membership = etcd; else NULL */
+	cn_peers_t *peers;     /* PEER_READ, REPLICATE, DRAIN to others */
 
 	/* server.c */
 	cn_server_opts_t opts;
@@ -114,6 +128,7 @@ struct cn_server {
 	/* fetch.c */
 	cn_fqueue_t fq; /* backend READs: 2 x workers at once */
 	cn_fqueue_t dq; /* disk READs: a fixed number at once */
+	cn_fqueue_t pq; /* peer READs (hand-off, replicas): as many */
 	sl_list_t live; /* every fetch not yet freed */
 	size_t n_live;
 
@@ -170,6 +185,9 @@ void cn_req_release(cn_server_t *s, cn_req_t *r);
  * (body borrowed).  a may be changed (a PREFETCH turns silent). */
 void cn_handle_path(cn_server_t *s, cn_addr_t *a, const void *body, size_t len);
 void cn_handle_stats(cn_server_t *s, const cn_addr_t *a);
+/* DRAIN (membership.c). */
+void cn_handle_drain(cn_server_t *s, const cn_addr_t *a, const void *body,
+		     size_t len);
 
 /* Serve a READ of block (version "" = current) of path in ds (borrowed;
  * a waiter keeps its own reference). */
@@ -183,13 +201,14 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 /*
  * Start the fetch of flight fl, which the caller just created and owns no
  * more: a READ of block (of path at version in ds, both borrowed) filled
- * as fill (copied: key, src, want, bwant) says; peer: for a PEER_READ,
- * never refetched from the backend.  A STAT of path; a LIST page of path
+ * as fill (copied: key, src, want, bwant) says, from the peer `from`
+ * (copied; for CN_SRC_PEER) first; peer: for a PEER_READ or a REPLICATE,
+ * never fetched from the backend.  A STAT of path; a LIST page of path
  * from cursor, up to max entries.
  */
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer);
+		   const cn_fill_t *fill, int peer, const cn_member_t *from);
 void cn_fetch_stat(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path);
 void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
@@ -219,14 +238,44 @@ void cn_fetch_discard(cn_job_t *j, void *arg);
  * metadata. */
 void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 			uint64_t *meta);
-/* Open s->cfg's datasets, build the ring and the HELLO map: 0, or -errno
- * with one line in err. */
+/* Open s->cfg's datasets: 0, or -errno with one line in err. */
 int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen);
+/* Encode the HELLO map again (the ring, a drain or the datasets moved). */
+void cn_nodemap_hello(cn_server_t *s);
 /* Open the node's disk tier: 0, or -errno with one line in err. */
 int cn_nodemap_open_disk(cn_server_t *s, char *err, size_t errlen);
 /* Release the datasets, the ring and the map. */
 void cn_nodemap_close(cn_server_t *s);
 /* The dataset called name, or NULL.  Borrowed. */
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name);
+
+/* ---- membership.c ---------------------------------------------------------
+ */
+
+/* The first ring (static: the config; etcd: registered and, within a
+ * short wait, what etcd says) and the peers: 0, or -errno with err. */
+int cn_membership_open(cn_server_t *s, char *err, size_t errlen);
+void cn_membership_close(cn_server_t *s);
+/* s->cfg was replaced (SIGHUP): the static ring follows it. */
+void cn_membership_reload(cn_server_t *s);
+/* The etcd view's fd to poll, or -1; poll: take the new set. */
+int cn_membership_fd(const cn_server_t *s);
+void cn_membership_poll(cn_server_t *s);
+/* The previous owner of point when it is another node and the owner
+ * changed (ask it first), else NULL.  Borrowed until the ring changes. */
+const cn_member_t *cn_membership_prev_owner(const cn_server_t *s,
+					    uint64_t point);
+/* DRAIN target (0, -ENOENT: no such node, -EINVAL: etcd and not us). */
+int cn_membership_drain(cn_server_t *s, const char *target, uint64_t grace_ms,
+			uint64_t generation);
+/* Drain this node (--drain-on-term), telling static peers. */
+void cn_membership_drain_self(cn_server_t *s, uint64_t grace_ms);
+/* Timers (the end of a drain's grace): the next deadline, or UINT64_MAX. */
+uint64_t cn_membership_tick(cn_server_t *s, uint64_t now);
+/* The owner of a block just fetched (point = its key's) hands copies to
+ * the dataset's further replicas (REPLICATE). */
+void cn_membership_replicate(cn_server_t *s, const cn_dataset_t *ds,
+			     const char *path, const char *version,
+			     uint64_t block, uint64_t point);
 
 #endif

@@ -167,7 +167,8 @@ void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,
 		atomic_fetch_add(&t->m->disk_hits, n_reads);
 	else
 		atomic_fetch_add(&t->m->disk_misses, n_reads);
-	if (rc > 0 && f->src == CN_SRC_BACKEND && !ds->retired)
+	if (rc > 0 && (f->src == CN_SRC_BACKEND || f->src == CN_SRC_PEER) &&
+	    !ds->retired)
 		cn_disktier_admit(t->disk, f->key, f->blk, ds->layout,
 				  ds->policy);
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "common/confval.h"
+#include "common/etcd.h"
 #include "common/util.h"
 
 #define CONFIG_FILE_MAX (1u << 20) /* bytes; a cluster file is far smaller */
@@ -38,13 +39,25 @@ enum sect {
 	SECT_NONE,
 	SECT_CLUSTER,
 	SECT_NODE,
+	SECT_NODE_DEFAULTS,
 	SECT_DATASET,
 	SECT_CLIENT,
 };
 
 /* The known keys of each section; the enums index the tables. */
-enum { CLUSTER_NAME, CLUSTER_MODULE_DIR };
-static const char *const cluster_keys[] = {"name", "module_dir", NULL};
+enum {
+	CLUSTER_NAME,
+	CLUSTER_MODULE_DIR,
+	CLUSTER_MEMBERSHIP,
+	CLUSTER_ETCD,
+	CLUSTER_ETCD_PREFIX,
+	CLUSTER_LEASE_TTL,
+	CLUSTER_GENERATION,
+};
+static const char *const cluster_keys[] = {
+	"name",	       "module_dir", "membership", "etcd",
+	"etcd_prefix", "lease_ttl",  "generation", NULL,
+};
 
 enum {
 	NODE_ADDR,
@@ -62,9 +75,17 @@ static const char *const node_keys[] = {
 	"disk_capacity", "disk_min_free", NULL,
 };
 
-enum { DS_BACKEND, DS_URI, DS_BLOCK_SIZE, DS_POLICY, DS_METADATA_TTL };
+enum {
+	DS_BACKEND,
+	DS_URI,
+	DS_BLOCK_SIZE,
+	DS_POLICY,
+	DS_METADATA_TTL,
+	DS_REPLICAS,
+};
 static const char *const dataset_keys[] = {
-	"backend", "uri", "block_size", "policy", "metadata_ttl", NULL,
+	"backend",	"uri",	    "block_size", "policy",
+	"metadata_ttl", "replicas", NULL,
 };
 
 enum {
@@ -96,6 +117,7 @@ typedef struct parser {
 	int seen_line[SECT_KEYS_MAX]; /* where each was set; 0 = not yet */
 	int cluster_line;
 	int client_line;
+	int defaults_line;
 } parser_t;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -310,14 +332,51 @@ static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
 		free(c->module_dir);
 		c->module_dir = sl_xstrdup(val);
 		break;
+	case CLUSTER_MEMBERSHIP:
+		if (strcmp(val, "static") == 0)
+			c->membership = SL_MEMBERSHIP_STATIC;
+		else if (strcmp(val, "etcd") == 0)
+			c->membership = SL_MEMBERSHIP_ETCD;
+		else
+			return fail(p, p->line, key,
+				    "'%s': expected static or etcd", val);
+		break;
+	case CLUSTER_ETCD:
+		free(c->etcd);
+		c->etcd = sl_xstrdup(val);
+		break;
+	case CLUSTER_ETCD_PREFIX:
+		if (val[0] != '/')
+			return fail(p, p->line, key,
+				    "'%s' does not start with '/'", val);
+		free(c->etcd_prefix);
+		c->etcd_prefix = sl_xstrdup(val);
+		break;
+	case CLUSTER_LEASE_TTL:
+		return get_duration(p, key, val, 1000, &c->lease_ttl_ms);
+	case CLUSTER_GENERATION: {
+		int ret = sl_parse_uint(val, &c->generation);
+
+		if (ret < 0 || c->generation == 0)
+			return fail(p, p->line, key,
+				    "'%s' is not a number of at least 1", val);
+		break;
+	}
 	}
 	return 0;
 }
 
 static int node_key(parser_t *p, int idx, const char *key, const char *val)
 {
-	sl_node_conf_t *n = cur_node(p);
+	sl_node_conf_t *n = p->sect == SECT_NODE_DEFAULTS ? &p->c->node_defaults
+							  : cur_node(p);
 	int ret = 0;
+
+	if (p->sect == SECT_NODE_DEFAULTS &&
+	    (idx == NODE_ADDR || idx == NODE_METRICS_ADDR))
+		return fail(p, p->line, key,
+			    "every node has its own (--addr, "
+			    "--metrics-addr)");
 
 	switch (idx) {
 	case NODE_ADDR:
@@ -451,6 +510,9 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 	case DS_METADATA_TTL:
 		ret = get_duration(p, key, val, 0, &d->metadata_ttl_ms);
 		break;
+	case DS_REPLICAS:
+		ret = get_u32(p, key, val, 1, SL_REPLICAS_MAX, &d->replicas);
+		break;
 	}
 	return ret;
 }
@@ -485,7 +547,8 @@ static int finish_section(parser_t *p)
 
 	switch (p->sect) {
 	case SECT_NODE:
-		if (!seen[NODE_ADDR])
+	case SECT_NODE_DEFAULTS:
+		if (p->sect == SECT_NODE && !seen[NODE_ADDR])
 			ret = fail(p, p->sect_line, "addr",
 				   "missing (every node needs one, e.g. "
 				   "tcp://10.0.0.1:7701)");
@@ -523,6 +586,18 @@ static void start_section(parser_t *p, enum sect sect, const char *const *keys)
 	memset(p->seen_line, 0, sizeof(p->seen_line));
 }
 
+/* A node's settings before its section or [node-defaults] says more. */
+static void node_init(sl_node_conf_t *n, const char *name, int line)
+{
+	memset(n, 0, sizeof(*n));
+	sl_strlcpy(n->name, name, sizeof(n->name));
+	n->weight = 1;
+	n->ram_capacity = 1ull << 30;
+	n->workers = 8;
+	n->disk_min_free_pct = 10;
+	n->line = line;
+}
+
 static int node_section(parser_t *p, const char *name)
 {
 	sl_config_t *c = p->c;
@@ -539,13 +614,7 @@ static int node_section(parser_t *p, const char *name)
 			sl_xrealloc(c->nodes, p->nodes_cap * sizeof(*c->nodes));
 	}
 	n = &c->nodes[c->n_nodes++];
-	memset(n, 0, sizeof(*n));
-	sl_strlcpy(n->name, name, sizeof(n->name));
-	n->weight = 1;
-	n->ram_capacity = 1ull << 30;
-	n->workers = 8;
-	n->disk_min_free_pct = 10;
-	n->line = p->line;
+	node_init(n, name, p->line);
 	start_section(p, SECT_NODE, node_keys);
 	return 0;
 }
@@ -569,6 +638,7 @@ static int dataset_section(parser_t *p, const char *name)
 	memset(d, 0, sizeof(*d));
 	sl_strlcpy(d->name, name, sizeof(d->name));
 	d->block_size = 4u << 20;
+	d->replicas = 1;
 	sl_strlcpy(d->policy, SL_POLICY_DEFAULT, sizeof(d->policy));
 	d->line = p->line;
 	d->policy_line = p->line;
@@ -633,9 +703,18 @@ static int parse_header(parser_t *p, char *s)
 	if (strcmp(inner, "client") == 0)
 		return single_section(p, SECT_CLIENT, client_keys, name,
 				      &p->client_line);
+	if (strcmp(inner, "node-defaults") == 0) {
+		ret = single_section(p, SECT_NODE_DEFAULTS, node_keys, name,
+				     &p->defaults_line);
+		if (ret == 0) {
+			node_init(&p->c->node_defaults, "", p->line);
+			p->c->has_node_defaults = 1;
+		}
+		return ret;
+	}
 	return fail(p, p->line, NULL,
 		    "unknown section (expected [cluster], [node NAME], "
-		    "[dataset NAME] or [client])");
+		    "[node-defaults], [dataset NAME] or [client])");
 }
 
 static int parse_keyval(parser_t *p, char *s)
@@ -678,6 +757,7 @@ static int parse_keyval(parser_t *p, char *s)
 	case SECT_CLUSTER:
 		return cluster_key(p, idx, key, val);
 	case SECT_NODE:
+	case SECT_NODE_DEFAULTS:
 		return node_key(p, idx, key, val);
 	case SECT_DATASET:
 		return dataset_key(p, idx, key, val);
@@ -712,6 +792,40 @@ static int parse_line(parser_t *p, char *s)
 	return parse_keyval(p, s);
 }
 
+/* Checks across sections, and defaults that depend on other keys. */
+static int finish_cluster(parser_t *p)
+{
+	sl_config_t *c = p->c;
+	int line = p->cluster_line ? p->cluster_line : 1;
+	char why[256];
+	int rc;
+
+	if (c->membership == SL_MEMBERSHIP_STATIC) {
+		if (c->n_nodes == 0)
+			return fail(p, p->line > 0 ? p->line : 1, NULL,
+				    "no [node NAME] section: a cluster needs "
+				    "at least one node (or membership = etcd)");
+		if (c->etcd)
+			return fail(p, line, NULL,
+				    "etcd is set but membership is static");
+		return 0;
+	}
+	if (!c->etcd)
+		return fail(p, line, NULL,
+			    "membership = etcd needs etcd = "
+			    "http://HOST:2379[,...]");
+	rc = sl_etcd_endpoints_check(c->etcd, why, sizeof(why));
+	if (rc < 0)
+		return fail(p, line, "etcd", "%s", why);
+	if (!c->etcd_prefix) {
+		size_t len = strlen(c->cluster_name) + sizeof("/sluice//");
+
+		c->etcd_prefix = sl_xmalloc(len);
+		snprintf(c->etcd_prefix, len, "/sluice/%s/", c->cluster_name);
+	}
+	return 0;
+}
+
 /* Parse text (modified in place) into p->c. */
 static int parse_text(parser_t *p, char *text)
 {
@@ -734,11 +848,7 @@ static int parse_text(parser_t *p, char *text)
 	ret = finish_section(p);
 	if (ret < 0)
 		return ret;
-	if (p->c->n_nodes == 0)
-		return fail(p, p->line > 0 ? p->line : 1, NULL,
-			    "no [node NAME] section: a cluster needs at least "
-			    "one node");
-	return 0;
+	return finish_cluster(p);
 }
 
 sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
@@ -760,6 +870,7 @@ sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
 	c->client.prefetch_depth = 4;
 	c->client.request_timeout_ms = 2000;
 	c->client.down_backoff_ms = 5000;
+	c->lease_ttl_ms = 10000;
 
 	ret = parse_text(&p, buf);
 	if (ret < 0)
@@ -825,6 +936,9 @@ void sl_config_destroy(sl_config_t **cp)
 		return;
 	for (size_t i = 0; i < c->n_nodes; i++)
 		free(c->nodes[i].disk_path);
+	free(c->node_defaults.disk_path);
+	free(c->etcd);
+	free(c->etcd_prefix);
 	for (size_t i = 0; i < c->n_datasets; i++) {
 		sl_dataset_conf_t *d = &c->datasets[i];
 
@@ -842,6 +956,53 @@ void sl_config_destroy(sl_config_t **cp)
 	free(c->module_dir);
 	free(c);
 	*cp = NULL;
+}
+
+int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
+		       const char *metrics_addr, char *err, size_t errlen)
+{
+	parser_t p = {
+		.file = c->path,
+		.err = err,
+		.errlen = errlen,
+		.c = c,
+		.line = 0,
+	};
+	sl_node_conf_t *n;
+
+	if (c->membership != SL_MEMBERSHIP_ETCD) {
+		set_err(err, errlen,
+			"%s: --addr needs membership = etcd (a static node is "
+			"a [node %s] section)",
+			c->path, name);
+		return -EINVAL;
+	}
+	if (!sl_name_valid(name)) {
+		set_err(err, errlen, "invalid node name '%s'", name);
+		return -EINVAL;
+	}
+	if (sl_config_node(c, name)) {
+		set_err(err, errlen, "%s: [node %s] is in the file already",
+			c->path, name);
+		return -EINVAL;
+	}
+	snprintf(p.label, sizeof(p.label), "[node %s]", name);
+	c->nodes = sl_xrealloc(c->nodes, (c->n_nodes + 1) * sizeof(*c->nodes));
+	n = &c->nodes[c->n_nodes++];
+	*n = c->node_defaults;
+	sl_strlcpy(n->name, name, sizeof(n->name));
+	if (!c->has_node_defaults)
+		node_init(n, name, 0);
+	n->disk_path = n->disk_path ? sl_xstrdup(n->disk_path) : NULL;
+	if (node_key(&p, NODE_ADDR, "--addr", addr) < 0 ||
+	    (metrics_addr && *metrics_addr &&
+	     node_key(&p, NODE_METRICS_ADDR, "--metrics-addr", metrics_addr) <
+		     0)) {
+		free(n->disk_path);
+		c->n_nodes--;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 const sl_node_conf_t *sl_config_node(const sl_config_t *c, const char *name)

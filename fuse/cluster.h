@@ -29,8 +29,9 @@
 typedef struct fc_dataset {
 	char name[SL_NAME_MAX + 1];
 	uint32_t block_size;
-	uint32_t layout; /* what READs assume (PROTOCOL.md, HELLO) */
-	int gone;	 /* not in the HELLO this map was built from */
+	uint32_t layout;	  /* what READs assume (PROTOCOL.md, HELLO) */
+	uint64_t layout_since_ms; /* of two layouts, the later wins */
+	int gone;		  /* not in the HELLO this map was built from */
 	char policy[SL_POLICY_MAX + 1];
 	uint64_t metadata_ttl_ms; /* 0 = immutable: cache forever */
 } fc_dataset_t;
@@ -43,8 +44,10 @@ typedef struct fc_node {
 
 typedef struct fc_cluster {
 	char name[SL_NAME_MAX + 1];   /* cluster name */
-	char source[SL_NAME_MAX + 1]; /* the node that answered HELLO */
+	char source[SL_NAME_MAX + 1]; /* the node that answered HELLO, or
+				       * "etcd" */
 	uint32_t ring_version;
+	uint64_t generation; /* of the ring: the greater is the newer */
 	size_t n_datasets;
 	fc_dataset_t *datasets;
 	size_t n_nodes;
@@ -55,10 +58,13 @@ typedef struct fc_cluster {
 
 /*
  * Ask every node of cfg (borrowed) for HELLO at once, waiting at most
- * timeout_ms in all, and build the map from the first valid answer.
- * Uses its own short-lived ZeroMQ context, so it is safe before fork().
- * Returns the map (caller drops it with fc_cluster_unref) or NULL with a
- * message in err naming every address tried and what went wrong.
+ * timeout_ms in all, and build the map from the first valid answer.  The
+ * nodes are the config's [node] sections, or with membership = etcd the
+ * members etcd lists (the config's nodes when etcd does not answer).
+ * Uses its own short-lived ZeroMQ context and starts no thread, so it is
+ * safe before fork().  Returns the map (caller drops it with
+ * fc_cluster_unref) or NULL with a message in err naming every address
+ * tried and what went wrong.
  */
 fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 			       char *err, size_t errlen);
@@ -71,6 +77,22 @@ struct pr_hello;
 fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
 				    const fc_cluster_t *prev, char *err,
 				    size_t errlen);
+
+/*
+ * The map that follows cur (borrowed) once told what cand (borrowed, a
+ * map of cur's datasets from some node's HELLO) says: cand's ring when it
+ * is another ring of a greater generation, and each dataset's layout of
+ * the two that is another and served since later.  NULL when that is cur
+ * itself: nothing is newer.  One reference.
+ */
+fc_cluster_t *fc_cluster_merge(const fc_cluster_t *cur,
+			       const fc_cluster_t *cand);
+
+/* The map of cur (borrowed) with the members of set (borrowed) as its
+ * ring, or NULL when set is not newer or is the same ring. */
+struct sl_members_set;
+fc_cluster_t *fc_cluster_with_members(const fc_cluster_t *cur,
+				      const struct sl_members_set *set);
 
 /* Another reference to cl; any thread. */
 fc_cluster_t *fc_cluster_ref(fc_cluster_t *cl);

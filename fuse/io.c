@@ -13,16 +13,19 @@
  * the map and held by nobody closes its socket.  Slot indices never move
  * while a request holds them.
  *
- * Refreshing the map.  Every reply carries its node's ring version; one
- * that differs from the map's, or an -EREMCHG (a dataset's layout, its
- * block size, changed on the nodes), sends HELLO to that node, one at a
- * time.  Its answer is the next map when it describes another ring or
- * other datasets.  No refresh starts within one request_timeout of the
- * last swap: the replies to requests made under the map before it are
- * still coming in, and two groups of nodes that disagree (a config change
- * half rolled out) cost a swap per timeout, not one per reply.  A read
- * that got -EREMCHG meanwhile finds the map already newer than the one it
- * was planned with (fc_io_map_newer).
+ * Refreshing the map.  Every reply carries its node's ring (version and
+ * generation).  One of another ring with a greater generation, or an
+ * -EREMCHG (a dataset's layout, its block size, changed on the nodes),
+ * sends HELLO to that node, one at a time; the answer is merged into the
+ * map (fc_cluster_merge: the newer ring, each dataset's later layout), so
+ * nodes not reloaded yet, whose rings and layouts are older, are never
+ * followed back: no flip-flop during a rolling change.  A node whose
+ * HELLO brought nothing new is not asked again for a request_timeout (an
+ * old node keeps refusing new layouts until it reloads).  With membership
+ * = etcd the thread also follows etcd's view of the members, which
+ * changes the ring without asking any node.  A read that got -EREMCHG
+ * finds the map newer than the one it was planned with
+ * (fc_io_map_newer).
  */
 #include "fuse/io.h"
 
@@ -38,6 +41,7 @@
 #include "common/keymap.h"
 #include "common/list.h"
 #include "common/log.h"
+#include "common/members.h"
 #include "common/util.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
@@ -58,6 +62,7 @@ struct node {
 	uint64_t down_until;	 /* earliest probe */
 	uint64_t probe_id;	 /* outstanding probe, or 0 */
 	uint64_t probe_deadline; /* its time limit */
+	uint64_t quiet_until;	 /* its HELLO brought nothing: not again */
 };
 
 struct ioreq {
@@ -106,7 +111,8 @@ struct fc_io {
 	uint64_t refresh_id; /* 0: none in flight */
 	size_t refresh_slot;
 	uint64_t refresh_deadline;
-	uint64_t quiet_until; /* no refresh for a ring version alone before */
+	sl_members_t *members; /* etcd's view, or NULL; borrowed */
+	int members_item;      /* its poll item, or -1 */
 };
 
 static struct ioreq *inflight_first(fc_io_t *io)
@@ -200,25 +206,32 @@ static void slot_put(fc_io_t *io, size_t i)
 	slot_maybe_close(io, i);
 }
 
-/* The poll items: the inbox, then every slot with a socket. */
+/* The poll items: the inbox, etcd's view, then every slot with a
+ * socket (item_slot[i] for item i). */
 static void items_build(fc_io_t *io)
 {
 	size_t k = 0;
 
 	io->items =
-		sl_xrealloc(io->items, (io->n_slots + 1) * sizeof(*io->items));
+		sl_xrealloc(io->items, (io->n_slots + 2) * sizeof(*io->items));
 	io->item_slot = sl_xrealloc(io->item_slot,
-				    (io->n_slots + 1) * sizeof(*io->item_slot));
-	io->items[0] =
+				    (io->n_slots + 2) * sizeof(*io->item_slot));
+	io->items[k++] =
 		(zmq_pollitem_t){NULL, sl_inbox_fd(io->inbox), ZMQ_POLLIN, 0};
+	io->members_item = -1;
+	if (io->members) {
+		io->members_item = (int)k;
+		io->items[k++] = (zmq_pollitem_t){
+			NULL, sl_members_fd(io->members), ZMQ_POLLIN, 0};
+	}
 	for (size_t i = 0; i < io->n_slots; i++) {
 		if (!io->slots[i] || !io->slots[i]->sock)
 			continue;
-		io->items[k + 1] =
+		io->items[k] =
 			(zmq_pollitem_t){io->slots[i]->sock, 0, ZMQ_POLLIN, 0};
 		io->item_slot[k++] = i;
 	}
-	io->n_items = k + 1;
+	io->n_items = k;
 	io->items_stale = 0;
 }
 
@@ -266,10 +279,11 @@ static void log_swap(const fc_cluster_t *old, const fc_cluster_t *cl)
 					      : "added",
 				      d->layout, d->block_size);
 	}
-	sl_notice("cluster map from %s: ring %08x, %zu nodes (was %08x, %zu "
-		  "nodes)%s",
-		  cl->source, cl->ring_version, cl->n_nodes, old->ring_version,
-		  old->n_nodes, what);
+	sl_notice("cluster map from %s: ring %08x generation %llu, %zu nodes "
+		  "(was %08x, %zu nodes)%s",
+		  cl->source, cl->ring_version,
+		  (unsigned long long)cl->generation, cl->n_nodes,
+		  old->ring_version, old->n_nodes, what);
 }
 
 /* Make cl (a reference, taken over) the current map: slots for its
@@ -311,17 +325,17 @@ static void adopt(fc_io_t *io, fc_cluster_t *cl)
 }
 
 /* Ask slot i for the map (remap: it refused a request's layout), unless
- * a refresh is in flight or the map was swapped less than a timeout ago:
- * requests made under the map before are still being answered. */
+ * a refresh is in flight or i's last HELLO brought nothing new lately. */
 static void want_refresh(fc_io_t *io, size_t i, int remap, uint64_t now)
 {
 	struct node *n = io->slots[i];
 	pr_header_t h = {.opcode = PR_OP_HELLO};
 
-	if (io->refresh_id || !n->sock || now < io->quiet_until)
+	if (io->refresh_id || !n->sock || now < n->quiet_until)
 		return;
 	h.req_id = io->next_id++;
 	h.ring_version = io->map->ring_version;
+	h.generation = io->map->generation;
 	if (pr_send(n->sock, NULL, &h, NULL, 0, ZMQ_DONTWAIT) < 0)
 		return;
 	io->refresh_id = h.req_id;
@@ -329,7 +343,7 @@ static void want_refresh(fc_io_t *io, size_t i, int remap, uint64_t now)
 	io->refresh_deadline = now + io->opts.timeout_ms;
 	n->refs++;
 	sl_info("asking cache node %s for the cluster map (%s)", n->name,
-		remap ? "a dataset's layout changed" : "its ring differs");
+		remap ? "a dataset's layout changed" : "its ring is newer");
 }
 
 static void refresh_end(fc_io_t *io)
@@ -338,10 +352,10 @@ static void refresh_end(fc_io_t *io)
 	slot_put(io, io->refresh_slot);
 }
 
-/* The refresh's answer m from slot i. */
+/* The refresh's answer m from slot i (held by the caller). */
 static void on_hello(fc_io_t *io, size_t i, pr_msg_t *m, uint64_t now)
 {
-	fc_cluster_t *cl = NULL;
+	fc_cluster_t *cand = NULL, *next = NULL;
 	pr_hello_t hello;
 	char why[256] = "";
 	int rc = m->h.status;
@@ -352,23 +366,34 @@ static void on_hello(fc_io_t *io, size_t i, pr_msg_t *m, uint64_t now)
 		rc = pr_hello_decode(&hello, pr_msg_body(m),
 				     pr_msg_body_len(m));
 	if (rc == 0) {
-		cl = fc_cluster_from_hello(&hello, io->map, why, sizeof(why));
+		cand = fc_cluster_from_hello(&hello, io->map, why, sizeof(why));
 		pr_hello_free(&hello);
 	}
 	refresh_end(io);
-	if (!cl) {
-		sl_log_ratelimited(SL_LOG_WARNING,
-				   "cluster map from %s unusable: %s",
-				   io->slots[i] ? io->slots[i]->name : "?",
-				   why[0] ? why : strerror(-rc));
+	if (!cand)
+		sl_log_ratelimited(
+			SL_LOG_WARNING, "cluster map from %s unusable: %s",
+			io->slots[i]->name, why[0] ? why : strerror(-rc));
+	else
+		next = fc_cluster_merge(io->map, cand);
+	fc_cluster_unref(&cand);
+	if (next && map_differs(io->map, next)) {
+		adopt(io, next);
 		return;
 	}
-	if (!map_differs(io->map, cl)) {
-		fc_cluster_unref(&cl);
-		return;
-	}
-	io->quiet_until = now + io->opts.timeout_ms;
-	adopt(io, cl);
+	fc_cluster_unref(&next);
+	io->slots[i]->quiet_until = now + io->opts.timeout_ms;
+}
+
+/* etcd's view changed: its members, when newer, are the ring. */
+static void on_members(fc_io_t *io)
+{
+	const sl_members_set_t *set = sl_members_snapshot(io->members);
+	fc_cluster_t *next = fc_cluster_with_members(io->map, set);
+
+	sl_members_set_put(&set);
+	if (next)
+		adopt(io, next);
 }
 
 /* ---- completion ------------------------------------------------------ */
@@ -459,6 +484,7 @@ static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
 		.opcode = opcode,
 		.req_id = id,
 		.ring_version = io->map->ring_version,
+		.generation = io->map->generation,
 	};
 
 	if (!n->sock)
@@ -584,7 +610,8 @@ static void on_reply(fc_io_t *io, size_t slot, pr_msg_t *m, uint64_t now)
 		on_hello(io, slot, m, now);
 		return;
 	}
-	if (m->h.ring_version && m->h.ring_version != io->map->ring_version)
+	if (m->h.ring_version && m->h.ring_version != io->map->ring_version &&
+	    m->h.generation > io->map->generation)
 		want_refresh(io, slot, 0, now);
 	if (m->h.req_id == n->probe_id && n->probe_id) {
 		set_up(n);
@@ -783,9 +810,14 @@ static void *io_main(void *arg)
 		now = sl_now_ms();
 		/* Slots that close meanwhile are skipped by drain_socket;
 		 * the items are rebuilt before the next poll. */
-		for (size_t i = 1; i < n_items; i++)
-			if (io->items[i].revents & ZMQ_POLLIN)
-				drain_socket(io, io->item_slot[i - 1], now);
+		for (size_t i = 1; i < n_items; i++) {
+			if (!(io->items[i].revents & ZMQ_POLLIN))
+				continue;
+			if ((int)i == io->members_item)
+				on_members(io);
+			else
+				drain_socket(io, io->item_slot[i], now);
+		}
 		sl_fifo_init(&batch);
 		sl_inbox_take(io->inbox, &batch);
 		while ((l = sl_fifo_pop(&batch))) {
@@ -808,12 +840,14 @@ static void *io_main(void *arg)
 	return NULL;
 }
 
-fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
+fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts,
+		   sl_members_t *members, int *err)
 {
 	fc_io_t *io = sl_xcalloc(1, sizeof(*io));
 	int rc;
 
 	io->opts = *opts;
+	io->members = members;
 	if (!io->opts.timeout_ms)
 		io->opts.timeout_ms = 2000;
 	io->next_id = 1;

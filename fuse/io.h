@@ -81,13 +81,16 @@ typedef struct fc_io_opts {
 } fc_io_opts_t;
 
 /*
- * Start the I/O thread with cl (a reference is taken) as the first map.
- * Call after any fork().  Returns NULL with *err set (-errno) when ZeroMQ
- * or the thread cannot be set up.  Caller frees with fc_io_destroy, which
- * stops the thread and completes every request still queued or in flight
+ * Start the I/O thread with cl (a reference is taken) as the first map,
+ * following members (etcd's view, borrowed and outliving the io; NULL for
+ * none).  Call after any fork().  Returns NULL with *err set (-errno) when
+ * ZeroMQ or the thread cannot be set up.  Caller frees with fc_io_destroy,
+ * which stops the thread and completes every request still queued or in flight
  * with -ESHUTDOWN.
  */
-fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts, int *err);
+struct sl_members;
+fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts,
+		   struct sl_members *members, int *err);
 void fc_io_destroy(fc_io_t **iop);
 
 /*

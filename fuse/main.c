@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/members.h"
 #include "common/util.h"
 #include "fuse/cluster.h"
 #include "fuse/fs.h"
@@ -222,6 +223,26 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
 	return ret;
 }
 
+/* With membership = etcd, a view of the members for the I/O thread to
+ * follow (NULL, logged, when it cannot be made: the nodes' replies still
+ * bring the ring along). */
+static sl_members_t *etcd_view(const sl_config_t *cfg)
+{
+	sl_members_opts_t o = {.endpoints = cfg->etcd,
+			       .prefix = cfg->etcd_prefix,
+			       .timeout_ms = cfg->client.request_timeout_ms};
+	sl_members_t *m;
+	char why[256];
+	int rc;
+
+	if (cfg->membership != SL_MEMBERSHIP_ETCD)
+		return NULL;
+	m = sl_members_new(&o, &rc, why, sizeof(why));
+	if (!m)
+		sl_err("etcd: %s: following the nodes only", why);
+	return m;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -232,6 +253,7 @@ int main(int argc, char *argv[])
 	fc_cluster_t *cl = NULL;
 	fc_fs_t *fs = NULL;
 	fc_io_t *io = NULL;
+	sl_members_t *members = NULL;
 	fc_io_opts_t io_opts;
 	int ret = 1, mounted = 0, handlers = 0, level, rc, log_fd = -1;
 	char err[4096], where[PATH_MAX];
@@ -322,7 +344,8 @@ int main(int argc, char *argv[])
 
 	io_opts.timeout_ms = cfg->client.request_timeout_ms;
 	io_opts.backoff_ms = cfg->client.down_backoff_ms;
-	io = fc_io_new(cl, &io_opts, &rc);
+	members = etcd_view(cfg);
+	io = fc_io_new(cl, &io_opts, members, &rc);
 	if (!io) {
 		sl_err("cannot start the I/O thread: %s", strerror(-rc));
 		goto out;
@@ -345,6 +368,7 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fc_io_destroy(&io);
+	sl_members_destroy(&members);
 	fc_fs_destroy(&fs);
 	fc_cluster_unref(&cl);
 	sl_config_destroy(&cfg);

@@ -315,16 +315,28 @@ static void file_bytes(uint8_t *p, size_t len, uint64_t seed)
 int th_cl_make_files(th_cluster_t *c, int n, size_t min, size_t max,
 		     uint64_t seed)
 {
+	return th_cl_make_files_in(c, "", n, min, max, seed);
+}
+
+int th_cl_make_files_in(th_cluster_t *c, const char *sub, int n, size_t min,
+			size_t max, uint64_t seed)
+{
 	uint8_t *buf = sl_xmalloc(max + 1);
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 80];
 	int rc = 0;
 
+	if (*sub) {
+		rc = fmt(path, sizeof(path), "%s/%s", c->src, sub);
+		if (rc == 0 && mkdir(path, 0755) < 0)
+			rc = -errno;
+	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		size_t len = min + (size_t)((seed + (uint64_t)i) * 2654435761u %
 					    (max - min + 1));
 
 		file_bytes(buf, len, seed + (uint64_t)i);
-		rc = fmt(path, sizeof(path), "%s/f%04d", c->src, i);
+		rc = fmt(path, sizeof(path), "%s/%s%sf%04d", c->src, sub,
+			 *sub ? "/" : "", i);
 		if (rc == 0)
 			rc = th_write_file(path, buf, len);
 	}
@@ -332,16 +344,14 @@ int th_cl_make_files(th_cluster_t *c, int n, size_t min, size_t max,
 	return rc;
 }
 
-int th_cl_same_file(const th_cluster_t *c, int i, int uncached)
+/* Whether the file at b (through the mount) equals the one at a; with
+ * uncached, b's pages are dropped first. */
+static int same_bytes(const char *a, const char *b, int uncached)
 {
-	char a[PATH_MAX + 16], b[PATH_MAX + 16];
 	size_t la, lb;
 	char *x, *y;
 	int same, fd;
 
-	if (fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
-	    fmt(b, sizeof(b), "%s/f%04d", c->data, i) < 0)
-		return 0;
 	if (uncached) {
 		fd = open(b, O_RDONLY);
 		if (fd >= 0) {
@@ -357,13 +367,100 @@ int th_cl_same_file(const th_cluster_t *c, int i, int uncached)
 
 		while (k < la && k < lb && x[k] == y[k])
 			k++;
-		fprintf(stderr, "f%04d differs from byte %zu (of %zu, %zu)\n",
-			i, k + 1, la, lb);
+		fprintf(stderr, "%s differs from byte %zu (of %zu, %zu)\n", b,
+			k + 1, la, lb);
 	} else if (!y) {
-		fprintf(stderr, "f%04d: cannot read it through the mount: %s\n",
-			i, strerror(errno));
+		fprintf(stderr, "%s: cannot read it through the mount: %s\n", b,
+			strerror(errno));
 	}
 	free(x);
 	free(y);
 	return same;
+}
+
+int th_cl_same_file(const th_cluster_t *c, int i, int uncached)
+{
+	char a[PATH_MAX + 16], b[PATH_MAX + 16];
+
+	if (fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
+	    fmt(b, sizeof(b), "%s/f%04d", c->data, i) < 0)
+		return 0;
+	return same_bytes(a, b, uncached);
+}
+
+int th_cl_same_file_in(const th_cluster_t *c, const char *sub, int i)
+{
+	char a[PATH_MAX + 80], b[PATH_MAX + 80];
+
+	if (fmt(a, sizeof(a), "%s/%s/f%04d", c->src, sub, i) < 0 ||
+	    fmt(b, sizeof(b), "%s/%s/f%04d", c->data, sub, i) < 0)
+		return 0;
+	return same_bytes(a, b, 0);
+}
+
+pid_t th_cl_loader_start(th_cluster_t *c, const char *sub, int epochs,
+			 int workers, int pace_ms)
+{
+	char pace[48], progress[PATH_MAX + 32], script[PATH_MAX];
+	char data[PATH_MAX + 80], from[PATH_MAX + 80];
+	char ep[16], wk[16], log[PATH_MAX + 16];
+	const char *src = getenv("SLUICE_SRC");
+	const char *argv[] = {"/usr/bin/env",
+			      pace,
+			      progress,
+			      "/usr/bin/python3",
+			      script,
+			      data,
+			      from,
+			      ep,
+			      wk,
+			      NULL};
+
+	snprintf(pace, sizeof(pace), "LOADER_PACE_MS=%d", pace_ms);
+	if (fmt(progress, sizeof(progress), "LOADER_PROGRESS=%s/loader.n",
+		c->dir) < 0 ||
+	    fmt(script, sizeof(script), "%s/test/it_fuse_loader.py",
+		src ? src : ".") < 0 ||
+	    fmt(data, sizeof(data), "%s/%s", c->data, sub) < 0 ||
+	    fmt(from, sizeof(from), "%s/%s", c->src, sub) < 0 ||
+	    fmt(log, sizeof(log), "%s/loader.log", c->dir) < 0)
+		return -ENAMETOOLONG;
+	snprintf(ep, sizeof(ep), "%d", epochs);
+	snprintf(wk, sizeof(wk), "%d", workers);
+	unlink(log);
+	unlink(progress + strlen("LOADER_PROGRESS="));
+	return th_proc_spawn((char *const *)argv, log);
+}
+
+int th_cl_loader_done(const th_cluster_t *c)
+{
+	char path[PATH_MAX + 16];
+	char *s;
+	int n;
+
+	if (fmt(path, sizeof(path), "%s/loader.n", c->dir) < 0)
+		return 0;
+	s = th_read_file(path, NULL);
+	n = s ? atoi(s) : 0;
+	free(s);
+	return n;
+}
+
+int th_cl_loader_wait(th_cluster_t *c, pid_t pid, int timeout_ms)
+{
+	char path[PATH_MAX + 16];
+	char *out;
+	int st = -1, ok;
+
+	if (th_proc_wait(pid, timeout_ms, &st) < 0) {
+		th_proc_kill(pid);
+		st = -1;
+	}
+	if (fmt(path, sizeof(path), "%s/loader.log", c->dir) < 0)
+		return -1;
+	out = th_read_file(path, NULL);
+	fprintf(stderr, "%s", out ? out : "loader: no output\n");
+	ok = st == 0 && out && strstr(out, "mismatches=0");
+	free(out);
+	return ok ? 0 : -1;
 }

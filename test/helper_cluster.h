@@ -94,9 +94,31 @@ void th_cl_fini(th_cluster_t *c);
  * bytes per file, seeded by seed).  0 or -errno. */
 int th_cl_make_files(th_cluster_t *c, int n, size_t min, size_t max,
 		     uint64_t seed);
+/* The same in src/sub/ (made). */
+int th_cl_make_files_in(th_cluster_t *c, const char *sub, int n, size_t min,
+			size_t max, uint64_t seed);
 /* Whether mnt/ds/f%04d equals src/f%04d, byte for byte; with uncached,
  * the kernel's pages of it are dropped first (so the mount is asked). */
 int th_cl_same_file(const th_cluster_t *c, int i, int uncached);
+/* The same for src/sub/f%04d (read through the mount). */
+int th_cl_same_file_in(const th_cluster_t *c, const char *sub, int i);
+
+/*
+ * A PyTorch DataLoader (test/it_fuse_loader.py, workers processes) over
+ * every file of src/sub (sub "" for all of src) read through the mount,
+ * for epochs epochs, each sample taking at least pace_ms, writing its
+ * progress to dir/loader.n; output to dir/loader.log.  Returns its pid,
+ * or -errno.  (Files read once stay in the kernel's page cache and the
+ * client's block cache: an epoch that must reach the nodes reads files
+ * no epoch read before.)
+ */
+pid_t th_cl_loader_start(th_cluster_t *c, const char *sub, int epochs,
+			 int workers, int pace_ms);
+/* Samples it read so far (its progress file), or 0. */
+int th_cl_loader_done(const th_cluster_t *c);
+/* Wait up to timeout_ms for it to end: 0 when it said every sample of
+ * every epoch matched (its summary line printed), else -1. */
+int th_cl_loader_wait(th_cluster_t *c, pid_t pid, int timeout_ms);
 
 /* How many times needle occurs in the file at path (0 when it cannot be
  * read). */

@@ -7,6 +7,8 @@
  *            while mounted: every file read afterwards, including ones
  *            read before whose pages are dropped, equals the store's, and
  *            the client swapped in the nodes' new map without a remount.
+ *   static   nodes join and leave the config's list (SIGHUP) during a
+ *            DataLoader epoch: no error, the client follows in time.
  *
  * Needs root and /dev/fuse.
  */
@@ -81,14 +83,250 @@ START_TEST(test_layout_change)
 }
 END_TEST
 
+/* ---- static membership ------------------------------------------------ */
+
+#define EPOCH_FILES 240	 /* per epoch; three epochs' worth */
+#define TIMEOUT_MS  1000 /* the client's request_timeout */
+
+/* A cluster of n listed nodes and a mount over EPOCH_FILES small files
+ * (and room for more nodes, not listed yet). */
+static void static_cluster(th_cluster_t *c, const char *name, int n, int more)
+{
+	const char *verbose[] = {"-v", NULL};
+
+	ck_assert_int_eq(th_cl_init(c, work, name), 0);
+	for (int e = 0; e < 3; e++) {
+		char sub[8];
+
+		snprintf(sub, sizeof(sub), "e%d", e);
+		ck_assert_int_eq(th_cl_make_files_in(c, sub, EPOCH_FILES, 2000,
+						     90000, 11 + (uint64_t)e),
+				 0);
+	}
+	snprintf(c->client_keys, sizeof(c->client_keys),
+		 "request_timeout = %dms\nblock_cache = 32M\n", TIMEOUT_MS);
+	sl_strlcpy(c->node_keys, "ram_capacity = 128M\nworkers = 2\n",
+		   sizeof(c->node_keys));
+	for (int i = 0; i < n + more; i++)
+		th_cl_add_node(c, NULL, NULL, i < n);
+	ck_assert_int_eq(th_cl_write_conf(c), 0);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(th_cl_node_start(c, i, NULL), 0);
+	ck_assert_int_eq(th_cl_mount(c, verbose), 0);
+}
+
+/* SIGHUP nodes [0, n) (running ones). */
+static void hup_all(th_cluster_t *c, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (c->node[i].pid > 0)
+			ck_assert_int_eq(th_cl_node_signal(c, i, SIGHUP), 0);
+}
+
+/* The client must swap in a map of n nodes (the first such swap) within
+ * 2 x request_timeout; what is printed says how long it took. */
+static void follows(th_cluster_t *c, int n)
+{
+	char needle[64];
+	uint64_t t0 = sl_now_ms();
+	int rc;
+
+	snprintf(needle, sizeof(needle), ", %d nodes (was", n);
+	rc = th_wait_in_file(c->fclog, needle, 1, 2 * TIMEOUT_MS);
+	fprintf(stderr,
+		"%s: the client's ring had %d members %llu ms after "
+		"the change\n",
+		c->dir, n, (unsigned long long)(sl_now_ms() - t0));
+	ck_assert_int_eq(rc, 0);
+}
+
+/* Start an epoch over files never read (subdirectory e<e>) and wait
+ * until a quarter of it is read. */
+static pid_t epoch_start(th_cluster_t *c, int e)
+{
+	char sub[8];
+	pid_t ld;
+
+	snprintf(sub, sizeof(sub), "e%d", e);
+	ld = th_cl_loader_start(c, sub, 1, 2, 25);
+	uint64_t deadline = sl_now_ms() + 60000;
+
+	ck_assert_int_gt(ld, 0);
+	while (th_cl_loader_done(c) < EPOCH_FILES / 4 && th_proc_alive(ld) &&
+	       sl_now_ms() < deadline)
+		usleep(20000);
+	ck_assert_int_ge(th_cl_loader_done(c), EPOCH_FILES / 4);
+	return ld;
+}
+
+/*
+ * Static membership: a 4th node joins the config and every node gets
+ * SIGHUP while an epoch runs; the epoch ends with every sample right,
+ * the client's ring has 4 members within 2 x request_timeout, and the
+ * new node serves reads.  Then the reverse: it leaves the config (its own
+ * reload refuses a config without it; it goes on answering), SIGHUP, and
+ * the next epoch is as good, on a ring of 3.
+ */
+START_TEST(test_static_join_leave)
+{
+	th_cluster_t c;
+	pid_t ld;
+
+	static_cluster(&c, "static", 3, 1);
+	ld = epoch_start(&c, 0);
+	c.node[3].listed = 1;
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	ck_assert_int_eq(th_cl_node_start(&c, 3, NULL), 0);
+	hup_all(&c, 3);
+	follows(&c, 4);
+	ck_assert_int_eq(th_cl_loader_wait(&c, ld, 120000), 0);
+	ck_assert_int_gt(th_cl_node_value(&c, 3,
+					  "sluice_requests_total{op=\"READ\","
+					  "status=\"ok\"}"),
+			 0);
+
+	ld = epoch_start(&c, 1);
+	c.node[3].listed = 0;
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	hup_all(&c, 4);
+	follows(&c, 3);
+	ck_assert_int_eq(th_cl_loader_wait(&c, ld, 120000), 0);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
+/* ---- hand-off ----------------------------------------------------------- */
+
+/* Read every file of epoch e through the mount: how many differ. */
+static int read_epoch(th_cluster_t *c, int e)
+{
+	char sub[8];
+	int bad = 0;
+
+	snprintf(sub, sizeof(sub), "e%d", e);
+	for (int i = 0; i < EPOCH_FILES; i++)
+		bad += !th_cl_same_file_in(c, sub, i);
+	return bad;
+}
+
+static int64_t backend_reads(const th_cluster_t *c)
+{
+	return th_cl_sum(c, "sluice_backend_reads_total");
+}
+
+static int64_t handoffs(const th_cluster_t *c, const char *result)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name),
+		 "sluice_handoff_reads_total{result=\"%s\"}", result);
+	return th_cl_sum(c, name);
+}
+
+/* An epoch read from a fresh mount (no client cache): the backend reads
+ * it cost, and the hand-offs (blocks asked of their previous owner). */
+static void measured_epoch(th_cluster_t *c, int e, const char *what)
+{
+	const char *verbose[] = {"-v", NULL};
+	int64_t b0, h0, m0, b, h, m;
+
+	ck_assert_int_eq(th_cl_mount(c, verbose), 0);
+	b0 = backend_reads(c);
+	h0 = handoffs(c, "hit");
+	m0 = handoffs(c, "miss");
+	ck_assert_int_eq(read_epoch(c, e), 0);
+	b = backend_reads(c) - b0;
+	h = handoffs(c, "hit") - h0;
+	m = handoffs(c, "miss") - m0;
+	fprintf(stderr,
+		"hand-off, %s: %lld moved blocks asked of their previous "
+		"owner (%lld had it), %lld backend reads (%.1f%%)\n",
+		what, (long long)(h + m), (long long)h, (long long)b,
+		h + m ? 100.0 * (double)b / (double)(h + m) : 0.0);
+	ck_assert_int_gt(h + m, EPOCH_FILES / 8);
+	ck_assert_int_le(b * 20, h + m);
+	ck_assert_int_eq(th_cl_unmount(c), 0);
+}
+
+/* The share of keys the last ring change moved, as node i says, is a
+ * quarter, within 3 points. */
+static void check_moved(th_cluster_t *c, int i)
+{
+	int64_t ppm = th_cl_node_value(c, i, "sluice_ring_keys_moved_ppm");
+
+	fprintf(stderr, "hand-off: %.2f%% of the keys moved\n",
+		(double)ppm / 1e4);
+	ck_assert_int_ge(ppm, 220000);
+	ck_assert_int_le(ppm, 280000);
+}
+
+/*
+ * 3 nodes warm over epoch e0; a 4th joins.  Reading e0 again (a fresh
+ * mount, so every block is asked of the nodes), the blocks that moved to
+ * the new node are taken from their previous owners: backend reads are
+ * at most 5% of the moved blocks.  Then the 4th node, warm with its share
+ * of e1, is drained: reading e1 again, its blocks come from it, not from
+ * the backend, while it answers its peers during the grace.
+ */
+START_TEST(test_handoff)
+{
+	th_cluster_t c;
+	char ctl[PATH_MAX + 16];
+
+	static_cluster(&c, "handoff", 3, 1);
+	ck_assert_int_eq(read_epoch(&c, 0), 0);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+
+	c.node[3].listed = 1;
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	ck_assert_int_eq(th_cl_node_start(&c, 3, NULL), 0);
+	hup_all(&c, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(th_wait_in_file(c.node[i].log,
+						 "4 members; joined n3", 1,
+						 10000),
+				 0);
+	check_moved(&c, 0);
+	measured_epoch(&c, 0, "a node joined");
+
+	/* Warm the 4 nodes with e1, then drain n3. */
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(read_epoch(&c, 1), 0);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	snprintf(ctl, sizeof(ctl), "%s/sluicectl", c.build);
+	{
+		const char *argv[] = {ctl,     "-c",	    c.conf,
+				      "drain", "n3",	    "--grace",
+				      "60s",   "--no-wait", NULL};
+
+		ck_assert_int_eq(
+			th_run_capture((char *const *)argv, 20000, NULL), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(
+			th_wait_in_file(c.node[i].log, "drain n3", 1, 10000),
+			0);
+	check_moved(&c, 0);
+	measured_epoch(&c, 1, "a node drained");
+	ck_assert_int_eq(th_cl_node_value(&c, 3, "sluice_drain_state"), 1);
+	th_cl_fini(&c);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("it_cluster");
 	TCase *tl = tcase_create("layout");
+	TCase *ts = tcase_create("static");
 
 	tcase_set_timeout(tl, 120);
 	tcase_add_test(tl, test_layout_change);
 	suite_add_tcase(s, tl);
+	tcase_set_timeout(ts, 300);
+	tcase_add_test(ts, test_static_join_leave);
+	tcase_add_test(ts, test_handoff);
+	suite_add_tcase(s, ts);
 	return s;
 }
 

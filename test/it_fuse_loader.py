@@ -10,9 +10,15 @@ WORKERS worker processes and shuffle on reads each sample from MOUNT_DIR
 CRC-32 and length, and the main process compares them with the source.
 Prints one summary line and exits 0 only when every sample of every epoch
 matched and none was missing or doubled.
+
+For tests that change the cluster during an epoch: LOADER_PACE_MS makes
+each sample take at least that long (so that an epoch lasts), and
+LOADER_PROGRESS names a file that holds, after each batch, how many
+samples were read so far.
 """
 import os
 import sys
+import time
 import warnings
 import zlib
 
@@ -40,10 +46,23 @@ class MountFiles(Dataset):
         return len(self.names)
 
     def __getitem__(self, i):
+        t0 = time.monotonic()
         with open(os.path.join(self.mount, self.names[i]), "rb") as f:
             data = f.read()
+        pace = int(os.environ.get("LOADER_PACE_MS", "0")) / 1000.0
+        left = pace - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
         return torch.tensor([i, zlib.crc32(data), len(data)],
                             dtype=torch.int64)
+
+
+def report(path, done):
+    if path:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % done)
+        os.replace(tmp, path)
 
 
 def main():
@@ -64,6 +83,7 @@ def main():
                         shuffle=True, num_workers=workers)
     bad = 0
     total = 0
+    progress = os.environ.get("LOADER_PROGRESS")
     for epoch in range(epochs):
         seen = [0] * len(names)
         order = []
@@ -75,6 +95,7 @@ def main():
                     bad += 1
                     print("mismatch: %s epoch %d" % (names[i], epoch),
                           file=sys.stderr)
+            report(progress, total + len(order))
         missing = sum(1 for s in seen if s != 1)
         shuffled = order != sorted(order)
         total += len(order)
