@@ -40,7 +40,7 @@ typedef struct main_ctx {
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s -c CLUSTER.conf [--node NAME] [--addr "
+		"Usage: %s -c CLUSTER.conf [--node NAME] [--addr "
 		"tcp://IP:PORT\n"
 		"       [--metrics-addr IP:PORT]] [--drain-on-term [--grace "
 		"T]]\n"
