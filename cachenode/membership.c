@@ -163,6 +163,7 @@ static void apply(cn_server_t *s, const cn_member_t *m, size_t n,
 {
 	cn_ringmap_t *next = cn_ringmap_new(m, n, generation);
 	char added[512], removed[512];
+	int first = !s->map;
 	double moved;
 
 	if (s->map && cn_ringmap_same(s->map, next)) {
@@ -185,7 +186,7 @@ static void apply(cn_server_t *s, const cn_member_t *m, size_t n,
 	atomic_store(&s->m.keys_moved_ppm, (uint64_t)(moved * 1e6 + 0.5));
 	keep_peers(s);
 	cn_nodemap_hello(s);
-	if (s->prev)
+	if (!first)
 		sl_notice("ring %08" PRIx32 " generation %" PRIu64
 			  ": %zu members%s%s%s%s, %.1f%% of keys moved (%s)",
 			  next->version, generation, n,
@@ -262,6 +263,27 @@ static int open_etcd(cn_server_t *s, char *err, size_t errlen)
 		snprintf(err, errlen, "etcd: %s", why);
 		return rc;
 	}
+	/* The ring as it is without this node first, then registered: the
+	 * watch brings the ring with it, and the one before is the ring its
+	 * blocks come from (hand-off).  Serve either way: without etcd, the
+	 * ring is this node alone until the view syncs (etcd never sits on
+	 * the read path). */
+	if (sl_members_wait(s->members, SYNC_WAIT_MS) < 0)
+		sl_warn("etcd (%s) not answering yet: serving, the ring "
+			"follows once it does",
+			c->etcd);
+	set = sl_members_snapshot(s->members);
+	if (set->generation) {
+		apply_set(s, set);
+	} else {
+		cn_member_t me = {0};
+
+		sl_strlcpy(me.name, s->node->name, sizeof(me.name));
+		sl_strlcpy(me.addr, s->node->addr, sizeof(me.addr));
+		me.weight = s->node->weight;
+		apply(s, &me, 1, 0, "start");
+	}
+	sl_members_set_put(&set);
 	sl_strlcpy(self.name, s->node->name, sizeof(self.name));
 	sl_strlcpy(self.addr, s->node->addr, sizeof(self.addr));
 	sl_strlcpy(self.metrics_addr, s->node->metrics_addr,
@@ -274,25 +296,6 @@ static int open_etcd(cn_server_t *s, char *err, size_t errlen)
 			 why);
 		return rc;
 	}
-	/* Serve from the start either way: without etcd, the ring is this
-	 * node alone until the view syncs (etcd never sits on the read
-	 * path). */
-	if (sl_members_wait(s->members, SYNC_WAIT_MS) < 0)
-		sl_warn("etcd (%s) not answering yet: serving, the ring "
-			"follows once it does",
-			c->etcd);
-	set = sl_members_snapshot(s->members);
-	if (set->generation) {
-		apply_set(s, set);
-	} else {
-		cn_member_t me = {0};
-
-		sl_strlcpy(me.name, self.name, sizeof(me.name));
-		sl_strlcpy(me.addr, self.addr, sizeof(me.addr));
-		me.weight = self.weight;
-		apply(s, &me, 1, 0, "start");
-	}
-	sl_members_set_put(&set);
 	return 0;
 }
 

@@ -74,6 +74,19 @@ static const char *const node_keys[] = {
 	"ram_capacity",	 "workers",	  "disk_path",
 	"disk_capacity", "disk_min_free", NULL,
 };
+/* [node-defaults]: node_keys' indices, but every node has its own addr
+ * and metrics_addr (--addr, --metrics-addr): "" never matches a key. */
+static const char *const node_defaults_keys[] = {
+	"",
+	"weight",
+	"",
+	"ram_capacity",
+	"workers",
+	"disk_path",
+	"disk_capacity",
+	"disk_min_free",
+	NULL,
+};
 
 enum {
 	DS_BACKEND,
@@ -294,8 +307,12 @@ static int unknown_key(parser_t *p, const char *key)
 	size_t len = 0;
 
 	for (int i = 0; p->keys[i]; i++) {
-		int n = snprintf(list + len, sizeof(list) - len, "%s%s",
-				 i ? ", " : "", p->keys[i]);
+		int n;
+
+		if (!*p->keys[i])
+			continue;
+		n = snprintf(list + len, sizeof(list) - len, "%s%s",
+			     len ? ", " : "", p->keys[i]);
 
 		if (n < 0 || (size_t)n >= sizeof(list) - len)
 			break;
@@ -371,12 +388,6 @@ static int node_key(parser_t *p, int idx, const char *key, const char *val)
 	sl_node_conf_t *n = p->sect == SECT_NODE_DEFAULTS ? &p->c->node_defaults
 							  : cur_node(p);
 	int ret = 0;
-
-	if (p->sect == SECT_NODE_DEFAULTS &&
-	    (idx == NODE_ADDR || idx == NODE_METRICS_ADDR))
-		return fail(p, p->line, key,
-			    "every node has its own (--addr, "
-			    "--metrics-addr)");
 
 	switch (idx) {
 	case NODE_ADDR:
@@ -704,8 +715,8 @@ static int parse_header(parser_t *p, char *s)
 		return single_section(p, SECT_CLIENT, client_keys, name,
 				      &p->client_line);
 	if (strcmp(inner, "node-defaults") == 0) {
-		ret = single_section(p, SECT_NODE_DEFAULTS, node_keys, name,
-				     &p->defaults_line);
+		ret = single_section(p, SECT_NODE_DEFAULTS, node_defaults_keys,
+				     name, &p->defaults_line);
 		if (ret == 0) {
 			node_init(&p->c->node_defaults, "", p->line);
 			p->c->has_node_defaults = 1;

@@ -464,3 +464,109 @@ int th_cl_loader_wait(th_cluster_t *c, pid_t pid, int timeout_ms)
 	free(out);
 	return ok ? 0 : -1;
 }
+
+/* ---- network namespaces ---------------------------------------------- */
+
+/* Run ip(8) with the blank-separated words of the formatted command:
+ * 0, or -EIO. */
+static int ipcmd(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static int ipcmd(const char *f, ...)
+{
+	char line[512], *argv[24], *save = NULL;
+	va_list ap;
+	int n = 0, rc;
+
+	va_start(ap, f);
+	vsnprintf(line, sizeof(line), f, ap);
+	va_end(ap);
+	argv[n++] = (char *)IP_BIN;
+	for (char *w = strtok_r(line, " ", &save); w && n < 23;
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	rc = th_run_capture(argv, 10000, NULL);
+	return rc == 0 ? 0 : -EIO;
+}
+
+static void net_tag(unsigned id, char *out, size_t cap)
+{
+	snprintf(out, cap, "slt%u", id % 100000000u);
+}
+
+void th_net_ns(const th_net_t *net, int i, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s-n%d", net->tag, i);
+}
+
+void th_net_ip(const th_net_t *net, int i, char *out, size_t cap)
+{
+	snprintf(out, cap, "10.77.%d.%d", net->subnet, 10 + i);
+}
+
+int th_net_setup(th_net_t *net, unsigned id, int n)
+{
+	const char *t = net->tag;
+	char ns[32], ip[32];
+	int rc;
+
+	memset(net, 0, sizeof(*net));
+	net_tag(id, net->tag, sizeof(net->tag));
+	net->subnet = 1 + (int)(id % 250);
+	net->n = n;
+	rc = ipcmd("link add %sb type bridge", t);
+	if (rc == 0)
+		rc = ipcmd("addr add 10.77.%d.1/24 dev %sb", net->subnet, t);
+	if (rc == 0)
+		rc = ipcmd("link set %sb up", t);
+	for (int i = 0; i < n && rc == 0; i++) {
+		th_net_ns(net, i, ns, sizeof(ns));
+		th_net_ip(net, i, ip, sizeof(ip));
+		rc = ipcmd("netns add %s", ns);
+		if (rc == 0)
+			rc = ipcmd("link add %sv%d type veth peer name %sp%d",
+				   t, i, t, i);
+		if (rc == 0)
+			rc = ipcmd("link set %sp%d netns %s", t, i, ns);
+		if (rc == 0)
+			rc = ipcmd("link set %sv%d master %sb", t, i, t);
+		if (rc == 0)
+			rc = ipcmd("link set %sv%d up", t, i);
+		if (rc == 0)
+			rc = ipcmd("netns exec %s ip addr add %s/24 dev %sp%d",
+				   ns, ip, t, i);
+		if (rc == 0)
+			rc = ipcmd("netns exec %s ip link set %sp%d up", ns, t,
+				   i);
+		if (rc == 0)
+			rc = ipcmd("netns exec %s ip link set lo up", ns);
+	}
+	if (rc < 0)
+		th_net_teardown(id);
+	return rc;
+}
+
+void th_net_teardown(unsigned id)
+{
+	const char *lsns[] = {IP_BIN, "netns", "list", NULL};
+	const char *lslink[] = {IP_BIN, "-o", "link", "show", NULL};
+	char tag[16], want[32], *out = NULL, *save = NULL;
+	size_t tl;
+
+	net_tag(id, tag, sizeof(tag));
+	tl = strlen(tag);
+	/* A namespace's end takes its veth end, and the pair with it. */
+	if (th_run_capture((char *const *)lsns, 10000, &out) == 0 && out)
+		for (char *l = strtok_r(out, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save))
+			if (strncmp(l, tag, tl) == 0 && l[tl] == '-')
+				ipcmd("netns del %.*s", (int)strcspn(l, " "),
+				      l);
+	free(out);
+	out = NULL;
+	snprintf(want, sizeof(want), " %sb:", tag);
+	if (th_run_capture((char *const *)lslink, 10000, &out) == 0 && out &&
+	    strstr(out, want))
+		ipcmd("link del %sb", tag);
+	free(out);
+}

@@ -120,6 +120,27 @@ int th_cl_loader_done(const th_cluster_t *c);
  * every epoch matched (its summary line printed), else -1. */
 int th_cl_loader_wait(th_cluster_t *c, pid_t pid, int timeout_ms);
 
+/*
+ * Hosts of their own: network namespaces TAG-n<i>, each with a veth into
+ * a bridge TAGb in the test's namespace, on 10.77.SUBNET.0/24 (the bridge
+ * .1, host i .(10 + i)).  TAG is "slt" and the given run id, so that
+ * concurrent runs on one machine do not meet.  Needs root and ip(8).
+ */
+typedef struct th_net {
+	char tag[16];
+	int subnet;
+	int n;
+} th_net_t;
+
+/* Make n hosts for run id: 0, or -errno (what exists is torn down). */
+int th_net_setup(th_net_t *net, unsigned id, int n);
+/* Host i's namespace name and address, into out[cap]. */
+void th_net_ns(const th_net_t *net, int i, char *out, size_t cap);
+void th_net_ip(const th_net_t *net, int i, char *out, size_t cap);
+/* Remove every namespace and link of run id, whatever exists of them
+ * (also after a test died half way). */
+void th_net_teardown(unsigned id);
+
 /* How many times needle occurs in the file at path (0 when it cannot be
  * read). */
 int th_count_in_file(const char *path, const char *needle);

@@ -20,12 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/members.h"
 #include "common/util.h"
 #include "test/helper_check.h"
 #include "test/helper_cluster.h"
+#include "test/helper_etcd.h"
 #include "test/helper_proc.h"
 
 static char work[PATH_MAX];
+static unsigned run_id; /* names this run's network namespaces */
 
 /* ---- layout ------------------------------------------------------------ */
 
@@ -89,8 +92,10 @@ END_TEST
 #define TIMEOUT_MS  1000 /* the client's request_timeout */
 
 /* A cluster of n listed nodes and a mount over EPOCH_FILES small files
- * (and room for more nodes, not listed yet). */
-static void static_cluster(th_cluster_t *c, const char *name, int n, int more)
+ * (and room for more nodes, not listed yet); with net, each node is a host
+ * of its own (a network namespace). */
+static void static_cluster(th_cluster_t *c, const char *name, int n, int more,
+			   const th_net_t *net)
 {
 	const char *verbose[] = {"-v", NULL};
 
@@ -107,8 +112,15 @@ static void static_cluster(th_cluster_t *c, const char *name, int n, int more)
 		 "request_timeout = %dms\nblock_cache = 32M\n", TIMEOUT_MS);
 	sl_strlcpy(c->node_keys, "ram_capacity = 128M\nworkers = 2\n",
 		   sizeof(c->node_keys));
-	for (int i = 0; i < n + more; i++)
-		th_cl_add_node(c, NULL, NULL, i < n);
+	for (int i = 0; i < n + more; i++) {
+		char ns[32], ip[32];
+
+		if (net) {
+			th_net_ns(net, i, ns, sizeof(ns));
+			th_net_ip(net, i, ip, sizeof(ip));
+		}
+		th_cl_add_node(c, net ? ip : NULL, net ? ns : NULL, i < n);
+	}
 	ck_assert_int_eq(th_cl_write_conf(c), 0);
 	for (int i = 0; i < n; i++)
 		ck_assert_int_eq(th_cl_node_start(c, i, NULL), 0);
@@ -172,7 +184,7 @@ START_TEST(test_static_join_leave)
 	th_cluster_t c;
 	pid_t ld;
 
-	static_cluster(&c, "static", 3, 1);
+	static_cluster(&c, "static", 3, 1, NULL);
 	ld = epoch_start(&c, 0);
 	c.node[3].listed = 1;
 	ck_assert_int_eq(th_cl_write_conf(&c), 0);
@@ -267,14 +279,20 @@ static void check_moved(th_cluster_t *c, int i)
  * the new node are taken from their previous owners: backend reads are
  * at most 5% of the moved blocks.  Then the 4th node, warm with its share
  * of e1, is drained: reading e1 again, its blocks come from it, not from
- * the backend, while it answers its peers during the grace.
+ * the backend, while it answers its peers during the grace.  Each node is
+ * a host of its own: a network namespace with its own address on a
+ * bridge, so peer reads cross a link as between machines.
  */
 START_TEST(test_handoff)
 {
 	th_cluster_t c;
+	th_net_t net;
 	char ctl[PATH_MAX + 16];
 
-	static_cluster(&c, "handoff", 3, 1);
+	/* When nodes without CurveZMQ keys refuse non-loopback addresses,
+	 * this cluster needs [cluster] security = none (cluster_keys). */
+	ck_assert_int_eq(th_net_setup(&net, run_id, 4), 0);
+	static_cluster(&c, "handoff", 3, 1, &net);
 	ck_assert_int_eq(read_epoch(&c, 0), 0);
 	ck_assert_int_eq(th_cl_unmount(&c), 0);
 
@@ -311,6 +329,138 @@ START_TEST(test_handoff)
 	measured_epoch(&c, 1, "a node drained");
 	ck_assert_int_eq(th_cl_node_value(&c, 3, "sluice_drain_state"), 1);
 	th_cl_fini(&c);
+	th_net_teardown(run_id);
+}
+END_TEST
+
+/* ---- etcd membership ------------------------------------------------------
+ */
+
+/* The members etcd lists now (under c's prefix), or -1. */
+static int etcd_members(const char *url)
+{
+	sl_members_opts_t o = {.endpoints = url,
+			       .prefix = "/sluice/itcl/",
+			       .timeout_ms = 2000};
+	const sl_members_set_t *set;
+	char why[256];
+	int rc, n;
+
+	set = sl_members_fetch(&o, &rc, why, sizeof(why));
+	n = set ? (int)set->count : -1;
+	sl_members_set_put(&set);
+	return n;
+}
+
+static void wait_members(const char *url, int n)
+{
+	uint64_t deadline = sl_now_ms() + 20000;
+
+	while (etcd_members(url) != n && sl_now_ms() < deadline)
+		usleep(50000);
+	ck_assert_int_eq(etcd_members(url), n);
+}
+
+/* Start node i of an etcd cluster: named on the command line, not in the
+ * config. */
+static void etcd_node_start(th_cluster_t *c, int i)
+{
+	const char *extra[] = {"--addr", c->node[i].addr, NULL};
+
+	ck_assert_int_eq(th_cl_node_start(c, i, extra), 0);
+}
+
+/* The client's k-th swap to a ring of n members, within ms. */
+static void follows_within(th_cluster_t *c, int n, int k, int ms,
+			   const char *what)
+{
+	char needle[64];
+	uint64_t t0 = sl_now_ms();
+	int rc;
+
+	snprintf(needle, sizeof(needle), ", %d nodes (was", n);
+	rc = th_wait_in_file(c->fclog, needle, k, ms);
+	fprintf(stderr,
+		"etcd: %s: the client's ring had %d members after %llu "
+		"ms\n",
+		what, n, (unsigned long long)(sl_now_ms() - t0));
+	ck_assert_int_eq(rc, 0);
+}
+
+/*
+ * etcd membership: 3 nodes register, the client's config lists none.
+ * During one DataLoader epoch a 4th node starts, one is killed with
+ * kill -9 (it drops out when its lease expires), one is drained, and etcd
+ * is stopped for 10 s and started again.  Every sample is right, and the
+ * client's ring follows each change (4, 3, 2 members).
+ */
+START_TEST(test_etcd_churn)
+{
+	th_etcd_t e;
+	th_cluster_t c;
+	char ctl[PATH_MAX + 16];
+	const char *verbose[] = {"-v", NULL};
+	pid_t ld;
+
+	if (!th_etcd_available()) {
+		th_check_skip_case("it_cluster", "etcd_churn",
+				   "no etcd (etcd-server)");
+		return;
+	}
+	ck_assert_int_eq(th_etcd_start(&e), 0);
+	ck_assert_int_eq(th_cl_init(&c, work, "etcd"), 0);
+	ck_assert_int_eq(
+		th_cl_make_files_in(&c, "e0", EPOCH_FILES, 2000, 90000, 21), 0);
+	snprintf(c.cluster_keys, sizeof(c.cluster_keys),
+		 "membership = etcd\netcd = %s\nlease_ttl = 2s\n", e.url);
+	sl_strlcpy(c.sections,
+		   "[node-defaults]\nram_capacity = 128M\nworkers = 2\n",
+		   sizeof(c.sections));
+	snprintf(c.client_keys, sizeof(c.client_keys),
+		 "request_timeout = %dms\nblock_cache = 32M\n", TIMEOUT_MS);
+	for (int i = 0; i < 4; i++)
+		th_cl_add_node(&c, NULL, NULL, 0);
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	for (int i = 0; i < 3; i++)
+		etcd_node_start(&c, i);
+	wait_members(e.url, 3);
+	ck_assert_int_eq(th_cl_mount(&c, verbose), 0);
+	ld = th_cl_loader_start(&c, "e0", 1, 2, 200);
+	ck_assert_int_gt(ld, 0);
+	while (th_cl_loader_done(&c) < 16 && th_proc_alive(ld))
+		usleep(20000);
+
+	etcd_node_start(&c, 3);
+	follows_within(&c, 4, 1, 2 * TIMEOUT_MS + 2000, "a node joined");
+
+	th_cl_node_kill(&c, 1);
+	follows_within(&c, 3, 1, 2000 + 2 * TIMEOUT_MS + 2000,
+		       "a node was killed (kill -9)");
+
+	snprintf(ctl, sizeof(ctl), "%s/sluicectl", c.build);
+	{
+		const char *argv[] = {ctl,     "-c",	    c.conf,
+				      "drain", "n2",	    "--grace",
+				      "30s",   "--no-wait", NULL};
+
+		ck_assert_int_eq(
+			th_run_capture((char *const *)argv, 20000, NULL), 0);
+	}
+	follows_within(&c, 2, 1, 2 * TIMEOUT_MS + 2000, "a node drained");
+
+	ck_assert_int_eq(th_etcd_stop(&e, SIGTERM), 0);
+	sleep(10);
+	ck_assert_int_eq(th_etcd_restart(&e), 0);
+	fprintf(stderr,
+		"etcd: stopped for 10 s, started again; %d samples "
+		"read\n",
+		th_cl_loader_done(&c));
+	ck_assert_int_eq(th_cl_loader_wait(&c, ld, 120000), 0);
+	wait_members(e.url, 2);
+	ck_assert_int_ge(th_count_in_file(c.node[0].log, "etcd is back"), 1);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+	th_etcd_fini(&e);
 }
 END_TEST
 
@@ -319,6 +469,7 @@ static Suite *cluster_suite(void)
 	Suite *s = suite_create("it_cluster");
 	TCase *tl = tcase_create("layout");
 	TCase *ts = tcase_create("static");
+	TCase *te = tcase_create("etcd");
 
 	tcase_set_timeout(tl, 120);
 	tcase_add_test(tl, test_layout_change);
@@ -327,6 +478,9 @@ static Suite *cluster_suite(void)
 	tcase_add_test(ts, test_static_join_leave);
 	tcase_add_test(ts, test_handoff);
 	suite_add_tcase(s, ts);
+	tcase_set_timeout(te, 300);
+	tcase_add_test(te, test_etcd_churn);
+	suite_add_tcase(s, te);
 	return s;
 }
 
@@ -342,7 +496,9 @@ int main(void)
 	SL_ASSERT(tmp);
 	sl_strlcpy(work, tmp, sizeof(work));
 	free(tmp);
+	run_id = (unsigned)getpid();
 	rc = th_check_run(cluster_suite(), NULL);
+	th_net_teardown(run_id); /* whatever a failed test left */
 	if (rc == 0 && !getenv("SLUICE_KEEP_TMP"))
 		th_rmtree(work);
 	else
