@@ -131,6 +131,7 @@ typedef struct parser {
 	int cluster_line;
 	int client_line;
 	int defaults_line;
+	int membership_line, etcd_line; /* where they were set, or 0 */
 } parser_t;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -350,6 +351,7 @@ static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
 		c->module_dir = sl_xstrdup(val);
 		break;
 	case CLUSTER_MEMBERSHIP:
+		p->membership_line = p->line;
 		if (strcmp(val, "static") == 0)
 			c->membership = SL_MEMBERSHIP_STATIC;
 		else if (strcmp(val, "etcd") == 0)
@@ -359,6 +361,7 @@ static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
 				    "'%s': expected static or etcd", val);
 		break;
 	case CLUSTER_ETCD:
+		p->etcd_line = p->line;
 		free(c->etcd);
 		c->etcd = sl_xstrdup(val);
 		break;
@@ -807,27 +810,29 @@ static int parse_line(parser_t *p, char *s)
 static int finish_cluster(parser_t *p)
 {
 	sl_config_t *c = p->c;
-	int line = p->cluster_line ? p->cluster_line : 1;
 	char why[256];
 	int rc;
 
+	snprintf(p->label, sizeof(p->label), "[cluster]");
 	if (c->membership == SL_MEMBERSHIP_STATIC) {
-		if (c->n_nodes == 0)
+		if (c->n_nodes == 0) {
+			p->label[0] = '\0';
 			return fail(p, p->line > 0 ? p->line : 1, NULL,
 				    "no [node NAME] section: a cluster needs "
 				    "at least one node (or membership = etcd)");
+		}
 		if (c->etcd)
-			return fail(p, line, NULL,
-				    "etcd is set but membership is static");
+			return fail(p, p->etcd_line, "etcd",
+				    "set, but membership is static (add "
+				    "membership = etcd)");
 		return 0;
 	}
 	if (!c->etcd)
-		return fail(p, line, NULL,
-			    "membership = etcd needs etcd = "
-			    "http://HOST:2379[,...]");
+		return fail(p, p->membership_line, "membership",
+			    "etcd needs etcd = http://HOST:2379[,...]");
 	rc = sl_etcd_endpoints_check(c->etcd, why, sizeof(why));
 	if (rc < 0)
-		return fail(p, line, "etcd", "%s", why);
+		return fail(p, p->etcd_line, "etcd", "%s", why);
 	if (!c->etcd_prefix) {
 		size_t len = strlen(c->cluster_name) + sizeof("/sluice//");
 

@@ -102,8 +102,9 @@ int th_cl_write_conf(const th_cluster_t *c)
 				c->node[i].name, c->node[i].addr, c->node_keys);
 	fprintf(f,
 		"[dataset ds]\nbackend = posix\nuri = file://%s\n"
-		"block_size = %s\n\n%s\n[client]\n%s\n",
-		c->src, c->block_size, c->sections, c->client_keys);
+		"block_size = %s\n%s\n%s\n[client]\n%s\n",
+		c->src, c->block_size, c->dataset_keys, c->sections,
+		c->client_keys);
 	if (fclose(f) != 0)
 		return -EIO;
 	return rename(tmp, c->conf) < 0 ? -errno : 0;

@@ -47,6 +47,7 @@ typedef struct th_cluster {
 	/* What th_cl_write_conf writes, besides the nodes and dataset ds
 	 * (posix over src): */
 	char block_size[16];	/* ds's block size ("64K" by default) */
+	char dataset_keys[256]; /* more keys of ds */
 	char cluster_keys[512]; /* more [cluster] keys */
 	char node_keys[256];	/* keys of every [node] section */
 	char sections[1024];	/* more sections, as they are */

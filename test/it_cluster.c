@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/etcd.h"
+#include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"
 #include "test/helper_check.h"
@@ -333,6 +335,60 @@ START_TEST(test_handoff)
 }
 END_TEST
 
+/*
+ * replicas = 2: every block is kept on the first two nodes of its
+ * preference list (the owner hands a copy to the second).  With a node
+ * killed, a fresh mount reads the whole epoch again: the blocks of the
+ * dead node come from their second nodes, not from the backend.
+ */
+START_TEST(test_replicas)
+{
+	th_cluster_t c;
+	int64_t copies, b0, b;
+
+	ck_assert_int_eq(th_cl_init(&c, work, "replicas"), 0);
+	ck_assert_int_eq(
+		th_cl_make_files_in(&c, "e0", EPOCH_FILES, 2000, 90000, 31), 0);
+	sl_strlcpy(c.sections, "", sizeof(c.sections));
+	snprintf(c.client_keys, sizeof(c.client_keys),
+		 "request_timeout = %dms\nblock_cache = 32M\n", TIMEOUT_MS);
+	sl_strlcpy(c.node_keys, "ram_capacity = 128M\nworkers = 2\n",
+		   sizeof(c.node_keys));
+	sl_strlcpy(c.dataset_keys, "replicas = 2\n", sizeof(c.dataset_keys));
+	for (int i = 0; i < 3; i++)
+		th_cl_add_node(&c, NULL, NULL, 1);
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(th_cl_node_start(&c, i, NULL), 0);
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(read_epoch(&c, 0), 0);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	/* The copies are pulled in the background: wait for them. */
+	for (int t = 0; t < 100; t++) {
+		copies = th_cl_sum(&c,
+				   "sluice_replicas_total{dir=\"received\"}");
+		if (copies >=
+		    th_cl_sum(&c, "sluice_replicas_total{dir=\"sent\"}"))
+			break;
+		usleep(50000);
+	}
+	fprintf(stderr, "replicas: %lld copies handed on\n", (long long)copies);
+	ck_assert_int_ge(copies, EPOCH_FILES);
+	th_cl_node_kill(&c, 1);
+	b0 = backend_reads(&c);
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(read_epoch(&c, 0), 0);
+	b = backend_reads(&c) - b0;
+	fprintf(stderr,
+		"replicas: a node killed, the epoch again: %lld "
+		"backend reads\n",
+		(long long)b);
+	ck_assert_int_le(b * 20, copies / 3);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
 /* ---- etcd membership ------------------------------------------------------
  */
 
@@ -388,8 +444,53 @@ static void follows_within(th_cluster_t *c, int n, int k, int ms,
 }
 
 /*
- * etcd membership: 3 nodes register, the client's config lists none.
- * During one DataLoader epoch a 4th node starts, one is killed with
+ * Values under the members prefix that are no member: not JSON, a bad
+ * address, a name that is not its key's (a second n0), an address n0 has
+ * already (n0, which stays: the second of an address would take it over
+ * once its first left).  Each node logs each once and leaves it out; the ring
+ * stays the three real nodes.
+ */
+static void put_bad_members(th_etcd_t *e, th_cluster_t *c)
+{
+	static const char *const keys[] = {"junk", "badaddr", "copy", "twin"};
+	char vals[4][256], why[256], key[128];
+	sl_etcd_t *et;
+	int rc;
+
+	snprintf(vals[0], sizeof(vals[0]), "{not json");
+	snprintf(vals[1], sizeof(vals[1]),
+		 "{\"name\":\"badaddr\",\"addr\":\"tcp://nowhere\","
+		 "\"weight\":1,\"capacity\":1}");
+	snprintf(vals[2], sizeof(vals[2]),
+		 "{\"name\":\"n0\",\"addr\":\"tcp://127.0.0.1:1\","
+		 "\"weight\":1,\"capacity\":1}");
+	snprintf(vals[3], sizeof(vals[3]),
+		 "{\"name\":\"twin\",\"addr\":\"%s\",\"weight\":1,"
+		 "\"capacity\":1}",
+		 c->node[0].addr);
+	et = sl_etcd_new(e->url, NULL, &rc, why, sizeof(why));
+	ck_assert_msg(et, "%s", why);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(keys); i++) {
+		snprintf(key, sizeof(key), "/sluice/itcl/members/%s", keys[i]);
+		ck_assert_int_eq(sl_etcd_put(et, key, strlen(key), vals[i],
+					     strlen(vals[i]), 0, NULL),
+				 0);
+	}
+	sl_etcd_destroy(&et);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(
+			th_wait_in_file(c->node[i].log, "ignored", 4, 10000),
+			0);
+		ck_assert_int_eq(th_cl_node_value(c, i, "sluice_ring_members"),
+				 3);
+	}
+	ck_assert_int_eq(etcd_members(e->url), 3);
+}
+
+/*
+ * etcd membership: 3 nodes register, the client's config lists none;
+ * bad values under the prefix are ignored (put_bad_members).  During one
+ * DataLoader epoch a 4th node starts, one is killed with
  * kill -9 (it drops out when its lease expires), one is drained, and etcd
  * is stopped for 10 s and started again.  Every sample is right, and the
  * client's ring follows each change (4, 3, 2 members).
@@ -424,7 +525,9 @@ START_TEST(test_etcd_churn)
 	for (int i = 0; i < 3; i++)
 		etcd_node_start(&c, i);
 	wait_members(e.url, 3);
+	put_bad_members(&e, &c);
 	ck_assert_int_eq(th_cl_mount(&c, verbose), 0);
+	ck_assert_int_eq(th_count_in_file(c.fclog, "3 nodes, 1 datasets"), 1);
 	ld = th_cl_loader_start(&c, "e0", 1, 2, 200);
 	ck_assert_int_gt(ld, 0);
 	while (th_cl_loader_done(&c) < 16 && th_proc_alive(ld))
@@ -477,6 +580,7 @@ static Suite *cluster_suite(void)
 	tcase_set_timeout(ts, 300);
 	tcase_add_test(ts, test_static_join_leave);
 	tcase_add_test(ts, test_handoff);
+	tcase_add_test(ts, test_replicas);
 	suite_add_tcase(s, ts);
 	tcase_set_timeout(te, 300);
 	tcase_add_test(te, test_etcd_churn);
@@ -496,6 +600,7 @@ int main(void)
 	SL_ASSERT(tmp);
 	sl_strlcpy(work, tmp, sizeof(work));
 	free(tmp);
+	sl_log_init("it_cluster", SL_LOG_ERR);
 	run_id = (unsigned)getpid();
 	rc = th_check_run(cluster_suite(), NULL);
 	th_net_teardown(run_id); /* whatever a failed test left */
