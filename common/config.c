@@ -74,19 +74,20 @@ static const char *const node_keys[] = {
 	"ram_capacity",	 "workers",	  "disk_path",
 	"disk_capacity", "disk_min_free", NULL,
 };
-/* [node-defaults]: node_keys' indices, but every node has its own addr
- * and metrics_addr (--addr, --metrics-addr): "" never matches a key. */
+/* [node-defaults]: node_keys but the two every node has its own of (its
+ * addresses: --addr, --metrics-addr); defaults_node[i] is key i's index
+ * in node_keys, which node_key and the section's checks speak. */
 static const char *const node_defaults_keys[] = {
-	"",
-	"weight",
-	"",
-	"ram_capacity",
-	"workers",
-	"disk_path",
-	"disk_capacity",
-	"disk_min_free",
-	NULL,
+	"weight",	 "ram_capacity",  "workers", "disk_path",
+	"disk_capacity", "disk_min_free", NULL,
 };
+static const int defaults_node[] = {
+	NODE_WEIGHT,	NODE_RAM_CAPACITY,  NODE_WORKERS,
+	NODE_DISK_PATH, NODE_DISK_CAPACITY, NODE_DISK_MIN_FREE,
+};
+_Static_assert(SL_ARRAY_SIZE(defaults_node) + 1 ==
+		       SL_ARRAY_SIZE(node_defaults_keys),
+	       "a [node-defaults] key without its node_keys index");
 
 enum {
 	DS_BACKEND,
@@ -308,12 +309,8 @@ static int unknown_key(parser_t *p, const char *key)
 	size_t len = 0;
 
 	for (int i = 0; p->keys[i]; i++) {
-		int n;
-
-		if (!*p->keys[i])
-			continue;
-		n = snprintf(list + len, sizeof(list) - len, "%s%s",
-			     len ? ", " : "", p->keys[i]);
+		int n = snprintf(list + len, sizeof(list) - len, "%s%s",
+				 i ? ", " : "", p->keys[i]);
 
 		if (n < 0 || (size_t)n >= sizeof(list) - len)
 			break;
@@ -758,6 +755,8 @@ static int parse_keyval(parser_t *p, char *s)
 		return dataset_param(p, key, val);
 	if (idx < 0)
 		return unknown_key(p, key);
+	if (p->sect == SECT_NODE_DEFAULTS)
+		idx = defaults_node[idx];
 	if (p->seen_line[idx])
 		return fail(p, p->line, key,
 			    "duplicate key (first set at line %d)",
