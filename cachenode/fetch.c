@@ -419,6 +419,7 @@ static void peer_read_done(void *arg, int status, zmq_msg_t *body)
 	if (status == 0 && len <= f->fill.want && !s->destroying) {
 		memcpy(cn_block_data(f->fill.blk), zmq_msg_data(body), len);
 		atomic_fetch_add(&s->m.handoff_hits, 1);
+		atomic_fetch_add(&s->m.handoff_bytes, len);
 		got = (ssize_t)len;
 	}
 	source_done(s, f, got, status, peer_failed);

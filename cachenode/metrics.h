@@ -114,6 +114,7 @@ typedef struct cn_metrics {
 	 * that brought it, and that did not. */
 	_Atomic uint64_t handoff_hits;
 	_Atomic uint64_t handoff_misses;
+	_Atomic uint64_t handoff_bytes;	    /* ... the bytes the hits brought */
 	_Atomic uint64_t peer_reads_served; /* PEER_READs answered */
 	_Atomic uint64_t peer_reads_failed; /* ... with -ENODATA */
 	_Atomic uint64_t replicas_sent;	    /* REPLICATE hints sent */

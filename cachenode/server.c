@@ -467,17 +467,19 @@ void cn_server_destroy(cn_server_t **sp)
 		zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_close(s->router);
 	}
+	s->router = NULL;
+	/* From here nothing is answered: peer reads still out free their
+	 * fetches, and the peers' sockets close before the context that
+	 * would otherwise wait for them. */
+	s->destroying = 1;
+	cn_peers_destroy(&s->peers);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
-	s->router = NULL;
 	cn_metrics_http_stop(&s->http);
 	if (s->tier)
 		cn_fetch_fail_queued(s, 0);
 	/* Writes in flight and queued get drain_ms to finish, so that a
 	 * restart finds them; reads still out free their fetches. */
-	s->destroying = 1;
-	/* Peer reads still out free their fetches. */
-	cn_peers_destroy(&s->peers);
 	cn_tiering_destroy(&s->tiers);
 	if (s->disk) {
 		if (cn_disktier_flush(s->disk, s->opts.drain_ms) < 0)

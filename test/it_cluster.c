@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/etcd.h"
@@ -330,6 +331,13 @@ START_TEST(test_handoff)
 	check_moved(&c, 0);
 	measured_epoch(&c, 1, "a node drained");
 	ck_assert_int_eq(th_cl_node_value(&c, 3, "sluice_drain_state"), 1);
+	/* A node that asked its peers stops cleanly (its sockets to them
+	 * closed before its ZeroMQ context), exit status 0. */
+	ck_assert_int_gt(th_cl_node_value(&c, 0,
+					  "sluice_handoff_reads_total{result="
+					  "\"hit\"}"),
+			 0);
+	ck_assert_int_eq(th_cl_node_stop(&c, 0, SIGTERM, 10000), 0);
 	th_cl_fini(&c);
 	th_net_teardown(run_id);
 }
@@ -385,6 +393,42 @@ START_TEST(test_replicas)
 		(long long)b);
 	ck_assert_int_le(b * 20, copies / 3);
 	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
+/*
+ * --drain-on-term: SIGTERM takes the node out of placement (with static
+ * membership its peers are told: their rings lose it), it answers peers
+ * for its grace, then exits 0.
+ */
+START_TEST(test_drain_on_term)
+{
+	const char *extra[] = {"--drain-on-term", "--grace", "1s", NULL};
+	th_cluster_t c;
+	uint64_t t0;
+	int st;
+
+	ck_assert_int_eq(th_cl_init(&c, work, "term"), 0);
+	for (int i = 0; i < 3; i++)
+		th_cl_add_node(&c, NULL, NULL, 1);
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(th_cl_node_start(&c, i, i == 2 ? extra : NULL),
+				 0);
+	t0 = sl_now_ms();
+	ck_assert_int_eq(th_cl_node_signal(&c, 2, SIGTERM), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(
+			th_wait_in_file(c.node[i].log, "drain n2", 1, 5000), 0);
+		ck_assert_int_eq(th_cl_node_value(&c, i, "sluice_ring_members"),
+				 2);
+	}
+	ck_assert_int_eq(th_proc_wait(c.node[2].pid, 10000, &st), 0);
+	c.node[2].pid = 0;
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_uint_ge(sl_now_ms() - t0, 1000);
+	ck_assert_int_eq(th_count_in_file(c.node[2].log, "drained"), 1);
 	th_cl_fini(&c);
 }
 END_TEST
@@ -581,6 +625,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(ts, test_static_join_leave);
 	tcase_add_test(ts, test_handoff);
 	tcase_add_test(ts, test_replicas);
+	tcase_add_test(ts, test_drain_on_term);
 	suite_add_tcase(s, ts);
 	tcase_set_timeout(te, 300);
 	tcase_add_test(te, test_etcd_churn);
