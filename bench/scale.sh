@@ -14,7 +14,7 @@
 #
 # usage: bench/scale.sh [--files N] [--pace-ms MS] [--keep]
 #   --files N     DataLoader files (default 3000, ~110 KB each)
-#   --pace-ms MS  each sample takes at least MS (default 4), so that the
+#   --pace-ms MS  each sample takes at least MS (default 40), so that the
 #                 epoch lasts long enough for both changes
 #   --keep        keep the scratch directory (build/bench/scale)
 # Needs root (FUSE), python3 with torch and boto3, node (s3rver).
@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${SLUICE_BUILD:-$ROOT/build}
 FILES=3000
-PACE=4
+PACE=40
 KEEP=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -56,7 +56,7 @@ wait_for() { # SECONDS CMD...: until CMD succeeds
 }
 
 echo "scale: dataset of $FILES files, uploaded to s3rver"
-python3 "$ROOT/scripts/gen_dataset.py" "$W/data" --files "$FILES" \
+/usr/bin/python3 "$ROOT/scripts/gen_dataset.py" "$W/data" --files "$FILES" \
 	--classes 20 --shards 0 >"$W/logs/gen.log"
 (cd "$ROOT/test/s3" && [ -e node_modules/.bin/s3rver ] ||
 	npm ci --no-audit --no-fund >"$W/logs/npm.log" 2>&1)
@@ -66,7 +66,7 @@ node --openssl-legacy-provider "$ROOT/test/s3/run_s3rver.js" "$W/s3" \
 PIDS+=($!)
 wait_for 30 test -s "$W/s3.port"
 S3=http://127.0.0.1:$(cat "$W/s3.port")
-python3 "$ROOT/bench/s3_upload.py" "$W/data" --bucket scale --endpoint "$S3" \
+/usr/bin/python3 "$ROOT/bench/s3_upload.py" "$W/data" --bucket scale --endpoint "$S3" \
 	>"$W/logs/upload.log"
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$W/s3.cred"
 chmod 600 "$W/s3.cred"
@@ -114,7 +114,7 @@ metric() { # NAME
 }
 loader() { # EPOCH-NAME PACE
 	env LOADER_PACE_MS="$2" LOADER_PROGRESS="$W/progress" \
-		python3 "$ROOT/test/it_fuse_loader.py" "$W/mnt/ds/train" \
+		/usr/bin/python3 "$ROOT/test/it_fuse_loader.py" "$W/mnt/ds/train" \
 		"$W/data/train" 1 4 >"$W/logs/loader-$1.log" 2>&1 &
 	LOADER=$!
 	PIDS+=($!)
