@@ -329,7 +329,8 @@ void cn_membership_reload(cn_server_t *s)
 {
 	size_t k = 0;
 
-	if (s->members) {
+	/* etcd or not is chosen at start: a reload keeps what runs. */
+	if (s->members || s->cfg->membership == SL_MEMBERSHIP_ETCD) {
 		cn_nodemap_hello(s); /* the datasets may have changed */
 		return;
 	}

@@ -276,6 +276,12 @@ static void warn_restart_only(const cn_server_t *s, const sl_config_t *cfg,
 			"effect on restart");
 	if (!same_str(cfg->module_dir, s->cfg->module_dir))
 		sl_warn("reload: module_dir changes take effect on restart");
+	if (cfg->membership != s->cfg->membership ||
+	    !same_str(cfg->etcd, s->cfg->etcd) ||
+	    !same_str(cfg->etcd_prefix, s->cfg->etcd_prefix) ||
+	    cfg->lease_ttl_ms != s->cfg->lease_ttl_ms)
+		sl_warn("reload: membership, etcd, etcd_prefix and lease_ttl "
+			"changes take effect on restart");
 }
 
 /* Drop what is cached of the datasets that went away or changed (ds: the
