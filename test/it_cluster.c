@@ -138,21 +138,31 @@ static void hup_all(th_cluster_t *c, int n)
 			ck_assert_int_eq(th_cl_node_signal(c, i, SIGHUP), 0);
 }
 
-/* The client must swap in a map of n nodes (the first such swap) within
- * 2 x request_timeout; what is printed says how long it took. */
-static void follows(th_cluster_t *c, int n)
+/* The client's k-th swap to a ring of n members, within ms; what is
+ * printed says how long it took. */
+static void follows(th_cluster_t *c, int n, int k, int ms, const char *what)
 {
 	char needle[64];
 	uint64_t t0 = sl_now_ms();
 	int rc;
 
 	snprintf(needle, sizeof(needle), ", %d nodes (was", n);
-	rc = th_wait_in_file(c->fclog, needle, 1, 2 * TIMEOUT_MS);
-	fprintf(stderr,
-		"%s: the client's ring had %d members %llu ms after "
-		"the change\n",
-		c->dir, n, (unsigned long long)(sl_now_ms() - t0));
+	rc = th_wait_in_file(c->fclog, needle, k, ms);
+	fprintf(stderr, "%s: the client's ring had %d members after %llu ms\n",
+		what, n, (unsigned long long)(sl_now_ms() - t0));
 	ck_assert_int_eq(rc, 0);
+}
+
+/* sluicectl drain NODE --grace GRACE --no-wait, which must succeed. */
+static void ctl_drain(const th_cluster_t *c, const char *node,
+		      const char *grace)
+{
+	char ctl[PATH_MAX + 16];
+	const char *argv[] = {ctl,	 "-c",	c->conf,     "drain", node,
+			      "--grace", grace, "--no-wait", NULL};
+
+	snprintf(ctl, sizeof(ctl), "%s/sluicectl", c->build);
+	ck_assert_int_eq(th_run_capture((char *const *)argv, 20000, NULL), 0);
 }
 
 /* Start an epoch over files never read (subdirectory e<e>) and wait
@@ -193,7 +203,7 @@ START_TEST(test_static_join_leave)
 	ck_assert_int_eq(th_cl_write_conf(&c), 0);
 	ck_assert_int_eq(th_cl_node_start(&c, 3, NULL), 0);
 	hup_all(&c, 3);
-	follows(&c, 4);
+	follows(&c, 4, 1, 2 * TIMEOUT_MS, "static: a node joined");
 	ck_assert_int_eq(th_cl_loader_wait(&c, ld, 120000), 0);
 	ck_assert_int_gt(th_cl_node_value(&c, 3,
 					  "sluice_requests_total{op=\"READ\","
@@ -204,7 +214,7 @@ START_TEST(test_static_join_leave)
 	c.node[3].listed = 0;
 	ck_assert_int_eq(th_cl_write_conf(&c), 0);
 	hup_all(&c, 4);
-	follows(&c, 3);
+	follows(&c, 3, 1, 2 * TIMEOUT_MS, "static: a node left");
 	ck_assert_int_eq(th_cl_loader_wait(&c, ld, 120000), 0);
 	ck_assert_int_eq(th_cl_unmount(&c), 0);
 	th_cl_fini(&c);
@@ -290,7 +300,6 @@ START_TEST(test_handoff)
 {
 	th_cluster_t c;
 	th_net_t net;
-	char ctl[PATH_MAX + 16];
 
 	/* When nodes without CurveZMQ keys refuse non-loopback addresses,
 	 * this cluster needs [cluster] security = none (cluster_keys). */
@@ -315,15 +324,7 @@ START_TEST(test_handoff)
 	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
 	ck_assert_int_eq(read_epoch(&c, 1), 0);
 	ck_assert_int_eq(th_cl_unmount(&c), 0);
-	snprintf(ctl, sizeof(ctl), "%s/sluicectl", c.build);
-	{
-		const char *argv[] = {ctl,     "-c",	    c.conf,
-				      "drain", "n3",	    "--grace",
-				      "60s",   "--no-wait", NULL};
-
-		ck_assert_int_eq(
-			th_run_capture((char *const *)argv, 20000, NULL), 0);
-	}
+	ctl_drain(&c, "n3", "60s");
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(
 			th_wait_in_file(c.node[i].log, "drain n3", 1, 10000),
@@ -470,23 +471,6 @@ static void etcd_node_start(th_cluster_t *c, int i)
 	ck_assert_int_eq(th_cl_node_start(c, i, extra), 0);
 }
 
-/* The client's k-th swap to a ring of n members, within ms. */
-static void follows_within(th_cluster_t *c, int n, int k, int ms,
-			   const char *what)
-{
-	char needle[64];
-	uint64_t t0 = sl_now_ms();
-	int rc;
-
-	snprintf(needle, sizeof(needle), ", %d nodes (was", n);
-	rc = th_wait_in_file(c->fclog, needle, k, ms);
-	fprintf(stderr,
-		"etcd: %s: the client's ring had %d members after %llu "
-		"ms\n",
-		what, n, (unsigned long long)(sl_now_ms() - t0));
-	ck_assert_int_eq(rc, 0);
-}
-
 /*
  * Values under the members prefix that are no member: not JSON, a bad
  * address, a name that is not its key's (a second n0), an address n0 has
@@ -543,7 +527,6 @@ START_TEST(test_etcd_churn)
 {
 	th_etcd_t e;
 	th_cluster_t c;
-	char ctl[PATH_MAX + 16];
 	const char *verbose[] = {"-v", NULL};
 	pid_t ld;
 
@@ -578,22 +561,14 @@ START_TEST(test_etcd_churn)
 		usleep(20000);
 
 	etcd_node_start(&c, 3);
-	follows_within(&c, 4, 1, 2 * TIMEOUT_MS + 2000, "a node joined");
+	follows(&c, 4, 1, 2 * TIMEOUT_MS + 2000, "etcd: a node joined");
 
 	th_cl_node_kill(&c, 1);
-	follows_within(&c, 3, 1, 2000 + 2 * TIMEOUT_MS + 2000,
-		       "a node was killed (kill -9)");
+	follows(&c, 3, 1, 2000 + 2 * TIMEOUT_MS + 2000,
+		"etcd: a node was killed (kill -9)");
 
-	snprintf(ctl, sizeof(ctl), "%s/sluicectl", c.build);
-	{
-		const char *argv[] = {ctl,     "-c",	    c.conf,
-				      "drain", "n2",	    "--grace",
-				      "30s",   "--no-wait", NULL};
-
-		ck_assert_int_eq(
-			th_run_capture((char *const *)argv, 20000, NULL), 0);
-	}
-	follows_within(&c, 2, 1, 2 * TIMEOUT_MS + 2000, "a node drained");
+	ctl_drain(&c, "n2", "30s");
+	follows(&c, 2, 1, 2 * TIMEOUT_MS + 2000, "etcd: a node drained");
 
 	ck_assert_int_eq(th_etcd_stop(&e, SIGTERM), 0);
 	sleep(10);
