@@ -119,7 +119,9 @@ fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
 		   unsigned flags)
 {
 	fc_fs_t *fs = sl_xcalloc(1, sizeof(*fs));
-	size_t tries = SL_MIN(cl->n_nodes, (size_t)16);
+	/* The most candidates a request tries (io.c): the cluster may grow
+	 * after the mount, so not the node count of today. */
+	size_t tries = 16;
 	fc_ra_conf_t rc = {
 		.max_depth = cc->prefetch_depth,
 		.budget = cc->block_cache / AHEAD_FRACTION,
