@@ -195,8 +195,14 @@ static void apply(cn_server_t *s, const cn_member_t *m, size_t n,
 			  why);
 }
 
-/* A static ring's generation now: the config's, else the clock's, never
- * below the last one's + 1. */
+/*
+ * A static ring's generation now: asked (a DRAIN's), else the config's,
+ * else the clock's; and above the current one in any case.  Raising it is
+ * always safe: nodes agree on a ring by its members, not its generation,
+ * and a client only needs the new ring's to be above the one it has.  (A
+ * node that starts takes the config's as it is, so a node restarted with
+ * an older explicit generation does not win.)
+ */
 static uint64_t static_generation(const cn_server_t *s, uint64_t asked)
 {
 	uint64_t g = asked ? asked : s->cfg->generation;
@@ -204,14 +210,12 @@ static uint64_t static_generation(const cn_server_t *s, uint64_t asked)
 	if (!g)
 		g = wall_ms();
 	if (s->map && g <= s->map->generation) {
-		if (asked || s->cfg->generation)
-			sl_warn("ring generation %" PRIu64
-				" is not above the current %" PRIu64
-				": clients keep the ring they have (raise "
-				"[cluster] generation)",
-				g, s->map->generation);
-		else
-			g = s->map->generation + 1;
+		if (!asked && s->cfg->generation)
+			sl_warn("[cluster] generation %" PRIu64
+				" is not above the ring's: using %" PRIu64
+				" (raise it with the node list)",
+				g, s->map->generation + 1);
+		g = s->map->generation + 1;
 	}
 	return g;
 }
