@@ -55,6 +55,14 @@ static void root_attr(const fc_fs_t *fs, fc_attr_t *a)
 
 int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out)
 {
+	return fc_fs_stat_at(fs, ds, path,
+			     sl_metakey_make(fc_fs_ds_name(fs, ds), path).lo,
+			     out);
+}
+
+int fc_fs_stat_at(fc_fs_t *fs, int ds, const char *path, uint64_t point,
+		  fc_attr_t *out)
+{
 	const char *dsn = fc_fs_ds_name(fs, ds);
 	zmq_msg_t reply;
 	void *body;
@@ -66,8 +74,8 @@ int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out)
 	if (rc < 0)
 		return rc;
 	zmq_msg_init(&reply);
-	rc = fc_io_call(fs->io, PR_OP_STAT, sl_metakey_make(dsn, path).lo, body,
-			len, &reply, why, sizeof(why));
+	rc = fc_io_call(fs->io, PR_OP_STAT, point, body, len, &reply, why,
+			sizeof(why));
 	if (rc == -EIO)
 		sl_err("stat %s/%s: every cache node failed: %s", dsn, path,
 		       why);
@@ -102,6 +110,48 @@ int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a)
 	if (rc == 0)
 		fc_inode_set_attr(fs->inodes, ip, a);
 	return rc;
+}
+
+/* The directory part of path (borrowed) into dir: "" at the top. */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	SL_ASSERT(n < cap);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+}
+
+void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip)
+{
+	char dir[SL_PATH_MAX + 1];
+
+	if (ip->dataset < 0)
+		return;
+	dir_of(ip->path, dir, sizeof(dir));
+	fc_dcache_forget(fs->dc, ip->dataset, dir);
+	fc_notify_attr_now(fs->notify, ip->ino);
+	fc_notify_inode(fs->notify, ip->ino);
+}
+
+void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip)
+{
+	char dir[SL_PATH_MAX + 1];
+	const char *dsn = fc_fs_ds_name(fs, ip->dataset), *name;
+	uint64_t parent;
+
+	if (ip->dataset < 0 || !ip->path[0])
+		return; /* the root and the datasets are the map's */
+	dir_of(ip->path, dir, sizeof(dir));
+	fc_dcache_forget(fs->dc, ip->dataset, dir);
+	fc_notify_attr_now(fs->notify, ip->ino);
+	/* The kernel holds the directory while it holds a name in it. */
+	parent = fc_inode_find(fs->inodes, ip->dataset, dsn, dir);
+	name = strrchr(ip->path, '/');
+	name = name ? name + 1 : ip->path;
+	if (parent)
+		fc_notify_entry(fs->notify, parent, name, strlen(name));
 }
 
 void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,

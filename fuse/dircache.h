@@ -64,6 +64,10 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 void fc_dcache_fill_end(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 			int whole);
 
+/* Forget what (ds, dir) (borrowed) holds, as if never listed: a name in
+ * it changed.  A fill under way for it is ignored from now on. */
+void fc_dcache_forget(fc_dcache_t *d, int ds, const char *dir);
+
 /* Entries held (directory records included), for tests and the log. */
 size_t fc_dcache_count(fc_dcache_t *d);
 

@@ -148,6 +148,11 @@ void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io)
 	fs->io = io;
 }
 
+void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n)
+{
+	fs->notify = n;
+}
+
 void fc_fs_destroy(fc_fs_t **fsp)
 {
 	fc_fs_t *fs = fsp ? *fsp : NULL;
@@ -167,12 +172,14 @@ void fc_fs_log_stats(fc_fs_t *fs)
 	fc_blockcache_stats_t st;
 
 	fc_blockcache_stats(fs->bc, &st);
-	sl_info("reads %llu (%llu failed); block cache %llu/%llu bytes in "
+	sl_info("reads %llu (%llu failed, %llu tried again); block cache "
+		"%llu/%llu bytes in "
 		"%llu blocks, %llu hits, %llu misses, %llu evictions; "
 		"read-ahead %llu used, %llu lost, %llu expired; %zu inodes; "
 		"%zu listed names; opens %s",
 		(unsigned long long)atomic_load(&fs->reads),
 		(unsigned long long)atomic_load(&fs->read_errors),
+		(unsigned long long)atomic_load(&fs->read_retries),
 		(unsigned long long)st.used, (unsigned long long)st.capacity,
 		(unsigned long long)st.blocks, (unsigned long long)st.hits,
 		(unsigned long long)st.misses, (unsigned long long)st.evictions,

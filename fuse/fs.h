@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "fuse/cluster.h"
 #include "fuse/io.h"
+#include "fuse/notify.h"
 
 typedef struct fc_fs fc_fs_t;
 
@@ -40,6 +41,11 @@ void fc_fs_destroy(fc_fs_t **fsp);
 /* io is borrowed: the caller destroys it after the session ended and
  * before fc_fs_destroy. */
 void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io);
+
+/* n is borrowed, like io: attach the session's notifier (notify.h) once
+ * the session exists, before its loop starts; destroy it after the loop
+ * ended, before fc_fs_destroy. */
+void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n);
 
 /* The operations table, to pass to fuse_session_new with the fs as
  * userdata. */

@@ -28,6 +28,7 @@
 #include "fuse/dircache.h"
 #include "fuse/fs.h"
 #include "fuse/inode.h"
+#include "fuse/notify.h"
 #include "fuse/readahead.h"
 
 #define FC_MAX_READ  (1u << 20)
@@ -41,7 +42,8 @@ struct fc_fs {
 	fc_blockcache_t *bc;
 	fc_ra_t *ra;
 	fc_dcache_t *dc;
-	unsigned flags; /* FC_FS_* */
+	fc_notify_t *notify; /* NULL until the session exists */
+	unsigned flags;	     /* FC_FS_* */
 	/*
 	 * Set by fs_init, which the kernel's INIT request runs before any
 	 * other request: the kernel opens files without asking us (see
@@ -52,8 +54,10 @@ struct fc_fs {
 	gid_t gid;
 	int64_t mount_ns;
 	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
+	_Atomic uint64_t next_fh; /* file handles: stream ids, see read.c */
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
+	_Atomic uint64_t read_retries; /* reads tried again after a cure */
 };
 
 static inline fc_fs_t *fc_fs_of(fuse_req_t req)
@@ -92,9 +96,29 @@ void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
 /* STAT (ds, path) (borrowed) into *out.  Returns 0 or -errno (the node's
  * answer, or -EIO after every node failed, which is logged here). */
 int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out);
+/* As fc_fs_stat_call, asking the nodes of ring point point first. */
+int fc_fs_stat_at(fc_fs_t *fs, int ds, const char *path, uint64_t point,
+		  fc_attr_t *out);
 /* ip's attributes (borrowed ip), refreshed from its node when the
  * dataset's metadata TTL has run out.  Returns 0 or -errno. */
 int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a);
+
+/*
+ * What the client learnt of ip (borrowed) outside a lookup, passed on to
+ * the caches that hold the old view: fc_fs_changed after its attributes
+ * were replaced (the kernel's attributes are dropped before this returns,
+ * its pages soon after; the listing of its directory is dropped);
+ * fc_fs_gone when the store no longer has it (the kernel forgets the
+ * name soon after).  Both are safe inside any request handler.
+ */
+void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip);
+void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip);
+
+/* A new file handle, never 0: it names one reader (read.c). */
+static inline uint64_t fc_fs_new_handle(fc_fs_t *fs)
+{
+	return atomic_fetch_add(&fs->next_fh, 1) + 1;
+}
 
 void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -183,6 +183,20 @@ uint64_t fc_inode_lookup(fc_inode_table_t *t, int dataset,
 	return ino;
 }
 
+uint64_t fc_inode_find(fc_inode_table_t *t, int dataset,
+		       const char *dataset_name, const char *path)
+{
+	uint64_t h = dataset < 0 ? 0 : t->hash(dataset_name, path), ino = 0;
+	struct entry *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = dataset < 0 ? t->root : find_name_locked(t, h, dataset, path);
+	if (e)
+		ino = e->pub.ino;
+	pthread_mutex_unlock(&t->lock);
+	return ino;
+}
+
 static void maybe_free_locked(fc_inode_table_t *t, struct entry *e)
 {
 	if (e == t->root || e->nlookup || e->refs)

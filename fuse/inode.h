@@ -72,6 +72,11 @@ uint64_t fc_inode_lookup(fc_inode_table_t *t, int dataset,
 			 const char *dataset_name, const char *path,
 			 const fc_attr_t *attr);
 
+/* The number of the entry for (dataset, path) (borrowed), or 0 when the
+ * table has none.  Counts nothing. */
+uint64_t fc_inode_find(fc_inode_table_t *t, int dataset,
+		       const char *dataset_name, const char *path);
+
 /*
  * The kernel dropped n references to ino (FORGET).  Frees the entry when no
  * lookup and no fc_inode_get() reference remain.  Unknown numbers and the

@@ -232,6 +232,7 @@ int main(int argc, char *argv[])
 	fc_cluster_t *cl = NULL;
 	fc_fs_t *fs = NULL;
 	fc_io_t *io = NULL;
+	fc_notify_t *notify = NULL;
 	fc_io_opts_t io_opts;
 	int ret = 1, mounted = 0, handlers = 0, level, rc, log_fd = -1;
 	char err[4096], where[PATH_MAX];
@@ -328,6 +329,12 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fc_fs_set_io(fs, io);
+	notify = fc_notify_new(se, &rc);
+	if (!notify) {
+		sl_err("cannot start the notifier: %s", strerror(-rc));
+		goto out;
+	}
+	fc_fs_set_notify(fs, notify);
 	sl_notice("mounted %zu dataset%s of cluster %s at %s (%zu nodes, "
 		  "map from %s)",
 		  cl->n_datasets, cl->n_datasets == 1 ? "" : "s", cl->name,
@@ -342,6 +349,7 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	fc_notify_destroy(&notify);
 	if (se)
 		fuse_session_destroy(se);
 	fc_io_destroy(&io);

@@ -23,15 +23,17 @@
 #define DIRECT_FRACTION 4 /* blocks above capacity/4 bypass the cache */
 
 /*
- * What a read needs of a file, fixed for the read: copied at open into the
- * handle (fi->fh), or, when the kernel opens files without us, taken from
- * the inode at each read.  Immutable once made, so no lock.  Sequential
- * read-ahead state lives in fs->ra, per stream.
+ * What a read needs of a file, fixed for one read: the inode's dataset and
+ * path and the attributes it had when the read began (a recovery replaces
+ * them, see read_recover).  File handles carry none of it: every read
+ * takes the inode's current attributes, so a change one read discovers is
+ * seen by every reader of the file at once, and a handle means nothing
+ * but "this reader" (read-ahead's stream) -- which also keeps handles
+ * valid for a client process that did not issue them.
  */
 struct fc_file {
 	int ds;
-	const char *path; /* path_own, or the inode's (borrowed) */
-	char *path_own;	  /* a handle's own copy, else NULL */
+	const char *path; /* the inode's (borrowed: the reader holds it) */
 	char version[PR_MAX_VERSION + 1];
 	uint64_t size;
 	uint32_t bs;
@@ -44,7 +46,6 @@ static void file_init(const fc_fs_t *fs, struct fc_file *f,
 {
 	f->ds = ip->dataset;
 	f->path = ip->path;
-	f->path_own = NULL;
 	memcpy(f->version, a->version, sizeof(f->version));
 	f->size = a->size;
 	f->bs = fs->cl->datasets[ip->dataset].block_size;
@@ -64,7 +65,6 @@ void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fc_fs_of(req);
 	fc_inode_t *ip;
-	struct fc_file *f;
 	fc_attr_t a;
 	int rc;
 
@@ -88,17 +88,10 @@ void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = -EISDIR;
 		goto out;
 	}
-	f = sl_xcalloc(1, sizeof(*f));
-	file_init(fs, f, ip, &a);
-	f->path_own = sl_xstrdup(ip->path);
-	f->path = f->path_own;
-	fi->fh = (uintptr_t)f;
+	fi->fh = fc_fs_new_handle(fs);
 	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		free(f->path_own);
-		free(f);
-	}
+	fuse_reply_open(req, fi);
 out:
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -107,13 +100,8 @@ out:
 
 void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fc_file *f = (struct fc_file *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	if (f) {
-		free(f->path_own);
-		free(f);
-	}
+	(void)fi;
 	fuse_reply_err(req, 0);
 }
 
@@ -258,73 +246,57 @@ static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
 	return n;
 }
 
-/* The file a read is on: its handle's, or, when the kernel opens files
- * without us, one made in *tmp from the inode, which *ipp then holds (the
- * caller puts it after the read).  Returns 0 or -errno. */
-static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fuse_file_info *fi,
-			struct fc_file *tmp, struct fc_file **fp,
+/* The file a read of ino is on, made in *f from the inode, which *ipp then
+ * holds (the caller puts it after the read).  Returns 0 or -errno. */
+static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fc_file *f,
 			fc_inode_t **ipp)
 {
 	fc_inode_t *ip;
 	fc_attr_t a;
 
-	*ipp = NULL;
-	*fp = (struct fc_file *)(uintptr_t)fi->fh;
-	if (*fp)
-		return 0;
-	ip = fc_inode_get(fs->inodes, ino);
+	*ipp = ip = fc_inode_get(fs->inodes, ino);
 	if (!ip)
 		return -ESTALE;
-	*ipp = ip;
 	if (ip->dataset < 0)
 		return -EISDIR;
 	fc_inode_attr(fs->inodes, ip, &a);
 	if (a.type != PR_TYPE_FILE)
 		return -EISDIR;
-	file_init(fs, tmp, ip, &a);
-	*fp = tmp;
+	file_init(fs, f, ip, &a);
 	return 0;
 }
 
 /*
- * A read: map [off, off+size) to blocks, take each from the block cache or
- * start its fetch, send every new fetch (and the prefetch window) to the
- * I/O thread in one batch, wait for the blocks, and reply with an iovec
- * over the blocks' own memory.  The I/O thread completes every fetch within
- * (candidates x request_timeout), so the wait's limit is only a safety net.
- * A sequential reader's blocks that this read finished go to the cold end
- * of the cache: the kernel's page cache now holds those bytes, and the
- * blocks ahead of the reader are the ones worth keeping.
+ * One attempt at a read of f: map [off, off+size) to blocks, take each
+ * from the block cache or start its fetch, send every new fetch (and the
+ * prefetch window) to the I/O thread in one batch, wait for the blocks,
+ * and reply with an iovec over the blocks' own memory.  The I/O thread
+ * completes every fetch within (candidates x request_timeout), so the
+ * wait's limit is only a safety net.  A sequential reader's blocks that
+ * this read finished go to the cold end of the cache: the kernel's page
+ * cache now holds those bytes, and the blocks ahead of the reader are the
+ * ones worth keeping.
+ *
+ * Returns 0 once it replied, or -errno without replying, *failed_point
+ * then being the ring point of the first block that failed (the node that
+ * said so is its owner), for read_recover.
  */
-void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi)
+static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
+		     const struct fc_file *f, uint64_t owner, size_t size,
+		     uint64_t off, uint64_t *failed_point)
 {
-	fc_fs_t *fs = fc_fs_of(req);
-	struct fc_file tmp, *f = NULL;
-	fc_inode_t *ip = NULL;
 	fc_readmap_t m = {0};
-	uint64_t bi, owner;
+	uint64_t bi;
 	fc_block_t **blocks = NULL;
 	fc_io_req_t *reqs = NULL;
 	struct iovec *iov = NULL;
 	size_t nreq = 0, niov = 0, max_req;
 	int rc = 0, created, seq = 0;
 
-	atomic_fetch_add(&fs->reads, 1);
-	if (off < 0) {
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = read_file_of(fs, ino, fi, &tmp, &f, &ip);
-	if (rc < 0)
-		goto out;
-	if (fc_readmap(&m, (uint64_t)off, size, f->size, f->bs) == 0) {
+	if (fc_readmap(&m, off, size, f->size, f->bs) == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		goto out;
+		return 0;
 	}
-	/* A stream is one reader of one file: its handle, else its thread
-	 * (the kernel sends readahead from the reading thread). */
-	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
 	/* This read's blocks, the fetch window and the hints (readahead.h). */
 	max_req = m.n + fs->cc.prefetch_depth +
 		  2 * SL_MAX((size_t)fs->cc.prefetch_depth, (size_t)m.n);
@@ -378,8 +350,13 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			       (unsigned long long)fs->wait_ms);
 			rc = -EIO;
 		}
-		if (rc < 0)
+		if (rc < 0) {
+			*failed_point =
+				sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
+						 f->path, f->version, bi)
+					.lo;
 			goto out;
+		}
 		have = fc_block_len(b);
 		if (f->direct) {
 			lo = 0;
@@ -404,14 +381,115 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (fc_readmap_span(&m, bi).hi == block_len(f, bi))
 			fc_block_consumed(fs->bc, blocks[bi - m.first]);
 out:
-	if (rc < 0) {
-		atomic_fetch_add(&fs->read_errors, 1);
-		fuse_reply_err(req, -rc);
-	}
 	for (uint64_t i = 0; blocks && i < m.n; i++)
 		fc_block_put(fs->bc, blocks[i]);
 	free(blocks);
 	free(reqs);
 	free(iov);
+	return rc;
+}
+
+/*
+ * -ESTALE: the node read the file and found another version than the one
+ * asked for -- the file changed in the store.  STAT it again, from the
+ * node that said so (routed by the stale block's ring point): that node
+ * dropped its own metadata for the file when its read failed, so it asks
+ * the store, where the owner of the file's metadata key could still hand
+ * out the old version for as long as its cache keeps it.  Then the inode
+ * takes the new attributes, and the kernel is told to drop the old ones
+ * (now: the caller's next stat is fresh) and the file's cached pages
+ * (on the notifier thread: see notify.h).  A file gone from the store is
+ * ENOENT.  Returns 0 with f replaced, or the errno to report.
+ */
+static int recover_stale(fc_fs_t *fs, fc_inode_t *ip, struct fc_file *f,
+			 uint64_t point)
+{
+	fc_attr_t a;
+	int rc;
+
+	rc = fc_fs_stat_at(fs, f->ds, f->path, point, &a);
+	if (rc == 0 && a.type != PR_TYPE_FILE)
+		rc = -EISDIR;
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			fc_fs_gone(fs, ip);
+		return rc;
+	}
+	if (strcmp(a.version, f->version) == 0) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "read %s/%s: the store has a new version "
+				   "but the nodes still describe %s",
+				   fc_fs_ds_name(fs, f->ds), f->path,
+				   f->version);
+		return -ESTALE;
+	}
+	sl_info("read %s/%s: changed in the store (version %s, now %s, "
+		"%llu bytes): reading it again",
+		fc_fs_ds_name(fs, f->ds), f->path, f->version, a.version,
+		(unsigned long long)a.size);
+	fc_inode_set_attr(fs->inodes, ip, &a);
+	fc_fs_changed(fs, ip);
+	file_init(fs, f, ip, &a);
+	return 0;
+}
+
+/*
+ * The recovery step: a read that failed with an error a fresh look can
+ * cure gets that look and one more attempt.  Returns 0 when the read
+ * should be tried again with f as it now is, else the errno to report.
+ * One case per cure, each its own function:
+ *   -ESTALE   the file changed in the store (recover_stale);
+ *   -ENOENT   it is gone: the kernel is told to forget the name.
+ * (A dataset's layout changing -- a refreshed cluster map and the read
+ * planned again -- is the next one to come here.)
+ */
+static int read_recover(fc_fs_t *fs, fc_inode_t *ip, struct fc_file *f, int err,
+			uint64_t failed_point)
+{
+	switch (err) {
+	case -ESTALE:
+		return recover_stale(fs, ip, f, failed_point);
+	case -ENOENT:
+		fc_fs_gone(fs, ip);
+		return err;
+	default:
+		return err;
+	}
+}
+
+void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	struct fc_file f;
+	fc_inode_t *ip = NULL;
+	uint64_t owner, failed = 0;
+	int rc;
+
+	atomic_fetch_add(&fs->reads, 1);
+	if (off < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = read_file_of(fs, ino, &f, &ip);
+	if (rc < 0)
+		goto out;
+	/* A stream is one reader of one file: its handle, else its thread
+	 * (the kernel sends readahead from the reading thread). */
+	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
+	rc = read_once(fs, req, ino, &f, owner, size, (uint64_t)off, &failed);
+	if (rc < 0) {
+		rc = read_recover(fs, ip, &f, rc, failed);
+		if (rc == 0) {
+			atomic_fetch_add(&fs->read_retries, 1);
+			rc = read_once(fs, req, ino, &f, owner, size,
+				       (uint64_t)off, &failed);
+		}
+	}
+out:
+	if (rc < 0) {
+		atomic_fetch_add(&fs->read_errors, 1);
+		fuse_reply_err(req, -rc);
+	}
 	fc_inode_put(fs->inodes, ip);
 }

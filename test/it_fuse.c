@@ -9,7 +9,10 @@
  * cache get every block from the nodes once, not twice (the read-ahead
  * budget); files opened by path without a listing cost a LIST per
  * directory, not a STAT per file; with 3 nodes a node killed mid-epoch
- * costs no error and, restarted, serves again; every write is EROFS, on the
+ * costs no error and, restarted, serves again; a file rewritten in the
+ * store reads its new bytes and size through a descriptor opened before the
+ * change, and a deleted one ENOENT (on a TTL dataset and on an immutable
+ * one whose pages the kernel keeps); every write is EROFS, on the
  * default read-only mount (where the kernel opens files without asking the
  * client) and on an -o rw one, and hostile names get the right errno;
  * unmount is clean and a killed client's mount can be cleared.  Needs root
@@ -302,6 +305,8 @@ struct cluster {
 	char data[PATH_MAX]; /* mnt/<dataset> */
 	char fclog[PATH_MAX];
 	const char *block_size; /* the dataset's; NULL: 64K */
+	const char *ds_extra;	/* more keys of [dataset ds], or NULL */
+	const char *sections;	/* more sections before [client], or NULL */
 	int n_nodes;
 	int port[8];
 	pid_t node[8];
@@ -323,8 +328,10 @@ static void write_conf(struct cluster *c, const char *client_extra)
 				      i, c->port[i]);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			      "[dataset ds]\nbackend = posix\nuri = file://%s\n"
-			      "block_size = %s\n\n[client]\n%s",
+			      "block_size = %s\n%s\n%s\n[client]\n%s",
 			      c->src, c->block_size ? c->block_size : "64K",
+			      c->ds_extra ? c->ds_extra : "",
+			      c->sections ? c->sections : "",
 			      client_extra ? client_extra : "");
 	SL_ASSERT(n < sizeof(buf));
 	write_file(c->conf, buf, n);
@@ -400,6 +407,23 @@ static int client_start(struct cluster *c, const char *const extra[])
 		msleep(20);
 	}
 	return -1;
+}
+
+/* Write c's config, start every node and mount with args (or fail the
+ * test, showing the client's log). */
+static void cluster_up(struct cluster *c, const char *client_extra,
+		       const char *const args[])
+{
+	size_t len;
+	char *log;
+
+	write_conf(c, client_extra);
+	for (int i = 0; i < c->n_nodes; i++)
+		node_start(c, i);
+	if (client_start(c, args) == 0)
+		return;
+	log = read_file(c->fclog, &len);
+	ck_abort_msg("sluice-fuse did not mount:\n%s", log ? log : "");
 }
 
 /* fusermount3 -u, then the client must exit 0 on its own. */
@@ -1347,6 +1371,151 @@ START_TEST(test_lookup_by_path)
 }
 END_TEST
 
+/* ---- files that change in the store -------------------------------------- */
+
+/*
+ * Read the first block of dir/name (dir: a dataset's source, mnt: the
+ * same in the mount), rewrite it in the store with other bytes and
+ * another size, and read on through the same descriptor: the part not
+ * read yet is the new bytes (the node refuses the old version with
+ * ESTALE), fstat and stat show the new size, the first block read again
+ * is new too (the kernel dropped its pages) and a fresh open reads the
+ * whole new file.
+ */
+static void check_rewrite(const char *dir, const char *mnt, const char *name)
+{
+	size_t old_len = 3 * BLOCK + 100, new_len = 5 * BLOCK + 7;
+	uint8_t *old = sl_xmalloc(old_len), *nw = sl_xmalloc(new_len);
+	uint8_t *buf = sl_xmalloc(new_len + 1);
+	char src[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fill_bytes(old, old_len, 11);
+	fill_bytes(nw, new_len, 12);
+	xsnprintf(src, sizeof(src), "%s/%s", dir, name);
+	xsnprintf(path, sizeof(path), "%s/%s", mnt, name);
+	write_file(src, old, old_len);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	/* No kernel read-ahead: the part not read stays unread. */
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	ck_assert_int_eq(pread(fd, buf, BLOCK, 0), BLOCK);
+	ck_assert(memcmp(buf, old, BLOCK) == 0);
+	write_file(src, nw, new_len);
+
+	n = pread(fd, buf, BLOCK, BLOCK);
+	ck_assert_msg(n == BLOCK, "%s: pread after the change: %zd (%s)", name,
+		      n, n < 0 ? strerror(errno) : "short");
+	ck_assert_msg(memcmp(buf, nw + BLOCK, BLOCK) == 0,
+		      "%s: old bytes after the change", name);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)new_len);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)new_len);
+	n = pread(fd, buf, new_len + 1, 0);
+	ck_assert_int_eq(n, (ssize_t)new_len);
+	ck_assert_msg(memcmp(buf, nw, new_len) == 0,
+		      "%s: the kernel kept old pages", name);
+	close(fd);
+	ck_assert(compare_file(src, path));
+	free(old);
+	free(nw);
+	free(buf);
+}
+
+/*
+ * Read the first block of dir/name, delete it from the store: the rest
+ * reads ENOENT, not ESTALE, and within wait_ms (the dataset's metadata
+ * TTL, for the nodes' caches, plus a moment for the kernel's) so do stat
+ * and open.
+ */
+static void check_delete(const char *dir, const char *mnt, const char *name,
+			 unsigned wait_ms)
+{
+	size_t len = 2 * BLOCK + 5;
+	uint8_t *want = sl_xmalloc(len), buf[BLOCK];
+	char src[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	int fd, rc = 0;
+
+	fill_bytes(want, len, 13);
+	xsnprintf(src, sizeof(src), "%s/%s", dir, name);
+	xsnprintf(path, sizeof(path), "%s/%s", mnt, name);
+	write_file(src, want, len);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	ck_assert_int_eq(pread(fd, buf, BLOCK, 0), BLOCK);
+	ck_assert(memcmp(buf, want, BLOCK) == 0);
+	ck_assert_int_eq(unlink(src), 0);
+	expect_errno((int)pread(fd, buf, BLOCK, BLOCK), ENOENT,
+		     "read of a deleted file");
+	close(fd);
+	for (unsigned t = 0; t <= wait_ms / 50; t++) {
+		rc = stat(path, &st);
+		if (rc < 0)
+			break;
+		msleep(50);
+	}
+	expect_errno(rc, ENOENT, "stat of a deleted file");
+	expect_errno(open(path, O_RDONLY | O_CLOEXEC), ENOENT,
+		     "open of a deleted file");
+	free(want);
+}
+
+/* A dataset with a metadata TTL (opens go through the client) on three
+ * nodes, and one with a short TTL for deletions. */
+START_TEST(test_changed_ttl)
+{
+	struct cluster c;
+	const char *verbose[] = {"-v", NULL};
+	char sections[PATH_MAX + 256], short_src[PATH_MAX], short_mnt[PATH_MAX];
+
+	cluster_init(&c, "changed", 3);
+	small_tree(&c);
+	xsnprintf(short_src, sizeof(short_src), "%s/short", c.dir);
+	xsnprintf(short_mnt, sizeof(short_mnt), "%s/short", c.mnt);
+	mkdir(short_src, 0755);
+	xsnprintf(sections, sizeof(sections),
+		  "[dataset short]\nbackend = posix\nuri = file://%s\n"
+		  "block_size = 64K\nmetadata_ttl = 1s\n\n",
+		  short_src);
+	c.ds_extra = "metadata_ttl = 60s\n";
+	c.sections = sections;
+	cluster_up(&c, NULL, verbose);
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+
+		xsnprintf(name, sizeof(name), "rewritten%d.bin", i);
+		check_rewrite(c.src, c.data, name);
+	}
+	check_delete(short_src, short_mnt, "deleted.bin", 5000);
+	ck_assert(file_contains(c.fclog, "changed in the store"));
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
+/* An immutable dataset on the default read-only mount: the kernel opens
+ * files itself and keeps their pages for good, until told otherwise. */
+START_TEST(test_changed_immutable)
+{
+	struct cluster c;
+	const char *verbose[] = {"-v", NULL};
+
+	cluster_init(&c, "changed-imm", 1);
+	small_tree(&c);
+	cluster_up(&c, NULL, verbose);
+	check_rewrite(c.src, c.data, "rewritten.bin");
+	check_delete(c.src, c.data, "deleted.bin", 2000);
+	ck_assert(file_contains(c.fclog, "opens: in the kernel"));
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 START_TEST(test_unmount_clean)
@@ -1559,6 +1728,12 @@ static Suite *fuse_suite(void)
 	tcase_add_test(tc, test_shard_readers);
 	tcase_add_test(tc, test_rw_mount);
 	tcase_add_test(tc, test_lookup_by_path);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("changes");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_changed_ttl);
+	tcase_add_test(tc, test_changed_immutable);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("failover");
