@@ -143,16 +143,14 @@ static void dir_free(struct fc_dir *d)
 void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fc_fs_of(req);
-	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
+	fc_inode_t ip;
 	struct fc_dir *d;
 	fc_attr_t a;
 	int rc;
 
-	if (!ip) {
-		rc = -ESTALE;
-		goto out;
-	}
-	rc = fc_fs_fresh_attr(fs, ip, &a);
+	rc = fc_inode_get(fs->inodes, ino, &ip);
+	if (rc == 0)
+		rc = fc_fs_fresh_attr(fs, &ip, &a);
 	if (rc < 0)
 		goto out;
 	if (a.type != PR_TYPE_DIR) {
@@ -162,19 +160,18 @@ void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	d = sl_xcalloc(1, sizeof(*d));
 	d->fs = fs;
 	d->ino = ino;
-	d->ds = ip->dataset;
-	d->path = sl_xstrdup(ip->path);
+	d->ds = ip.dataset;
+	d->path = sl_xstrdup(ip.path);
 	if (d->ds >= 0)
 		d->list = fc_dirlist_new(dir_fetch, d);
 	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = fc_fs_immutable(fs, ip->dataset);
-	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
+	fi->cache_readdir = fc_fs_immutable(fs, ip.dataset);
+	fi->keep_cache = fc_fs_immutable(fs, ip.dataset);
 	if (fuse_reply_open(req, fi) != 0)
 		dir_free(d);
 out:
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	fc_inode_put(fs->inodes, ip);
 }
 
 void fc_fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -284,13 +281,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
 		if (used + need > size)
 			break;
-		if (plus && pos >= 2 && de.have_attr) {
+		/* Under pressure, entries go without attributes (ino 0):
+		 * the kernel then looks up only what it uses. */
+		if (plus && pos >= 2 && de.have_attr &&
+		    !fc_inode_pressure(fs->inodes)) {
 			int ds = d->ds < 0 ? (int)(pos - 2) : d->ds;
 
-			child = fc_inode_lookup(fs->inodes, ds,
-						fc_fs_ds_name(fs, ds), path,
-						&de.a);
-			fc_fs_fill_entry(fs, ds, child, &de.a, &e);
+			if (fc_fs_learn(fs, d->ino, name, ds, path, &de.a, 0,
+					&child) == 0)
+				fc_fs_fill_entry(fs, ds, child, &de.a, &e);
 		}
 		if (plus)
 			fuse_add_direntry_plus(req, buf + used, size - used,

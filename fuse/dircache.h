@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuse/inode.h"
+#include "fuse/attrcache.h"
 
 typedef struct fc_dcache fc_dcache_t;
 

@@ -31,11 +31,16 @@ typedef struct fc_fs fc_fs_t;
  * A filesystem over cl (borrowed; must outlive the fs) with the client
  * settings cc (copied) and FC_FS_* flags.  With FC_FS_RO_MOUNT, and every
  * dataset immutable, it lets the kernel open files without a FUSE request.
- * It has no I/O thread yet: attach one with fc_fs_set_io before the session
- * loop starts.  Caller frees with fc_fs_destroy after the session ended.
+ * Its inode table lives in inode_mem[0..inode_bytes) (borrowed; NULL: its
+ * own memory), made there of zeros or taken over from a predecessor
+ * (inode.h).  It has no I/O thread yet: attach one with fc_fs_set_io
+ * before the session loop starts.  Returns NULL with *err = -errno when
+ * the table cannot be had there.  Caller frees with fc_fs_destroy after
+ * the session ended.
  */
 fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
-		   unsigned flags);
+		   unsigned flags, void *inode_mem, size_t inode_bytes,
+		   int *err);
 void fc_fs_destroy(fc_fs_t **fsp);
 
 /* io is borrowed: the caller destroys it after the session ended and

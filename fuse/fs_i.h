@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "common/config.h"
+#include "fuse/attrcache.h"
 #include "fuse/blockcache.h"
 #include "fuse/dircache.h"
 #include "fuse/fs.h"
@@ -39,6 +40,7 @@ struct fc_fs {
 	sl_client_conf_t cc;
 	fc_io_t *io;
 	fc_inode_table_t *inodes;
+	fc_acache_t *ac;
 	fc_blockcache_t *bc;
 	fc_ra_t *ra;
 	fc_dcache_t *dc;
@@ -55,6 +57,7 @@ struct fc_fs {
 	int64_t mount_ns;
 	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
 	_Atomic uint64_t next_fh; /* file handles: stream ids, see read.c */
+	_Atomic int sweep_posted; /* a sweep waits on the notifier (attr.c) */
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
 	_Atomic uint64_t read_retries; /* reads tried again after a cure */
@@ -99,19 +102,35 @@ int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out);
 /* As fc_fs_stat_call, asking the nodes of ring point point first. */
 int fc_fs_stat_at(fc_fs_t *fs, int ds, const char *path, uint64_t point,
 		  fc_attr_t *out);
-/* ip's attributes (borrowed ip), refreshed from its node when the
- * dataset's metadata TTL has run out.  Returns 0 or -errno. */
-int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a);
+/* ip's attributes (borrowed ip): the attribute cache's, or fetched from
+ * its node when the cache has none or the dataset's metadata TTL has run
+ * out.  Returns 0 or -errno. */
+int fc_fs_fresh_attr(fc_fs_t *fs, const fc_inode_t *ip, fc_attr_t *a);
+
+/*
+ * The kernel is about to learn name (borrowed) in directory parent, entry
+ * path of dataset ds, with attributes a (borrowed): count the lookup in
+ * the inode table and keep a.  wait: a full table may be waited on (a
+ * lookup) or not (readdirplus, which then leaves the entry out).  Returns
+ * 0 with *ino, or -errno (-ENFILE: the table is full, logged here).  Give
+ * a lookup back with fc_fs_unlearn(fs, ino, 1).
+ */
+int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
+		const char *path, const fc_attr_t *a, int wait, uint64_t *ino);
+/* The kernel dropped n lookups of ino. */
+void fc_fs_unlearn(fc_fs_t *fs, uint64_t ino, uint64_t n);
+/* Under pressure, have the notifier ask the kernel to forget cold names. */
+void fc_fs_relieve(fc_fs_t *fs);
 
 /*
  * What the client learnt of ip (borrowed) outside a lookup, passed on to
- * the caches that hold the old view: fc_fs_changed after its attributes
- * were replaced (the kernel's attributes are dropped before this returns,
- * its pages soon after; the listing of its directory is dropped);
+ * the caches that hold the old view: fc_fs_changed when its attributes are
+ * now a (borrowed; kept), which the kernel's are dropped for before this
+ * returns, its pages soon after, and the listing of its directory too;
  * fc_fs_gone when the store no longer has it (the kernel forgets the
  * name soon after).  Both are safe inside any request handler.
  */
-void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip);
+void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip, const fc_attr_t *a);
 void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip);
 
 /* A new file handle, never 0: it names one reader (read.c). */

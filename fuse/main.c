@@ -298,7 +298,13 @@ int main(int argc, char *argv[])
 		sl_err("%s", err);
 		goto out;
 	}
-	fs = fc_fs_new(cl, &cfg->client, o.rw ? 0 : FC_FS_RO_MOUNT);
+	fs = fc_fs_new(cl, &cfg->client, o.rw ? 0 : FC_FS_RO_MOUNT, NULL, 0,
+		       &rc);
+	if (!fs) {
+		sl_err("cannot make the inode table (max_inodes = %u): %s",
+		       cfg->client.max_inodes, strerror(-rc));
+		goto out;
+	}
 
 	se = fuse_session_new(&args, fc_fs_ops(),
 			      sizeof(struct fuse_lowlevel_ops), fs);

@@ -23,11 +23,13 @@
 #include "common/log.h"
 #include "common/util.h"
 
-enum { NOTE_INODE, NOTE_ENTRY, NOTE_STOP };
+enum { NOTE_INODE, NOTE_ENTRY, NOTE_CALL, NOTE_STOP };
 
 struct note {
 	sl_qlink_t link;
 	int kind;
+	fc_notify_fn *fn; /* NOTE_CALL */
+	void *arg;
 	uint64_t ino; /* the inode, or an entry's parent */
 	size_t len;
 	char name[]; /* an entry's name, NUL-terminated */
@@ -42,23 +44,31 @@ struct fc_notify {
 	_Atomic uint64_t dropped;
 };
 
-static void apply(fc_notify_t *n, const struct note *x)
+static void invalidate(fc_notify_t *n, int kind, uint64_t ino, const char *name,
+		       size_t len)
 {
 	int rc;
 
-	if (x->kind == NOTE_INODE)
-		rc = fuse_lowlevel_notify_inval_inode(n->se, x->ino, 0, 0);
+	if (kind == NOTE_INODE)
+		rc = fuse_lowlevel_notify_inval_inode(n->se, ino, 0, 0);
 	else
-		rc = fuse_lowlevel_notify_inval_entry(n->se, x->ino, x->name,
-						      x->len);
+		rc = fuse_lowlevel_notify_inval_entry(n->se, ino, name, len);
 	/* -ENOENT: the kernel had already let it go. */
 	if (rc == 0 || rc == -ENOENT)
 		atomic_fetch_add(&n->done, 1);
 	else
-		sl_log_ratelimited(SL_LOG_DEBUG, "invalidate %s %llu%s%s: %s",
-				   x->kind == NOTE_INODE ? "inode" : "entry",
-				   (unsigned long long)x->ino,
-				   x->len ? " " : "", x->name, strerror(-rc));
+		sl_log_ratelimited(SL_LOG_DEBUG, "invalidate %s %llu %.*s: %s",
+				   kind == NOTE_INODE ? "inode" : "entry",
+				   (unsigned long long)ino, (int)len,
+				   name ? name : "", strerror(-rc));
+}
+
+static void apply(fc_notify_t *n, const struct note *x)
+{
+	if (x->kind == NOTE_CALL)
+		x->fn(n, x->arg);
+	else
+		invalidate(n, x->kind, x->ino, x->name, x->len);
 }
 
 static void *notify_main(void *arg)
@@ -127,6 +137,8 @@ static struct note *note_new(int kind, uint64_t ino, const char *name,
 	struct note *x = sl_xmalloc(sizeof(*x) + len + 1);
 
 	x->kind = kind;
+	x->fn = NULL;
+	x->arg = NULL;
 	x->ino = ino;
 	x->len = len;
 	if (len)
@@ -171,6 +183,28 @@ void fc_notify_entry(fc_notify_t *n, uint64_t parent, const char *name,
 {
 	if (n && len)
 		post(n, note_new(NOTE_ENTRY, parent, name, len));
+}
+
+void fc_notify_call(fc_notify_t *n, fc_notify_fn *fn, void *arg)
+{
+	struct note *x;
+
+	if (!n)
+		return;
+	x = note_new(NOTE_CALL, 0, NULL, 0);
+	x->fn = fn;
+	x->arg = arg;
+	atomic_fetch_add(&n->waiting, 1);
+	if (sl_inbox_post(n->inbox, &x->link) < 0) {
+		atomic_fetch_sub(&n->waiting, 1);
+		free(x);
+	}
+}
+
+void fc_notify_entry_now(fc_notify_t *n, uint64_t parent, const char *name,
+			 size_t len)
+{
+	invalidate(n, NOTE_ENTRY, parent, name, len);
 }
 
 int fc_notify_attr_now(fc_notify_t *n, uint64_t ino)

@@ -48,6 +48,15 @@ void fc_notify_inode(fc_notify_t *n, uint64_t ino);
  * borrowed, copied).  The kernel then forgets the inode once unused. */
 void fc_notify_entry(fc_notify_t *n, uint64_t parent, const char *name,
 		     size_t len);
+/* Run fn(n, arg) on the notifier thread, soon (arg borrowed until then):
+ * work that ends in many invalidations, made there with
+ * fc_notify_entry_now().  Not bounded: the caller posts one at a time. */
+typedef void fc_notify_fn(fc_notify_t *n, void *arg);
+void fc_notify_call(fc_notify_t *n, fc_notify_fn *fn, void *arg);
+/* As fc_notify_entry, but now: only inside a function fc_notify_call runs. */
+void fc_notify_entry_now(fc_notify_t *n, uint64_t parent, const char *name,
+			 size_t len);
+
 /* Mark ino's attributes stale now; safe inside any request handler (see
  * above).  Returns 0 or -errno (-ENOENT: the kernel holds no such inode). */
 int fc_notify_attr_now(fc_notify_t *n, uint64_t ino);

@@ -64,7 +64,7 @@ static void file_init(const fc_fs_t *fs, struct fc_file *f,
 void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fc_fs_of(req);
-	fc_inode_t *ip;
+	fc_inode_t ip;
 	fc_attr_t a;
 	int rc;
 
@@ -72,16 +72,14 @@ void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	ip = fc_inode_get(fs->inodes, ino);
-	if (!ip) {
-		rc = -ESTALE;
+	rc = fc_inode_get(fs->inodes, ino, &ip);
+	if (rc < 0)
 		goto out;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		rc = -EROFS;
 		goto out;
 	}
-	rc = fc_fs_fresh_attr(fs, ip, &a);
+	rc = fc_fs_fresh_attr(fs, &ip, &a);
 	if (rc < 0)
 		goto out;
 	if (a.type == PR_TYPE_DIR) {
@@ -89,13 +87,12 @@ void fc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	fi->fh = fc_fs_new_handle(fs);
-	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
+	fi->keep_cache = fc_fs_immutable(fs, ip.dataset);
 	fi->noflush = 1;
 	fuse_reply_open(req, fi);
 out:
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	fc_inode_put(fs->inodes, ip);
 }
 
 void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -246,21 +243,19 @@ static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
 	return n;
 }
 
-/* The file a read of ino is on, made in *f from the inode, which *ipp then
- * holds (the caller puts it after the read).  Returns 0 or -errno. */
+/* The file a read of ino is on, made in *f from the inode, which *ip then
+ * holds (f borrows its path).  Returns 0 or -errno. */
 static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fc_file *f,
-			fc_inode_t **ipp)
+			fc_inode_t *ip)
 {
-	fc_inode_t *ip;
 	fc_attr_t a;
+	int rc = fc_inode_get(fs->inodes, ino, ip);
 
-	*ipp = ip = fc_inode_get(fs->inodes, ino);
-	if (!ip)
-		return -ESTALE;
-	if (ip->dataset < 0)
-		return -EISDIR;
-	fc_inode_attr(fs->inodes, ip, &a);
-	if (a.type != PR_TYPE_FILE)
+	if (rc == 0)
+		rc = fc_fs_fresh_attr(fs, ip, &a);
+	if (rc < 0)
+		return rc;
+	if (ip->dataset < 0 || a.type != PR_TYPE_FILE)
 		return -EISDIR;
 	file_init(fs, f, ip, &a);
 	return 0;
@@ -401,7 +396,7 @@ out:
  * (on the notifier thread: see notify.h).  A file gone from the store is
  * ENOENT.  Returns 0 with f replaced, or the errno to report.
  */
-static int recover_stale(fc_fs_t *fs, fc_inode_t *ip, struct fc_file *f,
+static int recover_stale(fc_fs_t *fs, const fc_inode_t *ip, struct fc_file *f,
 			 uint64_t point)
 {
 	fc_attr_t a;
@@ -427,8 +422,7 @@ static int recover_stale(fc_fs_t *fs, fc_inode_t *ip, struct fc_file *f,
 		"%llu bytes): reading it again",
 		fc_fs_ds_name(fs, f->ds), f->path, f->version, a.version,
 		(unsigned long long)a.size);
-	fc_inode_set_attr(fs->inodes, ip, &a);
-	fc_fs_changed(fs, ip);
+	fc_fs_changed(fs, ip, &a);
 	file_init(fs, f, ip, &a);
 	return 0;
 }
@@ -462,7 +456,7 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	fc_fs_t *fs = fc_fs_of(req);
 	struct fc_file f;
-	fc_inode_t *ip = NULL;
+	fc_inode_t ip;
 	uint64_t owner, failed = 0;
 	int rc;
 
@@ -479,7 +473,7 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
 	rc = read_once(fs, req, ino, &f, owner, size, (uint64_t)off, &failed);
 	if (rc < 0) {
-		rc = read_recover(fs, ip, &f, rc, failed);
+		rc = read_recover(fs, &ip, &f, rc, failed);
 		if (rc == 0) {
 			atomic_fetch_add(&fs->read_retries, 1);
 			rc = read_once(fs, req, ino, &f, owner, size,
@@ -491,5 +485,4 @@ out:
 		atomic_fetch_add(&fs->read_errors, 1);
 		fuse_reply_err(req, -rc);
 	}
-	fc_inode_put(fs->inodes, ip);
 }

@@ -1516,6 +1516,82 @@ START_TEST(test_changed_immutable)
 }
 END_TEST
 
+/* ---- a metadata walk past the inode table's bound ------------------------ */
+
+#define WALK_FILES 20000
+#define WALK_MAX   5000 /* the client's max_inodes */
+
+/* A number after key (e.g. "peak ") in the client's last summary line. */
+static long long summary_value(const char *log, const char *key)
+{
+	const char *line = NULL, *p = log, *k;
+
+	while ((p = strstr(p, "reads ")) != NULL)
+		line = p++;
+	k = line ? strstr(line, key) : NULL;
+	return k ? atoll(k + strlen(key)) : -1;
+}
+
+/*
+ * os.walk and a stat of every entry over four times more files than the
+ * client's inode table holds, twice: every stat right, no error, the
+ * table never past its bound -- the kernel was asked to forget cold names
+ * and did, so no lookup was refused -- and the client's memory grows by
+ * the bounded caches only.
+ */
+START_TEST(test_inode_bound)
+{
+	struct cluster c;
+	const char *verbose[] = {"-v", NULL};
+	char cmd[3 * PATH_MAX], script[PATH_MAX];
+	const char *src = getenv("SLUICE_SRC") ? getenv("SLUICE_SRC") : ".";
+	long rss0, peak_kb;
+	size_t len;
+	char *out, *log;
+
+	cluster_init(&c, "walk", 1);
+	xsnprintf(script, sizeof(script), "%s/scripts/walk.py", src);
+	xsnprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' '%s' --make %d",
+		  script, c.src, WALK_FILES);
+	free(capture(cmd));
+	cluster_up(&c, "max_inodes = 5000\n", verbose);
+	rss0 = th_proc_status_kb(c.client, "VmRSS");
+	for (int round = 0; round < 2; round++) {
+		xsnprintf(cmd, sizeof(cmd),
+			  "timeout 600 /usr/bin/python3 '%s' '%s' --src '%s' "
+			  "--pid %d 2>&1",
+			  script, c.data, c.src, (int)c.client);
+		out = capture(cmd);
+		fprintf(stderr, "max_inodes = %d, round %d: %s", WALK_MAX,
+			round, out);
+		ck_assert_msg(strstr(out, "files=20000 ") &&
+				      strstr(out, "mismatches=0 errors=0"),
+			      "walk failed: %s", out);
+		peak_kb = atol(strstr(out, "rss_peak_kb=") + 12);
+		/* The table (~0.5 MB here), 16,384 attributes (~2.5 MiB),
+		 * 32,768 listed names (~4 MiB), and slack. */
+		xsnprintf(cmd, sizeof(cmd), "/proc/%d/maps", (int)c.client);
+		if (!file_contains(cmd, "libasan"))
+			ck_assert_int_lt(peak_kb - rss0, 12 * 1024);
+		free(out);
+	}
+	ck_assert_int_eq(client_stop(&c), 0);
+	log = read_file(c.fclog, &len);
+	ck_assert_ptr_nonnull(log);
+	fprintf(stderr,
+		"walk: table peak %lld of %d, %lld names forgotten, "
+		"%lld lookups refused\n",
+		summary_value(log, "peak "), WALK_MAX,
+		summary_value(log, "forget "), summary_value(log, "refused "));
+	ck_assert_int_le(summary_value(log, "peak "), WALK_MAX);
+	ck_assert_int_gt(summary_value(log, "peak "), WALK_MAX / 2);
+	ck_assert_int_ge(summary_value(log, "forget "), WALK_FILES - WALK_MAX);
+	ck_assert_int_eq(summary_value(log, "refused "), 0);
+	free(log);
+	cluster_stop(&c);
+}
+END_TEST
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 START_TEST(test_unmount_clean)
@@ -1734,6 +1810,11 @@ static Suite *fuse_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_changed_ttl);
 	tcase_add_test(tc, test_changed_immutable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("walk");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_inode_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("failover");
