@@ -186,21 +186,27 @@ int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
 	int rc = fc_inode_lookup(fs->inodes, parent, name, ds,
 				 fc_fs_ds_name(fs, ds), path, ino);
 
-	if (rc == -ENFILE && wait) {
+	/* A full table usually has FORGETs on their way: wait for them,
+	 * but not again while a wait has just come back empty-handed. */
+	if (rc == -ENFILE && wait &&
+	    sl_now_ms() >= atomic_load(&fs->full_until_ms)) {
 		fc_fs_relieve(fs);
 		rc = fc_inode_wait_room(fs->inodes, strlen(name), ROOM_WAIT_MS);
 		if (rc == 0)
 			rc = fc_inode_lookup(fs->inodes, parent, name, ds,
 					     fc_fs_ds_name(fs, ds), path, ino);
 		if (rc == -ENFILE)
-			sl_log_ratelimited(SL_LOG_ERR,
-					   "lookup %s/%s: the inode table is "
-					   "full (max_inodes = %u, all held "
-					   "by the kernel): raise [client] "
-					   "max_inodes",
-					   fc_fs_ds_name(fs, ds), path,
-					   fs->cc.max_inodes);
+			atomic_store(&fs->full_until_ms,
+				     sl_now_ms() + ROOM_WAIT_MS);
 	}
+	if (rc == -ENFILE && wait)
+		sl_log_ratelimited(SL_LOG_ERR,
+				   "lookup %s/%s: the inode table is "
+				   "full (max_inodes = %u, all held "
+				   "by the kernel): raise [client] "
+				   "max_inodes",
+				   fc_fs_ds_name(fs, ds), path,
+				   fs->cc.max_inodes);
 	if (rc < 0)
 		return rc;
 	fc_acache_put(fs->ac, *ino, a);

@@ -58,6 +58,7 @@ struct fc_fs {
 	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
 	_Atomic uint64_t next_fh; /* file handles: stream ids, see read.c */
 	_Atomic int sweep_posted; /* a sweep waits on the notifier (attr.c) */
+	_Atomic uint64_t full_until_ms; /* lookups do not wait for room */
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
 	_Atomic uint64_t read_retries; /* reads tried again after a cure */

@@ -1592,6 +1592,52 @@ START_TEST(test_inode_bound)
 }
 END_TEST
 
+/*
+ * Every entry held open, so the kernel cannot forget any: the next lookup
+ * fails with ENFILE, and the log says what to do; once the files are
+ * closed, lookups work again.
+ */
+START_TEST(test_inode_full)
+{
+	struct cluster c;
+	char p[PATH_MAX];
+	int fds[1100], n = 0, fd = -1;
+
+	cluster_init(&c, "full", 1);
+	for (int d = 0; d < 2; d++) {
+		xsnprintf(p, sizeof(p), "%s/d%d", c.src, d);
+		mkdir(p, 0755);
+		for (int i = 0; i < 600; i++) {
+			xsnprintf(p, sizeof(p), "%s/d%d/f%d", c.src, d, i);
+			write_file(p, "x", 1);
+		}
+	}
+	cluster_up(&c, "max_inodes = 1000\n", NULL);
+	for (n = 0; n < (int)SL_ARRAY_SIZE(fds); n++) {
+		xsnprintf(p, sizeof(p), "%s/d%d/f%d", c.data, n % 2, n / 2);
+		fds[n] = open(p, O_RDONLY | O_CLOEXEC);
+		if (fds[n] < 0)
+			break;
+	}
+	/* The table holds 1000: the root, ds, d0, d1 and the open files. */
+	ck_assert_int_eq(n, 1000 - 4);
+	ck_assert_int_eq(errno, ENFILE);
+	ck_assert(file_contains(c.fclog, "raise [client] max_inodes"));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	xsnprintf(p, sizeof(p), "%s/d1/f599", c.data);
+	for (int t = 0; t < 100 && fd < 0; t++) {
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			msleep(50);
+	}
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(client_stop(&c), 0);
+	cluster_stop(&c);
+}
+END_TEST
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 START_TEST(test_unmount_clean)
@@ -1815,6 +1861,7 @@ static Suite *fuse_suite(void)
 	tc = tcase_create("walk");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_inode_bound);
+	tcase_add_test(tc, test_inode_full);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("failover");
