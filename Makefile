@@ -12,9 +12,11 @@ B ?= build
 CFLAGS ?= -O2 -g
 SANITIZE ?=
 
-PKGS := fuse3 libzmq liblz4 libxxhash liburing libmicrohttpd
+PKGS := fuse3 libzmq liblz4 libxxhash liburing libmicrohttpd jansson libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIB_ZMQ := $(shell pkg-config --libs libzmq liblz4 libxxhash 2>/dev/null)
+# common/etcd.c and members.c: in libsluice.a, so on every binary's line.
+LIB_ETCD := $(shell pkg-config --libs jansson libcurl 2>/dev/null)
 LIB_FUSE := $(shell pkg-config --libs fuse3 2>/dev/null)
 LIB_CN := $(shell pkg-config --libs libmicrohttpd liburing 2>/dev/null) -ldl
 LIB_CHECK := $(shell pkg-config --libs check 2>/dev/null)
@@ -64,7 +66,7 @@ IT_BINS := $(patsubst test/%.c,$(B)/test/%,$(IT_SRC))
 
 # Per-backend libraries: LIBS_<name>.
 LIBS_s3 := $(shell pkg-config --libs libcurl expat 2>/dev/null)
-LIBS_webhdfs := $(shell pkg-config --libs libcurl 2>/dev/null)
+LIBS_webhdfs := $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 
 .SECONDARY:
 
@@ -94,15 +96,15 @@ $(LIBFC): $(call obj,$(FC_SRC))
 
 $(B)/sluice-cachenode: $(call obj,cachenode/main.c) $(LIBCN) $(LIBSLUICE)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CN) $(LIB_ZMQ)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CN) $(LIB_ZMQ) $(LIB_ETCD)
 
 $(B)/sluice-fuse: $(call obj,fuse/main.c) $(LIBFC) $(LIBSLUICE)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_ZMQ)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_ZMQ) $(LIB_ETCD)
 
 $(B)/sluicectl: $(call obj,$(CTL_SRC)) $(LIBSLUICE)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ZMQ)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_ZMQ) $(LIB_ETCD)
 
 define backend_rule
 $(B)/sluice_backend_$(1).so: $(call obj,$(call backend_src,$(1))) $(LIBSLUICE)
@@ -114,7 +116,8 @@ $(foreach b,$(sort $(BACKENDS)),$(eval $(call backend_rule,$(b))))
 $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(LIBSLUICE)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ) \
+		$(LIB_ETCD)
 
 # Unit tests must not depend on FUSE or root; each binary prints Check's
 # summary line.  CK_DEFAULT_TIMEOUT is per test case.
@@ -145,7 +148,7 @@ fuzz:
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined \
 		-o $(B)/fuzz/fuzz_proto test/fuzz/fuzz_proto.c $(COMMON_SRC) \
-		$(LIB_ZMQ)
+		$(LIB_ZMQ) $(LIB_ETCD)
 	$(B)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) test/fuzz/corpus
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')

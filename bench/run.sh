@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # `make bench`: Sluice against the FUSE ceiling and its peers, over the same
 # bytes.  Generates the dataset (scripts/gen_dataset.py), starts each system
-# in turn (a local directory, libfuse's passthrough_ll, Sluice over posix and
-# over s3rver, s3fs, rclone mount), runs each workload on a fresh start
+# in turn (a local directory, libfuse's passthrough_ll, Sluice over posix,
+# over s3rver and over the WebHDFS test fixture, s3fs, rclone mount), runs
+# each workload on a fresh start
 # (bench/workload.py), stops it by PID, and writes results.csv, results.md
 # and chart.png (bench/report.py).  See bench/README.md.
 #
@@ -41,7 +42,7 @@ usage: bench/run.sh [options]          (make bench BENCH_ARGS="options")
 USAGE
 }
 
-ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-s3,s3fs,rclone
+ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-s3,sluice-webhdfs,s3fs,rclone
 SYSTEMS=$ALL_SYSTEMS
 WORKLOADS=metawalk,dataloader,shards
 RUNS=3
@@ -331,7 +332,7 @@ skip() { # SYSTEM REASON
 
 # Sluice: build, then size the RAM tier to hold the whole dataset (the
 # "cached" phases measure the cache nodes serving it) with 25% to spare.
-if want sluice-posix || want sluice-s3; then
+if want sluice-posix || want sluice-s3 || want sluice-webhdfs; then
 	if [ "$MAKE_SLUICE" = 1 ]; then
 		log "building Sluice into $SB"
 		if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
@@ -343,7 +344,7 @@ if want sluice-posix || want sluice-s3; then
 			fi
 		fi
 	fi
-	for s in sluice-posix sluice-s3; do
+	for s in sluice-posix sluice-s3 sluice-webhdfs; do
 		want "$s" || continue
 		if [ ! -x "$SB/sluice-cachenode" ] || [ ! -x "$SB/sluice-fuse" ]; then
 			skip "$s" "no $SB/sluice-cachenode or sluice-fuse (not built yet)"
@@ -419,6 +420,36 @@ if [ ${#S3_SYSTEMS[@]} -gt 0 ]; then
 		done
 	fi
 fi
+# The WebHDFS fixture (test/webhdfs/fixture.py, the server the webhdfs
+# module's tests use): a namenode and two datanodes over the dataset
+# directory itself, which it serves as HDFS's /.
+WH_NN=
+start_webhdfs_fixture() {
+	local fx="$ROOT/test/webhdfs/fixture.py" i pid dns=
+	for i in 1 2; do
+		rm -f "$WORK/webhdfs-dn$i.port"
+		"$PY" "$fx" datanode --root "$DATA" \
+			--port-file "$WORK/webhdfs-dn$i.port" \
+			>"$LOGS/webhdfs-dn$i.log" 2>&1 &
+		pid=$!
+		track "$pid" "webhdfs-dn$i"
+		wait_for 30 "$pid" test -s "$WORK/webhdfs-dn$i.port" || return 1
+		dns+="${dns:+,}127.0.0.1:$(cat "$WORK/webhdfs-dn$i.port")"
+	done
+	rm -f "$WORK/webhdfs-nn.port"
+	"$PY" "$fx" namenode --root "$DATA" --datanodes "$dns" \
+		--users bench --port-file "$WORK/webhdfs-nn.port" \
+		>"$LOGS/webhdfs-nn.log" 2>&1 &
+	pid=$!
+	track "$pid" webhdfs-nn
+	wait_for 30 "$pid" test -s "$WORK/webhdfs-nn.port" || return 1
+	WH_NN=127.0.0.1:$(cat "$WORK/webhdfs-nn.port")
+}
+if want sluice-webhdfs && [ -z "${SKIP[sluice-webhdfs]:-}" ]; then
+	start_webhdfs_fixture ||
+		skip sluice-webhdfs "the WebHDFS fixture did not start (see $LOGS/webhdfs-*.log)"
+fi
+
 echo "S3RVER:S3RVER" >"$WORK/s3.passwd"
 chmod 600 "$WORK/s3.passwd"
 
@@ -476,6 +507,10 @@ sluice_conf() { # BACKEND: writes $WORK/sluice-BACKEND.conf, sets NODE_NAMES
 		if [ "$b" = posix ]; then
 			echo "backend = posix"
 			echo "uri = file://$DATA"
+		elif [ "$b" = webhdfs ]; then
+			echo "backend = webhdfs"
+			echo "uri = webhdfs://$WH_NN/"
+			echo "user = bench"
 		else
 			echo "backend = s3"
 			echo "uri = s3://$S3_BUCKET/"
@@ -543,6 +578,20 @@ start_sluice-posix() { start_sluice posix; }
 stop_sluice-posix() { stop_sluice; }
 start_sluice-s3() { start_sluice s3; }
 stop_sluice-s3() { stop_sluice; }
+start_sluice-webhdfs() { start_sluice webhdfs; }
+stop_sluice-webhdfs() { stop_sluice; }
+
+# run_webhdfs_raw RUN: the fixture's own rate for the DataLoader's files
+# (bench/webhdfs_raw.py), the ceiling of Sluice-over-WebHDFS's cold epoch.
+run_webhdfs_raw() {
+	log "run $1/$RUNS: webhdfs-raw: dataloader files straight from the fixture"
+	timeout -k 10 "$WL_TIMEOUT" "$PY" "$BENCH/webhdfs_raw.py" "$DATA" \
+		--namenode "$WH_NN" --tag system=webhdfs-raw --tag run="$1" \
+		>>"$RAW" 2>"$LOGS/webhdfs-raw.err" ||
+		jsonl workload=error system=webhdfs-raw run="$1" \
+			what="$(tail -c 300 "$LOGS/webhdfs-raw.err" | tr '\n' ' ')"
+	sed 's/^/  /' "$LOGS/webhdfs-raw.err" >&2
+}
 
 start_s3fs() {
 	rm -rf "$WORK/cache/s3fs"
@@ -634,6 +683,9 @@ for r in $(seq "$RUNS"); do
 		[ -n "${SKIP[$s]:-}" ] && continue
 		for w in "${WL_LIST[@]}"; do
 			[ -n "${SKIP[$s]:-}" ] && break
+			if [ "$s" = sluice-webhdfs ] && [ "$w" = dataloader ]; then
+				run_webhdfs_raw "$r"
+			fi
 			run_one "$s" "$w" "$r"
 		done
 	done

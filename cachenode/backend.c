@@ -2,8 +2,11 @@
 /*
  * Backend module loading and dataset opening (see backend.h).  A module is
  * judged before anything of it runs beyond its constructors: the ABI
- * version is the first field of the table precisely so that it can be read
- * whatever the rest of a foreign table looks like.
+ * version and the table's size are its first two fields precisely so that
+ * they can be read whatever the rest of a foreign table looks like.  The
+ * node then works on a copy of the table in its own layout: the module's
+ * ops_size bytes, and NULL for the ops appended to sb_ops_t after the
+ * module was built (sluice/backend.h, "How the table grows").
  */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include "cachenode/backend.h"
@@ -13,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +33,20 @@
 #define MODULE_PREFIX "sluice_backend_"
 #define MODULE_SUFFIX ".so"
 
+/* The bytes of sb_ops_t every module has: the head and the required ops. */
+#define OPS_REQUIRED (offsetof(sb_ops_t, read) + sizeof(void *))
+
+/* A loaded module: its table copied into this node's layout.  Allocated
+ * one by one, so that the ops handed out stay where they are. */
 typedef struct module {
 	char name[SL_BACKEND_MAX + 1];
-	const sb_ops_t *ops;
+	sb_ops_t ops;
 	void *handle; /* NULL for a built-in */
 } module_t;
 
 struct cn_backends {
 	char *dir;
-	module_t *mods;
+	module_t **mods;
 	size_t n_mods;
 };
 
@@ -55,9 +64,11 @@ void cn_backends_destroy(cn_backends_t **rp)
 
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n_mods; i++)
-		if (r->mods[i].handle)
-			dlclose(r->mods[i].handle);
+	for (size_t i = 0; i < r->n_mods; i++) {
+		if (r->mods[i]->handle)
+			dlclose(r->mods[i]->handle);
+		free(r->mods[i]);
+	}
 	free(r->mods);
 	free(r->dir);
 	free(r);
@@ -77,41 +88,73 @@ static int name_ok(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-/* Everything but the ABI version, which the caller checked first. */
-static int table_complete(const sb_ops_t *ops)
+/*
+ * Copy the table at raw (a module's, of its own ops_size) into out, this
+ * node's layout.  0, or -EINVAL with why filled: another ABI version, a
+ * table too short to hold the required ops, a required op or the name
+ * missing.
+ */
+static int adopt(const void *raw, sb_ops_t *out, char *why, size_t whylen)
 {
-	return ops->name && ops->open && ops->close && ops->stat && ops->list &&
-	       ops->read;
+	uint32_t head[2]; /* abi_version, ops_size: in every version */
+
+	memcpy(head, raw, sizeof(head));
+	if (head[0] != SB_ABI_VERSION) {
+		snprintf(why, whylen,
+			 "has module ABI version %" PRIu32 ", this cache node "
+			 "needs %d: rebuild it against sluice/backend.h",
+			 head[0], SB_ABI_VERSION);
+		return -EINVAL;
+	}
+	if (head[1] < OPS_REQUIRED) {
+		snprintf(why, whylen,
+			 "exports an ops table of %" PRIu32 " bytes, shorter "
+			 "than the %zu every module has",
+			 head[1], OPS_REQUIRED);
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out, raw, SL_MIN((size_t)head[1], sizeof(*out)));
+	if (!out->name || !out->open || !out->close || !out->stat ||
+	    !out->read) {
+		snprintf(why, whylen, "exports an incomplete ops table");
+		return -EINVAL;
+	}
+	return 0;
 }
 
-static void add(cn_backends_t *r, const char *name, const sb_ops_t *ops,
-		void *handle)
+static const sb_ops_t *add(cn_backends_t *r, const char *name,
+			   const sb_ops_t *ops, void *handle)
 {
-	module_t *m;
+	module_t *m = sl_xcalloc(1, sizeof(*m));
 
 	r->mods = sl_xrealloc(r->mods, (r->n_mods + 1) * sizeof(*r->mods));
-	m = &r->mods[r->n_mods++];
+	r->mods[r->n_mods++] = m;
 	sl_strlcpy(m->name, name, sizeof(m->name));
-	m->ops = ops;
+	m->ops = *ops;
 	m->handle = handle;
+	return &m->ops;
 }
 
 int cn_backends_add_builtin(cn_backends_t *r, const sb_ops_t *ops)
 {
-	if (ops->abi_version != SB_ABI_VERSION || !table_complete(ops) ||
-	    !name_ok(ops->name))
+	char why[SB_ERR_MAX];
+	sb_ops_t t;
+
+	if (adopt(ops, &t, why, sizeof(why)) < 0 || !name_ok(t.name))
 		return -EINVAL;
-	add(r, ops->name, ops, NULL);
+	add(r, t.name, &t, NULL);
 	return 0;
 }
 
 static const sb_ops_t *load(cn_backends_t *r, const char *name, char *err,
 			    size_t errlen)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], why[SB_ERR_MAX];
+	const void *raw;
+	const char *dlerr;
+	sb_ops_t t;
 	void *h;
-	const sb_ops_t *ops;
-	const char *why;
 
 	if (snprintf(path, sizeof(path), "%s/" MODULE_PREFIX "%s" MODULE_SUFFIX,
 		     r->dir, name) >= (int)sizeof(path)) {
@@ -127,40 +170,33 @@ static const sb_ops_t *load(cn_backends_t *r, const char *name, char *err,
 	}
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		why = dlerror();
+		dlerr = dlerror();
 		snprintf(err, errlen, "backend '%s': cannot load %s: %s", name,
-			 path, why ? why : "unknown error");
+			 path, dlerr ? dlerr : "unknown error");
 		return NULL;
 	}
-	ops = dlsym(h, SB_OPS_SYMBOL);
-	if (!ops) {
+	raw = dlsym(h, SB_OPS_SYMBOL);
+	if (!raw) {
 		snprintf(err, errlen,
 			 "backend '%s': %s does not export " SB_OPS_SYMBOL,
 			 name, path);
 		goto out_err;
 	}
-	if (ops->abi_version != SB_ABI_VERSION) {
-		snprintf(err, errlen,
-			 "backend '%s': %s has module ABI version %u, this "
-			 "cache node needs %u: rebuild it against "
-			 "sluice/backend.h",
-			 name, path, ops->abi_version, SB_ABI_VERSION);
+	if (adopt(raw, &t, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "backend '%s': %s %s", name, path, why);
 		goto out_err;
 	}
-	if (!table_complete(ops)) {
-		snprintf(err, errlen,
-			 "backend '%s': %s exports an incomplete ops table",
-			 name, path);
-		goto out_err;
-	}
-	if (strcmp(ops->name, name) != 0) {
+	if (strcmp(t.name, name) != 0) {
 		snprintf(err, errlen, "backend '%s': %s calls itself '%.64s'",
-			 name, path, ops->name);
+			 name, path, t.name);
 		goto out_err;
 	}
-	add(r, name, ops, h);
+	if (t.ops_size > sizeof(t))
+		sl_info("backend module %s knows ops this node does not: "
+			"they are ignored",
+			path);
 	sl_info("loaded backend module %s", path);
-	return ops;
+	return add(r, name, &t, h);
 out_err:
 	dlclose(h);
 	return NULL;
@@ -175,8 +211,8 @@ const sb_ops_t *cn_backends_get(cn_backends_t *r, const char *name, char *err,
 		return NULL;
 	}
 	for (size_t i = 0; i < r->n_mods; i++)
-		if (strcmp(r->mods[i].name, name) == 0)
-			return r->mods[i].ops;
+		if (strcmp(r->mods[i]->name, name) == 0)
+			return &r->mods[i]->ops;
 	return load(r, name, err, errlen);
 }
 
@@ -247,6 +283,7 @@ static uint32_t disk_signature(const cn_dataset_t *d)
 }
 
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const cn_policy_ops_t *policy,
 			      const char *config_path, uint32_t id, int *rc,
 			      char *err, size_t errlen)
 {
@@ -268,7 +305,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	sl_strlcpy(d->backend, dc->backend, sizeof(d->backend));
 	d->uri = sl_xstrdup(dc->uri ? dc->uri : "");
 	d->block_size = dc->block_size;
-	d->policy = dc->policy;
+	d->policy = policy;
 	d->metadata_ttl_ms = dc->metadata_ttl_ms;
 	d->id = id;
 	d->ops = ops;
@@ -335,10 +372,40 @@ int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc)
 
 	if (strcmp(d->backend, dc->backend) != 0 ||
 	    strcmp(d->uri, dc->uri ? dc->uri : "") != 0 ||
-	    d->block_size != dc->block_size || d->policy != dc->policy)
+	    d->block_size != dc->block_size ||
+	    strcmp(d->policy->name, dc->policy) != 0)
 		return 0;
 	sig = params_signature(dc);
 	same = strcmp(sig, d->params_sig) == 0;
 	free(sig);
 	return same;
+}
+
+int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
+		    char *err, size_t errlen)
+{
+	return d->ops->stat(d->state, path, st, err, errlen);
+}
+
+ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
+			const char *version, uint64_t offset, void *buf,
+			size_t len, char *err, size_t errlen)
+{
+	return d->ops->read(d->state, path, version, offset, buf, len, err,
+			    errlen);
+}
+
+int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
+		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
+		    char *err, size_t errlen)
+{
+	*n = 0;
+	next_cursor[0] = '\0';
+	if (!d->ops->list) {
+		snprintf(err, errlen, "backend %s cannot list directories",
+			 d->backend);
+		return -EOPNOTSUPP;
+	}
+	return d->ops->list(d->state, dir, cursor, ents, max, n, next_cursor,
+			    err, errlen);
 }

@@ -4,8 +4,9 @@
  *
  * cn_backends_t is the module registry: it finds sluice_backend_NAME.so in
  * its module directory, dlopen()s it once, checks the exported ops table
- * (symbol, ABI version, name, every function present) and keeps it loaded
- * for the registry's lifetime.  Built-in tables (tests, embedded backends)
+ * (symbol, ABI version, size, name, every required function present),
+ * copies it into this node's layout and keeps the module loaded for the
+ * registry's lifetime.  Built-in tables (tests, embedded backends)
  * can be registered by name and win over files.
  *
  * cn_dataset_t is one configured dataset opened with its module: a plain
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cachenode/policy.h"
 #include "common/config.h"
 #include "sluice/backend.h"
 
@@ -35,15 +37,16 @@ void cn_backends_destroy(cn_backends_t **rp);
 /* The module directory.  Borrowed from r. */
 const char *cn_backends_dir(const cn_backends_t *r);
 
-/* Register a built-in ops table (borrowed for r's lifetime) under
- * ops->name.  Returns 0, or -EINVAL when the table is malformed. */
+/* Register a built-in ops table (copied) under ops->name, judged as a
+ * module's is.  Returns 0, or -EINVAL when the table is malformed. */
 int cn_backends_add_builtin(cn_backends_t *r, const sb_ops_t *ops);
 
 /*
- * The ops of backend name, loading its module on first use.  Returns NULL
- * with one line in err when the module is missing, cannot be loaded, lacks
- * the symbol, has another ABI version or an incomplete table.  Borrowed
- * from r.
+ * The ops of backend name, loading its module on first use: a full
+ * sb_ops_t, NULL where the module provides no op.  Returns NULL with one
+ * line in err when the module is missing, cannot be loaded, lacks the
+ * symbol, has another ABI version, a table too short or incomplete.
+ * Borrowed from r.
  */
 const sb_ops_t *cn_backends_get(cn_backends_t *r, const char *name, char *err,
 				size_t errlen);
@@ -60,7 +63,7 @@ typedef struct cn_dataset {
 	char backend[SL_BACKEND_MAX + 1];
 	char *uri;
 	uint32_t block_size;
-	sl_policy_t policy;
+	const cn_policy_ops_t *policy; /* static, or the server's for life */
 	uint64_t metadata_ttl_ms;
 	uint32_t id; /* unique per node run: tags cache entries */
 	const sb_ops_t *ops;
@@ -76,11 +79,13 @@ typedef struct cn_dataset {
 } cn_dataset_t;
 
 /*
- * Open dataset dc (borrowed) with its module from r; config_path names
- * the file in messages.  Returns a dataset with one reference, or NULL with
- * *rc = -errno and one line in err (the module's own message on -EINVAL).
+ * Open dataset dc (borrowed) with its module from r, under policy (the
+ * caller found dc->policy's table); config_path names the file in
+ * messages.  Returns a dataset with one reference, or NULL with *rc =
+ * -errno and one line in err (the module's own message on -EINVAL).
  */
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
+			      const cn_policy_ops_t *policy,
 			      const char *config_path, uint32_t id, int *rc,
 			      char *err, size_t errlen);
 cn_dataset_t *cn_dataset_ref(cn_dataset_t *d);
@@ -91,5 +96,21 @@ void cn_dataset_unref(cn_dataset_t **dp);
 /* True when dc would open to the same thing as d (so its cached blocks
  * stay valid across a reload); the TTL may still differ. */
 int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc);
+
+/*
+ * The module's ops on d, for the workers (thread-safe as the backend ABI
+ * says; d is borrowed, kept alive by the caller's reference).  Each returns
+ * what the module does, or -EOPNOTSUPP with a message in err when the
+ * module does not provide the op (an optional one, or one its shorter
+ * table lacks).  Arguments as in sluice/backend.h.
+ */
+int cn_dataset_stat(const cn_dataset_t *d, const char *path, sb_stat_t *st,
+		    char *err, size_t errlen);
+ssize_t cn_dataset_read(const cn_dataset_t *d, const char *path,
+			const char *version, uint64_t offset, void *buf,
+			size_t len, char *err, size_t errlen);
+int cn_dataset_list(const cn_dataset_t *d, const char *dir, const char *cursor,
+		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
+		    char *err, size_t errlen);
 
 #endif

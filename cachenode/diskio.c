@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The disk I/O engine (see diskio.h): a thread, an io_uring ring it alone
- * touches, a mutex-guarded inbox and outbox, and two eventfds.
+ * touches, and two inboxes (common/inbox.h): operations to the thread,
+ * finished ones back to the event thread.
  *
  * One file operation, one chain.  A READ is three linked SQEs on one
  * registered ("direct") descriptor slot: OPENAT into the slot, READV from
@@ -23,12 +24,13 @@
  * about 3 x qd requests of ours and memory stays bounded by what the
  * callers queue.
  *
- * Waking up: the thread sleeps in io_uring_enter() only.  An 8-byte READ
- * of the kick eventfd is always armed on the ring, so a submission from
- * the event thread (which writes the eventfd when the inbox was empty)
- * completes that read and wakes the thread; a one-second timeout paces the
- * free-space readings.  Finished operations go to the outbox and the done
- * eventfd, which the event thread polls.
+ * Waking up: the thread sleeps in io_uring_enter() only.  A POLL_ADD of
+ * its inbox's eventfd is always armed on the ring, so a submission from
+ * the event thread (the inbox writes the eventfd when it was empty)
+ * completes that poll and wakes the thread; a one-second timeout paces the
+ * free-space readings.  A stop or a request for a fresh reading posts the
+ * engine's own wake-up element, queued once at most.  Finished operations
+ * go back through the event thread's inbox, which it polls.
  */
 #include "cachenode/diskio.h"
 
@@ -36,19 +38,20 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/inbox.h"
 #include "common/util.h"
 
 #define SPACE_MS 1000 /* free-space readings, at least this often */
-#define TAG_KICK 0    /* user_data of the kick eventfd's read */
+#define TAG_POLL 0    /* user_data of the inbox eventfd's poll */
 
 /* The step of a chain a completion belongs to: user_data's low bits. */
 enum { ST_OPEN = 0, ST_IO = 1, ST_CLOSE = 2, ST_ONE = 3 };
@@ -63,16 +66,16 @@ struct cn_diskio {
 	int direct;
 	pthread_t thread;
 	int started;
-	int kick_fd; /* event thread -> disk thread */
-	int done_fd; /* disk thread -> event thread */
+	sl_inbox_t *in;	  /* event thread -> disk thread */
+	sl_inbox_t *out;  /* disk thread -> event thread */
+	cn_dio_op_t wake; /* in d->in while wake_posted */
+	_Atomic int wake_posted;
+	_Atomic int stop;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		    /* start-up handshake */
-	cn_dio_op_t *in_head, *in_tail;	    /* protected by d->lock */
-	cn_dio_op_t *done_head, *done_tail; /* protected by d->lock */
-	int stop;			    /* protected by d->lock */
-	int init_done;			    /* protected by d->lock */
-	int init_rc;			    /* protected by d->lock */
+	pthread_cond_t cond; /* start-up handshake */
+	int init_done;	     /* protected by d->lock */
+	int init_rc;	     /* protected by d->lock */
 
 	_Atomic uint64_t avail;
 	_Atomic uint64_t size;
@@ -82,51 +85,19 @@ struct cn_diskio {
 
 	/* The disk thread's own. */
 	struct io_uring ring;
-	cn_dio_op_t *pend_head, *pend_tail; /* waiting for a slot */
-	cn_dio_op_t *fin_head, *fin_tail;   /* finished this turn */
+	sl_fifo_t pend; /* waiting for a slot */
+	sl_fifo_t fin;	/* finished this turn */
 	unsigned inflight;
 	int *free_slots;
 	unsigned n_free;
-	uint64_t kick_buf;
-	int kick_armed;
+	int poll_armed;
 	uint64_t tmp_seq;
 	uint64_t space_ms;
 };
 
-static void push(cn_dio_op_t **head, cn_dio_op_t **tail, cn_dio_op_t *op)
+static cn_dio_op_t *op_of(sl_qlink_t *l)
 {
-	op->next = NULL;
-	if (*tail)
-		(*tail)->next = op;
-	else
-		*head = op;
-	*tail = op;
-}
-
-static cn_dio_op_t *pop(cn_dio_op_t **head, cn_dio_op_t **tail)
-{
-	cn_dio_op_t *op = *head;
-
-	if (op) {
-		*head = op->next;
-		if (!*head)
-			*tail = NULL;
-		op->next = NULL;
-	}
-	return op;
-}
-
-/* Append list [h, t] to [*head, *tail]. */
-static void list_splice(cn_dio_op_t **head, cn_dio_op_t **tail, cn_dio_op_t *h,
-			cn_dio_op_t *t)
-{
-	if (!h)
-		return;
-	if (*tail)
-		(*tail)->next = h;
-	else
-		*head = h;
-	*tail = t;
+	return l ? sl_container_of(l, cn_dio_op_t, link) : NULL;
 }
 
 /* ---- The disk thread ------------------------------------------------- */
@@ -146,19 +117,18 @@ static struct io_uring_sqe *sqe_for(cn_diskio_t *d, cn_dio_op_t *op, int step)
 
 	SL_ASSERT(sqe);
 	io_uring_sqe_set_data64(sqe,
-				op ? (uint64_t)(uintptr_t)op | step : TAG_KICK);
+				op ? (uint64_t)(uintptr_t)op | step : TAG_POLL);
 	return sqe;
 }
 
-static void arm_kick(cn_diskio_t *d)
+static void arm_poll(cn_diskio_t *d)
 {
 	struct io_uring_sqe *sqe;
 
 	need_sqes(d, 1);
 	sqe = sqe_for(d, NULL, 0);
-	io_uring_prep_read(sqe, d->kick_fd, &d->kick_buf, sizeof(d->kick_buf),
-			   0);
-	d->kick_armed = 1;
+	io_uring_prep_poll_add(sqe, sl_inbox_fd(d->in), POLLIN);
+	d->poll_armed = 1;
 }
 
 static void read_space(cn_diskio_t *d)
@@ -184,7 +154,7 @@ static void finish(cn_diskio_t *d, cn_dio_op_t *op)
 	if (op->res == -ENOSPC || op->res == -EDQUOT)
 		atomic_store(&d->want_space, 1);
 	d->inflight--;
-	push(&d->fin_head, &d->fin_tail, op);
+	sl_fifo_push(&d->fin, &op->link);
 }
 
 static void release_slot(cn_diskio_t *d, cn_dio_op_t *op)
@@ -325,8 +295,8 @@ static void on_cqe(cn_diskio_t *d, const struct io_uring_cqe *cqe)
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 	cn_dio_op_t *op = (cn_dio_op_t *)(uintptr_t)(ud & ~ST_MASK);
 
-	if (ud == TAG_KICK) {
-		d->kick_armed = 0;
+	if (ud == TAG_POLL) {
+		d->poll_armed = 0;
 		return;
 	}
 	switch (ud & ST_MASK) {
@@ -359,30 +329,37 @@ static void drain_cqes(cn_diskio_t *d)
 	io_uring_cq_advance(&d->ring, n);
 }
 
-/* Finished operations to the outbox; wake the event thread. */
+/* Finished operations back to the event thread, one wake-up a batch. */
 static void hand_over(cn_diskio_t *d)
 {
-	uint64_t one = 1;
-	ssize_t n;
+	int rc = sl_inbox_post_all(d->out, &d->fin);
 
-	if (!d->fin_head)
-		return;
-	pthread_mutex_lock(&d->lock);
-	list_splice(&d->done_head, &d->done_tail, d->fin_head, d->fin_tail);
-	/* Under the lock, as cn_diskio_reap clears it under the lock:
-	 * readable iff the outbox is not empty. */
-	n = write(d->done_fd, &one, sizeof(one));
-	(void)n;
-	pthread_mutex_unlock(&d->lock);
-	d->fin_head = d->fin_tail = NULL;
+	SL_ASSERT(rc == 0); /* d->out is never closed */
+}
+
+/* Take what was submitted (and the wake-up element, if posted) into
+ * pend. */
+static void take_inbox(cn_diskio_t *d)
+{
+	sl_fifo_t in;
+	cn_dio_op_t *op;
+
+	sl_fifo_init(&in);
+	sl_inbox_take(d->in, &in);
+	while ((op = op_of(sl_fifo_pop(&in)))) {
+		if (op == &d->wake)
+			atomic_store(&d->wake_posted, 0);
+		else
+			sl_fifo_push(&d->pend, &op->link);
+	}
 }
 
 static int ring_init(cn_diskio_t *d)
 {
 	static const int needed[] = {
-		IORING_OP_OPENAT, IORING_OP_READV,    IORING_OP_WRITEV,
-		IORING_OP_CLOSE,  IORING_OP_RENAMEAT, IORING_OP_UNLINKAT,
-		IORING_OP_READ,
+		IORING_OP_OPENAT,   IORING_OP_READV,	IORING_OP_WRITEV,
+		IORING_OP_CLOSE,    IORING_OP_RENAMEAT, IORING_OP_UNLINKAT,
+		IORING_OP_POLL_ADD,
 	};
 	struct io_uring_params p;
 	struct io_uring_probe *probe;
@@ -432,7 +409,7 @@ static void *dio_main(void *arg)
 {
 	cn_diskio_t *d = arg;
 	struct io_uring_cqe *cqe;
-	cn_dio_op_t *h, *t, *op;
+	cn_dio_op_t *op;
 	int rc = ring_init(d), stop;
 
 	if (rc == 0)
@@ -444,34 +421,35 @@ static void *dio_main(void *arg)
 	pthread_mutex_unlock(&d->lock);
 	if (rc < 0)
 		return NULL;
-	arm_kick(d);
+	arm_poll(d);
 	for (;;) {
 		uint64_t now, wait_ms;
 		struct __kernel_timespec ts;
 
-		pthread_mutex_lock(&d->lock);
-		h = d->in_head;
-		t = d->in_tail;
-		d->in_head = d->in_tail = NULL;
-		stop = d->stop;
-		pthread_mutex_unlock(&d->lock);
-		list_splice(&d->pend_head, &d->pend_tail, h, t);
+		/* stop and want_space after the take, which clears
+		 * wake_posted: a wake-up skipped because the element was
+		 * still queued is seen here. */
+		take_inbox(d);
+		stop = atomic_load(&d->stop);
+		if (atomic_exchange(&d->want_space, 0) ||
+		    sl_now_ms() >= d->space_ms + SPACE_MS)
+			read_space(d);
 		if (stop) {
-			while ((op = pop(&d->pend_head, &d->pend_tail))) {
+			while ((op = op_of(sl_fifo_pop(&d->pend)))) {
 				op->res = -ECANCELED;
 				op->cancelled = 1;
-				push(&d->fin_head, &d->fin_tail, op);
+				sl_fifo_push(&d->fin, &op->link);
 			}
 		}
-		while (d->pend_head && d->inflight < d->qd)
-			start(d, pop(&d->pend_head, &d->pend_tail));
-		if (!d->kick_armed && !stop)
-			arm_kick(d);
+		while (!sl_fifo_empty(&d->pend) && d->inflight < d->qd)
+			start(d, op_of(sl_fifo_pop(&d->pend)));
+		if (!d->poll_armed && !stop)
+			arm_poll(d);
 		hand_over(d);
-		/* The kick read must complete before the ring goes: it
-		 * writes into d.  cn_diskio_destroy kicks after setting
-		 * stop, so it does. */
-		if (stop && d->inflight == 0 && !d->kick_armed)
+		/* The poll completes before the ring goes, so that nothing
+		 * of ours is left on it: cn_diskio_destroy wakes the thread
+		 * after setting stop. */
+		if (stop && d->inflight == 0 && !d->poll_armed)
 			break;
 		now = sl_now_ms();
 		wait_ms = d->space_ms + SPACE_MS > now
@@ -483,9 +461,6 @@ static void *dio_main(void *arg)
 						      NULL);
 		(void)rc; /* -ETIME, -EINTR: look again */
 		drain_cqes(d);
-		if (atomic_exchange(&d->want_space, 0) ||
-		    sl_now_ms() >= d->space_ms + SPACE_MS)
-			read_space(d);
 	}
 	hand_over(d);
 	io_uring_queue_exit(&d->ring);
@@ -501,18 +476,18 @@ cn_diskio_t *cn_diskio_new(int root_fd, unsigned qd, int direct, int *err)
 	cn_diskio_t *d = sl_xcalloc(1, sizeof(*d));
 	int rc;
 
-	*err = 0;
 	d->root_fd = root_fd;
 	d->qd = qd ? qd : CN_DIO_QD;
 	d->direct = direct;
+	sl_fifo_init(&d->pend);
+	sl_fifo_init(&d->fin);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
-	d->kick_fd = eventfd(0, EFD_CLOEXEC);
-	d->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (d->kick_fd < 0 || d->done_fd < 0) {
-		*err = -errno;
+	d->in = sl_inbox_new(err);
+	if (d->in)
+		d->out = sl_inbox_new(err);
+	if (!d->out)
 		goto out_err;
-	}
 	rc = pthread_create(&d->thread, NULL, dio_main, d);
 	if (rc != 0) {
 		*err = -rc;
@@ -534,43 +509,49 @@ out_err:
 	return NULL;
 }
 
-static void kick(cn_diskio_t *d)
+/* Wake the disk thread up without an operation: post the engine's own
+ * element, unless it is already queued. */
+static void wake(cn_diskio_t *d)
 {
-	uint64_t one = 1;
-	ssize_t n = write(d->kick_fd, &one, sizeof(one));
+	int rc;
 
-	(void)n; /* EAGAIN: the counter is already non-zero */
+	if (atomic_exchange(&d->wake_posted, 1))
+		return;
+	rc = sl_inbox_post(d->in, &d->wake.link);
+	SL_ASSERT(rc == 0); /* d->in is never closed */
 }
 
 void cn_diskio_destroy(cn_diskio_t **dp,
 		       void (*done)(cn_dio_op_t *op, void *arg), void *arg)
 {
 	cn_diskio_t *d = dp ? *dp : NULL;
+	sl_fifo_t back;
 	cn_dio_op_t *op;
 
 	if (!d)
 		return;
 	if (d->started) {
-		pthread_mutex_lock(&d->lock);
-		d->stop = 1;
-		pthread_mutex_unlock(&d->lock);
-		kick(d);
+		atomic_store(&d->stop, 1);
+		wake(d);
 		pthread_join(d->thread, NULL);
 	}
 	/* The thread is gone: what it never took is cancelled. */
-	while ((op = pop(&d->in_head, &d->in_tail))) {
+	sl_fifo_init(&back);
+	if (d->in)
+		take_inbox(d);
+	if (d->out)
+		sl_inbox_take(d->out, &back);
+	while ((op = op_of(sl_fifo_pop(&d->pend)))) {
 		op->res = -ECANCELED;
 		op->cancelled = 1;
-		push(&d->done_head, &d->done_tail, op);
+		sl_fifo_push(&back, &op->link);
 	}
-	while ((op = pop(&d->done_head, &d->done_tail))) {
+	while ((op = op_of(sl_fifo_pop(&back)))) {
 		SL_ASSERT(done);
 		done(op, arg);
 	}
-	if (d->kick_fd >= 0)
-		close(d->kick_fd);
-	if (d->done_fd >= 0)
-		close(d->done_fd);
+	sl_inbox_destroy(&d->in);
+	sl_inbox_destroy(&d->out);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -579,38 +560,22 @@ void cn_diskio_destroy(cn_diskio_t **dp,
 
 int cn_diskio_fd(const cn_diskio_t *d)
 {
-	return d->done_fd;
+	return sl_inbox_fd(d->out);
 }
 
 void cn_diskio_submit(cn_diskio_t *d, cn_dio_op_t *op)
 {
-	int was_empty;
+	int rc;
 
 	SL_ASSERT(((uintptr_t)op & ST_MASK) == 0);
 	op->cancelled = 0;
-	pthread_mutex_lock(&d->lock);
-	was_empty = !d->in_head;
-	push(&d->in_head, &d->in_tail, op);
-	pthread_mutex_unlock(&d->lock);
-	/* The thread empties the inbox whenever it wakes: one kick per
-	 * batch of submissions is enough. */
-	if (was_empty)
-		kick(d);
+	rc = sl_inbox_post(d->in, &op->link);
+	SL_ASSERT(rc == 0);
 }
 
-cn_dio_op_t *cn_diskio_reap(cn_diskio_t *d)
+size_t cn_diskio_reap(cn_diskio_t *d, sl_fifo_t *out)
 {
-	cn_dio_op_t *list;
-	uint64_t v;
-	ssize_t n;
-
-	pthread_mutex_lock(&d->lock);
-	n = read(d->done_fd, &v, sizeof(v));
-	(void)n;
-	list = d->done_head;
-	d->done_head = d->done_tail = NULL;
-	pthread_mutex_unlock(&d->lock);
-	return list;
+	return sl_inbox_take(d->out, out);
 }
 
 void cn_diskio_space(cn_diskio_t *d, cn_diskio_space_t *out)
@@ -624,5 +589,5 @@ void cn_diskio_space(cn_diskio_t *d, cn_diskio_space_t *out)
 void cn_diskio_refresh_space(cn_diskio_t *d)
 {
 	atomic_store(&d->want_space, 1);
-	kick(d);
+	wake(d);
 }

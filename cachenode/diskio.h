@@ -31,6 +31,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "common/list.h"
+
 #define CN_DIO_PATH 64 /* a relative path, with its NUL */
 #define CN_DIO_QD   64 /* default operations in flight */
 
@@ -41,7 +43,7 @@ enum cn_dio_kind {
 };
 
 typedef struct cn_dio_op {
-	struct cn_dio_op *next; /* the engine's while it owns the op */
+	sl_qlink_t link; /* the engine's while it owns the op */
 	/* Set by the submitter. */
 	int kind;
 	char path[CN_DIO_PATH]; /* relative to the engine's root */
@@ -99,9 +101,10 @@ int cn_diskio_fd(const cn_diskio_t *d);
 /* Queue op (transferred to the engine until reaped). */
 void cn_diskio_submit(cn_diskio_t *d, cn_dio_op_t *op);
 
-/* Every finished operation, oldest first, linked by next (the caller owns
- * them again); NULL when none.  Clears the eventfd. */
-cn_dio_op_t *cn_diskio_reap(cn_diskio_t *d);
+/* Move every finished operation, oldest first, to the back of out (the
+ * caller owns them again; linked by link); returns how many.  Clears the
+ * eventfd, which may wake the caller once more with nothing to reap. */
+size_t cn_diskio_reap(cn_diskio_t *d, sl_fifo_t *out);
 
 /* The latest free-space reading.  Any thread. */
 void cn_diskio_space(cn_diskio_t *d, cn_diskio_space_t *out);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The NVMe tier (see disktier.h): the index, the policies, the file format
- * and the start-up rebuild, on top of the io_uring engine (diskio.c).
+ * The NVMe tier (see disktier.h): the index, the policies, space and the
+ * operations, on top of the io_uring engine (diskio.c); the file format
+ * and the start-up rebuild are in diskformat.c.
  *
  * Tiering.  The tier is inclusive: every block the backend delivers is
  * queued for a write to disk right after it was served, whether or not RAM
@@ -23,14 +24,15 @@
  * backend slows the fetches down (they wait for memory) instead of
  * growing it, and nothing is fetched twice for being in flight to disk.
  *
- * Policies over both tiers.  The disk keeps its own `lru` order and its
- * own `pin` set, with the RAM tier's rule: a policy only evicts its own
- * blocks.  `lru` admission evicts the disk's least recent lru blocks until
- * the new one fits (and first checks that evicting them all would be
- * enough, so it never empties the tier for nothing); `pin` admission takes
- * free capacity only.  So a `pin` dataset on a full node keeps what it has
- * in both tiers and serves the rest from the backend, and `lru` blocks
- * fall out of RAM onto disk and out of the disk last.
+ * Policies over both tiers.  The disk keeps its own instance of each
+ * policy (the same tables as the RAM tier's, policy.h), with the RAM
+ * tier's rule: a policy only evicts its own blocks.  Admission evicts the
+ * victims of the new block's policy until it fits (and first checks that
+ * evicting all its blocks would be enough, so it never empties the tier
+ * for nothing); `pin` offers no victims, so it takes free capacity only.
+ * So a `pin` dataset on a full node keeps what it has in both tiers and
+ * serves the rest from the backend, and `lru` blocks fall out of RAM onto
+ * disk and out of the disk last.
  *
  * Space.  disk_capacity bounds the bytes of the block files (header and
  * 4 KiB rounding included).  Independently, the filesystem's free space
@@ -43,287 +45,28 @@
  * than a full disk (EIO) stops admission until a restart or a reload.  Reads go
  * on in all these states; clients never see a disk error, only a slower reply
  * from the backend.
- *
- * Crash consistency.  A block becomes visible under its final name only by
- * a rename after all its bytes were written (diskio.c), and is read from
- * disk only once that rename completed (until then it is served from its
- * bytes in memory); at start, tmp/ is emptied and only final names are
- * indexed.  After kill -9 every named file is therefore complete.  There
- * is no fsync: after a power loss a named file may hold zeros or old
- * bytes, which the header and data checksums catch on read: the block is
- * dropped, counted in corrupt_blocks, refetched, and the client gets the
- * right bytes.
- *
- * Rebuild.  The file name carries all the index needs (key, dataset
- * signature, length), so the rebuild reads 256 directories and no file:
- * no stat, no header.  Checking happens lazily, on each block's first
- * read.  Blocks of datasets that are no longer configured (or whose
- * backend changed) are deleted in the background.
- *
- * O_DIRECT.  Used when the filesystem takes it (checked at start): the
- * tier's reads then neither fill the page cache with bytes that RAM
- * already caches nor evict the training job's pages, and a write is on the
- * device when it completes.  It needs 4 KiB-aligned buffers and lengths:
- * the header is 4 KiB, the data is padded to 4 KiB, and blocks of 64 KiB
- * and more already live in page-aligned mappings; smaller ones go through
- * an aligned bounce buffer.
  */
-#define XXH_INLINE_ALL
 #include "cachenode/disktier.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#include "cachenode/diskio.h"
-#include "cachenode/keymap.h"
-#include "cachenode/list.h"
+#include "cachenode/disktier_i.h"
 #include "common/log.h"
 #include "common/util.h"
 
-#define LAYOUT	      "sluice-v1"
-#define MAGIC	      "SLUICEBK"
-#define FORMAT	      1
-#define HDR_SIZE      CN_DISK_HEADER
-#define HDR_SUMMED    56 /* header bytes covered by the header checksum */
-#define ALIGN	      4096
 #define WRITE_BACKLOG 4096 /* writes queued or in flight, at most */
 #define OP_CACHE      64   /* finished operations kept for reuse */
-#define NAME_LEN      (32 + 1 + 8 + 1 + 8)
-#define MIN_INODES    64 /* free inodes needed to resume after ENOSPC */
+#define MIN_INODES    64   /* free inodes needed to resume after ENOSPC */
 
-enum { E_WRITING, E_READY, E_DYING };
+/* ---- Operations ---------------------------------------------------------- */
 
-/*
- * One block of the tier.  In the index from the moment its write is
- * queued until its file is gone: a key is never written while an entry
- * for it exists, so a write never races an unlink of the same name.
- */
-typedef struct dentry {
-	cn_knode_t node;   /* dt->index */
-	cn_list_t plink;   /* dt->lru or dt->pin; self-linked on neither */
-	cn_block_t *blk;   /* E_WRITING: the bytes being written (a ref) */
-	cn_block_t *again; /* going: write these bytes once gone (a ref) */
-	uint32_t sig;	   /* the dataset's disk signature */
-	uint32_t len;	   /* data bytes */
-	uint8_t state;	   /* E_* */
-	uint8_t policy;	   /* sl_policy_t */
-	uint8_t doomed;	   /* evicted while E_WRITING: unlink once written */
-	uint8_t counted;   /* in live_bytes and n_live */
-	uint32_t refs;	   /* the index's, plus one per operation */
-} dentry_t;
-
-/* One I/O operation of the tier, wrapping the engine's. */
-typedef struct dop {
-	uint8_t hdr[HDR_SIZE]; /* first: 4 KiB-aligned with the struct */
-	cn_dio_op_t io;
-	cn_disktier_t *dt;
-	dentry_t *e;	 /* a reference */
-	cn_block_t *blk; /* WRITE: a reference; READ: the caller's */
-	uint8_t *bounce; /* aligned copy of the data, or NULL */
-	size_t len;	 /* data bytes */
-	size_t padded;	 /* data bytes on disk */
-	sl_blockkey_t key;
-	uint32_t sig;
-	void (*done)(void *arg, int rc);
-	void *arg;
-	int self_test; /* self_test()'s: no entry */
-	struct dop *next_free;
-} dop_t;
-
-struct cn_disktier {
-	char *root_path; /* disk_path/sluice-v1 */
-	int root_fd;
-	int lock_fd;
-	int direct;
-	cn_diskio_t *io;
-	cn_metrics_t *m;
-	cn_metrics_t own_metrics;
-	uint64_t capacity;
-	uint64_t min_free;
-	uint32_t min_free_pct;
-	cn_disk_dataset_t *ds;
-	size_t n_ds;
-
-	cn_keymap_t index;	/* every dentry */
-	cn_list_t lru;		/* lru entries, most recent first */
-	cn_list_t pin;		/* pin entries */
-	uint64_t live_bytes;	/* counted entries' files */
-	uint64_t lru_bytes;	/* of which lru */
-	uint64_t used_bytes;	/* every entry's file (dying too) */
-	size_t n_live;		/* counted entries */
-	size_t busy;		/* operations submitted, not reaped */
-	size_t pending_writes;	/* queued or in flight */
-	uint64_t pending_bytes; /* their files */
-	uint64_t max_charge;	/* the largest file seen */
-	uint64_t space_gen;	/* the free-space reading last used */
-	uint64_t written_since; /* bytes written since that reading */
-	int full;		/* not admitting: below the floor */
-	uint64_t enospc_avail;	/* full after ENOSPC: the space then */
-	int failed;		/* not admitting: a write error */
-	int stopping;		/* in cn_disktier_destroy */
-
-	dop_t *free_ops;
-	size_t n_free_ops;
-	uint64_t rebuild_ns;
-	size_t rebuild_files;
-};
-
-/* ---- Format ------------------------------------------------------------ */
-
-static uint64_t round_up(uint64_t n, uint64_t a)
-{
-	return (n + a - 1) / a * a;
-}
-
-/* The bytes a block of len takes on disk, as the capacity counts them. */
-static uint64_t charge(uint64_t len)
-{
-	return HDR_SIZE + round_up(len, ALIGN);
-}
-
-int cn_disktier_block_path(sl_blockkey_t key, uint32_t sig, size_t len,
-			   char *out, size_t cap)
-{
-	char hex[SL_BLOCKKEY_HEX];
-	int n;
-
-	sl_blockkey_hex(key, hex);
-	n = snprintf(out, cap, "%.2s/%s-%08" PRIx32 "-%zx", hex, hex, sig, len);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Parse n (1..16) lowercase hex digits. */
-static int parse_hex(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval(s[i]);
-
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* "<32 hex>-<8 hex>-<1..8 hex>" in directory dir (the key's first byte).
- * Strict, so that every name maps to one file and back. */
-static int parse_name(const char *name, unsigned dir, sl_blockkey_t *key,
-		      uint32_t *sig, uint32_t *len)
-{
-	size_t n = strlen(name), ll;
-	uint64_t hi, lo, s, l;
-
-	if (n < 32 + 1 + 8 + 1 + 1 || n > NAME_LEN || name[32] != '-' ||
-	    name[41] != '-')
-		return -EINVAL;
-	ll = n - 42;
-	if (parse_hex(name, 16, &hi) < 0 || parse_hex(name + 16, 16, &lo) < 0 ||
-	    parse_hex(name + 33, 8, &s) < 0 || parse_hex(name + 42, ll, &l) < 0)
-		return -EINVAL;
-	if ((hi >> 56) != dir || l == 0 || l > SL_BLOCK_SIZE_MAX ||
-	    (ll > 1 && name[42] == '0'))
-		return -EINVAL;
-	key->hi = hi;
-	key->lo = lo;
-	*sig = (uint32_t)s;
-	*len = (uint32_t)l;
-	return 0;
-}
-
-static void hdr_encode(uint8_t *h, sl_blockkey_t key, uint32_t sig,
-		       uint64_t len, uint64_t sum)
-{
-	memset(h, 0, HDR_SIZE);
-	memcpy(h, MAGIC, 8);
-	sl_put_le32(h + 8, FORMAT);
-	sl_put_le32(h + 12, HDR_SIZE);
-	sl_put_le64(h + 16, key.hi);
-	sl_put_le64(h + 24, key.lo);
-	sl_put_le64(h + 32, len);
-	sl_put_le64(h + 40, sum);
-	sl_put_le32(h + 48, sig);
-	sl_put_le32(h + 52, 0); /* flags */
-	sl_put_le64(h + HDR_SUMMED, XXH3_64bits(h, HDR_SUMMED));
-}
-
-/* 0 when h is the header of (key, sig, len); *sum is its data checksum. */
-static int hdr_check(const uint8_t *h, sl_blockkey_t key, uint32_t sig,
-		     uint64_t len, uint64_t *sum)
-{
-	if (memcmp(h, MAGIC, 8) != 0 || sl_get_le32(h + 8) != FORMAT ||
-	    sl_get_le32(h + 12) != HDR_SIZE ||
-	    sl_get_le64(h + HDR_SUMMED) != XXH3_64bits(h, HDR_SUMMED))
-		return -EBADMSG;
-	if (sl_get_le64(h + 16) != key.hi || sl_get_le64(h + 24) != key.lo ||
-	    sl_get_le64(h + 32) != len || sl_get_le32(h + 48) != sig)
-		return -EBADMSG;
-	*sum = sl_get_le64(h + 40);
-	return 0;
-}
-
-/* ---- Disk-thread hooks ------------------------------------------------- */
-
-/* Before a write: checksum the data, fill the header, copy the data into
- * the bounce buffer when it needs one. */
-static void write_prep(cn_dio_op_t *io)
-{
-	dop_t *op = cn_container_of(io, dop_t, io);
-	const uint8_t *data = cn_block_data(op->blk);
-
-	hdr_encode(op->hdr, op->key, op->sig, op->len,
-		   XXH3_64bits(data, op->len));
-	if (op->bounce) {
-		memcpy(op->bounce, data, op->len);
-		memset(op->bounce + op->len, 0, op->padded - op->len);
-	}
-}
-
-/* After a read: the header must describe this block and the data must
- * match its checksum; only then are the bytes the block's. */
-static void read_post(cn_dio_op_t *io)
-{
-	dop_t *op = cn_container_of(io, dop_t, io);
-	uint8_t *data = op->bounce ? op->bounce : cn_block_data(op->blk);
-	uint64_t sum;
-
-	if (io->res < 0)
-		return;
-	if ((size_t)io->res < HDR_SIZE + op->len ||
-	    hdr_check(op->hdr, op->key, op->sig, op->len, &sum) < 0 ||
-	    XXH3_64bits(data, op->len) != sum) {
-		io->res = -EBADMSG;
-		return;
-	}
-	if (op->bounce)
-		memcpy(cn_block_data(op->blk), op->bounce, op->len);
-	io->res = 0;
-}
-
-/* ---- Operations -------------------------------------------------------- */
-
-static dop_t *op_get(cn_disktier_t *dt)
+dop_t *cn_dt_op_get(cn_disktier_t *dt)
 {
 	dop_t *op = dt->free_ops;
 	void *p;
@@ -342,7 +85,7 @@ static dop_t *op_get(cn_disktier_t *dt)
 	return op;
 }
 
-static void op_put(cn_disktier_t *dt, dop_t *op)
+void cn_dt_op_put(cn_disktier_t *dt, dop_t *op)
 {
 	free(op->bounce);
 	op->bounce = NULL;
@@ -365,7 +108,7 @@ static void op_data(cn_disktier_t *dt, dop_t *op, cn_block_t *b)
 	uint8_t *data = cn_block_data(b);
 	void *p;
 
-	op->padded = dt->direct ? round_up(op->len, ALIGN) : op->len;
+	op->padded = dt->direct ? cn_dt_round_up(op->len, ALIGN) : op->len;
 	if (dt->direct && ((uintptr_t)data % ALIGN != 0 ||
 			   cn_block_capacity(b) < op->padded)) {
 		if (posix_memalign(&p, ALIGN, op->padded) != 0)
@@ -389,9 +132,9 @@ static void op_path(dop_t *op, sl_blockkey_t key, uint32_t sig, size_t len)
 	SL_ASSERT(rc == 0);
 }
 
-/* ---- Entries ----------------------------------------------------------- */
+/* ---- Entries ------------------------------------------------------------- */
 
-static void gauges(cn_disktier_t *dt)
+void cn_dt_gauges(cn_disktier_t *dt)
 {
 	cn_diskio_space_t sp;
 
@@ -407,37 +150,48 @@ static void gauges(cn_disktier_t *dt)
 		     (uint64_t)(!dt->full && !dt->failed));
 }
 
-static cn_list_t *policy_list(cn_disktier_t *dt, int policy)
+dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 {
-	return policy == SL_POLICY_PIN ? &dt->pin : &dt->lru;
+	sl_knode_t *n = sl_keymap_find(&dt->index, key);
+
+	return n ? sl_container_of(n, dentry_t, node) : NULL;
 }
 
-static dentry_t *find(cn_disktier_t *dt, sl_blockkey_t key)
+/* Put e under the policy in slot (e counted). */
+static void policy_add(cn_disktier_t *dt, dentry_t *e, unsigned slot)
 {
-	cn_knode_t *n = cn_keymap_find(&dt->index, key);
+	cn_policy_t *p = dt->policies.p[slot];
 
-	return n ? cn_container_of(n, dentry_t, node) : NULL;
+	e->pslot = (uint8_t)slot;
+	p->ops->insert(p->st, &e->plink);
+	dt->policy_bytes[slot] += cn_dt_charge(e->len);
 }
 
-static dentry_t *entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
-			   uint32_t len, sl_policy_t policy, int state)
+static void policy_del(cn_disktier_t *dt, dentry_t *e)
+{
+	cn_policy_t *p = dt->policies.p[e->pslot];
+
+	p->ops->remove(p->st, &e->plink);
+	dt->policy_bytes[e->pslot] -= cn_dt_charge(e->len);
+}
+
+dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
+			  uint32_t len, const cn_policy_ops_t *policy,
+			  int state)
 {
 	dentry_t *e = sl_xcalloc(1, sizeof(*e));
-	uint64_t c = charge(len);
+	uint64_t c = cn_dt_charge(len);
 
 	e->node.key = key;
 	e->sig = sig;
 	e->len = len;
 	e->state = (uint8_t)state;
-	e->policy = (uint8_t)policy;
 	e->refs = 1;
 	e->counted = 1;
-	cn_keymap_insert(&dt->index, &e->node);
-	cn_list_add_front(policy_list(dt, policy), &e->plink);
+	sl_keymap_insert(&dt->index, &e->node);
+	policy_add(dt, e, cn_policy_slot(&dt->policies, policy));
 	dt->live_bytes += c;
 	dt->used_bytes += c;
-	if (policy == SL_POLICY_LRU)
-		dt->lru_bytes += c;
 	dt->n_live++;
 	dt->max_charge = SL_MAX(dt->max_charge, c);
 	return e;
@@ -455,15 +209,13 @@ static void entry_put(dentry_t *e)
 /* Take e out of the live accounting and its policy (it is going). */
 static void uncount(cn_disktier_t *dt, dentry_t *e)
 {
-	uint64_t c = charge(e->len);
+	uint64_t c = cn_dt_charge(e->len);
 
 	if (!e->counted)
 		return;
 	e->counted = 0;
-	cn_list_del(&e->plink);
+	policy_del(dt, e);
 	dt->live_bytes -= c;
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes -= c;
 	dt->n_live--;
 }
 
@@ -471,14 +223,14 @@ static void uncount(cn_disktier_t *dt, dentry_t *e)
 static void entry_remove(cn_disktier_t *dt, dentry_t *e)
 {
 	uncount(dt, e);
-	dt->used_bytes -= charge(e->len);
-	cn_keymap_remove(&dt->index, &e->node);
+	dt->used_bytes -= cn_dt_charge(e->len);
+	sl_keymap_remove(&dt->index, &e->node);
 	entry_put(e);
 }
 
 static void op_done(cn_disktier_t *dt, dop_t *op);
 
-static void submit(cn_disktier_t *dt, dop_t *op)
+void cn_dt_submit(cn_disktier_t *dt, dop_t *op)
 {
 	dt->busy++;
 	if (dt->stopping) {
@@ -491,28 +243,15 @@ static void submit(cn_disktier_t *dt, dop_t *op)
 	cn_diskio_submit(dt->io, &op->io);
 }
 
-/* Delete dir/name, a file with no entry. */
-static void submit_unlink_name(cn_disktier_t *dt, const char *dir,
-			       const char *name)
-{
-	dop_t *op = op_get(dt);
-	int n;
-
-	op->io.kind = CN_DIO_UNLINK;
-	n = snprintf(op->io.path, sizeof(op->io.path), "%s/%s", dir, name);
-	SL_ASSERT(n > 0 && (size_t)n < sizeof(op->io.path));
-	submit(dt, op);
-}
-
 static void submit_unlink(cn_disktier_t *dt, dentry_t *e)
 {
-	dop_t *op = op_get(dt);
+	dop_t *op = cn_dt_op_get(dt);
 
 	op->io.kind = CN_DIO_UNLINK;
 	op_path(op, e->node.key, e->sig, e->len);
 	op->e = e;
 	e->refs++;
-	submit(dt, op);
+	cn_dt_submit(dt, op);
 }
 
 /*
@@ -527,7 +266,8 @@ static void evict(cn_disktier_t *dt, dentry_t *e, int counted)
 	uncount(dt, e);
 	if (counted) {
 		atomic_fetch_add(&dt->m->disk_evictions, 1);
-		atomic_fetch_add(&dt->m->disk_evicted_bytes, charge(e->len));
+		atomic_fetch_add(&dt->m->disk_evicted_bytes,
+				 cn_dt_charge(e->len));
 	}
 	if (e->state == E_WRITING) {
 		e->doomed = 1; /* unlinked once its write completes */
@@ -537,46 +277,61 @@ static void evict(cn_disktier_t *dt, dentry_t *e, int counted)
 	submit_unlink(dt, e);
 }
 
-/* Room for need more bytes under policy: 0, or -ENOSPC (nothing evicted
- * when evicting every lru block would not be enough). */
-static int make_room(cn_disktier_t *dt, uint64_t need, sl_policy_t policy)
+/* Room for need more bytes under policy: 0, or -ENOSPC.  Nothing is
+ * evicted when evicting every block of the policy would not be enough (a
+ * policy evicts only its own blocks). */
+static int make_room(cn_disktier_t *dt, uint64_t need,
+		     const cn_policy_ops_t *policy)
 {
-	cn_list_t *v;
+	unsigned slot = cn_policy_slot(&dt->policies, policy);
+	cn_policy_t *p = dt->policies.p[slot];
+	sl_list_t *v;
 
 	if (dt->live_bytes + need <= dt->capacity)
 		return 0;
-	if (policy != SL_POLICY_LRU ||
-	    dt->live_bytes - dt->lru_bytes + need > dt->capacity)
+	if (dt->live_bytes - dt->policy_bytes[slot] + need > dt->capacity)
 		return -ENOSPC;
 	while (dt->live_bytes + need > dt->capacity) {
-		v = cn_list_last(&dt->lru);
-		SL_ASSERT(v);
-		evict(dt, cn_container_of(v, dentry_t, plink), 1);
+		v = p->ops->victim(p->st);
+		if (!v)
+			return -ENOSPC;
+		evict(dt, sl_container_of(v, dentry_t, plink), 1);
 	}
 	return 0;
 }
 
-/* Shrink to the capacity: lru blocks first, then pinned ones. */
-static void trim(cn_disktier_t *dt)
+/* While the tier is over capacity, evict each policy's victims (or, with
+ * oldest, what it would rather keep, oldest first). */
+static void trim_by(cn_disktier_t *dt, int oldest)
 {
-	cn_list_t *v;
+	for (unsigned i = 0; i < dt->policies.n; i++) {
+		cn_policy_t *p = dt->policies.p[i];
+		sl_list_t *v;
 
-	while (dt->live_bytes > dt->capacity) {
-		v = cn_list_last(&dt->lru);
-		if (!v)
-			v = cn_list_last(&dt->pin);
-		if (!v)
-			break;
-		evict(dt, cn_container_of(v, dentry_t, plink), 1);
+		while (dt->live_bytes > dt->capacity) {
+			v = oldest ? p->ops->oldest(p->st)
+				   : p->ops->victim(p->st);
+			if (!v)
+				break;
+			evict(dt, sl_container_of(v, dentry_t, plink), 1);
+		}
 	}
+}
+
+/* Shrink to the capacity: the policies' victims first, then what they
+ * would keep (pinned blocks), oldest first. */
+void cn_dt_trim(cn_disktier_t *dt)
+{
+	trim_by(dt, 0);
+	trim_by(dt, 1);
 }
 
 static void touch(cn_disktier_t *dt, dentry_t *e)
 {
-	if (e->counted && e->policy == SL_POLICY_LRU) {
-		cn_list_del(&e->plink);
-		cn_list_add_front(&dt->lru, &e->plink);
-	}
+	cn_policy_t *p = dt->policies.p[e->pslot];
+
+	if (e->counted)
+		p->ops->hit(p->st, &e->plink);
 }
 
 /* ---- Space --------------------------------------------------------------- */
@@ -598,7 +353,7 @@ static void set_full(cn_disktier_t *dt, const char *why, uint64_t avail,
 		" MiB: not admitting new blocks; serving from RAM, the disk "
 		"and the backend",
 		dt->root_path, why, avail >> 20, floor >> 20);
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
 /* May a file of need bytes be added without crossing the floor? */
@@ -632,7 +387,7 @@ static int space_ok(cn_disktier_t *dt, uint64_t need)
 		sl_notice("disk tier %s: %" PRIu64
 			  " MiB free again: admitting blocks",
 			  dt->root_path, avail >> 20);
-		gauges(dt);
+		cn_dt_gauges(dt);
 	}
 	if (avail < floor + need) {
 		set_full(dt, "free space below disk_min_free", avail, floor);
@@ -661,7 +416,7 @@ static void write_failed(cn_disktier_t *dt, int rc)
 	       "blocks until a restart or reload; serving from RAM, the disk "
 	       "and the backend",
 	       dt->root_path, strerror(-rc));
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
 /* ---- Completions --------------------------------------------------------- */
@@ -709,7 +464,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 	int rc = (int)op->io.res;
 
 	dt->pending_writes--;
-	dt->pending_bytes -= charge(op->len);
+	dt->pending_bytes -= cn_dt_charge(op->len);
 	cn_block_unref(e->blk);
 	e->blk = NULL;
 	if (rc >= 0) {
@@ -717,7 +472,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 		atomic_fetch_add(&dt->m->disk_write_bytes,
 				 HDR_SIZE + op->padded);
 		cn_metrics_disk_latency(dt->m, 1, op->io.lat_ns);
-		dt->written_since += charge(op->len);
+		dt->written_since += cn_dt_charge(op->len);
 		if (e->doomed) {
 			e->state = E_DYING;
 			submit_unlink(dt, e);
@@ -737,7 +492,7 @@ static void write_done(cn_disktier_t *dt, dop_t *op)
 }
 
 int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		      uint32_t sig, sl_policy_t policy);
+		      uint32_t sig, const cn_policy_ops_t *policy);
 
 static void unlink_done(cn_disktier_t *dt, dop_t *op)
 {
@@ -756,7 +511,7 @@ static void unlink_done(cn_disktier_t *dt, dop_t *op)
 	 * now that the name is free. */
 	if (again && !dt->stopping)
 		cn_disktier_admit(dt, e->node.key, again, e->sig,
-				  (sl_policy_t)e->policy);
+				  dt->policies.p[e->pslot]->ops);
 	cn_block_unref(again);
 	entry_put(e);
 }
@@ -765,7 +520,7 @@ static void op_done(cn_disktier_t *dt, dop_t *op)
 {
 	dt->busy--;
 	if (op->self_test) {
-		op_put(dt, op);
+		cn_dt_op_put(dt, op);
 		return;
 	}
 	switch (op->io.kind) {
@@ -779,33 +534,32 @@ static void op_done(cn_disktier_t *dt, dop_t *op)
 		unlink_done(dt, op);
 		break;
 	}
-	op_put(dt, op);
+	cn_dt_op_put(dt, op);
 }
 
 static void destroy_done(cn_dio_op_t *io, void *arg)
 {
-	op_done(arg, cn_container_of(io, dop_t, io));
+	op_done(arg, sl_container_of(io, dop_t, io));
 }
 
 void cn_disktier_reap(cn_disktier_t *dt)
 {
-	cn_dio_op_t *io = cn_diskio_reap(dt->io);
+	sl_fifo_t done;
+	sl_qlink_t *l;
 
-	while (io) {
-		cn_dio_op_t *next = io->next;
-
-		op_done(dt, cn_container_of(io, dop_t, io));
-		io = next;
-	}
-	gauges(dt);
+	sl_fifo_init(&done);
+	cn_diskio_reap(dt->io, &done);
+	while ((l = sl_fifo_pop(&done)))
+		op_done(dt, sl_container_of(l, dop_t, io.link));
+	cn_dt_gauges(dt);
 }
 
-/* ---- The event thread's calls ------------------------------------------- */
+/* ---- The event thread's calls -------------------------------------------- */
 
 int cn_disktier_lookup(cn_disktier_t *dt, sl_blockkey_t key, size_t *len,
 		       cn_block_t **mem)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (!e || !e->counted)
 		return CN_DISK_MISS;
@@ -821,15 +575,15 @@ int cn_disktier_lookup(cn_disktier_t *dt, sl_blockkey_t key, size_t *len,
 int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		     void (*done)(void *arg, int rc), void *arg)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 	dop_t *op;
 
 	if (!e || !e->counted || e->state != E_READY)
 		return -ENOENT;
 	SL_ASSERT(cn_block_len(b) == e->len);
-	op = op_get(dt);
+	op = cn_dt_op_get(dt);
 	op->io.kind = CN_DIO_READ;
-	op->io.post = read_post;
+	op->io.post = cn_dt_read_post;
 	op->e = e;
 	e->refs++;
 	op->blk = b;
@@ -840,21 +594,21 @@ int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 	op->arg = arg;
 	op_path(op, key, e->sig, e->len);
 	op_data(dt, op, b);
-	submit(dt, op);
+	cn_dt_submit(dt, op);
 	return 0;
 }
 
 int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		      uint32_t sig, sl_policy_t policy)
+		      uint32_t sig, const cn_policy_ops_t *policy)
 {
 	size_t len = cn_block_len(b);
-	uint64_t need = charge(len);
+	uint64_t need = cn_dt_charge(len);
 	dentry_t *e;
 	dop_t *op;
 
 	if (len == 0 || len > SL_BLOCK_SIZE_MAX)
 		return 0;
-	e = find(dt, key);
+	e = cn_dt_find(dt, key);
 	if (e) {
 		/* Its old file is going (dropped as corrupt, evicted): write
 		 * this one after it. */
@@ -867,11 +621,11 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 		atomic_fetch_add(&dt->m->disk_not_admitted, 1);
 		return 0;
 	}
-	e = entry_new(dt, key, sig, (uint32_t)len, policy, E_WRITING);
+	e = cn_dt_entry_new(dt, key, sig, (uint32_t)len, policy, E_WRITING);
 	e->blk = cn_block_ref(b);
-	op = op_get(dt);
+	op = cn_dt_op_get(dt);
 	op->io.kind = CN_DIO_WRITE;
-	op->io.prep = write_prep;
+	op->io.prep = cn_dt_write_prep;
 	op->e = e;
 	e->refs++;
 	op->blk = e->blk;
@@ -883,15 +637,15 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 	dt->pending_writes++;
 	dt->pending_bytes += need;
 	atomic_fetch_add(&dt->m->disk_admitted, 1);
-	submit(dt, op);
-	gauges(dt);
+	cn_dt_submit(dt, op);
+	cn_dt_gauges(dt);
 	return 1;
 }
 
 int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		       uint32_t sig, sl_policy_t policy)
+		       uint32_t sig, const cn_policy_ops_t *policy)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (e) {
 		if (!e->counted)
@@ -906,11 +660,11 @@ int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 
 void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key)
 {
-	dentry_t *e = find(dt, key);
+	dentry_t *e = cn_dt_find(dt, key);
 
 	if (e) {
 		evict(dt, e, 0);
-		gauges(dt);
+		cn_dt_gauges(dt);
 	}
 }
 
@@ -965,11 +719,10 @@ int cn_disktier_flush(cn_disktier_t *dt, unsigned timeout_ms)
 	return 0;
 }
 
-/* ---- Configuration --------------------------------------------------------
+/* ---- Configuration ---------------------------------------------------------
  */
 
-static const cn_disk_dataset_t *dataset_of(const cn_disktier_t *dt,
-					   uint32_t sig)
+const cn_disk_dataset_t *cn_dt_dataset_of(const cn_disktier_t *dt, uint32_t sig)
 {
 	for (size_t i = 0; i < dt->n_ds; i++)
 		if (dt->ds[i].sig == sig)
@@ -977,8 +730,8 @@ static const cn_disk_dataset_t *dataset_of(const cn_disktier_t *dt,
 	return NULL;
 }
 
-static void set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
-			 size_t n)
+void cn_dt_set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			size_t n)
 {
 	free(dt->ds);
 	dt->ds = sl_xcalloc(n ? n : 1, sizeof(*ds));
@@ -993,34 +746,28 @@ struct regroup {
 
 /* Purge blocks of datasets that went away; move those whose dataset
  * changed policy. */
-static void regroup_one(cn_knode_t *n, void *arg)
+static void regroup_one(sl_knode_t *n, void *arg)
 {
 	struct regroup *r = arg;
 	cn_disktier_t *dt = r->dt;
-	dentry_t *e = cn_container_of(n, dentry_t, node);
+	dentry_t *e = sl_container_of(n, dentry_t, node);
 	const cn_disk_dataset_t *d;
-	uint64_t c = charge(e->len);
 
 	if (!e->counted)
 		return;
-	d = dataset_of(dt, e->sig);
+	d = cn_dt_dataset_of(dt, e->sig);
 	if (!d) {
 		evict(dt, e, 0);
 		r->purged++;
 		return;
 	}
-	if (d->policy == e->policy)
+	if (d->policy == dt->policies.p[e->pslot]->ops)
 		return;
-	cn_list_del(&e->plink);
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes -= c;
-	e->policy = (uint8_t)d->policy;
-	if (e->policy == SL_POLICY_LRU)
-		dt->lru_bytes += c;
-	cn_list_add_back(policy_list(dt, d->policy), &e->plink);
+	policy_del(dt, e);
+	policy_add(dt, e, cn_policy_slot(&dt->policies, d->policy));
 }
 
-static void apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
+void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
 {
 	dt->capacity = c->capacity;
 	dt->min_free = c->min_free;
@@ -1033,10 +780,10 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 {
 	struct regroup r = {dt, 0};
 
-	apply_limits(dt, c);
-	set_datasets(dt, ds, n_ds);
-	cn_keymap_foreach(&dt->index, regroup_one, &r);
-	trim(dt);
+	cn_dt_apply_limits(dt, c);
+	cn_dt_set_datasets(dt, ds, n_ds);
+	sl_keymap_foreach(&dt->index, regroup_one, &r);
+	cn_dt_trim(dt);
 	if (r.purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "
 			  "datasets deleted",
@@ -1047,285 +794,12 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			  dt->root_path);
 	dt->failed = 0;
 	dt->full = 0;
-	gauges(dt);
+	cn_dt_gauges(dt);
 }
 
-/* ---- Start-up --------------------------------------------------------------
- */
-
-/* mkdir -p: 0, or -errno. */
-static int mkdir_p(const char *path)
+static void free_entry(sl_knode_t *n, void *arg)
 {
-	char *p = sl_xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1;; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-/* Remove every entry of directory name (below root): unfinished writes. */
-static size_t empty_dir(int root_fd, const char *name)
-{
-	int fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	size_t n = 0;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(fd, de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Does the filesystem take O_DIRECT for our files? */
-static int probe_direct(int root_fd)
-{
-	static const char probe[] = "tmp/direct-probe";
-	void *buf = NULL;
-	int fd, ok = 0;
-
-	fd = openat(root_fd, probe,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
-	if (fd >= 0 && posix_memalign(&buf, ALIGN, ALIGN) == 0) {
-		memset(buf, 0, ALIGN);
-		ok = pwrite(fd, buf, ALIGN, 0) == ALIGN;
-	}
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	unlinkat(root_fd, probe, 0);
-	return ok;
-}
-
-/* Run op on the engine and wait for it (start-up only). */
-static ssize_t run_sync(cn_disktier_t *dt, dop_t *op)
-{
-	struct pollfd pfd = {cn_diskio_fd(dt->io), POLLIN, 0};
-	cn_dio_op_t *done = NULL;
-
-	submit(dt, op);
-	while (!done) {
-		if (poll(&pfd, 1, 10000) <= 0)
-			return -ETIMEDOUT; /* op stays the engine's */
-		done = cn_diskio_reap(dt->io);
-	}
-	SL_ASSERT(done == &op->io && !done->next);
-	dt->busy--;
-	return op->io.res;
-}
-
-static uint8_t probe_byte(size_t i)
-{
-	return (uint8_t)(i * 7 + 1);
-}
-
-/*
- * Write, read back and delete one file through the engine, the way blocks
- * go: a kernel without direct descriptors (before 5.15), a seccomp filter
- * or a filesystem that refuses something fails here, at start, and not
- * block by block later.
- */
-static int self_test(cn_disktier_t *dt)
-{
-	static const char probe[] = "tmp/self-test";
-	dop_t *op = op_get(dt);
-	ssize_t rc;
-
-	op->self_test = 1;
-	for (size_t i = 0; i < HDR_SIZE; i++)
-		op->hdr[i] = probe_byte(i);
-	op->io.kind = CN_DIO_WRITE;
-	sl_strlcpy(op->io.path, probe, sizeof(op->io.path));
-	op->io.iov[0] = (struct iovec){op->hdr, HDR_SIZE};
-	op->io.niov = 1;
-	rc = run_sync(dt, op);
-	if (rc >= 0) {
-		memset(op->hdr, 0, HDR_SIZE);
-		op->io.kind = CN_DIO_READ;
-		rc = run_sync(dt, op);
-		for (size_t i = 0; rc >= 0 && i < HDR_SIZE; i++)
-			if (rc != HDR_SIZE || op->hdr[i] != probe_byte(i))
-				rc = -EIO;
-	}
-	if (rc == -ETIMEDOUT)
-		return (int)rc; /* op is freed when the engine stops */
-	unlinkat(dt->root_fd, probe, 0);
-	op_put(dt, op);
-	return rc < 0 ? (int)rc : 0;
-}
-
-struct scan_stats {
-	size_t files;
-	size_t stale;
-	size_t foreign;
-};
-
-/* Index the names in fan-out directory i. */
-static int scan_dir(cn_disktier_t *dt, unsigned i, struct scan_stats *st)
-{
-	char name[3];
-	int fd;
-	DIR *d;
-	struct dirent *de;
-	sl_blockkey_t key;
-	uint32_t sig, len;
-	const cn_disk_dataset_t *ds;
-
-	snprintf(name, sizeof(name), "%02x", i);
-	if (mkdirat(dt->root_fd, name, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(dt->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		st->files++;
-		if (parse_name(de->d_name, i, &key, &sig, &len) < 0 ||
-		    find(dt, key)) {
-			/* Not a name the tier writes: not ours to serve. */
-			unlinkat(fd, de->d_name, 0);
-			st->foreign++;
-			continue;
-		}
-		ds = dataset_of(dt, sig);
-		if (!ds) {
-			/* A dataset removed or changed while the node was
-			 * down: delete in the background. */
-			submit_unlink_name(dt, name, de->d_name);
-			st->stale++;
-			continue;
-		}
-		entry_new(dt, key, sig, len, ds->policy, E_READY);
-	}
-	closedir(d);
-	return 0;
-}
-
-cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
-			       const cn_disk_dataset_t *ds, size_t n_ds,
-			       cn_metrics_t *m, int *rc, char *err,
-			       size_t errlen)
-{
-	cn_disktier_t *dt = sl_xcalloc(1, sizeof(*dt));
-	struct scan_stats st = {0};
-	size_t len = strlen(c->path) + sizeof("/" LAYOUT), unfinished;
-	uint64_t t0;
-
-	dt->root_fd = -1;
-	dt->lock_fd = -1;
-	dt->m = m ? m : &dt->own_metrics;
-	cn_keymap_init(&dt->index);
-	cn_list_init(&dt->lru);
-	cn_list_init(&dt->pin);
-	apply_limits(dt, c);
-	set_datasets(dt, ds, n_ds);
-	dt->root_path = sl_xmalloc(len);
-	snprintf(dt->root_path, len, "%s/" LAYOUT, c->path);
-	*rc = mkdir_p(dt->root_path);
-	if (*rc < 0) {
-		snprintf(err, errlen, "disk_path %s: cannot create %s: %s",
-			 c->path, dt->root_path, strerror(-*rc));
-		goto out_err;
-	}
-	dt->root_fd = open(dt->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dt->root_fd < 0)
-		goto out_errno;
-	dt->lock_fd =
-		openat(dt->root_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (dt->lock_fd < 0)
-		goto out_errno;
-	if (flock(dt->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		*rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		snprintf(err, errlen,
-			 "disk_path %s: %s is in use by another cache node",
-			 c->path, dt->root_path);
-		goto out_err;
-	}
-	if (mkdirat(dt->root_fd, "tmp", 0755) < 0 && errno != EEXIST)
-		goto out_errno;
-	unfinished = empty_dir(dt->root_fd, "tmp");
-	dt->direct = !c->buffered && probe_direct(dt->root_fd);
-	dt->io = cn_diskio_new(dt->root_fd, c->qd, dt->direct, rc);
-	if (!dt->io) {
-		snprintf(err, errlen,
-			 "disk_path %s: io_uring is not available (%s): the "
-			 "disk tier needs Linux 5.15 or later, with io_uring "
-			 "allowed (seccomp, kernel.io_uring_disabled)",
-			 c->path, strerror(-*rc));
-		goto out_err;
-	}
-	*rc = self_test(dt);
-	if (*rc < 0) {
-		snprintf(err, errlen,
-			 "disk_path %s: a test block cannot be written and "
-			 "read back through io_uring: %s",
-			 c->path, strerror(-*rc));
-		goto out_err;
-	}
-
-	t0 = sl_now_ns();
-	for (unsigned i = 0; i < 256; i++) {
-		*rc = scan_dir(dt, i, &st);
-		if (*rc < 0) {
-			snprintf(err, errlen, "disk_path %s: %s/%02x: %s",
-				 c->path, dt->root_path, i, strerror(-*rc));
-			goto out_err;
-		}
-	}
-	dt->rebuild_ns = sl_now_ns() - t0;
-	dt->rebuild_files = st.files;
-	trim(dt);
-	gauges(dt);
-	sl_notice("disk tier %s: %zu blocks, %" PRIu64 " of %" PRIu64
-		  " MiB, indexed from %zu names in %.1f ms (O_DIRECT %s); "
-		  "removed %zu blocks of other datasets, %zu foreign files "
-		  "and %zu unfinished writes",
-		  dt->root_path, dt->n_live, dt->live_bytes >> 20,
-		  dt->capacity >> 20, st.files, (double)dt->rebuild_ns / 1e6,
-		  dt->direct ? "on" : "off", st.stale, st.foreign, unfinished);
-	*rc = 0;
-	return dt;
-out_errno:
-	*rc = -errno;
-	snprintf(err, errlen, "disk_path %s: %s: %s", c->path, dt->root_path,
-		 strerror(errno));
-out_err:
-	cn_disktier_destroy(&dt);
-	return NULL;
-}
-
-static void free_entry(cn_knode_t *n, void *arg)
-{
-	dentry_t *e = cn_container_of(n, dentry_t, node);
+	dentry_t *e = sl_container_of(n, dentry_t, node);
 
 	(void)arg;
 	SL_ASSERT(e->refs == 1 && !e->blk && !e->again);
@@ -1343,8 +817,10 @@ void cn_disktier_destroy(cn_disktier_t **dp)
 	 * which drops the references it held. */
 	dt->stopping = 1;
 	cn_diskio_destroy(&dt->io, destroy_done, dt);
-	cn_keymap_foreach(&dt->index, free_entry, NULL);
-	cn_keymap_fini(&dt->index);
+	/* The policies unlink the entries they still hold: first. */
+	cn_policy_slots_fini(&dt->policies);
+	sl_keymap_foreach(&dt->index, free_entry, NULL);
+	sl_keymap_fini(&dt->index);
 	while ((op = dt->free_ops)) {
 		dt->free_ops = op->next_free;
 		free(op);

@@ -49,7 +49,7 @@ typedef struct cn_disktier_conf {
 /* A dataset whose blocks the tier keeps: its disk signature and policy. */
 typedef struct cn_disk_dataset {
 	uint32_t sig;
-	sl_policy_t policy;
+	const cn_policy_ops_t *policy; /* borrowed while configured */
 } cn_disk_dataset_t;
 
 /* What cn_disktier_lookup found. */
@@ -131,7 +131,7 @@ int cn_disktier_read(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
  * the tier keeps a reference and writes it once the name is free.
  */
 int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		      uint32_t sig, sl_policy_t policy);
+		      uint32_t sig, const cn_policy_ops_t *policy);
 
 /*
  * The RAM tier evicted b: if it is on disk it becomes recent there; if
@@ -139,7 +139,7 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
  * Returns 1 when it does.
  */
 int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
-		       uint32_t sig, sl_policy_t policy);
+		       uint32_t sig, const cn_policy_ops_t *policy);
 
 /* Forget key and delete its file (a length that cannot be right). */
 void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key);

@@ -16,18 +16,18 @@
 
 #include <stdlib.h>
 
-#include "cachenode/list.h"
+#include "common/list.h"
 #include "common/util.h"
 
 struct cn_flights {
-	cn_keymap_t map;
+	sl_keymap_t map;
 };
 
 cn_flights_t *cn_flights_new(void)
 {
 	cn_flights_t *ft = sl_xmalloc(sizeof(*ft));
 
-	cn_keymap_init(&ft->map);
+	sl_keymap_init(&ft->map);
 	return ft;
 }
 
@@ -38,16 +38,16 @@ void cn_flights_destroy(cn_flights_t **fp)
 	if (!ft)
 		return;
 	SL_ASSERT(ft->map.count == 0);
-	cn_keymap_fini(&ft->map);
+	sl_keymap_fini(&ft->map);
 	free(ft);
 	*fp = NULL;
 }
 
 cn_flight_t *cn_flights_find(cn_flights_t *ft, sl_blockkey_t key)
 {
-	cn_knode_t *n = cn_keymap_find(&ft->map, key);
+	sl_knode_t *n = sl_keymap_find(&ft->map, key);
 
-	return n ? cn_container_of(n, cn_flight_t, node) : NULL;
+	return n ? sl_container_of(n, cn_flight_t, node) : NULL;
 }
 
 cn_flight_t *cn_flights_join(cn_flights_t *ft, sl_blockkey_t key, void *waiter,
@@ -59,7 +59,7 @@ cn_flight_t *cn_flights_join(cn_flights_t *ft, sl_blockkey_t key, void *waiter,
 	if (!f) {
 		f = sl_xcalloc(1, sizeof(*f));
 		f->node.key = key;
-		cn_keymap_insert(&ft->map, &f->node);
+		sl_keymap_insert(&ft->map, &f->node);
 		*created = 1;
 	}
 	if (waiter) {
@@ -75,7 +75,7 @@ cn_flight_t *cn_flights_join(cn_flights_t *ft, sl_blockkey_t key, void *waiter,
 
 void cn_flights_remove(cn_flights_t *ft, cn_flight_t *f)
 {
-	cn_keymap_remove(&ft->map, &f->node);
+	sl_keymap_remove(&ft->map, &f->node);
 }
 
 void cn_flight_free(cn_flight_t *f)

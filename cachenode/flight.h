@@ -16,10 +16,10 @@
 
 #include <stddef.h>
 
-#include "cachenode/keymap.h"
+#include "common/keymap.h"
 
 typedef struct cn_flight {
-	cn_knode_t node; /* owned by the table */
+	sl_knode_t node; /* owned by the table */
 	void **waiters;	 /* borrowed pointers, in arrival order */
 	size_t n_waiters;
 	size_t cap;

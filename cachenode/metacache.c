@@ -13,13 +13,13 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cachenode/keymap.h"
-#include "cachenode/list.h"
+#include "common/keymap.h"
+#include "common/list.h"
 #include "common/util.h"
 
 typedef struct mentry {
-	cn_knode_t node;
-	cn_list_t lru; /* front = most recently used */
+	sl_knode_t node;
+	sl_list_t lru; /* front = most recently used */
 	sl_blockkey_t group;
 	uint32_t tag;
 	uint64_t expires_ms; /* 0 = never */
@@ -28,8 +28,8 @@ typedef struct mentry {
 } mentry_t;
 
 struct cn_metacache {
-	cn_keymap_t index;
-	cn_list_t lru;
+	sl_keymap_t index;
+	sl_list_t lru;
 	uint64_t bytes;
 	uint64_t max_bytes;
 	size_t max_entries;
@@ -47,8 +47,8 @@ cn_metacache_t *cn_metacache_new(uint64_t max_bytes, size_t max_entries,
 {
 	cn_metacache_t *mc = sl_xcalloc(1, sizeof(*mc));
 
-	cn_keymap_init(&mc->index);
-	cn_list_init(&mc->lru);
+	sl_keymap_init(&mc->index);
+	sl_list_init(&mc->lru);
 	mc->max_bytes = max_bytes;
 	mc->max_entries = max_entries;
 	mc->m = m ? m : &mc->own_metrics;
@@ -59,8 +59,8 @@ static void drop(cn_metacache_t *mc, mentry_t *e)
 {
 	uint64_t c = charge_of(e);
 
-	cn_keymap_remove(&mc->index, &e->node);
-	cn_list_del(&e->lru);
+	sl_keymap_remove(&mc->index, &e->node);
+	sl_list_del(&e->lru);
 	mc->bytes -= c;
 	atomic_fetch_sub(&mc->m->meta_bytes, c);
 	atomic_fetch_sub(&mc->m->ram_used, c);
@@ -71,11 +71,11 @@ static void drop(cn_metacache_t *mc, mentry_t *e)
 static void shrink(cn_metacache_t *mc, uint64_t max_bytes, size_t max_entries)
 {
 	while (mc->bytes > max_bytes || mc->index.count > max_entries) {
-		cn_list_t *l = cn_list_last(&mc->lru);
+		sl_list_t *l = sl_list_last(&mc->lru);
 
 		if (!l)
 			break;
-		drop(mc, cn_container_of(l, mentry_t, lru));
+		drop(mc, sl_container_of(l, mentry_t, lru));
 	}
 }
 
@@ -94,7 +94,7 @@ void cn_metacache_destroy(cn_metacache_t **mcp)
 	if (!mc)
 		return;
 	shrink(mc, 0, 0);
-	cn_keymap_fini(&mc->index);
+	sl_keymap_fini(&mc->index);
 	free(mc);
 	*mcp = NULL;
 }
@@ -135,18 +135,18 @@ sl_blockkey_t cn_metacache_key(int kind, const char *dataset, const char *path,
 const void *cn_metacache_get(cn_metacache_t *mc, sl_blockkey_t key,
 			     uint64_t now_ms, size_t *len)
 {
-	cn_knode_t *n = cn_keymap_find(&mc->index, key);
+	sl_knode_t *n = sl_keymap_find(&mc->index, key);
 	mentry_t *e;
 
 	if (!n)
 		return NULL;
-	e = cn_container_of(n, mentry_t, node);
+	e = sl_container_of(n, mentry_t, node);
 	if (e->expires_ms && now_ms >= e->expires_ms) {
 		drop(mc, e);
 		return NULL;
 	}
-	cn_list_del(&e->lru);
-	cn_list_add_front(&mc->lru, &e->lru);
+	sl_list_del(&e->lru);
+	sl_list_add_front(&mc->lru, &e->lru);
 	*len = e->len;
 	return e->val;
 }
@@ -155,12 +155,12 @@ void cn_metacache_put(cn_metacache_t *mc, sl_blockkey_t key,
 		      sl_blockkey_t group, uint32_t tag, uint64_t ttl_ms,
 		      uint64_t now_ms, const void *val, size_t len)
 {
-	cn_knode_t *old = cn_keymap_find(&mc->index, key);
+	sl_knode_t *old = sl_keymap_find(&mc->index, key);
 	mentry_t *e;
 	uint64_t c;
 
 	if (old)
-		drop(mc, cn_container_of(old, mentry_t, node));
+		drop(mc, sl_container_of(old, mentry_t, node));
 	if (len > mc->max_bytes / 8 || mc->max_entries == 0)
 		return;
 	e = malloc(sizeof(*e) + len);
@@ -175,8 +175,8 @@ void cn_metacache_put(cn_metacache_t *mc, sl_blockkey_t key,
 	c = charge_of(e);
 	shrink(mc, mc->max_bytes - SL_MIN(c, mc->max_bytes),
 	       mc->max_entries - 1);
-	cn_keymap_insert(&mc->index, &e->node);
-	cn_list_add_front(&mc->lru, &e->lru);
+	sl_keymap_insert(&mc->index, &e->node);
+	sl_list_add_front(&mc->lru, &e->lru);
 	mc->bytes += c;
 	atomic_fetch_add(&mc->m->meta_bytes, c);
 	atomic_fetch_add(&mc->m->ram_used, c);
@@ -191,10 +191,10 @@ struct purge_arg {
 	size_t n;
 };
 
-static void purge_one(cn_knode_t *n, void *arg)
+static void purge_one(sl_knode_t *n, void *arg)
 {
 	struct purge_arg *a = arg;
-	mentry_t *e = cn_container_of(n, mentry_t, node);
+	mentry_t *e = sl_container_of(n, mentry_t, node);
 
 	if (a->by_group ? !sl_blockkey_eq(e->group, a->group)
 			: e->tag != a->tag)
@@ -207,7 +207,7 @@ size_t cn_metacache_purge_tag(cn_metacache_t *mc, uint32_t tag)
 {
 	struct purge_arg a = {.mc = mc, .tag = tag};
 
-	cn_keymap_foreach(&mc->index, purge_one, &a);
+	sl_keymap_foreach(&mc->index, purge_one, &a);
 	return a.n;
 }
 
@@ -215,7 +215,7 @@ size_t cn_metacache_purge_group(cn_metacache_t *mc, sl_blockkey_t group)
 {
 	struct purge_arg a = {.mc = mc, .by_group = 1, .group = group};
 
-	cn_keymap_foreach(&mc->index, purge_one, &a);
+	sl_keymap_foreach(&mc->index, purge_one, &a);
 	return a.n;
 }
 

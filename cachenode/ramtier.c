@@ -31,9 +31,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cachenode/keymap.h"
-#include "cachenode/list.h"
 #include "cachenode/policy.h"
+#include "common/keymap.h"
+#include "common/list.h"
 #include "common/util.h"
 
 /* From this size on a block gets its own mapping (returned on free). */
@@ -43,15 +43,13 @@
 #define INDEX_COST  (2 * sizeof(void *))
 #define MALLOC_COST 16
 
-#define N_POLICIES 2
-
 struct cn_block {
-	cn_knode_t node;    /* index link; event thread */
-	cn_list_t plink;    /* policy link; event thread */
+	sl_knode_t node;    /* index link; event thread */
+	sl_list_t plink;    /* policy link; event thread */
 	cn_ramtier_t *tier; /* borrowed; outlives the block */
 	_Atomic uint32_t refs;
 	uint32_t tag;
-	sl_policy_t policy;
+	uint8_t pslot;	   /* its policy: t->policies.p[pslot] */
 	uint8_t indexed;   /* in the index and the policy */
 	uint8_t transient; /* charged to slack: never indexed */
 	uint8_t mapped;	   /* data is its own mmap() of map_len bytes */
@@ -67,8 +65,8 @@ struct cn_ramtier {
 	_Atomic uint64_t used;
 	_Atomic uint64_t transient;
 	_Atomic uint64_t live; /* blocks allocated, not yet freed */
-	cn_keymap_t index;
-	cn_policy_t *policies[N_POLICIES]; /* by sl_policy_t, lazily */
+	sl_keymap_t index;
+	cn_policy_slots_t policies;
 	int wake_fd;
 	_Atomic int want_memory;
 	void (*evict_fn)(void *arg, sl_blockkey_t key, cn_block_t *b);
@@ -97,18 +95,15 @@ cn_ramtier_t *cn_ramtier_new(uint64_t capacity, uint64_t slack, cn_metrics_t *m)
 
 	t->capacity = capacity;
 	t->slack = slack;
-	cn_keymap_init(&t->index);
+	sl_keymap_init(&t->index);
 	t->wake_fd = -1;
 	t->m = m ? m : &t->own_metrics;
 	return t;
 }
 
-static cn_policy_t *policy_of(cn_ramtier_t *t, sl_policy_t p)
+static cn_policy_t *policy_of(cn_ramtier_t *t, const cn_block_t *b)
 {
-	SL_ASSERT((unsigned)p < N_POLICIES);
-	if (!t->policies[p])
-		t->policies[p] = cn_policy_new(cn_policy_ops_for(p));
-	return t->policies[p];
+	return t->policies.p[b->pslot];
 }
 
 static void block_free(cn_block_t *b)
@@ -186,9 +181,9 @@ uint32_t cn_block_tag(const cn_block_t *b)
 	return b->tag;
 }
 
-sl_policy_t cn_block_policy(const cn_block_t *b)
+const cn_policy_ops_t *cn_block_policy(const cn_block_t *b)
 {
-	return b->policy;
+	return policy_of(b->tier, b)->ops;
 }
 
 void cn_block_trim(cn_block_t *b, size_t len)
@@ -221,10 +216,10 @@ void cn_block_trim(cn_block_t *b, size_t len)
  * Its bytes stay charged until the last other holder lets go. */
 static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 {
-	cn_policy_t *p = policy_of(t, b->policy);
+	cn_policy_t *p = policy_of(t, b);
 
 	SL_ASSERT(b->indexed);
-	cn_keymap_remove(&t->index, &b->node);
+	sl_keymap_remove(&t->index, &b->node);
 	p->ops->remove(p->st, &b->plink);
 	b->indexed = 0;
 	atomic_fetch_sub(&t->m->ram_blocks, 1);
@@ -241,24 +236,25 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 static int make_room(cn_ramtier_t *t, cn_policy_t *p, uint64_t need)
 {
 	while (atomic_load(&t->used) + need > t->capacity) {
-		cn_list_t *v = p->ops->victim(p->st);
+		sl_list_t *v = p->ops->victim(p->st);
 
 		if (!v)
 			return -ENOSPC;
-		unindex(t, cn_container_of(v, cn_block_t, plink), 1);
+		unindex(t, sl_container_of(v, cn_block_t, plink), 1);
 	}
 	return 0;
 }
 
-cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, sl_policy_t policy, uint32_t tag,
-			     size_t len, int *err)
+cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
+			     uint32_t tag, size_t len, int *err)
 {
 	uint64_t need = cn_ramtier_charge(len);
+	unsigned slot = cn_policy_slot(&t->policies, policy);
 	cn_block_t *b;
 	int transient = 0;
 
 	*err = 0;
-	if (make_room(t, policy_of(t, policy), need) < 0) {
+	if (make_room(t, t->policies.p[slot], need) < 0) {
 		if (atomic_load(&t->transient) + need > t->slack) {
 			*err = -ENOMEM;
 			return NULL;
@@ -283,11 +279,11 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, sl_policy_t policy, uint32_t tag,
 	b->tier = t;
 	atomic_init(&b->refs, 1);
 	b->tag = tag;
-	b->policy = policy;
+	b->pslot = (uint8_t)slot;
 	b->transient = (uint8_t)transient;
 	b->len = len;
 	atomic_init(&b->charge, need);
-	cn_list_init(&b->plink);
+	sl_list_init(&b->plink);
 	if (transient) {
 		atomic_fetch_add(&t->transient, need);
 		atomic_fetch_add(&t->m->ram_transient, need);
@@ -308,13 +304,13 @@ int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 	cn_policy_t *p;
 
 	SL_ASSERT(b->tier == t && !b->indexed);
-	if (b->transient || cn_keymap_find(&t->index, key)) {
+	if (b->transient || sl_keymap_find(&t->index, key)) {
 		atomic_fetch_add(&t->m->not_admitted, 1);
 		return 0;
 	}
-	p = policy_of(t, b->policy);
+	p = policy_of(t, b);
 	b->node.key = key;
-	cn_keymap_insert(&t->index, &b->node);
+	sl_keymap_insert(&t->index, &b->node);
 	p->ops->insert(p->st, &b->plink);
 	b->indexed = 1;
 	cn_block_ref(b);
@@ -325,14 +321,14 @@ int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 
 cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 {
-	cn_knode_t *n = cn_keymap_find(&t->index, key);
+	sl_knode_t *n = sl_keymap_find(&t->index, key);
 	cn_block_t *b;
 	cn_policy_t *p;
 
 	if (!n)
 		return NULL;
-	b = cn_container_of(n, cn_block_t, node);
-	p = policy_of(t, b->policy);
+	b = sl_container_of(n, cn_block_t, node);
+	p = policy_of(t, b);
 	p->ops->hit(p->st, &b->plink);
 	return cn_block_ref(b);
 }
@@ -344,10 +340,10 @@ struct purge_arg {
 	size_t n;
 };
 
-static void purge_one(cn_knode_t *n, void *arg)
+static void purge_one(sl_knode_t *n, void *arg)
 {
 	struct purge_arg *a = arg;
-	cn_block_t *b = cn_container_of(n, cn_block_t, node);
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
 
 	if (!a->all && b->tag != a->tag)
 		return;
@@ -361,7 +357,7 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag)
 {
 	struct purge_arg a = {t, tag, 0, 0};
 
-	cn_keymap_foreach(&t->index, purge_one, &a);
+	sl_keymap_foreach(&t->index, purge_one, &a);
 	return a.n;
 }
 
@@ -371,12 +367,11 @@ void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
 
 	t->capacity = capacity;
 	t->slack = slack;
-	for (unsigned p = 0; p < N_POLICIES; p++)
-		if (t->policies[p])
-			(void)make_room(t, t->policies[p], 0);
+	for (unsigned p = 0; p < t->policies.n; p++)
+		(void)make_room(t, t->policies.p[p], 0);
 	/* Policies that offer no victims (pin) shrink too. */
 	if (atomic_load(&t->used) > capacity)
-		cn_keymap_foreach(&t->index, purge_one, &a);
+		sl_keymap_foreach(&t->index, purge_one, &a);
 }
 
 void cn_ramtier_set_wake_fd(cn_ramtier_t *t, int fd)
@@ -423,9 +418,9 @@ size_t cn_ramtier_count(const cn_ramtier_t *t)
 	return t->index.count;
 }
 
-static void drop_index(cn_knode_t *n, void *arg)
+static void drop_index(sl_knode_t *n, void *arg)
 {
-	unindex(arg, cn_container_of(n, cn_block_t, node), 0);
+	unindex(arg, sl_container_of(n, cn_block_t, node), 0);
 }
 
 void cn_ramtier_destroy(cn_ramtier_t **tp)
@@ -434,11 +429,10 @@ void cn_ramtier_destroy(cn_ramtier_t **tp)
 
 	if (!t)
 		return;
-	cn_keymap_foreach(&t->index, drop_index, t);
+	sl_keymap_foreach(&t->index, drop_index, t);
 	SL_ASSERT(atomic_load(&t->live) == 0);
-	for (unsigned p = 0; p < N_POLICIES; p++)
-		cn_policy_destroy(&t->policies[p]);
-	cn_keymap_fini(&t->index);
+	cn_policy_slots_fini(&t->policies);
+	sl_keymap_fini(&t->index);
 	free(t);
 	*tp = NULL;
 }

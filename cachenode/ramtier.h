@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "cachenode/metrics.h"
+#include "cachenode/policy.h"
 #include "common/blockkey.h"
 #include "common/config.h"
 
@@ -96,8 +97,8 @@ uint64_t cn_ramtier_charge(size_t len);
  * (retry after memory frees; see cn_ramtier_want_memory).  The block's
  * bytes are uninitialised; its length is len until cn_block_trim.
  */
-cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, sl_policy_t policy, uint32_t tag,
-			     size_t len, int *err);
+cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
+			     uint32_t tag, size_t len, int *err);
 
 /*
  * Admit a filled block to the index under key (absent from it).  Returns 1
@@ -124,7 +125,7 @@ int cn_block_transient(const cn_block_t *b);
 size_t cn_block_capacity(const cn_block_t *b);
 /* The tag and policy the block was allocated with. */
 uint32_t cn_block_tag(const cn_block_t *b);
-sl_policy_t cn_block_policy(const cn_block_t *b);
+const cn_policy_ops_t *cn_block_policy(const cn_block_t *b);
 
 /* Set the valid length to len <= the allocated one (a short read at EOF)
  * and give back whole pages beyond it.  Only before the block is shared. */

@@ -33,6 +33,10 @@ typedef struct cn_server_opts {
 	 * backends); the tables are borrowed for the server's lifetime. */
 	const sb_ops_t *const *builtins;
 	size_t n_builtins;
+	/* Eviction policies beyond the built-in ones (tests), found by
+	 * name after them; borrowed for the server's lifetime. */
+	const struct cn_policy_ops *const *policies;
+	size_t n_policies;
 	int no_metrics_http; /* do not listen on metrics_addr */
 	unsigned drain_ms;   /* on stop, wait this long for fetches (5000) */
 	/* Cache no block in RAM (benchmarks of the disk tier): ram_capacity

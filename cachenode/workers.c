@@ -1,86 +1,54 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The worker pool (see workers.h): one mutex guards an input FIFO and a
- * completion FIFO; a condition variable wakes idle workers; an eventfd
- * wakes the event thread.  The lock is never held while a job runs.
+ * The worker pool (see workers.h): one mutex guards the input FIFO, a
+ * condition variable wakes idle workers, and finished jobs go back
+ * through an inbox (common/inbox.h), which wakes the event thread once
+ * per burst.  The lock is never held while a job runs.
  */
 #include "cachenode/workers.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
+#include "common/inbox.h"
 #include "common/util.h"
 
 struct cn_workers {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	cn_job_t *in_head, *in_tail;	 /* protected by w->lock */
-	cn_job_t *done_head, *done_tail; /* protected by w->lock */
-	size_t pending;			 /* protected by w->lock */
-	int stop;			 /* protected by w->lock */
-	int efd;
+	sl_fifo_t in; /* protected by w->lock */
+	int stop;     /* protected by w->lock */
+	sl_inbox_t *done;
+	_Atomic size_t pending; /* submitted, not reaped */
 	unsigned n;
 	pthread_t *threads;
 };
-
-static void push(cn_job_t **head, cn_job_t **tail, cn_job_t *j)
-{
-	j->next = NULL;
-	if (*tail)
-		(*tail)->next = j;
-	else
-		*head = j;
-	*tail = j;
-}
-
-static cn_job_t *pop(cn_job_t **head, cn_job_t **tail)
-{
-	cn_job_t *j = *head;
-
-	if (j) {
-		*head = j->next;
-		if (!*head)
-			*tail = NULL;
-		j->next = NULL;
-	}
-	return j;
-}
-
-static void signal_done(cn_workers_t *w)
-{
-	uint64_t one = 1;
-	ssize_t n = write(w->efd, &one, sizeof(one));
-
-	(void)n; /* EAGAIN only when the counter is already huge */
-}
 
 static void *worker_main(void *arg)
 {
 	cn_workers_t *w = arg;
 	cn_job_t *j;
+	int stop, rc;
 
-	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->in_head && !w->stop)
+		pthread_mutex_lock(&w->lock);
+		while (sl_fifo_empty(&w->in) && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		j = pop(&w->in_head, &w->in_tail);
+		j = cn_job_of(sl_fifo_pop(&w->in));
+		stop = w->stop;
+		pthread_mutex_unlock(&w->lock);
 		if (!j)
 			break; /* stop, and nothing left to cancel */
-		if (w->stop) {
+		if (stop)
 			j->cancelled = 1;
-		} else {
-			pthread_mutex_unlock(&w->lock);
+		else
 			j->run(j);
-			pthread_mutex_lock(&w->lock);
-		}
-		push(&w->done_head, &w->done_tail, j);
-		signal_done(w);
+		/* The inbox closes only after the workers are gone. */
+		rc = sl_inbox_post(w->done, &j->link);
+		SL_ASSERT(rc == 0);
 	}
-	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
@@ -89,16 +57,14 @@ cn_workers_t *cn_workers_new(unsigned n, int *err)
 	cn_workers_t *w = sl_xcalloc(1, sizeof(*w));
 	int rc;
 
-	*err = 0;
 	if (n == 0)
 		n = 1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->efd < 0) {
-		*err = -errno;
+	sl_fifo_init(&w->in);
+	w->done = sl_inbox_new(err);
+	if (!w->done)
 		goto out_err;
-	}
 	w->threads = sl_xcalloc(n, sizeof(*w->threads));
 	for (w->n = 0; w->n < n; w->n++) {
 		rc = pthread_create(&w->threads[w->n], NULL, worker_main, w);
@@ -117,6 +83,7 @@ void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 			void *arg)
 {
 	cn_workers_t *w = wp ? *wp : NULL;
+	sl_fifo_t back;
 	cn_job_t *j;
 
 	if (!w)
@@ -127,17 +94,20 @@ void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 	pthread_mutex_unlock(&w->lock);
 	for (unsigned i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
-	/* No thread left: cancel what never ran. */
-	while ((j = pop(&w->in_head, &w->in_tail))) {
+	/* No thread left: hand back what finished, and cancel what never
+	 * ran. */
+	sl_fifo_init(&back);
+	if (w->done)
+		sl_inbox_take(w->done, &back);
+	while ((j = cn_job_of(sl_fifo_pop(&w->in)))) {
 		j->cancelled = 1;
-		push(&w->done_head, &w->done_tail, j);
+		sl_fifo_push(&back, &j->link);
 	}
-	while ((j = pop(&w->done_head, &w->done_tail))) {
+	while ((j = cn_job_of(sl_fifo_pop(&back)))) {
 		SL_ASSERT(done);
 		done(j, arg);
 	}
-	if (w->efd >= 0)
-		close(w->efd);
+	sl_inbox_destroy(&w->done);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w->threads);
@@ -147,44 +117,28 @@ void cn_workers_destroy(cn_workers_t **wp, void (*done)(cn_job_t *j, void *arg),
 
 int cn_workers_fd(const cn_workers_t *w)
 {
-	return w->efd;
+	return sl_inbox_fd(w->done);
 }
 
 void cn_workers_submit(cn_workers_t *w, cn_job_t *j)
 {
 	j->cancelled = 0;
+	atomic_fetch_add(&w->pending, 1);
 	pthread_mutex_lock(&w->lock);
-	push(&w->in_head, &w->in_tail, j);
-	w->pending++;
+	sl_fifo_push(&w->in, &j->link);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
-cn_job_t *cn_workers_reap(cn_workers_t *w)
+size_t cn_workers_reap(cn_workers_t *w, sl_fifo_t *out)
 {
-	cn_job_t *list;
-	uint64_t v;
-	ssize_t n;
+	size_t n = sl_inbox_take(w->done, out);
 
-	/* Workers signal under the lock, so clearing the eventfd under it
-	 * too makes it exact: readable iff the done list is not empty. */
-	pthread_mutex_lock(&w->lock);
-	n = read(w->efd, &v, sizeof(v));
-	(void)n;
-	list = w->done_head;
-	for (cn_job_t *j = list; j; j = j->next)
-		w->pending--;
-	w->done_head = w->done_tail = NULL;
-	pthread_mutex_unlock(&w->lock);
-	return list;
+	atomic_fetch_sub(&w->pending, n);
+	return n;
 }
 
 size_t cn_workers_pending(cn_workers_t *w)
 {
-	size_t n;
-
-	pthread_mutex_lock(&w->lock);
-	n = w->pending;
-	pthread_mutex_unlock(&w->lock);
-	return n;
+	return atomic_load(&w->pending);
 }

@@ -152,6 +152,11 @@ static char *trim(char *s)
 	return s;
 }
 
+int sl_policy_name_valid(const char *name)
+{
+	return sl_backend_name_valid(name); /* the same rule */
+}
+
 static int get_u32(parser_t *p, const char *key, const char *val, uint32_t min,
 		   uint32_t max, uint32_t *out)
 {
@@ -436,14 +441,13 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 			d->block_size = (uint32_t)v;
 		break;
 	case DS_POLICY:
-		if (strcmp(val, "lru") == 0)
-			d->policy = SL_POLICY_LRU;
-		else if (strcmp(val, "pin") == 0)
-			d->policy = SL_POLICY_PIN;
-		else
+		if (!sl_policy_name_valid(val))
 			return fail(p, p->line, key,
-				    "unknown policy '%s' (expected lru or pin)",
-				    val);
+				    "invalid policy name '%s' (use 1 to %d of "
+				    "a-z 0-9 _)",
+				    val, SL_POLICY_MAX);
+		ret = get_str(p, key, val, d->policy, sizeof(d->policy));
+		d->policy_line = p->line;
 		break;
 	case DS_METADATA_TTL:
 		ret = get_duration(p, key, val, 0, &d->metadata_ttl_ms);
@@ -570,8 +574,9 @@ static int dataset_section(parser_t *p, const char *name)
 	memset(d, 0, sizeof(*d));
 	sl_strlcpy(d->name, name, sizeof(d->name));
 	d->block_size = 4u << 20;
-	d->policy = SL_POLICY_LRU;
+	sl_strlcpy(d->policy, SL_POLICY_DEFAULT, sizeof(d->policy));
 	d->line = p->line;
+	d->policy_line = p->line;
 	p->params_cap = 0;
 	start_section(p, SECT_DATASET, dataset_keys);
 	return 0;

@@ -24,10 +24,8 @@
 #define SL_BLOCK_SIZE_MIN (4u << 10)
 #define SL_BLOCK_SIZE_MAX (64u << 20)
 
-typedef enum sl_policy {
-	SL_POLICY_LRU = 0,
-	SL_POLICY_PIN = 1,
-} sl_policy_t;
+#define SL_POLICY_MAX	  SL_BACKEND_MAX /* policy name: [a-z0-9_], too */
+#define SL_POLICY_DEFAULT "lru"
 
 /* A backend-specific key of a dataset section, passed to the module as is. */
 typedef struct sl_kv {
@@ -57,7 +55,8 @@ typedef struct sl_dataset_conf {
 	char backend[SL_BACKEND_MAX + 1]; /* required: posix | s3 | webhdfs */
 	char *uri;			  /* required */
 	uint32_t block_size;		  /* default 4M, 4K..64M */
-	sl_policy_t policy;		  /* default lru */
+	char policy[SL_POLICY_MAX + 1];	  /* default lru; the node knows */
+	int policy_line;		  /* where set (else the section) */
 	uint64_t metadata_ttl_ms;	  /* default 0 = cache forever */
 	size_t n_params;		  /* backend-specific keys */
 	sl_kv_t *params;
@@ -107,5 +106,9 @@ const sl_dataset_conf_t *sl_config_dataset(const sl_config_t *c,
 					   const char *name);
 /* A dataset's backend-specific key, or NULL. */
 const char *sl_dataset_param(const sl_dataset_conf_t *d, const char *key);
+
+/* True when name can be a policy's: [a-z0-9_]{1,SL_POLICY_MAX}.  Which
+ * policies exist is the cache node's to say. */
+int sl_policy_name_valid(const char *name);
 
 #endif

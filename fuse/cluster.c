@@ -86,7 +86,11 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 			goto fail;
 		}
 		d->block_size = hd->block_size;
-		d->policy = hd->policy;
+		if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
+			errf(err, errlen, "HELLO: dataset %s: bad policy",
+			     d->name);
+			goto fail;
+		}
 		d->metadata_ttl_ms = hd->metadata_ttl_ms;
 	}
 	cl->ring = sl_ring_new(members, cl->n_nodes);

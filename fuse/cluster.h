@@ -20,7 +20,7 @@
 typedef struct fc_dataset {
 	char name[SL_NAME_MAX + 1];
 	uint32_t block_size;
-	uint8_t policy;
+	char policy[SL_POLICY_MAX + 1];
 	uint64_t metadata_ttl_ms; /* 0 = immutable: cache forever */
 } fc_dataset_t;
 

@@ -23,7 +23,7 @@
 #define MIN_STAT    (1 + 4 + 8 + 8 + 2)
 #define MIN_DIRENT  (2 + 1 + MIN_STAT)
 #define MIN_NODE    (2 + 1 + 2 + 1 + 4)
-#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 1 + 8)
+#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 2 + 1 + 8)
 #define MIN_ITEM    (2 + 1 + 8)
 
 /* ---- Target (STAT, LOAD, EVICT) --------------------------------------- */
@@ -268,8 +268,7 @@ static int hello_dataset_check(const pr_hello_dataset_t *d)
 	if (d->block_size < SL_BLOCK_SIZE_MIN ||
 	    d->block_size > SL_BLOCK_SIZE_MAX)
 		return -EINVAL;
-	if (d->policy > SL_POLICY_PIN)
-		return -EINVAL;
+	CHECK(pr_check_backend(d->policy)); /* the same rule for policy names */
 	return 0;
 }
 
@@ -302,7 +301,7 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 		pr_put_str(b, d->name);
 		pr_put_str(b, d->backend);
 		pr_put_u32(b, d->block_size);
-		pr_put_u8(b, d->policy);
+		pr_put_str(b, d->policy);
 		pr_put_u64(b, d->metadata_ttl_ms);
 	}
 	return 0;
@@ -341,7 +340,7 @@ int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len)
 		pr_rd_str(&r, &d->name, pr_check_sl_name);
 		pr_rd_str(&r, &d->backend, pr_check_backend);
 		d->block_size = pr_rd_u32(&r);
-		d->policy = pr_rd_u8(&r);
+		pr_rd_str(&r, &d->policy, pr_check_backend);
 		d->metadata_ttl_ms = pr_rd_u64(&r);
 		if (!r.err)
 			pr_rd_fail(&r, hello_dataset_check(d));

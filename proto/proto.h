@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     1
+#define PR_VERSION     2
 #define PR_HEADER_SIZE 40
 
 /* Limits: see PROTOCOL.md. */
@@ -205,7 +205,7 @@ typedef struct pr_hello_dataset {
 	pr_str_t name;
 	pr_str_t backend;
 	uint32_t block_size;
-	uint8_t policy; /* sl_policy_t */
+	pr_str_t policy; /* "lru": [a-z0-9_]{1,SL_POLICY_MAX} */
 	uint64_t metadata_ttl_ms;
 } pr_hello_dataset_t;
 

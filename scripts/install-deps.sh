@@ -11,10 +11,10 @@ PKGS=(
 	# build
 	build-essential pkg-config
 	libfuse3-dev fuse3 libzmq3-dev liblz4-dev libxxhash-dev liburing-dev
-	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev
-	# tests
+	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev
+	# tests (etcd-server: a real etcd for the membership tests)
 	check curl procps psmisc python3 python3-torch python3-boto3
-	python3-botocore
+	python3-botocore etcd-server
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(s3fs rclone gnuplot-nox)

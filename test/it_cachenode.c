@@ -255,8 +255,8 @@ START_TEST(test_hello)
 	ck_assert(pr_str_eq(h.datasets[0].name, "d1"));
 	ck_assert(pr_str_eq(h.datasets[0].backend, "posix"));
 	ck_assert_uint_eq(h.datasets[0].block_size, BS);
-	ck_assert_uint_eq(h.datasets[0].policy, 0);
-	ck_assert_uint_eq(h.datasets[1].policy, 1);
+	ck_assert(pr_str_eq(h.datasets[0].policy, "lru"));
+	ck_assert(pr_str_eq(h.datasets[1].policy, "pin"));
 	pr_hello_free(&h);
 	th_reply_free(&r);
 }
@@ -463,7 +463,7 @@ START_TEST(test_errors)
 		uint8_t hdr[PR_HEADER_SIZE];
 
 		ck_assert_int_eq(pr_header_encode(&h, hdr), 0);
-		hdr[4] = 2;
+		hdr[4] = PR_VERSION + 1;
 		ck_assert_int_eq(
 			zmq_send(th_client_socket(cli), hdr, sizeof(hdr), 0),
 			(int)sizeof(hdr));
@@ -869,6 +869,24 @@ START_TEST(test_command_line)
 	ck_assert_int_eq(run_cli(args, &out), 1);
 	ck_assert_ptr_nonnull(strstr(out, "n9"));
 	free(out);
+	/* So does a policy the node does not know, with file and line. */
+	{
+		char conf[2048], path[600];
+
+		snprintf(path, sizeof(path), "%s/policy.conf", tmp);
+		snprintf(conf, sizeof(conf),
+			 "[cluster]\n[node n1]\naddr = %s\n[dataset d]\n"
+			 "backend = posix\nuri = file://%s\npolicy = nosuch\n",
+			 nd.endpoint, tmp);
+		ck_assert_int_eq(th_write_file(path, conf, strlen(conf)), 0);
+		snprintf(args, sizeof(args), "-c %s", path);
+		ck_assert_int_eq(run_cli(args, &out), 1);
+		ck_assert_msg(strstr(out, "policy.conf:7: [dataset d] policy: "
+					  "unknown policy 'nosuch' (known: "
+					  "lru, pin)"),
+			      "%s", out);
+		free(out);
+	}
 	/* A module with the wrong ABI stops the start with a clear line. */
 	{
 		static const char src[] =

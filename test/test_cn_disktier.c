@@ -39,8 +39,8 @@ static cn_ramtier_t *ram;
 static cn_metrics_t m;
 
 static const cn_disk_dataset_t two_ds[] = {
-	{SIG, SL_POLICY_LRU},
-	{SIG2, SL_POLICY_PIN},
+	{SIG, &cn_policy_lru},
+	{SIG2, &cn_policy_pin},
 };
 
 static void setup(void)
@@ -71,7 +71,7 @@ static uint8_t byte_of(uint64_t i, size_t j)
 static cn_block_t *make_block(uint64_t i, size_t len)
 {
 	int err;
-	cn_block_t *b = cn_ramtier_alloc(ram, SL_POLICY_LRU, 1, len, &err);
+	cn_block_t *b = cn_ramtier_alloc(ram, &cn_policy_lru, 1, len, &err);
 
 	ck_assert_ptr_nonnull(b);
 	for (size_t j = 0; j < len; j++)
@@ -101,7 +101,7 @@ static void settle(cn_disktier_t *dt)
 }
 
 static void put(cn_disktier_t *dt, uint64_t i, size_t len, uint32_t sig,
-		sl_policy_t pol, int want)
+		const cn_policy_ops_t *pol, int want)
 {
 	cn_block_t *b = make_block(i, len);
 
@@ -133,7 +133,7 @@ static int get(cn_disktier_t *dt, uint64_t i)
 	if (found == CN_DISK_MISS)
 		return -ENOENT;
 	ck_assert_int_eq(found, CN_DISK_READY);
-	b = cn_ramtier_alloc(ram, SL_POLICY_LRU, 1, len, &err);
+	b = cn_ramtier_alloc(ram, &cn_policy_lru, 1, len, &err);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(cn_disktier_read(dt, key_of(i), b, rd_done, &r), 0);
 	settle(dt);
@@ -175,9 +175,9 @@ static void roundtrip(int buffered)
 
 	ck_assert_int_eq(cn_disktier_direct(dt), !buffered);
 	for (size_t i = 0; i < n; i++)
-		put(dt, i, sizes[i], SIG, SL_POLICY_LRU, 1);
+		put(dt, i, sizes[i], SIG, &cn_policy_lru, 1);
 	/* Already there: not written twice. */
-	put(dt, 0, sizes[0], SIG, SL_POLICY_LRU, 0);
+	put(dt, 0, sizes[0], SIG, &cn_policy_lru, 0);
 	settle(dt);
 	ck_assert_uint_eq(atomic_load(&m.disk_writes), n);
 	ck_assert_uint_eq(cn_disktier_count(dt), n);
@@ -214,8 +214,8 @@ START_TEST(test_cleanup_at_start)
 	cn_disktier_t *dt = open_tier(1ull << 30, 0, two_ds, 2);
 	char p[1024], stale[1024];
 
-	put(dt, 1, 5000, SIG, SL_POLICY_LRU, 1);
-	put(dt, 2, 5000, SIG2, SL_POLICY_PIN, 1);
+	put(dt, 1, 5000, SIG, &cn_policy_lru, 1);
+	put(dt, 2, 5000, SIG2, &cn_policy_pin, 1);
 	settle(dt);
 	cn_disktier_destroy(&dt);
 	/* What a crash and an operator can leave behind. */
@@ -258,7 +258,7 @@ START_TEST(test_corruption_detected)
 	size_t len = 70000;
 
 	for (uint64_t i = 0; i < 4; i++)
-		put(dt, i, len, SIG, SL_POLICY_LRU, 1);
+		put(dt, i, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	for (uint64_t i = 0; i < 3; i++)
 		block_file(i, SIG, len, p[i], sizeof(p[i]));
@@ -277,7 +277,7 @@ START_TEST(test_corruption_detected)
 	}
 	ck_assert_uint_eq(cn_disktier_count(dt), 1);
 	/* Dropped blocks may be written again. */
-	put(dt, 0, len, SIG, SL_POLICY_LRU, 1);
+	put(dt, 0, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_int_eq(get(dt, 0), 0);
 	cn_disktier_destroy(&dt);
@@ -288,13 +288,13 @@ START_TEST(test_written_again_after_drop)
 {
 	cn_disktier_t *dt = open_tier(1ull << 30, 0, two_ds, 2);
 
-	put(dt, 1, 70000, SIG, SL_POLICY_LRU, 1);
+	put(dt, 1, 70000, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	/* Dropped (as a corrupt block is), then fetched again before its
 	 * file is gone: written once the name is free. */
 	cn_disktier_drop(dt, key_of(1));
 	ck_assert_int_eq(get(dt, 1), -ENOENT);
-	put(dt, 1, 70000, SIG, SL_POLICY_LRU, 0);
+	put(dt, 1, 70000, SIG, &cn_policy_lru, 0);
 	settle(dt);
 	settle(dt);
 	ck_assert_int_eq(get(dt, 1), 0);
@@ -312,13 +312,13 @@ START_TEST(test_lru_and_pin_at_capacity)
 	char p[1024];
 
 	for (uint64_t i = 0; i < 4; i++)
-		put(dt, i, len, SIG, SL_POLICY_LRU, 1);
+		put(dt, i, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_uint_eq(cn_disktier_used(dt), 4 * c);
 	/* Block 0 is used: block 1 is now the least recent. */
 	ck_assert_int_eq(get(dt, 0), 0);
-	put(dt, 4, len, SIG, SL_POLICY_LRU, 1);
-	put(dt, 5, len, SIG, SL_POLICY_LRU, 1);
+	put(dt, 4, len, SIG, &cn_policy_lru, 1);
+	put(dt, 5, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_uint_eq(cn_disktier_count(dt), 4);
 	ck_assert_uint_le(cn_disktier_used(dt), 4 * c);
@@ -332,13 +332,13 @@ START_TEST(test_lru_and_pin_at_capacity)
 	/* pin takes free capacity only, and never pushes lru out... */
 	cn_disktier_drop(dt, key_of(0));
 	settle(dt);
-	put(dt, 10, len, SIG2, SL_POLICY_PIN, 1);
-	put(dt, 11, len, SIG2, SL_POLICY_PIN, 0);
+	put(dt, 10, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 11, len, SIG2, &cn_policy_pin, 0);
 	ck_assert_uint_eq(atomic_load(&m.disk_not_admitted), 1);
 	ck_assert_uint_eq(atomic_load(&m.disk_evictions), 2);
 	/* ...and lru cannot push pinned blocks out: with 1 of 4 pinned,
 	 * lru blocks still cycle through the other 3. */
-	put(dt, 12, len, SIG, SL_POLICY_LRU, 1);
+	put(dt, 12, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_int_eq(get(dt, 10), 0);
 	ck_assert_uint_eq(cn_disktier_count(dt), 4);
@@ -353,7 +353,7 @@ START_TEST(test_demote_and_memory_hit)
 	size_t len = 0;
 
 	ck_assert_int_eq(
-		cn_disktier_admit(dt, key_of(1), b, SIG, SL_POLICY_LRU), 1);
+		cn_disktier_admit(dt, key_of(1), b, SIG, &cn_policy_lru), 1);
 	/* Not reaped yet: still being written, served from memory. */
 	ck_assert_int_eq(cn_disktier_lookup(dt, key_of(1), &len, &mem),
 			 CN_DISK_MEM);
@@ -365,11 +365,11 @@ START_TEST(test_demote_and_memory_hit)
 			 CN_DISK_READY);
 	/* A RAM eviction of a block on disk costs no write. */
 	ck_assert_int_eq(
-		cn_disktier_demote(dt, key_of(1), b, SIG, SL_POLICY_LRU), 1);
+		cn_disktier_demote(dt, key_of(1), b, SIG, &cn_policy_lru), 1);
 	cn_block_unref(b);
 	b = make_block(2, 3000);
 	ck_assert_int_eq(
-		cn_disktier_demote(dt, key_of(2), b, SIG, SL_POLICY_LRU), 1);
+		cn_disktier_demote(dt, key_of(2), b, SIG, &cn_policy_lru), 1);
 	cn_block_unref(b);
 	settle(dt);
 	ck_assert_uint_eq(atomic_load(&m.demotions), 2);
@@ -402,7 +402,7 @@ START_TEST(test_evicted_while_writing)
 	/* No reaping in between: the first eight are evicted while their
 	 * writes are still queued or in flight, and go once written. */
 	for (uint64_t i = 0; i < 10; i++)
-		put(dt, i, 5000, SIG, SL_POLICY_LRU, 1);
+		put(dt, i, 5000, SIG, &cn_policy_lru, 1);
 	ck_assert_uint_eq(cn_disktier_count(dt), 2);
 	settle(dt);
 	ck_assert_int_eq(count_files(), 2);
@@ -420,7 +420,7 @@ START_TEST(test_destroy_with_writes_queued)
 	size_t n, ok = 0;
 
 	for (uint64_t i = 0; i < 300; i++)
-		put(dt, i, 70000, SIG, SL_POLICY_LRU, 1);
+		put(dt, i, 70000, SIG, &cn_policy_lru, 1);
 	cn_disktier_destroy(&dt); /* cancels what has not started */
 	ck_assert_uint_eq(cn_ramtier_used(ram), 0);
 	dt = open_tier(1ull << 30, 0, two_ds, 2);
@@ -474,8 +474,8 @@ START_TEST(test_floor_stops_admission)
 		c.min_free = 1ull << 62;
 	dt = cn_disktier_new(&c, two_ds, 2, &m, &rc, err, sizeof(err));
 	ck_assert_ptr_nonnull(dt);
-	put(dt, 1, 5000, SIG, SL_POLICY_LRU, 0);
-	put(dt, 2, 5000, SIG, SL_POLICY_LRU, 0);
+	put(dt, 1, 5000, SIG, &cn_policy_lru, 0);
+	put(dt, 2, 5000, SIG, &cn_policy_lru, 0);
 	ck_assert_uint_eq(atomic_load(&m.disk_full), 1);
 	ck_assert_uint_eq(atomic_load(&m.disk_admitting), 0);
 	ck_assert_uint_eq(atomic_load(&m.disk_not_admitted), 2);
@@ -484,7 +484,7 @@ START_TEST(test_floor_stops_admission)
 	c.min_free_pct = 0;
 	c.min_free = 0;
 	cn_disktier_configure(dt, &c, two_ds, 2);
-	put(dt, 3, 5000, SIG, SL_POLICY_LRU, 1);
+	put(dt, 3, 5000, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_uint_eq(atomic_load(&m.disk_full), 0);
 	ck_assert_int_eq(get(dt, 3), 0);
@@ -495,12 +495,12 @@ END_TEST
 START_TEST(test_reload_purges_and_refiles)
 {
 	cn_disktier_t *dt = open_tier(1ull << 30, 0, two_ds, 2);
-	cn_disk_dataset_t now[] = {{SIG, SL_POLICY_PIN}};
+	cn_disk_dataset_t now[] = {{SIG, &cn_policy_pin}};
 	cn_disktier_conf_t c = {.path = tmp, .capacity = 1ull << 30};
 	char p[1024];
 
-	put(dt, 1, 5000, SIG, SL_POLICY_LRU, 1);
-	put(dt, 2, 5000, SIG2, SL_POLICY_PIN, 1);
+	put(dt, 1, 5000, SIG, &cn_policy_lru, 1);
+	put(dt, 2, 5000, SIG2, &cn_policy_pin, 1);
 	settle(dt);
 	cn_disktier_configure(dt, &c, now, 1);
 	settle(dt);
@@ -510,7 +510,7 @@ START_TEST(test_reload_purges_and_refiles)
 	/* Block 1 is pinned now: a capacity of one block keeps it. */
 	c.capacity = CN_DISK_HEADER + 8192;
 	cn_disktier_configure(dt, &c, now, 1);
-	put(dt, 3, 5000, SIG, SL_POLICY_PIN, 0);
+	put(dt, 3, 5000, SIG, &cn_policy_pin, 0);
 	ck_assert_int_eq(get(dt, 1), 0);
 	cn_disktier_destroy(&dt);
 }
@@ -528,9 +528,9 @@ START_TEST(test_rebuild_time)
 	for (size_t i = 0; i < n; i++) {
 		cn_block_t *b = make_block(i, 64);
 
-		ck_assert_int_eq(
-			cn_disktier_admit(dt, key_of(i), b, SIG, SL_POLICY_LRU),
-			1);
+		ck_assert_int_eq(cn_disktier_admit(dt, key_of(i), b, SIG,
+						   &cn_policy_lru),
+				 1);
 		cn_block_unref(b);
 		if (cn_disktier_pending_writes(dt) >= 1024)
 			settle(dt); /* below the tier's write backlog */

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "test/helper_client.h"
+#include "test/helper_node.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
 
@@ -179,6 +180,7 @@ static ssize_t f_read(void *state, const char *path, const char *version,
 
 static const sb_ops_t fake_ops = {
 	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
 	.name = "fake",
 	.open = f_open,
 	.close = f_close,
@@ -189,17 +191,8 @@ static const sb_ops_t fake_ops = {
 
 /* ---- An in-process node -------------------------------------------------- */
 
-static cn_server_t *srv;
-static pthread_t srv_thread;
-static char endpoint[64];
+static th_node_t node;
 static th_client_t *cli;
-
-static void *serve(void *arg)
-{
-	(void)arg;
-	cn_server_run(srv);
-	return NULL;
-}
 
 static void start_node_with(const char *ram, int workers, const char *policy);
 
@@ -211,31 +204,23 @@ static void start_node(void)
 static void start_node_with(const char *ram, int workers, const char *policy)
 {
 	static const sb_ops_t *const builtins[] = {&fake_ops};
-	cn_server_opts_t opts = {.builtins = builtins,
-				 .n_builtins = 1,
-				 .no_metrics_http = 1,
-				 .drain_ms = 2000};
-	char text[1024], err[512];
-	sl_config_t *cfg;
-	int port = th_free_port();
+	cn_server_opts_t opts = {
+		.builtins = builtins, .n_builtins = 1, .drain_ms = 2000};
+	char keys[256], datasets[256], err[512];
 
 	atomic_store(&reads, 0);
 	atomic_store(&stats, 0);
 	gate_set(0);
-	ck_assert_int_gt(port, 0);
-	snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
-	snprintf(text, sizeof(text),
-		 "[cluster]\nname = t\n"
-		 "[node n1]\naddr = %s\nram_capacity = %s\nworkers = %d\n"
+	snprintf(keys, sizeof(keys), "ram_capacity = %s\nworkers = %d\n", ram,
+		 workers);
+	snprintf(datasets, sizeof(datasets),
 		 "[dataset ds]\nbackend = fake\nuri = fake://\n"
 		 "block_size = 64K\npolicy = %s\n",
-		 endpoint, ram, workers, policy);
-	cfg = sl_config_parse(text, "flight.conf", err, sizeof(err));
-	ck_assert_msg(cfg != NULL, "%s", err);
-	srv = cn_server_new(cfg, "n1", &opts, err, sizeof(err));
-	ck_assert_msg(srv != NULL, "%s", err);
-	ck_assert_int_eq(pthread_create(&srv_thread, NULL, serve, NULL), 0);
-	cli = th_client_new(endpoint, 10000);
+		 policy);
+	ck_assert_msg(th_node_start(&node, keys, datasets, &opts, err,
+				    sizeof(err)) == 0,
+		      "%s", err);
+	cli = th_client_new(node.endpoint, 10000);
 	ck_assert_ptr_nonnull(cli);
 }
 
@@ -243,17 +228,13 @@ static void stop_node(void)
 {
 	gate_set(0);
 	th_client_destroy(&cli);
-	if (srv) {
-		cn_server_stop(srv);
-		pthread_join(srv_thread, NULL);
-		cn_server_destroy(&srv);
-	}
+	th_node_stop(&node);
 }
 
 /* Wait until the node holds n unanswered requests (all arrived). */
 static void wait_in_flight(int64_t n)
 {
-	cn_metrics_t *m = cn_server_metrics(srv);
+	cn_metrics_t *m = cn_server_metrics(node.srv);
 	uint64_t deadline = sl_now_ms() + 10000;
 
 	while (atomic_load(&m->in_flight) < n && sl_now_ms() < deadline)
@@ -317,7 +298,7 @@ START_TEST(test_64_misses_one_backend_read)
 	int64_t ids[N_REQ];
 
 	start_node();
-	m = cn_server_metrics(srv);
+	m = cn_server_metrics(node.srv);
 	gate_set(1);
 	send_reads("v1", ids);
 	wait_in_flight(N_REQ);
@@ -432,7 +413,7 @@ START_TEST(test_memory_wait)
 	int seen[20] = {0};
 
 	start_node_with("512K", 8, "pin");
-	m = cn_server_metrics(srv);
+	m = cn_server_metrics(node.srv);
 	gate_set(1);
 	for (int i = 0; i < 20; i++) {
 		pr_buf_t b;
@@ -491,7 +472,7 @@ START_TEST(test_stop_drains)
 	ck_assert_int_eq(th_encode_read(&b, "ds", "file1", "v1", 0, 0, 0), 0);
 	id = th_client_send(cli, PR_OP_READ, b.data, b.len);
 	wait_in_flight(1);
-	cn_server_stop(srv);
+	cn_server_stop(node.srv);
 	ck_assert_int_eq(th_client_call(cli, PR_OP_HELLO, NULL, 0, NULL),
 			 -ESHUTDOWN);
 	gate_set(0);
@@ -500,8 +481,7 @@ START_TEST(test_stop_drains)
 	ck_assert_int_eq(r.h.status, 0);
 	ck_assert_uint_eq(r.len, BS);
 	th_reply_free(&r);
-	pthread_join(srv_thread, NULL);
-	cn_server_destroy(&srv);
+	th_node_stop(&node);
 	th_client_destroy(&cli);
 
 	/* Now a fetch that never finishes in time (drain_ms is 2000). */
@@ -511,15 +491,17 @@ START_TEST(test_stop_drains)
 	pr_buf_fini(&b);
 	wait_in_flight(1);
 	t0 = sl_now_ms();
-	cn_server_stop(srv);
+	cn_server_stop(node.srv);
 	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
 	ck_assert_uint_eq(r.h.req_id, (uint64_t)id);
 	ck_assert_int_eq(r.h.status, -ESHUTDOWN);
 	ck_assert_uint_ge(sl_now_ms() - t0, 1900);
 	th_reply_free(&r);
-	pthread_join(srv_thread, NULL);
+	/* The loop returned with the fetch still stuck in the backend. */
+	pthread_join(node.thread, NULL);
+	node.running = 0;
 	gate_set(0);
-	cn_server_destroy(&srv);
+	th_node_stop(&node);
 	th_client_destroy(&cli);
 }
 END_TEST

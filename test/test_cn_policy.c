@@ -4,18 +4,28 @@
  * pin's refusal to evict; capacity never exceeded under random sequences of
  * misses, hits, held replies and releases; and the reason pin exists: over
  * a dataset twice the cache and four shuffled epochs, pin hits exactly the
- * cached fraction from epoch 2 on while LRU hits less.
+ * cached fraction from epoch 2 on while LRU hits less.  A policy of the
+ * test's own (FIFO), given to a real node, evicts in both tiers without
+ * either knowing it; a policy the node does not know stops it with the
+ * config's file and line.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cachenode/policy.h"
 #include "cachenode/ramtier.h"
+#include "cachenode/server.h"
 #include "common/blockkey.h"
+#include "common/log.h"
 #include "test/helper_check.h"
+#include "test/helper_client.h"
+#include "test/helper_node.h"
+#include "test/helper_proc.h"
 
 /* xorshift64*: deterministic, seedable, good enough for shuffles. */
 static uint64_t rnd(uint64_t *s)
@@ -33,13 +43,12 @@ static sl_blockkey_t key_of(uint64_t i)
 
 START_TEST(test_lru_order)
 {
-	cn_policy_t *p = cn_policy_new(cn_policy_ops_find("lru"));
-	cn_list_t a, b, c;
+	cn_policy_t *p = cn_policy_new(cn_policy_find("lru", NULL, 0));
+	sl_list_t a, b, c;
 
-	ck_assert_ptr_eq(cn_policy_ops_find("lru"), &cn_policy_lru);
-	ck_assert_ptr_eq(cn_policy_ops_find("pin"), &cn_policy_pin);
-	ck_assert_ptr_null(cn_policy_ops_find("fifo"));
-	ck_assert_ptr_eq(cn_policy_ops_for(SL_POLICY_PIN), &cn_policy_pin);
+	ck_assert_ptr_eq(cn_policy_find("lru", NULL, 0), &cn_policy_lru);
+	ck_assert_ptr_eq(cn_policy_find("pin", NULL, 0), &cn_policy_pin);
+	ck_assert_ptr_null(cn_policy_find("fifo", NULL, 0));
 	ck_assert_ptr_null(p->ops->victim(p->st));
 	p->ops->insert(p->st, &a);
 	p->ops->insert(p->st, &b);
@@ -60,7 +69,7 @@ END_TEST
 START_TEST(test_pin_never_offers_victims)
 {
 	cn_policy_t *p = cn_policy_new(&cn_policy_pin);
-	cn_list_t a;
+	sl_list_t a;
 
 	p->ops->insert(p->st, &a);
 	p->ops->hit(p->st, &a);
@@ -98,8 +107,10 @@ static void random_run(int mode, uint64_t seed)
 					  (uint8_t)(k * 7));
 		} else {
 			size_t len = 1 + (size_t)(rnd(&s) % (160u << 10));
-			sl_policy_t pol = mode == 2 ? (sl_policy_t)(k % 2)
-						    : (sl_policy_t)mode;
+			const cn_policy_ops_t *pol =
+				(mode == 2 ? k % 2 : (uint64_t)mode)
+					? &cn_policy_pin
+					: &cn_policy_lru;
 			int err;
 
 			b = cn_ramtier_alloc(t, pol, (uint32_t)(k % 3), len,
@@ -148,13 +159,13 @@ static void random_run(int mode, uint64_t seed)
 
 START_TEST(test_capacity_never_exceeded_lru)
 {
-	random_run(SL_POLICY_LRU, 0x1234567ull);
+	random_run(0, 0x1234567ull);
 }
 END_TEST
 
 START_TEST(test_capacity_never_exceeded_pin)
 {
-	random_run(SL_POLICY_PIN, 0x89abcdefull);
+	random_run(1, 0x89abcdefull);
 }
 END_TEST
 
@@ -170,7 +181,8 @@ END_TEST
 #define N_EPOCHS 4
 
 /* Hits per epoch of one policy over shuffled epochs of DATASET blocks. */
-static void run_epochs(sl_policy_t pol, size_t hits[N_EPOCHS], size_t *cached)
+static void run_epochs(const cn_policy_ops_t *pol, size_t hits[N_EPOCHS],
+		       size_t *cached)
 {
 	uint64_t cap = CACHED * cn_ramtier_charge(BLOCK);
 	cn_ramtier_t *t =
@@ -212,8 +224,8 @@ START_TEST(test_shuffled_epochs_pin_beats_lru)
 {
 	size_t pin[N_EPOCHS], lru[N_EPOCHS], pin_cached, lru_cached;
 
-	run_epochs(SL_POLICY_PIN, pin, &pin_cached);
-	run_epochs(SL_POLICY_LRU, lru, &lru_cached);
+	run_epochs(&cn_policy_pin, pin, &pin_cached);
+	run_epochs(&cn_policy_lru, lru, &lru_cached);
 	/* Both fill the cache exactly; the dataset is twice that. */
 	ck_assert_uint_eq(pin_cached, CACHED);
 	ck_assert_uint_eq(lru_cached, CACHED);
@@ -230,10 +242,223 @@ START_TEST(test_shuffled_epochs_pin_beats_lru)
 }
 END_TEST
 
+/* ---- A policy of the test's own: first in, first out ------------------ */
+
+/* The node knows it only because the test gives it (cn_server_opts_t);
+ * neither tier knows anything of it. */
+typedef struct fifo {
+	sl_list_t head; /* front: the newest */
+} fifo_t;
+
+static void *fifo_create(void)
+{
+	fifo_t *f = malloc(sizeof(*f));
+
+	ck_assert_ptr_nonnull(f);
+	sl_list_init(&f->head);
+	return f;
+}
+
+static void fifo_destroy(void *st)
+{
+	fifo_t *f = st;
+
+	while (!sl_list_empty(&f->head))
+		sl_list_del(f->head.next);
+	free(f);
+}
+
+static void fifo_insert(void *st, sl_list_t *link)
+{
+	fifo_t *f = st;
+
+	sl_list_add_front(&f->head, link);
+}
+
+static void fifo_hit(void *st, sl_list_t *link)
+{
+	(void)st;
+	(void)link; /* a hit changes nothing: that is the point */
+}
+
+static void fifo_remove(void *st, sl_list_t *link)
+{
+	(void)st;
+	sl_list_del(link);
+}
+
+static sl_list_t *fifo_first_in(void *st)
+{
+	fifo_t *f = st;
+
+	return sl_list_last(&f->head);
+}
+
+static const cn_policy_ops_t fifo_ops = {
+	.version = CN_POLICY_OPS_VERSION,
+	.name = "fifo",
+	.create = fifo_create,
+	.destroy = fifo_destroy,
+	.insert = fifo_insert,
+	.hit = fifo_hit,
+	.remove = fifo_remove,
+	.victim = fifo_first_in,
+	.oldest = fifo_first_in,
+};
+
+static const cn_policy_ops_t *const extra[] = {&fifo_ops};
+
+static char *tmp;
+static th_node_t node;
+static th_client_t *cli;
+
+static void node_setup(void)
+{
+	char path[512], *data = malloc(8 * BLOCK);
+
+	tmp = th_tmpdir("cn-policy");
+	ck_assert_ptr_nonnull(tmp);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < 8 * BLOCK; i++)
+		data[i] = (char)(i * 7 + (i >> 16));
+	snprintf(path, sizeof(path), "%s/data", tmp);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/data/f", tmp);
+	ck_assert_int_eq(th_write_file(path, data, 8 * BLOCK), 0);
+	free(data);
+}
+
+static void node_teardown(void)
+{
+	th_client_destroy(&cli);
+	th_node_stop(&node);
+	th_rmtree(tmp);
+	free(tmp);
+}
+
+/* A node with one posix dataset "ds" over tmp/data under policy. */
+static int start(const char *node_keys, const char *policy,
+		 const cn_server_opts_t *opts, char *err, size_t errlen)
+{
+	char ds[1024];
+	int rc;
+
+	snprintf(ds, sizeof(ds),
+		 "[dataset ds]\nbackend = posix\nuri = file://%s/data\n"
+		 "block_size = 64K\npolicy = %s\n",
+		 tmp, policy);
+	rc = th_node_start(&node, node_keys, ds, opts, err, errlen);
+	if (rc == 0) {
+		cli = th_client_new(node.endpoint, 10000);
+		ck_assert_ptr_nonnull(cli);
+	}
+	return rc;
+}
+
+/* READ block i of f; 1 when counter (a metric of the node) moved. */
+static int read_moves(uint64_t i, _Atomic uint64_t *counter)
+{
+	static char buf[BLOCK];
+	uint64_t before = atomic_load(counter);
+
+	ck_assert_int_eq(
+		th_client_read(cli, "ds", "f", "", i, 0, 0, buf, sizeof(buf)),
+		BLOCK);
+	ck_assert_int_eq(buf[1], (char)((i * BLOCK + 1) * 7 + i));
+	return atomic_load(counter) != before;
+}
+
+/* The RAM tier evicts by it: 4 blocks fit; a hit does not save block 0
+ * from going first (lru would keep it and drop block 1). */
+START_TEST(test_fifo_in_ram)
+{
+	cn_server_opts_t opts = {.policies = extra, .n_policies = 1};
+	char err[512];
+	cn_metrics_t *m;
+
+	ck_assert_msg(start("ram_capacity = 300K\n", "fifo", &opts, err,
+			    sizeof(err)) == 0,
+		      "%s", err);
+	m = cn_server_metrics(node.srv);
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert(!read_moves(i, &m->ram_hits));
+	ck_assert(read_moves(0, &m->ram_hits));
+	ck_assert(!read_moves(4, &m->ram_hits));
+	ck_assert(read_moves(1, &m->ram_hits));
+	ck_assert(!read_moves(0, &m->ram_hits));
+	ck_assert_uint_eq(atomic_load(&m->backend_reads), 6);
+}
+END_TEST
+
+/* Wait until counter (a metric the event thread moves after a reply)
+ * reaches v. */
+static void wait_for(_Atomic uint64_t *counter, uint64_t v)
+{
+	for (int i = 0; i < 5000 && atomic_load(counter) < v; i++)
+		usleep(1000);
+	ck_assert_uint_eq(atomic_load(counter), v);
+}
+
+/* The disk tier evicts by it too (RAM off: 2 block files fit); a block
+ * the backend reads is one the disk did not have. */
+START_TEST(test_fifo_on_disk)
+{
+	cn_server_opts_t opts = {
+		.policies = extra, .n_policies = 1, .no_ram_tier = 1};
+	char keys[1024], err[512];
+	cn_metrics_t *m;
+
+	snprintf(keys, sizeof(keys),
+		 "ram_capacity = 4M\ndisk_path = %s/disk\n"
+		 "disk_capacity = 136K\ndisk_min_free = 0\n",
+		 tmp);
+	ck_assert_msg(start(keys, "fifo", &opts, err, sizeof(err)) == 0, "%s",
+		      err);
+	m = cn_server_metrics(node.srv);
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert(read_moves(i, &m->backend_reads));
+	wait_for(&m->disk_admitted, 3);
+	ck_assert_uint_eq(atomic_load(&m->disk_evictions), 1); /* block 0 */
+	ck_assert(!read_moves(1, &m->backend_reads));
+	ck_assert(read_moves(3, &m->backend_reads));
+	ck_assert(!read_moves(2, &m->backend_reads));
+	ck_assert(read_moves(1, &m->backend_reads));
+	wait_for(&m->disk_admitted, 5);
+	ck_assert_uint_eq(atomic_load(&m->disk_evictions), 3);
+	ck_assert_uint_eq(atomic_load(&m->disk_not_admitted), 0);
+}
+END_TEST
+
+/* A policy the node does not know stops it, naming the line and what it
+ * knows; so does a malformed extra table. */
+START_TEST(test_unknown_policy)
+{
+	cn_server_opts_t opts = {.policies = extra, .n_policies = 1};
+	cn_policy_ops_t bad = fifo_ops;
+	const cn_policy_ops_t *bads[] = {&bad};
+	char err[512];
+
+	ck_assert_int_eq(start("", "nosuch", NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "node.conf:11: [dataset ds] policy: unknown "
+			      "policy 'nosuch' (known: lru, pin)");
+	ck_assert_int_eq(start("", "fifo", NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(start("", "nosuch", &opts, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "(known: lru, pin, fifo)"));
+	bad.name = "lru"; /* would hide the built-in one */
+	opts.policies = bads;
+	ck_assert_int_eq(start("", "lru", &opts, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "extra policies are malformed"));
+	bad = fifo_ops;
+	bad.oldest = NULL;
+	ck_assert_int_eq(start("", "fifo", &opts, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_policy");
 	TCase *tc = tcase_create("policy");
+	TCase *tn = tcase_create("node");
 
 	tcase_add_test(tc, test_lru_order);
 	tcase_add_test(tc, test_pin_never_offers_victims);
@@ -242,5 +467,12 @@ int main(void)
 	tcase_add_test(tc, test_capacity_never_exceeded_mixed);
 	tcase_add_test(tc, test_shuffled_epochs_pin_beats_lru);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(tn, node_setup, node_teardown);
+	tcase_set_timeout(tn, 60);
+	tcase_add_test(tn, test_fifo_in_ram);
+	tcase_add_test(tn, test_fifo_on_disk);
+	tcase_add_test(tn, test_unknown_policy);
+	suite_add_tcase(s, tn);
+	sl_log_init("test_cn_policy", SL_LOG_WARNING);
 	return th_check_run(s, NULL);
 }

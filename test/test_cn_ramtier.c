@@ -27,7 +27,7 @@ static sl_blockkey_t key_of(uint64_t i)
 	return sl_blockkey_make("ds", "f", "v", i);
 }
 
-static cn_block_t *fill(cn_ramtier_t *t, sl_policy_t pol, uint64_t i)
+static cn_block_t *fill(cn_ramtier_t *t, const cn_policy_ops_t *pol, uint64_t i)
 {
 	int err;
 	cn_block_t *b = cn_ramtier_alloc(t, pol, 7, BLK, &err);
@@ -46,11 +46,11 @@ START_TEST(test_evicted_block_survives_its_reply)
 
 	cn_metrics_init(&m);
 	t = cn_ramtier_new(4 * c, 0, &m);
-	sending = fill(t, SL_POLICY_LRU, 1);
+	sending = fill(t, &cn_policy_lru, 1);
 	ck_assert_int_eq(cn_ramtier_insert(t, key_of(1), sending), 1);
 	/* The caller's reference now plays the zero-copy reply. */
 	for (uint64_t i = 2; i < 12; i++) {
-		b = fill(t, SL_POLICY_LRU, i);
+		b = fill(t, &cn_policy_lru, i);
 		ck_assert_int_eq(cn_ramtier_insert(t, key_of(i), b), 1);
 		cn_block_unref(b);
 		ck_assert_uint_le(cn_ramtier_used(t), 4 * c);
@@ -83,7 +83,7 @@ START_TEST(test_pin_full_is_transient_then_enomem)
 	ck_assert_int_ge(efd, 0);
 	cn_ramtier_set_wake_fd(t, efd);
 	for (int i = 0; i < 2; i++) {
-		b[i] = fill(t, SL_POLICY_PIN, (uint64_t)i);
+		b[i] = fill(t, &cn_policy_pin, (uint64_t)i);
 		ck_assert(!cn_block_transient(b[i]));
 		ck_assert_int_eq(
 			cn_ramtier_insert(t, key_of((uint64_t)i), b[i]), 1);
@@ -91,14 +91,14 @@ START_TEST(test_pin_full_is_transient_then_enomem)
 	}
 	/* Full: pin admits nothing more, but serves from the slack. */
 	for (int i = 2; i < 4; i++) {
-		b[i] = fill(t, SL_POLICY_PIN, (uint64_t)i);
+		b[i] = fill(t, &cn_policy_pin, (uint64_t)i);
 		ck_assert(cn_block_transient(b[i]));
 		ck_assert_int_eq(
 			cn_ramtier_insert(t, key_of((uint64_t)i), b[i]), 0);
 	}
 	ck_assert_uint_eq(cn_ramtier_transient(t), 2 * c);
 	/* lru cannot evict pinned blocks either. */
-	ck_assert_ptr_null(cn_ramtier_alloc(t, SL_POLICY_LRU, 1, BLK, &err));
+	ck_assert_ptr_null(cn_ramtier_alloc(t, &cn_policy_lru, 1, BLK, &err));
 	ck_assert_int_eq(err, -ENOMEM);
 	b[0] = cn_ramtier_get(t, key_of(0));
 	ck_assert_ptr_nonnull(b[0]);
@@ -110,7 +110,7 @@ START_TEST(test_pin_full_is_transient_then_enomem)
 	cn_block_unref(b[2]);
 	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
 	ck_assert_int_eq(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	b[2] = cn_ramtier_alloc(t, SL_POLICY_PIN, 1, BLK, &err);
+	b[2] = cn_ramtier_alloc(t, &cn_policy_pin, 1, BLK, &err);
 	ck_assert_ptr_nonnull(b[2]);
 	cn_ramtier_want_memory(t, 0);
 	cn_block_unref(b[2]);
@@ -126,7 +126,7 @@ START_TEST(test_trim_returns_pages)
 {
 	cn_ramtier_t *t = cn_ramtier_new(64u << 20, 0, NULL);
 	int err;
-	cn_block_t *b = cn_ramtier_alloc(t, SL_POLICY_LRU, 1, 4u << 20, &err);
+	cn_block_t *b = cn_ramtier_alloc(t, &cn_policy_lru, 1, 4u << 20, &err);
 	uint64_t before = cn_ramtier_used(t);
 
 	ck_assert_ptr_nonnull(b);
@@ -151,14 +151,14 @@ START_TEST(test_purge_and_shrink)
 
 	for (uint64_t i = 0; i < 8; i++) {
 		cn_block_t *b = cn_ramtier_alloc(
-			t, i < 4 ? SL_POLICY_PIN : SL_POLICY_LRU,
+			t, i < 4 ? &cn_policy_pin : &cn_policy_lru,
 			(uint32_t)(i % 2), BLK, &err);
 
 		ck_assert_ptr_nonnull(b);
 		ck_assert_int_eq(cn_ramtier_insert(t, key_of(i), b), 1);
 		cn_block_unref(b);
 		/* A key is cached once. */
-		b = cn_ramtier_alloc(t, SL_POLICY_LRU, 9, 10, &err);
+		b = cn_ramtier_alloc(t, &cn_policy_lru, 9, 10, &err);
 		ck_assert_int_eq(cn_ramtier_insert(t, key_of(i), b), 0);
 		cn_block_unref(b);
 	}
@@ -195,7 +195,7 @@ START_TEST(test_cross_thread_release)
 	cn_block_t *b;
 	int err;
 
-	b = cn_ramtier_alloc(t, SL_POLICY_LRU, 1, 100, &err);
+	b = cn_ramtier_alloc(t, &cn_policy_lru, 1, 100, &err);
 	ck_assert_int_eq(cn_ramtier_insert(t, key_of(0), b), 1);
 	for (int k = 0; k < 4; k++)
 		for (int i = 0; i < 1000; i++)
@@ -235,7 +235,7 @@ START_TEST(test_evict_hook)
 
 	cn_ramtier_set_evict_hook(t, on_evict, &h);
 	for (uint64_t i = 1; i <= 3; i++) {
-		b = fill(t, SL_POLICY_LRU, i);
+		b = fill(t, &cn_policy_lru, i);
 		ck_assert_int_eq(cn_ramtier_insert(t, key_of(i), b), 1);
 		cn_block_unref(b);
 	}
@@ -243,14 +243,14 @@ START_TEST(test_evict_hook)
 	/* The hook keeps every victim's bytes, charged: making room for
 	 * block 4 goes through all three, oldest first, and block 4 ends up
 	 * transient. */
-	b = fill(t, SL_POLICY_LRU, 4);
+	b = fill(t, &cn_policy_lru, 4);
 	ck_assert_int_eq(h.n, 3);
 	for (int i = 0; i < 3; i++) {
 		ck_assert(sl_blockkey_eq(h.keys[i], key_of((uint64_t)i + 1)));
 		ck_assert_uint_eq(cn_block_data(h.kept[i])[BLK - 1], i + 1);
 	}
 	ck_assert_uint_eq(cn_block_tag(h.kept[0]), 7);
-	ck_assert_int_eq(cn_block_policy(h.kept[0]), SL_POLICY_LRU);
+	ck_assert_ptr_eq(cn_block_policy(h.kept[0]), &cn_policy_lru);
 	ck_assert_uint_ge(cn_block_capacity(h.kept[0]), BLK);
 	ck_assert(cn_block_transient(b));
 	ck_assert_uint_eq(cn_ramtier_used(t), 3 * c);
@@ -259,7 +259,7 @@ START_TEST(test_evict_hook)
 		cn_block_unref(h.kept[i]);
 	ck_assert_uint_eq(cn_ramtier_used(t), 0);
 	/* A purge is not an eviction. */
-	b = fill(t, SL_POLICY_LRU, 5);
+	b = fill(t, &cn_policy_lru, 5);
 	ck_assert_int_eq(cn_ramtier_insert(t, key_of(5), b), 1);
 	cn_block_unref(b);
 	ck_assert_uint_eq(cn_ramtier_purge(t, 7), 1);

@@ -151,7 +151,8 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_str_eq(d->backend, "s3");
 	ck_assert_str_eq(d->uri, "s3://training-data/imagenet/");
 	ck_assert_uint_eq(d->block_size, 8u << 20);
-	ck_assert_int_eq(d->policy, SL_POLICY_PIN);
+	ck_assert_str_eq(d->policy, "pin");
+	ck_assert_int_eq(d->policy_line, 33);
 	ck_assert_uint_eq(d->metadata_ttl_ms, 0);
 	ck_assert_int_eq(d->line, 26);
 	ck_assert_uint_eq(d->n_params, 3);
@@ -173,7 +174,8 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_str_eq(d->backend, "posix");
 	ck_assert_str_eq(d->uri, "/srv/data");
 	ck_assert_uint_eq(d->block_size, 4u << 20);
-	ck_assert_int_eq(d->policy, SL_POLICY_LRU);
+	ck_assert_str_eq(d->policy, "lru");
+	ck_assert_int_eq(d->policy_line, 36); /* the default: the section */
 	ck_assert_uint_eq(d->metadata_ttl_ms, 500);
 	ck_assert_uint_eq(d->n_params, 0);
 	ck_assert_int_eq(d->line, 36);
@@ -182,7 +184,8 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_str_eq(d->backend, "my_store2");
 	ck_assert_str_eq(d->uri, "x://y?a=1#frag");
 	ck_assert_uint_eq(d->metadata_ttl_ms, 5 * 60 * 1000);
-	ck_assert_int_eq(d->policy, SL_POLICY_LRU);
+	ck_assert_str_eq(d->policy, "lru");
+	ck_assert_int_eq(d->policy_line, 45);
 	ck_assert_uint_eq(d->block_size, 4096);
 	ck_assert_ptr_null(sl_config_dataset(c, "imagenet2"));
 
@@ -580,11 +583,23 @@ START_TEST(test_err_invalid_name)
 }
 END_TEST
 
+/* Which policies exist is the node's to say; the config only checks that
+ * the value can be a policy's name. */
 START_TEST(test_err_bad_policy)
 {
+	char err[512];
+	sl_config_t *c;
+
 	expect_error(NODE_A "[dataset d]\nbackend = posix\nuri = /x\n"
-			    "policy = fifo\n",
-		     6, "[dataset d] policy", "unknown policy 'fifo'");
+			    "policy = Fifo!\n",
+		     6, "[dataset d] policy", "invalid policy name 'Fifo!'");
+	c = sl_config_parse(NODE_A "[dataset d]\nbackend = posix\nuri = /x\n"
+				   "policy = fifo\n",
+			    "t.ini", err, sizeof(err));
+	ck_assert_msg(c, "%s", err);
+	ck_assert_str_eq(c->datasets[0].policy, "fifo");
+	ck_assert_int_eq(c->datasets[0].policy_line, 6);
+	sl_config_destroy(&c);
 }
 END_TEST
 

@@ -206,8 +206,10 @@ static void encode_sample(int k, pr_buf_t *b)
 			{pr_str("c"), pr_str("ipc:///run/sluice.sock"), 7},
 		};
 		pr_hello_dataset_t d[2] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 0, 0},
-			{pr_str("c4"), pr_str("posix"), 64u << 20, 1, 30000},
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
+			 pr_str("lru"), 0},
+			{pr_str("c4"), pr_str("posix"), 64u << 20,
+			 pr_str("pin"), 30000},
 		};
 		pr_hello_t m = {
 			.node = pr_str("node-a"), .nodes = n, .datasets = d};
@@ -491,7 +493,7 @@ START_TEST(test_header_roundtrip)
 			 .body_len = 1234,
 			 .body_hash = 0x1122334455667788ULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	1,    PR_OP_LOAD, 0x07, 0x00,
+		'S',  'L',  'I',  'C',	2,    PR_OP_LOAD, 0x07, 0x00,
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
 		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
 		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
@@ -543,7 +545,7 @@ START_TEST(test_header_rules)
 	ck_assert_int_eq(pr_header_decode(&d, bad, sizeof(bad)), -EBADMSG);
 
 	memcpy(bad, out, sizeof(bad));
-	bad[4] = 2; /* version: the header is still filled in */
+	bad[4] = 1; /* version: the header is still filled in */
 	ck_assert_int_eq(pr_header_decode(&d, bad, sizeof(bad)),
 			 -EPROTONOSUPPORT);
 	ck_assert_uint_eq(d.req_id, 9);
@@ -715,7 +717,8 @@ START_TEST(test_body_roundtrip)
 			{pr_str("n2"), pr_str("tcp://10.0.0.2:7400"), 3},
 		};
 		pr_hello_dataset_t ds[1] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 1, 60000},
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
+			 pr_str("pin"), 60000},
 		};
 		pr_hello_t m = {pr_str("sluice"),
 				pr_str("n2"),
@@ -739,7 +742,7 @@ START_TEST(test_body_roundtrip)
 		assert_str_eq(d.datasets[0].name, "imagenet");
 		assert_str_eq(d.datasets[0].backend, "s3");
 		ck_assert_uint_eq(d.datasets[0].block_size, 4u << 20);
-		ck_assert_uint_eq(d.datasets[0].policy, 1);
+		assert_str_eq(d.datasets[0].policy, "pin");
 		ck_assert_uint_eq(d.datasets[0].metadata_ttl_ms, 60000);
 		pr_hello_free(&d);
 		ck_assert_ptr_null(d.nodes);

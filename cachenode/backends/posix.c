@@ -515,6 +515,7 @@ out:
 
 const sb_ops_t sluice_backend_ops = {
 	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
 	.name = "posix",
 	.open = posix_open,
 	.close = posix_close,

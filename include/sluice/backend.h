@@ -9,6 +9,20 @@
  * module whose abi_version differs from SB_ABI_VERSION.  Prefix sb_ ("sluice
  * backend"): this header is public, so it includes nothing of the project's.
  *
+ * How the table grows.  A module sets ops_size = sizeof(sb_ops_t) as the
+ * header it was built against had it.  From ABI version 2 on, ops are only
+ * ever appended to the end of sb_ops_t, never reordered or changed, and
+ * every op after read is optional; SB_ABI_VERSION changes only when that
+ * rule must be broken.  So a module built against an older, shorter table
+ * still loads into a newer node: the node copies the ops_size bytes it was
+ * given into a table of its own size, the ops the module never heard of
+ * are NULL, and the node answers them -EOPNOTSUPP.  A module built against
+ * a newer header loads into an older node too, which ignores the ops it
+ * does not know.  (libfuse's fuse_session_new_versioned passes op_size for
+ * the same reason.)  open, close, stat and read are required; list is
+ * optional (a store of plain HTTP range reads cannot list): LIST of a
+ * dataset whose module lacks it answers -EOPNOTSUPP.
+ *
  * Paths given to a backend are dataset-relative and already checked (no
  * leading '/', no "." / ".." / empty components, no NUL); a module must still
  * keep every access below its dataset root, as defence in depth.
@@ -19,6 +33,8 @@
  *   -EACCES  refused by the store   -ESTALE  the file's version changed
  *   -EIO     the store failed (after the module's own retries)
  *   -EINVAL  bad configuration (open only)
+ *   -EOPNOTSUPP  the store cannot do this (the node also answers it for
+ *            an optional op the module lacks)
  * Thread safety: after open() returns, stat, list and read are called
  * concurrently from the node's worker threads on the same state; they may
  * block (that is what the workers are for).
@@ -30,7 +46,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SB_ABI_VERSION 1
+/* 2: ops_size after abi_version; list moved after read and optional. */
+#define SB_ABI_VERSION 2
 
 #define SB_VERSION_MAX 128 /* bytes of a version string */
 #define SB_NAME_MAX    255 /* bytes of one entry name */
@@ -58,7 +75,7 @@ typedef struct sb_dataset {
 
 typedef struct sb_stat {
 	int type;	  /* SB_TYPE_* */
-	uint32_t mode;	  /* permission bits */
+	uint32_t mode;	  /* permission bits; others are ignored */
 	uint64_t size;	  /* bytes; 0 for directories */
 	int64_t mtime_ns; /* since the epoch */
 	/* Identifies this content: changes whenever the bytes may have
@@ -73,6 +90,7 @@ typedef struct sb_dirent {
 
 typedef struct sb_ops {
 	uint32_t abi_version; /* SB_ABI_VERSION */
+	uint32_t ops_size;    /* sizeof(sb_ops_t) in the module's build */
 	const char *name;     /* "posix" */
 
 	/* Validate the dataset's uri and params (an unknown key is an
@@ -87,6 +105,18 @@ typedef struct sb_ops {
 		    size_t errlen);
 
 	/*
+	 * Read up to len bytes at offset of file path into buf (caller's).
+	 * version is what the caller's stat returned: a module that can tell
+	 * returns -ESTALE when the file no longer has it.  Returns the byte
+	 * count (short only at end of file) or -errno.
+	 */
+	ssize_t (*read)(void *state, const char *path, const char *version,
+			uint64_t offset, void *buf, size_t len, char *err,
+			size_t errlen);
+
+	/* ---- Optional: NULL, or missing from a shorter table ---- */
+
+	/*
 	 * One page of directory dir: up to max entries into ents, their count
 	 * in *n, and in next_cursor (SB_CURSOR_MAX + 1 bytes) the cursor of
 	 * the following page, or "" when this is the last.  cursor "" starts
@@ -96,16 +126,6 @@ typedef struct sb_ops {
 	int (*list)(void *state, const char *dir, const char *cursor,
 		    sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
 		    char *err, size_t errlen);
-
-	/*
-	 * Read up to len bytes at offset of file path into buf (caller's).
-	 * version is what the caller's stat returned: a module that can tell
-	 * returns -ESTALE when the file no longer has it.  Returns the byte
-	 * count (short only at end of file) or -errno.
-	 */
-	ssize_t (*read)(void *state, const char *path, const char *version,
-			uint64_t offset, void *buf, size_t len, char *err,
-			size_t errlen);
 } sb_ops_t;
 
 #define SB_OPS_SYMBOL "sluice_backend_ops"

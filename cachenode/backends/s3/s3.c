@@ -570,6 +570,7 @@ out:
 
 const sb_ops_t sluice_backend_ops = {
 	.abi_version = SB_ABI_VERSION,
+	.ops_size = sizeof(sb_ops_t),
 	.name = "s3",
 	.open = s3_open,
 	.close = s3_close,

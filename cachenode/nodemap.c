@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What a node serves and how it is laid out (see server_i.h): the datasets
+ * opened with their modules, the ring over the cluster's nodes, the HELLO
+ * map that tells clients both, the share of ram_capacity each cache gets,
+ * the disk tier's view of the datasets, and SIGHUP, which swaps all of it
+ * at once or nothing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cachenode/server_i.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TRANSIENT_MIN (32ull << 20)
+#define META_SHARE    16 /* metadata cache: 1/16 of ram_capacity */
+
+cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name)
+{
+	for (size_t i = 0; i < s->n_ds; i++)
+		if (pr_str_eq(name, s->ds[i]->name))
+			return s->ds[i];
+	return NULL;
+}
+
+/* no_ram_tier: no block is cached in RAM; the capacity bounds the buffers
+ * of blocks in flight instead. */
+void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
+			uint64_t *meta)
+{
+	const sl_config_t *cfg = s->cfg;
+	uint64_t cap = s->node->ram_capacity, maxblk = 0;
+
+	for (size_t i = 0; i < cfg->n_datasets; i++)
+		maxblk = SL_MAX(maxblk, (uint64_t)cfg->datasets[i].block_size);
+	*meta = cap / META_SHARE;
+	*blocks = cap - *meta;
+	*slack = SL_MAX(2 * cn_ramtier_charge(maxblk),
+			SL_MIN(TRANSIENT_MIN, cap / 2));
+	if (s->opts.no_ram_tier) {
+		*slack = SL_MAX(*slack, *blocks);
+		*blocks = 0;
+	}
+}
+
+static int build_hello(cn_server_t *s)
+{
+	const sl_config_t *c = s->cfg;
+	pr_hello_node_t *nodes = sl_xcalloc(c->n_nodes + 1, sizeof(*nodes));
+	pr_hello_dataset_t *dss = sl_xcalloc(c->n_datasets + 1, sizeof(*dss));
+	pr_hello_t h = {0};
+	pr_buf_t b;
+	int rc;
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		nodes[i].name = pr_str(c->nodes[i].name);
+		nodes[i].addr = pr_str(c->nodes[i].addr);
+		nodes[i].weight = c->nodes[i].weight;
+	}
+	for (size_t i = 0; i < c->n_datasets; i++) {
+		dss[i].name = pr_str(c->datasets[i].name);
+		dss[i].backend = pr_str(c->datasets[i].backend);
+		dss[i].block_size = c->datasets[i].block_size;
+		dss[i].policy = pr_str(c->datasets[i].policy);
+		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
+	}
+	h.cluster = pr_str(c->cluster_name);
+	h.node = pr_str(s->node_name);
+	h.ring_version = s->ring_version;
+	h.n_nodes = (uint32_t)c->n_nodes;
+	h.nodes = nodes;
+	h.n_datasets = (uint32_t)c->n_datasets;
+	h.datasets = dss;
+	pr_buf_init(&b);
+	rc = pr_hello_encode(&b, &h);
+	free(s->hello);
+	s->hello = NULL;
+	s->hello_len = 0;
+	if (rc == 0)
+		s->hello = pr_buf_release(&b, &s->hello_len);
+	else
+		sl_err("cluster map cannot be encoded: %s", strerror(-rc));
+	pr_buf_fini(&b);
+	free(nodes);
+	free(dss);
+	return rc;
+}
+
+/* The ring and the map for s->cfg (after a load or a reload). */
+static void build_ring(cn_server_t *s)
+{
+	const sl_config_t *c = s->cfg;
+	sl_ring_member_t *mem = sl_xcalloc(c->n_nodes + 1, sizeof(*mem));
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		mem[i].name = c->nodes[i].name;
+		mem[i].weight = c->nodes[i].weight;
+	}
+	sl_ring_destroy(&s->ring);
+	s->ring = sl_ring_new(mem, c->n_nodes);
+	free(mem);
+	s->ring_version = sl_ring_version(s->ring);
+	build_hello(s);
+}
+
+/* The table of dc's policy, or NULL with the config error in err. */
+static const cn_policy_ops_t *find_policy(const cn_server_t *s,
+					  const sl_config_t *cfg,
+					  const sl_dataset_conf_t *dc,
+					  char *err, size_t errlen)
+{
+	const cn_policy_ops_t *p = cn_policy_find(dc->policy, s->opts.policies,
+						  s->opts.n_policies);
+	char known[256];
+
+	if (!p) {
+		cn_policy_names(known, sizeof(known), s->opts.policies,
+				s->opts.n_policies);
+		snprintf(err, errlen,
+			 "%s:%d: [dataset %s] policy: unknown policy '%s' "
+			 "(known: %s)",
+			 cfg->path ? cfg->path : "(config)", dc->policy_line,
+			 dc->name, dc->policy, known);
+	}
+	return p;
+}
+
+static cn_dataset_t *find_open(cn_dataset_t **ds, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ds[i] && strcmp(ds[i]->name, name) == 0)
+			return ds[i];
+	return NULL;
+}
+
+/*
+ * Open cfg's datasets into *out, reusing those of old (n_old) that did
+ * not change.  All or nothing: 0, or -errno with err and nothing opened.
+ */
+static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
+			 cn_dataset_t **old, size_t n_old, cn_dataset_t ***out,
+			 char *err, size_t errlen)
+{
+	cn_dataset_t **ds = sl_xcalloc(cfg->n_datasets + 1, sizeof(*ds));
+	const cn_policy_ops_t *policy;
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->n_datasets; i++) {
+		const sl_dataset_conf_t *dc = &cfg->datasets[i];
+		cn_dataset_t *o = find_open(old, n_old, dc->name);
+
+		if (o && cn_dataset_same(o, dc)) {
+			ds[i] = cn_dataset_ref(o);
+			continue;
+		}
+		policy = find_policy(s, cfg, dc, err, errlen);
+		rc = -EINVAL;
+		if (policy)
+			ds[i] = cn_dataset_open(s->backends, dc, policy,
+						cfg->path, s->next_ds_id++, &rc,
+						err, errlen);
+		if (!ds[i]) {
+			for (size_t j = 0; j < i; j++)
+				cn_dataset_unref(&ds[j]);
+			free(ds);
+			return rc < 0 ? rc : -EINVAL;
+		}
+	}
+	*out = ds;
+	return 0;
+}
+
+int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen)
+{
+	int rc = open_datasets(s, s->cfg, NULL, 0, &s->ds, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	s->n_ds = s->cfg->n_datasets;
+	build_ring(s);
+	return 0;
+}
+
+void cn_nodemap_close(cn_server_t *s)
+{
+	for (size_t i = 0; i < s->n_ds; i++)
+		cn_dataset_unref(&s->ds[i]);
+	free(s->ds);
+	s->ds = NULL;
+	s->n_ds = 0;
+	sl_ring_destroy(&s->ring);
+	free(s->hello);
+	s->hello = NULL;
+}
+
+/* ---- The disk tier's view ------------------------------------------------ */
+
+/* The disk tier's view of the datasets.  Caller frees. */
+static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
+{
+	cn_disk_dataset_t *d = sl_xcalloc(s->n_ds + 1, sizeof(*d));
+
+	for (size_t i = 0; i < s->n_ds; i++) {
+		d[i].sig = s->ds[i]->disk_sig;
+		d[i].policy = s->ds[i]->policy;
+	}
+	return d;
+}
+
+static void disk_conf(const sl_node_conf_t *n, cn_disktier_conf_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->path = n->disk_path;
+	c->capacity = n->disk_capacity;
+	c->min_free = n->disk_min_free;
+	c->min_free_pct = n->disk_min_free_pct;
+}
+
+int cn_nodemap_open_disk(cn_server_t *s, char *err, size_t errlen)
+{
+	cn_disk_dataset_t *d = disk_datasets(s);
+	cn_disktier_conf_t c;
+	int rc;
+
+	disk_conf(s->node, &c);
+	s->disk = cn_disktier_new(&c, d, s->n_ds, &s->m, &rc, err, errlen);
+	free(d);
+	return s->disk ? 0 : rc;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* SIGHUP: new limits and datasets for the disk tier.  old: the node's
+ * previous section (still valid). */
+static void reload_disk(cn_server_t *s, const sl_node_conf_t *old)
+{
+	cn_disk_dataset_t *d;
+	cn_disktier_conf_t c;
+
+	if (!same_str(s->node->disk_path, old->disk_path))
+		sl_warn("reload: disk_path changes take effect on restart");
+	if (!s->disk)
+		return;
+	/* Without a disk_path now, keep the old limits until the restart;
+	 * the datasets still apply. */
+	disk_conf(s->node->disk_path ? s->node : old, &c);
+	d = disk_datasets(s);
+	cn_disktier_configure(s->disk, &c, d, s->n_ds);
+	free(d);
+}
+
+/* ---- Reload -------------------------------------------------------------- */
+
+static void apply_budgets(cn_server_t *s)
+{
+	uint64_t blocks, slack, meta;
+
+	cn_nodemap_budgets(s, &blocks, &slack, &meta);
+	cn_ramtier_set_capacity(s->tier, blocks, slack);
+	cn_metacache_set_limits(s->meta, meta, CN_META_ENTRIES);
+	atomic_store(&s->m.ram_capacity, s->node->ram_capacity);
+}
+
+/* What a reload changes that takes effect on restart only. */
+static void warn_restart_only(const cn_server_t *s, const sl_config_t *cfg,
+			      const sl_node_conf_t *n)
+{
+	if (strcmp(n->addr, s->node->addr) != 0 ||
+	    strcmp(n->metrics_addr, s->node->metrics_addr) != 0 ||
+	    n->workers != s->node->workers)
+		sl_warn("reload: addr, metrics_addr and workers changes take "
+			"effect on restart");
+	if (!same_str(cfg->module_dir, s->cfg->module_dir))
+		sl_warn("reload: module_dir changes take effect on restart");
+}
+
+/* Drop what is cached of the datasets that went away or changed (ds: the
+ * new ones, of cfg), and of those whose metadata TTL changed. */
+static void purge_changed(cn_server_t *s, const sl_config_t *cfg,
+			  cn_dataset_t **ds)
+{
+	for (size_t i = 0; i < s->n_ds; i++) {
+		cn_dataset_t *o = s->ds[i];
+
+		if (find_open(ds, cfg->n_datasets, o->name) != o) {
+			cn_ramtier_purge(s->tier, o->id);
+			cn_metacache_purge_tag(s->meta, o->id);
+			sl_notice("reload: dataset %s %s", o->name,
+				  sl_config_dataset(cfg, o->name) ? "reopened"
+								  : "removed");
+		}
+	}
+	for (size_t i = 0; i < cfg->n_datasets; i++) {
+		if (ds[i]->metadata_ttl_ms !=
+		    cfg->datasets[i].metadata_ttl_ms) {
+			ds[i]->metadata_ttl_ms =
+				cfg->datasets[i].metadata_ttl_ms;
+			cn_metacache_purge_tag(s->meta, ds[i]->id);
+		}
+		if (!find_open(s->ds, s->n_ds, ds[i]->name))
+			sl_notice("reload: dataset %s added", ds[i]->name);
+	}
+}
+
+int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
+{
+	const sl_node_conf_t *n = sl_config_node(cfg, s->node_name);
+	const sl_node_conf_t *old_node;
+	sl_config_t *old_cfg;
+	cn_dataset_t **ds = NULL;
+	int rc;
+
+	if (!n) {
+		snprintf(err, errlen, "%s: node %s is not in the new config",
+			 cfg->path ? cfg->path : "(config)", s->node_name);
+		sl_config_destroy(&cfg);
+		return -ENOENT;
+	}
+	rc = open_datasets(s, cfg, s->ds, s->n_ds, &ds, err, errlen);
+	if (rc < 0) {
+		sl_config_destroy(&cfg);
+		return rc;
+	}
+	warn_restart_only(s, cfg, n);
+	purge_changed(s, cfg, ds);
+	for (size_t i = 0; i < s->n_ds; i++)
+		cn_dataset_unref(&s->ds[i]);
+	free(s->ds);
+	s->ds = ds;
+	s->n_ds = cfg->n_datasets;
+	cn_tiering_set_datasets(s->tiers, s->ds, s->n_ds);
+	old_cfg = s->cfg; /* freed once the disk tier has seen both */
+	old_node = s->node;
+	s->cfg = cfg;
+	s->node = n;
+	build_ring(s);
+	reload_disk(s, old_node);
+	sl_config_destroy(&old_cfg);
+	apply_budgets(s);
+	cn_fetch_pump(s);
+	sl_notice("reloaded %s: %zu datasets, ring version %08" PRIx32,
+		  cfg->path ? cfg->path : "config", s->n_ds, s->ring_version);
+	return 0;
+}
