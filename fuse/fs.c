@@ -143,6 +143,9 @@ fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
 	fc_blockcache_set_ahead(fs->bc, rc.budget, AHEAD_AGE_MS);
 	fs->ra = fc_ra_new(&rc);
 	fs->dc = fc_dcache_new(DC_ENTRIES);
+	fs->fh = &fs->own_fh;
+	pthread_mutex_init(&fs->dirs_lock, NULL);
+	sl_keymap_init(&fs->dirs);
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->mount_ns = sl_wall_ns();
@@ -156,6 +159,11 @@ void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io)
 	fs->io = io;
 }
 
+void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter)
+{
+	fs->fh = counter;
+}
+
 void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n)
 {
 	fs->notify = n;
@@ -167,6 +175,8 @@ void fc_fs_destroy(fc_fs_t **fsp)
 
 	if (!fs)
 		return;
+	fc_fs_dirs_fini(fs);
+	pthread_mutex_destroy(&fs->dirs_lock);
 	fc_ra_destroy(&fs->ra);
 	fc_dcache_destroy(&fs->dc);
 	fc_blockcache_destroy(&fs->bc);

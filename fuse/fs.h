@@ -14,6 +14,9 @@
 #ifndef FC_FS_H
 #define FC_FS_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
@@ -51,6 +54,11 @@ void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io);
  * the session exists, before its loop starts; destroy it after the loop
  * ended, before fc_fs_destroy. */
 void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n);
+
+/* Number handles from counter (borrowed; shared memory outliving the fs)
+ * instead of the fs's own: a worker taking over a mount must never issue
+ * a number its predecessor did.  Before the session loop starts. */
+void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter);
 
 /* The operations table, to pass to fuse_session_new with the fs as
  * userdata. */

@@ -19,11 +19,13 @@
 #ifndef FC_FS_I_H
 #define FC_FS_I_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
 #include "common/config.h"
+#include "common/keymap.h"
 #include "fuse/attrcache.h"
 #include "fuse/blockcache.h"
 #include "fuse/dircache.h"
@@ -56,7 +58,11 @@ struct fc_fs {
 	gid_t gid;
 	int64_t mount_ns;
 	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
-	_Atomic uint64_t next_fh; /* file handles: stream ids, see read.c */
+	_Atomic uint64_t own_fh; /* handle numbers when nothing is shared */
+	_Atomic uint64_t *fh;	 /* the mount's handle counter (shared.h) */
+	pthread_mutex_t dirs_lock;
+	sl_keymap_t dirs; /* protected by dirs_lock: open directories, by
+			   * handle (dir.c) */
 	_Atomic int sweep_posted; /* a sweep waits on the notifier (attr.c) */
 	_Atomic uint64_t full_until_ms; /* lookups do not wait for room */
 	_Atomic uint64_t reads;
@@ -134,11 +140,15 @@ void fc_fs_relieve(fc_fs_t *fs);
 void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip, const fc_attr_t *a);
 void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip);
 
-/* A new file handle, never 0: it names one reader (read.c). */
+/* A new handle number, never 0 and never issued before on the mount: a
+ * file's names one reader (read.c), a directory's one listing (dir.c). */
 static inline uint64_t fc_fs_new_handle(fc_fs_t *fs)
 {
-	return atomic_fetch_add(&fs->next_fh, 1) + 1;
+	return atomic_fetch_add(fs->fh, 1) + 1;
 }
+
+/* Free what dir.c keeps of directory handles still open. */
+void fc_fs_dirs_fini(fc_fs_t *fs);
 
 void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -761,16 +761,33 @@ static int sound(const fc_inode_table_t *t, uint8_t *state, uint32_t idx)
 	return verdict == GOOD;
 }
 
+/* A header another process left: one of this layout that fits bytes. */
+static int header_ok(const struct it_hdr *h, size_t bytes)
+{
+	return h->magic == MAGIC && h->layout == LAYOUT && h->max >= 2 &&
+	       h->nslots == slots_for(h->max) && h->npieces == h->max &&
+	       fc_inode_table_bytes(h->max) <= bytes && h->hwm != 0 &&
+	       h->hwm <= h->max && h->piece_hwm <= h->npieces;
+}
+
+int fc_inode_table_check(const void *mem, size_t bytes)
+{
+	const struct it_hdr *h = mem;
+
+	if (bytes < sizeof(*h))
+		return -EINVAL;
+	if (h->magic == 0 || header_ok(h, bytes))
+		return 0;
+	return -EINVAL;
+}
+
 static int attach(fc_inode_table_t *t, size_t bytes)
 {
 	struct it_hdr *h = t->h;
 	uint32_t hwm = h->hwm;
 	uint8_t *state, *piece_used;
 
-	if (h->layout != LAYOUT || h->max < 2 ||
-	    h->nslots != slots_for(h->max) || h->npieces != h->max ||
-	    fc_inode_table_bytes(h->max) > bytes || hwm == 0 || hwm > h->max ||
-	    h->piece_hwm > h->npieces)
+	if (!header_ok(h, bytes))
 		return -EINVAL;
 	map_arrays(t, (char *)h, h->max);
 	if (t->e[0].ino != FC_INO_ROOT)

@@ -78,6 +78,11 @@ fc_inode_table_t *fc_inode_table_new(void *mem, size_t bytes, uint32_t max,
 				     fc_inode_hash_fn *hash, int *err);
 void fc_inode_table_destroy(fc_inode_table_t **tp);
 
+/* Whether fc_inode_table_new could use mem[0..bytes) (borrowed; only
+ * read): 0 for zeros or a table of this layout, else -EINVAL.  A new
+ * binary asks before its predecessor lets go of the table. */
+int fc_inode_table_check(const void *mem, size_t bytes);
+
 /* Whether fc_inode_table_new took over a table (1) or made one (0). */
 int fc_inode_table_attached(const fc_inode_table_t *t);
 
