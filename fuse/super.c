@@ -3,8 +3,8 @@
  * The supervisor (see proc.h): it mounts, keeps /dev/fuse and the shared
  * state (shared.h) for the life of the mount, and runs one serving worker
  * at a time.  It is one thread around one poll(2): a signalfd (SIGCHLD,
- * SIGTERM, SIGINT, SIGUSR2), the workers' control sockets, the --upgrade
- * listener and, once it has given up on workers, /dev/fuse itself.
+ * SIGTERM, SIGINT, SIGHUP, SIGUSR2), the workers' control sockets, the
+ * --upgrade listener and, once it has given up on workers, /dev/fuse itself.
  *
  * A worker's life.  It starts, fetches the cluster map and says READY;
  * the supervisor gives it the connection (GO); it says SERVING.  The
@@ -828,8 +828,9 @@ static void on_signal(super_t *s)
 			reap(s);
 		else if (si.ssi_signo == SIGUSR2)
 			start_upgrade(s);
-		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			stop(s);
+		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT ||
+			 si.ssi_signo == SIGHUP)
+			stop(s); /* as libfuse's own handlers would */
 	}
 }
 
@@ -1030,6 +1031,7 @@ int fc_super_main(const fc_cmdline_t *c)
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

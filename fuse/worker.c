@@ -312,9 +312,15 @@ int fc_worker_main(const fc_cmdline_t *c)
 	rc = fc_loop_run(w.loop);
 	if (rc < 0)
 		sl_err("reading /dev/fuse: %s", strerror(-rc));
-	ret = rc == 1	? FC_EXIT_DRAINED
-	      : rc == 0 ? FC_EXIT_UNMOUNTED
-			: FC_EXIT_FAILED;
+	if (rc == 1) {
+		/* Handed over: go now.  Tidying up could wait on the kernel
+		 * (the notifier may be blocked on a directory lock that a
+		 * lookup holds, and the lookup waits for our successor, who
+		 * waits for us to exit). */
+		fc_fs_log_stats(w.fs);
+		_exit(FC_EXIT_DRAINED);
+	}
+	ret = rc == 0 ? FC_EXIT_UNMOUNTED : FC_EXIT_FAILED;
 out:
 	if (w.have_ctl) {
 		/* Blocked in recvmsg, a cancellation point. */
