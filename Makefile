@@ -4,7 +4,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, then the integration tests.
 #
 # Knobs: CFLAGS (default -O2 -g), SANITIZE=address,undefined, B=build dir,
-# V=1 for full command lines, PREFIX for `make install`.
+# V=1 for full command lines, PREFIX and DESTDIR for `make install`.
+# `make deb` builds the Debian package (PREFIX=/usr) into $(B)/.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -71,7 +72,7 @@ LIBS_webhdfs := $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 .SECONDARY:
 
 .PHONY: all tests check unit unit-san integration deps clean fuzz \
-	format format-check demo demo-stop bench install
+	format format-check demo demo-stop bench install man deb
 
 all: $(BINS) $(MODULES)
 
@@ -165,12 +166,55 @@ demo-stop:
 bench:
 	@bench/run.sh
 
-install: all
+# Man pages: each binary's from its own --help and --version (help2man,
+# plus the sections of deploy/man/NAME.h2m), so they cannot drift from
+# it; sluice.conf(5) from README.md's configuration tables.
+MAN8 := $(patsubst $(B)/%,$(B)/man/%.8,$(BINS))
+MAN5 := $(B)/man/sluice.conf.5
+man: $(MAN8) $(MAN5)
+
+$(B)/man/%.8: $(B)/% deploy/man/%.h2m
+	$(call say,MAN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)PATH=$(abspath $(B)):$$PATH help2man --no-info --section=8 \
+		--include=deploy/man/$*.h2m --output=$@ $*
+
+$(MAN5): README.md deploy/man/conf2man.py
+	$(call say,MAN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)/usr/bin/python3 deploy/man/conf2man.py README.md $(VERSION) > $@.tmp
+	$(Q)mv $@.tmp $@
+
+# systemd units, with this PREFIX's binaries.
+UNITS := $(patsubst deploy/systemd/%.in,$(B)/systemd/%,\
+	$(wildcard deploy/systemd/*.service.in))
+$(B)/systemd/%: deploy/systemd/%.in Makefile
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sed 's|@bindir@|$(PREFIX)/bin|g' $< > $@
+
+install: all man $(UNITS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/sluice \
-		$(DESTDIR)$(PREFIX)/include/sluice
+		$(DESTDIR)$(PREFIX)/include/sluice \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(MODULES) $(DESTDIR)$(PREFIX)/lib/sluice
 	install -m 644 include/sluice/backend.h $(DESTDIR)$(PREFIX)/include/sluice
+	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 $(MAN8) $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 $(UNITS) $(DESTDIR)$(PREFIX)/lib/systemd/system
+
+# The Debian package: `make install` with PREFIX=/usr from a build of its
+# own (the module directory is compiled in), then deploy/debian/build-deb.sh.
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB := $(B)/sluice_$(VERSION)_$(DEB_ARCH).deb
+deb:
+	$(Q)rm -rf $(B)/deb/debian
+	$(Q)$(MAKE) --no-print-directory B=$(B)/deb/build PREFIX=/usr \
+		DESTDIR=$(abspath $(B)/deb/debian/sluice) install >/dev/null
+	$(Q)deploy/debian/build-deb.sh $(B)/deb $(VERSION) $(DEB)
 
 clean:
 	rm -rf build

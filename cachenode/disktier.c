@@ -668,34 +668,14 @@ void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key)
 	}
 }
 
-size_t cn_disktier_count(const cn_disktier_t *dt)
+void cn_disktier_info(const cn_disktier_t *dt, cn_disktier_info_t *out)
 {
-	return dt->n_live;
-}
-
-uint64_t cn_disktier_used(const cn_disktier_t *dt)
-{
-	return dt->used_bytes;
-}
-
-size_t cn_disktier_pending_writes(const cn_disktier_t *dt)
-{
-	return dt->pending_writes;
-}
-
-int cn_disktier_direct(const cn_disktier_t *dt)
-{
-	return dt->direct;
-}
-
-uint64_t cn_disktier_rebuild_ns(const cn_disktier_t *dt)
-{
-	return dt->rebuild_ns;
-}
-
-size_t cn_disktier_rebuild_files(const cn_disktier_t *dt)
-{
-	return dt->rebuild_files;
+	out->blocks = dt->n_live;
+	out->used_bytes = dt->used_bytes;
+	out->pending_writes = dt->pending_writes;
+	out->direct = dt->direct;
+	out->rebuild_ns = dt->rebuild_ns;
+	out->rebuild_files = dt->rebuild_files;
 }
 
 int cn_disktier_fd(const cn_disktier_t *dt)

@@ -144,16 +144,17 @@ int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 /* Forget key and delete its file (a length that cannot be right). */
 void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key);
 
-/* Blocks indexed (being written or on disk), and bytes of their files. */
-size_t cn_disktier_count(const cn_disktier_t *dt);
-uint64_t cn_disktier_used(const cn_disktier_t *dt);
-/* Writes queued or in flight. */
-size_t cn_disktier_pending_writes(const cn_disktier_t *dt);
-/* 1 when block files are read and written with O_DIRECT. */
-int cn_disktier_direct(const cn_disktier_t *dt);
-/* How long the start-up index rebuild took, and how many names it read. */
-uint64_t cn_disktier_rebuild_ns(const cn_disktier_t *dt);
-size_t cn_disktier_rebuild_files(const cn_disktier_t *dt);
+/* What the tier holds and how it started, for tests and logs. */
+typedef struct cn_disktier_info {
+	size_t blocks;	       /* indexed: being written or on disk */
+	uint64_t used_bytes;   /* of their files */
+	size_t pending_writes; /* queued or in flight */
+	int direct;	       /* block files use O_DIRECT */
+	uint64_t rebuild_ns;   /* the start-up index rebuild */
+	size_t rebuild_files;  /* names it read */
+} cn_disktier_info_t;
+
+void cn_disktier_info(const cn_disktier_t *dt, cn_disktier_info_t *out);
 
 /* The path of key's file below the tier's directory ("ab/..."), for
  * tests and tools: 0, or -ENAMETOOLONG when cap is too small. */

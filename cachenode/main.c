@@ -36,7 +36,7 @@ typedef struct main_ctx {
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s -c CLUSTER.conf [--node NAME] [-v]...\n"
+		"Usage: %s -c CLUSTER.conf [--node NAME] [-v]...\n"
 		"\n"
 		"Serve one node of a Sluice cluster: a RAM cache of dataset\n"
 		"blocks in front of the datasets' backends.\n"

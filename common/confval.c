@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/config.h"
 
@@ -34,46 +35,39 @@ static char ascii_lower(char ch)
 	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 }
 
-int sl_name_valid(const char *name)
+static int is_backend_char(char ch)
 {
-	size_t len;
+	return is_lower_alnum(ch) || ch == '_';
+}
 
-	if (!name)
-		return 0;
-	len = strlen(name);
-	if (len == 0 || len > SL_NAME_MAX)
-		return 0;
-	/* Names become directory names (datasets) and path components. */
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+/* 1 when s is 1..max characters that all pass ok. */
+static int all_of(const char *s, size_t max, int (*ok)(char ch))
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 0 || len > max)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		if (!is_name_char(name[i]))
+		if (!ok(s[i]))
 			return 0;
 	return 1;
+}
+
+int sl_name_valid(const char *name)
+{
+	/* Names become directory names (datasets) and path components. */
+	return all_of(name, SL_NAME_MAX, is_name_char) &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int sl_backend_name_valid(const char *name)
 {
-	size_t len = strlen(name);
-
-	if (len == 0 || len > SL_BACKEND_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!is_lower_alnum(name[i]) && name[i] != '_')
-			return 0;
-	return 1;
+	return all_of(name, SL_BACKEND_MAX, is_backend_char);
 }
 
 int sl_key_valid(const char *key)
 {
-	size_t len = strlen(key);
-
-	if (len == 0 || len > SL_CONF_KEY_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!is_name_char(key[i]))
-			return 0;
-	return 1;
+	return all_of(key, SL_CONF_KEY_MAX, is_name_char);
 }
 
 /*
@@ -100,19 +94,9 @@ static int parse_digits(const char **sp, uint64_t *v)
 	return ret;
 }
 
-int sl_parse_uint(const char *s, uint64_t *out)
-{
-	int ret;
-
-	if (!s)
-		return -EINVAL;
-	ret = parse_digits(&s, out);
-	if (ret == -EINVAL || *s)
-		return -EINVAL;
-	return ret;
-}
-
-int sl_parse_percent(const char *s, uint64_t *out)
+/* Digits at s, then (with a tail) blanks, then exactly tail.
+ * Returns 0, -EINVAL or -ERANGE. */
+static int digits_then(const char *s, const char *tail, uint64_t *out)
 {
 	int ret;
 
@@ -121,11 +105,21 @@ int sl_parse_percent(const char *s, uint64_t *out)
 	ret = parse_digits(&s, out);
 	if (ret == -EINVAL)
 		return ret;
-	while (sl_conf_blank(*s))
+	while (*tail && sl_conf_blank(*s))
 		s++;
-	if (*s != '%' || s[1])
+	if (strcmp(s, tail) != 0)
 		return -EINVAL;
 	return ret;
+}
+
+int sl_parse_uint(const char *s, uint64_t *out)
+{
+	return digits_then(s, "", out);
+}
+
+int sl_parse_percent(const char *s, uint64_t *out)
+{
+	return digits_then(s, "%", out);
 }
 
 int sl_parse_size(const char *s, uint64_t *out)
@@ -254,4 +248,22 @@ int sl_host_port_valid(const char *s)
 		if (sl_conf_blank(*q))
 			return 0;
 	return 1;
+}
+
+int sl_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; s && i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

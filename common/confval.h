@@ -32,6 +32,8 @@ int sl_parse_size(const char *s, uint64_t *out);
 /* "30" (seconds), "500ms", "2s", "5m", "1h", "1d".  Returns 0 or
  * -EINVAL / -ERANGE. */
 int sl_parse_duration_ms(const char *s, uint64_t *out);
+/* yes/no, true/false, on/off, 1/0 (any case).  Returns 0 or -EINVAL. */
+int sl_parse_bool(const char *s, int *out);
 /* True when name matches [A-Za-z0-9._-]{1,64} and is not "." or "..": a
  * dataset's name is a directory name under the mount point. */
 int sl_name_valid(const char *name);

@@ -32,7 +32,7 @@ typedef struct ctl {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sluicectl -c CLUSTER.conf [options] COMMAND [ARGS]\n"
+		"Usage: sluicectl -c CLUSTER.conf [options] COMMAND [ARGS]\n"
 		"\n"
 		"commands:\n"
 		"  status          each node: reachable, ring version, RAM "

@@ -36,11 +36,13 @@ struct fc_opts {
 	char *config;
 	char *log_file;
 	int verbose;
-	int rw;		  /* the last of -o ro / -o rw was rw */
-	int worker;	  /* --sluice-worker: run as a supervisor's worker */
-	int standby;	  /* --sluice-upgrade: a worker an upgrade starts */
-	int upgrade;	  /* --upgrade MOUNTPOINT */
-	int auto_unmount; /* -o auto_unmount, taken over from libfuse */
+	int rw;		   /* the last of -o ro / -o rw was rw */
+	char *operand[2];  /* the words that are no option, in order */
+	size_t n_operands; /* how many of them */
+	int worker;	   /* --sluice-worker: run as a supervisor's worker */
+	int standby;	   /* --sluice-upgrade: a worker an upgrade starts */
+	int upgrade;	   /* --upgrade MOUNTPOINT */
+	int auto_unmount;  /* -o auto_unmount, taken over from libfuse */
 };
 
 enum { KEY_VERBOSE, KEY_RO, KEY_RW, KEY_AUTO_UNMOUNT };
@@ -54,6 +56,8 @@ static const struct fuse_opt fc_opt_spec[] = {
 	FC_OPT("-c %s", config),
 	FC_OPT("--config=%s", config),
 	FC_OPT("--log=%s", log_file),
+	FC_OPT("config=%s", config), /* -o config=FILE, -o log=FILE (fstab) */
+	FC_OPT("log=%s", log_file),
 	FC_OPT("--sluice-worker", worker),
 	FC_OPT("--sluice-upgrade", standby),
 	FC_OPT("--upgrade", upgrade),
@@ -70,8 +74,16 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 {
 	struct fc_opts *o = data;
 
-	(void)arg;
 	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (o->n_operands == 2) {
+			fprintf(stderr,
+				"sluice-fuse: one operand too many: %s\n", arg);
+			return -1;
+		}
+		o->operand[o->n_operands++] = sl_xstrdup(arg);
+		return 0; /* placed by place_operands */
+	}
 	if (key == KEY_VERBOSE) {
 		o->verbose++;
 		return 0;
@@ -87,26 +99,57 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 	return 1; /* libfuse's: keep for fuse_parse_cmdline */
 }
 
+/*
+ * mount(8) with an fstab line of type fuse runs mount.fuse3, which runs
+ * "sluice-fuse CONFIG MOUNTPOINT -o OPTIONS": so two operands are the
+ * config and the mount point, one is the mount point (with -c).  The mount
+ * point goes back to args for fuse_parse_cmdline.  Returns 0 or -1.
+ */
+static int place_operands(struct fc_opts *o, struct fuse_args *args)
+{
+	if (o->n_operands == 2) {
+		if (o->config && !o->worker) {
+			fprintf(stderr,
+				"sluice-fuse: the config is given twice "
+				"(-c and an operand)\n");
+			return -1;
+		}
+		/* A worker's --config= is its supervisor's, made absolute. */
+		if (!o->config) {
+			o->config = o->operand[0];
+			o->operand[0] = NULL;
+		}
+	}
+	if (o->n_operands == 0)
+		return 0;
+	return fuse_opt_add_arg(args, o->operand[o->n_operands - 1]);
+}
+
 static void usage(const char *prog)
 {
-	printf("usage: %s -c CLUSTER.conf MOUNTPOINT [options]\n"
-	       "       %s --upgrade MOUNTPOINT\n"
+	printf("Usage: %s -c CLUSTER.conf MOUNTPOINT [options]\n"
+	       "  or:  %s CLUSTER.conf MOUNTPOINT [options]  (as mount.fuse3 "
+	       "runs it)\n"
+	       "  or:  %s --upgrade MOUNTPOINT\n"
 	       "\n"
 	       "Mount the datasets of a Sluice cluster read-only at "
 	       "MOUNTPOINT.\n"
 	       "\n"
 	       "Sluice options:\n"
-	       "    -c FILE, --config=FILE  cluster configuration (required)\n"
+	       "    -c FILE, --config=FILE  cluster configuration (or the\n"
+	       "                           first of two operands)\n"
 	       "    -v, --verbose          more log output (repeat for "
 	       "debug)\n"
 	       "    --log=FILE             append log lines to FILE (the "
 	       "daemon's\n"
 	       "                           stderr is /dev/null without it)\n"
+	       "    -o config=FILE, -o log=FILE  the same, as mount options "
+	       "(fstab)\n"
 	       "    --upgrade              replace the worker serving "
 	       "MOUNTPOINT with\n"
 	       "                           this binary, without unmounting\n"
 	       "\n",
-	       prog, prog);
+	       prog, prog, prog);
 }
 
 int main(int argc, char *argv[])
@@ -114,7 +157,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts cmd;
 	struct fc_opts o = {0};
-	char config[PATH_MAX];
+	char config[PATH_MAX], cwd[PATH_MAX];
 	fc_cmdline_t c;
 	int ret = 1;
 
@@ -129,6 +172,7 @@ int main(int argc, char *argv[])
 	if (fuse_opt_insert_arg(&args, 1, FC_MOUNT_OPTS) != 0 ||
 	    fuse_opt_insert_arg(&args, 1, FC_LOOP_OPTS) != 0 ||
 	    fuse_opt_parse(&args, &o, fc_opt_spec, fc_opt_proc) < 0 ||
+	    place_operands(&o, &args) != 0 ||
 	    fuse_parse_cmdline(&args, &cmd) != 0) {
 		ret = 2;
 		goto out;
@@ -166,8 +210,18 @@ int main(int argc, char *argv[])
 			"%s: -o clone_fd ignored: requests read on a "
 			"cloned descriptor die with its worker\n",
 			argv[0]);
+	/* Absolute: the daemon works from /. */
 	if (!realpath(o.config, config))
 		sl_strlcpy(config, o.config, sizeof(config));
+	if (o.log_file && o.log_file[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		char *abs = sl_xmalloc(strlen(cwd) + strlen(o.log_file) + 2);
+
+		strcpy(abs, cwd);
+		strcat(abs, "/");
+		strcat(abs, o.log_file);
+		free(o.log_file);
+		o.log_file = abs;
+	}
 	memset(&c, 0, sizeof(c));
 	c.argv = argv;
 	c.argc = argc;
@@ -185,6 +239,8 @@ out:
 	free(cmd.mountpoint);
 	free(o.config);
 	free(o.log_file);
+	free(o.operand[0]);
+	free(o.operand[1]);
 	fuse_opt_free_args(&args);
 	return ret;
 }

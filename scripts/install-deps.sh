@@ -15,6 +15,9 @@ PKGS=(
 	# tests (etcd-server: a real etcd for the membership tests)
 	check curl procps psmisc python3 python3-torch python3-boto3
 	python3-botocore etcd-server
+	# packaging: `make man`, `make deb` and their tests (dpkg-shlibdeps is
+	# in build-essential's dpkg-dev; systemd for systemd-analyze verify)
+	help2man man-db systemd
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(s3fs rclone gnuplot-nox)
@@ -34,6 +37,12 @@ done
 # node and npm, which Debian's npm package conflicts with: count the commands.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	missing+=(nodejs npm)
+fi
+
+# kubectl renders the Kubernetes manifests (`kubectl kustomize`, test/it_k8s.sh);
+# Debian's kubernetes-client has it, but the machine may carry its own.
+if ! command -v kubectl >/dev/null 2>&1; then
+	missing+=(kubernetes-client)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -850,7 +850,7 @@ START_TEST(test_command_line)
 	char args[1024], *out;
 
 	ck_assert_int_eq(run_cli("--help", &out), 0);
-	ck_assert_ptr_nonnull(strstr(out, "usage:"));
+	ck_assert_ptr_nonnull(strstr(out, "Usage:"));
 	ck_assert_ptr_nonnull(strstr(out, "SIGHUP"));
 	free(out);
 	ck_assert_int_eq(run_cli("--version", &out), 0);

@@ -34,6 +34,15 @@
 #define SIG  0x5eed0001u
 #define SIG2 0x5eed0002u
 
+/* The tier's counters now (a copy). */
+static cn_disktier_info_t dt_info(const cn_disktier_t *dt)
+{
+	cn_disktier_info_t i;
+
+	cn_disktier_info(dt, &i);
+	return i;
+}
+
 static char *tmp;
 static cn_ramtier_t *ram;
 static cn_metrics_t m;
@@ -173,14 +182,14 @@ static void roundtrip(int buffered)
 	cn_disktier_t *dt = open_tier(1ull << 30, buffered, two_ds, 2);
 	size_t n = SL_ARRAY_SIZE(sizes);
 
-	ck_assert_int_eq(cn_disktier_direct(dt), !buffered);
+	ck_assert_int_eq(dt_info(dt).direct, !buffered);
 	for (size_t i = 0; i < n; i++)
 		put(dt, i, sizes[i], SIG, &cn_policy_lru, 1);
 	/* Already there: not written twice. */
 	put(dt, 0, sizes[0], SIG, &cn_policy_lru, 0);
 	settle(dt);
 	ck_assert_uint_eq(atomic_load(&m.disk_writes), n);
-	ck_assert_uint_eq(cn_disktier_count(dt), n);
+	ck_assert_uint_eq(dt_info(dt).blocks, n);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(get(dt, i), 0);
 	ck_assert_uint_eq(atomic_load(&m.disk_reads), n);
@@ -189,8 +198,8 @@ static void roundtrip(int buffered)
 
 	/* A restart finds every block from the names alone. */
 	dt = open_tier(1ull << 30, buffered, two_ds, 2);
-	ck_assert_uint_eq(cn_disktier_count(dt), n);
-	ck_assert_uint_eq(cn_disktier_rebuild_files(dt), n);
+	ck_assert_uint_eq(dt_info(dt).blocks, n);
+	ck_assert_uint_eq(dt_info(dt).rebuild_files, n);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(get(dt, i), 0);
 	ck_assert_int_eq(get(dt, 999), -ENOENT);
@@ -228,7 +237,7 @@ START_TEST(test_cleanup_at_start)
 
 	/* Dataset SIG2 is gone from the config. */
 	dt = open_tier(1ull << 30, 0, two_ds, 1);
-	ck_assert_uint_eq(cn_disktier_count(dt), 1);
+	ck_assert_uint_eq(dt_info(dt).blocks, 1);
 	settle(dt);
 	ck_assert(!exists(stale));
 	ck_assert(!exists(p));
@@ -275,7 +284,7 @@ START_TEST(test_corruption_detected)
 		ck_assert(!exists(p[i]));
 		ck_assert_int_eq(get(dt, (uint64_t)i), -ENOENT);
 	}
-	ck_assert_uint_eq(cn_disktier_count(dt), 1);
+	ck_assert_uint_eq(dt_info(dt).blocks, 1);
 	/* Dropped blocks may be written again. */
 	put(dt, 0, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
@@ -299,7 +308,7 @@ START_TEST(test_written_again_after_drop)
 	settle(dt);
 	ck_assert_int_eq(get(dt, 1), 0);
 	ck_assert_uint_eq(atomic_load(&m.disk_writes), 2);
-	ck_assert_uint_eq(cn_disktier_count(dt), 1);
+	ck_assert_uint_eq(dt_info(dt).blocks, 1);
 	cn_disktier_destroy(&dt);
 }
 END_TEST
@@ -314,14 +323,14 @@ START_TEST(test_lru_and_pin_at_capacity)
 	for (uint64_t i = 0; i < 4; i++)
 		put(dt, i, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
-	ck_assert_uint_eq(cn_disktier_used(dt), 4 * c);
+	ck_assert_uint_eq(dt_info(dt).used_bytes, 4 * c);
 	/* Block 0 is used: block 1 is now the least recent. */
 	ck_assert_int_eq(get(dt, 0), 0);
 	put(dt, 4, len, SIG, &cn_policy_lru, 1);
 	put(dt, 5, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
-	ck_assert_uint_eq(cn_disktier_count(dt), 4);
-	ck_assert_uint_le(cn_disktier_used(dt), 4 * c);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	ck_assert_uint_le(dt_info(dt).used_bytes, 4 * c);
 	ck_assert_int_eq(get(dt, 1), -ENOENT);
 	ck_assert_int_eq(get(dt, 2), -ENOENT);
 	ck_assert_int_eq(get(dt, 0), 0);
@@ -341,7 +350,7 @@ START_TEST(test_lru_and_pin_at_capacity)
 	put(dt, 12, len, SIG, &cn_policy_lru, 1);
 	settle(dt);
 	ck_assert_int_eq(get(dt, 10), 0);
-	ck_assert_uint_eq(cn_disktier_count(dt), 4);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
 	cn_disktier_destroy(&dt);
 }
 END_TEST
@@ -403,10 +412,10 @@ START_TEST(test_evicted_while_writing)
 	 * writes are still queued or in flight, and go once written. */
 	for (uint64_t i = 0; i < 10; i++)
 		put(dt, i, 5000, SIG, &cn_policy_lru, 1);
-	ck_assert_uint_eq(cn_disktier_count(dt), 2);
+	ck_assert_uint_eq(dt_info(dt).blocks, 2);
 	settle(dt);
 	ck_assert_int_eq(count_files(), 2);
-	ck_assert_uint_eq(cn_disktier_used(dt), 2 * c);
+	ck_assert_uint_eq(dt_info(dt).used_bytes, 2 * c);
 	ck_assert_int_eq(get(dt, 9), 0);
 	ck_assert_int_eq(get(dt, 8), 0);
 	ck_assert_int_eq(get(dt, 7), -ENOENT);
@@ -424,7 +433,7 @@ START_TEST(test_destroy_with_writes_queued)
 	cn_disktier_destroy(&dt); /* cancels what has not started */
 	ck_assert_uint_eq(cn_ramtier_used(ram), 0);
 	dt = open_tier(1ull << 30, 0, two_ds, 2);
-	n = cn_disktier_count(dt);
+	n = dt_info(dt).blocks;
 	ck_assert_uint_le(n, 300);
 	for (uint64_t i = 0; i < 300; i++) {
 		int rc = get(dt, i);
@@ -506,7 +515,7 @@ START_TEST(test_reload_purges_and_refiles)
 	settle(dt);
 	block_file(2, SIG2, 5000, p, sizeof(p));
 	ck_assert(!exists(p));
-	ck_assert_uint_eq(cn_disktier_count(dt), 1);
+	ck_assert_uint_eq(dt_info(dt).blocks, 1);
 	/* Block 1 is pinned now: a capacity of one block keeps it. */
 	c.capacity = CN_DISK_HEADER + 8192;
 	cn_disktier_configure(dt, &c, now, 1);
@@ -532,7 +541,7 @@ START_TEST(test_rebuild_time)
 						   &cn_policy_lru),
 				 1);
 		cn_block_unref(b);
-		if (cn_disktier_pending_writes(dt) >= 1024)
+		if (dt_info(dt).pending_writes >= 1024)
 			settle(dt); /* below the tier's write backlog */
 	}
 	settle(dt);
@@ -546,8 +555,8 @@ START_TEST(test_rebuild_time)
 		cold = th_write_file("/proc/sys/vm/drop_caches", "3", 1) == 0;
 	}
 	dt = open_tier(1ull << 40, 0, two_ds, 2);
-	ck_assert_uint_eq(cn_disktier_count(dt), n);
-	ns = cn_disktier_rebuild_ns(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, n);
+	ns = dt_info(dt).rebuild_ns;
 	per = (double)ns / 1e6 * 100000.0 / (double)(n ? n : 1);
 	printf("disk tier rebuild: %zu blocks in %.1f ms (%.1f ms per "
 	       "100,000 blocks, %s caches)\n",

@@ -376,6 +376,19 @@ START_TEST(test_parse_uint_percent)
 	ck_assert_int_eq(sl_parse_percent("%", &v), -EINVAL);
 	ck_assert_int_eq(sl_parse_percent("99999999999999999999%", &v),
 			 -ERANGE);
+	{
+		int b = -1;
+
+		ck_assert_int_eq(sl_parse_bool("Yes", &b), 0);
+		ck_assert_int_eq(b, 1);
+		ck_assert_int_eq(sl_parse_bool("off", &b), 0);
+		ck_assert_int_eq(b, 0);
+		ck_assert_int_eq(sl_parse_bool("1", &b), 0);
+		ck_assert_int_eq(b, 1);
+		ck_assert_int_eq(sl_parse_bool("nope", &b), -EINVAL);
+		ck_assert_int_eq(sl_parse_bool("", &b), -EINVAL);
+		ck_assert_int_eq(sl_parse_bool(NULL, &b), -EINVAL);
+	}
 }
 END_TEST
 

@@ -73,10 +73,10 @@ START_TEST(test_uris)
 		ck_assert_str_eq(c.root, t[i].root);
 		ck_assert_int_eq(c.auth, WH_AUTH_NONE);
 		ck_assert_int_eq(c.verify_reads, 1);
-		ck_assert_uint_eq(c.timeout_ms, 30000);
-		ck_assert_uint_eq(c.connect_timeout_ms, 5000);
-		ck_assert_uint_eq(c.retries, 4);
-		ck_assert_uint_eq(c.retry_base_ms, 100);
+		ck_assert_uint_eq(c.http.timeout_ms, 30000);
+		ck_assert_uint_eq(c.http.connect_timeout_ms, 5000);
+		ck_assert_uint_eq(c.http.retries, 4);
+		ck_assert_uint_eq(c.http.retry_base_ms, 100);
 		wh_conf_fini(&c);
 	}
 }
@@ -311,10 +311,10 @@ START_TEST(test_numbers)
 	wh_conf_t c;
 
 	ck_assert_int_eq(load(&c, "webhdfs://nn/d", ok, err), 0);
-	ck_assert_uint_eq(c.timeout_ms, 2000);
-	ck_assert_uint_eq(c.connect_timeout_ms, 500);
-	ck_assert_uint_eq(c.retries, 0);
-	ck_assert_uint_eq(c.retry_base_ms, 1);
+	ck_assert_uint_eq(c.http.timeout_ms, 2000);
+	ck_assert_uint_eq(c.http.connect_timeout_ms, 500);
+	ck_assert_uint_eq(c.http.retries, 0);
+	ck_assert_uint_eq(c.http.retry_base_ms, 1);
 	ck_assert_int_eq(c.verify_reads, 0);
 	wh_conf_fini(&c);
 	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
@@ -333,7 +333,7 @@ START_TEST(test_numbers)
 		const char *kv[] = {"timeout", "1s", NULL};
 
 		ck_assert_int_eq(load(&c, "webhdfs://nn/d", kv, err), 0);
-		ck_assert_uint_eq(c.connect_timeout_ms, 1000);
+		ck_assert_uint_eq(c.http.connect_timeout_ms, 1000);
 		wh_conf_fini(&c);
 	}
 }

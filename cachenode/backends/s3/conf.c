@@ -12,24 +12,20 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cachenode/backends/s3/s3_i.h"
+#include "common/confval.h"
+#include "common/modconf.h"
 #include "common/util.h"
 
 #define KNOWN_KEYS                                                             \
 	"endpoint, region, credentials, profile, path_style, anonymous, "      \
-	"ca_bundle, timeout, connect_timeout, retries, retry_base"
+	"ca_bundle, " SL_MODCONF_HTTP_KEYS
 
-#define DEFAULT_TIMEOUT_MS	   30000
-#define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_RETRIES		   4
-#define DEFAULT_RETRY_BASE_MS	   100
-#define MAX_RETRIES		   20
-#define CRED_LINE_MAX		   4096
+#define CRED_LINE_MAX 4096
 
 /* Free and wipe a string that may hold a secret. */
 static void free_secret(char **sp)
@@ -161,126 +157,45 @@ out:
 
 /* ---- dataset keys ---------------------------------------------------- */
 
-typedef struct loader {
-	const sb_dataset_t *ds;
-	const char *file;
-	char *err;
-	size_t errlen;
-} loader_t;
-
-static int bad(loader_t *l, const sb_param_t *p, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* "FILE:LINE: [dataset NAME] KEY: message"; returns -EINVAL. */
-static int bad(loader_t *l, const sb_param_t *p, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p)
-		snprintf(l->err, l->errlen, "%s:%d: [dataset %s] %s: %s",
-			 l->file, p->line, l->ds->name, p->key, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: [dataset %s] %s", l->file,
-			 l->ds->name, msg);
-	return -EINVAL;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-	    !strcmp(v, "1") || !strcasecmp(v, "on"))
-		*out = 1;
-	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") ||
-		 !strcmp(v, "0") || !strcasecmp(v, "off"))
-		*out = 0;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 /*
  * "30" (seconds), "500ms", "2s", "5m", "1h", as the cluster config writes
  * durations.  Parsed here rather than with common/config.c, so that the
  * module carries no copy of the node's code and globals.
  */
-static int parse_duration_ms(const char *s, uint64_t *out)
-{
-	static const struct {
-		const char *unit;
-		uint64_t ms;
-	} units[] = {{"", 1000},
-		     {"ms", 1},
-		     {"s", 1000},
-		     {"m", 60000},
-		     {"h", 3600000}};
-	unsigned long long v;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	for (size_t i = 0; i < SL_ARRAY_SIZE(units); i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (v > UINT64_MAX / units[i].ms)
-			return -ERANGE;
-		*out = v * units[i].ms;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-static int parse_ms(loader_t *l, const sb_param_t *p, uint64_t lo, uint64_t hi,
-		    uint64_t *out)
-{
-	if (parse_duration_ms(p->value, out) < 0)
-		return bad(l, p, "'%s' is not a duration (500ms, 2s, 1m)",
-			   p->value);
-	if (*out < lo || *out > hi)
-		return bad(l, p, "%s is out of range (%llums..%llums)",
-			   p->value, (unsigned long long)lo,
-			   (unsigned long long)hi);
-	return 0;
-}
-
-static int parse_uri(loader_t *l, s3_conf_t *c)
+static int parse_uri(const sl_modconf_t *l, s3_conf_t *c)
 {
 	const char *uri = l->ds->uri ? l->ds->uri : "";
 	const char *b, *slash;
 	size_t blen, plen;
 
 	if (strncmp(uri, "s3://", 5) != 0)
-		return bad(l, NULL, "uri '%s': expected s3://BUCKET/PREFIX/",
-			   uri);
+		return sl_modconf_bad(
+			l, NULL, "uri '%s': expected s3://BUCKET/PREFIX/", uri);
 	b = uri + 5;
 	slash = strchr(b, '/');
 	blen = slash ? (size_t)(slash - b) : strlen(b);
 	if (blen < 1 || blen > 255 ||
 	    strspn(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		      "0123456789._-") < blen)
-		return bad(l, NULL,
-			   "uri '%s': the bucket name must be 1-255 of "
-			   "[A-Za-z0-9._-]",
-			   uri);
+		return sl_modconf_bad(
+			l, NULL,
+			"uri '%s': the bucket name must be 1-255 of "
+			"[A-Za-z0-9._-]",
+			uri);
 	c->bucket = sl_xstrndup(b, blen);
 	slash = slash ? slash + 1 : b + blen;
 	plen = strlen(slash);
 	while (plen && slash[plen - 1] == '/')
 		plen--;
 	if (plen && !s3_components_ok(slash, plen))
-		return bad(l, NULL,
-			   "uri '%s': the prefix has an empty, '.' or '..' "
-			   "component",
-			   uri);
+		return sl_modconf_bad(
+			l, NULL,
+			"uri '%s': the prefix has an empty, '.' or '..' "
+			"component",
+			uri);
 	if (plen > S3_KEY_MAX / 2)
-		return bad(l, NULL, "uri '%s': the prefix is too long", uri);
+		return sl_modconf_bad(l, NULL,
+				      "uri '%s': the prefix is too long", uri);
 	c->prefix = sl_xmalloc(plen + 2);
 	memcpy(c->prefix, slash, plen);
 	if (plen)
@@ -308,25 +223,27 @@ static int host_wants_path_style(const char *endpoint)
 	       inet_pton(AF_INET, host, addr) == 1;
 }
 
-static int check_endpoint(loader_t *l, const sb_param_t *p, char *v)
+static int check_endpoint(const sl_modconf_t *l, const sb_param_t *p, char *v)
 {
 	const char *h;
 	size_t n = strlen(v);
 
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-		return bad(l, p, "'%s' is not http://HOST[:PORT] or https://…",
-			   v);
+		return sl_modconf_bad(
+			l, p, "'%s' is not http://HOST[:PORT] or https://…", v);
 	h = strstr(v, "://") + 3;
 	if (!*h || *h == '/' || *h == ':' || strpbrk(v, " \t?#@\\"))
-		return bad(l, p,
-			   "'%s' is not a plain http(s)://HOST[:PORT] URL", v);
+		return sl_modconf_bad(
+			l, p, "'%s' is not a plain http(s)://HOST[:PORT] URL",
+			v);
 	while (n && v[n - 1] == '/')
 		v[--n] = '\0';
 	return 0;
 }
 
-static int find_credentials(loader_t *l, s3_conf_t *c, const char *cred_path,
-			    const char *profile, const sb_param_t *cred_p,
+static int find_credentials(const sl_modconf_t *l, s3_conf_t *c,
+			    const char *cred_path, const char *profile,
+			    const sb_param_t *cred_p,
 			    const sb_param_t *profile_p)
 {
 	const char *id, *secret, *token;
@@ -335,8 +252,8 @@ static int find_credentials(loader_t *l, s3_conf_t *c, const char *cred_path,
 
 	if (c->anonymous) {
 		if (cred_p || profile_p)
-			return bad(l, cred_p ? cred_p : profile_p,
-				   "not with anonymous = true");
+			return sl_modconf_bad(l, cred_p ? cred_p : profile_p,
+					      "not with anonymous = true");
 		return 0;
 	}
 	if (cred_p) {
@@ -351,19 +268,21 @@ static int find_credentials(loader_t *l, s3_conf_t *c, const char *cred_path,
 		return 0;
 	}
 	if (profile_p)
-		return bad(l, profile_p,
-			   "needs credentials = FILE (the environment "
-			   "variables have no profiles)");
+		return sl_modconf_bad(
+			l, profile_p,
+			"needs credentials = FILE (the environment "
+			"variables have no profiles)");
 	id = getenv("AWS_ACCESS_KEY_ID");
 	secret = getenv("AWS_SECRET_ACCESS_KEY");
 	token = getenv("AWS_SESSION_TOKEN");
 	if (!token || !*token)
 		token = getenv("AWS_SECURITY_TOKEN");
 	if (!id || !*id || !secret || !*secret)
-		return bad(l, NULL,
-			   "no credentials: set credentials = FILE, or "
-			   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
-			   "cache node's environment, or anonymous = true");
+		return sl_modconf_bad(
+			l, NULL,
+			"no credentials: set credentials = FILE, or "
+			"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+			"cache node's environment, or anonymous = true");
 	c->cred.key_id = sl_xstrdup(id);
 	c->cred.secret = sl_xstrdup(secret);
 	if (token && *token)
@@ -373,18 +292,14 @@ static int find_credentials(loader_t *l, s3_conf_t *c, const char *cred_path,
 
 int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 {
-	loader_t l = {ds, ds->config_path ? ds->config_path : "(config)", err,
-		      errlen};
-	const sb_param_t *cred_p = NULL, *profile_p = NULL, *ct_p = NULL;
+	sl_modconf_t l;
+	const sb_param_t *cred_p = NULL, *profile_p = NULL;
 	int path_style = -1, rc;
-	uint64_t v;
 
+	sl_modconf_init(&l, ds, err, errlen);
 	memset(c, 0, sizeof(*c));
 	c->name = sl_xstrdup(ds->name ? ds->name : "?");
-	c->timeout_ms = DEFAULT_TIMEOUT_MS;
-	c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-	c->retries = DEFAULT_RETRIES;
-	c->retry_base_ms = DEFAULT_RETRY_BASE_MS;
+	sl_modconf_http_init(&c->http);
 	rc = parse_uri(&l, c);
 	for (size_t i = 0; rc == 0 && i < ds->n_params; i++) {
 		const sb_param_t *p = &ds->params[i];
@@ -399,64 +314,53 @@ int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 			if (n < 1 || n > 31 ||
 			    strspn(p->value, "abcdefghijklmnopqrstuvwxyz"
 					     "0123456789-") != n)
-				rc = bad(&l, p,
-					 "'%s' is not a region name "
-					 "(us-east-1)",
-					 p->value);
+				rc = sl_modconf_bad(&l, p,
+						    "'%s' is not a region name "
+						    "(us-east-1)",
+						    p->value);
 			else
 				c->region = sl_xstrdup(p->value);
 		} else if (strcmp(k, "credentials") == 0) {
 			if (!*p->value)
-				rc = bad(&l, p, "empty path");
+				rc = sl_modconf_bad(&l, p, "empty path");
 			cred_p = p;
 		} else if (strcmp(k, "profile") == 0) {
 			if (!*p->value || strchr(p->value, ']'))
-				rc = bad(&l, p, "'%s' is not a profile name",
-					 p->value);
+				rc = sl_modconf_bad(
+					&l, p, "'%s' is not a profile name",
+					p->value);
 			profile_p = p;
 		} else if (strcmp(k, "path_style") == 0) {
-			if (parse_bool(p->value, &path_style) < 0)
-				rc = bad(&l, p, "'%s' is not true or false",
-					 p->value);
+			if (sl_parse_bool(p->value, &path_style) < 0)
+				rc = sl_modconf_bad(&l, p,
+						    "'%s' is not true or false",
+						    p->value);
 		} else if (strcmp(k, "anonymous") == 0) {
-			if (parse_bool(p->value, &c->anonymous) < 0)
-				rc = bad(&l, p, "'%s' is not true or false",
-					 p->value);
+			if (sl_parse_bool(p->value, &c->anonymous) < 0)
+				rc = sl_modconf_bad(&l, p,
+						    "'%s' is not true or false",
+						    p->value);
 		} else if (strcmp(k, "ca_bundle") == 0) {
 			if (!*p->value)
-				rc = bad(&l, p, "empty path");
+				rc = sl_modconf_bad(&l, p, "empty path");
 			else
 				c->ca_bundle = sl_xstrdup(p->value);
-		} else if (strcmp(k, "timeout") == 0) {
-			rc = parse_ms(&l, p, 100, 3600000, &c->timeout_ms);
-		} else if (strcmp(k, "connect_timeout") == 0) {
-			rc = parse_ms(&l, p, 100, 3600000,
-				      &c->connect_timeout_ms);
-			ct_p = p;
-		} else if (strcmp(k, "retries") == 0) {
-			char *end;
-
-			errno = 0;
-			v = strtoull(p->value, &end, 10);
-			if (errno || end == p->value || *end ||
-			    !isdigit((unsigned char)p->value[0]) ||
-			    v > MAX_RETRIES)
-				rc = bad(&l, p, "'%s' is not a number 0..%d",
-					 p->value, MAX_RETRIES);
-			else
-				c->retries = (unsigned)v;
-		} else if (strcmp(k, "retry_base") == 0) {
-			rc = parse_ms(&l, p, 1, 60000, &c->retry_base_ms);
 		} else {
-			snprintf(err, errlen,
-				 "%s:%d: key '%s' unknown for backend s3 in "
-				 "[dataset %s] (known: " KNOWN_KEYS ")",
-				 l.file, p->line, k, c->name);
-			rc = -EINVAL;
+			/* The HTTP limits, or no key of ours. */
+			rc = sl_modconf_http_key(&l, p, &c->http);
+			if (rc > 0) {
+				snprintf(
+					err, errlen,
+					"%s:%d: key '%s' unknown for backend "
+					"s3 in [dataset %s] (known: " KNOWN_KEYS
+					")",
+					l.file, p->line, k, c->name);
+				rc = -EINVAL;
+			}
 		}
 	}
-	if (rc == 0 && ct_p && c->connect_timeout_ms > c->timeout_ms)
-		rc = bad(&l, ct_p, "longer than timeout");
+	if (rc == 0)
+		rc = sl_modconf_http_finish(&l, &c->http);
 	if (rc < 0)
 		goto fail;
 	if (!c->region)
@@ -470,8 +374,6 @@ int s3_conf_load(s3_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 	}
 	c->path_style = path_style >= 0 ? path_style
 					: host_wants_path_style(c->endpoint);
-	if (c->connect_timeout_ms > c->timeout_ms)
-		c->connect_timeout_ms = c->timeout_ms;
 	rc = find_credentials(&l, c, cred_p ? cred_p->value : NULL,
 			      profile_p ? profile_p->value : NULL, cred_p,
 			      profile_p);

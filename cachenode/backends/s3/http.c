@@ -10,8 +10,8 @@
  * connections open between requests, so each call takes an idle handle
  * from the dataset's pool (or makes one), runs its request and gives the
  * handle back: as many requests are in flight as there are workers, and
- * each reuses a warm connection.  The handles share one CURLSH with the
- * DNS cache and TLS session IDs, under a mutex per shared kind of data.
+ * each reuses a warm connection.  The pool and its shared DNS and TLS
+ * session caches are common/curlkit's, as the webhdfs module's are.
  *
  * Signing.  curl signs with the dataset's key ("aws:amz:REGION:s3"); the
  * URL it is given is already canonical (url.c).  x-amz-content-sha256 is
@@ -22,10 +22,7 @@
  * message.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,24 +31,17 @@
 #include <time.h>
 
 #include "cachenode/backends/s3/s3_i.h"
+#include "common/curlkit.h"
+#include "common/hostlog.h"
+#include "common/log.h"
 #include "common/path.h"
 #include "common/util.h"
-
-#ifndef SL_VERSION
-#define SL_VERSION "0"
-#endif
 
 /* SHA-256 of nothing: the payload hash of every GET and HEAD. */
 #define EMPTY_SHA256                                                           \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-_Static_assert(CURL_LOCK_DATA_LAST <= 8, "s3_state_t.share_locks too small");
-
-struct s3_handle {
-	CURL *curl;
-	s3_handle_t *next; /* in the pool, protected by pool_lock */
-	char errbuf[CURL_ERROR_SIZE];
-};
+#define POOL_IDLE_MAX 64 /* idle handles kept; more workers open more */
 
 /* One attempt's bookkeeping: the callbacks' user data. */
 typedef struct xfer {
@@ -63,78 +53,21 @@ typedef struct xfer {
 	int bad_range; /* a 206 for other bytes than asked */
 } xfer_t;
 
-/*
- * Module statics, set once under global_once: curl's global state, and
- * the host's logger.  The module links no copy of common/log.c (a second
- * sl_log_level would be a second, silent log level, and an ODR violation
- * under AddressSanitizer); it writes through the sl_log_write and
- * sl_log_level that sluice-cachenode exports (-rdynamic), and stays quiet
- * in a process that has none.
- */
-typedef void (*host_log_fn)(int level, const char *fmt, ...);
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-static host_log_fn host_log;
-static const int *host_log_level;
 /* At most one retry line a second, from all threads together. */
-static _Atomic uint64_t log_last_ms;
-static _Atomic uint64_t log_suppressed;
+static sl_hostlog_t retry_log;
 
-#define LOG_INFO_LEVEL 6 /* syslog's, as common/log.h */
-
-static void global_init(void)
+static void setup_handle(CURL *e, void *arg)
 {
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	*(void **)&host_log = dlsym(RTLD_DEFAULT, "sl_log_write");
-	host_log_level = dlsym(RTLD_DEFAULT, "sl_log_level");
-}
+	const s3_state_t *st = arg;
+	const s3_conf_t *c = &st->conf;
 
-static void log_retry(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void log_retry(const char *fmt, ...)
-{
-	uint64_t now = sl_now_ms(), last = atomic_load(&log_last_ms);
-	char line[512];
-	va_list ap;
-
-	if (!host_log || !host_log_level || *host_log_level < LOG_INFO_LEVEL)
-		return;
-	if (now - last < 1000 ||
-	    !atomic_compare_exchange_strong(&log_last_ms, &last, now)) {
-		atomic_fetch_add(&log_suppressed, 1);
-		return;
+	if (c->ca_bundle)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_bundle);
+	if (!c->anonymous) {
+		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, st->sigv4);
+		curl_easy_setopt(e, CURLOPT_USERNAME, c->cred.key_id);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, c->cred.secret);
 	}
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	last = atomic_exchange(&log_suppressed, 0);
-	if (last)
-		host_log(LOG_INFO_LEVEL,
-			 "%s (and %llu similar in the last "
-			 "second)",
-			 line, (unsigned long long)last);
-	else
-		host_log(LOG_INFO_LEVEL, "%s", line);
-}
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
-		       void *ud)
-{
-	s3_state_t *st = ud;
-
-	(void)h;
-	(void)access;
-	pthread_mutex_lock(&st->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *ud)
-{
-	s3_state_t *st = ud;
-
-	(void)h;
-	pthread_mutex_unlock(&st->share_locks[data]);
 }
 
 int s3_state_init_http(s3_state_t *st, char *err, size_t errlen)
@@ -142,12 +75,6 @@ int s3_state_init_http(s3_state_t *st, char *err, size_t errlen)
 	const s3_conf_t *c = &st->conf;
 	s3_buf_t b;
 
-	pthread_once(&global_once, global_init);
-	if (global_rc != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init: %s",
-			 curl_easy_strerror(global_rc));
-		return -EIO;
-	}
 	/* The bucket's URL: path-style puts the bucket in the path,
 	 * virtual-hosted style in front of the host name. */
 	s3_buf_init(&b);
@@ -169,96 +96,17 @@ int s3_state_init_http(s3_state_t *st, char *err, size_t errlen)
 	s3_buf_adds(&b, ":s3");
 	st->sigv4 = s3_buf_release(&b);
 
-	for (size_t i = 0; i < SL_ARRAY_SIZE(st->share_locks); i++)
-		pthread_mutex_init(&st->share_locks[i], NULL);
-	pthread_mutex_init(&st->pool_lock, NULL);
-	st->share = curl_share_init();
-	if (!st->share) {
-		snprintf(err, errlen, "curl_share_init failed");
-		return -ENOMEM;
-	}
-	curl_share_setopt(st->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(st->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(st->share, CURLSHOPT_USERDATA, st);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE,
-			  CURL_LOCK_DATA_SSL_SESSION);
-	return 0;
+	st->pool = sl_curlpool_new(POOL_IDLE_MAX, "s3", setup_handle, st, err,
+				   errlen);
+	return st->pool ? 0 : -ENOMEM;
 }
 
 void s3_state_fini_http(s3_state_t *st)
 {
-	s3_handle_t *h = st->pool;
-
-	while (h) {
-		s3_handle_t *next = h->next;
-
-		curl_easy_cleanup(h->curl);
-		free(h);
-		h = next;
-	}
-	st->pool = NULL;
-	if (st->share) {
-		curl_share_cleanup(st->share);
-		st->share = NULL;
-		pthread_mutex_destroy(&st->pool_lock);
-		for (size_t i = 0; i < SL_ARRAY_SIZE(st->share_locks); i++)
-			pthread_mutex_destroy(&st->share_locks[i]);
-	}
+	sl_curlpool_destroy(&st->pool);
 	free(st->base);
 	free(st->sigv4);
 	st->base = st->sigv4 = NULL;
-}
-
-/* ---- the handle pool ------------------------------------------------- */
-
-static s3_handle_t *handle_new(s3_state_t *st)
-{
-	const s3_conf_t *c = &st->conf;
-	s3_handle_t *h;
-	CURL *e = curl_easy_init();
-
-	if (!e)
-		return NULL;
-	h = sl_xcalloc(1, sizeof(*h));
-	h->curl = e;
-	curl_easy_setopt(e, CURLOPT_SHARE, st->share);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L << 10);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sluice/" SL_VERSION " s3");
-	if (c->ca_bundle)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_bundle);
-	if (!c->anonymous) {
-		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, st->sigv4);
-		curl_easy_setopt(e, CURLOPT_USERNAME, c->cred.key_id);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, c->cred.secret);
-	}
-	return h;
-}
-
-static s3_handle_t *handle_get(s3_state_t *st)
-{
-	s3_handle_t *h;
-
-	pthread_mutex_lock(&st->pool_lock);
-	h = st->pool;
-	if (h)
-		st->pool = h->next;
-	pthread_mutex_unlock(&st->pool_lock);
-	return h ? h : handle_new(st);
-}
-
-static void handle_put(s3_state_t *st, s3_handle_t *h)
-{
-	pthread_mutex_lock(&st->pool_lock);
-	h->next = st->pool;
-	st->pool = h;
-	pthread_mutex_unlock(&st->pool_lock);
 }
 
 /* ---- callbacks ------------------------------------------------------- */
@@ -434,26 +282,6 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
 
 /* ---- one request, with retries --------------------------------------- */
 
-static int transient_curl(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_AGAIN:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static int transient_status(long status, const char *code)
 {
 	return status == 500 || status == 502 || status == 503 ||
@@ -461,31 +289,15 @@ static int transient_status(long status, const char *code)
 	       (status == 400 && strcmp(code, "RequestTimeout") == 0);
 }
 
-static uint64_t mix64(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Set up h for one attempt of q with the ms left of the call. */
-static struct curl_slist *prepare(s3_state_t *st, s3_handle_t *h,
+static struct curl_slist *prepare(s3_state_t *st, sl_curl_handle_t *h,
 				  const s3_req_t *q, xfer_t *x, uint64_t left)
 {
 	const s3_conf_t *c = &st->conf;
 	struct curl_slist *hl = NULL;
 	char line[SB_VERSION_MAX + 64];
 	CURL *e = h->curl;
-	long stall = (long)SL_MAX(1, c->timeout_ms / 3000);
+	long stall = (long)SL_MAX(1, c->http.timeout_ms / 3000);
 
 	hl = curl_slist_append(hl, "x-amz-content-sha256: " EMPTY_SHA256);
 	if (q->range_len) {
@@ -523,8 +335,9 @@ static struct curl_slist *prepare(s3_state_t *st, s3_handle_t *h,
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)SL_MAX(1, left));
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)SL_MAX(1, SL_MIN(left, c->connect_timeout_ms)));
+	curl_easy_setopt(
+		e, CURLOPT_CONNECTTIMEOUT_MS,
+		(long)SL_MAX(1, SL_MIN(left, c->http.connect_timeout_ms)));
 	/* A transfer that stalls is cut (and retried) before the call's
 	 * whole budget is gone. */
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -591,17 +404,18 @@ static int status_error(const s3_state_t *st, const s3_req_t *q, s3_resp_t *r,
  * at most `timeout` and a worker is never stuck.  Every other answer
  * (403, 404, 412, a malformed reply) is final at once.
  */
-static int run_attempts(s3_state_t *st, s3_handle_t *h, const s3_req_t *q,
+static int run_attempts(s3_state_t *st, sl_curl_handle_t *h, const s3_req_t *q,
 			s3_resp_t *r, char *err, size_t errlen)
 {
 	const s3_conf_t *c = &st->conf;
-	uint64_t t0 = sl_now_ms(), deadline = t0 + c->timeout_ms;
+	uint64_t t0 = sl_now_ms(), deadline = t0 + c->http.timeout_ms;
 	char code[S3_CODE_MAX], msg[160], why[CURL_ERROR_SIZE + 96];
 	char tail[96];
+	uint64_t seed = sl_now_ns() ^ (uintptr_t)q;
 	unsigned attempt;
 
 	for (attempt = 0;; attempt++) {
-		uint64_t now = sl_now_ms(), d, wait;
+		uint64_t now = sl_now_ms(), wait;
 		xfer_t x = {.req = q, .resp = r};
 		struct curl_slist *hl;
 		CURLcode cc;
@@ -638,24 +452,22 @@ static int run_attempts(s3_state_t *st, s3_handle_t *h, const s3_req_t *q,
 				 *code ? code : "(no code)", *msg ? ": " : "",
 				 msg);
 		} else {
-			transient = transient_curl(cc);
+			transient = sl_curl_transient(cc);
 			snprintf(why, sizeof(why), "%s",
 				 h->errbuf[0] ? h->errbuf
 					      : curl_easy_strerror(cc));
 		}
 
 		now = sl_now_ms();
-		d = SL_MIN(c->retry_base_ms << SL_MIN(attempt, 6u),
-			   c->retry_base_ms * 64);
-		wait = d / 2 + mix64(sl_now_ns() ^ (uintptr_t)&x ^ attempt) %
-				       (d / 2 + 1);
-		if (transient && attempt < c->retries &&
+		wait = sl_backoff_ms(c->http.retry_base_ms, attempt + 1, &seed);
+		if (transient && attempt < c->http.retries &&
 		    now + wait < deadline) {
-			log_retry("s3 [dataset %s]: %s: %s; retry %u of %u in "
-				  "%" PRIu64 " ms",
-				  c->name, q->what, why, attempt + 1,
-				  c->retries, wait);
-			sleep_ms(wait);
+			sl_hostlog(&retry_log, SL_LOG_INFO, "s3",
+				   "s3 [dataset %s]: %s: %s; retry %u of %u in "
+				   "%" PRIu64 " ms",
+				   c->name, q->what, why, attempt + 1,
+				   c->http.retries, wait);
+			sl_sleep_ms(wait);
 			continue;
 		}
 		snprintf(tail, sizeof(tail),
@@ -674,7 +486,7 @@ static int run_attempts(s3_state_t *st, s3_handle_t *h, const s3_req_t *q,
 int s3_http_run(s3_state_t *st, const s3_req_t *q, s3_resp_t *r, char *err,
 		size_t errlen)
 {
-	s3_handle_t *h = handle_get(st);
+	sl_curl_handle_t *h = sl_curlpool_get(st->pool);
 	int rc;
 
 	if (!h) {
@@ -709,6 +521,6 @@ int s3_http_run(s3_state_t *st, const s3_req_t *q, s3_resp_t *r, char *err,
 		}
 		s3_resp_fini(&gr);
 	}
-	handle_put(st, h);
+	sl_curlpool_put(st->pool, h);
 	return rc;
 }

@@ -12,10 +12,10 @@
 #ifndef S3_I_H
 #define S3_I_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/modconf.h"
 #include "sluice/backend.h"
 
 #pragma GCC visibility push(hidden)
@@ -86,11 +86,8 @@ typedef struct s3_conf {
 	char *prefix; /* "" or ending in '/' */
 	int path_style;
 	int anonymous;
-	char *ca_bundle; /* NULL = the system's */
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	unsigned retries;
-	uint64_t retry_base_ms;
+	char *ca_bundle;	/* NULL = the system's */
+	sl_modconf_http_t http; /* timeout, connect_timeout, retries... */
 	s3_cred_t cred;
 } s3_conf_t;
 
@@ -117,18 +114,13 @@ void s3_cred_fini(s3_cred_t *c);
 
 /* ---- requests (http.c) -------------------------------------------------- */
 
-typedef struct s3_handle s3_handle_t;
-
 /* One dataset's open module state: read-only after open but for the
  * handle pool. */
 typedef struct s3_state {
 	s3_conf_t conf;
 	char *base; /* URL of the bucket, no trailing '/' */
 	char *sigv4;
-	void *share; /* CURLSH: DNS cache and TLS sessions */
-	pthread_mutex_t share_locks[8];
-	pthread_mutex_t pool_lock;
-	s3_handle_t *pool; /* idle handles, protected by pool_lock */
+	struct sl_curlpool *pool; /* handles sharing DNS and TLS caches */
 } s3_state_t;
 
 typedef struct s3_req {

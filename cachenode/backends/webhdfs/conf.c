@@ -10,7 +10,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +17,14 @@
 #include <unistd.h>
 
 #include "cachenode/backends/webhdfs/webhdfs_i.h"
-#include "common/config.h"
+#include "common/confval.h"
+#include "common/modconf.h"
 #include "common/path.h"
 #include "common/util.h"
 
 #define KNOWN_KEYS                                                             \
 	"namenodes, user, delegation_token_file, kerberos, ca_file, "          \
-	"verify_reads, timeout, connect_timeout, retries, retry_base"
+	"verify_reads, " SL_MODCONF_HTTP_KEYS
 
 #define HTTP_PORT  9870 /* Hadoop 3's dfs.namenode.http-address */
 #define HTTPS_PORT 9871 /* and dfs.namenode.https-address */
@@ -35,51 +35,6 @@
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@$+-"
 #define TOKEN_CHARS                                                            \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-
-typedef struct loader {
-	const sb_dataset_t *ds;
-	const char *file;
-	char *err;
-	size_t errlen;
-} loader_t;
-
-static int bad(const loader_t *l, const sb_param_t *p, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* "FILE:LINE: [dataset NAME] KEY: message" (without LINE and KEY for the
- * uri and what is missing); returns -EINVAL. */
-static int bad(const loader_t *l, const sb_param_t *p, const char *fmt, ...)
-{
-	char msg[SB_ERR_MAX], line[16] = "";
-	va_list ap;
-
-	if (p)
-		snprintf(line, sizeof(line), ":%d", p->line);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	wh_fmt(l->err, l->errlen, "%s%s: [dataset %s] %s%s%s", l->file, line,
-	       l->ds->name, p ? p->key : "", p ? ": " : "", msg);
-	return -EINVAL;
-}
-
-static int yes_no(const char *v, int *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-
-	for (size_t i = 0; i < SL_ARRAY_SIZE(yes); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
 
 /*
  * "HOST[:PORT]" (n bytes at s) into "scheme://HOST:PORT", the port
@@ -127,8 +82,8 @@ static char *namenode_base(const char *s, size_t n, int https)
 	return url;
 }
 
-static int parse_uri(const loader_t *l, wh_conf_t *c, const char **authority,
-		     size_t *alen)
+static int parse_uri(const sl_modconf_t *l, wh_conf_t *c,
+		     const char **authority, size_t *alen)
 {
 	const char *uri = l->ds->uri ? l->ds->uri : "", *a, *path;
 	size_t pn;
@@ -139,7 +94,7 @@ static int parse_uri(const loader_t *l, wh_conf_t *c, const char **authority,
 		a = uri + 11;
 		c->https = 1;
 	} else {
-		return bad(
+		return sl_modconf_bad(
 			l, NULL,
 			"uri '%.200s': expected webhdfs://NAMENODE:PORT/PATH "
 			"or swebhdfs://...",
@@ -151,27 +106,31 @@ static int parse_uri(const loader_t *l, wh_conf_t *c, const char **authority,
 	for (const char *p = uri; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '?' ||
 		    *p == '#')
-			return bad(l, NULL,
-				   "uri: a control byte, '?' or '#' has no "
-				   "place in a dataset uri");
+			return sl_modconf_bad(
+				l, NULL,
+				"uri: a control byte, '?' or '#' has no "
+				"place in a dataset uri");
 	if (*alen == 0)
-		return bad(l, NULL, "uri '%.200s': no namenode", uri);
+		return sl_modconf_bad(l, NULL, "uri '%.200s': no namenode",
+				      uri);
 	/* The path is HDFS's, taken literally: "/data/x y" is that name. */
 	pn = strlen(path);
 	while (pn > 1 && path[pn - 1] == '/')
 		pn--;
 	if (pn > 1 && sl_path_check(path + 1, pn - 1) < 0)
-		return bad(l, NULL,
-			   "uri '%.200s': the path has an empty, '.' or '..' "
-			   "component, or one over 255 bytes",
-			   uri);
+		return sl_modconf_bad(
+			l, NULL,
+			"uri '%.200s': the path has an empty, '.' or '..' "
+			"component, or one over 255 bytes",
+			uri);
 	if (pn > WH_PATH_MAX / 2)
-		return bad(l, NULL, "uri: the path is too long");
+		return sl_modconf_bad(l, NULL, "uri: the path is too long");
 	c->root = pn ? sl_xstrndup(path, pn) : sl_xstrdup("/");
 	return 0;
 }
 
-static int parse_namenodes(const loader_t *l, const sb_param_t *p, wh_conf_t *c)
+static int parse_namenodes(const sl_modconf_t *l, const sb_param_t *p,
+			   wh_conf_t *c)
 {
 	const char *s = p->value;
 
@@ -186,26 +145,27 @@ static int parse_namenodes(const loader_t *l, const sb_param_t *p, wh_conf_t *c)
 		while (n && isspace((unsigned char)s[n - 1]))
 			n--;
 		if (c->n_nn == WH_NAMENODES_MAX)
-			return bad(l, p, "more than %d namenodes",
-				   WH_NAMENODES_MAX);
+			return sl_modconf_bad(l, p, "more than %d namenodes",
+					      WH_NAMENODES_MAX);
 		base = n ? namenode_base(s, n, c->https) : NULL;
 		if (!base)
-			return bad(l, p, "'%.*s' is not HOST:PORT", (int)n, s);
+			return sl_modconf_bad(l, p, "'%.*s' is not HOST:PORT",
+					      (int)n, s);
 		c->nn[c->n_nn++] = base;
 		s += strcspn(s, ",");
 		if (*s != ',')
 			break;
 		s++;
 		if (!*s)
-			return bad(l, p, "a trailing ','");
+			return sl_modconf_bad(l, p, "a trailing ','");
 	}
 	if (c->n_nn == 0)
-		return bad(l, p, "empty: list HOST:PORT,HOST:PORT");
+		return sl_modconf_bad(l, p, "empty: list HOST:PORT,HOST:PORT");
 	return 0;
 }
 
 /* The token: the one line of the file, trimmed.  Never quoted. */
-static int read_token(const loader_t *l, const sb_param_t *p, wh_conf_t *c)
+static int read_token(const sl_modconf_t *l, const sb_param_t *p, wh_conf_t *c)
 {
 	char buf[WH_TOKEN_MAX + 2];
 	size_t n, start = 0;
@@ -221,12 +181,12 @@ static int read_token(const loader_t *l, const sb_param_t *p, wh_conf_t *c)
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	if (ferror(f)) {
-		rc = bad(l, p, "%s: read error", p->value);
+		rc = sl_modconf_bad(l, p, "%s: read error", p->value);
 		goto out;
 	}
 	if (n > WH_TOKEN_MAX) {
-		rc = bad(l, p, "%s: longer than %d bytes", p->value,
-			 WH_TOKEN_MAX);
+		rc = sl_modconf_bad(l, p, "%s: longer than %d bytes", p->value,
+				    WH_TOKEN_MAX);
 		goto out;
 	}
 	while (start < n && isspace((unsigned char)buf[start]))
@@ -234,10 +194,11 @@ static int read_token(const loader_t *l, const sb_param_t *p, wh_conf_t *c)
 	while (n > start && isspace((unsigned char)buf[n - 1]))
 		n--;
 	if (n == start || strspn(buf + start, TOKEN_CHARS) < n - start) {
-		rc = bad(l, p,
-			 "%s: not a delegation token (one URL-safe string, "
-			 "as Token.encodeToUrlString writes it)",
-			 p->value);
+		rc = sl_modconf_bad(
+			l, p,
+			"%s: not a delegation token (one URL-safe string, "
+			"as Token.encodeToUrlString writes it)",
+			p->value);
 		goto out;
 	}
 	c->token = sl_xstrndup(buf + start, n - start);
@@ -247,35 +208,22 @@ out:
 	return rc;
 }
 
-static int parse_ms(const loader_t *l, const sb_param_t *p, uint64_t lo,
-		    uint64_t hi, uint64_t *out)
-{
-	if (sl_parse_duration_ms(p->value, out) < 0)
-		return bad(l, p, "'%s' is not a duration (500ms, 2s, 1m)",
-			   p->value);
-	if (*out < lo || *out > hi)
-		return bad(l, p, "%s is out of range (%llums..%llums)",
-			   p->value, (unsigned long long)lo,
-			   (unsigned long long)hi);
-	return 0;
-}
-
 /* A second way to authenticate is an error: which one applies would be a
  * guess. */
-static int set_auth(const loader_t *l, const sb_param_t *p, wh_conf_t *c,
+static int set_auth(const sl_modconf_t *l, const sb_param_t *p, wh_conf_t *c,
 		    wh_auth_t a, const sb_param_t **first)
 {
 	if (*first)
-		return bad(l, p,
-			   "not with %s: choose one of user, "
-			   "delegation_token_file and kerberos",
-			   (*first)->key);
+		return sl_modconf_bad(l, p,
+				      "not with %s: choose one of user, "
+				      "delegation_token_file and kerberos",
+				      (*first)->key);
 	*first = p;
 	c->auth = a;
 	return 0;
 }
 
-static int one_key(const loader_t *l, const sb_param_t *p, wh_conf_t *c,
+static int one_key(const sl_modconf_t *l, const sb_param_t *p, wh_conf_t *c,
 		   const sb_param_t **auth_p, const sb_param_t **nn_p,
 		   const sb_param_t **ca_p)
 {
@@ -290,10 +238,11 @@ static int one_key(const loader_t *l, const sb_param_t *p, wh_conf_t *c,
 		size_t n = strlen(v);
 
 		if (n < 1 || n > 256 || strspn(v, USER_CHARS) != n)
-			return bad(l, p,
-				   "'%.64s' is not a user name (1-256 of "
-				   "[A-Za-z0-9._@$+-])",
-				   v);
+			return sl_modconf_bad(
+				l, p,
+				"'%.64s' is not a user name (1-256 of "
+				"[A-Za-z0-9._@$+-])",
+				v);
 		rc = set_auth(l, p, c, WH_AUTH_USER, auth_p);
 		if (rc == 0)
 			c->user = sl_xstrdup(v);
@@ -301,45 +250,34 @@ static int one_key(const loader_t *l, const sb_param_t *p, wh_conf_t *c,
 	}
 	if (strcmp(k, "delegation_token_file") == 0) {
 		if (!*v)
-			return bad(l, p, "empty path");
+			return sl_modconf_bad(l, p, "empty path");
 		rc = set_auth(l, p, c, WH_AUTH_TOKEN, auth_p);
 		return rc < 0 ? rc : read_token(l, p, c);
 	}
 	if (strcmp(k, "kerberos") == 0) {
-		if (yes_no(v, &yes) < 0)
-			return bad(l, p, "'%s' is not yes or no", v);
+		if (sl_parse_bool(v, &yes) < 0)
+			return sl_modconf_bad(l, p, "'%s' is not yes or no", v);
 		return yes ? set_auth(l, p, c, WH_AUTH_KERBEROS, auth_p) : 0;
 	}
 	if (strcmp(k, "ca_file") == 0) {
 		if (!*v)
-			return bad(l, p, "empty path");
+			return sl_modconf_bad(l, p, "empty path");
 		if (access(v, R_OK) != 0)
-			return bad(l, p, "%s: %s", v, strerror(errno));
+			return sl_modconf_bad(l, p, "%s: %s", v,
+					      strerror(errno));
 		free(c->ca_file);
 		c->ca_file = sl_xstrdup(v);
 		*ca_p = p;
 		return 0;
 	}
 	if (strcmp(k, "verify_reads") == 0) {
-		if (yes_no(v, &c->verify_reads) < 0)
-			return bad(l, p, "'%s' is not yes or no", v);
+		if (sl_parse_bool(v, &c->verify_reads) < 0)
+			return sl_modconf_bad(l, p, "'%s' is not yes or no", v);
 		return 0;
 	}
-	if (strcmp(k, "timeout") == 0)
-		return parse_ms(l, p, 100, 3600000, &c->timeout_ms);
-	if (strcmp(k, "connect_timeout") == 0)
-		return parse_ms(l, p, 100, 3600000, &c->connect_timeout_ms);
-	if (strcmp(k, "retry_base") == 0)
-		return parse_ms(l, p, 1, 60000, &c->retry_base_ms);
-	if (strcmp(k, "retries") == 0) {
-		size_t n = strlen(v);
-
-		if (n < 1 || n > 2 || strspn(v, "0123456789") != n ||
-		    atoi(v) > 20)
-			return bad(l, p, "'%s' is not a number 0..20", v);
-		c->retries = (unsigned)atoi(v);
-		return 0;
-	}
+	rc = sl_modconf_http_key(l, p, &c->http);
+	if (rc <= 0)
+		return rc;
 	snprintf(l->err, l->errlen,
 		 "%s:%d: key '%s' unknown for backend webhdfs in [dataset %s] "
 		 "(known: " KNOWN_KEYS ")",
@@ -349,25 +287,19 @@ static int one_key(const loader_t *l, const sb_param_t *p, wh_conf_t *c,
 
 int wh_conf_load(wh_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 {
-	loader_t l = {ds, ds->config_path ? ds->config_path : "(config)", err,
-		      errlen};
-	const sb_param_t *auth_p = NULL, *nn_p = NULL, *ca_p = NULL,
-			 *ct_p = NULL;
+	sl_modconf_t l;
+	const sb_param_t *auth_p = NULL, *nn_p = NULL, *ca_p = NULL;
 	const char *authority = NULL;
 	size_t alen = 0;
 	int rc;
 
+	sl_modconf_init(&l, ds, err, errlen);
 	memset(c, 0, sizeof(*c));
 	c->name = sl_xstrdup(ds->name ? ds->name : "?");
 	c->verify_reads = 1;
-	c->timeout_ms = 30000;
-	c->connect_timeout_ms = 5000;
-	c->retries = 4;
-	c->retry_base_ms = 100;
+	sl_modconf_http_init(&c->http);
 	rc = parse_uri(&l, c, &authority, &alen);
 	for (size_t i = 0; rc == 0 && i < ds->n_params; i++) {
-		if (strcmp(ds->params[i].key, "connect_timeout") == 0)
-			ct_p = &ds->params[i];
 		rc = one_key(&l, &ds->params[i], c, &auth_p, &nn_p, &ca_p);
 	}
 	if (rc < 0)
@@ -379,22 +311,24 @@ int wh_conf_load(wh_conf_t *c, const sb_dataset_t *ds, char *err, size_t errlen)
 
 		free(ns);
 		rc = ns ? parse_namenodes(&l, nn_p, c)
-			: bad(&l, NULL, "uri: '%.*s' is not a nameservice name",
-			      (int)alen, authority);
+			: sl_modconf_bad(
+				  &l, NULL,
+				  "uri: '%.*s' is not a nameservice name",
+				  (int)alen, authority);
 	} else {
 		c->nn[0] = namenode_base(authority, alen, c->https);
 		c->n_nn = c->nn[0] != NULL;
 		if (!c->nn[0])
-			rc = bad(&l, NULL, "uri: '%.*s' is not NAMENODE:PORT",
-				 (int)alen, authority);
+			rc = sl_modconf_bad(&l, NULL,
+					    "uri: '%.*s' is not NAMENODE:PORT",
+					    (int)alen, authority);
 	}
 	if (rc == 0 && ca_p && !c->https)
-		rc = bad(&l, ca_p, "only with swebhdfs:// (HTTPS)");
-	if (rc == 0 && ct_p && c->connect_timeout_ms > c->timeout_ms)
-		rc = bad(&l, ct_p, "longer than timeout");
+		rc = sl_modconf_bad(&l, ca_p, "only with swebhdfs:// (HTTPS)");
+	if (rc == 0)
+		rc = sl_modconf_http_finish(&l, &c->http);
 	if (rc < 0)
 		goto fail;
-	c->connect_timeout_ms = SL_MIN(c->connect_timeout_ms, c->timeout_ms);
 	return 0;
 fail:
 	wh_conf_fini(c);

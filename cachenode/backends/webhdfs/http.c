@@ -40,10 +40,8 @@
  * refusals, malformed replies, bad redirects.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,19 +49,8 @@
 #include <time.h>
 
 #include "cachenode/backends/webhdfs/webhdfs_i.h"
+#include "common/curlkit.h"
 #include "common/util.h"
-
-#ifndef SL_VERSION
-#define SL_VERSION "0"
-#endif
-
-#define LOG_NOTICE 5 /* syslog's levels, as common/log.h */
-#define LOG_INFO   6
-
-struct wh_handle {
-	CURL *curl;
-	char errbuf[CURL_ERROR_SIZE];
-};
 
 /* One transfer's bookkeeping: the callbacks' user data. */
 typedef struct xfer {
@@ -87,94 +74,30 @@ typedef enum verdict {
 	V_RETRY,    /* transient elsewhere: back off, start again */
 } verdict_t;
 
-/* ---- the host's logger ---------------------------------------------- */
+/* ---- the pool ------------------------------------------------------- */
 
-/*
- * The module's statics, set once under host.once: curl's global state and
- * the cache node's logger.  The module links no copy of common/log.c (its
- * level would be a second, silent one); it finds sl_log_write and
- * sl_log_level, which sluice-cachenode exports, and stays quiet in a
- * process without them (the unit tests).  The rate limit's two counters
- * are atomics; nothing else changes after the once.
- */
-typedef void (*log_fn)(int level, const char *fmt, ...);
+sl_hostlog_t wh_log_limit;
 
-static struct {
-	pthread_once_t once;
-	CURLcode curl_rc;
-	log_fn write;
-	const int *level;
-	_Atomic uint64_t last_ms; /* of the last line written */
-	_Atomic uint64_t dropped; /* lines not written since */
-} host = {.once = PTHREAD_ONCE_INIT};
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud);
+static size_t on_body(char *buf, size_t size, size_t nitems, void *ud);
 
-static void init_once(void)
+static void setup_handle(CURL *e, void *arg)
 {
-	host.curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	*(void **)&host.write = dlsym(RTLD_DEFAULT, "sl_log_write");
-	host.level = dlsym(RTLD_DEFAULT, "sl_log_level");
-}
+	const wh_conf_t *c = arg;
 
-void wh_log(int level, const char *fmt, ...)
-{
-	uint64_t now = sl_now_ms(), last, dropped;
-	char line[SB_ERR_MAX + 128];
-	va_list ap;
-
-	pthread_once(&host.once, init_once);
-	if (!host.write || !host.level || level > *host.level)
-		return;
-	/* One line a second from all threads; the others are counted. */
-	last = atomic_load(&host.last_ms);
-	if ((last && now < last + 1000) ||
-	    !atomic_compare_exchange_strong(&host.last_ms, &last, now)) {
-		atomic_fetch_add(&host.dropped, 1);
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	dropped = atomic_exchange(&host.dropped, 0);
-	if (dropped)
-		host.write(level,
-			   "%s (%" PRIu64 " more webhdfs lines in the last "
-			   "second)",
-			   line, dropped);
-	else
-		host.write(level, "%s", line);
-}
-
-/* ---- the share and the pool --------------------------------------------- */
-
-static void share_lock(CURL *e, curl_lock_data d, curl_lock_access a, void *u)
-{
-	wh_state_t *st = u;
-
-	(void)e;
-	(void)d;
-	(void)a;
-	pthread_mutex_lock(&st->share_lock);
-}
-
-static void share_unlock(CURL *e, curl_lock_data d, void *u)
-{
-	wh_state_t *st = u;
-
-	(void)e;
-	(void)d;
-	pthread_mutex_unlock(&st->share_lock);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+			 (long)SL_MAX(1, c->http.timeout_ms / 3000));
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 }
 
 int wh_http_init(wh_state_t *st, char *err, size_t errlen)
 {
-	pthread_mutexattr_t ma;
-
-	pthread_once(&host.once, init_once);
-	if (host.curl_rc != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init: %s",
-			 curl_easy_strerror(host.curl_rc));
+	if (sl_curl_global_init(err, errlen) < 0)
 		return -EIO;
-	}
 	if (st->conf.auth == WH_AUTH_KERBEROS &&
 	    !(curl_version_info(CURLVERSION_NOW)->features &
 	      CURL_VERSION_SPNEGO)) {
@@ -184,99 +107,14 @@ int wh_http_init(wh_state_t *st, char *err, size_t errlen)
 			 st->conf.name);
 		return -EINVAL;
 	}
-	/* Recursive: curl may take a second kind of shared data while it
-	 * holds the first, and one mutex guards them all. */
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&st->share_lock, &ma);
-	pthread_mutexattr_destroy(&ma);
-	pthread_mutex_init(&st->pool_lock, NULL);
-	st->share = curl_share_init();
-	if (!st->share) {
-		snprintf(err, errlen, "curl_share_init failed");
-		return -ENOMEM;
-	}
-	curl_share_setopt(st->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(st->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(st->share, CURLSHOPT_USERDATA, st);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(st->share, CURLSHOPT_SHARE,
-			  CURL_LOCK_DATA_SSL_SESSION);
-	return 0;
-}
-
-static void handle_destroy(wh_handle_t *h)
-{
-	curl_easy_cleanup(h->curl);
-	free(h);
+	st->pool = sl_curlpool_new(WH_POOL_MAX, "webhdfs", setup_handle,
+				   &st->conf, err, errlen);
+	return st->pool ? 0 : -ENOMEM;
 }
 
 void wh_http_fini(wh_state_t *st)
 {
-	if (!st->share)
-		return;
-	for (size_t i = 0; i < st->n_idle; i++)
-		handle_destroy(st->idle[i]);
-	st->n_idle = 0;
-	curl_share_cleanup(st->share);
-	st->share = NULL;
-	pthread_mutex_destroy(&st->pool_lock);
-	pthread_mutex_destroy(&st->share_lock);
-}
-
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud);
-static size_t on_body(char *buf, size_t size, size_t nitems, void *ud);
-
-static wh_handle_t *handle_new(wh_state_t *st)
-{
-	const wh_conf_t *c = &st->conf;
-	CURL *e = curl_easy_init();
-	wh_handle_t *h;
-
-	if (!e)
-		return NULL;
-	h = sl_xcalloc(1, sizeof(*h));
-	h->curl = e;
-	curl_easy_setopt(e, CURLOPT_SHARE, st->share);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L << 10);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sluice/" SL_VERSION " webhdfs");
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-			 (long)SL_MAX(1, c->timeout_ms / 3000));
-	if (c->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-	return h;
-}
-
-static wh_handle_t *handle_get(wh_state_t *st)
-{
-	wh_handle_t *h = NULL;
-
-	pthread_mutex_lock(&st->pool_lock);
-	if (st->n_idle)
-		h = st->idle[--st->n_idle];
-	pthread_mutex_unlock(&st->pool_lock);
-	return h ? h : handle_new(st);
-}
-
-static void handle_put(wh_state_t *st, wh_handle_t *h)
-{
-	pthread_mutex_lock(&st->pool_lock);
-	if (st->n_idle < WH_POOL_MAX) {
-		st->idle[st->n_idle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&st->pool_lock);
-	if (h)
-		handle_destroy(h); /* more threads than the pool keeps */
+	sl_curlpool_destroy(&st->pool);
 }
 
 /* ---- one transfer --------------------------------------------------- */
@@ -389,8 +227,9 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
 	return 0;
 }
 
-static CURLcode transfer(const wh_state_t *st, wh_handle_t *h, const char *url,
-			 int namenode, xfer_t *x, uint64_t deadline)
+static CURLcode transfer(const wh_state_t *st, sl_curl_handle_t *h,
+			 const char *url, int namenode, xfer_t *x,
+			 uint64_t deadline)
 {
 	const wh_conf_t *c = &st->conf;
 	uint64_t now = sl_now_ms();
@@ -404,7 +243,7 @@ static CURLcode transfer(const wh_state_t *st, wh_handle_t *h, const char *url,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)SL_MIN(left, c->connect_timeout_ms));
+			 (long)SL_MIN(left, c->http.connect_timeout_ms));
 	if (namenode && c->auth == WH_AUTH_KERBEROS) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
 		curl_easy_setopt(e, CURLOPT_USERPWD, ":");
@@ -413,29 +252,6 @@ static CURLcode transfer(const wh_state_t *st, wh_handle_t *h, const char *url,
 		curl_easy_setopt(e, CURLOPT_USERPWD, NULL);
 	}
 	return curl_easy_perform(e);
-}
-
-static int transient_curl(CURLcode cc)
-{
-	static const CURLcode t[] = {
-		CURLE_COULDNT_RESOLVE_HOST,
-		CURLE_COULDNT_CONNECT,
-		CURLE_OPERATION_TIMEDOUT,
-		CURLE_SEND_ERROR,
-		CURLE_RECV_ERROR,
-		CURLE_GOT_NOTHING,
-		CURLE_PARTIAL_FILE,
-		CURLE_SSL_CONNECT_ERROR,
-		CURLE_HTTP2,
-		CURLE_HTTP2_STREAM,
-		CURLE_AGAIN,
-		CURLE_WEIRD_SERVER_REPLY,
-	};
-
-	for (size_t i = 0; i < SL_ARRAY_SIZE(t); i++)
-		if (cc == t[i])
-			return 1;
-	return 0;
 }
 
 static int is_one_of(const char *exc, const char *const *names)
@@ -482,7 +298,7 @@ static verdict_t judge(const wh_state_t *st, const wh_req_t *q, const xfer_t *x,
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->cut)) {
 		snprintf(why, whylen, "%s: %s", where,
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		if (!transient_curl(cc))
+		if (!sl_curl_transient(cc))
 			return V_FINAL;
 		return namenode ? V_NAMENODE : V_RETRY;
 	}
@@ -545,7 +361,7 @@ static void take_reply(const wh_req_t *q, xfer_t *x, wh_resp_t *r)
 }
 
 /* One attempt: namenode nn, and the datanode(s) its redirect names. */
-static verdict_t attempt(wh_state_t *st, wh_handle_t *h, const wh_req_t *q,
+static verdict_t attempt(wh_state_t *st, sl_curl_handle_t *h, const wh_req_t *q,
 			 wh_resp_t *r, size_t nn, uint64_t deadline, int *rc,
 			 char *why, size_t whylen)
 {
@@ -602,33 +418,16 @@ static verdict_t attempt(wh_state_t *st, wh_handle_t *h, const wh_req_t *q,
 	return v;
 }
 
-static uint64_t next_random(uint64_t *s)
-{
-	/* xorshift64*: plenty for jitter. */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static void pause_ms(uint64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		continue;
-}
-
 int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		 size_t errlen)
 {
 	const wh_conf_t *c = &st->conf;
-	uint64_t t0 = sl_now_ms(), deadline = t0 + c->timeout_ms;
+	uint64_t t0 = sl_now_ms(), deadline = t0 + c->http.timeout_ms;
 	uint64_t seed = sl_now_ns() ^ (uintptr_t)q ^ 0x9e3779b97f4a7c15ull;
 	size_t nn = atomic_load(&st->active) % c->n_nn, tried = 1;
 	char why[SB_ERR_MAX] = "", tail[96] = "";
 	char *hpath = wh_hdfs_path(c, q->path);
-	wh_handle_t *h = handle_get(st);
+	sl_curl_handle_t *h = sl_curlpool_get(st->pool);
 	unsigned attempts = 1;
 	int rc = -EIO;
 
@@ -640,7 +439,7 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 	for (;;) {
 		verdict_t v = attempt(st, h, q, r, nn, deadline, &rc, why,
 				      sizeof(why));
-		uint64_t now, d, wait;
+		uint64_t now, wait;
 
 		wh_scrub(c, why); /* it may be logged below */
 
@@ -654,16 +453,15 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		if (v == V_NAMENODE && tried < c->n_nn) {
 			nn = (nn + 1) % c->n_nn;
 			tried++;
-			wh_log(LOG_NOTICE,
+			wh_log(SL_LOG_NOTICE,
 			       "webhdfs [dataset %s]: %s %s: %s; trying "
 			       "namenode %s",
 			       c->name, q->op, hpath, why, c->nn[nn]);
 			continue;
 		}
 		now = sl_now_ms();
-		d = c->retry_base_ms << SL_MIN(attempts - 1, 6u);
-		wait = d / 2 + next_random(&seed) % (d / 2 + 1);
-		if (attempts > c->retries || now + wait >= deadline) {
+		wait = sl_backoff_ms(c->http.retry_base_ms, attempts, &seed);
+		if (attempts > c->http.retries || now + wait >= deadline) {
 			snprintf(tail, sizeof(tail),
 				 " (gave up after %u attempts in %" PRIu64
 				 " ms)",
@@ -671,11 +469,12 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 			rc = -EIO;
 			break;
 		}
-		wh_log(LOG_INFO,
+		wh_log(SL_LOG_INFO,
 		       "webhdfs [dataset %s]: %s %s: %s; retry %u of %u in "
 		       "%" PRIu64 " ms",
-		       c->name, q->op, hpath, why, attempts, c->retries, wait);
-		pause_ms(wait);
+		       c->name, q->op, hpath, why, attempts, c->http.retries,
+		       wait);
+		sl_sleep_ms(wait);
 		attempts++;
 		tried = 1;
 		if (v == V_NAMENODE)
@@ -685,7 +484,7 @@ int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		snprintf(err, errlen, "%s %s: %s%s", q->op, hpath, why, tail);
 		wh_scrub(c, err);
 	}
-	handle_put(st, h);
+	sl_curlpool_put(st->pool, h);
 	free(hpath);
 	return rc;
 }

@@ -49,8 +49,6 @@
 #include "cachenode/backends/webhdfs/webhdfs_i.h"
 #include "common/util.h"
 
-#define LOG_NOTICE 5
-
 /* Every message that leaves the module passes here. */
 static int finish(const wh_state_t *st, int rc, char *err)
 {
@@ -265,7 +263,7 @@ static int fetch_page(wh_state_t *st, const char *dir, const char *after,
 		if (rc != -EOPNOTSUPP)
 			goto parse;
 		atomic_store(&st->no_batch, 1);
-		wh_log(LOG_NOTICE,
+		wh_log(SL_LOG_NOTICE,
 		       "webhdfs [dataset %s]: the server lacks "
 		       "LISTSTATUS_BATCH; listing whole directories with "
 		       "LISTSTATUS",

@@ -15,12 +15,14 @@
 #ifndef WEBHDFS_I_H
 #define WEBHDFS_I_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/hostlog.h"
+#include "common/log.h" /* SL_LOG_* levels for wh_log */
+#include "common/modconf.h"
 #include "sluice/backend.h"
 
 #pragma GCC visibility push(hidden)
@@ -60,10 +62,7 @@ typedef struct wh_conf {
 	char *token;	  /* with WH_AUTH_TOKEN; a secret: wiped on fini */
 	char *ca_file;	  /* NULL = the system's CAs */
 	int verify_reads; /* a GETFILESTATUS after each read */
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	unsigned retries;
-	uint64_t retry_base_ms;
+	sl_modconf_http_t http; /* timeout, connect_timeout, retries... */
 } wh_conf_t;
 
 /*
@@ -212,20 +211,14 @@ void wh_status_to_sb(const wh_status_t *s, sb_stat_t *out);
 
 /* ---- requests (http.c) ------------------------------------------------- */
 
-typedef struct wh_handle wh_handle_t;
-
 #define WH_POOL_MAX 64 /* idle curl handles kept per dataset */
 
 /* One dataset's open module state: read-only after open but for what is
  * marked. */
 typedef struct wh_state {
 	wh_conf_t conf;
-	void *share; /* CURLSH: DNS cache and TLS sessions */
-	pthread_mutex_t share_lock;
-	pthread_mutex_t pool_lock;
-	wh_handle_t *idle[WH_POOL_MAX]; /* protected by pool_lock */
-	size_t n_idle;			/* protected by pool_lock */
-	_Atomic unsigned active;	/* the namenode that answered last */
+	struct sl_curlpool *pool; /* handles sharing DNS and TLS caches */
+	_Atomic unsigned active;  /* the namenode that answered last */
 	_Atomic int no_batch; /* set once a server refused LISTSTATUS_BATCH */
 } wh_state_t;
 
@@ -269,10 +262,12 @@ void wh_resp_fini(wh_resp_t *r);
 int wh_http_call(wh_state_t *st, const wh_req_t *q, wh_resp_t *r, char *err,
 		 size_t errlen);
 
-/* Log through the cache node's logger, at most one line a second from
- * all threads together (the rest are counted); quiet without a host. */
-void wh_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Log through the cache node's logger (common/hostlog.h), at most one line
+ * a second from all threads together (the rest are counted); quiet
+ * without a host. */
+extern sl_hostlog_t wh_log_limit;
+#define wh_log(level, ...)                                                     \
+	sl_hostlog(&wh_log_limit, (level), "webhdfs", __VA_ARGS__)
 
 #pragma GCC visibility pop
 
