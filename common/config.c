@@ -107,10 +107,11 @@ enum {
 	CLIENT_PREFETCH_DEPTH,
 	CLIENT_REQUEST_TIMEOUT,
 	CLIENT_DOWN_BACKOFF,
+	CLIENT_MAX_INODES,
 };
 static const char *const client_keys[] = {
-	"block_cache", "prefetch_depth", "request_timeout", "down_backoff",
-	NULL,
+	"block_cache",	"prefetch_depth", "request_timeout",
+	"down_backoff", "max_inodes",	  NULL,
 };
 
 #define SECT_KEYS_MAX 8
@@ -546,6 +547,10 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 	case CLIENT_DOWN_BACKOFF:
 		ret = get_duration(p, key, val, 0, &cl->down_backoff_ms);
 		break;
+	case CLIENT_MAX_INODES:
+		ret = get_u32(p, key, val, SL_MAX_INODES_MIN, SL_MAX_INODES_MAX,
+			      &cl->max_inodes);
+		break;
 	}
 	return ret;
 }
@@ -886,6 +891,7 @@ sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
 	c->client.request_timeout_ms = 2000;
 	c->client.down_backoff_ms = 5000;
 	c->lease_ttl_ms = 10000;
+	c->client.max_inodes = SL_MAX_INODES_DEFAULT;
 
 	ret = parse_text(&p, buf);
 	if (ret < 0)

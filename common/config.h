@@ -69,6 +69,7 @@ typedef struct sl_client_conf {
 	uint32_t prefetch_depth;     /* blocks, default 4 */
 	uint64_t request_timeout_ms; /* default 2000 */
 	uint64_t down_backoff_ms;    /* default 5000 */
+	uint32_t max_inodes;	     /* entries the kernel may hold at once */
 } sl_client_conf_t;
 
 /* Where the ring's members come from. */
@@ -78,6 +79,11 @@ typedef enum sl_membership {
 } sl_membership_t;
 
 #define SL_REPLICAS_MAX 3
+
+/* [client] max_inodes: its default and range. */
+#define SL_MAX_INODES_DEFAULT 1048576u
+#define SL_MAX_INODES_MIN     1000u
+#define SL_MAX_INODES_MAX     100000000u
 
 typedef struct sl_config {
 	char *path;	    /* the file it was loaded from */

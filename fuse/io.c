@@ -319,6 +319,9 @@ static void adopt(fc_io_t *io, fc_cluster_t *cl)
 	io->map = cl;
 	pthread_cond_broadcast(&io->map_cond);
 	pthread_mutex_unlock(&io->map_lock);
+	/* Not for the first map: the caller has it already. */
+	if (old && io->opts.on_map)
+		io->opts.on_map(io->opts.on_map_arg, cl);
 	if (old)
 		log_swap(old, cl);
 	fc_cluster_unref(&old);

@@ -78,6 +78,10 @@ typedef struct fc_io_req {
 typedef struct fc_io_opts {
 	uint64_t timeout_ms; /* one attempt's time limit */
 	uint64_t backoff_ms; /* how long a failed node stays down */
+	/* Called on the I/O thread after each swap with the new map
+	 * (borrowed for the call); quick, never blocking.  May be NULL. */
+	void (*on_map)(void *arg, const fc_cluster_t *cl);
+	void *on_map_arg;
 } fc_io_opts_t;
 
 /*

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuse/inode.h"
+#include "fuse/attrcache.h"
 #include "proto/proto.h"
 
 /* STAT of (dataset, path). */

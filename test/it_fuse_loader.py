@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """PyTorch DataLoader over a Sluice mount, for test/it_fuse.c.
 
-usage: it_fuse_loader.py MOUNT_DIR SOURCE_DIR [EPOCHS [WORKERS]]
+usage: it_fuse_loader.py MOUNT_DIR SOURCE_DIR [EPOCHS [WORKERS [STEP_MS]]]
 
 Every regular file below SOURCE_DIR is one sample.  A DataLoader with
 WORKERS worker processes and shuffle on reads each sample from MOUNT_DIR
 (the same relative path) for EPOCHS epochs; each worker returns the sample's
 CRC-32 and length, and the main process compares them with the source.
 Prints one summary line and exits 0 only when every sample of every epoch
-matched and none was missing or doubled.
+matched and none was missing or doubled.  STEP_MS (default 0) is the
+training step the main process spends on each batch, as a GPU would: it
+stretches an epoch to a realistic length without more data.
 
 For tests that change the cluster during an epoch: LOADER_PACE_MS makes
 each sample take at least that long (so that an epoch lasts), and
@@ -71,6 +73,7 @@ def main():
     mount, source = sys.argv[1], sys.argv[2]
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     workers = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+    step = float(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
     names = list_files(source)
     want = []
     for n in names:
@@ -88,6 +91,8 @@ def main():
         seen = [0] * len(names)
         order = []
         for batch in loader:
+            if step:
+                time.sleep(step)
             for i, crc, length in batch.tolist():
                 seen[i] += 1
                 order.append(i)

@@ -96,7 +96,8 @@ static const char full_text[] =
 	"block_cache = 512M\n"			       /* 49 */
 	"prefetch_depth = 16\n"			       /* 50 */
 	"request_timeout = 1500ms\n"		       /* 51 */
-	"down_backoff = 1m\n";			       /* 52 */
+	"down_backoff = 1m\n"			       /* 52 */
+	"max_inodes = 5000\n";			       /* 53 */
 
 static void check_full(const sl_config_t *c, const char *path)
 {
@@ -192,6 +193,7 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_uint_eq(c->client.prefetch_depth, 16);
 	ck_assert_uint_eq(c->client.request_timeout_ms, 1500);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 60 * 1000);
+	ck_assert_uint_eq(c->client.max_inodes, 5000);
 }
 
 /* Every key of every section lands in the right field. */
@@ -227,6 +229,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->client.prefetch_depth, 4);
 	ck_assert_uint_eq(c->client.request_timeout_ms, 2000);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 5000);
+	ck_assert_uint_eq(c->client.max_inodes, SL_MAX_INODES_DEFAULT);
 	sl_config_destroy(&c);
 }
 END_TEST
@@ -475,6 +478,10 @@ START_TEST(test_err_bad_number)
 		     "[client] prefetch_depth", "out of range 0..64");
 	expect_error(NODE_A "[client]\nprefetch_depth = 3.5\n", 4,
 		     "[client] prefetch_depth", "not a number");
+	expect_error(NODE_A "[client]\nmax_inodes = 999\n", 4,
+		     "[client] max_inodes", "out of range 1000..100000000");
+	expect_error(NODE_A "[client]\nmax_inodes = 1M\n", 4,
+		     "[client] max_inodes", "not a number");
 }
 END_TEST
 
