@@ -50,7 +50,7 @@ node_mbs=$(grep 'bench pass 2' <<<"$out" |
 	sed -E 's/.* ([0-9.]+) MB\/s.*/\1/' | median)
 
 # The same bytes, read straight from the filesystem, as many times.
-find "$dir/tier/sluice-v1" -mindepth 2 -path '*/[0-9a-f][0-9a-f]/*' \
+find "$dir/tier/sluice-v2" -mindepth 2 -path '*/[0-9a-f][0-9a-f]/*' \
 	-type f -print0 | sort -z | xargs -0 cat >"$dir/dd.bin"
 sync
 runs=$(grep -c 'bench pass 2' <<<"$out")

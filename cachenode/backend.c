@@ -269,10 +269,12 @@ static char *params_signature(const sl_dataset_conf_t *dc)
 	return sig;
 }
 
-static uint32_t disk_signature(const cn_dataset_t *d)
+/* The layout (see cn_dataset_t): never 0, so that 0 can mean "none". */
+static uint32_t layout_of(const cn_dataset_t *d)
 {
 	XXH3_state_t st;
 	char bs[16];
+	uint32_t h;
 
 	snprintf(bs, sizeof(bs), "%" PRIu32, d->block_size);
 	XXH3_64bits_reset(&st);
@@ -281,7 +283,8 @@ static uint32_t disk_signature(const cn_dataset_t *d)
 	XXH3_64bits_update(&st, d->uri, strlen(d->uri) + 1);
 	XXH3_64bits_update(&st, bs, strlen(bs) + 1);
 	XXH3_64bits_update(&st, d->params_sig, strlen(d->params_sig));
-	return (uint32_t)XXH3_64bits_digest(&st);
+	h = (uint32_t)XXH3_64bits_digest(&st);
+	return h ? h : 1;
 }
 
 cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
@@ -313,7 +316,9 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	d->ops = ops;
 	d->refs = 1;
 	d->params_sig = params_signature(dc);
-	d->disk_sig = disk_signature(d);
+	d->layout = layout_of(d);
+	d->layout_since_ms = (uint64_t)(sl_wall_ns() / 1000000);
+	d->replicas = dc->replicas ? dc->replicas : 1;
 
 	params = sl_xcalloc(dc->n_params ? dc->n_params : 1, sizeof(*params));
 	for (size_t i = 0; i < dc->n_params; i++) {

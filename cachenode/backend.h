@@ -71,11 +71,21 @@ typedef struct cn_dataset {
 	int refs; /* event thread only */
 	/* For cn_dataset_same(): the backend-specific keys, "k=v\n" each. */
 	char *params_sig;
-	/* What the disk tier files the dataset's blocks under: a hash of
-	 * name, backend, uri, block size and backend keys, stable across
-	 * restarts, so blocks of a dataset that changed while the node was
-	 * down are recognised as stale.  The policy is not part of it. */
-	uint32_t disk_sig;
+	/* The layout: a hash of what gives block N its meaning -- name,
+	 * backend, uri, block size and backend keys -- stable across
+	 * restarts and equal on every node that reads the same section,
+	 * never 0.  HELLO tells it to clients, every READ carries the one it
+	 * assumes (a node refuses another: -EREMCHG), block keys include it,
+	 * and the disk tier files blocks under it, so blocks of a dataset
+	 * that changed while the node was down are recognised as stale.  The
+	 * policy and the metadata TTL are not part of it. */
+	uint32_t layout;
+	uint64_t layout_since_ms; /* served since (wall clock): HELLO */
+	uint32_t replicas;	  /* nodes keeping each block (config) */
+	/* Replaced or removed by a reload: fetches still running for it
+	 * answer their waiters (who asked under its layout) but leave
+	 * nothing in the caches.  Event thread only. */
+	int retired;
 } cn_dataset_t;
 
 /*

@@ -34,7 +34,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +50,8 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define LAYOUT	   "sluice-v1"
+#define LAYOUT	   "sluice-v2"
+#define OLD_LAYOUT "sluice-v1" /* keys without the dataset's layout */
 #define MAGIC	   "SLUICEBK"
 #define FORMAT	   1
 #define HDR_SUMMED 56 /* header bytes covered by the header checksum */
@@ -380,6 +383,50 @@ static int scan_dir(cn_disktier_t *dt, unsigned i, struct scan_stats *st)
 	return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/*
+ * Remove disk_path/sluice-v1, the tier of a node that keyed blocks without
+ * their dataset's layout: none of its blocks can ever be asked for again,
+ * and they would hold their space (a pin policy for good).  Unless a node
+ * still holds its lock (an older node on the same directory): then it is
+ * left alone and said so.
+ */
+static void remove_old_layout(const char *disk_path)
+{
+	char old[PATH_MAX], lock[PATH_MAX + 8];
+	struct stat st;
+	int fd = -1;
+
+	snprintf(old, sizeof(old), "%s/" OLD_LAYOUT, disk_path);
+	if (stat(old, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	snprintf(lock, sizeof(lock), "%s/lock", old);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		sl_warn("disk_path %s: %s is in use by an older cache node: "
+			"left alone",
+			disk_path, old);
+	} else {
+		nftw(old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		sl_notice("disk_path %s: removed %s, blocks of an older format "
+			  "(keys without the dataset's layout)",
+			  disk_path, old);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
 			       const cn_disk_dataset_t *ds, size_t n_ds,
 			       cn_metrics_t *m, int *rc, char *err,
@@ -398,6 +445,7 @@ cn_disktier_t *cn_disktier_new(const cn_disktier_conf_t *c,
 	cn_dt_set_datasets(dt, ds, n_ds);
 	dt->root_path = sl_xmalloc(len);
 	snprintf(dt->root_path, len, "%s/" LAYOUT, c->path);
+	remove_old_layout(c->path);
 	*rc = mkdir_p(dt->root_path);
 	if (*rc < 0) {
 		snprintf(err, errlen, "disk_path %s: cannot create %s: %s",

@@ -4,10 +4,12 @@
  * and a free-space floor, indexed in memory, read and written through the
  * io_uring engine (diskio.h), and found again after a restart.
  *
- * On disk, disk_path/sluice-v1/ holds one file per block,
+ * On disk, disk_path/sluice-v2/ holds one file per block,
  * XX/<key>-<sig>-<len>: XX the key's first byte in hex (256 fan-out
- * directories), <key> the 32-hex block key, <sig> the dataset's disk
- * signature (8 hex), <len> the data length (hex).  Each file is a 4 KiB
+ * directories), <key> the 32-hex block key, <sig> the dataset's layout
+ * (8 hex), <len> the data length (hex).  (sluice-v1/ held blocks under
+ * keys without the layout, which nothing asks for any more: a node that
+ * finds one removes it at start.)  Each file is a 4 KiB
  * header (magic, format version, key, length, xxh3-64 of the data, the
  * signature, and an xxh3-64 of the header itself) and then the data.
  * tmp/ holds writes in progress; `lock` is flock()ed by the node that owns

@@ -61,7 +61,7 @@ typedef struct dop {
 } dop_t;
 
 struct cn_disktier {
-	char *root_path; /* disk_path/sluice-v1 */
+	char *root_path; /* disk_path/sluice-v2 */
 	int root_fd;
 	int lock_fd;
 	int direct;

@@ -10,10 +10,13 @@
  * a queue of their own that takes no worker slots) hold buffers and the
  * RAM tier can give it one (the tier may make it wait for memory to free);
  * then a worker reads the block from the backend, or the disk tier's
- * io_uring thread from its file.  Back on the event thread every waiter is
- * answered from the one result, and the block is left to the tiers
- * (tiering.h).  A disk read that fails becomes a backend READ of the same
- * fetch, requeued, so its waiters get the right bytes anyway.
+ * io_uring thread from its file, or a peer is asked for it (PEER_READ to
+ * the block's previous owner after a ring change, or to its owner for a
+ * replica's copy; a queue of its own too).  Back on the event thread every
+ * waiter is answered from the one result, and the block is left to the
+ * tiers (tiering.h).  A disk or peer read that fails becomes a backend
+ * READ of the same fetch, requeued, so its waiters get the right bytes
+ * anyway: single flight spans all three sources.
  *
  * Workers touch a fetch only between submit and reap, and only its own
  * fields (and the metrics, which are atomic).  Everything else here is the
@@ -31,6 +34,7 @@
 #include "common/util.h"
 
 #define DISK_READS 64 /* disk reads holding a buffer, at most */
+#define PEER_READS 64 /* peer reads holding a buffer, at most */
 
 typedef struct fetch_kind fetch_kind_t;
 
@@ -44,7 +48,7 @@ typedef struct fetch {
 	cn_flight_t *flight; /* NULL once its waiters were answered */
 	cn_dataset_t *ds;    /* reference */
 	char *path;
-	cn_sender_t *hint_of; /* reference: the peer whose hint started it */
+	cn_sender_t *hint_of; /* reference: the sender whose hint started it */
 	ssize_t rc;
 	char err[SB_ERR_MAX];
 } fetch_t;
@@ -55,7 +59,8 @@ typedef struct read_fetch {
 	cn_fill_t fill;
 	char version[SB_VERSION_MAX + 1];
 	uint64_t block;
-	int peer;	  /* for a PEER_READ: never the backend */
+	int peer;	  /* PEER_READ, REPLICATE: never the backend */
+	cn_member_t from; /* CN_SRC_PEER: the node asked first */
 	int waited;	  /* counted in memory_waits */
 	cn_fqueue_t *q;	  /* the queue whose slot it holds, or NULL */
 	sl_qlink_t qlink; /* s->fq, s->dq: waiting to start */
@@ -139,7 +144,7 @@ static void fetch_free(cn_server_t *s, fetch_t *f)
 	s->n_live--;
 	if (f->hint_of) {
 		cn_sender_hint_put(f->hint_of);
-		cn_senders_release(s->peers, f->hint_of);
+		cn_senders_release(s->senders, f->hint_of);
 		cn_sender_unref(f->hint_of);
 	}
 	f->kind->fini(f);
@@ -252,7 +257,14 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 
 	if (h->rc >= 0) {
 		cn_block_trim(f->fill.blk, (size_t)h->rc);
-		cn_tiering_keep(s->tiers, &f->fill, h->rc);
+		/* A dataset a reload replaced: its waiters asked under its
+		 * layout and get its bytes, but nothing new of it is kept. */
+		if (!h->ds->retired)
+			cn_tiering_keep(s->tiers, &f->fill, h->rc);
+		if (h->rc > 0 && !h->ds->retired && !f->peer &&
+		    f->fill.src != CN_SRC_DISK)
+			cn_membership_replicate(s, h->ds, h->path, f->version,
+						f->block, f->fill.key.lo);
 	} else {
 		log_backend_error(h);
 		if (h->rc == -ESTALE || h->rc == -ENOENT)
@@ -334,12 +346,12 @@ static void drop_peer_waiters(cn_server_t *s, cn_flight_t *fl)
 }
 
 /*
- * The disk did not deliver f's block and the fill now asks the backend
- * (tiering.h): peers are answered -ENODATA, and the fetch is queued for
- * the backend, unless nobody but peers waited for it.  The caller pumps
- * the queues.
+ * The disk or a peer did not deliver f's block and the fill now asks the
+ * backend: peers are answered -ENODATA, and the fetch is queued for the
+ * backend, unless nobody but peers waited for it.  The caller pumps the
+ * queues.
  */
-static void disk_failed(cn_server_t *s, read_fetch_t *f)
+static void to_backend(cn_server_t *s, read_fetch_t *f)
 {
 	cn_flight_t *fl = f->h.flight;
 
@@ -354,38 +366,106 @@ static void disk_failed(cn_server_t *s, read_fetch_t *f)
 	fq_push(&s->fq, f);
 }
 
+/*
+ * A disk or peer read of f ended: len bytes in its buffer (len >= 0), or
+ * err.  On failure the backend is asked, through fall_back, unless the
+ * node is stopping or nobody waits any more.
+ */
+static void source_done(cn_server_t *s, read_fetch_t *f, ssize_t len, int err,
+			void (*fall_back)(cn_server_t *s, read_fetch_t *f))
+{
+	if (s->destroying) {
+		fetch_free(s, &f->h);
+		return;
+	}
+	if (len >= 0) {
+		f->h.rc = len;
+		fetch_done(s, &f->h);
+		return;
+	}
+	if (s->stopping || err == -ESHUTDOWN || !f->h.flight) {
+		f->h.job.cancelled = 1;
+		fetch_done(s, &f->h);
+		return;
+	}
+	fall_back(s, f);
+	cn_fetch_pump(s);
+}
+
 /* A disk read finished (from cn_disktier_reap, or while the disk tier is
  * destroyed). */
 static void disk_read_done(cn_fill_t *fill, int rc)
 {
 	read_fetch_t *f = sl_container_of(fill, read_fetch_t, fill);
-	cn_server_t *s = f->h.srv;
 
-	if (s->destroying) {
-		fetch_free(s, &f->h);
-		return;
-	}
-	if (rc == 0) {
-		f->h.rc = (ssize_t)cn_block_len(fill->blk);
-		fetch_done(s, &f->h);
-		return;
-	}
-	if (s->stopping || rc == -ESHUTDOWN || !f->h.flight) {
-		f->h.job.cancelled = 1;
-		fetch_done(s, &f->h);
-		return;
-	}
-	disk_failed(s, f);
-	cn_fetch_pump(s);
+	source_done(f->h.srv, f,
+		    rc == 0 ? (ssize_t)cn_block_len(fill->blk) : -1, rc,
+		    to_backend);
 }
 
-/* Start one fetch that got its buffer: a disk read, or a backend read. */
+/* The peer will not deliver: the fill asks the backend instead. */
+static void peer_failed(cn_server_t *s, read_fetch_t *f)
+{
+	atomic_fetch_add(&s->m.handoff_misses, 1);
+	if (f->fill.blk)
+		cn_block_unref(f->fill.blk);
+	f->fill.blk = NULL;
+	f->fill.src = CN_SRC_BACKEND;
+	f->fill.want = f->fill.bwant;
+	to_backend(s, f);
+}
+
+/* A peer answered f's PEER_READ (cn_peers_reap), or will not (a timeout,
+ * the node stopping). */
+static void peer_read_done(void *arg, int status, zmq_msg_t *body)
+{
+	read_fetch_t *f = arg;
+	cn_server_t *s = f->h.srv;
+	size_t len = zmq_msg_size(body);
+	ssize_t got = -1;
+
+	if (status == 0 && len <= f->fill.want && !s->destroying) {
+		memcpy(cn_block_data(f->fill.blk), zmq_msg_data(body), len);
+		atomic_fetch_add(&s->m.handoff_hits, 1);
+		atomic_fetch_add(&s->m.handoff_bytes, len);
+		got = (ssize_t)len;
+	}
+	source_done(s, f, got, status, peer_failed);
+}
+
+/* Ask f->from for the block with PEER_READ. */
+static void start_peer(cn_server_t *s, read_fetch_t *f)
+{
+	pr_read_req_t q = {
+		.dataset = pr_str(f->h.ds->name),
+		.layout = f->h.ds->layout,
+		.path = pr_str(f->h.path),
+		.version = pr_str(f->version),
+		.block = f->block,
+	};
+	pr_buf_t b;
+	int rc;
+
+	pr_buf_init(&b);
+	rc = pr_read_req_encode(&b, &q);
+	if (rc == 0)
+		rc = cn_peers_call(s->peers, f->from.name, f->from.addr,
+				   PR_OP_PEER_READ, b.data, b.len,
+				   peer_read_done, f);
+	pr_buf_fini(&b);
+	if (rc < 0)
+		peer_failed(s, f); /* down, or no socket: at once */
+}
+
+/* Start one fetch that got its buffer: a disk, peer or backend read. */
 static void start_read(cn_server_t *s, read_fetch_t *f)
 {
-	if (f->fill.src != CN_SRC_DISK)
+	if (f->fill.src == CN_SRC_PEER)
+		start_peer(s, f);
+	else if (f->fill.src != CN_SRC_DISK)
 		cn_workers_submit(s->workers, &f->h.job);
 	else if (cn_tiering_read(s->tiers, &f->fill) < 0)
-		disk_failed(s, f); /* gone from the disk since the lookup */
+		to_backend(s, f); /* gone from the disk since the lookup */
 }
 
 /* Give queued fetches of q buffers and start them while its slots allow;
@@ -418,21 +498,25 @@ void cn_fetch_pump(cn_server_t *s)
 {
 	int wait = pump_queue(s, &s->dq) < 0;
 
+	wait |= pump_queue(s, &s->pq) < 0;
 	wait |= pump_queue(s, &s->fq) < 0;
 	cn_ramtier_want_memory(s->tier, wait);
 }
 
 int cn_fetch_queued(const cn_server_t *s)
 {
-	return !sl_fifo_empty(&s->fq.waiting) || !sl_fifo_empty(&s->dq.waiting);
+	return !sl_fifo_empty(&s->fq.waiting) ||
+	       !sl_fifo_empty(&s->dq.waiting) || !sl_fifo_empty(&s->pq.waiting);
 }
 
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer, cn_sender_t *hint_of)
+		   const cn_fill_t *fill, int peer, const cn_member_t *from,
+		   cn_sender_t *hint_of)
 {
 	fetch_t *h = fetch_new(s, &read_kind, fl, ds, path);
 	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
+	cn_fqueue_t *q = &s->fq;
 
 	if (hint_of) {
 		h->hint_of = cn_sender_ref(hint_of);
@@ -444,7 +528,14 @@ void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 	sl_strlcpy(f->version, version, sizeof(f->version));
 	f->block = block;
 	f->peer = peer;
-	fq_push(f->fill.src == CN_SRC_DISK ? &s->dq : &s->fq, f);
+	if (f->fill.src == CN_SRC_PEER) {
+		SL_ASSERT(from);
+		f->from = *from;
+		q = &s->pq;
+	} else if (f->fill.src == CN_SRC_DISK) {
+		q = &s->dq;
+	}
+	fq_push(q, f);
 	cn_fetch_pump(s);
 }
 
@@ -676,8 +767,10 @@ void cn_fetch_init(cn_server_t *s)
 	sl_list_init(&s->live);
 	sl_fifo_init(&s->fq.waiting);
 	sl_fifo_init(&s->dq.waiting);
+	sl_fifo_init(&s->pq.waiting);
 	s->fq.max = 2 * (size_t)s->node->workers;
 	s->dq.max = DISK_READS;
+	s->pq.max = PEER_READS;
 }
 
 void cn_fetch_reap(cn_server_t *s)
@@ -709,6 +802,7 @@ static void fail_queue(cn_server_t *s, cn_fqueue_t *q, int reply)
 void cn_fetch_fail_queued(cn_server_t *s, int reply)
 {
 	fail_queue(s, &s->dq, reply);
+	fail_queue(s, &s->pq, reply);
 	fail_queue(s, &s->fq, reply);
 	cn_ramtier_want_memory(s->tier, 0);
 }

@@ -46,12 +46,20 @@ typedef struct main_ctx {
 	int sfd;
 	int stopping; /* a stop signal came already */
 	const char *config_path;
+	/* A node given on the command line (membership = etcd). */
+	const char *node, *addr, *metrics_addr;
+	int drain_on_term;
+	uint64_t grace_ms;
 } main_ctx_t;
 
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s -c CLUSTER.conf [--node NAME] [-v]...\n"
+		"Usage: %s -c CLUSTER.conf [--node NAME] [--addr "
+		"tcp://IP:PORT\n"
+		"       [--metrics-addr IP:PORT]] [--drain-on-term [--grace "
+		"T]]\n"
+		"       [-v]...\n"
 		"\n"
 		"Serve one node of a Sluice cluster: a RAM cache of dataset\n"
 		"blocks in front of the datasets' backends.\n"
@@ -60,6 +68,13 @@ static void usage(FILE *f, const char *prog)
 		"  -n, --node NAME    the [node NAME] section to serve;\n"
 		"                     default: the node named like this\n"
 		"                     host, or the config's only node\n"
+		"      --addr EP      with membership = etcd: serve NAME at\n"
+		"                     EP, with [node-defaults]'s settings\n"
+		"      --metrics-addr HOST:PORT  its metrics endpoint\n"
+		"      --drain-on-term  on SIGTERM, leave placement and keep\n"
+		"                     answering peers for the grace, then "
+		"stop\n"
+		"      --grace T      the drain's grace period (default 60s)\n"
 		"      --no-ram-tier  cache no block in RAM (to measure the\n"
 		"                     disk tier): ram_capacity then bounds\n"
 		"                     only the buffers of blocks in flight\n"
@@ -71,8 +86,9 @@ static void usage(FILE *f, const char *prog)
 		"Signals: SIGTERM/SIGINT stop (requests in flight get 5 s\n"
 		"to finish, the node is gone 2 s later at most; exit status\n"
 		"0, or 1 when backend calls never returned; a second signal\n"
-		"exits at once, status 128 + its number); SIGHUP reloads\n"
-		"the configuration.\n",
+		"exits at once, status 128 + its number; SIGTERM drains\n"
+		"first with --drain-on-term); SIGHUP reloads the\n"
+		"configuration.\n",
 		prog);
 }
 
@@ -94,10 +110,23 @@ static const char *default_node(const sl_config_t *c)
 	return c->n_nodes == 1 ? c->nodes[0].name : NULL;
 }
 
+/* The config at path, with the command line's node added: NULL with
+ * err. */
+static sl_config_t *load(const main_ctx_t *mc, char *err, size_t errlen)
+{
+	sl_config_t *c = sl_config_load(mc->config_path, err, errlen);
+
+	if (c && mc->addr &&
+	    sl_config_add_node(c, mc->node, mc->addr, mc->metrics_addr, err,
+			       errlen) < 0)
+		sl_config_destroy(&c);
+	return c;
+}
+
 static void reload(main_ctx_t *mc)
 {
 	char err[512];
-	sl_config_t *c = sl_config_load(mc->config_path, err, sizeof(err));
+	sl_config_t *c = load(mc, err, sizeof(err));
 
 	if (!c) {
 		sl_err("reload failed, keeping the old configuration: %s", err);
@@ -124,6 +153,13 @@ static void on_signal(void *arg)
 				_exit(128 + (int)si.ssi_signo);
 			}
 			mc->stopping = 1;
+			if (si.ssi_signo == SIGTERM && mc->drain_on_term) {
+				sl_notice("SIGTERM: draining for %llu ms, then "
+					  "stopping",
+					  (unsigned long long)mc->grace_ms);
+				cn_server_drain(mc->s, mc->grace_ms, 1);
+				break;
+			}
 			sl_notice("%s: stopping", strsignal((int)si.ssi_signo));
 			cn_server_stop(mc->s);
 			break;
@@ -221,10 +257,14 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{"no-ram-tier", no_argument, NULL, 'R'},
+		{"addr", required_argument, NULL, 'A'},
+		{"metrics-addr", required_argument, NULL, 'M'},
+		{"drain-on-term", no_argument, NULL, 'D'},
+		{"grace", required_argument, NULL, 'G'},
 		{NULL, 0, NULL, 0},
 	};
 	cn_server_opts_t opts = {0};
-	main_ctx_t mc = {.sfd = -1};
+	main_ctx_t mc = {.sfd = -1, .grace_ms = 60000};
 	const char *node = NULL;
 	int level = SL_LOG_NOTICE, opt, rc = 1;
 	sl_config_t *cfg = NULL;
@@ -252,6 +292,24 @@ int main(int argc, char **argv)
 		case 'R':
 			opts.no_ram_tier = 1;
 			break;
+		case 'A':
+			mc.addr = optarg;
+			break;
+		case 'M':
+			mc.metrics_addr = optarg;
+			break;
+		case 'D':
+			mc.drain_on_term = 1;
+			break;
+		case 'G':
+			if (sl_parse_duration_ms(optarg, &mc.grace_ms) < 0) {
+				fprintf(stderr,
+					"%s: --grace: '%s' is not a "
+					"duration\n",
+					argv[0], optarg);
+				return 2;
+			}
+			break;
 		case 'V':
 			printf("sluice-cachenode %s (backend ABI %d)\n",
 			       SL_VERSION, SB_ABI_VERSION);
@@ -261,10 +319,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mc.config_path || optind != argc) {
+	if (!mc.config_path || optind != argc || (mc.addr && !node) ||
+	    (mc.metrics_addr && !mc.addr)) {
 		usage(stderr, argv[0]);
 		return 2;
 	}
+	mc.node = node;
 	sl_log_init("sluice-cachenode", level);
 
 	/* Blocks of 64 KiB and more are mmap()ed by the tier itself; keep
@@ -291,7 +351,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	cfg = sl_config_load(mc.config_path, err, sizeof(err));
+	cfg = load(&mc, err, sizeof(err));
 	if (!cfg) {
 		sl_err("%s", err);
 		goto out;

@@ -109,6 +109,22 @@ typedef struct cn_metrics {
 	_Atomic uint64_t disk_full;	 /* 1: not admitting for space */
 	_Atomic uint64_t disk_admitting; /* 1: the tier takes blocks */
 	_Atomic uint64_t disk_pending_writes; /* queued or in flight */
+
+	/* The ring and the hand-off. */
+	_Atomic uint64_t ring_generation; /* gauges */
+	_Atomic uint64_t ring_members;
+	_Atomic uint64_t keys_moved_ppm; /* by the last change, per million */
+	_Atomic uint64_t membership_changes;
+	_Atomic uint64_t drain_state; /* PR_DRAIN_* */
+	/* PEER_READs this node sent for a moved block (or a replica's copy)
+	 * that brought it, and that did not. */
+	_Atomic uint64_t handoff_hits;
+	_Atomic uint64_t handoff_misses;
+	_Atomic uint64_t handoff_bytes;	    /* ... the bytes the hits brought */
+	_Atomic uint64_t peer_reads_served; /* PEER_READs answered */
+	_Atomic uint64_t peer_reads_failed; /* ... with -ENODATA */
+	_Atomic uint64_t replicas_sent;	    /* REPLICATE hints sent */
+	_Atomic uint64_t replicas_received; /* copies pulled for one */
 } cn_metrics_t;
 
 void cn_metrics_init(cn_metrics_t *m);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a node serves and how it is laid out (see server_i.h): the datasets
- * opened with their modules, the ring over the cluster's nodes, the HELLO
- * map that tells clients both, the share of ram_capacity each cache gets,
+ * opened with their modules, the HELLO map that tells clients them and the
+ * ring (membership.c), the share of ram_capacity each cache gets,
  * the disk tier's view of the datasets, and SIGHUP, which swaps all of it
  * at once or nothing.
  */
@@ -19,20 +19,22 @@
 #define TRANSIENT_MIN (32ull << 20)
 #define META_SHARE    16 /* metadata cache: 1/16 of ram_capacity */
 
-/* What one peer may have in flight (peers.c): requests pending, hints,
+/* What one sender may have in flight (senders.c): requests pending, hints,
  * replies ZeroMQ holds (under the ROUTER's send queue, server.c), their
  * bytes at most; requests held while it is at a cap, in number and bytes;
- * and the table's bounds.  A FUSE client is one peer of each node, with
- * every reader of its mount behind it: these leave it room (64 FUSE
- * threads, read-ahead), and bound what it can cost the node. */
-#define PEER_MAX_PENDING    1024
-#define PEER_MAX_HINTS	    256
-#define PEER_MAX_REPLIES    1024
-#define PEER_MAX_BYTES	    (256ull << 20)
-#define PEER_MAX_HELD	    4096
-#define PEER_MAX_HELD_BYTES (1u << 20)
-#define MAX_PEERS	    4096
-#define MAX_HELD_BYTES	    (64u << 20)
+ * and the table's bounds.  A FUSE client is one sender to each node, with
+ * every reader of its mount behind it, and so is a node asking for
+ * hand-offs and replicas (peers.c), with every miss of its own clients:
+ * these leave either room (64 FUSE threads, read-ahead), and bound what it
+ * can cost the node. */
+#define SENDER_MAX_PENDING    1024
+#define SENDER_MAX_HINTS      256
+#define SENDER_MAX_REPLIES    1024
+#define SENDER_MAX_BYTES      (256ull << 20)
+#define SENDER_MAX_HELD	      4096
+#define SENDER_MAX_HELD_BYTES (1u << 20)
+#define MAX_SENDERS	      4096
+#define MAX_HELD_BYTES	      (64u << 20)
 
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name)
 {
@@ -63,11 +65,11 @@ void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 }
 
 /*
- * Per peer: what its replies may hold of the RAM tier (a quarter of it, at
- * most PEER_MAX_BYTES, at least four of the largest blocks, so that a
- * reader streams), and fixed counts (peers.c).
+ * Per sender: what its replies may hold of the RAM tier (a quarter of it,
+ * at most SENDER_MAX_BYTES, at least four of the largest blocks, so that a
+ * reader streams), and fixed counts (senders.c).
  */
-void cn_nodemap_peer_limits(const cn_server_t *s, cn_sender_limits_t *lim)
+void cn_nodemap_sender_limits(const cn_server_t *s, cn_sender_limits_t *lim)
 {
 	const sl_config_t *cfg = s->cfg;
 	uint64_t cap = s->node->ram_capacity, maxblk = 0;
@@ -75,43 +77,50 @@ void cn_nodemap_peer_limits(const cn_server_t *s, cn_sender_limits_t *lim)
 	for (size_t i = 0; i < cfg->n_datasets; i++)
 		maxblk = SL_MAX(maxblk, (uint64_t)cfg->datasets[i].block_size);
 	*lim = (cn_sender_limits_t){
-		.max_pending = PEER_MAX_PENDING,
-		.max_hints = PEER_MAX_HINTS,
-		.max_replies = PEER_MAX_REPLIES,
+		.max_pending = SENDER_MAX_PENDING,
+		.max_hints = SENDER_MAX_HINTS,
+		.max_replies = SENDER_MAX_REPLIES,
 		.max_bytes =
-			SL_MAX(4 * maxblk, SL_MIN(cap / 4, PEER_MAX_BYTES)),
-		.max_deferred = PEER_MAX_HELD,
-		.max_deferred_bytes = PEER_MAX_HELD_BYTES,
-		.max_peers = MAX_PEERS,
+			SL_MAX(4 * maxblk, SL_MIN(cap / 4, SENDER_MAX_BYTES)),
+		.max_deferred = SENDER_MAX_HELD,
+		.max_deferred_bytes = SENDER_MAX_HELD_BYTES,
+		.max_peers = MAX_SENDERS,
 		.max_held_bytes = MAX_HELD_BYTES,
 	};
 }
 
+/* The HELLO map: the ring's members, its generation, this node's drain
+ * state and the datasets. */
 static int build_hello(cn_server_t *s)
 {
 	const sl_config_t *c = s->cfg;
-	pr_hello_node_t *nodes = sl_xcalloc(c->n_nodes + 1, sizeof(*nodes));
+	const cn_ringmap_t *r = s->map;
+	pr_hello_node_t *nodes = sl_xcalloc(r->n + 1, sizeof(*nodes));
 	pr_hello_dataset_t *dss = sl_xcalloc(c->n_datasets + 1, sizeof(*dss));
 	pr_hello_t h = {0};
 	pr_buf_t b;
 	int rc;
 
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		nodes[i].name = pr_str(c->nodes[i].name);
-		nodes[i].addr = pr_str(c->nodes[i].addr);
-		nodes[i].weight = c->nodes[i].weight;
+	for (size_t i = 0; i < r->n; i++) {
+		nodes[i].name = pr_str(r->m[i].name);
+		nodes[i].addr = pr_str(r->m[i].addr);
+		nodes[i].weight = r->m[i].weight;
 	}
 	for (size_t i = 0; i < c->n_datasets; i++) {
 		dss[i].name = pr_str(c->datasets[i].name);
 		dss[i].backend = pr_str(c->datasets[i].backend);
 		dss[i].block_size = c->datasets[i].block_size;
+		dss[i].layout = s->ds[i]->layout;
+		dss[i].layout_since_ms = s->ds[i]->layout_since_ms;
 		dss[i].policy = pr_str(c->datasets[i].policy);
 		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
 	}
 	h.cluster = pr_str(c->cluster_name);
 	h.node = pr_str(s->node_name);
-	h.ring_version = s->ring_version;
-	h.n_nodes = (uint32_t)c->n_nodes;
+	h.ring_version = r->version;
+	h.generation = r->generation;
+	h.drain = (uint8_t)s->drain;
+	h.n_nodes = (uint32_t)r->n;
 	h.nodes = nodes;
 	h.n_datasets = (uint32_t)c->n_datasets;
 	h.datasets = dss;
@@ -130,22 +139,10 @@ static int build_hello(cn_server_t *s)
 	return rc;
 }
 
-/* The ring and the map for s->cfg (after a load or a reload). */
-static void build_ring(cn_server_t *s)
+void cn_nodemap_hello(cn_server_t *s)
 {
-	const sl_config_t *c = s->cfg;
-	sl_ring_member_t *mem = sl_xcalloc(c->n_nodes + 1, sizeof(*mem));
-
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		mem[i].name = c->nodes[i].name;
-		mem[i].weight = c->nodes[i].weight;
-	}
-	sl_ring_destroy(&s->ring);
-	s->ring = sl_ring_new(mem, c->n_nodes);
-	SL_ASSERT(s->ring); /* the config bounds the total weight */
-	free(mem);
-	s->ring_version = sl_ring_version(s->ring);
-	build_hello(s);
+	if (s->map)
+		build_hello(s);
 }
 
 /* The table of dc's policy, or NULL with the config error in err. */
@@ -210,6 +207,9 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 			free(ds);
 			return rc < 0 ? rc : -EINVAL;
 		}
+		/* Reopened with the layout it had: served since then. */
+		if (o && o->layout == ds[i]->layout)
+			ds[i]->layout_since_ms = o->layout_since_ms;
 	}
 	*out = ds;
 	return 0;
@@ -222,7 +222,6 @@ int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	s->n_ds = s->cfg->n_datasets;
-	build_ring(s);
 	return 0;
 }
 
@@ -233,7 +232,6 @@ void cn_nodemap_close(cn_server_t *s)
 	free(s->ds);
 	s->ds = NULL;
 	s->n_ds = 0;
-	sl_ring_destroy(&s->ring);
 	free(s->hello);
 	s->hello = NULL;
 }
@@ -246,7 +244,7 @@ static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
 	cn_disk_dataset_t *d = sl_xcalloc(s->n_ds + 1, sizeof(*d));
 
 	for (size_t i = 0; i < s->n_ds; i++) {
-		d[i].sig = s->ds[i]->disk_sig;
+		d[i].sig = s->ds[i]->layout;
 		d[i].policy = s->ds[i]->policy;
 	}
 	return d;
@@ -310,8 +308,8 @@ static void apply_budgets(cn_server_t *s)
 	{
 		cn_sender_limits_t lim;
 
-		cn_nodemap_peer_limits(s, &lim);
-		cn_senders_set_limits(s->peers, &lim);
+		cn_nodemap_sender_limits(s, &lim);
+		cn_senders_set_limits(s->senders, &lim);
 	}
 }
 
@@ -326,6 +324,12 @@ static void warn_restart_only(const cn_server_t *s, const sl_config_t *cfg,
 			"effect on restart");
 	if (!same_str(cfg->module_dir, s->cfg->module_dir))
 		sl_warn("reload: module_dir changes take effect on restart");
+	if (cfg->membership != s->cfg->membership ||
+	    !same_str(cfg->etcd, s->cfg->etcd) ||
+	    !same_str(cfg->etcd_prefix, s->cfg->etcd_prefix) ||
+	    cfg->lease_ttl_ms != s->cfg->lease_ttl_ms)
+		sl_warn("reload: membership, etcd, etcd_prefix and lease_ttl "
+			"changes take effect on restart");
 }
 
 /* Drop what is cached of the datasets that went away or changed (ds: the
@@ -333,26 +337,36 @@ static void warn_restart_only(const cn_server_t *s, const sl_config_t *cfg,
 static void purge_changed(cn_server_t *s, const sl_config_t *cfg,
 			  cn_dataset_t **ds)
 {
-	for (size_t i = 0; i < s->n_ds; i++) {
-		cn_dataset_t *o = s->ds[i];
+	cn_dataset_t *o;
 
+	for (size_t i = 0; i < s->n_ds; i++) {
+		o = s->ds[i];
 		if (find_open(ds, cfg->n_datasets, o->name) != o) {
+			o->retired = 1;
 			cn_ramtier_purge(s->tier, o->id);
 			cn_metacache_purge_tag(s->meta, o->id);
-			sl_notice("reload: dataset %s %s", o->name,
+			sl_notice("reload: dataset %s %s (layout was %08" PRIx32
+				  ")",
+				  o->name,
 				  sl_config_dataset(cfg, o->name) ? "reopened"
-								  : "removed");
+								  : "removed",
+				  o->layout);
 		}
 	}
 	for (size_t i = 0; i < cfg->n_datasets; i++) {
+		ds[i]->replicas = cfg->datasets[i].replicas;
 		if (ds[i]->metadata_ttl_ms !=
 		    cfg->datasets[i].metadata_ttl_ms) {
 			ds[i]->metadata_ttl_ms =
 				cfg->datasets[i].metadata_ttl_ms;
 			cn_metacache_purge_tag(s->meta, ds[i]->id);
 		}
-		if (!find_open(s->ds, s->n_ds, ds[i]->name))
-			sl_notice("reload: dataset %s added", ds[i]->name);
+		o = find_open(s->ds, s->n_ds, ds[i]->name);
+		if (o != ds[i])
+			sl_notice("reload: dataset %s %s: layout %08" PRIx32
+				  ", block size %" PRIu32,
+				  ds[i]->name, o ? "now" : "added",
+				  ds[i]->layout, ds[i]->block_size);
 	}
 }
 
@@ -387,12 +401,14 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	old_node = s->node;
 	s->cfg = cfg;
 	s->node = n;
-	build_ring(s);
+	cn_membership_reload(s);
 	reload_disk(s, old_node);
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);
 	cn_fetch_pump(s);
-	sl_notice("reloaded %s: %zu datasets, ring version %08" PRIx32,
-		  cfg->path ? cfg->path : "config", s->n_ds, s->ring_version);
+	sl_notice("reloaded %s: %zu datasets, ring %08" PRIx32
+		  " generation %" PRIu64,
+		  cfg->path ? cfg->path : "config", s->n_ds, s->map->version,
+		  s->map->generation);
 	return 0;
 }

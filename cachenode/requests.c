@@ -5,8 +5,10 @@
  * then asks the caches, and either answers at once or waits on a flight
  * whose fetch fetch.c runs.  Replies are built here too.
  *
- * Life of a READ.  It is clipped to the block and its block key (dataset,
- * path, version, block index) looked up in the RAM tier.  A hit is
+ * Life of a READ.  One made under another layout of the dataset than the
+ * node's (a block size changed on reload) is refused with -EREMCHG.  It is
+ * clipped to the block and its block key (dataset, layout, path, version,
+ * block index) looked up in the RAM tier.  A hit is
  * answered at once with a zero-copy view into the cached block.  A miss
  * joins the block's flight (single flight, flight.h) or creates it, after
  * asking the disk tier where the block can be had (tiering.h): a block
@@ -35,8 +37,8 @@ void cn_request_begin(cn_server_t *s, const cn_addr_t *a)
 {
 	atomic_fetch_add(&s->m.in_flight, 1);
 	s->pending_reqs++;
-	if (a->peer)
-		cn_sender_begin(a->peer);
+	if (a->sender)
+		cn_sender_begin(a->sender);
 }
 
 void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
@@ -44,15 +46,15 @@ void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
 	cn_metrics_request(&s->m, a->op, status);
 	atomic_fetch_sub(&s->m.in_flight, 1);
 	s->pending_reqs--;
-	if (a->peer) {
-		cn_sender_end(a->peer, a->reserve);
-		cn_senders_release(s->peers, a->peer);
+	if (a->sender) {
+		cn_sender_end(a->sender, a->reserve);
+		cn_senders_release(s->senders, a->sender);
 	}
 }
 
 /* Send h and len bytes at data, without copying them: from block b, or,
- * b NULL, from a copy.  Either way the reply counts against a's peer
- * until ZeroMQ has sent it (peers.h).  pr_send's result. */
+ * b NULL, from a copy.  Either way the reply counts against a's sender
+ * until ZeroMQ has sent it (senders.h).  pr_send's result. */
 static int send_reply(cn_server_t *s, const cn_addr_t *a, pr_header_t *h,
 		      cn_block_t *b, const void *data, size_t len)
 {
@@ -61,7 +63,7 @@ static int send_reply(cn_server_t *s, const cn_addr_t *a, pr_header_t *h,
 	if (!len)
 		return pr_send(s->router, a->identity, h, NULL, 0,
 			       ZMQ_DONTWAIT);
-	tk = cn_ticket_new(a->peer, b, data, len, &bytes);
+	tk = cn_ticket_new(a->sender, b, data, len, &bytes);
 	return pr_send_zc(s->router, a->identity, h, bytes, len, cn_ticket_free,
 			  tk, ZMQ_DONTWAIT);
 }
@@ -78,7 +80,8 @@ void cn_reply(cn_server_t *s, const cn_addr_t *a, int status, const void *body,
 	h.flags = PR_F_REPLY;
 	h.req_id = a->req_id;
 	h.status = status;
-	h.ring_version = s->ring_version;
+	h.ring_version = s->map->version;
+	h.generation = s->map->generation;
 	rc = send_reply(s, a, &h, NULL, body, len);
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to %s: %s",
@@ -133,7 +136,8 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 	h.opcode = a->op;
 	h.flags = PR_F_REPLY;
 	h.req_id = a->req_id;
-	h.ring_version = s->ring_version;
+	h.ring_version = s->map->version;
+	h.generation = s->map->generation;
 	rc = send_reply(s, a, &h, b, cn_block_data(b) + start, end - start);
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to READ: %s",
@@ -187,13 +191,13 @@ static cn_req_t *req_new(cn_server_t *s, const cn_addr_t *a)
 	r->req_id = a->req_id;
 	r->silent = a->silent;
 	r->reserve = a->reserve;
-	if (a->peer)
-		r->peer = cn_sender_ref(a->peer);
+	if (a->sender)
+		r->sender = cn_sender_ref(a->sender);
 	if (r->silent) {
 		s->silent_reqs++;
-		/* A hint waiting counts against its peer until it ends. */
-		if (r->peer)
-			cn_sender_hint_add(r->peer);
+		/* A hint waiting counts against its sender until it ends. */
+		if (r->sender)
+			cn_sender_hint_add(r->sender);
 	}
 	return r;
 }
@@ -212,8 +216,8 @@ static cn_req_t *req_range(cn_server_t *s, const cn_addr_t *a, uint64_t block,
 
 cn_addr_t cn_req_addr(cn_req_t *r)
 {
-	return (cn_addr_t){&r->identity, r->op,	  r->req_id,
-			   r->silent,	 r->peer, r->reserve};
+	return (cn_addr_t){&r->identity, r->op,	    r->req_id,
+			   r->silent,	 r->sender, r->reserve};
 }
 
 void cn_req_release(cn_server_t *s, cn_req_t *r)
@@ -222,11 +226,11 @@ void cn_req_release(cn_server_t *s, cn_req_t *r)
 		return;
 	if (r->silent)
 		s->silent_reqs--;
-	if (r->peer) {
+	if (r->sender) {
 		if (r->silent)
-			cn_sender_hint_put(r->peer);
-		cn_senders_release(s->peers, r->peer);
-		cn_sender_unref(r->peer);
+			cn_sender_hint_put(r->sender);
+		cn_senders_release(s->senders, r->sender);
+		cn_sender_unref(r->sender);
 	}
 	zmq_msg_close(&r->identity);
 	cn_dataset_unref(&r->ds);
@@ -271,6 +275,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	int exact = 0, src = CN_SRC_BACKEND;
 	uint64_t bs = ds->block_size, start, want = ds->block_size;
 	cn_fill_t fill = {0};
+	const cn_member_t *from;
 	cn_block_t *b;
 	cn_flight_t *fl;
 	cn_req_t *r = NULL;
@@ -313,7 +318,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		want = SL_MIN(bs, st->size - start);
 		exact = 1;
 	}
-	fill.key = sl_blockkey_make(ds->name, path, version, block);
+	fill.key = sl_blockkey_make(ds->name, ds->layout, path, version, block);
 	b = cn_ramtier_get(s->tier, fill.key);
 	if (b) {
 		if (!a->silent)
@@ -342,8 +347,15 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 			atomic_fetch_add(&s->m.flight_joins, 1);
 		return;
 	}
-	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0,
-		      a->silent ? a->peer : NULL);
+	/* The ring changed and the block came with it: its previous owner
+	 * is asked before the backend (membership.c). */
+	from = fill.src == CN_SRC_BACKEND
+		       ? cn_membership_prev_owner(s, fill.key.lo)
+		       : NULL;
+	if (from)
+		fill.src = CN_SRC_PEER;
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 0, from,
+		      a->silent ? a->sender : NULL);
 }
 
 /*
@@ -427,7 +439,8 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 			version = st->version;
 	}
 	if (*version) {
-		fill.key = sl_blockkey_make(ds->name, path, version, block);
+		fill.key = sl_blockkey_make(ds->name, ds->layout, path, version,
+					    block);
 		b = cn_ramtier_get(s->tier, fill.key);
 		if (!b && !cn_flights_find(s->flights, fill.key) &&
 		    cn_tiering_lookup(s->tiers, &fill, ds->block_size, 0, &b) ==
@@ -437,19 +450,55 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 				req_range(s, a, block, offset, length),
 				&created);
 			SL_ASSERT(created); /* no flight, checked above */
+			atomic_fetch_add(&s->m.peer_reads_served, 1);
 			cn_fetch_read(s, fl, ds, path, version, block, &fill, 1,
-				      NULL);
+				      NULL, NULL);
 			return;
 		}
 	}
 	if (!b) {
+		atomic_fetch_add(&s->m.peer_reads_failed, 1);
 		cn_reply_error(s, a, -ENODATA,
 			       "%s block %" PRIu64 " is not cached here", path,
 			       block);
 		return;
 	}
+	atomic_fetch_add(&s->m.peer_reads_served, 1);
 	cn_reply_block(s, a, b, offset, length);
 	cn_block_unref(b);
+}
+
+/* REPLICATE: the owner of a block of a dataset with replicas fetched it;
+ * take a copy from it (its PEER_READ), never from the backend.  Nothing
+ * when the block is here already or on its way. */
+static void replicate(cn_server_t *s, cn_dataset_t *ds, const char *path,
+		      const char *version, uint64_t block)
+{
+	cn_fill_t fill = {0};
+	const cn_member_t *owner;
+	cn_block_t *b = NULL;
+	cn_flight_t *fl;
+	int created;
+
+	if (!*version || ds->replicas < 2)
+		return;
+	fill.key = sl_blockkey_make(ds->name, ds->layout, path, version, block);
+	owner = cn_ringmap_owner(s->map, fill.key.lo);
+	if (!owner || strcmp(owner->name, s->node_name) == 0)
+		return;
+	b = cn_ramtier_get(s->tier, fill.key);
+	if (b || cn_flights_find(s->flights, fill.key) ||
+	    cn_tiering_lookup(s->tiers, &fill, ds->block_size, 0, &b) !=
+		    CN_SRC_BACKEND) {
+		if (b)
+			cn_block_unref(b);
+		return;
+	}
+	atomic_fetch_add(&s->m.replicas_received, 1);
+	fill.src = CN_SRC_PEER;
+	fl = cn_flights_join(s->flights, fill.key, NULL, &created);
+	SL_ASSERT(created);
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 1, owner, NULL);
 }
 
 /* ---- Request bodies ------------------------------------------------------ */
@@ -510,14 +559,30 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 			const char *path, pr_read_req_t *q)
 {
 	char version[PR_MAX_VERSION + 1];
-	cn_sender_t *p = a->peer;
+	cn_sender_t *p = a->sender;
 
+	/* Block N means what the asker's layout says: with another block
+	 * size it is other bytes, so a request made under a layout this
+	 * node no longer serves is refused, never answered with them. */
+	if (q->layout != ds->layout) {
+		cn_reply_error(s, a, -EREMCHG,
+			       "dataset %s: layout %08" PRIx32
+			       " is not this node's (%08" PRIx32
+			       ", block size %" PRIu32 "): fetch the map again",
+			       ds->name, q->layout, ds->layout, ds->block_size);
+		return;
+	}
 	pr_str_copy(version, sizeof(version), q->version);
+	if (a->op == PR_OP_REPLICATE) {
+		cn_reply(s, a, 0, NULL, 0);
+		replicate(s, ds, path, version, q->block);
+		return;
+	}
 	if (a->op == PR_OP_PREFETCH) {
 		/* A hint: acknowledge now, fetch the whole block in the
-		 * background.  Its slot, taken first, keeps the peer while
+		 * background.  Its slot, taken first, keeps the sender while
 		 * the acknowledgement ends the request. */
-		int slot = p ? cn_sender_hint_take(s->peers, p) : 0;
+		int slot = p ? cn_sender_hint_take(s->senders, p) : 0;
 
 		cn_reply(s, a, 0, NULL, 0);
 		if (slot < 0 || s->n_live + s->silent_reqs >= CN_MAX_PENDING) {
@@ -526,7 +591,7 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 				"prefetch backlog full: hint dropped");
 			if (slot == 0 && p) {
 				cn_sender_hint_put(p);
-				cn_senders_release(s->peers, p);
+				cn_senders_release(s->senders, p);
 			}
 			return;
 		}
@@ -538,11 +603,12 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 			      q->length);
 		if (p) {
 			cn_sender_hint_put(p);
-			cn_senders_release(s->peers, p);
+			cn_senders_release(s->senders, p);
 		}
 		return;
 	}
-	/* What the reply will take, counted against the peer until then. */
+	/* What the reply will take, counted against the sender until then
+	 * (a PEER_READ's too: a node asking is a sender like a client). */
 	a->reserve = q->length ? q->length : ds->block_size;
 	if (p)
 		cn_sender_reserve(p, a->reserve);

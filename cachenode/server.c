@@ -74,6 +74,9 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
+	/* Out of every etcd view now, not when the lease runs out. */
+	if (s->members)
+		sl_members_deregister(s->members);
 	sl_notice("stopping: %zu fetches in flight",
 		  cn_flights_count(s->flights));
 }
@@ -135,7 +138,11 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 	case PR_OP_READ:
 	case PR_OP_PREFETCH:
 	case PR_OP_PEER_READ:
+	case PR_OP_REPLICATE:
 		cn_handle_path(s, &a, body, len);
+		break;
+	case PR_OP_DRAIN:
+		cn_handle_drain(s, &a, body, len);
 		break;
 	case PR_OP_STATS:
 		cn_handle_stats(s, &a);
@@ -162,23 +169,23 @@ static void take(cn_server_t *s, pr_msg_t *m)
 				   "dropped a reply sent to the node");
 		return;
 	}
-	p = cn_senders_get(s->peers, &m->identity);
+	p = cn_senders_get(s->senders, &m->identity);
 	if (!p) {
 		atomic_fetch_add(&s->m.requests_busy, 1);
 		refuse(s, m, NULL, -EAGAIN, "too many clients in flight");
 		return;
 	}
-	if (s->stopping ||
-	    (!cn_sender_holds(p) &&
-	     cn_sender_admits(s->peers, p, s->pending_reqs, CN_MAX_PENDING))) {
+	if (s->stopping || (!cn_sender_holds(p) &&
+			    cn_sender_admits(s->senders, p, s->pending_reqs,
+					     CN_MAX_PENDING))) {
 		handle(s, m, p);
 		return;
 	}
-	if (cn_senders_hold(s->peers, p, m) == 0)
+	if (cn_senders_hold(s->senders, p, m) == 0)
 		return;
-	if (!cn_sender_reads(s->peers, p)) {
+	if (!cn_sender_reads(s->senders, p)) {
 		atomic_fetch_add(&s->m.requests_dropped, 1);
-		cn_senders_release(s->peers, p);
+		cn_senders_release(s->senders, p);
 		return;
 	}
 	atomic_fetch_add(&s->m.requests_busy, 1);
@@ -194,14 +201,14 @@ static void resume_held(cn_server_t *s)
 	pr_msg_t m;
 
 	pr_msg_init(&m);
-	for (p = cn_senders_next_holding(s->peers, NULL); p; p = next) {
+	for (p = cn_senders_next_holding(s->senders, NULL); p; p = next) {
 		/* Taken before p's requests run: they may end p's hold. */
-		next = cn_senders_next_holding(s->peers, p);
+		next = cn_senders_next_holding(s->senders, p);
 		cn_sender_ref(p);
 		while ((s->stopping ||
-			cn_sender_admits(s->peers, p, s->pending_reqs,
+			cn_sender_admits(s->senders, p, s->pending_reqs,
 					 CN_MAX_PENDING)) &&
-		       cn_senders_unhold(s->peers, p, &m) == 0)
+		       cn_senders_unhold(s->senders, p, &m) == 0)
 			handle(s, &m, p);
 		cn_sender_unref(p);
 	}
@@ -229,13 +236,13 @@ static int drain_socket(cn_server_t *s)
 					   strerror(-rc));
 			if (m.header_ok && !(m.h.flags & PR_F_REPLY)) {
 				cn_sender_t *p =
-					cn_senders_get(s->peers, &m.identity);
+					cn_senders_get(s->senders, &m.identity);
 
-				if (!p || cn_sender_reads(s->peers, p))
+				if (!p || cn_sender_reads(s->senders, p))
 					refuse(s, &m, p, rc,
 					       "malformed message");
 				else if (p)
-					cn_senders_release(s->peers, p);
+					cn_senders_release(s->senders, p);
 			}
 			rc = 0;
 			continue;
@@ -369,8 +376,8 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	{
 		cn_sender_limits_t lim;
 
-		cn_nodemap_peer_limits(s, &lim);
-		s->peers = cn_senders_new(&lim, s->wake_fd, &s->m);
+		cn_nodemap_sender_limits(s, &lim);
+		s->senders = cn_senders_new(&lim, s->wake_fd, &s->m);
 	}
 	s->workers = cn_workers_new(s->node->workers, &rc);
 	if (!s->workers) {
@@ -383,7 +390,8 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	s->tiers = cn_tiering_new(s->tier, s->disk, &s->m);
 	cn_tiering_set_datasets(s->tiers, s->ds, s->n_ds);
 
-	if (open_socket(s, err, errlen) < 0)
+	if (open_socket(s, err, errlen) < 0 ||
+	    cn_membership_open(s, err, errlen) < 0)
 		goto out_err;
 	if (s->node->metrics_addr[0] && !s->opts.no_metrics_http) {
 		s->http = cn_metrics_http_start(&s->m, s->node->metrics_addr,
@@ -392,10 +400,11 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 			goto out_err;
 	}
 	sl_notice("node %s serving %s: %zu datasets, ram_capacity %" PRIu64
-		  " bytes, %u workers, ring version %08" PRIx32
-		  ", modules from %s%s%s",
+		  " bytes, %u workers, ring %08" PRIx32 " generation %" PRIu64
+		  " (%zu members, %s), modules from %s%s%s",
 		  s->node_name, s->endpoint, s->n_ds, s->node->ram_capacity,
-		  s->node->workers, s->ring_version,
+		  s->node->workers, s->map->version, s->map->generation,
+		  s->map->n, s->members ? "etcd" : "static",
 		  cn_backends_dir(s->backends),
 		  s->http ? ", metrics on http://" : "",
 		  s->http ? s->node->metrics_addr : "");
@@ -436,20 +445,63 @@ const sl_config_t *cn_server_config(const cn_server_t *s)
 	return s->cfg;
 }
 
+/* The items one turn of the loop polls, into *items (grown as needed):
+ * the socket (unless backed up), the workers, the wake-up fd, the disk,
+ * the hook, the etcd view and the peers' sockets. */
+typedef struct loop_items {
+	zmq_pollitem_t *v;
+	size_t cap;
+	int n, router, workers, wake, disk, hook, members, peers;
+} loop_items_t;
+
+static void loop_add(loop_items_t *li, int *slot, void *sock, int fd)
+{
+	*slot = li->n;
+	li->v[li->n++] = (zmq_pollitem_t){sock, fd, ZMQ_POLLIN, 0};
+}
+
+static void loop_build(cn_server_t *s, loop_items_t *li)
+{
+	size_t want = 8 + cn_peers_count(s->peers);
+
+	if (li->cap < want) {
+		li->cap = want;
+		li->v = sl_xrealloc(li->v, li->cap * sizeof(*li->v));
+	}
+	li->n = 0;
+	li->router = li->disk = li->hook = li->members = -1;
+	if (s->pending_reqs < CN_MAX_PENDING)
+		loop_add(li, &li->router, s->router, 0);
+	loop_add(li, &li->workers, NULL, cn_workers_fd(s->workers));
+	loop_add(li, &li->wake, NULL, s->wake_fd);
+	if (s->disk)
+		loop_add(li, &li->disk, NULL, cn_disktier_fd(s->disk));
+	if (s->hook_fd >= 0)
+		loop_add(li, &li->hook, NULL, s->hook_fd);
+	if (cn_membership_fd(s) >= 0)
+		loop_add(li, &li->members, NULL, cn_membership_fd(s));
+	li->peers = li->n;
+	li->n += (int)cn_peers_items(s->peers, li->v + li->n,
+				     li->cap - (size_t)li->n);
+}
+
+static int ready(const loop_items_t *li, int slot)
+{
+	return slot >= 0 && (li->v[slot].revents & ZMQ_POLLIN);
+}
+
 int cn_server_run(cn_server_t *s)
 {
-	zmq_pollitem_t items[5];
+	loop_items_t li = {0};
 	int rc = 0;
 
 	for (;;) {
-		int n = 0, ir, iw, ik, ih = -1, id = -1;
 		long timeout = -1;
-		uint64_t now;
+		uint64_t now = sl_now_ms(), next;
 
 		if (!s->stopping && atomic_load(&s->stop_requested))
 			begin_stop(s);
 		if (s->stopping) {
-			now = sl_now_ms();
 			if (sl_list_empty(&s->live))
 				break;
 			if (now >= s->drain_deadline_ms) {
@@ -462,51 +514,48 @@ int cn_server_run(cn_server_t *s)
 			timeout = (long)SL_MIN(s->drain_deadline_ms - now,
 					       (uint64_t)RETRY_MS);
 		} else if (cn_fetch_queued(s) ||
-			   cn_senders_next_holding(s->peers, NULL)) {
+			   cn_senders_next_holding(s->senders, NULL)) {
 			timeout = RETRY_MS;
 		}
-		ir = n;
-		items[n++] = (zmq_pollitem_t){s->router, 0, ZMQ_POLLIN, 0};
-		iw = n;
-		items[n++] = (zmq_pollitem_t){NULL, cn_workers_fd(s->workers),
-					      ZMQ_POLLIN, 0};
-		ik = n;
-		items[n++] = (zmq_pollitem_t){NULL, s->wake_fd, ZMQ_POLLIN, 0};
-		if (s->disk) {
-			id = n;
-			items[n++] = (zmq_pollitem_t){
-				NULL, cn_disktier_fd(s->disk), ZMQ_POLLIN, 0};
+		/* Peer calls and a drain's grace have deadlines of their
+		 * own. */
+		next = SL_MIN(cn_peers_expire(s->peers, now),
+			      cn_membership_tick(s, now));
+		if (next != UINT64_MAX) {
+			long t = next > now ? (long)(next - now) : 0;
+
+			timeout = timeout < 0 ? t : SL_MIN(timeout, t);
 		}
-		if (s->hook_fd >= 0) {
-			ih = n;
-			items[n++] = (zmq_pollitem_t){NULL, s->hook_fd,
-						      ZMQ_POLLIN, 0};
-		}
-		if (zmq_poll(items, n, timeout) < 0) {
+		loop_build(s, &li);
+		if (zmq_poll(li.v, li.n, timeout) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			rc = -zmq_errno();
 			sl_err("zmq_poll: %s", zmq_strerror(-rc));
 			break;
 		}
-		if (items[ik].revents & ZMQ_POLLIN) {
+		if (ready(&li, li.wake)) {
 			uint64_t v;
 			ssize_t r = read(s->wake_fd, &v, sizeof(v));
 
 			(void)r;
 		}
-		if (items[iw].revents & ZMQ_POLLIN)
+		if (ready(&li, li.workers))
 			cn_fetch_reap(s);
-		if (id >= 0 && (items[id].revents & ZMQ_POLLIN)) {
+		cn_peers_reap(s->peers, li.v + li.peers,
+			      (size_t)(li.n - li.peers));
+		if (ready(&li, li.disk)) {
 			cn_disktier_reap(s->disk);
 			cn_fetch_pump(s);
 		}
 		if (cn_fetch_queued(s))
 			cn_fetch_pump(s);
-		if (ih >= 0 && (items[ih].revents & ZMQ_POLLIN))
+		if (ready(&li, li.members))
+			cn_membership_poll(s);
+		if (ready(&li, li.hook))
 			s->hook_fn(s->hook_arg);
 		resume_held(s);
-		if (items[ir].revents & ZMQ_POLLIN) {
+		if (ready(&li, li.router)) {
 			rc = drain_socket(s);
 			if (rc == -ETERM)
 				break;
@@ -514,12 +563,19 @@ int cn_server_run(cn_server_t *s)
 		}
 		now = sl_now_ms();
 		if (now - s->last_sweep_ms >= SWEEP_MS) {
-			cn_senders_sweep(s->peers);
+			cn_senders_sweep(s->senders);
 			s->last_sweep_ms = now;
 		}
 	}
+	free(li.v);
 	sl_notice("node %s stopped", s->node_name);
 	return rc;
+}
+
+void cn_server_drain(cn_server_t *s, uint64_t grace_ms, int then_stop)
+{
+	s->stop_when_drained = then_stop;
+	cn_membership_drain_self(s, grace_ms);
 }
 
 uint64_t cn_server_stop_deadline(const cn_server_t *s)
@@ -561,9 +617,14 @@ int cn_server_destroy(cn_server_t **sp)
 		zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_close(s->router);
 	}
+	s->router = NULL;
+	/* From here nothing is answered: peer reads still out free their
+	 * fetches, and the peers' sockets close before the context that
+	 * would otherwise wait for them. */
+	s->destroying = 1;
+	cn_peers_destroy(&s->peers);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
-	s->router = NULL;
 	if (s->gated) /* its connections closed with the context */
 		cn_gate_unwatch(s->node->addr);
 	cn_metrics_http_stop(&s->http);
@@ -571,7 +632,6 @@ int cn_server_destroy(cn_server_t **sp)
 		cn_fetch_fail_queued(s, 0);
 	/* Writes in flight and queued get what is left, so that a restart
 	 * finds them; reads still out free their fetches. */
-	s->destroying = 1;
 	cn_tiering_destroy(&s->tiers);
 	if (s->disk) {
 		if (cn_disktier_flush(s->disk, ms_until(end)) < 0)
@@ -588,10 +648,11 @@ int cn_server_destroy(cn_server_t **sp)
 	}
 	cn_workers_destroy(&s->workers, cn_fetch_discard, s);
 	cn_flights_destroy(&s->flights);
-	cn_senders_destroy(&s->peers);
+	cn_senders_destroy(&s->senders);
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
 	cn_nodemap_close(s);
+	cn_membership_close(s);
 	cn_backends_destroy(&s->backends);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);

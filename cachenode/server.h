@@ -8,7 +8,8 @@
  * With disk_path set, an NVMe tier (disktier.h) sits under the RAM tier.
  *
  * Ops served: HELLO, STAT, LIST (paged), READ (a block or a range in one),
- * PREFETCH (answered at once, fetched in the background) and STATS.  Any
+ * PREFETCH (answered at once, fetched in the background), PEER_READ (from
+ * the cache only), REPLICATE, DRAIN and STATS.  Any
  * other op gets -EOPNOTSUPP; a malformed message gets the decoder's error
  * (or is dropped when it cannot be addressed); nothing a peer sends can
  * stop the loop.
@@ -77,6 +78,15 @@ void cn_server_stop(cn_server_t *s);
  */
 int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err,
 		     size_t errlen);
+
+/*
+ * Drain this node: out of placement now (static: every peer is told, at
+ * one generation; etcd: its registration is revoked), answering peers'
+ * PEER_READs for grace_ms, then reported drained (sluice_drain_state 2)
+ * and, with then_stop, stopped as cn_server_stop does.  Event thread only
+ * (from the hook).
+ */
+void cn_server_drain(cn_server_t *s, uint64_t grace_ms, int then_stop);
 
 /* Poll fd (borrowed) in the loop and call fn(arg) on the event thread when
  * it is readable.  For a signalfd; fd < 0 removes the hook. */

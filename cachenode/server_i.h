@@ -7,7 +7,9 @@
  *   requests.c  requests: decoding, the caches' answers, replies, waiters
  *   fetch.c     the fetch engine: one fetch per flight, queued for buffers,
  *               run by a worker or the disk, answered on the event thread
- *   nodemap.c   datasets, the ring, the HELLO map, budgets and reload
+ *   nodemap.c   datasets, the HELLO map, budgets and reload
+ *   membership.c the ring's members (static or etcd), generations, the
+ *               previous ring, drains, replicas
  *
  * and the RAM <-> disk glue is a module of its own (tiering.h).
  *
@@ -29,32 +31,35 @@
 #include "cachenode/flight.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
-#include "cachenode/senders.h"
+#include "cachenode/peers.h"
 #include "cachenode/ramtier.h"
+#include "cachenode/ringmap.h"
+#include "cachenode/senders.h"
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
 #include "cachenode/workers.h"
 #include "common/blockkey.h"
 #include "common/list.h"
+#include "common/members.h"
 #include "common/ring.h"
 #include "proto/proto.h"
 
 #define CN_MAX_REQ_BODY                                                        \
 	(64u << 10)		   /* a request body, at most (also packed)    \
 				    */
-#define CN_MAX_PENDING	16384	   /* unanswered requests, all peers */
+#define CN_MAX_PENDING	16384	   /* unanswered requests, all senders */
 #define CN_META_ENTRIES (4u << 20) /* metadata cache entries, at most */
 
-/* Where a reply goes.  identity and peer are borrowed; silent: nobody
- * waits for it (a PREFETCH, answered when it arrived); peer: whose
- * request it is (peers.h; NULL for one counted nowhere), and reserve the
+/* Where a reply goes.  identity and sender are borrowed; silent: nobody
+ * waits for it (a PREFETCH, answered when it arrived); sender: whose
+ * request it is (senders.h; NULL for one counted nowhere), and reserve the
  * reply bytes its READ reserved there. */
 typedef struct cn_addr {
 	zmq_msg_t *identity;
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
-	cn_sender_t *peer;
+	cn_sender_t *sender;
 	uint64_t reserve;
 } cn_addr_t;
 
@@ -64,7 +69,7 @@ typedef struct cn_req {
 	uint8_t op;
 	uint64_t req_id;
 	int silent;
-	cn_sender_t *peer; /* a reference, or NULL */
+	cn_sender_t *sender; /* a reference, or NULL */
 	uint64_t reserve;
 	/* A READ waiting for its file's version (on a STAT flight), or a
 	 * READ waiting for its block: the range it wants. */
@@ -92,10 +97,19 @@ struct cn_server {
 	cn_dataset_t **ds;
 	size_t n_ds;
 	uint32_t next_ds_id;
-	sl_ring_t *ring;
-	uint32_t ring_version;
 	uint8_t *hello;
 	size_t hello_len;
+
+	/* membership.c */
+	cn_ringmap_t *map;  /* the ring now */
+	cn_ringmap_t *prev; /* the ring before the last change, or NULL */
+	char (*drained)[SL_NAME_MAX + 1]; /* static: out of placement */
+	size_t n_drained;
+	int drain;	       /* this node's PR_DRAIN_* */
+	uint64_t drain_until;  /* the end of its grace (sl_now_ms) */
+	int stop_when_drained; /* --drain-on-term: stop after the grace */
+	sl_members_t *members; /* membership = etcd; else NULL */
+	cn_peers_t *peers;     /* PEER_READ, REPLICATE, DRAIN to others */
 
 	/* server.c */
 	cn_server_opts_t opts;
@@ -120,12 +134,13 @@ struct cn_server {
 	cn_tiering_t *tiers;
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
-	cn_senders_t *peers; /* what each peer has in flight (peers.h) */
+	cn_senders_t *senders; /* what each sender has in flight */
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */
 	cn_fqueue_t fq; /* backend READs: 2 x workers at once */
 	cn_fqueue_t dq; /* disk READs: a fixed number at once */
+	cn_fqueue_t pq; /* peer READs (hand-off, replicas): as many */
 	sl_list_t live; /* every fetch not yet freed */
 	size_t n_live;
 
@@ -167,9 +182,10 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 /* Answer a with st (borrowed) on the wire, or -EIO if it cannot be. */
 void cn_reply_stat(cn_server_t *s, const cn_addr_t *a, const sb_stat_t *st);
 /* Count a's request as answered (replies do it themselves): also for its
- * peer, which may be forgotten then (a->peer must not be used after). */
+ * sender, which may be forgotten then (a->sender must not be used
+ * after). */
 void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status);
-/* Count a's request as begun (for its peer too). */
+/* Count a's request as begun (for its sender too). */
 void cn_request_begin(cn_server_t *s, const cn_addr_t *a);
 
 /* The one conversion of a backend's stat to the wire's; version is
@@ -185,6 +201,9 @@ void cn_req_release(cn_server_t *s, cn_req_t *r);
  * (body borrowed).  a may be changed (a PREFETCH turns silent). */
 void cn_handle_path(cn_server_t *s, cn_addr_t *a, const void *body, size_t len);
 void cn_handle_stats(cn_server_t *s, const cn_addr_t *a);
+/* DRAIN (membership.c). */
+void cn_handle_drain(cn_server_t *s, const cn_addr_t *a, const void *body,
+		     size_t len);
 
 /* Serve a READ of block (version "" = current) of path in ds (borrowed;
  * a waiter keeps its own reference). */
@@ -198,15 +217,17 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 /*
  * Start the fetch of flight fl, which the caller just created and owns no
  * more: a READ of block (of path at version in ds, both borrowed) filled
- * as fill (copied: key, src, want, bwant) says; peer: for a PEER_READ,
- * never refetched from the backend; hint_of: the peer whose hint (a
+ * as fill (copied: key, src, want, bwant) says, from the peer `from`
+ * (copied; for CN_SRC_PEER) first; peer: for a PEER_READ or a REPLICATE,
+ * never fetched from the backend; hint_of: the sender whose hint (a
  * PREFETCH) started it, which it counts against (borrowed; NULL for
  * none).  A STAT of path; a LIST page of path from cursor, up to max
  * entries.
  */
 void cn_fetch_read(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path, const char *version, uint64_t block,
-		   const cn_fill_t *fill, int peer, cn_sender_t *hint_of);
+		   const cn_fill_t *fill, int peer, const cn_member_t *from,
+		   cn_sender_t *hint_of);
 void cn_fetch_stat(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
 		   const char *path);
 void cn_fetch_list(cn_server_t *s, cn_flight_t *fl, cn_dataset_t *ds,
@@ -236,16 +257,46 @@ void cn_fetch_discard(cn_job_t *j, void *arg);
  * metadata. */
 void cn_nodemap_budgets(const cn_server_t *s, uint64_t *blocks, uint64_t *slack,
 			uint64_t *meta);
-/* What one peer may have in flight, for this node's capacity. */
-void cn_nodemap_peer_limits(const cn_server_t *s, cn_sender_limits_t *lim);
-/* Open s->cfg's datasets, build the ring and the HELLO map: 0, or -errno
- * with one line in err. */
+/* What one sender may have in flight, for this node's capacity. */
+void cn_nodemap_sender_limits(const cn_server_t *s, cn_sender_limits_t *lim);
+/* Open s->cfg's datasets: 0, or -errno with one line in err. */
 int cn_nodemap_open(cn_server_t *s, char *err, size_t errlen);
+/* Encode the HELLO map again (the ring, a drain or the datasets moved). */
+void cn_nodemap_hello(cn_server_t *s);
 /* Open the node's disk tier: 0, or -errno with one line in err. */
 int cn_nodemap_open_disk(cn_server_t *s, char *err, size_t errlen);
 /* Release the datasets, the ring and the map. */
 void cn_nodemap_close(cn_server_t *s);
 /* The dataset called name, or NULL.  Borrowed. */
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name);
+
+/* ---- membership.c ---------------------------------------------------------
+ */
+
+/* The first ring (static: the config; etcd: registered and, within a
+ * short wait, what etcd says) and the peers: 0, or -errno with err. */
+int cn_membership_open(cn_server_t *s, char *err, size_t errlen);
+void cn_membership_close(cn_server_t *s);
+/* s->cfg was replaced (SIGHUP): the static ring follows it. */
+void cn_membership_reload(cn_server_t *s);
+/* The etcd view's fd to poll, or -1; poll: take the new set. */
+int cn_membership_fd(const cn_server_t *s);
+void cn_membership_poll(cn_server_t *s);
+/* The previous owner of point when it is another node and the owner
+ * changed (ask it first), else NULL.  Borrowed until the ring changes. */
+const cn_member_t *cn_membership_prev_owner(const cn_server_t *s,
+					    uint64_t point);
+/* DRAIN target (0, -ENOENT: no such node, -EINVAL: etcd and not us). */
+int cn_membership_drain(cn_server_t *s, const char *target, uint64_t grace_ms,
+			uint64_t generation);
+/* Drain this node (--drain-on-term), telling static peers. */
+void cn_membership_drain_self(cn_server_t *s, uint64_t grace_ms);
+/* Timers (the end of a drain's grace): the next deadline, or UINT64_MAX. */
+uint64_t cn_membership_tick(cn_server_t *s, uint64_t now);
+/* The owner of a block just fetched (point = its key's) hands copies to
+ * the dataset's further replicas (REPLICATE). */
+void cn_membership_replicate(cn_server_t *s, const cn_dataset_t *ds,
+			     const char *path, const char *version,
+			     uint64_t block, uint64_t point);
 
 #endif

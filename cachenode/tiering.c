@@ -83,7 +83,7 @@ void cn_tiering_set_datasets(cn_tiering_t *t, cn_dataset_t *const *ds, size_t n)
 	free(t->ds);
 	t->ds = sl_xcalloc(n ? n : 1, sizeof(*t->ds));
 	for (size_t i = 0; i < n; i++)
-		t->ds[i] = (tier_ds_t){ds[i]->id, ds[i]->disk_sig};
+		t->ds[i] = (tier_ds_t){ds[i]->id, ds[i]->layout};
 	t->n_ds = n;
 }
 
@@ -167,7 +167,8 @@ void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,
 		atomic_fetch_add(&t->m->disk_hits, n_reads);
 	else
 		atomic_fetch_add(&t->m->disk_misses, n_reads);
-	if (rc > 0 && f->src == CN_SRC_BACKEND)
-		cn_disktier_admit(t->disk, f->key, f->blk, ds->disk_sig,
+	if (rc > 0 && (f->src == CN_SRC_BACKEND || f->src == CN_SRC_PEER) &&
+	    !ds->retired)
+		cn_disktier_admit(t->disk, f->key, f->blk, ds->layout,
 				  ds->policy);
 }

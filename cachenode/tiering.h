@@ -34,7 +34,8 @@ typedef struct cn_tiering cn_tiering_t;
 enum cn_src {
 	CN_SRC_BACKEND, /* a worker reads the backend */
 	CN_SRC_DISK,	/* the disk tier's I/O thread reads the block file */
-	CN_SRC_MEM, /* lookup only: being written, the bytes are in memory */
+	CN_SRC_MEM,  /* lookup only: being written, the bytes are in memory */
+	CN_SRC_PEER, /* another node's cache (fetch.c asks it) */
 };
 
 typedef struct cn_fill cn_fill_t;
@@ -96,8 +97,8 @@ int cn_tiering_read(cn_tiering_t *t, cn_fill_t *f);
  * promotion when it came from disk), so that a reply seen means a block
  * cached.  After, cn_tiering_done counts the disk's hit or miss for each
  * of the n_reads READs among them and writes a block fresh from the
- * backend (not empty) to the disk for ds (borrowed).  f->blk stays the
- * caller's.
+ * backend or a peer (not empty) to the disk for ds (borrowed), unless a
+ * reload retired ds.  f->blk stays the caller's.
  */
 void cn_tiering_keep(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc);
 void cn_tiering_done(cn_tiering_t *t, const cn_fill_t *f, ssize_t rc,

@@ -3,7 +3,9 @@
  * Block and metadata keys (see blockkey.h).  The hash input is
  *
  *     domain byte ('B' or 'M')
- *     for each string: u32 LE length, then its bytes (no NUL)
+ *     the dataset: u32 LE length, then its bytes (no NUL)
+ *     blocks only: u32 LE layout
+ *     each other string (path; blocks: version): length and bytes
  *     blocks only: u64 LE block index
  *
  * fed to xxh3-128 through the streaming API with its state on the stack, so
@@ -40,16 +42,19 @@ static sl_blockkey_t finish(XXH3_state_t *st)
 	return k;
 }
 
-sl_blockkey_t sl_blockkey_make(const char *dataset, const char *path,
-			       const char *version, uint64_t index)
+sl_blockkey_t sl_blockkey_make(const char *dataset, uint32_t layout,
+			       const char *path, const char *version,
+			       uint64_t index)
 {
 	XXH3_state_t st;
-	uint8_t idx[8];
+	uint8_t idx[8], lay[4];
 	const uint8_t domain = 'B';
 
 	XXH3_128bits_reset(&st);
 	XXH3_128bits_update(&st, &domain, 1);
 	put_str(&st, dataset);
+	sl_put_le32(lay, layout);
+	XXH3_128bits_update(&st, lay, sizeof(lay));
 	put_str(&st, path);
 	put_str(&st, version);
 	sl_put_le64(idx, index);

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Block and metadata keys: xxh3-128 over length-prefixed inputs, so that no
- * two different (dataset, path, version, index) tuples feed the hash the same
- * bytes ("ab"+"c" and "a"+"bc" differ).  A domain byte keeps block keys and
- * metadata keys apart.  key.lo is the key's point on the ring.
+ * two different (dataset, layout, path, version, index) tuples feed the
+ * hash the same bytes ("ab"+"c" and "a"+"bc" differ).  A domain byte keeps
+ * block keys and metadata keys apart.  key.lo is the key's point on the
+ * ring.
+ *
+ * The layout is the dataset's signature of what gives block N its meaning
+ * (backend, uri, block size, backend keys: cn_dataset_t.layout, carried by
+ * HELLO and by every READ): a block cut under one block size can never be
+ * found under a key of another, in a node's RAM, flights or disk, or in a
+ * client's block cache.
  */
 #ifndef SL_BLOCKKEY_H
 #define SL_BLOCKKEY_H
@@ -16,8 +23,9 @@ typedef struct sl_blockkey {
 	uint64_t lo;
 } sl_blockkey_t;
 
-sl_blockkey_t sl_blockkey_make(const char *dataset, const char *path,
-			       const char *version, uint64_t index);
+sl_blockkey_t sl_blockkey_make(const char *dataset, uint32_t layout,
+			       const char *path, const char *version,
+			       uint64_t index);
 /* The key of a directory's (or file's) metadata in a dataset. */
 sl_blockkey_t sl_metakey_make(const char *dataset, const char *path);
 

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "common/confval.h"
+#include "common/etcd.h"
 #include "common/ring.h"
 #include "common/util.h"
 
@@ -39,13 +40,25 @@ enum sect {
 	SECT_NONE,
 	SECT_CLUSTER,
 	SECT_NODE,
+	SECT_NODE_DEFAULTS,
 	SECT_DATASET,
 	SECT_CLIENT,
 };
 
 /* The known keys of each section; the enums index the tables. */
-enum { CLUSTER_NAME, CLUSTER_MODULE_DIR };
-static const char *const cluster_keys[] = {"name", "module_dir", NULL};
+enum {
+	CLUSTER_NAME,
+	CLUSTER_MODULE_DIR,
+	CLUSTER_MEMBERSHIP,
+	CLUSTER_ETCD,
+	CLUSTER_ETCD_PREFIX,
+	CLUSTER_LEASE_TTL,
+	CLUSTER_GENERATION,
+};
+static const char *const cluster_keys[] = {
+	"name",	       "module_dir", "membership", "etcd",
+	"etcd_prefix", "lease_ttl",  "generation", NULL,
+};
 
 enum {
 	NODE_ADDR,
@@ -62,10 +75,32 @@ static const char *const node_keys[] = {
 	"ram_capacity",	 "workers",	  "disk_path",
 	"disk_capacity", "disk_min_free", NULL,
 };
+/* [node-defaults]: node_keys but the two every node has its own of (its
+ * addresses: --addr, --metrics-addr); defaults_node[i] is key i's index
+ * in node_keys, which node_key and the section's checks speak. */
+static const char *const node_defaults_keys[] = {
+	"weight",	 "ram_capacity",  "workers", "disk_path",
+	"disk_capacity", "disk_min_free", NULL,
+};
+static const int defaults_node[] = {
+	NODE_WEIGHT,	NODE_RAM_CAPACITY,  NODE_WORKERS,
+	NODE_DISK_PATH, NODE_DISK_CAPACITY, NODE_DISK_MIN_FREE,
+};
+_Static_assert(SL_ARRAY_SIZE(defaults_node) + 1 ==
+		       SL_ARRAY_SIZE(node_defaults_keys),
+	       "a [node-defaults] key without its node_keys index");
 
-enum { DS_BACKEND, DS_URI, DS_BLOCK_SIZE, DS_POLICY, DS_METADATA_TTL };
+enum {
+	DS_BACKEND,
+	DS_URI,
+	DS_BLOCK_SIZE,
+	DS_POLICY,
+	DS_METADATA_TTL,
+	DS_REPLICAS,
+};
 static const char *const dataset_keys[] = {
-	"backend", "uri", "block_size", "policy", "metadata_ttl", NULL,
+	"backend",	"uri",	    "block_size", "policy",
+	"metadata_ttl", "replicas", NULL,
 };
 
 enum {
@@ -73,10 +108,11 @@ enum {
 	CLIENT_PREFETCH_DEPTH,
 	CLIENT_REQUEST_TIMEOUT,
 	CLIENT_DOWN_BACKOFF,
+	CLIENT_MAX_INODES,
 };
 static const char *const client_keys[] = {
-	"block_cache", "prefetch_depth", "request_timeout", "down_backoff",
-	NULL,
+	"block_cache",	"prefetch_depth", "request_timeout",
+	"down_backoff", "max_inodes",	  NULL,
 };
 
 #define SECT_KEYS_MAX 8
@@ -97,6 +133,8 @@ typedef struct parser {
 	int seen_line[SECT_KEYS_MAX]; /* where each was set; 0 = not yet */
 	int cluster_line;
 	int client_line;
+	int defaults_line;
+	int membership_line, etcd_line; /* where they were set, or 0 */
 } parser_t;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -292,13 +330,46 @@ static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
 		free(c->module_dir);
 		c->module_dir = sl_xstrdup(val);
 		break;
+	case CLUSTER_MEMBERSHIP:
+		p->membership_line = p->line;
+		if (strcmp(val, "static") == 0)
+			c->membership = SL_MEMBERSHIP_STATIC;
+		else if (strcmp(val, "etcd") == 0)
+			c->membership = SL_MEMBERSHIP_ETCD;
+		else
+			return fail(p, p->line, key,
+				    "'%s': expected static or etcd", val);
+		break;
+	case CLUSTER_ETCD:
+		p->etcd_line = p->line;
+		free(c->etcd);
+		c->etcd = sl_xstrdup(val);
+		break;
+	case CLUSTER_ETCD_PREFIX:
+		if (val[0] != '/')
+			return fail(p, p->line, key,
+				    "'%s' does not start with '/'", val);
+		free(c->etcd_prefix);
+		c->etcd_prefix = sl_xstrdup(val);
+		break;
+	case CLUSTER_LEASE_TTL:
+		return get_duration(p, key, val, 1000, &c->lease_ttl_ms);
+	case CLUSTER_GENERATION: {
+		int ret = sl_parse_uint(val, &c->generation);
+
+		if (ret < 0 || c->generation == 0)
+			return fail(p, p->line, key,
+				    "'%s' is not a number of at least 1", val);
+		break;
+	}
 	}
 	return 0;
 }
 
 static int node_key(parser_t *p, int idx, const char *key, const char *val)
 {
-	sl_node_conf_t *n = cur_node(p);
+	sl_node_conf_t *n = p->sect == SECT_NODE_DEFAULTS ? &p->c->node_defaults
+							  : cur_node(p);
 	int ret = 0;
 
 	switch (idx) {
@@ -433,6 +504,9 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 	case DS_METADATA_TTL:
 		ret = get_duration(p, key, val, 0, &d->metadata_ttl_ms);
 		break;
+	case DS_REPLICAS:
+		ret = get_u32(p, key, val, 1, SL_REPLICAS_MAX, &d->replicas);
+		break;
 	}
 	return ret;
 }
@@ -455,6 +529,10 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 	case CLIENT_DOWN_BACKOFF:
 		ret = get_duration(p, key, val, 0, &cl->down_backoff_ms);
 		break;
+	case CLIENT_MAX_INODES:
+		ret = get_u32(p, key, val, SL_MAX_INODES_MIN, SL_MAX_INODES_MAX,
+			      &cl->max_inodes);
+		break;
 	}
 	return ret;
 }
@@ -467,7 +545,8 @@ static int finish_section(parser_t *p)
 
 	switch (p->sect) {
 	case SECT_NODE:
-		if (!seen[NODE_ADDR])
+	case SECT_NODE_DEFAULTS:
+		if (p->sect == SECT_NODE && !seen[NODE_ADDR])
 			ret = fail(p, p->sect_line, "addr",
 				   "missing (every node needs one, e.g. "
 				   "tcp://10.0.0.1:7701)");
@@ -505,6 +584,18 @@ static void start_section(parser_t *p, enum sect sect, const char *const *keys)
 	memset(p->seen_line, 0, sizeof(p->seen_line));
 }
 
+/* A node's settings before its section or [node-defaults] says more. */
+static void node_init(sl_node_conf_t *n, const char *name, int line)
+{
+	memset(n, 0, sizeof(*n));
+	sl_strlcpy(n->name, name, sizeof(n->name));
+	n->weight = 1;
+	n->ram_capacity = 1ull << 30;
+	n->workers = 8;
+	n->disk_min_free_pct = 10;
+	n->line = line;
+}
+
 static int node_section(parser_t *p, const char *name)
 {
 	sl_config_t *c = p->c;
@@ -521,13 +612,7 @@ static int node_section(parser_t *p, const char *name)
 			sl_xrealloc(c->nodes, p->nodes_cap * sizeof(*c->nodes));
 	}
 	n = &c->nodes[c->n_nodes++];
-	memset(n, 0, sizeof(*n));
-	sl_strlcpy(n->name, name, sizeof(n->name));
-	n->weight = 1;
-	n->ram_capacity = 1ull << 30;
-	n->workers = 8;
-	n->disk_min_free_pct = 10;
-	n->line = p->line;
+	node_init(n, name, p->line);
 	start_section(p, SECT_NODE, node_keys);
 	return 0;
 }
@@ -551,6 +636,7 @@ static int dataset_section(parser_t *p, const char *name)
 	memset(d, 0, sizeof(*d));
 	sl_strlcpy(d->name, name, sizeof(d->name));
 	d->block_size = 4u << 20;
+	d->replicas = 1;
 	sl_strlcpy(d->policy, SL_POLICY_DEFAULT, sizeof(d->policy));
 	d->line = p->line;
 	d->policy_line = p->line;
@@ -615,9 +701,18 @@ static int parse_header(parser_t *p, char *s)
 	if (strcmp(inner, "client") == 0)
 		return single_section(p, SECT_CLIENT, client_keys, name,
 				      &p->client_line);
+	if (strcmp(inner, "node-defaults") == 0) {
+		ret = single_section(p, SECT_NODE_DEFAULTS, node_defaults_keys,
+				     name, &p->defaults_line);
+		if (ret == 0) {
+			node_init(&p->c->node_defaults, "", p->line);
+			p->c->has_node_defaults = 1;
+		}
+		return ret;
+	}
 	return fail(p, p->line, NULL,
 		    "unknown section (expected [cluster], [node NAME], "
-		    "[dataset NAME] or [client])");
+		    "[node-defaults], [dataset NAME] or [client])");
 }
 
 static int parse_keyval(parser_t *p, char *s)
@@ -647,6 +742,8 @@ static int parse_keyval(parser_t *p, char *s)
 		return dataset_param(p, key, val);
 	if (idx < 0)
 		return unknown_key(p, key);
+	if (p->sect == SECT_NODE_DEFAULTS)
+		idx = defaults_node[idx];
 	if (p->seen_line[idx])
 		return fail(p, p->line, key,
 			    "duplicate key (first set at line %d)",
@@ -660,6 +757,7 @@ static int parse_keyval(parser_t *p, char *s)
 	case SECT_CLUSTER:
 		return cluster_key(p, idx, key, val);
 	case SECT_NODE:
+	case SECT_NODE_DEFAULTS:
 		return node_key(p, idx, key, val);
 	case SECT_DATASET:
 		return dataset_key(p, idx, key, val);
@@ -694,11 +792,66 @@ static int parse_line(parser_t *p, char *s)
 	return parse_keyval(p, s);
 }
 
+/* The static nodes' weights add up to at most the ring's limit: 0, or the
+ * failure naming the node whose weight passes it. */
+static int check_ring_weight(parser_t *p)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < p->c->n_nodes; i++) {
+		total += p->c->nodes[i].weight;
+		if (total <= SL_RING_MAX_WEIGHT)
+			continue;
+		snprintf(p->label, sizeof(p->label), "[node %.*s]",
+			 LABEL_MAX - 8, p->c->nodes[i].name);
+		return fail(p, p->c->nodes[i].line, "weight",
+			    "the nodes' weights add up to more than %d "
+			    "here, the ring's limit",
+			    SL_RING_MAX_WEIGHT);
+	}
+	return 0;
+}
+
+/* Checks across sections, and defaults that depend on other keys. */
+static int finish_cluster(parser_t *p)
+{
+	sl_config_t *c = p->c;
+	char why[256];
+	int rc;
+
+	snprintf(p->label, sizeof(p->label), "[cluster]");
+	if (c->membership == SL_MEMBERSHIP_STATIC) {
+		if (c->n_nodes == 0) {
+			p->label[0] = '\0';
+			return fail(p, p->line > 0 ? p->line : 1, NULL,
+				    "no [node NAME] section: a cluster needs "
+				    "at least one node (or membership = etcd)");
+		}
+		if (c->etcd)
+			return fail(p, p->etcd_line, "etcd",
+				    "set, but membership is static (add "
+				    "membership = etcd)");
+		return check_ring_weight(p);
+	}
+	if (!c->etcd)
+		return fail(p, p->membership_line, "membership",
+			    "etcd needs etcd = http://HOST:2379[,...]");
+	rc = sl_etcd_endpoints_check(c->etcd, why, sizeof(why));
+	if (rc < 0)
+		return fail(p, p->etcd_line, "etcd", "%s", why);
+	if (!c->etcd_prefix) {
+		size_t len = strlen(c->cluster_name) + sizeof("/sluice//");
+
+		c->etcd_prefix = sl_xmalloc(len);
+		snprintf(c->etcd_prefix, len, "/sluice/%s/", c->cluster_name);
+	}
+	return 0;
+}
+
 /* Parse text (modified in place) into p->c. */
 static int parse_text(parser_t *p, char *text)
 {
 	char *s = text;
-	uint64_t total = 0;
 	int ret = 0;
 
 	if (strncmp(s, "\xef\xbb\xbf", 3) == 0)
@@ -717,22 +870,7 @@ static int parse_text(parser_t *p, char *text)
 	ret = finish_section(p);
 	if (ret < 0)
 		return ret;
-	if (p->c->n_nodes == 0)
-		return fail(p, p->line > 0 ? p->line : 1, NULL,
-			    "no [node NAME] section: a cluster needs at least "
-			    "one node");
-	for (size_t i = 0; i < p->c->n_nodes; i++) {
-		total += p->c->nodes[i].weight;
-		if (total <= SL_RING_MAX_WEIGHT)
-			continue;
-		snprintf(p->label, sizeof(p->label), "[node %.*s]",
-			 LABEL_MAX - 8, p->c->nodes[i].name);
-		return fail(p, p->c->nodes[i].line, "weight",
-			    "the nodes' weights add up to more than %d "
-			    "here, the ring's limit",
-			    SL_RING_MAX_WEIGHT);
-	}
-	return 0;
+	return finish_cluster(p);
 }
 
 sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
@@ -754,6 +892,8 @@ sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
 	c->client.prefetch_depth = 4;
 	c->client.request_timeout_ms = 2000;
 	c->client.down_backoff_ms = 5000;
+	c->lease_ttl_ms = 10000;
+	c->client.max_inodes = SL_MAX_INODES_DEFAULT;
 
 	ret = parse_text(&p, buf);
 	if (ret < 0)
@@ -819,6 +959,9 @@ void sl_config_destroy(sl_config_t **cp)
 		return;
 	for (size_t i = 0; i < c->n_nodes; i++)
 		free(c->nodes[i].disk_path);
+	free(c->node_defaults.disk_path);
+	free(c->etcd);
+	free(c->etcd_prefix);
 	for (size_t i = 0; i < c->n_datasets; i++) {
 		sl_dataset_conf_t *d = &c->datasets[i];
 
@@ -836,6 +979,53 @@ void sl_config_destroy(sl_config_t **cp)
 	free(c->module_dir);
 	free(c);
 	*cp = NULL;
+}
+
+int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
+		       const char *metrics_addr, char *err, size_t errlen)
+{
+	parser_t p = {
+		.file = c->path,
+		.err = err,
+		.errlen = errlen,
+		.c = c,
+		.line = 0,
+	};
+	sl_node_conf_t *n;
+
+	if (c->membership != SL_MEMBERSHIP_ETCD) {
+		set_err(err, errlen,
+			"%s: --addr needs membership = etcd (a static node is "
+			"a [node %s] section)",
+			c->path, name);
+		return -EINVAL;
+	}
+	if (!sl_name_valid(name)) {
+		set_err(err, errlen, "invalid node name '%s'", name);
+		return -EINVAL;
+	}
+	if (sl_config_node(c, name)) {
+		set_err(err, errlen, "%s: [node %s] is in the file already",
+			c->path, name);
+		return -EINVAL;
+	}
+	snprintf(p.label, sizeof(p.label), "[node %s]", name);
+	c->nodes = sl_xrealloc(c->nodes, (c->n_nodes + 1) * sizeof(*c->nodes));
+	n = &c->nodes[c->n_nodes++];
+	*n = c->node_defaults;
+	sl_strlcpy(n->name, name, sizeof(n->name));
+	if (!c->has_node_defaults)
+		node_init(n, name, 0);
+	n->disk_path = n->disk_path ? sl_xstrdup(n->disk_path) : NULL;
+	if (node_key(&p, NODE_ADDR, "--addr", addr) < 0 ||
+	    (metrics_addr && *metrics_addr &&
+	     node_key(&p, NODE_METRICS_ADDR, "--metrics-addr", metrics_addr) <
+		     0)) {
+		free(n->disk_path);
+		c->n_nodes--;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 const sl_node_conf_t *sl_config_node(const sl_config_t *c, const char *name)

@@ -58,6 +58,7 @@ typedef struct sl_dataset_conf {
 	char policy[SL_POLICY_MAX + 1];	  /* default lru; the node knows */
 	int policy_line;		  /* where set (else the section) */
 	uint64_t metadata_ttl_ms;	  /* default 0 = cache forever */
+	uint32_t replicas;		  /* nodes keeping a block, 1..3 */
 	size_t n_params;		  /* backend-specific keys */
 	sl_kv_t *params;
 	int line;
@@ -68,12 +69,36 @@ typedef struct sl_client_conf {
 	uint32_t prefetch_depth;     /* blocks, default 4 */
 	uint64_t request_timeout_ms; /* default 2000 */
 	uint64_t down_backoff_ms;    /* default 5000 */
+	uint32_t max_inodes;	     /* entries the kernel may hold at once */
 } sl_client_conf_t;
+
+/* Where the ring's members come from. */
+typedef enum sl_membership {
+	SL_MEMBERSHIP_STATIC, /* the [node] sections, reloaded on SIGHUP */
+	SL_MEMBERSHIP_ETCD,   /* registered in etcd, watched */
+} sl_membership_t;
+
+#define SL_REPLICAS_MAX 3
+
+/* [client] max_inodes: its default and range. */
+#define SL_MAX_INODES_DEFAULT 1048576u
+#define SL_MAX_INODES_MIN     1000u
+#define SL_MAX_INODES_MAX     100000000u
 
 typedef struct sl_config {
 	char *path;	    /* the file it was loaded from */
 	char *cluster_name; /* default "sluice" */
 	char *module_dir;   /* NULL = the binary's default */
+	sl_membership_t membership;
+	char *etcd;	       /* endpoints "http://H:P,..."; etcd only */
+	char *etcd_prefix;     /* default "/sluice/<cluster name>/" */
+	uint64_t lease_ttl_ms; /* default 10 s */
+	uint64_t generation;   /* static: set, or 0 = the node's clock */
+	/* [node-defaults]: the settings of a node given on the command line
+	 * (etcd), every key of [node NAME] but addr; has_node_defaults says
+	 * whether the section was there. */
+	int has_node_defaults;
+	sl_node_conf_t node_defaults;
 	size_t n_nodes;
 	sl_node_conf_t *nodes; /* in file order: the ring's member order */
 	size_t n_datasets;
@@ -93,6 +118,15 @@ sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
 
 /* Accepts NULL; clears *cp. */
 void sl_config_destroy(sl_config_t **cp);
+
+/*
+ * Append node name at addr (metrics_addr may be NULL or "") to c with the
+ * settings of [node-defaults]: a node given on the command line.  0, or
+ * -EINVAL with err (membership is not etcd, a bad or duplicate name or
+ * address).  Call before any thread reads c.
+ */
+int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
+		       const char *metrics_addr, char *err, size_t errlen);
 
 /* Lookups by name; NULL when absent.  The result is borrowed from c. */
 const sl_node_conf_t *sl_config_node(const sl_config_t *c, const char *name);

@@ -140,6 +140,17 @@ static int parse_endpoints(sl_etcd_t *e, const char *list, char *why,
 	}
 }
 
+int sl_etcd_endpoints_check(const char *list, char *why, size_t whylen)
+{
+	sl_etcd_t *e = sl_xcalloc(1, sizeof(*e));
+	int rc = parse_endpoints(e, list, why, whylen);
+
+	for (size_t i = 0; i < e->n_urls; i++)
+		free(e->urls[i]);
+	free(e);
+	return rc;
+}
+
 /* ---- curl handles ----------------------------------------------------- */
 
 /*

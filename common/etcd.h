@@ -58,6 +58,9 @@ typedef struct sl_etcd_opts {
  */
 sl_etcd_t *sl_etcd_new(const char *endpoints, const sl_etcd_opts_t *opts,
 		       int *err, char *why, size_t whylen);
+/* 0 when sl_etcd_new would take the endpoint list (borrowed), else
+ * -EINVAL with the reason in why[whylen]. */
+int sl_etcd_endpoints_check(const char *list, char *why, size_t whylen);
 /* Accepts NULL; clears *ep.  Its watches must be destroyed first. */
 void sl_etcd_destroy(sl_etcd_t **ep);
 

@@ -681,8 +681,9 @@ static void members_free(sl_members_t *m)
 	free(m);
 }
 
-sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
-			     size_t whylen)
+/* A view with no thread yet: NULL with *err and why. */
+static sl_members_t *members_init(const sl_members_opts_t *o, int *err,
+				  char *why, size_t whylen)
 {
 	sl_members_t *m = sl_xcalloc(1, sizeof(*m));
 	uint64_t ttl_ms = o->lease_ttl_ms ? o->lease_ttl_ms : DEF_TTL_MS;
@@ -727,18 +728,55 @@ sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
 		snprintf(why, whylen, "eventfd: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = -pthread_create(&m->view_thread, NULL, view_main, m);
-	if (rc < 0) {
-		snprintf(why, whylen, "cannot start a thread: %s",
-			 strerror(-rc));
-		goto fail;
-	}
 	*err = 0;
 	return m;
 fail:
 	*err = rc;
 	members_free(m);
 	return NULL;
+}
+
+sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
+			     size_t whylen)
+{
+	sl_members_t *m = members_init(o, err, why, whylen);
+	int rc;
+
+	if (!m)
+		return NULL;
+	rc = -pthread_create(&m->view_thread, NULL, view_main, m);
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot start a thread: %s",
+			 strerror(-rc));
+		*err = rc;
+		members_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+const sl_members_set_t *sl_members_fetch(const sl_members_opts_t *o, int *err,
+					 char *why, size_t whylen)
+{
+	sl_members_t *m = members_init(o, err, why, whylen);
+	const sl_members_set_t *set = NULL;
+	int64_t rev = 0;
+	int rc;
+
+	if (!m)
+		return NULL;
+	do {
+		rc = resync(m, &rev);
+	} while (rc == -ESTALE); /* compacted between two pages */
+	if (rc < 0) {
+		snprintf(why, whylen, "%s", sl_etcd_last_error(m->view_etcd));
+		*err = rc;
+	} else {
+		atomic_fetch_add(&m->current->refs, 1);
+		set = &m->current->pub;
+	}
+	members_free(m);
+	return set;
 }
 
 static void raise_fd(int fd)

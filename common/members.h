@@ -96,6 +96,14 @@ typedef struct sl_members_opts {
  */
 sl_members_t *sl_members_new(const sl_members_opts_t *o, int *err, char *why,
 			     size_t whylen);
+/*
+ * The members under o->prefix now, by one range on the calling thread (no
+ * thread is started, so it may run before fork()): a set as a view's,
+ * valid members only (bad values logged), for sl_members_set_put.  NULL
+ * with *err (-EHOSTUNREACH: no etcd answered, ...) and why.
+ */
+const sl_members_set_t *sl_members_fetch(const sl_members_opts_t *o, int *err,
+					 char *why, size_t whylen);
 /* Deregister (if registered), stop the threads.  Accepts NULL; clears
  * *mp.  Sets already taken stay valid until put. */
 void sl_members_destroy(sl_members_t **mp);

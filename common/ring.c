@@ -214,3 +214,50 @@ size_t sl_ring_owner(const sl_ring_t *r, uint64_t point)
 	SL_ASSERT(r->n_points > 0);
 	return r->points[ring_search(r, point)].member;
 }
+
+/*
+ * sl_ring_moved.  A ring's owner function is constant between two of its
+ * points: a key in (p[k-1], p[k]] belongs to p[k]'s member, and keys past
+ * the last point wrap to p[0].  The boundaries of both rings, merged in
+ * order, cut the circle into intervals on which both owners are constant;
+ * the interval ending at boundary q is owned in a by a's first point >= q
+ * and in b by b's.  Adding up the intervals whose two owners differ by
+ * name gives the moved share exactly.
+ */
+static int same_owner(const sl_ring_t *a, size_t i, const sl_ring_t *b,
+		      size_t j)
+{
+	return strcmp(a->names[a->points[i].member],
+		      b->names[b->points[j].member]) == 0;
+}
+
+double sl_ring_moved(const sl_ring_t *a, const sl_ring_t *b)
+{
+	size_t i = 0, j = 0;
+	uint64_t prev = 0;
+	long double moved = 0;
+
+	if (!a || !b || !a->n_points || !b->n_points)
+		return (!a || !a->n_points) && (!b || !b->n_points) ? 0.0 : 1.0;
+	while (i < a->n_points || j < b->n_points) {
+		/* Past either ring's last point, its owner wraps to p[0]. */
+		size_t ia = i < a->n_points ? i : 0,
+		       jb = j < b->n_points ? j : 0;
+		uint64_t next = UINT64_MAX;
+
+		if (i < a->n_points)
+			next = a->points[i].point;
+		if (j < b->n_points && b->points[j].point < next)
+			next = b->points[j].point;
+		if (!same_owner(a, ia, b, jb))
+			moved += (long double)(next - prev);
+		prev = next;
+		if (i < a->n_points && a->points[i].point == next)
+			i++;
+		if (j < b->n_points && b->points[j].point == next)
+			j++;
+	}
+	if (!same_owner(a, 0, b, 0))
+		moved += (long double)(UINT64_MAX - prev);
+	return (double)(moved / 18446744073709551616.0L);
+}

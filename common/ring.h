@@ -69,4 +69,12 @@ size_t sl_ring_preference_list(const sl_ring_t *r, uint64_t point, size_t *out,
 /* The owner of point (the first entry of the preference list). */
 size_t sl_ring_owner(const sl_ring_t *r, uint64_t point);
 
+/*
+ * The share of the key space (0..1) whose owner is another member (by
+ * name) in b than in a: what a change from ring a to ring b moves.  Exact,
+ * not sampled: a walk over both point arrays.  Either may be NULL (no
+ * ring: everything moves, unless both are NULL).
+ */
+double sl_ring_moved(const sl_ring_t *a, const sl_ring_t *b);
+
 #endif

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sluicectl: the operator's command line.  It reads the cluster config, talks
- * to each cache node over the wire protocol (one DEALER socket per node, one
- * request at a time, with a timeout) and prints what it learns.
+ * sluicectl: the operator's command line.  It reads the cluster config, finds
+ * the cache nodes (the config's [node] sections, or with membership = etcd
+ * the members etcd lists), talks to each over the wire protocol (one DEALER
+ * socket per node, one request at a time, with a timeout) and prints what
+ * it learns.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,19 +12,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "common/blockkey.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/members.h"
 #include "common/ring.h"
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
 
+typedef struct ctl_node {
+	char name[SL_NAME_MAX + 1];
+	char addr[SL_ADDR_MAX + 1];
+	uint32_t weight;
+	uint64_t ram_capacity; /* 0: not known (etcd) */
+} ctl_node_t;
+
 typedef struct ctl {
 	sl_config_t *conf;
+	ctl_node_t *nodes; /* the config's, or etcd's */
+	size_t n_nodes;
 	sl_ring_t *ring;
 	void *zctx;
 	int timeout_ms;
@@ -42,6 +55,9 @@ static void usage(FILE *f)
 		"none named)\n"
 		"  ring            the ring: each node's weight and share of "
 		"keys\n"
+		"  drain NODE [--grace T] [--no-wait]\n"
+		"                  take NODE out of placement; it answers its\n"
+		"                  peers for T (default 60s), then is drained\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -69,7 +85,7 @@ static int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body,
 	void *s;
 	int rc;
 
-	s = pr_dealer_open(c->zctx, c->conf->nodes[idx].addr, &rc);
+	s = pr_dealer_open(c->zctx, c->nodes[idx].addr, &rc);
 	if (!s)
 		return rc;
 	rc = pr_call(s, &h, body, len, c->timeout_ms, reply);
@@ -97,9 +113,8 @@ static int cmd_stats_one(ctl_t *c, size_t idx, int all, uint64_t *hits,
 		pr_str_t nm = st.items[i].name;
 
 		if (all)
-			printf("%s\t%.*s\t%" PRIu64 "\n",
-			       c->conf->nodes[idx].name, (int)nm.len, nm.ptr,
-			       st.items[i].value);
+			printf("%s\t%.*s\t%" PRIu64 "\n", c->nodes[idx].name,
+			       (int)nm.len, nm.ptr, st.items[i].value);
 		/* A lookup starts in the RAM tier; a hit in any tier counts. */
 		if (nm.len > 24 &&
 		    memcmp(nm.ptr, "sluice_cache_hits_total{", 24) == 0)
@@ -121,12 +136,12 @@ static int cmd_status(ctl_t *c)
 	int down = 0;
 
 	printf("cluster %s, ring version %08x, %zu nodes, %zu datasets\n",
-	       c->conf->cluster_name, sl_ring_version(c->ring),
-	       c->conf->n_nodes, c->conf->n_datasets);
+	       c->conf->cluster_name, sl_ring_version(c->ring), c->n_nodes,
+	       c->conf->n_datasets);
 	printf("%-16s %-28s %-6s %-10s %12s %12s %9s\n", "NODE", "ADDR",
 	       "STATE", "RING", "RAM USED", "RAM CAP", "HIT RATIO");
-	for (size_t i = 0; i < c->conf->n_nodes; i++) {
-		const sl_node_conf_t *n = &c->conf->nodes[i];
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const ctl_node_t *n = &c->nodes[i];
 		uint64_t hits = 0, lookups = 0, used = 0;
 		pr_msg_t m;
 		char ratio[16] = "-";
@@ -161,17 +176,17 @@ static int cmd_stats(ctl_t *c, const char *node)
 {
 	int fail = 0, found = 0;
 
-	for (size_t i = 0; i < c->conf->n_nodes; i++) {
+	for (size_t i = 0; i < c->n_nodes; i++) {
 		uint64_t h, m, u;
 		int rc;
 
-		if (node && strcmp(node, c->conf->nodes[i].name) != 0)
+		if (node && strcmp(node, c->nodes[i].name) != 0)
 			continue;
 		found = 1;
 		rc = cmd_stats_one(c, i, 1, &h, &m, &u);
 		if (rc < 0) {
 			fprintf(stderr, "sluicectl: %s (%s): %s\n",
-				c->conf->nodes[i].name, c->conf->nodes[i].addr,
+				c->nodes[i].name, c->nodes[i].addr,
 				strerror(-rc));
 			fail = 1;
 		}
@@ -186,24 +201,195 @@ static int cmd_stats(ctl_t *c, const char *node)
 
 static int cmd_ring(ctl_t *c)
 {
-	size_t n = c->conf->n_nodes;
-	uint64_t *count = sl_xcalloc(n, sizeof(*count));
+	size_t n = c->n_nodes;
+	uint64_t *count;
 	const uint64_t samples = 100000;
+
+	if (n == 0) {
+		fprintf(stderr, "sluicectl: no cache node in the cluster\n");
+		return 1;
+	}
+	count = sl_xcalloc(n, sizeof(*count));
 
 	/* Shares measured the way real keys land: block keys of a sample. */
 	for (uint64_t i = 0; i < samples; i++) {
-		sl_blockkey_t k = sl_blockkey_make("sample", "file", "v", i);
+		sl_blockkey_t k = sl_blockkey_make("sample", 1, "file", "v", i);
 
 		count[sl_ring_owner(c->ring, k.lo)]++;
 	}
 	printf("ring version %08x, %u points per unit of weight\n",
 	       sl_ring_version(c->ring), SL_RING_VNODES);
 	for (size_t i = 0; i < n; i++)
-		printf("%-16s weight %-4u share %5.1f%%\n",
-		       c->conf->nodes[i].name, c->conf->nodes[i].weight,
+		printf("%-16s weight %-4u share %5.1f%%\n", c->nodes[i].name,
+		       c->nodes[i].weight,
 		       100.0 * (double)count[i] / (double)samples);
 	free(count);
 	return 0;
+}
+
+/* The nodes: the config's, or the members etcd lists, and the ring over
+ * them.  0, or -1 after a message. */
+static int find_nodes(ctl_t *c)
+{
+	const sl_config_t *cf = c->conf;
+	sl_ring_member_t *mem;
+
+	if (cf->membership == SL_MEMBERSHIP_ETCD) {
+		sl_members_opts_t o = {.endpoints = cf->etcd,
+				       .prefix = cf->etcd_prefix,
+				       .timeout_ms = (uint64_t)c->timeout_ms};
+		const sl_members_set_t *set;
+		char why[256];
+		int rc;
+
+		set = sl_members_fetch(&o, &rc, why, sizeof(why));
+		if (!set) {
+			fprintf(stderr, "sluicectl: etcd: %s\n", why);
+			return -1;
+		}
+		c->nodes = sl_xcalloc(set->count + 1, sizeof(*c->nodes));
+		for (size_t i = 0; i < set->count; i++) {
+			ctl_node_t *n = &c->nodes[i];
+
+			sl_strlcpy(n->name, set->members[i].name,
+				   sizeof(n->name));
+			sl_strlcpy(n->addr, set->members[i].addr,
+				   sizeof(n->addr));
+			n->weight = set->members[i].weight;
+		}
+		c->n_nodes = set->count;
+		sl_members_set_put(&set);
+	} else {
+		c->nodes = sl_xcalloc(cf->n_nodes + 1, sizeof(*c->nodes));
+		for (size_t i = 0; i < cf->n_nodes; i++) {
+			ctl_node_t *n = &c->nodes[i];
+
+			sl_strlcpy(n->name, cf->nodes[i].name, sizeof(n->name));
+			sl_strlcpy(n->addr, cf->nodes[i].addr, sizeof(n->addr));
+			n->weight = cf->nodes[i].weight;
+			n->ram_capacity = cf->nodes[i].ram_capacity;
+		}
+		c->n_nodes = cf->n_nodes;
+	}
+	mem = sl_xcalloc(c->n_nodes + 1, sizeof(*mem));
+	for (size_t i = 0; i < c->n_nodes; i++)
+		mem[i] = (sl_ring_member_t){c->nodes[i].name,
+					    c->nodes[i].weight};
+	c->ring = sl_ring_new(mem, c->n_nodes);
+	free(mem);
+	return 0;
+}
+
+/* Node idx's value of metric name (its STATS): 0, or -errno. */
+static int node_value(ctl_t *c, size_t idx, const char *name, uint64_t *out)
+{
+	pr_msg_t m;
+	pr_stats_t st = {0};
+	int rc;
+
+	pr_msg_init(&m);
+	rc = ctl_call(c, idx, PR_OP_STATS, NULL, 0, &m);
+	if (rc == 0)
+		rc = pr_stats_decode(&st, pr_msg_body(&m), pr_msg_body_len(&m));
+	if (rc == 0) {
+		rc = -ENOENT;
+		for (uint32_t i = 0; i < st.n_items; i++)
+			if (pr_str_eq(st.items[i].name, name)) {
+				*out = st.items[i].value;
+				rc = 0;
+			}
+	}
+	pr_stats_free(&st);
+	pr_msg_close(&m);
+	return rc;
+}
+
+/*
+ * drain NODE [--grace T] [--no-wait].  Static membership has no shared
+ * store, so every node is told (NODE included), with one generation: this
+ * machine's clock, so that they all apply the same ring.  With etcd, NODE
+ * alone is told: it leaves etcd, and the others follow their watch.  Then
+ * NODE answers its peers for the grace period and reports itself drained,
+ * which this waits for (unless --no-wait).
+ */
+static int cmd_drain(ctl_t *c, int argc, char **argv)
+{
+	pr_drain_req_t d = {.grace_ms = 60000,
+			    .generation = (uint64_t)(sl_wall_ns() / 1000000)};
+	const char *node = NULL;
+	int wait = 1, fail = 0, target = -1;
+	uint64_t state = 0, deadline;
+	pr_buf_t b;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--no-wait") == 0) {
+			wait = 0;
+		} else if (strcmp(argv[i], "--grace") == 0 && i + 1 < argc) {
+			if (sl_parse_duration_ms(argv[++i], &d.grace_ms) < 0 ||
+			    d.grace_ms > PR_MAX_GRACE_MS) {
+				fprintf(stderr, "sluicectl: bad --grace '%s'\n",
+					argv[i]);
+				return 2;
+			}
+		} else if (!node && argv[i][0] != '-') {
+			node = argv[i];
+		} else {
+			fprintf(stderr, "sluicectl: drain: unexpected '%s'\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	for (size_t i = 0; node && i < c->n_nodes; i++)
+		if (strcmp(c->nodes[i].name, node) == 0)
+			target = (int)i;
+	if (target < 0) {
+		fprintf(stderr, "sluicectl: drain: %s %s\n",
+			node ? node : "NODE",
+			node ? "is no node of the cluster" : "missing");
+		return 2;
+	}
+	d.node = pr_str(node);
+	pr_buf_init(&b);
+	SL_ASSERT(pr_drain_req_encode(&b, &d) == 0);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		pr_msg_t m;
+		int rc;
+
+		if (c->conf->membership == SL_MEMBERSHIP_ETCD &&
+		    (int)i != target)
+			continue;
+		pr_msg_init(&m);
+		rc = ctl_call(c, i, PR_OP_DRAIN, b.data, b.len, &m);
+		pr_msg_close(&m);
+		if (rc < 0) {
+			fprintf(stderr, "sluicectl: %s (%s): %s\n",
+				c->nodes[i].name, c->nodes[i].addr,
+				strerror(-rc));
+			fail = 1;
+		}
+	}
+	pr_buf_fini(&b);
+	printf("%s: out of placement; answering its peers for %.0f s\n", node,
+	       (double)d.grace_ms / 1000.0);
+	fflush(stdout);
+	if (!wait)
+		return fail;
+	deadline = sl_now_ms() + d.grace_ms + 10000;
+	while (state != PR_DRAIN_DRAINED && sl_now_ms() < deadline) {
+		struct timespec ts = {0, 200 * 1000000L};
+
+		if (node_value(c, (size_t)target, "sluice_drain_state",
+			       &state) < 0)
+			state = 0;
+		if (state != PR_DRAIN_DRAINED)
+			nanosleep(&ts, NULL);
+	}
+	if (state != PR_DRAIN_DRAINED) {
+		fprintf(stderr, "sluicectl: %s did not report drained\n", node);
+		return 1;
+	}
+	printf("%s drained\n", node);
+	return fail;
 }
 
 int main(int argc, char **argv)
@@ -258,14 +444,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluicectl: %s\n", err);
 		return 2;
 	}
-	sl_ring_member_t *mem = sl_xcalloc(c.conf->n_nodes, sizeof(*mem));
-
-	for (size_t i = 0; i < c.conf->n_nodes; i++)
-		mem[i] = (sl_ring_member_t){c.conf->nodes[i].name,
-					    c.conf->nodes[i].weight};
-	c.ring = sl_ring_new(mem, c.conf->n_nodes);
-	SL_ASSERT(c.ring); /* the config bounds the total weight */
-	free(mem);
+	if (find_nodes(&c) < 0) {
+		sl_config_destroy(&c.conf);
+		return 2;
+	}
 	c.zctx = zmq_ctx_new();
 
 	const char *cmd = argv[optind];
@@ -276,8 +458,9 @@ int main(int argc, char **argv)
 		rc = cmd_stats(&c, optind + 1 < argc ? argv[optind + 1] : NULL);
 	} else if (strcmp(cmd, "ring") == 0) {
 		rc = cmd_ring(&c);
-	} else if (strcmp(cmd, "load") == 0 || strcmp(cmd, "evict") == 0 ||
-		   strcmp(cmd, "drain") == 0) {
+	} else if (strcmp(cmd, "drain") == 0) {
+		rc = cmd_drain(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "load") == 0 || strcmp(cmd, "evict") == 0) {
 		fprintf(stderr, "sluicectl: '%s' is not implemented yet\n",
 			cmd);
 		rc = 2;
@@ -288,6 +471,7 @@ int main(int argc, char **argv)
 	}
 	zmq_ctx_term(c.zctx);
 	sl_ring_destroy(&c.ring);
+	free(c.nodes);
 	sl_config_destroy(&c.conf);
 	return rc;
 }

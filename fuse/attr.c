@@ -9,6 +9,7 @@
 #include "fuse/fs_i.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/blockkey.h"
@@ -17,7 +18,9 @@
 #include "common/util.h"
 #include "fuse/wire.h"
 
-#define NEGATIVE_S 60.0 /* how long the kernel remembers a missing name */
+#define NEGATIVE_S   60.0 /* how long the kernel remembers a missing name */
+#define SWEEP_BATCH  256  /* cold names taken from the inode table at once */
+#define ROOM_WAIT_MS 1000 /* a lookup waits this long for a full table */
 
 void fc_fs_attr_to_stat(const fc_fs_t *fs, int ds, uint64_t ino,
 			const fc_attr_t *a, struct stat *st)
@@ -55,6 +58,14 @@ static void root_attr(const fc_fs_t *fs, fc_attr_t *a)
 
 int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out)
 {
+	return fc_fs_stat_at(fs, ds, path,
+			     sl_metakey_make(fc_fs_ds_name(fs, ds), path).lo,
+			     out);
+}
+
+int fc_fs_stat_at(fc_fs_t *fs, int ds, const char *path, uint64_t point,
+		  fc_attr_t *out)
+{
 	const char *dsn = fc_fs_ds_name(fs, ds);
 	zmq_msg_t reply;
 	void *body;
@@ -66,8 +77,8 @@ int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out)
 	if (rc < 0)
 		return rc;
 	zmq_msg_init(&reply);
-	rc = fc_io_call(fs->io, PR_OP_STAT, sl_metakey_make(dsn, path).lo, body,
-			len, &reply, why, sizeof(why));
+	rc = fc_io_call(fs->io, PR_OP_STAT, point, body, len, &reply, why,
+			sizeof(why));
 	if (rc == -EIO)
 		sl_err("stat %s/%s: every cache node failed: %s", dsn, path,
 		       why);
@@ -85,7 +96,7 @@ out:
 	return rc;
 }
 
-int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a)
+int fc_fs_fresh_attr(fc_fs_t *fs, const fc_inode_t *ip, fc_attr_t *a)
 {
 	uint64_t ttl;
 	int rc;
@@ -94,14 +105,113 @@ int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a)
 		root_attr(fs, a);
 		return 0;
 	}
-	fc_inode_attr(fs->inodes, ip, a);
+	if ((size_t)ip->dataset >= fs->cl->n_datasets)
+		return -ESTALE; /* a number from a map that had the dataset */
 	ttl = fs->cl->datasets[ip->dataset].metadata_ttl_ms;
-	if (ttl == 0 || sl_now_ms() - a->fetched_ms < ttl)
+	rc = fc_acache_get(fs->ac, ip->ino, a);
+	if (rc == 0 && (ttl == 0 || sl_now_ms() - a->fetched_ms < ttl))
 		return 0;
 	rc = fc_fs_stat_call(fs, ip->dataset, ip->path, a);
 	if (rc == 0)
-		fc_inode_set_attr(fs->inodes, ip, a);
+		fc_acache_put(fs->ac, ip->ino, a);
 	return rc;
+}
+
+/* The directory part of path (borrowed) into dir: "" at the top. */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	SL_ASSERT(n < cap);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+}
+
+void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip, const fc_attr_t *a)
+{
+	char dir[SL_PATH_MAX + 1];
+
+	if (ip->dataset < 0)
+		return;
+	fc_acache_put(fs->ac, ip->ino, a);
+	dir_of(ip->path, dir, sizeof(dir));
+	fc_dcache_forget(fs->dc, ip->dataset, dir);
+	fc_notify_attr_now(fs->notify, ip->ino);
+	fc_notify_inode(fs->notify, ip->ino);
+}
+
+void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip)
+{
+	char dir[SL_PATH_MAX + 1];
+
+	if (ip->dataset < 0 || !ip->path[0])
+		return; /* the root and the datasets are the map's */
+	fc_acache_drop(fs->ac, ip->ino);
+	dir_of(ip->path, dir, sizeof(dir));
+	fc_dcache_forget(fs->dc, ip->dataset, dir);
+	fc_notify_attr_now(fs->notify, ip->ino);
+	fc_notify_entry(fs->notify, ip->parent, ip->name, strlen(ip->name));
+}
+
+/*
+ * On the notifier thread (notify.h): have the kernel forget the names the
+ * inode table calls cold, a batch at a time, until it needs no more.
+ */
+static void sweep(fc_notify_t *n, void *arg)
+{
+	fc_fs_t *fs = arg;
+	fc_inode_name_t *batch = sl_xmalloc(SWEEP_BATCH * sizeof(*batch));
+	size_t k;
+
+	atomic_store(&fs->sweep_posted, 0);
+	while ((k = fc_inode_cold(fs->inodes, batch, SWEEP_BATCH)) > 0)
+		for (size_t i = 0; i < k; i++)
+			fc_notify_entry_now(n, batch[i].parent, batch[i].name,
+					    batch[i].len);
+	free(batch);
+}
+
+void fc_fs_relieve(fc_fs_t *fs)
+{
+	if (!fc_inode_pressure(fs->inodes))
+		return;
+	if (atomic_exchange(&fs->sweep_posted, 1) == 0)
+		fc_notify_call(fs->notify, sweep, fs);
+}
+
+int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
+		const char *path, const fc_attr_t *a, int wait, uint64_t *ino)
+{
+	int rc = fc_inode_lookup(fs->inodes, parent, name, ds,
+				 fc_fs_ds_name(fs, ds), path, ino);
+
+	/* A full table usually has FORGETs on their way: wait for them,
+	 * but not again while a wait has just come back empty-handed. */
+	if (rc == -ENFILE && wait &&
+	    sl_now_ms() >= atomic_load(&fs->full_until_ms)) {
+		fc_fs_relieve(fs);
+		rc = fc_inode_wait_room(fs->inodes, strlen(name), ROOM_WAIT_MS);
+		if (rc == 0)
+			rc = fc_inode_lookup(fs->inodes, parent, name, ds,
+					     fc_fs_ds_name(fs, ds), path, ino);
+		if (rc == -ENFILE)
+			atomic_store(&fs->full_until_ms,
+				     sl_now_ms() + ROOM_WAIT_MS);
+	}
+	if (rc == -ENFILE && wait)
+		sl_log_ratelimited(SL_LOG_ERR,
+				   "lookup %s/%s: the inode table is "
+				   "full (max_inodes = %u, all held "
+				   "by the kernel): raise [client] "
+				   "max_inodes",
+				   fc_fs_ds_name(fs, ds), path,
+				   fs->cc.max_inodes);
+	if (rc < 0)
+		return rc;
+	fc_acache_put(fs->ac, *ino, a);
+	fc_fs_relieve(fs);
+	return 0;
 }
 
 void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
@@ -143,36 +253,37 @@ void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fc_fs_t *fs = fc_fs_of(req);
 	size_t nl = strlen(name);
-	fc_inode_t *p = NULL;
+	fc_inode_t p;
 	char path[SL_PATH_MAX + 1];
 	struct fuse_entry_param e;
 	fc_attr_t a;
 	uint64_t ino;
-	int ds, rc;
+	int ds, rc, known = 0;
 
 	rc = sl_name_check(name, nl);
 	if (rc < 0)
 		goto out;
-	p = fc_inode_get(fs->inodes, parent);
-	if (!p) {
-		rc = -ESTALE;
+	rc = fc_inode_get(fs->inodes, parent, &p);
+	if (rc < 0)
 		goto out;
-	}
-	if (p->dataset < 0) {
+	known = 1;
+	if (p.dataset < 0) {
 		ds = fc_cluster_dataset(fs->cl, name, nl);
 		if (ds < 0) {
 			rc = -ENOENT;
 			goto out;
 		}
 		path[0] = '\0';
+	} else if ((size_t)p.dataset >= fs->cl->n_datasets) {
+		rc = -ESTALE;
+		goto out;
 	} else {
-		ds = p->dataset;
-		rc = sl_path_join(path, sizeof(path), p->path, name);
+		ds = p.dataset;
+		rc = sl_path_join(path, sizeof(path), p.path, name);
 		if (rc < 0)
 			goto out;
 	}
-	rc = p->dataset < 0 ? -EAGAIN
-			    : lookup_listed(fs, ds, p->path, name, &a);
+	rc = p.dataset < 0 ? -EAGAIN : lookup_listed(fs, ds, p.path, name, &a);
 	if (rc == -EAGAIN)
 		rc = fc_fs_stat_call(fs, ds, path, &a);
 	else if (rc == 0)
@@ -181,29 +292,36 @@ void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = 0;
 	if (rc < 0)
 		goto out;
-	ino = fc_inode_lookup(fs->inodes, ds, fc_fs_ds_name(fs, ds), path, &a);
+	rc = fc_fs_learn(fs, parent, name, ds, path, &a, 1, &ino);
+	if (rc < 0)
+		goto out;
 	fc_fs_fill_entry(fs, ds, ino, &a, &e);
 	if (fuse_reply_entry(req, &e) != 0)
-		fc_inode_forget(fs->inodes, ino, 1);
+		fc_fs_unlearn(fs, ino, 1);
 out:
 	if (rc == -EINVAL)
 		rc = -ENOENT; /* not a name the store can hold */
-	if (rc == -ENOENT && p) {
+	if (rc == -ENOENT && known) {
 		/* A negative entry: the kernel remembers the miss. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fc_fs_immutable(fs, p->dataset)
+		e.entry_timeout = fc_fs_immutable(fs, p.dataset)
 					  ? NEGATIVE_S
-					  : fc_fs_timeout_s(fs, p->dataset);
+					  : fc_fs_timeout_s(fs, p.dataset);
 		fuse_reply_entry(req, &e);
 	} else if (rc < 0) {
 		fuse_reply_err(req, -rc);
 	}
-	fc_inode_put(fs->inodes, p);
+}
+
+void fc_fs_unlearn(fc_fs_t *fs, uint64_t ino, uint64_t n)
+{
+	if (fc_inode_forget(fs->inodes, ino, n))
+		fc_acache_drop(fs->ac, ino);
 }
 
 void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fc_inode_forget(fc_fs_of(req)->inodes, ino, nlookup);
+	fc_fs_unlearn(fc_fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -213,29 +331,26 @@ void fc_fs_forget_multi(fuse_req_t req, size_t count,
 	fc_fs_t *fs = fc_fs_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		fc_inode_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+		fc_fs_unlearn(fs, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 void fc_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fc_fs_t *fs = fc_fs_of(req);
-	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
+	fc_inode_t ip;
 	struct stat st;
 	fc_attr_t a;
 	int rc;
 
 	(void)fi;
-	if (!ip) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	rc = fc_fs_fresh_attr(fs, ip, &a);
+	rc = fc_inode_get(fs->inodes, ino, &ip);
+	if (rc == 0)
+		rc = fc_fs_fresh_attr(fs, &ip, &a);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	} else {
-		fc_fs_attr_to_stat(fs, ip->dataset, ino, &a, &st);
-		fuse_reply_attr(req, &st, fc_fs_timeout_s(fs, ip->dataset));
+		return;
 	}
-	fc_inode_put(fs->inodes, ip);
+	fc_fs_attr_to_stat(fs, ip.dataset, ino, &a, &st);
+	fuse_reply_attr(req, &st, fc_fs_timeout_s(fs, ip.dataset));
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client's cluster map (see cluster.h): HELLO bootstrap against the
- * nodes of the config file, and the map built from the answer.  All nodes
+ * nodes of the config file, and the map built from an answer.  All nodes
  * are asked at once and the first valid answer wins, so a dead first node
  * costs nothing when a later one is up.
  */
@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "common/members.h"
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/proto.h"
@@ -34,12 +35,92 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
+/* One dataset entry of a HELLO into *d, or -EINVAL with err. */
+static int take_dataset(fc_dataset_t *d, const pr_hello_dataset_t *hd, size_t i,
+			char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	if (pr_str_copy(d->name, sizeof(d->name), hd->name) < 0 ||
+	    !sl_name_valid(d->name)) {
+		errf(err, errlen, "HELLO: dataset %zu: bad name", i);
+		return -EINVAL;
+	}
+	if (hd->block_size < SL_BLOCK_SIZE_MIN ||
+	    hd->block_size > SL_BLOCK_SIZE_MAX) {
+		errf(err, errlen, "HELLO: dataset %s: block size %u", d->name,
+		     hd->block_size);
+		return -EINVAL;
+	}
+	d->block_size = hd->block_size;
+	d->layout = hd->layout;
+	d->layout_since_ms = hd->layout_since_ms;
+	if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
+		errf(err, errlen, "HELLO: dataset %s: bad policy", d->name);
+		return -EINVAL;
+	}
+	d->metadata_ttl_ms = hd->metadata_ttl_ms;
+	return 0;
+}
+
+/* The datasets of h, at prev's indices first (see cluster.h): 0, or
+ * -EINVAL with err. */
+static int take_datasets(fc_cluster_t *cl, const pr_hello_t *h,
+			 const fc_cluster_t *prev, char *err, size_t errlen)
+{
+	size_t n = prev ? prev->n_datasets : 0;
+	fc_dataset_t d;
+	int k;
+
+	cl->datasets = sl_xcalloc(n + h->n_datasets + 1, sizeof(*cl->datasets));
+	for (size_t i = 0; i < n; i++) {
+		cl->datasets[i] = prev->datasets[i];
+		cl->datasets[i].gone = 1;
+	}
+	cl->n_datasets = n;
+	for (size_t i = 0; i < h->n_datasets; i++) {
+		if (take_dataset(&d, &h->datasets[i], i, err, errlen) < 0)
+			return -EINVAL;
+		k = fc_cluster_dataset(cl, d.name, strlen(d.name));
+		if (k >= 0 && !cl->datasets[k].gone) {
+			errf(err, errlen, "HELLO: dataset %s listed twice",
+			     d.name);
+			return -EINVAL;
+		}
+		if (k < 0)
+			k = (int)cl->n_datasets++;
+		cl->datasets[k] = d;
+	}
+	return 0;
+}
+
+/* cl's ring over its nodes (set already): 0, or -E2BIG (no ring) when
+ * their weights add up to more than SL_RING_MAX_WEIGHT (a HELLO asking
+ * for a ring that would take gigabytes). */
+static int build_ring(fc_cluster_t *cl)
+{
+	sl_ring_member_t *members =
+		sl_xcalloc(cl->n_nodes + 1, sizeof(*members));
+
+	for (size_t i = 0; i < cl->n_nodes; i++) {
+		members[i].name = cl->nodes[i].name;
+		members[i].weight = cl->nodes[i].weight;
+	}
+	sl_ring_destroy(&cl->ring);
+	cl->ring = sl_ring_new(members, cl->n_nodes);
+	free(members);
+	if (!cl->ring)
+		return -E2BIG;
+	cl->ring_version = sl_ring_version(cl->ring);
+	return 0;
+}
+
+fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
+				    const fc_cluster_t *prev, char *err,
 				    size_t errlen)
 {
 	fc_cluster_t *cl = sl_xcalloc(1, sizeof(*cl));
-	sl_ring_member_t *members = NULL;
 
+	atomic_init(&cl->refs, 1);
 	if (h->n_nodes == 0) {
 		errf(err, errlen, "HELLO from %.*s lists no nodes",
 		     (int)h->node.len, h->node.ptr);
@@ -50,9 +131,9 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 		errf(err, errlen, "HELLO: cluster or node name too long");
 		goto fail;
 	}
+	cl->generation = h->generation;
 	cl->n_nodes = h->n_nodes;
 	cl->nodes = sl_xcalloc(cl->n_nodes, sizeof(*cl->nodes));
-	members = sl_xcalloc(cl->n_nodes, sizeof(*members));
 	for (size_t i = 0; i < cl->n_nodes; i++) {
 		fc_node_t *n = &cl->nodes[i];
 
@@ -64,69 +145,142 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h, char *err,
 			goto fail;
 		}
 		n->weight = h->nodes[i].weight ? h->nodes[i].weight : 1;
-		members[i].name = n->name;
-		members[i].weight = n->weight;
 	}
-	cl->n_datasets = h->n_datasets;
-	cl->datasets = sl_xcalloc(cl->n_datasets ? cl->n_datasets : 1,
-				  sizeof(*cl->datasets));
-	for (size_t i = 0; i < cl->n_datasets; i++) {
-		fc_dataset_t *d = &cl->datasets[i];
-		const pr_hello_dataset_t *hd = &h->datasets[i];
+	if (take_datasets(cl, h, prev, err, errlen) < 0)
+		goto fail;
+	if (build_ring(cl) < 0) {
+		uint64_t total = 0;
 
-		if (pr_str_copy(d->name, sizeof(d->name), hd->name) < 0 ||
-		    !sl_name_valid(d->name)) {
-			errf(err, errlen, "HELLO: dataset %zu: bad name", i);
-			goto fail;
-		}
-		if (hd->block_size < SL_BLOCK_SIZE_MIN ||
-		    hd->block_size > SL_BLOCK_SIZE_MAX) {
-			errf(err, errlen, "HELLO: dataset %s: block size %u",
-			     d->name, hd->block_size);
-			goto fail;
-		}
-		d->block_size = hd->block_size;
-		if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
-			errf(err, errlen, "HELLO: dataset %s: bad policy",
-			     d->name);
-			goto fail;
-		}
-		d->metadata_ttl_ms = hd->metadata_ttl_ms;
-	}
-	if (sl_ring_weight(members, cl->n_nodes) > SL_RING_MAX_WEIGHT) {
+		for (size_t i = 0; i < cl->n_nodes; i++)
+			total += cl->nodes[i].weight;
 		errf(err, errlen,
 		     "HELLO from %s: the nodes' total weight %llu is over "
 		     "the ring's limit of %d",
-		     cl->source,
-		     (unsigned long long)sl_ring_weight(members, cl->n_nodes),
-		     SL_RING_MAX_WEIGHT);
+		     cl->source, (unsigned long long)total, SL_RING_MAX_WEIGHT);
 		goto fail;
 	}
-	cl->ring = sl_ring_new(members, cl->n_nodes);
-	cl->ring_version = sl_ring_version(cl->ring);
 	if (h->ring_version && h->ring_version != cl->ring_version)
 		sl_warn("ring version %08x from %s differs from the one "
 			"built from its node list (%08x)",
 			h->ring_version, cl->source, cl->ring_version);
-	free(members);
 	return cl;
 fail:
-	free(members);
-	fc_cluster_destroy(&cl);
+	fc_cluster_unref(&cl);
 	return NULL;
 }
 
-void fc_cluster_destroy(fc_cluster_t **clp)
+/* A copy of src's name and datasets, with nodes: ring and generation
+ * from ring_of (both borrowed).  One reference. */
+static fc_cluster_t *combine(const fc_cluster_t *src,
+			     const fc_cluster_t *ring_of)
+{
+	fc_cluster_t *cl = sl_xcalloc(1, sizeof(*cl));
+
+	atomic_init(&cl->refs, 1);
+	memcpy(cl->name, src->name, sizeof(cl->name));
+	memcpy(cl->source, ring_of->source, sizeof(cl->source));
+	cl->generation = ring_of->generation;
+	cl->n_nodes = ring_of->n_nodes;
+	cl->nodes = sl_xcalloc(cl->n_nodes + 1, sizeof(*cl->nodes));
+	memcpy(cl->nodes, ring_of->nodes, cl->n_nodes * sizeof(*cl->nodes));
+	cl->n_datasets = src->n_datasets;
+	cl->datasets = sl_xcalloc(cl->n_datasets + 1, sizeof(*cl->datasets));
+	memcpy(cl->datasets, src->datasets,
+	       cl->n_datasets * sizeof(*cl->datasets));
+	build_ring(cl);
+	return cl;
+}
+
+fc_cluster_t *fc_cluster_merge(const fc_cluster_t *cur,
+			       const fc_cluster_t *cand)
+{
+	int ring = cand->ring_version != cur->ring_version &&
+		   cand->generation > cur->generation;
+	int changed = ring || cand->n_datasets > cur->n_datasets;
+	fc_cluster_t *cl;
+
+	for (size_t i = 0; i < cur->n_datasets && !changed; i++) {
+		const fc_dataset_t *a = &cur->datasets[i],
+				   *b = &cand->datasets[i];
+
+		changed = !b->gone && b->layout != a->layout &&
+			  b->layout_since_ms > a->layout_since_ms;
+	}
+	if (!changed)
+		return NULL;
+	/* cand is aligned to cur (fc_cluster_from_hello with prev = cur):
+	 * its datasets extend cur's, index for index. */
+	cl = combine(cand, ring ? cand : cur);
+	memcpy(cl->source, cand->source, sizeof(cl->source));
+	for (size_t i = 0; i < cur->n_datasets; i++) {
+		const fc_dataset_t *a = &cur->datasets[i],
+				   *b = &cand->datasets[i];
+
+		if (b->gone || b->layout == a->layout ||
+		    b->layout_since_ms <= a->layout_since_ms)
+			cl->datasets[i] = *a;
+	}
+	return cl;
+}
+
+fc_cluster_t *fc_cluster_with_members(const fc_cluster_t *cur,
+				      const struct sl_members_set *set)
+{
+	fc_cluster_t ring = {0};
+	fc_cluster_t *cl;
+
+	if (set->generation <= cur->generation)
+		return NULL;
+	if (set->count == 0) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "etcd lists no cache node: keeping the "
+				   "ring of %zu",
+				   cur->n_nodes);
+		return NULL;
+	}
+	ring.n_nodes = set->count;
+	ring.nodes = sl_xcalloc(set->count, sizeof(*ring.nodes));
+	for (size_t i = 0; i < set->count; i++) {
+		sl_strlcpy(ring.nodes[i].name, set->members[i].name,
+			   sizeof(ring.nodes[i].name));
+		sl_strlcpy(ring.nodes[i].addr, set->members[i].addr,
+			   sizeof(ring.nodes[i].addr));
+		ring.nodes[i].weight = set->members[i].weight;
+	}
+	ring.generation = set->generation;
+	sl_strlcpy(ring.source, "etcd", sizeof(ring.source));
+	cl = combine(cur, &ring);
+	free(ring.nodes);
+	if (cl->ring_version == cur->ring_version) {
+		int same = cl->n_nodes == cur->n_nodes;
+
+		for (size_t i = 0; same && i < cl->n_nodes; i++)
+			same = !strcmp(cl->nodes[i].addr, cur->nodes[i].addr);
+		if (same)
+			fc_cluster_unref(&cl);
+	}
+	return cl;
+}
+
+fc_cluster_t *fc_cluster_ref(fc_cluster_t *cl)
+{
+	atomic_fetch_add(&cl->refs, 1);
+	return cl;
+}
+
+void fc_cluster_unref(fc_cluster_t **clp)
 {
 	fc_cluster_t *cl = clp ? *clp : NULL;
 
 	if (!cl)
 		return;
+	*clp = NULL;
+	if (atomic_fetch_sub(&cl->refs, 1) > 1)
+		return;
 	sl_ring_destroy(&cl->ring);
 	free(cl->nodes);
 	free(cl->datasets);
 	free(cl);
-	*clp = NULL;
 }
 
 int fc_cluster_dataset(const fc_cluster_t *cl, const char *name, size_t len)
@@ -148,11 +302,11 @@ static void note(char *err, size_t errlen, const char *addr, const char *why)
 	snprintf(err + n, errlen - n, "%s%s (%s)", n ? "; " : "", addr, why);
 }
 
-/* Build the map from node i's HELLO reply m (borrowed), or note why not. */
-static fc_cluster_t *hello_take(const sl_config_t *cfg, size_t i, pr_msg_t *m,
-				char *tried, size_t triedlen)
+/* Build the map from the HELLO reply m (borrowed) of the node at addr,
+ * or note why not. */
+static fc_cluster_t *hello_take(const char *addr, pr_msg_t *m, char *tried,
+				size_t triedlen)
 {
-	const char *addr = cfg->nodes[i].addr;
 	fc_cluster_t *cl;
 	pr_hello_t hello;
 	char why[256];
@@ -170,26 +324,65 @@ static fc_cluster_t *hello_take(const sl_config_t *cfg, size_t i, pr_msg_t *m,
 		note(tried, triedlen, addr, why);
 		return NULL;
 	}
-	cl = fc_cluster_from_hello(&hello, why, sizeof(why));
+	cl = fc_cluster_from_hello(&hello, NULL, why, sizeof(why));
 	pr_hello_free(&hello);
 	if (!cl) {
 		note(tried, triedlen, addr, why);
 		return NULL;
 	}
-	sl_info("cluster map from %s (%s): %zu nodes, %zu datasets, ring %08x",
-		cl->source, addr, cl->n_nodes, cl->n_datasets,
-		cl->ring_version);
+	sl_info("cluster map from %s (%s): %zu nodes, %zu datasets, ring %08x "
+		"generation %llu",
+		cl->source, addr, cl->n_nodes, cl->n_datasets, cl->ring_version,
+		(unsigned long long)cl->generation);
 	return cl;
+}
+
+/* The addresses to ask: the config's nodes, or the members etcd lists
+ * (the config's nodes when it does not answer).  *n of them; caller
+ * frees the array and each. */
+static char **hello_addrs(const sl_config_t *cfg, uint64_t timeout_ms,
+			  size_t *n, char *tried, size_t triedlen)
+{
+	const sl_members_set_t *set = NULL;
+	char **addrs, why[256];
+	int rc;
+
+	if (cfg->membership == SL_MEMBERSHIP_ETCD) {
+		sl_members_opts_t o = {.endpoints = cfg->etcd,
+				       .prefix = cfg->etcd_prefix,
+				       .timeout_ms = timeout_ms};
+
+		set = sl_members_fetch(&o, &rc, why, sizeof(why));
+		if (!set)
+			note(tried, triedlen, "etcd", why);
+		else if (set->count == 0)
+			note(tried, triedlen, "etcd", "no member registered");
+	}
+	if (set && set->count) {
+		addrs = sl_xcalloc(set->count, sizeof(*addrs));
+		for (size_t i = 0; i < set->count; i++)
+			addrs[i] = sl_xstrdup(set->members[i].addr);
+		*n = set->count;
+		sl_members_set_put(&set);
+		return addrs;
+	}
+	sl_members_set_put(&set);
+	addrs = sl_xcalloc(cfg->n_nodes + 1, sizeof(*addrs));
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		addrs[i] = sl_xstrdup(cfg->nodes[i].addr);
+	*n = cfg->n_nodes;
+	return addrs;
 }
 
 fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 			       char *err, size_t errlen)
 {
-	size_t n = cfg->n_nodes;
+	char tried[2048] = "";
+	size_t n;
+	char **addrs = hello_addrs(cfg, timeout_ms, &n, tried, sizeof(tried));
 	void *ctx = zmq_ctx_new();
 	void **socks = sl_xcalloc(n ? n : 1, sizeof(*socks));
 	pr_call_t *calls = sl_xcalloc(n ? n : 1, sizeof(*calls));
-	char tried[2048] = "";
 	fc_cluster_t *cl = NULL;
 	uint64_t deadline = sl_now_ms() + timeout_ms;
 	pr_msg_t m;
@@ -198,19 +391,19 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 
 	pr_msg_init(&m);
 	if (n == 0) {
-		errf(err, errlen, "%s: no [node] in the configuration",
-		     cfg->path ? cfg->path : "config");
+		errf(err, errlen, "%s: no cache node to ask%s%s",
+		     cfg->path ? cfg->path : "config", tried[0] ? ": " : "",
+		     tried);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		pr_header_t h = {.opcode = PR_OP_HELLO, .req_id = i + 1};
-		const char *addr = cfg->nodes[i].addr;
 
-		socks[i] = pr_dealer_open(ctx, addr, &rc);
+		socks[i] = pr_dealer_open(ctx, addrs[i], &rc);
 		if (!socks[i]) {
 			snprintf(why, sizeof(why), "cannot connect: %s",
 				 zmq_strerror(-rc));
-			note(tried, sizeof(tried), addr, why);
+			note(tried, sizeof(tried), addrs[i], why);
 			continue;
 		}
 		/* Not pr_call_start: it would wait for this socket's
@@ -218,14 +411,14 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 		rc = pr_call_post(&calls[i], socks[i], &h, NULL, 0);
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "send: %s", strerror(-rc));
-			note(tried, sizeof(tried), addr, why);
+			note(tried, sizeof(tried), addrs[i], why);
 		}
 	}
 	while (!cl) {
 		rc = pr_call_wait(calls, n, deadline, &m);
 		if (rc < 0)
 			break; /* the deadline, or no node left to wait for */
-		cl = hello_take(cfg, (size_t)rc, &m, tried, sizeof(tried));
+		cl = hello_take(addrs[rc], &m, tried, sizeof(tried));
 	}
 	if (!cl) {
 		for (size_t i = 0; i < n; i++) {
@@ -242,7 +435,7 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 				snprintf(why, sizeof(why),
 					 "no answer within %llu ms",
 					 (unsigned long long)timeout_ms);
-			note(tried, sizeof(tried), cfg->nodes[i].addr, why);
+			note(tried, sizeof(tried), addrs[i], why);
 		}
 		errf(err, errlen, "no cache node answered HELLO; tried %s",
 		     tried);
@@ -253,8 +446,10 @@ out:
 		pr_call_clear(&calls[i]);
 		if (socks[i])
 			zmq_close(socks[i]);
+		free(addrs[i]);
 	}
 	zmq_ctx_term(ctx);
+	free(addrs);
 	free(socks);
 	free(calls);
 	return cl;

@@ -23,8 +23,15 @@
 #define LIST_PAGE 512 /* entries asked for per LIST */
 #define DC_PAGES  8   /* a lookup-driven listing reads this many pages */
 
-/* An open directory.  Immutable once open; its pages live in list. */
+/*
+ * An open directory.  Immutable once open; its pages live in list.  It is
+ * found by its handle number in fs->dirs, not by a pointer in the handle:
+ * a worker that takes over a mount gets handles its predecessor issued,
+ * and makes their directories again from the inode (dir_of_handle).
+ */
 struct fc_dir {
+	sl_knode_t node; /* in fs->dirs (fs->dirs_lock); key: fh */
+	uint64_t fh;
 	fc_fs_t *fs;
 	uint64_t ino;
 	int ds; /* -1: the mount root, listing datasets */
@@ -140,49 +147,127 @@ static void dir_free(struct fc_dir *d)
 	free(d);
 }
 
-void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static struct fc_dir *dir_new(fc_fs_t *fs, uint64_t ino, const fc_inode_t *ip,
+			      uint64_t fh)
 {
-	fc_fs_t *fs = fc_fs_of(req);
-	fc_inode_t *ip = fc_inode_get(fs->inodes, ino);
-	struct fc_dir *d;
-	fc_attr_t a;
-	int rc;
+	struct fc_dir *d = sl_xcalloc(1, sizeof(*d));
 
-	if (!ip) {
-		rc = -ESTALE;
-		goto out;
-	}
-	rc = fc_fs_fresh_attr(fs, ip, &a);
-	if (rc < 0)
-		goto out;
-	if (a.type != PR_TYPE_DIR) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	d = sl_xcalloc(1, sizeof(*d));
+	d->node.key = sl_keymap_key64(fh);
+	d->fh = fh;
 	d->fs = fs;
 	d->ino = ino;
 	d->ds = ip->dataset;
 	d->path = sl_xstrdup(ip->path);
 	if (d->ds >= 0)
 		d->list = fc_dirlist_new(dir_fetch, d);
-	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = fc_fs_immutable(fs, ip->dataset);
-	fi->keep_cache = fc_fs_immutable(fs, ip->dataset);
-	if (fuse_reply_open(req, fi) != 0)
+	return d;
+}
+
+static struct fc_dir *find_dir_locked(fc_fs_t *fs, uint64_t fh)
+{
+	sl_knode_t *n = sl_keymap_find(&fs->dirs, sl_keymap_key64(fh));
+
+	return n ? sl_container_of(n, struct fc_dir, node) : NULL;
+}
+
+/* File d under its handle, unless one is there already: then d is freed
+ * and that one returned. */
+static struct fc_dir *dir_add(fc_fs_t *fs, struct fc_dir *d)
+{
+	struct fc_dir *have;
+
+	pthread_mutex_lock(&fs->dirs_lock);
+	have = find_dir_locked(fs, d->fh);
+	if (!have)
+		sl_keymap_insert(&fs->dirs, &d->node);
+	pthread_mutex_unlock(&fs->dirs_lock);
+	if (!have)
+		return d;
+	dir_free(d);
+	return have;
+}
+
+/*
+ * The directory of handle fh on ino.  One this worker did not open (its
+ * predecessor did, before it died or handed over) is made again from the
+ * inode: a listing's offsets name entries, not pages (do_readdir), so a
+ * new listing continues where the old one stood.  Returns NULL with *err.
+ */
+static struct fc_dir *dir_of_handle(fc_fs_t *fs, uint64_t ino, uint64_t fh,
+				    int *err)
+{
+	struct fc_dir *d;
+	fc_inode_t ip;
+
+	pthread_mutex_lock(&fs->dirs_lock);
+	d = find_dir_locked(fs, fh);
+	pthread_mutex_unlock(&fs->dirs_lock);
+	if (d)
+		return d;
+	*err = fc_inode_get(fs->inodes, ino, &ip);
+	if (*err < 0)
+		return NULL;
+	return dir_add(fs, dir_new(fs, ino, &ip, fh));
+}
+
+void fc_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fc_fs_t *fs = fc_fs_of(req);
+	fc_inode_t ip;
+	struct fc_dir *d;
+	fc_attr_t a;
+	int rc;
+
+	rc = fc_inode_get(fs->inodes, ino, &ip);
+	if (rc == 0)
+		rc = fc_fs_fresh_attr(fs, &ip, &a);
+	if (rc < 0)
+		goto out;
+	if (a.type != PR_TYPE_DIR) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	fi->fh = fc_fs_new_handle(fs);
+	d = dir_add(fs, dir_new(fs, ino, &ip, fi->fh));
+	fi->cache_readdir = fc_fs_immutable(fs, ip.dataset);
+	fi->keep_cache = fc_fs_immutable(fs, ip.dataset);
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_lock(&fs->dirs_lock);
+		sl_keymap_remove(&fs->dirs, &d->node);
+		pthread_mutex_unlock(&fs->dirs_lock);
 		dir_free(d);
+	}
 out:
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	fc_inode_put(fs->inodes, ip);
 }
 
 void fc_fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	fc_fs_t *fs = fc_fs_of(req);
+	struct fc_dir *d;
+
 	(void)ino;
-	if (fi->fh)
-		dir_free((struct fc_dir *)(uintptr_t)fi->fh);
+	pthread_mutex_lock(&fs->dirs_lock);
+	d = find_dir_locked(fs, fi->fh);
+	if (d)
+		sl_keymap_remove(&fs->dirs, &d->node);
+	pthread_mutex_unlock(&fs->dirs_lock);
+	if (d)
+		dir_free(d);
 	fuse_reply_err(req, 0);
+}
+
+static void free_node(sl_knode_t *n, void *arg)
+{
+	(void)arg;
+	dir_free(sl_container_of(n, struct fc_dir, node));
+}
+
+void fc_fs_dirs_fini(fc_fs_t *fs)
+{
+	sl_keymap_foreach(&fs->dirs, free_node, NULL);
+	sl_keymap_fini(&fs->dirs);
 }
 
 /* One listing entry: name and attributes. */
@@ -237,8 +322,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
 	fc_fs_t *fs = fc_fs_of(req);
-	struct fc_dir *d = (struct fc_dir *)(uintptr_t)fi->fh;
-	char *buf = sl_xmalloc(size ? size : 1);
+	struct fc_dir *d;
+	char *buf;
 	char path[SL_PATH_MAX + 1];
 	size_t used = 0, need;
 	uint64_t pos = off < 0 ? 0 : (uint64_t)off;
@@ -246,7 +331,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dent de;
 	int rc = 0;
 
-	(void)ino;
+	d = dir_of_handle(fs, ino, fi->fh, &rc);
+	if (!d) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	buf = sl_xmalloc(size ? size : 1);
 	for (;; pos++) {
 		struct fuse_entry_param e;
 		uint64_t child = 0;
@@ -284,13 +374,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
 		if (used + need > size)
 			break;
-		if (plus && pos >= 2 && de.have_attr) {
+		/* Under pressure, entries go without attributes (ino 0):
+		 * the kernel then looks up only what it uses. */
+		if (plus && pos >= 2 && de.have_attr &&
+		    !fc_inode_pressure(fs->inodes)) {
 			int ds = d->ds < 0 ? (int)(pos - 2) : d->ds;
 
-			child = fc_inode_lookup(fs->inodes, ds,
-						fc_fs_ds_name(fs, ds), path,
-						&de.a);
-			fc_fs_fill_entry(fs, ds, child, &de.a, &e);
+			if (fc_fs_learn(fs, d->ino, name, ds, path, &de.a, 0,
+					&child) == 0)
+				fc_fs_fill_entry(fs, ds, child, &de.a, &e);
 		}
 		if (plus)
 			fuse_add_direntry_plus(req, buf + used, size - used,

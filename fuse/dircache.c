@@ -299,6 +299,17 @@ void fc_dcache_fill_end(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 	pthread_mutex_unlock(&d->lock);
 }
 
+void fc_dcache_forget(fc_dcache_t *d, int ds, const char *dir)
+{
+	struct dc_dir *r;
+
+	pthread_mutex_lock(&d->lock);
+	r = find_dir_locked(d, ds, dir, dir_hash(ds, dir));
+	if (r)
+		drop_dir_locked(d, r);
+	pthread_mutex_unlock(&d->lock);
+}
+
 size_t fc_dcache_count(fc_dcache_t *d)
 {
 	size_t n;

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuse/inode.h"
+#include "fuse/attrcache.h"
 
 typedef struct fc_dcache fc_dcache_t;
 
@@ -63,6 +63,10 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
  * so a name not among them does not exist. */
 void fc_dcache_fill_end(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 			int whole);
+
+/* Forget what (ds, dir) (borrowed) holds, as if never listed: a name in
+ * it changed.  A fill under way for it is ignored from now on. */
+void fc_dcache_forget(fc_dcache_t *d, int ds, const char *dir);
 
 /* Entries held (directory records included), for tests and the log. */
 size_t fc_dcache_count(fc_dcache_t *d);

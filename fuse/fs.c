@@ -21,6 +21,7 @@
 #define AHEAD_AGE_MS   3000  /* an unread prefetch, or a quiet stream */
 #define RA_STREAMS     64    /* sequential readers tracked at once */
 #define DC_ENTRIES     32768 /* listed names kept for lookups (~4 MiB) */
+#define AC_ENTRIES     16384 /* inodes' attributes kept (~2.5 MiB) */
 
 /* Whether the kernel may open files without asking us: see fc_fs_open. */
 static int want_no_open(const fc_fs_t *fs, const struct fuse_conn_info *conn)
@@ -116,10 +117,13 @@ const struct fuse_lowlevel_ops *fc_fs_ops(void)
 }
 
 fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
-		   unsigned flags)
+		   unsigned flags, void *inode_mem, size_t inode_bytes,
+		   int *err)
 {
 	fc_fs_t *fs = sl_xcalloc(1, sizeof(*fs));
-	size_t tries = SL_MIN(cl->n_nodes, (size_t)16);
+	/* The most candidates a request tries (io.c): the cluster may grow
+	 * after the mount, so not the node count of today. */
+	size_t tries = 16;
 	fc_ra_conf_t rc = {
 		.max_depth = cc->prefetch_depth,
 		.budget = cc->block_cache / AHEAD_FRACTION,
@@ -130,11 +134,20 @@ fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
 	fs->cl = cl;
 	fs->cc = *cc;
 	fs->flags = flags;
-	fs->inodes = fc_inode_table_new(NULL);
+	fs->inodes = fc_inode_table_new(inode_mem, inode_bytes, cc->max_inodes,
+					NULL, err);
+	if (!fs->inodes) {
+		free(fs);
+		return NULL;
+	}
+	fs->ac = fc_acache_new(AC_ENTRIES);
 	fs->bc = fc_blockcache_new(cc->block_cache);
 	fc_blockcache_set_ahead(fs->bc, rc.budget, AHEAD_AGE_MS);
 	fs->ra = fc_ra_new(&rc);
 	fs->dc = fc_dcache_new(DC_ENTRIES);
+	fs->fh = &fs->own_fh;
+	pthread_mutex_init(&fs->dirs_lock, NULL);
+	sl_keymap_init(&fs->dirs);
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->mount_ns = sl_wall_ns();
@@ -148,15 +161,28 @@ void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io)
 	fs->io = io;
 }
 
+void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter)
+{
+	fs->fh = counter;
+}
+
+void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n)
+{
+	fs->notify = n;
+}
+
 void fc_fs_destroy(fc_fs_t **fsp)
 {
 	fc_fs_t *fs = fsp ? *fsp : NULL;
 
 	if (!fs)
 		return;
+	fc_fs_dirs_fini(fs);
+	pthread_mutex_destroy(&fs->dirs_lock);
 	fc_ra_destroy(&fs->ra);
 	fc_dcache_destroy(&fs->dc);
 	fc_blockcache_destroy(&fs->bc);
+	fc_acache_destroy(&fs->ac);
 	fc_inode_table_destroy(&fs->inodes);
 	free(fs);
 	*fsp = NULL;
@@ -165,20 +191,31 @@ void fc_fs_destroy(fc_fs_t **fsp)
 void fc_fs_log_stats(fc_fs_t *fs)
 {
 	fc_blockcache_stats_t st;
+	fc_inode_stats_t is;
 
 	fc_blockcache_stats(fs->bc, &st);
-	sl_info("reads %llu (%llu failed); block cache %llu/%llu bytes in "
-		"%llu blocks, %llu hits, %llu misses, %llu evictions; "
-		"read-ahead %llu used, %llu lost, %llu expired; %zu inodes; "
-		"%zu listed names; opens %s",
+	fc_inode_stats(fs->inodes, &is);
+	sl_info("reads %llu (%llu failed, %llu tried again); block cache "
+		"%llu/%llu bytes in %llu blocks, %llu hits, %llu misses, %llu "
+		"evictions; read-ahead %llu used, %llu lost, %llu expired; "
+		"inodes %llu/%llu, peak %llu, %llu bytes shared (%llu/%llu "
+		"name pieces), asked the kernel to forget %llu names, refused "
+		"%llu lookups; %zu attributes (%zu bytes); %zu listed names; "
+		"opens %s",
 		(unsigned long long)atomic_load(&fs->reads),
 		(unsigned long long)atomic_load(&fs->read_errors),
+		(unsigned long long)atomic_load(&fs->read_retries),
 		(unsigned long long)st.used, (unsigned long long)st.capacity,
 		(unsigned long long)st.blocks, (unsigned long long)st.hits,
 		(unsigned long long)st.misses, (unsigned long long)st.evictions,
 		(unsigned long long)st.ahead_used,
 		(unsigned long long)st.ahead_lost,
 		(unsigned long long)st.ahead_expired,
-		fc_inode_count(fs->inodes), fc_dcache_count(fs->dc),
+		(unsigned long long)is.entries, (unsigned long long)is.max,
+		(unsigned long long)is.peak, (unsigned long long)is.bytes,
+		(unsigned long long)is.name_pieces,
+		(unsigned long long)is.name_max, (unsigned long long)is.asked,
+		(unsigned long long)is.refused, fc_acache_count(fs->ac),
+		fc_acache_bytes(fs->ac), fc_dcache_count(fs->dc),
 		fs->no_open ? "in the kernel" : "through us");
 }

@@ -14,12 +14,16 @@
 #ifndef FC_FS_H
 #define FC_FS_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include "common/config.h"
 #include "fuse/cluster.h"
 #include "fuse/io.h"
+#include "fuse/notify.h"
 
 typedef struct fc_fs fc_fs_t;
 
@@ -30,16 +34,31 @@ typedef struct fc_fs fc_fs_t;
  * A filesystem over cl (borrowed; must outlive the fs) with the client
  * settings cc (copied) and FC_FS_* flags.  With FC_FS_RO_MOUNT, and every
  * dataset immutable, it lets the kernel open files without a FUSE request.
- * It has no I/O thread yet: attach one with fc_fs_set_io before the session
- * loop starts.  Caller frees with fc_fs_destroy after the session ended.
+ * Its inode table lives in inode_mem[0..inode_bytes) (borrowed; NULL: its
+ * own memory), made there of zeros or taken over from a predecessor
+ * (inode.h).  It has no I/O thread yet: attach one with fc_fs_set_io
+ * before the session loop starts.  Returns NULL with *err = -errno when
+ * the table cannot be had there.  Caller frees with fc_fs_destroy after
+ * the session ended.
  */
 fc_fs_t *fc_fs_new(const fc_cluster_t *cl, const sl_client_conf_t *cc,
-		   unsigned flags);
+		   unsigned flags, void *inode_mem, size_t inode_bytes,
+		   int *err);
 void fc_fs_destroy(fc_fs_t **fsp);
 
 /* io is borrowed: the caller destroys it after the session ended and
  * before fc_fs_destroy. */
 void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io);
+
+/* n is borrowed, like io: attach the session's notifier (notify.h) once
+ * the session exists, before its loop starts; destroy it after the loop
+ * ended, before fc_fs_destroy. */
+void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n);
+
+/* Number handles from counter (borrowed; shared memory outliving the fs)
+ * instead of the fs's own: a worker taking over a mount must never issue
+ * a number its predecessor did.  Before the session loop starts. */
+void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter);
 
 /* The operations table, to pass to fuse_session_new with the fs as
  * userdata. */

@@ -19,29 +19,39 @@
 #ifndef FC_FS_I_H
 #define FC_FS_I_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
 #include "common/config.h"
+#include "common/keymap.h"
+#include "fuse/attrcache.h"
 #include "fuse/blockcache.h"
 #include "fuse/dircache.h"
 #include "fuse/fs.h"
 #include "fuse/inode.h"
+#include "fuse/notify.h"
 #include "fuse/readahead.h"
 
 #define FC_MAX_READ  (1u << 20)
 #define FC_FOREVER_S (86400.0 * 365)
 
 struct fc_fs {
+	/* The map at mount: the datasets the mount shows (names, indices,
+	 * TTLs), for its life; later maps keep them at their indices.  What
+	 * a read needs of the current map -- block sizes, layouts, the ring
+	 * -- comes from fc_io_map(io). */
 	const fc_cluster_t *cl;
 	sl_client_conf_t cc;
 	fc_io_t *io;
 	fc_inode_table_t *inodes;
+	fc_acache_t *ac;
 	fc_blockcache_t *bc;
 	fc_ra_t *ra;
 	fc_dcache_t *dc;
-	unsigned flags; /* FC_FS_* */
+	fc_notify_t *notify; /* NULL until the session exists */
+	unsigned flags;	     /* FC_FS_* */
 	/*
 	 * Set by fs_init, which the kernel's INIT request runs before any
 	 * other request: the kernel opens files without asking us (see
@@ -52,8 +62,16 @@ struct fc_fs {
 	gid_t gid;
 	int64_t mount_ns;
 	uint64_t wait_ms; /* a block wait's safety limit; see fc_fs_read */
+	_Atomic uint64_t own_fh; /* handle numbers when nothing is shared */
+	_Atomic uint64_t *fh;	 /* the mount's handle counter (shared.h) */
+	pthread_mutex_t dirs_lock;
+	sl_keymap_t dirs; /* protected by dirs_lock: open directories, by
+			   * handle (dir.c) */
+	_Atomic int sweep_posted; /* a sweep waits on the notifier (attr.c) */
+	_Atomic uint64_t full_until_ms; /* lookups do not wait for room */
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
+	_Atomic uint64_t read_retries; /* reads tried again after a cure */
 };
 
 static inline fc_fs_t *fc_fs_of(fuse_req_t req)
@@ -92,9 +110,49 @@ void fc_fs_fill_entry(const fc_fs_t *fs, int ds, uint64_t ino,
 /* STAT (ds, path) (borrowed) into *out.  Returns 0 or -errno (the node's
  * answer, or -EIO after every node failed, which is logged here). */
 int fc_fs_stat_call(fc_fs_t *fs, int ds, const char *path, fc_attr_t *out);
-/* ip's attributes (borrowed ip), refreshed from its node when the
- * dataset's metadata TTL has run out.  Returns 0 or -errno. */
-int fc_fs_fresh_attr(fc_fs_t *fs, fc_inode_t *ip, fc_attr_t *a);
+/* As fc_fs_stat_call, asking the nodes of ring point point first. */
+int fc_fs_stat_at(fc_fs_t *fs, int ds, const char *path, uint64_t point,
+		  fc_attr_t *out);
+/* ip's attributes (borrowed ip): the attribute cache's, or fetched from
+ * its node when the cache has none or the dataset's metadata TTL has run
+ * out.  Returns 0 or -errno. */
+int fc_fs_fresh_attr(fc_fs_t *fs, const fc_inode_t *ip, fc_attr_t *a);
+
+/*
+ * The kernel is about to learn name (borrowed) in directory parent, entry
+ * path of dataset ds, with attributes a (borrowed): count the lookup in
+ * the inode table and keep a.  wait: a full table may be waited on (a
+ * lookup) or not (readdirplus, which then leaves the entry out).  Returns
+ * 0 with *ino, or -errno (-ENFILE: the table is full, logged here).  Give
+ * a lookup back with fc_fs_unlearn(fs, ino, 1).
+ */
+int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
+		const char *path, const fc_attr_t *a, int wait, uint64_t *ino);
+/* The kernel dropped n lookups of ino. */
+void fc_fs_unlearn(fc_fs_t *fs, uint64_t ino, uint64_t n);
+/* Under pressure, have the notifier ask the kernel to forget cold names. */
+void fc_fs_relieve(fc_fs_t *fs);
+
+/*
+ * What the client learnt of ip (borrowed) outside a lookup, passed on to
+ * the caches that hold the old view: fc_fs_changed when its attributes are
+ * now a (borrowed; kept), which the kernel's are dropped for before this
+ * returns, its pages soon after, and the listing of its directory too;
+ * fc_fs_gone when the store no longer has it (the kernel forgets the
+ * name soon after).  Both are safe inside any request handler.
+ */
+void fc_fs_changed(fc_fs_t *fs, const fc_inode_t *ip, const fc_attr_t *a);
+void fc_fs_gone(fc_fs_t *fs, const fc_inode_t *ip);
+
+/* A new handle number, never 0 and never issued before on the mount: a
+ * file's names one reader (read.c), a directory's one listing (dir.c). */
+static inline uint64_t fc_fs_new_handle(fc_fs_t *fs)
+{
+	return atomic_fetch_add(fs->fh, 1) + 1;
+}
+
+/* Free what dir.c keeps of directory handles still open. */
+void fc_fs_dirs_fini(fc_fs_t *fs);
 
 void fc_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fc_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

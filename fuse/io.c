@@ -1,7 +1,31 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The FUSE client's I/O thread (see io.h): per-node DEALER sockets, request
- * ids, timeouts, fail-over along the ring and down-marking with probes.
+ * ids, timeouts, fail-over along the ring, down-marking with probes, and
+ * the cluster map kept current.
+ *
+ * Nodes and maps.  A node lives in a slot for as long as the current map
+ * lists it or a request may still be sent to it: a request takes its
+ * candidates (slots) from the map current when it starts, and holds each
+ * of them until it completes, so a map swapped in meanwhile leaves it on
+ * the ring it was routed by -- the node that used to own a block is the
+ * one that has it, and a later request finds the new owner.  A slot out of
+ * the map and held by nobody closes its socket.  Slot indices never move
+ * while a request holds them.
+ *
+ * Refreshing the map.  Every reply carries its node's ring (version and
+ * generation).  One of another ring with a greater generation, or an
+ * -EREMCHG (a dataset's layout, its block size, changed on the nodes),
+ * sends HELLO to that node, one at a time; the answer is merged into the
+ * map (fc_cluster_merge: the newer ring, each dataset's later layout), so
+ * nodes not reloaded yet, whose rings and layouts are older, are never
+ * followed back: no flip-flop during a rolling change.  A node whose
+ * HELLO brought nothing new is not asked again for a request_timeout (an
+ * old node keeps refusing new layouts until it reloads).  With membership
+ * = etcd the thread also follows etcd's view of the members, which
+ * changes the ring without asking any node.  A read that got -EREMCHG
+ * finds the map newer than the one it was planned with
+ * (fc_io_map_newer).
  */
 #include "fuse/io.h"
 
@@ -11,11 +35,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/inbox.h"
 #include "common/keymap.h"
 #include "common/list.h"
 #include "common/log.h"
+#include "common/members.h"
 #include "common/util.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
@@ -31,20 +57,21 @@
  * (-EAGAIN) and the request goes to the next candidate. */
 #define NODE_SNDHWM 1000
 
+/* A cache node's socket and state; I/O thread only. */
 struct node {
-	const fc_node_t *conf;	 /* borrowed from the cluster map */
-	void *sock;		 /* I/O thread only */
-	int down;		 /* I/O thread only */
-	uint64_t down_until;	 /* I/O thread only: earliest probe */
-	uint64_t probe_id;	 /* I/O thread only: outstanding probe, or 0 */
-	uint64_t probe_deadline; /* I/O thread only */
-	/* I/O thread only: until then, a connection that is not up yet is
-	 * still being made (start-up), not a node gone. */
+	char name[SL_NAME_MAX + 1];
+	char addr[SL_ADDR_MAX + 1];
+	void *sock;		 /* NULL when it could not be opened */
+	int in_map;		 /* the current map lists it */
+	size_t refs;		 /* requests (and a refresh) holding it */
+	int down;		 /* skipped until a probe answers */
+	uint64_t down_until;	 /* earliest probe */
+	uint64_t probe_id;	 /* outstanding probe, or 0 */
+	uint64_t probe_deadline; /* its time limit */
+	uint64_t quiet_until;	 /* its HELLO brought nothing: not again */
+	/* Until then, a connection that is not up yet is still being made
+	 * (the slot just opened), not a node gone. */
 	uint64_t grace_until;
-	_Atomic uint64_t sent;
-	_Atomic uint64_t answered;
-	_Atomic uint64_t timeouts;
-	_Atomic int down_pub; /* mirror of down for other threads */
 };
 
 enum { TRIED_NOT = 0, TRIED_YES, TRIED_NO_CONNECTION };
@@ -52,11 +79,12 @@ enum { TRIED_NOT = 0, TRIED_YES, TRIED_NO_CONNECTION };
 struct ioreq {
 	fc_io_req_t r;
 	uint64_t id;	   /* the current attempt's id; 0 while not sent */
-	int node;	   /* the current attempt's node */
+	size_t node;	   /* the current attempt's slot */
 	uint64_t deadline; /* the current attempt's time limit */
-	size_t n_pref;
-	size_t pref[MAX_CANDIDATES];   /* node indices, owner first */
+	size_t n_pref;	   /* slots held, owner first */
+	size_t pref[MAX_CANDIDATES];
 	uint8_t tried[MAX_CANDIDATES]; /* TRIED_* */
+	int remap;		       /* a node said -EREMCHG */
 	int parked;		       /* on fc_io.parked */
 	uint64_t park_deadline;	       /* from the first parking; 0: never */
 	char why[512];		       /* one clause per failed attempt */
@@ -66,17 +94,27 @@ struct ioreq {
 };
 
 struct fc_io {
-	const fc_cluster_t *cl;
 	fc_io_opts_t opts;
 	void *ctx;
-	struct node *nodes;
-	size_t n_nodes;
 	sl_inbox_t *inbox; /* FUSE threads post requests, the thread takes */
 	sl_qlink_t stop;   /* posted by fc_io_destroy: the thread ends */
 	pthread_t thread;
 	int started;
 
+	/* The current map: swapped by the I/O thread, which reads it
+	 * without the lock; other threads take a reference under it. */
+	pthread_mutex_t map_lock;
+	pthread_cond_t map_cond; /* signalled at each swap */
+	fc_cluster_t *map;	 /* protected by map_lock */
+
 	/* Below: I/O thread only. */
+	struct node **slots; /* NULL: a free slot */
+	size_t n_slots;
+	size_t *map_slot; /* map->nodes[i]'s slot */
+	zmq_pollitem_t *items;
+	size_t *item_slot; /* items[i + 1] polls slots[item_slot[i]] */
+	size_t n_items;
+	int items_stale; /* slots opened or closed since items were built */
 	uint64_t next_id;
 	/* Requests sent, in deadline order: every attempt gets the same
 	 * time limit and is appended when sent. */
@@ -86,11 +124,17 @@ struct fc_io {
 	 * socket is ZMQ_IMMEDIATE, so it queues nothing for a node it has no
 	 * connection to (a dead node must not get a stale burst of requests
 	 * when it returns), and a send to it fails at once.  Such a request
-	 * waits here, offered again every PARK_RETRY_MS (a connection is
-	 * being made, at start-up or after a restart), and fails with EIO
+	 * waits here, holding its slots, offered again every PARK_RETRY_MS
+	 * (a connection is being made: at start-up, after a restart, to a
+	 * node that just joined the map), and fails with EIO (or EREMCHG)
 	 * timeout_ms after it was first parked. */
 	sl_list_t parked;
-	zmq_pollitem_t *items;
+	/* The map refresh: one HELLO at a time. */
+	uint64_t refresh_id; /* 0: none in flight */
+	size_t refresh_slot;
+	uint64_t refresh_deadline;
+	sl_members_t *members; /* etcd's view, or NULL; borrowed */
+	int members_item;      /* its poll item, or -1 */
 };
 
 static struct ioreq *inflight_first(fc_io_t *io)
@@ -100,7 +144,7 @@ static struct ioreq *inflight_first(fc_io_t *io)
 	return l ? sl_container_of(l, struct ioreq, link) : NULL;
 }
 
-/* ---- request id index (I/O thread only) ---------------------------------- */
+/* ---- request id index ------------------------------------------------ */
 
 static void ids_add(fc_io_t *io, struct ioreq *q)
 {
@@ -123,7 +167,264 @@ static void unsend(fc_io_t *io, struct ioreq *q)
 	sl_list_del(&q->link);
 }
 
-/* ---- completion ---------------------------------------------------------- */
+/* ---- slots ----------------------------------------------------------- */
+
+/* A new slot for conf's node, its socket connected (sock NULL, logged,
+ * when ZeroMQ refuses it): its index. */
+static size_t slot_open(fc_io_t *io, const fc_node_t *conf)
+{
+	int linger = 0, sndhwm = NODE_SNDHWM, rcvhwm = 0, immediate = 1;
+	int64_t maxmsg = (int64_t)PR_MAX_BODY + PR_HEADER_SIZE;
+	struct node *n = sl_xcalloc(1, sizeof(*n));
+	size_t i;
+
+	sl_strlcpy(n->name, conf->name, sizeof(n->name));
+	sl_strlcpy(n->addr, conf->addr, sizeof(n->addr));
+	n->grace_until = sl_now_ms() + io->opts.timeout_ms;
+	n->sock = zmq_socket(io->ctx, ZMQ_DEALER);
+	if (n->sock) {
+		zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_setsockopt(n->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+		zmq_setsockopt(n->sock, ZMQ_IMMEDIATE, &immediate,
+			       sizeof(immediate));
+		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
+		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
+			       sizeof(maxmsg));
+		if (zmq_connect(n->sock, n->addr) < 0) {
+			zmq_close(n->sock);
+			n->sock = NULL;
+		}
+	}
+	if (!n->sock)
+		sl_err("cannot connect to cache node %s at %s: %s", n->name,
+		       n->addr, zmq_strerror(zmq_errno()));
+	for (i = 0; i < io->n_slots && io->slots[i]; i++)
+		;
+	if (i == io->n_slots) {
+		io->n_slots++;
+		io->slots = sl_xrealloc(io->slots,
+					io->n_slots * sizeof(*io->slots));
+	}
+	io->slots[i] = n;
+	io->items_stale = 1;
+	return i;
+}
+
+/* Close slot i when nothing needs it any more. */
+static void slot_maybe_close(fc_io_t *io, size_t i)
+{
+	struct node *n = io->slots[i];
+
+	if (n->in_map || n->refs)
+		return;
+	if (n->sock)
+		zmq_close(n->sock);
+	free(n);
+	io->slots[i] = NULL;
+	io->items_stale = 1;
+}
+
+static void slot_put(fc_io_t *io, size_t i)
+{
+	SL_ASSERT(io->slots[i] && io->slots[i]->refs > 0);
+	io->slots[i]->refs--;
+	slot_maybe_close(io, i);
+}
+
+/* The poll items: the inbox, etcd's view, then every slot with a
+ * socket (item_slot[i] for item i). */
+static void items_build(fc_io_t *io)
+{
+	size_t k = 0;
+
+	io->items =
+		sl_xrealloc(io->items, (io->n_slots + 2) * sizeof(*io->items));
+	io->item_slot = sl_xrealloc(io->item_slot,
+				    (io->n_slots + 2) * sizeof(*io->item_slot));
+	io->items[k++] =
+		(zmq_pollitem_t){NULL, sl_inbox_fd(io->inbox), ZMQ_POLLIN, 0};
+	io->members_item = -1;
+	if (io->members) {
+		io->members_item = (int)k;
+		io->items[k++] = (zmq_pollitem_t){
+			NULL, sl_members_fd(io->members), ZMQ_POLLIN, 0};
+	}
+	for (size_t i = 0; i < io->n_slots; i++) {
+		if (!io->slots[i] || !io->slots[i]->sock)
+			continue;
+		io->items[k] =
+			(zmq_pollitem_t){io->slots[i]->sock, 0, ZMQ_POLLIN, 0};
+		io->item_slot[k++] = i;
+	}
+	io->n_items = k;
+	io->items_stale = 0;
+}
+
+/* ---- the map --------------------------------------------------------- */
+
+/* Whether b says something a does not: another ring, or a dataset with
+ * another layout or block size. */
+static int map_differs(const fc_cluster_t *a, const fc_cluster_t *b)
+{
+	if (a->ring_version != b->ring_version ||
+	    a->n_datasets != b->n_datasets || a->n_nodes != b->n_nodes)
+		return 1;
+	for (size_t i = 0; i < a->n_nodes; i++)
+		if (strcmp(a->nodes[i].addr, b->nodes[i].addr) != 0)
+			return 1;
+	for (size_t i = 0; i < a->n_datasets; i++) {
+		const fc_dataset_t *x = &a->datasets[i], *y = &b->datasets[i];
+
+		if (x->layout != y->layout || x->block_size != y->block_size ||
+		    x->gone != y->gone)
+			return 1;
+	}
+	return 0;
+}
+
+/* One line on what changed from old to cl. */
+static void log_swap(const fc_cluster_t *old, const fc_cluster_t *cl)
+{
+	char what[1024] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < cl->n_datasets && n < sizeof(what); i++) {
+		const fc_dataset_t *d = &cl->datasets[i];
+		const fc_dataset_t *o =
+			i < old->n_datasets ? &old->datasets[i] : NULL;
+
+		if (o && o->layout == d->layout && o->gone == d->gone)
+			continue;
+		n += (size_t)snprintf(what + n, sizeof(what) - n,
+				      "; dataset %s %s (layout %08x, block "
+				      "size %u)",
+				      d->name,
+				      d->gone ? "gone"
+				      : o     ? "changed"
+					      : "added",
+				      d->layout, d->block_size);
+	}
+	sl_notice("cluster map from %s: ring %08x generation %llu, %zu nodes "
+		  "(was %08x, %zu nodes)%s",
+		  cl->source, cl->ring_version,
+		  (unsigned long long)cl->generation, cl->n_nodes,
+		  old->ring_version, old->n_nodes, what);
+}
+
+/* Make cl (a reference, taken over) the current map: slots for its
+ * nodes, the others' closed when unused. */
+static void adopt(fc_io_t *io, fc_cluster_t *cl)
+{
+	size_t *map_slot = sl_xcalloc(cl->n_nodes + 1, sizeof(*map_slot));
+	fc_cluster_t *old;
+
+	for (size_t i = 0; i < io->n_slots; i++)
+		if (io->slots[i])
+			io->slots[i]->in_map = 0;
+	for (size_t i = 0; i < cl->n_nodes; i++) {
+		size_t k;
+
+		for (k = 0; k < io->n_slots; k++)
+			if (io->slots[k] &&
+			    !strcmp(io->slots[k]->name, cl->nodes[i].name) &&
+			    !strcmp(io->slots[k]->addr, cl->nodes[i].addr))
+				break;
+		if (k == io->n_slots)
+			k = slot_open(io, &cl->nodes[i]);
+		io->slots[k]->in_map = 1;
+		map_slot[i] = k;
+	}
+	for (size_t i = 0; i < io->n_slots; i++)
+		if (io->slots[i])
+			slot_maybe_close(io, i);
+	free(io->map_slot);
+	io->map_slot = map_slot;
+	pthread_mutex_lock(&io->map_lock);
+	old = io->map;
+	io->map = cl;
+	pthread_cond_broadcast(&io->map_cond);
+	pthread_mutex_unlock(&io->map_lock);
+	/* Not for the first map: the caller has it already. */
+	if (old && io->opts.on_map)
+		io->opts.on_map(io->opts.on_map_arg, cl);
+	if (old)
+		log_swap(old, cl);
+	fc_cluster_unref(&old);
+}
+
+/* Ask slot i for the map (remap: it refused a request's layout), unless
+ * a refresh is in flight or i's last HELLO brought nothing new lately. */
+static void want_refresh(fc_io_t *io, size_t i, int remap, uint64_t now)
+{
+	struct node *n = io->slots[i];
+	pr_header_t h = {.opcode = PR_OP_HELLO};
+
+	if (io->refresh_id || !n->sock || now < n->quiet_until)
+		return;
+	h.req_id = io->next_id++;
+	h.ring_version = io->map->ring_version;
+	h.generation = io->map->generation;
+	if (pr_send(n->sock, NULL, &h, NULL, 0, ZMQ_DONTWAIT) < 0)
+		return;
+	io->refresh_id = h.req_id;
+	io->refresh_slot = i;
+	io->refresh_deadline = now + io->opts.timeout_ms;
+	n->refs++;
+	sl_info("asking cache node %s for the cluster map (%s)", n->name,
+		remap ? "a dataset's layout changed" : "its ring is newer");
+}
+
+static void refresh_end(fc_io_t *io)
+{
+	io->refresh_id = 0;
+	slot_put(io, io->refresh_slot);
+}
+
+/* The refresh's answer m from slot i (held by the caller). */
+static void on_hello(fc_io_t *io, size_t i, pr_msg_t *m, uint64_t now)
+{
+	fc_cluster_t *cand = NULL, *next = NULL;
+	pr_hello_t hello;
+	char why[256] = "";
+	int rc = m->h.status;
+
+	if (rc == 0)
+		rc = pr_msg_unpack(m);
+	if (rc == 0)
+		rc = pr_hello_decode(&hello, pr_msg_body(m),
+				     pr_msg_body_len(m));
+	if (rc == 0) {
+		cand = fc_cluster_from_hello(&hello, io->map, why, sizeof(why));
+		pr_hello_free(&hello);
+	}
+	refresh_end(io);
+	if (!cand)
+		sl_log_ratelimited(
+			SL_LOG_WARNING, "cluster map from %s unusable: %s",
+			io->slots[i]->name, why[0] ? why : strerror(-rc));
+	else
+		next = fc_cluster_merge(io->map, cand);
+	fc_cluster_unref(&cand);
+	if (next && map_differs(io->map, next)) {
+		adopt(io, next);
+		return;
+	}
+	fc_cluster_unref(&next);
+	io->slots[i]->quiet_until = now + io->opts.timeout_ms;
+}
+
+/* etcd's view changed: its members, when newer, are the ring. */
+static void on_members(fc_io_t *io)
+{
+	const sl_members_set_t *set = sl_members_snapshot(io->members);
+	fc_cluster_t *next = fc_cluster_with_members(io->map, set);
+
+	sl_members_set_put(&set);
+	if (next)
+		adopt(io, next);
+}
+
+/* ---- completion ------------------------------------------------------ */
 
 static void why_add(struct ioreq *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -144,6 +445,8 @@ static void why_add(struct ioreq *q, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Answer q's callback and free it.  Any thread for a request that never
+ * started (it holds no slot); the I/O thread releases slots first. */
 static void complete(struct ioreq *q, int status, zmq_msg_t *body,
 		     const char *node)
 {
@@ -166,27 +469,25 @@ static void complete(struct ioreq *q, int status, zmq_msg_t *body,
 	free(q);
 }
 
-/* ---- sending ------------------------------------------------------------- */
+/* ---- sending --------------------------------------------------------- */
 
 static void set_down(fc_io_t *io, struct node *n, uint64_t now,
 		     const char *reason)
 {
 	if (!n->down)
 		sl_warn("cache node %s (%s) %s; not using it for %llu ms",
-			n->conf->name, n->conf->addr, reason,
+			n->name, n->addr, reason,
 			(unsigned long long)io->opts.backoff_ms);
 	n->down = 1;
-	atomic_store(&n->down_pub, 1);
 	n->down_until = now + io->opts.backoff_ms;
 }
 
 static void set_up(struct node *n)
 {
 	if (n->down)
-		sl_notice("cache node %s (%s) answers again; using it",
-			  n->conf->name, n->conf->addr);
+		sl_notice("cache node %s (%s) answers again; using it", n->name,
+			  n->addr);
 	n->down = 0;
-	atomic_store(&n->down_pub, 0);
 	n->probe_id = 0;
 }
 
@@ -196,7 +497,7 @@ static void set_up(struct node *n)
 static int pick(fc_io_t *io, struct ioreq *q)
 {
 	for (size_t i = 0; i < q->n_pref; i++)
-		if (!q->tried[i] && !io->nodes[q->pref[i]].down)
+		if (!q->tried[i] && !io->slots[q->pref[i]]->down)
 			return (int)i;
 	for (size_t i = 0; i < q->n_pref; i++)
 		if (!q->tried[i])
@@ -210,13 +511,21 @@ static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
 	pr_header_t h = {
 		.opcode = opcode,
 		.req_id = id,
-		.ring_version = io->cl->ring_version,
+		.ring_version = io->map->ring_version,
+		.generation = io->map->generation,
 	};
-	int rc = pr_send(n->sock, NULL, &h, body, len, ZMQ_DONTWAIT);
 
-	if (rc == 0)
-		atomic_fetch_add(&n->sent, 1);
-	return rc;
+	if (!n->sock)
+		return -ENOTCONN;
+	return pr_send(n->sock, NULL, &h, body, len, ZMQ_DONTWAIT);
+}
+
+/* Give every slot q holds back. */
+static void release(fc_io_t *io, struct ioreq *q)
+{
+	for (size_t i = 0; i < q->n_pref; i++)
+		slot_put(io, q->pref[i]);
+	q->n_pref = 0;
 }
 
 /* No candidate of q had a connection to take it: wait on io->parked
@@ -247,6 +556,7 @@ static void park(fc_io_t *io, struct ioreq *q, uint64_t now)
  */
 static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 {
+	char name[SL_NAME_MAX + 1];
 	int i, rc, unconnected = 0;
 
 	if (q->parked) {
@@ -260,16 +570,18 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 			return;
 		}
 		if (i < 0) {
+			rc = q->remap ? -EREMCHG : -EIO;
 			if (q->r.done)
 				sl_debug("%s failed on every candidate: %s",
 					 pr_op_name(q->r.opcode), q->why);
-			complete(q, -EIO, NULL, NULL);
+			release(io, q);
+			complete(q, rc, NULL, NULL);
 			return;
 		}
 		q->tried[i] = TRIED_YES;
-		q->node = (int)q->pref[i];
+		q->node = q->pref[i];
 		q->id = io->next_id++;
-		rc = send_to(io, &io->nodes[q->node], q->r.opcode, q->id,
+		rc = send_to(io, io->slots[q->node], q->r.opcode, q->id,
 			     q->r.body, q->r.len);
 		if (rc == 0)
 			break;
@@ -277,18 +589,20 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 			/* No connection (or a full queue): maybe soon. */
 			q->tried[i] = TRIED_NO_CONNECTION;
 			unconnected = 1;
-			if (now >= io->nodes[q->node].grace_until)
-				set_down(io, &io->nodes[q->node], now,
+			if (now >= io->slots[q->node]->grace_until)
+				set_down(io, io->slots[q->node], now,
 					 "cannot take requests (no "
 					 "connection, or a full queue)");
 			continue;
 		}
-		why_add(q, "%s: send failed: %s", io->nodes[q->node].conf->name,
+		why_add(q, "%s: send failed: %s", io->slots[q->node]->name,
 			strerror(-rc));
 	}
 	if (!q->r.done) {
 		/* A hint: one try, no answer awaited. */
-		complete(q, 0, NULL, io->nodes[q->node].conf->name);
+		sl_strlcpy(name, io->slots[q->node]->name, sizeof(name));
+		release(io, q);
+		complete(q, 0, NULL, name);
 		return;
 	}
 	q->deadline = now + io->opts.timeout_ms;
@@ -298,16 +612,22 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 
 static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
 {
-	size_t want = SL_MIN(io->n_nodes, (size_t)MAX_CANDIDATES);
+	const fc_cluster_t *cl = io->map;
+	size_t want = SL_MIN(cl->n_nodes, (size_t)MAX_CANDIDATES);
 
-	q->n_pref = sl_ring_preference_list(io->cl->ring, q->r.point, q->pref,
-					    want);
+	q->n_pref =
+		sl_ring_preference_list(cl->ring, q->r.point, q->pref, want);
+	for (size_t i = 0; i < q->n_pref; i++) {
+		q->pref[i] = io->map_slot[q->pref[i]];
+		io->slots[q->pref[i]]->refs++;
+	}
 	if (!q->r.done) {
 		/* Hints go to the owner or not at all: another node caching
 		 * the block would only waste its memory. */
-		if (q->n_pref > 1)
-			q->n_pref = 1;
-		if (q->n_pref && io->nodes[q->pref[0]].down) {
+		while (q->n_pref > 1)
+			slot_put(io, q->pref[--q->n_pref]);
+		if (q->n_pref && io->slots[q->pref[0]]->down) {
+			release(io, q);
 			complete(q, 0, NULL, NULL);
 			return;
 		}
@@ -315,16 +635,19 @@ static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
 	dispatch(io, q, now);
 }
 
-/* ---- receiving ----------------------------------------------------------- */
+/* ---- receiving ------------------------------------------------------- */
 
 /* Whether a node's error reply moves the request on to the next
- * candidate: the node cannot serve it now, or is short of something for a
- * while; anything else is the answer (pr_status_class, PROTOCOL.md). */
+ * candidate: the node cannot serve it now, is short of something for a
+ * while, or no longer has the layout the request was made under (another
+ * node still may); anything else is the answer (pr_status_class,
+ * PROTOCOL.md). */
 static int try_next(int status)
 {
 	pr_status_class_t c = pr_status_class(status);
 
-	return c == PR_STATUS_NEXT || c == PR_STATUS_LATER;
+	return c == PR_STATUS_NEXT || c == PR_STATUS_LATER ||
+	       c == PR_STATUS_REMAP;
 }
 
 static void errmsg(pr_msg_t *m, char *out, size_t cap)
@@ -337,12 +660,20 @@ static void errmsg(pr_msg_t *m, char *out, size_t cap)
 		snprintf(out, cap, ": %.*s", (int)SL_MIN(s.len, 200u), s.ptr);
 }
 
-static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
+static void on_reply(fc_io_t *io, size_t slot, pr_msg_t *m, uint64_t now)
 {
+	struct node *n = io->slots[slot];
 	struct ioreq *q;
-	char msg[256];
+	char msg[256], name[SL_NAME_MAX + 1];
 	int status = m->h.status, rc;
 
+	if (m->h.req_id == io->refresh_id && slot == io->refresh_slot) {
+		on_hello(io, slot, m, now);
+		return;
+	}
+	if (m->h.ring_version && m->h.ring_version != io->map->ring_version &&
+	    m->h.generation > io->map->generation)
+		want_refresh(io, slot, 0, now);
 	if (m->h.req_id == n->probe_id && n->probe_id) {
 		set_up(n);
 		return;
@@ -350,20 +681,13 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 	q = ids_find(io, m->h.req_id);
 	if (!q)
 		return; /* late: answered by another node, or a hint */
-	if (q->node != (int)(n - io->nodes))
+	if (q->node != slot)
 		return; /* an id answered by the wrong node: a confused peer */
 	unsend(io, q);
-	atomic_fetch_add(&n->answered, 1);
-	if (m->h.ring_version != io->cl->ring_version)
-		sl_log_ratelimited(SL_LOG_WARNING,
-				   "cache node %s has ring version %08x, this "
-				   "client %08x",
-				   n->conf->name, m->h.ring_version,
-				   io->cl->ring_version);
 	if (status == 0) {
 		rc = pr_msg_unpack(m);
 		if (rc < 0) {
-			why_add(q, "%s: undecodable reply: %s", n->conf->name,
+			why_add(q, "%s: undecodable reply: %s", n->name,
 				strerror(-rc));
 			dispatch(io, q, now);
 			return;
@@ -371,44 +695,55 @@ static void on_reply(fc_io_t *io, struct node *n, pr_msg_t *m, uint64_t now)
 	}
 	if (status < 0 && try_next(status)) {
 		errmsg(m, msg, sizeof(msg));
-		why_add(q, "%s: %s%s", n->conf->name, strerror(-status), msg);
+		why_add(q, "%s: %s%s", n->name, strerror(-status), msg);
+		if (pr_status_class(status) == PR_STATUS_REMAP) {
+			q->remap = 1;
+			want_refresh(io, slot, 1, now);
+		}
 		dispatch(io, q, now);
 		return;
 	}
 	if (status < 0) {
 		errmsg(m, msg, sizeof(msg));
-		sl_debug("%s answered %s with %s%s", n->conf->name,
+		sl_debug("%s answered %s with %s%s", n->name,
 			 pr_op_name(q->r.opcode), strerror(-status), msg);
 	}
-	complete(q, status, &m->body, n->conf->name);
+	sl_strlcpy(name, n->name, sizeof(name));
+	release(io, q);
+	complete(q, status, &m->body, name);
 }
 
-static void drain_socket(fc_io_t *io, struct node *n, uint64_t now)
+static void drain_socket(fc_io_t *io, size_t slot, uint64_t now)
 {
 	pr_msg_t m;
 	int rc;
 
 	pr_msg_init(&m);
-	for (;;) {
-		rc = pr_recv(n->sock, &m, 0, ZMQ_DONTWAIT);
+	/* The slot may close while its replies are handled. */
+	while (io->slots[slot] && io->slots[slot]->sock) {
+		rc = pr_recv(io->slots[slot]->sock, &m, 0, ZMQ_DONTWAIT);
 		if (rc == -EAGAIN || rc == -ETERM)
 			break;
 		if (rc == -EINTR)
 			continue;
 		if (rc < 0) {
-			sl_log_ratelimited(SL_LOG_WARNING,
-					   "bad message from node %s: %s",
-					   n->conf->name, strerror(-rc));
+			sl_log_ratelimited(
+				SL_LOG_WARNING, "bad message from node %s: %s",
+				io->slots[slot]->name, strerror(-rc));
 			continue;
 		}
 		if (!(m.h.flags & PR_F_REPLY))
 			continue;
-		on_reply(io, n, &m, now);
+		/* Held across the handling: a reply may complete the last
+		 * request holding a slot that left the map. */
+		io->slots[slot]->refs++;
+		on_reply(io, slot, &m, now);
+		slot_put(io, slot);
 	}
 	pr_msg_close(&m);
 }
 
-/* ---- timers -------------------------------------------------------------- */
+/* ---- timers ---------------------------------------------------------- */
 
 /* Offer parked requests to their candidates again; fail the ones whose
  * deadline passed. */
@@ -438,10 +773,11 @@ static void run_parked(fc_io_t *io, uint64_t now)
 		for (size_t i = 0; i < q->n_pref; i++)
 			if (q->tried[i] == TRIED_NOT)
 				why_add(q, "%s: no connection within %llu ms",
-					io->nodes[q->pref[i]].conf->name,
+					io->slots[q->pref[i]]->name,
 					(unsigned long long)
 						io->opts.timeout_ms);
-		complete(q, -EIO, NULL, NULL);
+		release(io, q);
+		complete(q, q->remap ? -EREMCHG : -EIO, NULL, NULL);
 	}
 }
 
@@ -451,36 +787,40 @@ static void run_timeouts(fc_io_t *io, uint64_t now)
 	char reason[96];
 
 	while ((q = inflight_first(io)) && q->deadline <= now) {
-		struct node *n = &io->nodes[q->node];
+		struct node *n = io->slots[q->node];
 
 		unsend(io, q);
-		atomic_fetch_add(&n->timeouts, 1);
 		snprintf(reason, sizeof(reason),
 			 "did not answer %s within %llu ms",
 			 pr_op_name(q->r.opcode),
 			 (unsigned long long)io->opts.timeout_ms);
 		set_down(io, n, now, reason);
-		why_add(q, "%s: no answer within %llu ms", n->conf->name,
+		why_add(q, "%s: no answer within %llu ms", n->name,
 			(unsigned long long)io->opts.timeout_ms);
 		dispatch(io, q, now);
 	}
+	if (io->refresh_id && now >= io->refresh_deadline) {
+		sl_info("cache node %s did not send the cluster map in time",
+			io->slots[io->refresh_slot]->name);
+		refresh_end(io);
+	}
 }
 
-/* Probe down nodes whose back-off is over with HELLO; an answer brings
- * them back (on_reply), silence restarts the back-off. */
+/* Probe down nodes of the map whose back-off is over with HELLO; an
+ * answer brings them back (on_reply), silence restarts the back-off. */
 static void run_probes(fc_io_t *io, uint64_t now)
 {
-	for (size_t i = 0; i < io->n_nodes; i++) {
-		struct node *n = &io->nodes[i];
+	for (size_t i = 0; i < io->n_slots; i++) {
+		struct node *n = io->slots[i];
 
-		if (!n->down)
+		if (!n || !n->down)
 			continue;
 		if (n->probe_id && now >= n->probe_deadline) {
 			n->probe_id = 0;
 			n->down_until = now + io->opts.backoff_ms;
-			sl_debug("cache node %s still silent", n->conf->name);
+			sl_debug("cache node %s still silent", n->name);
 		}
-		if (!n->probe_id && now >= n->down_until) {
+		if (!n->probe_id && now >= n->down_until && n->in_map) {
 			uint64_t id = io->next_id++;
 
 			if (send_to(io, n, PR_OP_HELLO, id, NULL, 0) == 0) {
@@ -502,10 +842,12 @@ static long poll_timeout(fc_io_t *io, uint64_t now)
 		next = SL_MIN(next, q->deadline);
 	if (!sl_list_empty(&io->parked))
 		next = SL_MIN(next, now + PARK_RETRY_MS);
-	for (size_t i = 0; i < io->n_nodes; i++) {
-		const struct node *n = &io->nodes[i];
+	if (io->refresh_id)
+		next = SL_MIN(next, io->refresh_deadline);
+	for (size_t i = 0; i < io->n_slots; i++) {
+		const struct node *n = io->slots[i];
 
-		if (!n->down)
+		if (!n || !n->down || !n->in_map)
 			continue;
 		next = SL_MIN(next,
 			      n->probe_id ? n->probe_deadline : n->down_until);
@@ -513,7 +855,7 @@ static long poll_timeout(fc_io_t *io, uint64_t now)
 	return next > now ? (long)(next - now) : 0;
 }
 
-/* ---- the thread ---------------------------------------------------------- */
+/* ---- the thread ------------------------------------------------------ */
 
 static struct ioreq *queued(sl_qlink_t *l)
 {
@@ -531,13 +873,17 @@ static void fail_all(fc_io_t *io)
 	sl_inbox_close(io->inbox);
 	while ((q = inflight_first(io))) {
 		unsend(io, q);
+		release(io, q);
 		complete(q, -ESHUTDOWN, NULL, NULL);
 	}
 	while (!sl_list_empty(&io->parked)) {
 		q = sl_container_of(io->parked.next, struct ioreq, link);
 		sl_list_del(&q->link);
+		release(io, q);
 		complete(q, -ESHUTDOWN, NULL, NULL);
 	}
+	if (io->refresh_id)
+		refresh_end(io);
 	sl_fifo_init(&left);
 	sl_inbox_take(io->inbox, &left);
 	while ((l = sl_fifo_pop(&left)))
@@ -548,15 +894,18 @@ static void fail_all(fc_io_t *io)
 static void *io_main(void *arg)
 {
 	fc_io_t *io = arg;
-	size_t n_items = io->n_nodes + 1;
 	int stop = 0;
 
 	while (!stop) {
 		sl_fifo_t batch;
 		sl_qlink_t *l;
 		uint64_t now = sl_now_ms();
+		size_t n_items;
 		int rc;
 
+		if (io->items_stale)
+			items_build(io);
+		n_items = io->n_items;
 		rc = zmq_poll(io->items, (int)n_items, poll_timeout(io, now));
 		if (rc < 0 && zmq_errno() != EINTR) {
 			sl_err("I/O thread: zmq_poll: %s",
@@ -564,9 +913,16 @@ static void *io_main(void *arg)
 			break;
 		}
 		now = sl_now_ms();
-		for (size_t i = 0; i < io->n_nodes; i++)
-			if (io->items[i + 1].revents & ZMQ_POLLIN)
-				drain_socket(io, &io->nodes[i], now);
+		/* Slots that close meanwhile are skipped by drain_socket;
+		 * the items are rebuilt before the next poll. */
+		for (size_t i = 1; i < n_items; i++) {
+			if (!(io->items[i].revents & ZMQ_POLLIN))
+				continue;
+			if ((int)i == io->members_item)
+				on_members(io);
+			else
+				drain_socket(io, io->item_slot[i], now);
+		}
 		sl_fifo_init(&batch);
 		sl_inbox_take(io->inbox, &batch);
 		while ((l = sl_fifo_pop(&batch))) {
@@ -590,24 +946,23 @@ static void *io_main(void *arg)
 	return NULL;
 }
 
-fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
+fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts,
+		   sl_members_t *members, int *err)
 {
 	fc_io_t *io = sl_xcalloc(1, sizeof(*io));
-	int linger = 0, sndhwm = NODE_SNDHWM, rcvhwm = 0, immediate = 1, rc;
-	int64_t maxmsg = (int64_t)PR_MAX_BODY + PR_HEADER_SIZE;
+	int rc;
 
-	io->cl = cl;
 	io->opts = *opts;
+	io->members = members;
 	if (!io->opts.timeout_ms)
 		io->opts.timeout_ms = 2000;
 	io->next_id = 1;
+	pthread_mutex_init(&io->map_lock, NULL);
+	pthread_cond_init(&io->map_cond, NULL);
 	sl_list_init(&io->inflight);
 	sl_list_init(&io->parked);
 	sl_keymap_init(&io->ids);
 	sl_keymap_reserve(&io->ids, 1024);
-	io->n_nodes = cl->n_nodes;
-	io->nodes = sl_xcalloc(io->n_nodes, sizeof(*io->nodes));
-	io->items = sl_xcalloc(io->n_nodes + 1, sizeof(*io->items));
 	io->ctx = zmq_ctx_new();
 	if (!io->ctx) {
 		rc = -zmq_errno();
@@ -616,34 +971,14 @@ fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err)
 	io->inbox = sl_inbox_new(&rc);
 	if (!io->inbox)
 		goto fail;
-	io->items[0].fd = sl_inbox_fd(io->inbox);
-	io->items[0].events = ZMQ_POLLIN;
-	for (size_t i = 0; i < io->n_nodes; i++) {
-		struct node *n = &io->nodes[i];
-
-		n->conf = &cl->nodes[i];
-		n->grace_until = sl_now_ms() + io->opts.timeout_ms;
-		n->sock = zmq_socket(io->ctx, ZMQ_DEALER);
-		if (!n->sock) {
-			rc = -zmq_errno();
+	adopt(io, fc_cluster_ref(cl));
+	for (size_t i = 0; i < io->n_slots; i++) {
+		if (!io->slots[i]->sock) {
+			rc = -ECONNREFUSED;
 			goto fail;
 		}
-		zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_setsockopt(n->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
-		zmq_setsockopt(n->sock, ZMQ_IMMEDIATE, &immediate,
-			       sizeof(immediate));
-		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
-		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
-			       sizeof(maxmsg));
-		if (zmq_connect(n->sock, n->conf->addr) < 0) {
-			rc = -zmq_errno();
-			sl_err("cannot connect to cache node %s at %s: %s",
-			       n->conf->name, n->conf->addr, zmq_strerror(-rc));
-			goto fail;
-		}
-		io->items[i + 1].socket = n->sock;
-		io->items[i + 1].events = ZMQ_POLLIN;
 	}
+	items_build(io);
 	rc = -pthread_create(&io->thread, NULL, io_main, io);
 	if (rc < 0)
 		goto fail;
@@ -668,15 +1003,24 @@ void fc_io_destroy(fc_io_t **iop)
 			sl_inbox_close(io->inbox);
 		pthread_join(io->thread, NULL);
 	}
-	for (size_t i = 0; i < io->n_nodes; i++)
-		if (io->nodes[i].sock)
-			zmq_close(io->nodes[i].sock);
+	for (size_t i = 0; i < io->n_slots; i++) {
+		if (!io->slots[i])
+			continue;
+		if (io->slots[i]->sock)
+			zmq_close(io->slots[i]->sock);
+		free(io->slots[i]);
+	}
 	if (io->ctx)
 		zmq_ctx_term(io->ctx);
 	sl_inbox_destroy(&io->inbox);
 	sl_keymap_fini(&io->ids);
+	fc_cluster_unref(&io->map);
+	pthread_cond_destroy(&io->map_cond);
+	pthread_mutex_destroy(&io->map_lock);
+	free(io->slots);
+	free(io->map_slot);
 	free(io->items);
-	free(io->nodes);
+	free(io->item_slot);
 	free(io);
 	*iop = NULL;
 }
@@ -705,7 +1049,39 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 	return -ESHUTDOWN;
 }
 
-/* ---- synchronous calls --------------------------------------------------- */
+fc_cluster_t *fc_io_map(fc_io_t *io)
+{
+	fc_cluster_t *cl;
+
+	pthread_mutex_lock(&io->map_lock);
+	cl = fc_cluster_ref(io->map);
+	pthread_mutex_unlock(&io->map_lock);
+	return cl;
+}
+
+fc_cluster_t *fc_io_map_newer(fc_io_t *io, const fc_cluster_t *old,
+			      uint64_t timeout_ms)
+{
+	struct timespec ts;
+	fc_cluster_t *cl;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(timeout_ms / 1000);
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&io->map_lock);
+	while (io->map == old && rc == 0)
+		rc = pthread_cond_timedwait(&io->map_cond, &io->map_lock, &ts);
+	cl = fc_cluster_ref(io->map);
+	pthread_mutex_unlock(&io->map_lock);
+	return cl;
+}
+
+/* ---- synchronous calls ----------------------------------------------- */
 
 struct waiter {
 	pthread_mutex_t lock;
@@ -765,18 +1141,4 @@ int fc_io_call(fc_io_t *io, uint8_t opcode, uint64_t point, void *body,
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return status;
-}
-
-int fc_io_node_stats(fc_io_t *io, size_t idx, fc_io_node_stats_t *out)
-{
-	struct node *n;
-
-	if (idx >= io->n_nodes)
-		return -ENOENT;
-	n = &io->nodes[idx];
-	out->sent = atomic_load(&n->sent);
-	out->answered = atomic_load(&n->answered);
-	out->timeouts = atomic_load(&n->timeouts);
-	out->down = atomic_load(&n->down_pub);
-	return 0;
 }

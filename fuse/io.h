@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The FUSE client's I/O thread: the only thread that touches a ZeroMQ
- * socket.  It owns one DEALER socket per cache node, pipelines any number of
- * requests on each (replies are matched by request id), times requests out,
- * fails them over along the ring's preference list, marks slow nodes down
- * for a back-off period and probes them with HELLO before using them again.
- * Its sockets queue nothing for a node they have no connection to
- * (ZMQ_IMMEDIATE): such a node is skipped at once (marked down once the
- * start-up's connections had request_timeout to come up), and a request
- * none of whose candidates has a connection waits up to timeout_ms for
- * one.
+ * socket.  It owns one DEALER socket per cache node of the current
+ * cluster map, pipelines any number of requests on each (replies are
+ * matched by request id), times requests out, fails them over along the
+ * ring's preference list, marks slow nodes down for a back-off period and
+ * probes them with HELLO before using them again.  Its sockets queue
+ * nothing for a node they have no connection to (ZMQ_IMMEDIATE): such a
+ * node is skipped at once (marked down once its socket had
+ * request_timeout to connect), and a request none of whose candidates has
+ * a connection waits up to timeout_ms for one.
+ *
+ * It also keeps the map current.  A reply whose ring version is not the
+ * map's, or a node's -EREMCHG (a dataset's layout changed), makes it ask
+ * that node for HELLO; the answer becomes the current map, swapped in
+ * without a pause: requests in flight finish on the nodes they were sent
+ * to, new ones are routed on the new ring, and the sockets of nodes that
+ * left are closed once no request needs them.  Readers take the current
+ * map with fc_io_map (a reference of their own, so a swap never pulls it
+ * from under them) and wait for a newer one with fc_io_map_newer.
  *
  * FUSE threads hand it requests through fc_io_submit(): an inbox
  * (common/inbox.h) whose eventfd the I/O thread polls next to its
@@ -21,17 +30,20 @@
  *   status 0      the node answered; the body is the reply's (LZ4 undone);
  *   status < 0    the node answered with that errno (ENOENT, ESTALE, ...):
  *                 an answer, not a failure, and not retried;
+ *   -EREMCHG      every candidate failed and one at least said the
+ *                 request's layout is not its dataset's: plan it again
+ *                 with a newer map (fc_io_map_newer);
  *   -EIO          every candidate node timed out or failed (why says how);
  *   -ESHUTDOWN    the I/O thread stopped first.
- * An error reply that pr_status_class() calls NEXT or LATER (-ESHUTDOWN,
- * -EAGAIN, -ENOMEM, -ETIMEDOUT, -EIO from the node's backend, ...) moves
- * the request on to the next candidate without marking the node down;
- * when every candidate failed so, the request ends with -EIO, its why
- * naming each node's answer.
+ * An error reply that pr_status_class() calls NEXT, LATER or REMAP
+ * (-ESHUTDOWN, -EAGAIN, -ENOMEM, -ETIMEDOUT, -EIO from the node's backend,
+ * -EREMCHG, ...) moves the request on to the next candidate without
+ * marking the node down; when every candidate failed so, the request ends
+ * with -EREMCHG or -EIO, its why naming each node's answer.
  *
- * Thread safety: fc_io_submit(), fc_io_call() and fc_io_node_stats() from
- * any thread; fc_io_new()/fc_io_destroy() from one thread, not concurrently
- * with anything else.
+ * Thread safety: fc_io_submit(), fc_io_call(), fc_io_map() and
+ * fc_io_map_newer() from any thread; fc_io_new()/fc_io_destroy() from one
+ * thread, not concurrently with anything else.
  */
 #ifndef FC_IO_H
 #define FC_IO_H
@@ -70,16 +82,23 @@ typedef struct fc_io_req {
 typedef struct fc_io_opts {
 	uint64_t timeout_ms; /* one attempt's time limit */
 	uint64_t backoff_ms; /* how long a failed node stays down */
+	/* Called on the I/O thread after each swap with the new map
+	 * (borrowed for the call); quick, never blocking.  May be NULL. */
+	void (*on_map)(void *arg, const fc_cluster_t *cl);
+	void *on_map_arg;
 } fc_io_opts_t;
 
 /*
- * Start the I/O thread for cluster cl (borrowed; must outlive the io).  Call
- * after any fork().  Returns NULL with *err set (-errno) when ZeroMQ or the
- * thread cannot be set up.  Caller frees with fc_io_destroy, which stops the
- * thread and completes every request still queued or in flight with
- * -ESHUTDOWN.
+ * Start the I/O thread with cl (a reference is taken) as the first map,
+ * following members (etcd's view, borrowed and outliving the io; NULL for
+ * none).  Call after any fork().  Returns NULL with *err set (-errno) when
+ * ZeroMQ or the thread cannot be set up.  Caller frees with fc_io_destroy,
+ * which stops the thread and completes every request still queued or in flight
+ * with -ESHUTDOWN.
  */
-fc_io_t *fc_io_new(const fc_cluster_t *cl, const fc_io_opts_t *opts, int *err);
+struct sl_members;
+fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts,
+		   struct sl_members *members, int *err);
 void fc_io_destroy(fc_io_t **iop);
 
 /*
@@ -99,15 +118,12 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n);
 int fc_io_call(fc_io_t *io, uint8_t opcode, uint64_t point, void *body,
 	       size_t len, zmq_msg_t *reply, char *why, size_t whylen);
 
-/* Per-node view for logs and tests. */
-typedef struct fc_io_node_stats {
-	uint64_t sent;	   /* requests sent to it (attempts) */
-	uint64_t answered; /* replies received */
-	uint64_t timeouts;
-	int down; /* marked down now */
-} fc_io_node_stats_t;
-
-/* Returns 0, or -ENOENT when idx is out of range. */
-int fc_io_node_stats(fc_io_t *io, size_t idx, fc_io_node_stats_t *out);
+/* The current map: a reference, the caller drops it (fc_cluster_unref). */
+fc_cluster_t *fc_io_map(fc_io_t *io);
+/* The current map once it is another than old (borrowed), waiting up to
+ * timeout_ms for the I/O thread to fetch one; old again (a new reference)
+ * when none came. */
+fc_cluster_t *fc_io_map_newer(fc_io_t *io, const fc_cluster_t *old,
+			      uint64_t timeout_ms);
 
 #endif

@@ -50,12 +50,13 @@ int fc_wire_list_req(const char *dataset, const char *path, const char *cursor,
 	return take_body(&b, pr_list_req_encode(&b, &lr), body, len);
 }
 
-int fc_wire_read_req(const char *dataset, const char *path, const char *version,
-		     uint64_t block, uint32_t offset, uint32_t length,
-		     void **body, size_t *len)
+int fc_wire_read_req(const char *dataset, uint32_t layout, const char *path,
+		     const char *version, uint64_t block, uint32_t offset,
+		     uint32_t length, void **body, size_t *len)
 {
 	pr_read_req_t rr = {
 		.dataset = pr_str(dataset),
+		.layout = layout,
 		.path = pr_str(path),
 		.version = pr_str(version),
 		.block = block,

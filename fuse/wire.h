@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuse/inode.h"
+#include "fuse/attrcache.h"
 #include "proto/proto.h"
 
 /* STAT of (dataset, path). */
@@ -29,10 +29,11 @@ int fc_wire_stat_req(const char *dataset, const char *path, void **body,
 /* One LIST page of (dataset, path) from cursor ("" = the start). */
 int fc_wire_list_req(const char *dataset, const char *path, const char *cursor,
 		     uint32_t max_entries, void **body, size_t *len);
-/* READ (or PREFETCH, with offset and length 0) of block of a file. */
-int fc_wire_read_req(const char *dataset, const char *path, const char *version,
-		     uint64_t block, uint32_t offset, uint32_t length,
-		     void **body, size_t *len);
+/* READ (or PREFETCH, with offset and length 0) of block of a file, cut
+ * as the dataset's layout says. */
+int fc_wire_read_req(const char *dataset, uint32_t layout, const char *path,
+		     const char *version, uint64_t block, uint32_t offset,
+		     uint32_t length, void **body, size_t *len);
 
 /* A STAT reply's body (borrowed) into *out, stamped with the time now.
  * Returns 0 or the decoder's error (-EBADMSG, ...). */

@@ -23,7 +23,7 @@
 #define MIN_STAT    (1 + 4 + 8 + 8 + 2)
 #define MIN_DIRENT  (2 + 1 + MIN_STAT)
 #define MIN_NODE    (2 + 1 + 2 + 1 + 4)
-#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 2 + 1 + 8)
+#define MIN_DATASET (2 + 1 + 2 + 1 + 4 + 4 + 8 + 2 + 1 + 8)
 #define MIN_ITEM    (2 + 1 + 8)
 
 /* ---- Target (STAT, LOAD, EVICT) --------------------------------------- */
@@ -222,6 +222,7 @@ int pr_read_req_encode(pr_buf_t *b, const pr_read_req_t *m)
 {
 	CHECK(read_req_check(m));
 	pr_put_str(b, m->dataset);
+	pr_put_u32(b, m->layout);
 	pr_put_str(b, m->path);
 	pr_put_str(b, m->version);
 	pr_put_u64(b, m->block);
@@ -237,6 +238,7 @@ int pr_read_req_decode(pr_read_req_t *m, const void *buf, size_t len)
 
 	pr_rd_init(&r, buf, len);
 	pr_rd_str(&r, &m->dataset, pr_check_sl_name);
+	m->layout = pr_rd_u32(&r);
 	pr_rd_str(&r, &m->path, pr_check_path);
 	pr_rd_str(&r, &m->version, pr_check_version);
 	m->block = pr_rd_u64(&r);
@@ -266,7 +268,7 @@ static int hello_dataset_check(const pr_hello_dataset_t *d)
 	CHECK(pr_check_sl_name(d->name));
 	CHECK(pr_check_backend(d->backend));
 	if (d->block_size < SL_BLOCK_SIZE_MIN ||
-	    d->block_size > SL_BLOCK_SIZE_MAX)
+	    d->block_size > SL_BLOCK_SIZE_MAX || d->layout == 0)
 		return -EINVAL;
 	CHECK(pr_check_backend(d->policy)); /* the same rule for policy names */
 	return 0;
@@ -278,6 +280,8 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 	CHECK(pr_check_sl_name(m->node));
 	if (m->n_nodes > PR_MAX_NODES || m->n_datasets > PR_MAX_DATASETS)
 		return -EMSGSIZE;
+	if (m->drain > PR_DRAIN_DRAINED)
+		return -EINVAL;
 	if ((m->n_nodes && !m->nodes) || (m->n_datasets && !m->datasets))
 		return -EINVAL;
 	for (uint32_t i = 0; i < m->n_nodes; i++)
@@ -288,6 +292,8 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 	pr_put_str(b, m->cluster);
 	pr_put_str(b, m->node);
 	pr_put_u32(b, m->ring_version);
+	pr_put_u64(b, m->generation);
+	pr_put_u8(b, m->drain);
 	pr_put_u32(b, m->n_nodes);
 	for (uint32_t i = 0; i < m->n_nodes; i++) {
 		pr_put_str(b, m->nodes[i].name);
@@ -301,6 +307,8 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m)
 		pr_put_str(b, d->name);
 		pr_put_str(b, d->backend);
 		pr_put_u32(b, d->block_size);
+		pr_put_u32(b, d->layout);
+		pr_put_u64(b, d->layout_since_ms);
 		pr_put_str(b, d->policy);
 		pr_put_u64(b, d->metadata_ttl_ms);
 	}
@@ -317,6 +325,10 @@ int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len)
 	pr_rd_str(&r, &m->cluster, pr_check_sl_name);
 	pr_rd_str(&r, &m->node, pr_check_sl_name);
 	m->ring_version = pr_rd_u32(&r);
+	m->generation = pr_rd_u64(&r);
+	m->drain = pr_rd_u8(&r);
+	if (!r.err && m->drain > PR_DRAIN_DRAINED)
+		pr_rd_fail(&r, -EBADMSG);
 
 	m->n_nodes = pr_rd_count(&r, PR_MAX_NODES, MIN_NODE);
 	if (m->n_nodes)
@@ -340,6 +352,8 @@ int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len)
 		pr_rd_str(&r, &d->name, pr_check_sl_name);
 		pr_rd_str(&r, &d->backend, pr_check_backend);
 		d->block_size = pr_rd_u32(&r);
+		d->layout = pr_rd_u32(&r);
+		d->layout_since_ms = pr_rd_u64(&r);
 		pr_rd_str(&r, &d->policy, pr_check_backend);
 		d->metadata_ttl_ms = pr_rd_u64(&r);
 		if (!r.err)
@@ -462,6 +476,42 @@ int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len)
 	pr_rd_init(&r, buf, len);
 	m->blocks = pr_rd_u64(&r);
 	m->bytes = pr_rd_u64(&r);
+	rc = pr_rd_end(&r);
+	if (rc < 0)
+		memset(m, 0, sizeof(*m));
+	return rc;
+}
+
+/* ---- DRAIN ----------------------------------------------------------- */
+
+static int drain_check(const pr_drain_req_t *m)
+{
+	CHECK(pr_check_sl_name(m->node));
+	if (m->grace_ms > PR_MAX_GRACE_MS)
+		return -EINVAL;
+	return 0;
+}
+
+int pr_drain_req_encode(pr_buf_t *b, const pr_drain_req_t *m)
+{
+	CHECK(drain_check(m));
+	pr_put_str(b, m->node);
+	pr_put_u64(b, m->grace_ms);
+	pr_put_u64(b, m->generation);
+	return 0;
+}
+
+int pr_drain_req_decode(pr_drain_req_t *m, const void *buf, size_t len)
+{
+	pr_rd_t r;
+	int rc;
+
+	pr_rd_init(&r, buf, len);
+	pr_rd_str(&r, &m->node, pr_check_sl_name);
+	m->grace_ms = pr_rd_u64(&r);
+	m->generation = pr_rd_u64(&r);
+	if (!r.err)
+		pr_rd_fail(&r, drain_check(m));
 	rc = pr_rd_end(&r);
 	if (rc < 0)
 		memset(m, 0, sizeof(*m));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The protocol codec's frame level (proto.h is the contract, PROTOCOL.md
- * the byte layout): opcodes, the fixed 40-byte header and the body hash.
+ * the byte layout): opcodes, the fixed 48-byte header and the body hash.
  * The codec's other files: field.c (the buffer, one validator per kind of
  * field, the decoding cursor), msg.c (each body's encoder and decoder),
  * lz4.c (packed bodies), status.c (what a reply's status means).
@@ -37,7 +37,8 @@ enum {
 	HO_BODY_LEN = 24,
 	HO_RESERVED = 28,
 	HO_BODY_HASH = 32,
-	HO_END = 40,
+	HO_GENERATION = 40,
+	HO_END = 48,
 };
 _Static_assert(HO_END == PR_HEADER_SIZE, "header layout != PR_HEADER_SIZE");
 _Static_assert(PR_MAX_PATH == SL_PATH_MAX, "wire path limit != SL_PATH_MAX");
@@ -51,7 +52,7 @@ _Static_assert(PR_MAX_PATH <= UINT16_MAX && PR_MAX_CURSOR <= UINT16_MAX,
 _Static_assert(ENOENT == 2 && EIO == 5 && EAGAIN == 11 && EINVAL == 22 &&
 		       ENAMETOOLONG == 36 && ENODATA == 61 && EBADMSG == 74 &&
 		       EMSGSIZE == 90 && EPROTONOSUPPORT == 93 &&
-		       EOPNOTSUPP == 95 && ESTALE == 116,
+		       EOPNOTSUPP == 95 && ESTALE == 116 && EREMCHG == 78,
 	       "errno values differ from the wire's (Linux) numbers");
 #endif
 
@@ -60,7 +61,8 @@ static const char *const op_names[PR_OP_MAX + 1] = {
 	[PR_OP_LIST] = "LIST",		 [PR_OP_READ] = "READ",
 	[PR_OP_PREFETCH] = "PREFETCH",	 [PR_OP_LOAD] = "LOAD",
 	[PR_OP_STATS] = "STATS",	 [PR_OP_EVICT] = "EVICT",
-	[PR_OP_PEER_READ] = "PEER_READ",
+	[PR_OP_PEER_READ] = "PEER_READ", [PR_OP_DRAIN] = "DRAIN",
+	[PR_OP_REPLICATE] = "REPLICATE",
 };
 
 int pr_op_known(unsigned op)
@@ -113,6 +115,7 @@ int pr_header_encode(const pr_header_t *h, uint8_t *out)
 	sl_put_le32(out + HO_BODY_LEN, h->body_len);
 	sl_put_le32(out + HO_RESERVED, 0);
 	sl_put_le64(out + HO_BODY_HASH, h->body_hash);
+	sl_put_le64(out + HO_GENERATION, h->generation);
 	return 0;
 }
 
@@ -132,6 +135,7 @@ int pr_header_decode(pr_header_t *h, const void *buf, size_t len)
 	h->ring_version = sl_get_le32(p + HO_RING);
 	h->body_len = sl_get_le32(p + HO_BODY_LEN);
 	h->body_hash = sl_get_le64(p + HO_BODY_HASH);
+	h->generation = sl_get_le64(p + HO_GENERATION);
 	/* First, so that a future version's other rules cannot hide it. */
 	if (p[HO_VERSION] != PR_VERSION)
 		return -EPROTONOSUPPORT;

@@ -27,8 +27,8 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     3
-#define PR_HEADER_SIZE 40
+#define PR_VERSION     5
+#define PR_HEADER_SIZE 48
 
 /* Limits: see PROTOCOL.md. */
 #define PR_MAX_PATH	    4095
@@ -53,8 +53,10 @@ typedef enum pr_op {
 	PR_OP_STATS = 7,
 	PR_OP_EVICT = 8,
 	PR_OP_PEER_READ = 9,
+	PR_OP_DRAIN = 10,
+	PR_OP_REPLICATE = 11,
 } pr_op_t;
-#define PR_OP_MAX 9
+#define PR_OP_MAX 11
 
 /* Header flags. */
 #define PR_F_REPLY 0x0001u /* a reply (else a request) */
@@ -70,9 +72,10 @@ typedef struct pr_header {
 	uint16_t flags;
 	uint64_t req_id;
 	int32_t status;	       /* 0, or -PR_ERRNO_MAX..-1 (replies only) */
-	uint32_t ring_version; /* the sender's ring version */
+	uint32_t ring_version; /* the sender's ring: a hash of its members */
 	uint32_t body_len;
-	uint64_t body_hash; /* xxh3-64 of the body as sent; 0 if empty */
+	uint64_t body_hash;  /* xxh3-64 of the body as sent; 0 if empty */
+	uint64_t generation; /* of the sender's ring; 0 = none yet */
 } pr_header_t;
 
 /* Returns a static name ("READ") or "UNKNOWN". */
@@ -103,6 +106,11 @@ int pr_header_decode(pr_header_t *h, const void *buf, size_t len);
  *   LATER       a temporary shortage of the node or its store (EAGAIN,
  *               ENOMEM, ETIMEDOUT, EIO, ...): another node, or this one
  *               later, may succeed;
+ *   REMAP       EREMCHG: the request was made under a dataset layout
+ *               this node does not serve (its block size changed on
+ *               reload): fetch the map again and plan the request anew;
+ *               a node still on the request's layout may serve it as
+ *               made, so another node may be asked meanwhile;
  *   UNEXPECTED  any other errno: report it as it is, and log it loudly.
  * A cache node judging its backend's error reads ANSWER as the client's
  * doing (log at debug) and every other class as the store's (a warning).
@@ -114,6 +122,7 @@ typedef enum pr_status_class {
 	PR_STATUS_ANSWER,
 	PR_STATUS_NEXT,
 	PR_STATUS_LATER,
+	PR_STATUS_REMAP,
 	PR_STATUS_UNEXPECTED,
 } pr_status_class_t;
 
@@ -184,9 +193,11 @@ typedef struct pr_list_reply {
 	pr_dirent_t *entries; /* decoded: allocated, pr_list_reply_free() */
 } pr_list_reply_t;
 
-/* READ, PEER_READ and PREFETCH (offset and length ignored: whole block). */
+/* READ, PEER_READ, PREFETCH and REPLICATE (the last two: offset and length
+ * ignored, a whole block). */
 typedef struct pr_read_req {
 	pr_str_t dataset;
+	uint32_t layout; /* the dataset's layout the asker assumes (HELLO) */
 	pr_str_t path;
 	pr_str_t version;
 	uint64_t block;	 /* block index in the file */
@@ -201,10 +212,19 @@ typedef struct pr_hello_node {
 	uint32_t weight;
 } pr_hello_node_t;
 
+/* Drain states (the DRAIN request's target, and a node's own). */
+#define PR_DRAIN_NONE	  0 /* in placement */
+#define PR_DRAIN_DRAINING 1 /* out of placement, answers PEER_READ */
+#define PR_DRAIN_DRAINED  2 /* the grace period is over */
+
 typedef struct pr_hello_dataset {
 	pr_str_t name;
 	pr_str_t backend;
 	uint32_t block_size;
+	uint32_t layout; /* what gives block N its meaning; never 0 */
+	/* Since when the node serves this layout (ms since the epoch): of
+	 * two layouts, the later wins. */
+	uint64_t layout_since_ms;
 	pr_str_t policy; /* "lru": [a-z0-9_]{1,SL_POLICY_MAX} */
 	uint64_t metadata_ttl_ms;
 } pr_hello_dataset_t;
@@ -213,6 +233,8 @@ typedef struct pr_hello {
 	pr_str_t cluster;
 	pr_str_t node; /* the answering node's name */
 	uint32_t ring_version;
+	uint64_t generation; /* of the ring: the greater is the newer */
+	uint8_t drain;	     /* the answering node's PR_DRAIN_* */
 	uint32_t n_nodes;
 	pr_hello_node_t *nodes;
 	uint32_t n_datasets;
@@ -243,6 +265,15 @@ typedef struct pr_evict_reply {
 	uint64_t bytes;
 } pr_evict_reply_t;
 
+/* DRAIN: take node out of placement at generation (0: the receiver's
+ * clock), answering PEER_READ for grace_ms (<= PR_MAX_GRACE_MS). */
+#define PR_MAX_GRACE_MS (24ull * 3600 * 1000)
+typedef struct pr_drain_req {
+	pr_str_t node;
+	uint64_t grace_ms;
+	uint64_t generation;
+} pr_drain_req_t;
+
 /* Encoders: append to b.  0 or -EMSGSIZE / -ENAMETOOLONG / -EINVAL. */
 int pr_target_encode(pr_buf_t *b, const pr_target_t *m);
 int pr_stat_encode(pr_buf_t *b, const pr_stat_t *m);
@@ -253,6 +284,7 @@ int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m);
 int pr_load_progress_encode(pr_buf_t *b, const pr_load_progress_t *m);
 int pr_stats_encode(pr_buf_t *b, const pr_stats_t *m);
 int pr_evict_reply_encode(pr_buf_t *b, const pr_evict_reply_t *m);
+int pr_drain_req_encode(pr_buf_t *b, const pr_drain_req_t *m);
 /* An error reply's body: a human-readable message, truncated to
  * PR_MAX_ERRMSG. */
 int pr_errmsg_encode(pr_buf_t *b, const char *msg);
@@ -270,6 +302,7 @@ int pr_load_progress_decode(pr_load_progress_t *m, const void *buf, size_t len);
 int pr_stats_decode(pr_stats_t *m, const void *buf, size_t len);
 void pr_stats_free(pr_stats_t *m);
 int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len);
+int pr_drain_req_decode(pr_drain_req_t *m, const void *buf, size_t len);
 int pr_errmsg_decode(pr_str_t *msg, const void *buf, size_t len);
 
 /*

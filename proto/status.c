@@ -7,7 +7,9 @@
  * behind each row: an answer is what every node would say about this
  * request, because it is a fact about the data or the request; "next" and
  * "later" are about the node that said it (it cannot serve this now, or
- * it and its store are short of something for a while); anything else is
+ * it and its store are short of something for a while); "remap" is about
+ * the asker's map (it made the request under a dataset layout this node no
+ * longer serves: fetch the map again); anything else is
  * unexpected, passed on as it is and logged loudly, because retrying a
  * failure nobody understands would only hide it.
  */
@@ -42,6 +44,8 @@ pr_status_class_t pr_status_class(int status)
 	case ENODATA:
 	case EPROTONOSUPPORT:
 		return PR_STATUS_NEXT;
+	case EREMCHG:
+		return PR_STATUS_REMAP;
 	case EAGAIN:
 	case EBUSY:
 	case ENOMEM:

@@ -12,9 +12,12 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/config.h"
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/transport.h"
+
+#define LAYOUTS 16 /* datasets whose layout a client remembers */
 
 struct th_client {
 	void *ctx;
@@ -23,6 +26,10 @@ struct th_client {
 	uint64_t next_id;
 	uint32_t ring_version;
 	char errmsg[PR_MAX_ERRMSG + 1];
+	/* What the node's last HELLO said of its datasets' layouts. */
+	size_t n_layouts;
+	char layout_ds[LAYOUTS][SL_NAME_MAX + 1];
+	uint32_t layouts[LAYOUTS];
 };
 
 void th_reply_free(th_reply_t *r)
@@ -210,15 +217,78 @@ int th_client_list(th_client_t *c, const char *dataset, const char *path,
 	return rc;
 }
 
-int th_encode_read(pr_buf_t *b, const char *dataset, const char *path,
-		   const char *version, uint64_t block, uint32_t offset,
-		   uint32_t length)
+int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
+		   const char *path, const char *version, uint64_t block,
+		   uint32_t offset, uint32_t length)
 {
-	pr_read_req_t q = {pr_str(dataset), pr_str(path), pr_str(version),
-			   block,	    offset,	  length};
+	pr_read_req_t q = {
+		.dataset = pr_str(dataset),
+		.layout = layout,
+		.path = pr_str(path),
+		.version = pr_str(version),
+		.block = block,
+		.offset = offset,
+		.length = length,
+	};
 
 	pr_buf_init(b);
 	return pr_read_req_encode(b, &q);
+}
+
+/* Remember what HELLO says of the node's datasets: 0 or the call's
+ * error. */
+static int learn_layouts(th_client_t *c)
+{
+	pr_hello_t h;
+	th_reply_t r;
+	int rc = th_client_hello(c, &h, &r);
+
+	c->n_layouts = 0;
+	for (uint32_t i = 0; rc == 0 && i < h.n_datasets && i < LAYOUTS; i++) {
+		pr_str_copy(c->layout_ds[i], sizeof(c->layout_ds[i]),
+			    h.datasets[i].name);
+		c->layouts[i] = h.datasets[i].layout;
+		c->n_layouts++;
+	}
+	pr_hello_free(&h);
+	th_reply_free(&r);
+	return rc;
+}
+
+uint32_t th_client_layout(th_client_t *c, const char *dataset)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->n_layouts; i++)
+			if (strcmp(c->layout_ds[i], dataset) == 0)
+				return c->layouts[i];
+		if (pass == 0 && learn_layouts(c) < 0)
+			break;
+	}
+	return 0;
+}
+
+/* Send a READ-like op and wait, as a real client would: under the
+ * dataset's layout, and once more with the node's new one after an
+ * -EREMCHG.  The reply's status or a call error; r as th_client_call. */
+static int read_call(th_client_t *c, uint8_t op, const char *dataset,
+		     const char *path, const char *version, uint64_t block,
+		     uint32_t offset, uint32_t length, th_reply_t *r)
+{
+	pr_buf_t b;
+	int rc = -EREMCHG;
+
+	memset(r, 0, sizeof(*r));
+	for (int tries = 0; rc == -EREMCHG && tries < 2; tries++) {
+		if (tries)
+			learn_layouts(c);
+		th_reply_free(r);
+		rc = th_encode_read(&b, dataset, th_client_layout(c, dataset),
+				    path, version, block, offset, length);
+		if (rc == 0)
+			rc = th_client_call(c, op, b.data, b.len, r);
+		pr_buf_fini(&b);
+	}
+	return rc;
 }
 
 ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
@@ -226,13 +296,10 @@ ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 		       uint32_t length, void *buf, size_t cap)
 {
 	th_reply_t r;
-	pr_buf_t b;
 	ssize_t rc;
 
-	rc = th_encode_read(&b, dataset, path, version, block, offset, length);
-	if (rc == 0)
-		rc = th_client_call(c, PR_OP_READ, b.data, b.len, &r);
-	pr_buf_fini(&b);
+	rc = read_call(c, PR_OP_READ, dataset, path, version, block, offset,
+		       length, &r);
 	if (rc != 0) {
 		th_reply_free(&r);
 		return rc;
@@ -251,12 +318,11 @@ ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 int th_client_prefetch(th_client_t *c, const char *dataset, const char *path,
 		       const char *version, uint64_t block)
 {
-	pr_buf_t b;
-	int rc = th_encode_read(&b, dataset, path, version, block, 0, 0);
+	th_reply_t r;
+	int rc = read_call(c, PR_OP_PREFETCH, dataset, path, version, block, 0,
+			   0, &r);
 
-	if (rc == 0)
-		rc = th_client_call(c, PR_OP_PREFETCH, b.data, b.len, NULL);
-	pr_buf_fini(&b);
+	th_reply_free(&r);
 	return rc;
 }
 

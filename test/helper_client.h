@@ -79,21 +79,29 @@ int th_client_stat(th_client_t *c, const char *dataset, const char *path,
 int th_client_list(th_client_t *c, const char *dataset, const char *path,
 		   const char *cursor, uint32_t max, pr_list_reply_t *out,
 		   th_reply_t *keep);
-/* READ into buf[0..cap): the byte count, or a negative status. */
+/* READ into buf[0..cap): the byte count, or a negative status.  The
+ * request carries the dataset's layout from the node's HELLO (asked once
+ * and remembered), and is made once more with the node's new layout after
+ * an -EREMCHG, as a real client does. */
 ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 		       const char *version, uint64_t block, uint32_t offset,
 		       uint32_t length, void *buf, size_t cap);
+/* PREFETCH, as th_client_read. */
 int th_client_prefetch(th_client_t *c, const char *dataset, const char *path,
 		       const char *version, uint64_t block);
+/* The node's layout of dataset (its HELLO, asked when not known yet), or
+ * 0 when it has no such dataset. */
+uint32_t th_client_layout(th_client_t *c, const char *dataset);
 /* STATS; as th_client_hello, *out borrows keep. */
 int th_client_stats(th_client_t *c, pr_stats_t *out, th_reply_t *keep);
 /* One STATS value by exact name: 0, -ENOENT, or a call error. */
 int th_client_stat_value(th_client_t *c, const char *name, uint64_t *value);
 
-/* Encode a read request body (for raw or pipelined sends); caller frees
- * b with pr_buf_fini.  0 or the encoder's error. */
-int th_encode_read(pr_buf_t *b, const char *dataset, const char *path,
-		   const char *version, uint64_t block, uint32_t offset,
-		   uint32_t length);
+/* Encode a read request body (for raw or pipelined sends; layout from
+ * th_client_layout); caller frees b with pr_buf_fini.  0 or the encoder's
+ * error. */
+int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
+		   const char *path, const char *version, uint64_t block,
+		   uint32_t offset, uint32_t length);
 
 #endif

@@ -78,6 +78,13 @@ static const char *const defaults[][7] = {
 	[M_ERRMSG] = {"train/a.jpg: no such file"},
 };
 
+static uint32_t read_layout = 5;
+
+void th_fields_set_layout(uint32_t layout)
+{
+	read_layout = layout;
+}
+
 const char *th_field_default(size_t i)
 {
 	return defaults[where[i].msg][where[i].slot];
@@ -145,6 +152,7 @@ void th_field_raw(size_t i, pr_str_t s, pr_buf_t *b)
 		break;
 	case M_READ_REQ:
 		raw_str(b, v[0]);
+		raw_u(b, read_layout, 4);
 		raw_str(b, v[1]);
 		raw_str(b, v[2]);
 		raw_u(b, 3, 8);
@@ -163,7 +171,9 @@ void th_field_raw(size_t i, pr_str_t s, pr_buf_t *b)
 	case M_HELLO:
 		raw_str(b, v[0]);
 		raw_str(b, v[1]);
-		raw_u(b, 7, 4);
+		raw_u(b, 7, 4); /* ring_version */
+		raw_u(b, 9, 8); /* generation */
+		raw_u(b, PR_DRAIN_NONE, 1);
 		raw_u(b, 1, 4);
 		raw_str(b, v[2]);
 		raw_str(b, v[3]);
@@ -172,6 +182,8 @@ void th_field_raw(size_t i, pr_str_t s, pr_buf_t *b)
 		raw_str(b, v[4]);
 		raw_str(b, v[5]);
 		raw_u(b, 1u << 20, 4);
+		raw_u(b, 5, 4);	  /* layout */
+		raw_u(b, 100, 8); /* layout_since_ms */
 		raw_str(b, v[6]);
 		raw_u(b, 0, 8);
 		break;
@@ -279,7 +291,7 @@ int th_field_encode(size_t i, pr_str_t s, pr_buf_t *b)
 		return pr_list_req_encode(b, &m);
 	}
 	case M_READ_REQ: {
-		pr_read_req_t m = {v[0], v[1], v[2], 3, 0, 0};
+		pr_read_req_t m = {v[0], read_layout, v[1], v[2], 3, 0, 0};
 
 		return pr_read_req_encode(b, &m);
 	}
@@ -296,8 +308,8 @@ int th_field_encode(size_t i, pr_str_t s, pr_buf_t *b)
 	}
 	case M_HELLO: {
 		pr_hello_node_t n = {v[2], v[3], 1};
-		pr_hello_dataset_t d = {v[4], v[5], 1u << 20, v[6], 0};
-		pr_hello_t m = {v[0], v[1], 7, 1, &n, 1, &d};
+		pr_hello_dataset_t d = {v[4], v[5], 1u << 20, 5, 100, v[6], 0};
+		pr_hello_t m = {v[0], v[1], 7, 9, PR_DRAIN_NONE, 1, &n, 1, &d};
 
 		return pr_hello_encode(b, &m);
 	}

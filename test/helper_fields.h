@@ -38,6 +38,10 @@ typedef struct th_field {
 extern const th_field_t th_fields[];
 extern const size_t th_n_fields;
 
+/* The layout the read requests carry (default 5): a node's own for
+ * requests that must get past its layout check (th_client_layout). */
+void th_fields_set_layout(uint32_t layout);
+
 /* Field i's valid default value (static). */
 const char *th_field_default(size_t i);
 /* Field i's message, valid but for field i, which is s (any bytes): its

@@ -355,6 +355,8 @@ static size_t craft_read(uint8_t *out, const char *ds, const void *path,
 	sl_put_le16(p, (uint16_t)dl);
 	memcpy(p + 2, ds, dl);
 	p += 2 + dl;
+	sl_put_le32(p, 1); /* the layout: these never get to be judged */
+	p += 4;
 	sl_put_le16(p, (uint16_t)plen);
 	memcpy(p + 2, path, plen);
 	p += 2 + plen;
@@ -477,8 +479,10 @@ START_TEST(test_errors)
 	{
 		pr_buf_t b;
 
-		ck_assert_int_eq(
-			th_encode_read(&b, "d1", "exact.bin", "", 0, 0, 0), 0);
+		ck_assert_int_eq(th_encode_read(&b, "d1",
+						th_client_layout(cli, "d1"),
+						"exact.bin", "", 0, 0, 0),
+				 0);
 		ck_assert_int_eq(th_client_call(cli, PR_OP_PEER_READ, b.data,
 						b.len, NULL),
 				 -ENODATA);
@@ -532,6 +536,7 @@ START_TEST(test_request_string_fields)
 		write_conf("64M", extra);
 	}
 	node_start();
+	th_fields_set_layout(th_client_layout(cli, "imagenet"));
 	for (size_t i = 0; i < th_n_fields; i++) {
 		const th_field_t *f = &th_fields[i];
 		const char *def = th_field_default(i);
@@ -622,7 +627,9 @@ START_TEST(test_garbage_keeps_serving)
 
 	node_start();
 	sock = th_client_socket(cli);
-	ck_assert_int_eq(th_encode_read(&good, "d1", "multi.bin", "", 1, 0, 0),
+	ck_assert_int_eq(th_encode_read(&good, "d1",
+					th_client_layout(cli, "d1"),
+					"multi.bin", "", 1, 0, 0),
 			 0);
 	for (int i = 0; i < 10000; i++) {
 		uint64_t kind = rnd(&s) % 6;
@@ -805,7 +812,9 @@ START_TEST(test_sigterm_exits_zero)
 
 	node_start();
 	/* Some requests in flight as the signal lands. */
-	ck_assert_int_eq(th_encode_read(&b, "d1", "multi.bin", "", 0, 0, 0), 0);
+	ck_assert_int_eq(th_encode_read(&b, "d1", th_client_layout(cli, "d1"),
+					"multi.bin", "", 0, 0, 0),
+			 0);
 	for (int i = 0; i < 20; i++)
 		th_client_send(cli, PR_OP_READ, b.data, b.len);
 	pr_buf_fini(&b);
@@ -858,7 +867,9 @@ START_TEST(test_slow_reader_stalls_only_itself)
 		pr_buf_t b;
 
 		snprintf(name, sizeof(name), "f%02d", i);
-		ck_assert_int_eq(th_encode_read(&b, "big", name, "", 0, 0, 0),
+		ck_assert_int_eq(th_encode_read(&b, "big",
+						th_client_layout(cli, "big"),
+						name, "", 0, 0, 0),
 				 0);
 		ck_assert_int_eq(pr_send(a, NULL, &h, b.data, b.len, 0), 0);
 		pr_buf_fini(&b);
@@ -996,7 +1007,10 @@ static void start_stuck(void)
 	write_conf("64M", "\n[dataset hang]\nbackend = testhang\n"
 			  "uri = hang://\nblock_size = 64K\n");
 	node_start();
-	ck_assert_int_eq(th_encode_read(&b, "hang", "f", "", 0, 0, 0), 0);
+	ck_assert_int_eq(th_encode_read(&b, "hang",
+					th_client_layout(cli, "hang"), "f", "",
+					0, 0, 0),
+			 0);
 	ck_assert_int_gt(th_client_send(cli, PR_OP_READ, b.data, b.len), 0);
 	pr_buf_fini(&b);
 	usleep(300000); /* the worker is in the backend's read */
@@ -1334,8 +1348,10 @@ START_TEST(test_rss_bound)
 
 					snprintf(name, sizeof(name), "f%03zu",
 						 (size_t)(bi / 4));
-					th_encode_read(&b, "big", name, "",
-						       bi % 4, 0, 0);
+					th_encode_read(
+						&b, "big",
+						th_client_layout(c[k], "big"),
+						name, "", bi % 4, 0, 0);
 					ck_assert_int_gt(
 						th_client_send(c[k], PR_OP_READ,
 							       b.data, b.len),
@@ -1427,7 +1443,8 @@ START_TEST(bench_absent_reads)
 			/* With a version: no STAT first, the READ itself
 			 * finds the path absent. */
 			snprintf(name, sizeof(name), "many/absent%ld", sent);
-			th_encode_read(&b, "d1", name, "s0-m0", 0, 0, 0);
+			th_encode_read(&b, "d1", th_client_layout(cli, "d1"),
+				       name, "s0-m0", 0, 0, 0);
 			ck_assert_int_gt(
 				th_client_send(cli, PR_OP_READ, b.data, b.len),
 				0);

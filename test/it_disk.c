@@ -399,9 +399,11 @@ static result_t epoch(const char *ds, uint64_t seed)
 			which[k] = order[next++];
 			snprintf(path, sizeof(path), "f%02u.bin",
 				 which[k] / BPF);
-			ck_assert_int_eq(th_encode_read(&b, ds, path, "",
-							which[k] % BPF, 0, 0),
-					 0);
+			ck_assert_int_eq(
+				th_encode_read(&b, ds,
+					       th_client_layout(cli, ds), path,
+					       "", which[k] % BPF, 0, 0),
+				0);
 			ids[k] = th_client_send(cli, PR_OP_READ, b.data, b.len);
 			pr_buf_fini(&b);
 			ck_assert_int_gt(ids[k], 0);
@@ -466,7 +468,7 @@ static char *block_files(void)
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
 
 	xsnprintf(cmd, sizeof(cmd),
-		  "cd '%s/sluice-v1' && ls ?? | grep -- - | LC_ALL=C sort",
+		  "cd '%s/sluice-v2' && ls ?? | grep -- - | LC_ALL=C sort",
 		  nd.disk);
 	ck_assert_int_ge(th_run_capture(argv, 30000, &out), 0);
 	return out;
@@ -586,7 +588,7 @@ START_TEST(test_corruption)
 	names = block_files();
 	for (line = strtok_r(names, "\n", &save); line && n < 5;
 	     line = strtok_r(NULL, "\n", &save)) {
-		xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v1/%.2s/%s", nd.disk,
+		xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v2/%.2s/%s", nd.disk,
 			  line, line);
 		n++;
 	}
@@ -818,7 +820,7 @@ static void check_files_whole(void)
 		unsigned long len = strtoul(dash + 1, NULL, 16);
 		struct stat st;
 
-		xsnprintf(p, sizeof(p), "%s/sluice-v1/%.2s/%s", nd.disk, line,
+		xsnprintf(p, sizeof(p), "%s/sluice-v2/%.2s/%s", nd.disk, line,
 			  line);
 		ck_assert_int_eq(stat(p, &st), 0);
 		ck_assert_msg((uint64_t)st.st_size >= CN_DISK_HEADER + len,
@@ -907,7 +909,7 @@ START_TEST(test_kill9_mount)
 		mid_write += crash_round(mnt, log, round);
 	ck_assert_msg(mid_write > 0, "no kill came during writes");
 	node_start(NULL);
-	xsnprintf(p, sizeof(p), "%s/sluice-v1/tmp", nd.disk);
+	xsnprintf(p, sizeof(p), "%s/sluice-v2/tmp", nd.disk);
 	{
 		DIR *d = opendir(p);
 		struct dirent *de;
@@ -976,8 +978,9 @@ static double bench_pass(bench_t *b, const char *what)
 				pr_buf_t buf;
 
 				snprintf(p, sizeof(p), "b%04zu", next / b->bpf);
-				th_encode_read(&buf, "b", p, "", next % b->bpf,
-					       0, 0);
+				th_encode_read(&buf, "b",
+					       th_client_layout(b->c[k], "b"),
+					       p, "", next % b->bpf, 0, 0);
 				ck_assert_int_gt(
 					th_client_send(b->c[k], PR_OP_READ,
 						       buf.data, buf.len),

@@ -9,7 +9,10 @@
  * cache get every block from the nodes once, not twice (the read-ahead
  * budget); files opened by path without a listing cost a LIST per
  * directory, not a STAT per file; with 3 nodes a node killed mid-epoch
- * costs no error and, restarted, serves again; every write is EROFS, on the
+ * costs no error and, restarted, serves again; a file rewritten in the
+ * store reads its new bytes and size through a descriptor opened before the
+ * change, and a deleted one ENOENT (on a TTL dataset and on an immutable
+ * one whose pages the kernel keeps); every write is EROFS, on the
  * default read-only mount (where the kernel opens files without asking the
  * client) and on an -o rw one, and hostile names get the right errno;
  * unmount is clean and a killed client's mount can be cleared.  Needs root
@@ -47,6 +50,7 @@
 #include "test/helper_client.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
+#include "test/helper_fuse.h"
 
 #define BLOCK	   (64 * 1024)
 #define MAX_PROCS  256
@@ -59,410 +63,9 @@
 #define N_SHARDS   4
 #define SHARD_MB   32 /* 4 x 32 MiB over a 16 MiB client cache */
 
-/* ---- process and mount registry (shared with Check's forked tests) ------- */
-
-struct registry {
-	_Atomic int n_procs;
-	pid_t procs[MAX_PROCS];
-	_Atomic int n_mounts;
-	char mounts[MAX_MOUNTS][PATH_MAX];
-};
-
-static struct registry *reg;
-static char work[PATH_MAX];  /* this run's scratch directory */
-static char build[PATH_MAX]; /* where the binaries are */
-static pid_t main_pid;
-static char fusermount[PATH_MAX] = "/usr/bin/fusermount3";
-
-static void reg_proc(pid_t pid)
-{
-	int i = atomic_fetch_add(&reg->n_procs, 1);
-
-	if (i < MAX_PROCS)
-		reg->procs[i] = pid;
-}
-
-static void reg_mount(const char *path)
-{
-	int i = atomic_fetch_add(&reg->n_mounts, 1);
-
-	if (i < MAX_MOUNTS)
-		snprintf(reg->mounts[i], PATH_MAX, "%s", path);
-}
-
-/* Run argv (async-signal-safe enough for the cleanup handler). */
-static int run_quiet(const char *const argv[])
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void cleanup_all(void)
-{
-	int n;
-
-	if (!reg || getpid() != main_pid)
-		return;
-	n = SL_MIN(atomic_load(&reg->n_procs), MAX_PROCS);
-	for (int i = 0; i < n; i++)
-		if (reg->procs[i] > 0)
-			kill(reg->procs[i], SIGKILL);
-	n = SL_MIN(atomic_load(&reg->n_mounts), MAX_MOUNTS);
-	for (int i = 0; i < n; i++) {
-		const char *argv[] = {fusermount, "-uz", reg->mounts[i], NULL};
-
-		run_quiet(argv);
-	}
-	for (int i = 0; i < SL_MIN(atomic_load(&reg->n_procs), MAX_PROCS); i++)
-		if (reg->procs[i] > 0)
-			waitpid(reg->procs[i], NULL, WNOHANG);
-}
-
-static void on_fatal(int sig)
-{
-	cleanup_all();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* ---- small helpers ------------------------------------------------------- */
-
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(n >= 0 && (size_t)n < cap);
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	SL_ASSERT(th_write_file(path, data, len) == 0);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	return th_read_file(path, len);
-}
-
-/* Deterministic file contents: xorshift bytes from a seed. */
-static void fill_bytes(uint8_t *p, size_t len, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static void make_file(const char *path, size_t len, uint64_t seed, mode_t mode)
-{
-	uint8_t *buf = sl_xmalloc(len ? len : 1);
-
-	fill_bytes(buf, len, seed);
-	write_file(path, buf, len);
-	chmod(path, mode);
-	free(buf);
-}
-
-/* Start argv (stdout and stderr appended to log) and register it for the
- * final cleanup; it dies with the thread that started it. */
-static pid_t spawn(const char *const argv[], const char *log)
-{
-	pid_t pid = th_proc_spawn((char *const *)argv, log);
-
-	SL_ASSERT(pid > 0);
-	reg_proc(pid);
-	return pid;
-}
-
-/* Wait up to ms for pid (our child) to exit; its wait status, or -1. */
-static int wait_exit(pid_t pid, unsigned ms)
-{
-	int st;
-
-	return th_proc_wait(pid, (int)ms, &st) == 0 ? st : -1;
-}
-
-/* Run argv within 30 s, output discarded: its exit status or < 0. */
-static int run(const char *const argv[])
-{
-	return th_run_capture((char *const *)argv, 30000, NULL);
-}
-
-static int is_mounted(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mp[PATH_MAX];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-		    strcmp(mp, path) == 0)
-			found = 1;
-	fclose(f);
-	return found;
-}
-
-/* Processes other than us whose command line mentions s. */
-static int procs_mentioning(const char *s)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
-
-	while (d && (de = readdir(d))) {
-		char path[300], buf[8192];
-		int fd;
-		ssize_t len;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
-		    atoi(de->d_name) == getpid())
-			continue;
-		xsnprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue; /* a zombie has no command line */
-		for (ssize_t i = 0; i < len; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, s))
-			n++;
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
-static int file_contains(const char *path, const char *s)
-{
-	size_t len;
-	char *buf = read_file(path, &len);
-	int found = buf && strstr(buf, s);
-
-	free(buf);
-	return found;
-}
-
-/* Run a shell command within 5 minutes; its stdout (caller frees). */
-static char *capture(const char *cmd)
-{
-	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-	char *out = NULL;
-
-	th_run_capture((char *const *)argv, 300000, &out);
-	return out ? out : sl_xstrdup("");
-}
-
-/* ---- a cluster: nodes, config, client ------------------------------------ */
-
-struct cluster {
-	char dir[PATH_MAX]; /* scratch for this cluster */
-	char conf[PATH_MAX];
-	char src[PATH_MAX]; /* the dataset's source directory */
-	char mnt[PATH_MAX];
-	char data[PATH_MAX]; /* mnt/<dataset> */
-	char fclog[PATH_MAX];
-	const char *block_size; /* the dataset's; NULL: 64K */
-	int n_nodes;
-	int port[8];
-	pid_t node[8];
-	pid_t client;
-};
-
-static void write_conf(struct cluster *c, const char *client_extra)
-{
-	char buf[8192];
-	size_t n = 0;
-
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-			      "[cluster]\nname = itfuse\nmodule_dir = %s\n\n",
-			      build);
-	for (int i = 0; i < c->n_nodes; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-				      "[node n%d]\naddr = tcp://127.0.0.1:%d\n"
-				      "ram_capacity = 256M\nworkers = 4\n\n",
-				      i, c->port[i]);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-			      "[dataset ds]\nbackend = posix\nuri = file://%s\n"
-			      "block_size = %s\n\n[client]\n%s",
-			      c->src, c->block_size ? c->block_size : "64K",
-			      client_extra ? client_extra : "");
-	SL_ASSERT(n < sizeof(buf));
-	write_file(c->conf, buf, n);
-}
-
-static void cluster_init(struct cluster *c, const char *name, int n_nodes)
-{
-	memset(c, 0, sizeof(*c));
-	xsnprintf(c->dir, sizeof(c->dir), "%s/%s", work, name);
-	xsnprintf(c->conf, sizeof(c->conf), "%s/cluster.conf", c->dir);
-	xsnprintf(c->src, sizeof(c->src), "%s/src", c->dir);
-	xsnprintf(c->mnt, sizeof(c->mnt), "%s/mnt", c->dir);
-	xsnprintf(c->data, sizeof(c->data), "%s/ds", c->mnt);
-	xsnprintf(c->fclog, sizeof(c->fclog), "%s/fuse.log", c->dir);
-	mkdir(c->dir, 0755);
-	mkdir(c->src, 0755);
-	mkdir(c->mnt, 0755);
-	reg_mount(c->mnt);
-	c->n_nodes = n_nodes;
-	for (int i = 0; i < n_nodes; i++)
-		c->port[i] = th_free_port();
-}
-
-static void node_start(struct cluster *c, int i)
-{
-	char bin[PATH_MAX], name[16], log[PATH_MAX];
-
-	xsnprintf(bin, sizeof(bin), "%s/sluice-cachenode", build);
-	xsnprintf(name, sizeof(name), "n%d", i);
-	xsnprintf(log, sizeof(log), "%s/node%d.log", c->dir, i);
-	{
-		const char *argv[] = {bin, "-c", c->conf, "--node", name, NULL};
-
-		c->node[i] = spawn(argv, log);
-	}
-	SL_ASSERT(th_wait_port(c->port[i], 20000) == 0);
-}
-
-static void node_kill(struct cluster *c, int i)
-{
-	if (c->node[i] <= 0)
-		return;
-	kill(c->node[i], SIGKILL);
-	waitpid(c->node[i], NULL, 0);
-	c->node[i] = 0;
-}
-
-/* Start the client in the foreground with extra arguments; 0 once
- * mounted, -1 if it exited or did not mount within 20 s. */
-static int client_start(struct cluster *c, const char *const extra[])
-{
-	char bin[PATH_MAX];
-	const char *argv[32];
-	int n = 0;
-
-	xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", build);
-	argv[n++] = bin;
-	argv[n++] = "-f";
-	argv[n++] = "-c";
-	argv[n++] = c->conf;
-	argv[n++] = c->mnt;
-	for (int i = 0; extra && extra[i]; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-	c->client = spawn(argv, c->fclog);
-	for (int t = 0; t < 1000; t++) {
-		if (is_mounted(c->mnt))
-			return 0;
-		if (waitpid(c->client, NULL, WNOHANG) == c->client) {
-			c->client = 0;
-			return -1;
-		}
-		msleep(20);
-	}
-	return -1;
-}
-
-/* fusermount3 -u, then the client must exit 0 on its own. */
-static int client_stop(struct cluster *c)
-{
-	const char *argv[] = {fusermount, "-u", c->mnt, NULL};
-	int st, rc = run(argv);
-
-	if (c->client <= 0)
-		return rc;
-	st = wait_exit(c->client, 15000);
-	if (st < 0) {
-		kill(c->client, SIGKILL);
-		waitpid(c->client, NULL, 0);
-	}
-	c->client = 0;
-	if (rc != 0 || st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return -1;
-	return 0;
-}
-
-static void cluster_stop(struct cluster *c)
-{
-	const char *argv[] = {fusermount, "-uz", c->mnt, NULL};
-
-	if (c->client > 0)
-		client_stop(c);
-	if (is_mounted(c->mnt))
-		run(argv);
-	for (int i = 0; i < c->n_nodes; i++)
-		node_kill(c, i);
-}
-
-/* A node's counter (its STATS), or -1. */
-static int64_t node_value(int port, const char *name)
-{
-	char addr[64];
-	th_client_t *cl;
-	uint64_t v = 0;
-	int rc;
-
-	xsnprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
-	cl = th_client_new(addr, 5000);
-	if (!cl)
-		return -1;
-	rc = th_client_stat_value(cl, name, &v);
-	th_client_destroy(&cl);
-	return rc == 0 ? (int64_t)v : -1;
-}
-
-/* Requests of op ("READ") a node answered with success, or -1. */
-static int64_t node_ok(int port, const char *op)
-{
-	char name[128];
-
-	xsnprintf(name, sizeof(name),
-		  "sluice_requests_total{op=\"%s\",status=\"ok\"}", op);
-	return node_value(port, name);
-}
-
 /* ---- the tree dataset ---------------------------------------------------- */
 
-static struct cluster tree;
+static th_cluster_t tree;
 
 /* Sizes that stress block boundaries with BLOCK = 64K. */
 static const size_t edge_sizes[] = {
@@ -483,9 +86,9 @@ static void make_tree(const char *root)
 	uint64_t seed = 1;
 
 	for (int c = 0; c < N_CLASSES; c++) {
-		xsnprintf(dir, sizeof(dir), "%s/train/class%02d", root, c);
+		th_xsnprintf(dir, sizeof(dir), "%s/train/class%02d", root, c);
 		if (c == 0) {
-			xsnprintf(path, sizeof(path), "%s/train", root);
+			th_xsnprintf(path, sizeof(path), "%s/train", root);
 			mkdir(path, 0755);
 		}
 		mkdir(dir, 0755);
@@ -493,52 +96,54 @@ static void make_tree(const char *root)
 			size_t len = 1 + (size_t)((seed * 2654435761u) %
 						  (80 * 1024));
 
-			xsnprintf(path, sizeof(path), "%s/img%04d.jpg", dir, i);
-			make_file(path, len, seed++, 0644);
+			th_xsnprintf(path, sizeof(path), "%s/img%04d.jpg", dir,
+				     i);
+			th_make_file(path, len, seed++, 0644);
 		}
 	}
-	xsnprintf(dir, sizeof(dir), "%s/edge", root);
+	th_xsnprintf(dir, sizeof(dir), "%s/edge", root);
 	mkdir(dir, 0750);
 	for (size_t i = 0; i < SL_ARRAY_SIZE(edge_sizes); i++) {
-		xsnprintf(path, sizeof(path), "%s/size%zu", dir, edge_sizes[i]);
-		make_file(path, edge_sizes[i], seed++, i % 2 ? 0600 : 0444);
+		th_xsnprintf(path, sizeof(path), "%s/size%zu", dir,
+			     edge_sizes[i]);
+		th_make_file(path, edge_sizes[i], seed++, i % 2 ? 0600 : 0444);
 	}
-	xsnprintf(path, sizeof(path), "%s/stream.bin", dir);
-	make_file(path, 5 * 1048576 + 4321, seed++, 0644);
-	xsnprintf(path, sizeof(path), "%s/run.sh", dir);
-	make_file(path, 100, seed++, 0755);
-	xsnprintf(path, sizeof(path), "%s/sp ace & ünï #1", root);
-	make_file(path, 4242, seed++, 0644);
+	th_xsnprintf(path, sizeof(path), "%s/stream.bin", dir);
+	th_make_file(path, 5 * 1048576 + 4321, seed++, 0644);
+	th_xsnprintf(path, sizeof(path), "%s/run.sh", dir);
+	th_make_file(path, 100, seed++, 0755);
+	th_xsnprintf(path, sizeof(path), "%s/sp ace & ünï #1", root);
+	th_make_file(path, 4242, seed++, 0644);
 	/* The longest legal name: 255 bytes. */
 	memset(name, 'x', 255);
 	memcpy(name, "n255_", 5);
 	name[255] = '\0';
-	xsnprintf(path, sizeof(path), "%s/%s", root, name);
-	make_file(path, 10, seed++, 0644);
-	xsnprintf(path, sizeof(path), "%s/empty-dir", root);
+	th_xsnprintf(path, sizeof(path), "%s/%s", root, name);
+	th_make_file(path, 10, seed++, 0644);
+	th_xsnprintf(path, sizeof(path), "%s/empty-dir", root);
 	mkdir(path, 0700);
-	xsnprintf(path, sizeof(path), "%s/a", root);
+	th_xsnprintf(path, sizeof(path), "%s/a", root);
 	mkdir(path, 0755);
-	xsnprintf(path, sizeof(path), "%s/a/b", root);
+	th_xsnprintf(path, sizeof(path), "%s/a/b", root);
 	mkdir(path, 0755);
-	xsnprintf(path, sizeof(path), "%s/a/b/c", root);
+	th_xsnprintf(path, sizeof(path), "%s/a/b/c", root);
 	mkdir(path, 0755);
-	xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", root);
-	make_file(path, 12345, seed++, 0640);
+	th_xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", root);
+	th_make_file(path, 12345, seed++, 0640);
 	/* A directory of many entries, several LIST pages (512 each). */
-	xsnprintf(dir, sizeof(dir), "%s/many", root);
+	th_xsnprintf(dir, sizeof(dir), "%s/many", root);
 	mkdir(dir, 0755);
 	for (int i = 0; i < 1300; i++) {
-		xsnprintf(path, sizeof(path), "%s/f%05d", dir, i);
-		make_file(path, (size_t)(i % 5), seed++, 0644);
+		th_xsnprintf(path, sizeof(path), "%s/f%05d", dir, i);
+		th_make_file(path, (size_t)(i % 5), seed++, 0644);
 	}
 	/* Another, listed first by test_shared_dir_handle (so the kernel's
 	 * readdir cache does not yet answer for the client). */
-	xsnprintf(dir, sizeof(dir), "%s/wide", root);
+	th_xsnprintf(dir, sizeof(dir), "%s/wide", root);
 	mkdir(dir, 0755);
 	for (int i = 0; i < WIDE; i++) {
-		xsnprintf(path, sizeof(path), "%s/w%05d", dir, i);
-		make_file(path, 0, seed++, 0644);
+		th_xsnprintf(path, sizeof(path), "%s/w%05d", dir, i);
+		th_make_file(path, 0, seed++, 0644);
 	}
 }
 
@@ -546,14 +151,14 @@ static void tree_setup(void)
 {
 	const char *extra[] = {"-o", "auto_unmount,allow_other", "-v", NULL};
 
-	cluster_init(&tree, "tree", 3);
+	th_cluster_init(&tree, "tree", 3);
 	make_tree(tree.src);
-	write_conf(&tree, "block_cache = 64M\nprefetch_depth = 4\n");
+	th_cluster_conf(&tree, "block_cache = 64M\nprefetch_depth = 4\n");
 	for (int i = 0; i < tree.n_nodes; i++)
-		node_start(&tree, i);
-	if (client_start(&tree, extra) != 0) {
+		th_cluster_node_start(&tree, i);
+	if (th_client_start(&tree, extra) != 0) {
 		size_t len;
-		char *log = read_file(tree.fclog, &len);
+		char *log = th_read_file(tree.fclog, &len);
 
 		fprintf(stderr, "sluice-fuse did not mount:\n%s\n",
 			log ? log : "");
@@ -564,7 +169,7 @@ static void tree_setup(void)
 
 static void tree_teardown(void)
 {
-	cluster_stop(&tree);
+	th_cluster_stop(&tree);
 }
 
 /* "path\ttype\tsize\tmode\tmtime" per entry, sorted; directory sizes are
@@ -573,13 +178,14 @@ static char *find_listing(const char *dir)
 {
 	char cmd[PATH_MAX + 256];
 
-	xsnprintf(cmd, sizeof(cmd),
-		  "cd '%s' && LC_ALL=C timeout 120 find . -mindepth 1 -printf "
-		  "'%%P\\t%%y\\t%%s\\t%%m\\t%%TY%%Tm%%Td%%TH%%TM%%TS\\n' | "
-		  "sed -E 's/\\.[0-9]+$//; s/^([^\\t]*\\td)\\t[0-9]+/\\1\\t-/' "
-		  "| LC_ALL=C sort",
-		  dir);
-	return capture(cmd);
+	th_xsnprintf(
+		cmd, sizeof(cmd),
+		"cd '%s' && LC_ALL=C timeout 120 find . -mindepth 1 -printf "
+		"'%%P\\t%%y\\t%%s\\t%%m\\t%%TY%%Tm%%Td%%TH%%TM%%TS\\n' | "
+		"sed -E 's/\\.[0-9]+$//; s/^([^\\t]*\\td)\\t[0-9]+/\\1\\t-/' "
+		"| LC_ALL=C sort",
+		dir);
+	return th_capture(cmd);
 }
 
 /* ls -lR, with link counts, owners and directory sizes blanked. */
@@ -587,12 +193,13 @@ static char *ls_listing(const char *dir)
 {
 	char cmd[PATH_MAX + 256];
 
-	xsnprintf(cmd, sizeof(cmd),
-		  "cd '%s' && LC_ALL=C timeout 120 ls -lR --time-style=+%%s . "
-		  "| awk '/^total /{next} NF>=7 {$2=\"-\"; $3=\"-\"; $4=\"-\";"
-		  " if (substr($1,1,1)==\"d\") $5=\"-\"} {print}'",
-		  dir);
-	return capture(cmd);
+	th_xsnprintf(
+		cmd, sizeof(cmd),
+		"cd '%s' && LC_ALL=C timeout 120 ls -lR --time-style=+%%s . "
+		"| awk '/^total /{next} NF>=7 {$2=\"-\"; $3=\"-\"; $4=\"-\";"
+		" if (substr($1,1,1)==\"d\") $5=\"-\"} {print}'",
+		dir);
+	return th_capture(cmd);
 }
 
 START_TEST(test_tree_listing)
@@ -612,7 +219,7 @@ START_TEST(test_tree_listing)
 	free(c);
 	free(d);
 	/* The root lists exactly the datasets. */
-	xsnprintf(root, sizeof(root), "%s", tree.mnt);
+	th_xsnprintf(root, sizeof(root), "%s", tree.mnt);
 	dir = opendir(root);
 	ck_assert_ptr_nonnull(dir);
 	while ((de = readdir(dir)))
@@ -635,7 +242,7 @@ START_TEST(test_inode_numbers)
 
 	ck_assert_int_eq(stat(tree.mnt, &rst), 0);
 	ck_assert_uint_eq(rst.st_ino, 1);
-	xsnprintf(path, sizeof(path), "%s/train/class03", tree.data);
+	th_xsnprintf(path, sizeof(path), "%s/train/class03", tree.data);
 	dir = opendir(path);
 	ck_assert_ptr_nonnull(dir);
 	while ((de = readdir(dir)) && checked < 50) {
@@ -643,7 +250,7 @@ START_TEST(test_inode_numbers)
 
 		if (de->d_name[0] == '.')
 			continue;
-		xsnprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		th_xsnprintf(p, sizeof(p), "%s/%s", path, de->d_name);
 		ck_assert_int_eq(stat(p, &st1), 0);
 		ck_assert_uint_eq(st1.st_ino, de->d_ino);
 		checked++;
@@ -651,7 +258,7 @@ START_TEST(test_inode_numbers)
 	closedir(dir);
 	ck_assert_int_eq(checked, 50);
 	/* Stable while mounted: read a lot, then ask again. */
-	xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", tree.data);
+	th_xsnprintf(path, sizeof(path), "%s/a/b/c/deep.txt", tree.data);
 	ck_assert_int_eq(stat(path, &st1), 0);
 	free(find_listing(tree.data));
 	ck_assert_int_eq(stat(path, &st2), 0);
@@ -659,15 +266,6 @@ START_TEST(test_inode_numbers)
 	ck_assert_uint_ne(st1.st_ino, 0);
 }
 END_TEST
-
-static int64_t cluster_ok(struct cluster *c, const char *op)
-{
-	int64_t sum = 0;
-
-	for (int i = 0; i < c->n_nodes; i++)
-		sum += SL_MAX(node_ok(c->port[i], op), 0);
-	return sum;
-}
 
 /* Two threads read one directory handle with small getdents64 calls:
  * together they see every entry exactly once (the client's pages are
@@ -709,10 +307,10 @@ START_TEST(test_shared_dir_handle)
 	static struct dirreader r[2];
 	char path[PATH_MAX];
 	pthread_t t[2];
-	int64_t lists = cluster_ok(&tree, "LIST");
+	int64_t lists = th_cluster_ok(&tree, "LIST");
 	int fd;
 
-	xsnprintf(path, sizeof(path), "%s/wide", tree.data);
+	th_xsnprintf(path, sizeof(path), "%s/wide", tree.data);
 	fd = open(path, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(fd, 0);
 	for (int round = 0; round < 2; round++) {
@@ -728,7 +326,8 @@ START_TEST(test_shared_dir_handle)
 		ck_assert_int_eq(r[0].bad + r[1].bad, 0);
 		/* The first round came from the client: three pages. */
 		if (round == 0)
-			ck_assert_int_ge(cluster_ok(&tree, "LIST") - lists, 3);
+			ck_assert_int_ge(th_cluster_ok(&tree, "LIST") - lists,
+					 3);
 		ck_assert_int_eq(r[0].dots + r[1].dots, 2);
 		for (int k = 0; k < WIDE; k++)
 			ck_assert_msg(r[0].seen[k] + r[1].seen[k] == 1,
@@ -747,17 +346,17 @@ END_TEST
 START_TEST(test_prefetch)
 {
 	char a[PATH_MAX];
-	int64_t reads0 = cluster_ok(&tree, "READ");
-	int64_t hints0 = cluster_ok(&tree, "PREFETCH"), reads, hints;
+	int64_t reads0 = th_cluster_ok(&tree, "READ");
+	int64_t hints0 = th_cluster_ok(&tree, "PREFETCH"), reads, hints;
 	size_t len, blocks = (5 * 1048576 + 4321 + BLOCK - 1) / BLOCK;
 	char *buf = sl_xmalloc(128 * 1024), *src;
 	int fd;
 	ssize_t n;
 	size_t got = 0;
 
-	xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.src);
-	src = read_file(a, &len);
-	xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.data);
+	th_xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.src);
+	src = th_read_file(a, &len);
+	th_xsnprintf(a, sizeof(a), "%s/edge/stream.bin", tree.data);
 	fd = open(a, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	while ((n = read(fd, buf, 128 * 1024)) > 0) {
@@ -766,8 +365,8 @@ START_TEST(test_prefetch)
 	}
 	ck_assert_uint_eq(got, len);
 	close(fd);
-	reads = cluster_ok(&tree, "READ") - reads0;
-	hints = cluster_ok(&tree, "PREFETCH") - hints0;
+	reads = th_cluster_ok(&tree, "READ") - reads0;
+	hints = th_cluster_ok(&tree, "PREFETCH") - hints0;
 	fprintf(stderr,
 		"prefetch: %zu blocks read with %lld READs and %lld "
 		"PREFETCH hints\n",
@@ -781,17 +380,6 @@ START_TEST(test_prefetch)
 }
 END_TEST
 
-static int compare_file(const char *src, const char *mnt)
-{
-	size_t la, lb;
-	char *a = read_file(src, &la), *b = read_file(mnt, &lb);
-	int same = a && b && la == lb && memcmp(a, b, la) == 0;
-
-	free(a);
-	free(b);
-	return same;
-}
-
 START_TEST(test_every_file)
 {
 	char *list = find_listing(tree.src), *line, *save = NULL;
@@ -804,9 +392,9 @@ START_TEST(test_every_file)
 		if (!tab || tab[1] != 'f')
 			continue;
 		*tab = '\0';
-		xsnprintf(a, sizeof(a), "%s/%s", tree.src, line);
-		xsnprintf(b, sizeof(b), "%s/%s", tree.data, line);
-		ck_assert_msg(compare_file(a, b), "%s differs", line);
+		th_xsnprintf(a, sizeof(a), "%s/%s", tree.src, line);
+		th_xsnprintf(b, sizeof(b), "%s/%s", tree.data, line);
+		ck_assert_msg(th_compare_file(a, b), "%s differs", line);
 		files++;
 	}
 	free(list);
@@ -830,10 +418,10 @@ START_TEST(test_random_preads)
 	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
 		char p[PATH_MAX];
 
-		xsnprintf(p, sizeof(p), "%s/%s", tree.src, names[i]);
-		src[i] = read_file(p, &len[i]);
+		th_xsnprintf(p, sizeof(p), "%s/%s", tree.src, names[i]);
+		src[i] = th_read_file(p, &len[i]);
 		ck_assert_ptr_nonnull(src[i]);
-		xsnprintf(p, sizeof(p), "%s/%s", tree.data, names[i]);
+		th_xsnprintf(p, sizeof(p), "%s/%s", tree.data, names[i]);
 		fds[i] = open(p, O_RDONLY | O_CLOEXEC);
 		ck_assert_int_ge(fds[i], 0);
 	}
@@ -877,55 +465,59 @@ END_TEST
 
 START_TEST(test_dataloader)
 {
+	pid_t worker;
 	char cmd[3 * PATH_MAX], script[PATH_MAX], train[PATH_MAX],
 		status[PATH_MAX];
 	char *out, *rss;
 
 	ck_assert_msg(access("/usr/bin/python3", X_OK) == 0, "no python3");
-	xsnprintf(script, sizeof(script), "%s/test/it_fuse_loader.py",
-		  getenv("SLUICE_SRC") ? getenv("SLUICE_SRC") : ".");
-	xsnprintf(train, sizeof(train), "%s/train", tree.src);
-	xsnprintf(cmd, sizeof(cmd),
-		  "timeout 600 /usr/bin/python3 '%s' '%s/train' '%s' 2 4 2>&1",
-		  script, tree.data, train);
-	out = capture(cmd);
+	th_xsnprintf(script, sizeof(script), "%s/test/it_fuse_loader.py",
+		     getenv("SLUICE_SRC") ? getenv("SLUICE_SRC") : ".");
+	th_xsnprintf(train, sizeof(train), "%s/train", tree.src);
+	th_xsnprintf(
+		cmd, sizeof(cmd),
+		"timeout 600 /usr/bin/python3 '%s' '%s/train' '%s' 2 4 2>&1",
+		script, tree.data, train);
+	out = th_capture(cmd);
 	fprintf(stderr, "%s", out);
 	ck_assert_msg(strstr(out, "mismatches=0") && strstr(out, "epochs=2") &&
 			      strstr(out, "files=2000"),
 		      "DataLoader failed: %s", out);
 	free(out);
-	/* Report the client's memory after two epochs. */
-	xsnprintf(status, sizeof(status),
-		  "grep -E 'VmRSS|VmHWM' /proc/%d/status", (int)tree.client);
-	rss = capture(status);
+	/* Report the client's memory after two epochs: its worker's, and
+	 * its supervisor's. */
+	worker = th_client_worker(&tree, 1000);
+	ck_assert_int_gt(worker, 0);
+	th_xsnprintf(status, sizeof(status),
+		     "grep -E 'VmRSS|VmHWM' /proc/%d/status", (int)worker);
+	rss = th_capture(status);
 	fprintf(stderr,
-		"sluice-fuse after 2 DataLoader epochs over 2,000 "
+		"sluice-fuse's worker after 2 DataLoader epochs over 2,000 "
 		"files: %s",
 		rss);
 	free(rss);
+	fprintf(stderr, "sluice-fuse's supervisor: VmRSS %ld kB\n",
+		th_proc_status_kb(tree.client, "VmRSS"));
 	/* Bounded by the block cache (64M here), not by the data read
-	 * (sanitizer builds carry their own large overhead). */
-	xsnprintf(status, sizeof(status), "/proc/%d/maps", (int)tree.client);
-	if (!file_contains(status, "libasan"))
-		ck_assert_int_lt(th_proc_status_kb(tree.client, "VmRSS"),
+	 * (sanitizer builds carry their own large overhead); the supervisor
+	 * by nearly nothing. */
+	th_xsnprintf(status, sizeof(status), "/proc/%d/maps", (int)worker);
+	if (!th_file_contains(status, "libasan")) {
+		ck_assert_int_lt(th_proc_status_kb(worker, "VmRSS"),
 				 (64 + 48) * 1024);
+		ck_assert_int_lt(th_proc_status_kb(tree.client, "VmRSS"),
+				 16 * 1024);
+	}
 }
 END_TEST
 
-static void expect_errno(int rc, int want, const char *what)
-{
-	ck_assert_msg(rc < 0 && errno == want, "%s: rc %d errno %s, want %s",
-		      what, rc, strerror(errno), strerror(want));
-}
-
-/* mnt's line of /proc/self/mounts ("" if none). */
 static char *mount_line(const char *mnt)
 {
 	char cmd[PATH_MAX + 64];
 
-	xsnprintf(cmd, sizeof(cmd), "grep ' %s fuse.sluice ' /proc/self/mounts",
-		  mnt);
-	return capture(cmd);
+	th_xsnprintf(cmd, sizeof(cmd),
+		     "grep ' %s fuse.sluice ' /proc/self/mounts", mnt);
+	return th_capture(cmd);
 }
 
 /* Every write under data fails with EROFS and changes nothing; file is a
@@ -935,26 +527,26 @@ static void check_erofs(const char *data, const char *file, const char *empty)
 	char f[PATH_MAX], n[PATH_MAX], x[PATH_MAX];
 	struct timeval tv[2] = {{0, 0}, {0, 0}};
 
-	xsnprintf(f, sizeof(f), "%s/%s", data, file);
-	xsnprintf(n, sizeof(n), "%s/newfile", data);
-	xsnprintf(x, sizeof(x), "%s/%s", data, empty);
-	expect_errno(open(f, O_WRONLY), EROFS, "open O_WRONLY");
-	expect_errno(open(f, O_RDWR), EROFS, "open O_RDWR");
-	expect_errno(open(f, O_RDONLY | O_TRUNC), EROFS, "open O_TRUNC");
-	expect_errno(open(n, O_WRONLY | O_CREAT, 0644), EROFS, "create");
-	expect_errno(mkdir(n, 0755), EROFS, "mkdir");
-	expect_errno(mknod(n, S_IFREG | 0644, 0), EROFS, "mknod");
-	expect_errno(unlink(f), EROFS, "unlink");
-	expect_errno(rmdir(x), EROFS, "rmdir");
-	expect_errno(rename(f, n), EROFS, "rename");
-	expect_errno(link(f, n), EROFS, "link");
-	expect_errno(symlink("x", n), EROFS, "symlink");
-	expect_errno(chmod(f, 0777), EROFS, "chmod");
-	expect_errno(chown(f, 1, 1), EROFS, "chown");
-	expect_errno(truncate(f, 0), EROFS, "truncate");
-	expect_errno(utimes(f, tv), EROFS, "utimes");
-	expect_errno(setxattr(f, "user.x", "1", 1, 0), EROFS, "setxattr");
-	expect_errno(removexattr(f, "user.x"), EROFS, "removexattr");
+	th_xsnprintf(f, sizeof(f), "%s/%s", data, file);
+	th_xsnprintf(n, sizeof(n), "%s/newfile", data);
+	th_xsnprintf(x, sizeof(x), "%s/%s", data, empty);
+	th_expect_errno(open(f, O_WRONLY), EROFS, "open O_WRONLY");
+	th_expect_errno(open(f, O_RDWR), EROFS, "open O_RDWR");
+	th_expect_errno(open(f, O_RDONLY | O_TRUNC), EROFS, "open O_TRUNC");
+	th_expect_errno(open(n, O_WRONLY | O_CREAT, 0644), EROFS, "create");
+	th_expect_errno(mkdir(n, 0755), EROFS, "mkdir");
+	th_expect_errno(mknod(n, S_IFREG | 0644, 0), EROFS, "mknod");
+	th_expect_errno(unlink(f), EROFS, "unlink");
+	th_expect_errno(rmdir(x), EROFS, "rmdir");
+	th_expect_errno(rename(f, n), EROFS, "rename");
+	th_expect_errno(link(f, n), EROFS, "link");
+	th_expect_errno(symlink("x", n), EROFS, "symlink");
+	th_expect_errno(chmod(f, 0777), EROFS, "chmod");
+	th_expect_errno(chown(f, 1, 1), EROFS, "chown");
+	th_expect_errno(truncate(f, 0), EROFS, "truncate");
+	th_expect_errno(utimes(f, tv), EROFS, "utimes");
+	th_expect_errno(setxattr(f, "user.x", "1", 1, 0), EROFS, "setxattr");
+	th_expect_errno(removexattr(f, "user.x"), EROFS, "removexattr");
 	/* Nothing changed. */
 	ck_assert_int_eq(access(n, F_OK), -1);
 	ck_assert_int_eq(access(f, R_OK), 0);
@@ -970,7 +562,7 @@ START_TEST(test_erofs)
 	out = mount_line(tree.mnt);
 	ck_assert_msg(strstr(out, " ro,"), "%s", out);
 	free(out);
-	ck_assert(file_contains(tree.fclog, "opens: in the kernel"));
+	ck_assert(th_file_contains(tree.fclog, "opens: in the kernel"));
 }
 END_TEST
 
@@ -981,40 +573,40 @@ START_TEST(test_hostile_names)
 
 	memset(name, 'x', 256);
 	name[256] = '\0';
-	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
-	expect_errno(stat(p, &st), ENAMETOOLONG, "256-byte name");
-	expect_errno(open(p, O_RDONLY), ENAMETOOLONG, "open 256-byte name");
+	th_xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	th_expect_errno(stat(p, &st), ENAMETOOLONG, "256-byte name");
+	th_expect_errno(open(p, O_RDONLY), ENAMETOOLONG, "open 256-byte name");
 	name[255] = '\0';
-	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
-	expect_errno(stat(p, &st), ENOENT, "255-byte name");
+	th_xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	th_expect_errno(stat(p, &st), ENOENT, "255-byte name");
 	memcpy(name, "n255_", 5);
-	xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
+	th_xsnprintf(p, sizeof(p), "%s/%s", tree.data, name);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_int_eq(st.st_size, 10);
-	xsnprintf(p, sizeof(p), "%s/a\nb", tree.data);
-	expect_errno(stat(p, &st), ENOENT, "newline");
-	xsnprintf(p, sizeof(p), "%s/edge\n/size1", tree.data);
-	expect_errno(stat(p, &st), ENOENT, "newline dir");
-	xsnprintf(p, sizeof(p), "%s/\\..", tree.data);
-	expect_errno(stat(p, &st), ENOENT, "backslash dots");
-	xsnprintf(p, sizeof(p), "%s/...", tree.data);
-	expect_errno(stat(p, &st), ENOENT, "three dots");
-	xsnprintf(p, sizeof(p), "%s/nosuch/../edge", tree.data);
-	expect_errno(stat(p, &st), ENOENT, "through a missing dir");
-	xsnprintf(p, sizeof(p), "%s/edge/size1/x", tree.data);
-	expect_errno(stat(p, &st), ENOTDIR, "through a file");
+	th_xsnprintf(p, sizeof(p), "%s/a\nb", tree.data);
+	th_expect_errno(stat(p, &st), ENOENT, "newline");
+	th_xsnprintf(p, sizeof(p), "%s/edge\n/size1", tree.data);
+	th_expect_errno(stat(p, &st), ENOENT, "newline dir");
+	th_xsnprintf(p, sizeof(p), "%s/\\..", tree.data);
+	th_expect_errno(stat(p, &st), ENOENT, "backslash dots");
+	th_xsnprintf(p, sizeof(p), "%s/...", tree.data);
+	th_expect_errno(stat(p, &st), ENOENT, "three dots");
+	th_xsnprintf(p, sizeof(p), "%s/nosuch/../edge", tree.data);
+	th_expect_errno(stat(p, &st), ENOENT, "through a missing dir");
+	th_xsnprintf(p, sizeof(p), "%s/edge/size1/x", tree.data);
+	th_expect_errno(stat(p, &st), ENOTDIR, "through a file");
 	/* ".." climbs inside the mount only: dataset root's parent is the
 	 * mount root, whose parent is the real directory above it. */
 	ck_assert_int_eq(stat(tree.mnt, &root), 0);
-	xsnprintf(p, sizeof(p), "%s/a/b/../../..", tree.data);
+	th_xsnprintf(p, sizeof(p), "%s/a/b/../../..", tree.data);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_uint_eq(st.st_ino, root.st_ino);
 	ck_assert_uint_eq(st.st_dev, root.st_dev);
-	xsnprintf(p, sizeof(p), "%s/a/../edge/../a/b/c/deep.txt", tree.data);
+	th_xsnprintf(p, sizeof(p), "%s/a/../edge/../a/b/c/deep.txt", tree.data);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_int_eq(st.st_size, 12345);
-	xsnprintf(p, sizeof(p), "%s/nosuchdataset", tree.mnt);
-	expect_errno(stat(p, &st), ENOENT, "unknown dataset");
+	th_xsnprintf(p, sizeof(p), "%s/nosuchdataset", tree.mnt);
+	th_expect_errno(stat(p, &st), ENOENT, "unknown dataset");
 }
 END_TEST
 
@@ -1024,14 +616,14 @@ START_TEST(test_xattr_statfs)
 	struct statvfs sv;
 	int fd;
 
-	xsnprintf(f, sizeof(f), "%s/edge/size1", tree.data);
-	expect_errno((int)getxattr(f, "user.foo", v, sizeof(v)), ENODATA,
-		     "getxattr");
+	th_xsnprintf(f, sizeof(f), "%s/edge/size1", tree.data);
+	th_expect_errno((int)getxattr(f, "user.foo", v, sizeof(v)), ENODATA,
+			"getxattr");
 	ck_assert_int_eq(listxattr(f, NULL, 0), 0);
 	ck_assert_int_eq(statvfs(tree.mnt, &sv), 0);
 	ck_assert_uint_eq(sv.f_namemax, 255);
 	/* A directory cannot be opened for reading bytes. */
-	xsnprintf(f, sizeof(f), "%s/a", tree.data);
+	th_xsnprintf(f, sizeof(f), "%s/a", tree.data);
 	fd = open(f, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq((int)read(fd, v, 1), -1);
@@ -1043,7 +635,7 @@ END_TEST
 /* ---- fail-over ----------------------------------------------------------- */
 
 struct fo_reader {
-	struct cluster *c;
+	th_cluster_t *c;
 	int from, to, step; /* files from, from+step, ... < to */
 	_Atomic int *progress;
 	_Atomic int errors;
@@ -1056,9 +648,9 @@ static void *fo_read(void *arg)
 	char a[PATH_MAX], b[PATH_MAX];
 
 	for (int i = r->from; i < r->to; i += r->step) {
-		xsnprintf(a, sizeof(a), "%s/f%04d", r->c->src, i);
-		xsnprintf(b, sizeof(b), "%s/f%04d", r->c->data, i);
-		if (!compare_file(a, b)) {
+		th_xsnprintf(a, sizeof(a), "%s/f%04d", r->c->src, i);
+		th_xsnprintf(b, sizeof(b), "%s/f%04d", r->c->data, i);
+		if (!th_compare_file(a, b)) {
 			if (atomic_fetch_add(&r->errors, 1) == 0)
 				snprintf(r->first_error, sizeof(r->first_error),
 					 "f%04d: %s", i, strerror(errno));
@@ -1070,7 +662,7 @@ static void *fo_read(void *arg)
 
 /* Read files [from, to) with 4 threads; kill node `victim` (if >= 0) once
  * a third of them are read.  Returns the number of errors. */
-static int fo_epoch(struct cluster *c, int from, int to, int victim)
+static int fo_epoch(th_cluster_t *c, int from, int to, int victim)
 {
 	struct fo_reader r[4];
 	pthread_t th[4];
@@ -1088,8 +680,8 @@ static int fo_epoch(struct cluster *c, int from, int to, int victim)
 	}
 	if (victim >= 0) {
 		while (atomic_load(&progress) < (to - from) / 3)
-			msleep(5);
-		node_kill(c, victim);
+			th_msleep(5);
+		th_cluster_node_kill(c, victim);
 	}
 	for (int i = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
@@ -1103,23 +695,23 @@ static int fo_epoch(struct cluster *c, int from, int to, int victim)
 
 START_TEST(test_failover)
 {
-	struct cluster c;
+	th_cluster_t c;
 	char path[PATH_MAX];
 	int victim = 1, errors;
 	int64_t served;
 	uint64_t t0;
 
-	cluster_init(&c, "failover", 3);
+	th_cluster_init(&c, "failover", 3);
 	for (int i = 0; i < FO_FILES; i++) {
-		xsnprintf(path, sizeof(path), "%s/f%04d", c.src, i);
-		make_file(path, 20000 + (size_t)i * 1500, 1000 + (uint64_t)i,
-			  0644);
+		th_xsnprintf(path, sizeof(path), "%s/f%04d", c.src, i);
+		th_make_file(path, 20000 + (size_t)i * 1500, 1000 + (uint64_t)i,
+			     0644);
 	}
-	write_conf(&c, "block_cache = 4M\nprefetch_depth = 2\n"
-		       "request_timeout = 700ms\ndown_backoff = 1s\n");
+	th_cluster_conf(&c, "block_cache = 4M\nprefetch_depth = 2\n"
+			    "request_timeout = 700ms\ndown_backoff = 1s\n");
 	for (int i = 0; i < c.n_nodes; i++)
-		node_start(&c, i);
-	ck_assert_int_eq(client_start(&c, NULL), 0);
+		th_cluster_node_start(&c, i);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
 
 	/* First half, with node 1 killed a third of the way in. */
 	t0 = sl_now_ms();
@@ -1129,35 +721,35 @@ START_TEST(test_failover)
 		"errors, %llu ms\n",
 		errors, (unsigned long long)(sl_now_ms() - t0));
 	ck_assert_int_eq(errors, 0);
-	ck_assert(file_contains(c.fclog, "not using it"));
+	ck_assert(th_file_contains(c.fclog, "not using it"));
 
 	/* Restart it; the client probes it back into use. */
-	node_start(&c, victim);
-	for (int t = 0; t < 300 && !file_contains(c.fclog, "answers again");
+	th_cluster_node_start(&c, victim);
+	for (int t = 0; t < 300 && !th_file_contains(c.fclog, "answers again");
 	     t++)
-		msleep(50);
-	ck_assert_msg(file_contains(c.fclog, "answers again"),
+		th_msleep(50);
+	ck_assert_msg(th_file_contains(c.fclog, "answers again"),
 		      "restarted node not taken back");
 	errors = fo_epoch(&c, FO_FILES / 2, FO_FILES, -1);
 	ck_assert_int_eq(errors, 0);
-	served = node_ok(c.port[victim], "READ");
+	served = th_node_ok(c.port[victim], "READ");
 	fprintf(stderr, "fail-over: restarted node served %lld reads\n",
 		(long long)served);
 	ck_assert_int_gt(served, 0);
-	ck_assert_int_eq(client_stop(&c), 0);
-	cluster_stop(&c);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
 /* ---- sequential shards over a small client cache --------------------------
  */
 
-static void small_tree(struct cluster *c)
+static void small_tree(th_cluster_t *c)
 {
 	char p[PATH_MAX];
 
-	xsnprintf(p, sizeof(p), "%s/hello.txt", c->src);
-	write_file(p, "hello\n", 6);
+	th_xsnprintf(p, sizeof(p), "%s/hello.txt", c->src);
+	th_put_file(p, "hello\n", 6);
 }
 
 struct shard_reader {
@@ -1194,12 +786,12 @@ static void *shard_read(void *arg)
 	return NULL;
 }
 
-static int64_t cluster_value(struct cluster *c, const char *name)
+static int64_t cluster_value(th_cluster_t *c, const char *name)
 {
 	int64_t sum = 0;
 
 	for (int i = 0; i < c->n_nodes; i++)
-		sum += SL_MAX(node_value(c->port[i], name), 0);
+		sum += SL_MAX(th_node_value(c->port[i], name), 0);
 	return sum;
 }
 
@@ -1212,7 +804,7 @@ static int64_t cluster_value(struct cluster *c, const char *name)
  */
 START_TEST(test_shard_readers)
 {
-	struct cluster c;
+	th_cluster_t c;
 	struct shard_reader r[N_SHARDS];
 	pthread_t th[N_SHARDS];
 	char mnt[N_SHARDS][PATH_MAX];
@@ -1220,23 +812,24 @@ START_TEST(test_shard_readers)
 	size_t len = (size_t)SHARD_MB << 20, total = 0;
 	int64_t served0, served, reads0, reads;
 
-	cluster_init(&c, "shards", 2);
+	th_cluster_init(&c, "shards", 2);
 	c.block_size = "1M";
 	for (int i = 0; i < N_SHARDS; i++) {
 		char p[PATH_MAX];
 
 		src[i] = sl_xmalloc(len);
-		fill_bytes(src[i], len, 5000 + (uint64_t)i);
-		xsnprintf(p, sizeof(p), "%s/shard%d.tar", c.src, i);
-		write_file(p, src[i], len);
-		xsnprintf(mnt[i], sizeof(mnt[i]), "%s/shard%d.tar", c.data, i);
+		th_fill_bytes(src[i], len, 5000 + (uint64_t)i);
+		th_xsnprintf(p, sizeof(p), "%s/shard%d.tar", c.src, i);
+		th_put_file(p, src[i], len);
+		th_xsnprintf(mnt[i], sizeof(mnt[i]), "%s/shard%d.tar", c.data,
+			     i);
 	}
-	write_conf(&c, "block_cache = 16M\nprefetch_depth = 4\n");
+	th_cluster_conf(&c, "block_cache = 16M\nprefetch_depth = 4\n");
 	for (int i = 0; i < c.n_nodes; i++)
-		node_start(&c, i);
-	ck_assert_int_eq(client_start(&c, NULL), 0);
+		th_cluster_node_start(&c, i);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
 	served0 = cluster_value(&c, "sluice_bytes_served_total");
-	reads0 = cluster_ok(&c, "READ");
+	reads0 = th_cluster_ok(&c, "READ");
 	for (int i = 0; i < N_SHARDS; i++) {
 		r[i] = (struct shard_reader){
 			.path = mnt[i], .want = src[i], .len = len};
@@ -1250,15 +843,15 @@ START_TEST(test_shard_readers)
 		free(src[i]);
 	}
 	served = cluster_value(&c, "sluice_bytes_served_total") - served0;
-	reads = cluster_ok(&c, "READ") - reads0;
+	reads = th_cluster_ok(&c, "READ") - reads0;
 	fprintf(stderr,
 		"shards: %d readers read %zu MiB; the nodes served %lld MiB "
 		"(%.2fx) in %lld READs\n",
 		N_SHARDS, total >> 20, (long long)(served >> 20),
 		(double)served / (double)total, (long long)reads);
 	ck_assert_int_le(served * 100, (int64_t)total * 115);
-	ck_assert_int_eq(client_stop(&c), 0);
-	cluster_stop(&c);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
@@ -1268,34 +861,34 @@ END_TEST
  */
 START_TEST(test_rw_mount)
 {
-	struct cluster c;
+	th_cluster_t c;
 	const char *extra[] = {"-o", "rw", "-v", NULL};
 	char a[PATH_MAX], b[PATH_MAX], *out;
 	size_t blocks = (2 * 1048576 + BLOCK - 1) / BLOCK;
 	int64_t reads0, reads;
 
-	cluster_init(&c, "rw", 1);
+	th_cluster_init(&c, "rw", 1);
 	small_tree(&c);
-	xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
-	make_file(a, 2 * 1048576, 77, 0644);
-	xsnprintf(a, sizeof(a), "%s/empty", c.src);
+	th_xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
+	th_make_file(a, 2 * 1048576, 77, 0644);
+	th_xsnprintf(a, sizeof(a), "%s/empty", c.src);
 	mkdir(a, 0755);
-	write_conf(&c, NULL);
-	node_start(&c, 0);
-	ck_assert_int_eq(client_start(&c, extra), 0);
+	th_cluster_conf(&c, NULL);
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, extra), 0);
 	out = mount_line(c.mnt);
 	ck_assert_msg(strstr(out, " rw,"), "%s", out);
 	free(out);
 	check_erofs(c.data, "hello.txt", "empty");
-	reads0 = cluster_ok(&c, "READ");
-	xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
-	xsnprintf(b, sizeof(b), "%s/stream.bin", c.data);
-	ck_assert(compare_file(a, b));
-	reads = cluster_ok(&c, "READ") - reads0;
+	reads0 = th_cluster_ok(&c, "READ");
+	th_xsnprintf(a, sizeof(a), "%s/stream.bin", c.src);
+	th_xsnprintf(b, sizeof(b), "%s/stream.bin", c.data);
+	ck_assert(th_compare_file(a, b));
+	reads = th_cluster_ok(&c, "READ") - reads0;
 	ck_assert_int_eq(reads, (int64_t)blocks); /* each block once */
-	ck_assert(file_contains(c.fclog, "opens: through sluice-fuse"));
-	ck_assert_int_eq(client_stop(&c), 0);
-	cluster_stop(&c);
+	ck_assert(th_file_contains(c.fclog, "opens: through sluice-fuse"));
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
@@ -1307,43 +900,315 @@ END_TEST
  */
 START_TEST(test_lookup_by_path)
 {
-	struct cluster c;
+	th_cluster_t c;
 	char a[PATH_MAX], b[PATH_MAX];
 	int64_t stats0, lists0, stats, lists;
 	struct stat st;
 
-	cluster_init(&c, "bypath", 1);
+	th_cluster_init(&c, "bypath", 1);
 	for (int d = 0; d < 3; d++) {
-		xsnprintf(a, sizeof(a), "%s/d%d", c.src, d);
+		th_xsnprintf(a, sizeof(a), "%s/d%d", c.src, d);
 		mkdir(a, 0755);
 		for (int i = 0; i < 50; i++) {
-			xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
-			make_file(a, 100 + (size_t)i * 37,
-				  (uint64_t)(d * 100 + i), 0644);
+			th_xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
+			th_make_file(a, 100 + (size_t)i * 37,
+				     (uint64_t)(d * 100 + i), 0644);
 		}
 	}
-	write_conf(&c, NULL);
-	node_start(&c, 0);
-	ck_assert_int_eq(client_start(&c, NULL), 0);
-	stats0 = cluster_ok(&c, "STAT");
-	lists0 = cluster_ok(&c, "LIST");
+	th_cluster_conf(&c, NULL);
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	stats0 = th_cluster_ok(&c, "STAT");
+	lists0 = th_cluster_ok(&c, "LIST");
 	for (int d = 0; d < 3; d++)
 		for (int i = 0; i < 50; i++) {
-			xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
-			xsnprintf(b, sizeof(b), "%s/d%d/f%02d", c.data, d, i);
-			ck_assert_msg(compare_file(a, b), "d%d/f%02d", d, i);
+			th_xsnprintf(a, sizeof(a), "%s/d%d/f%02d", c.src, d, i);
+			th_xsnprintf(b, sizeof(b), "%s/d%d/f%02d", c.data, d,
+				     i);
+			ck_assert_msg(th_compare_file(a, b), "d%d/f%02d", d, i);
 		}
-	xsnprintf(b, sizeof(b), "%s/d1/nosuch", c.data);
-	expect_errno(stat(b, &st), ENOENT, "a name the listing lacks");
-	stats = cluster_ok(&c, "STAT") - stats0;
-	lists = cluster_ok(&c, "LIST") - lists0;
+	th_xsnprintf(b, sizeof(b), "%s/d1/nosuch", c.data);
+	th_expect_errno(stat(b, &st), ENOENT, "a name the listing lacks");
+	stats = th_cluster_ok(&c, "STAT") - stats0;
+	lists = th_cluster_ok(&c, "LIST") - lists0;
 	fprintf(stderr,
 		"by path: 150 files opened with %lld STATs, %lld LISTs\n",
 		(long long)stats, (long long)lists);
 	ck_assert_int_le(stats, 10);
 	ck_assert_int_ge(lists, 3);
-	ck_assert_int_eq(client_stop(&c), 0);
-	cluster_stop(&c);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/* ---- files that change in the store -------------------------------------- */
+
+/*
+ * Read the first block of dir/name (dir: a dataset's source, mnt: the
+ * same in the mount), rewrite it in the store with other bytes and
+ * another size, and read on through the same descriptor: the part not
+ * read yet is the new bytes (the node refuses the old version with
+ * ESTALE), fstat and stat show the new size, the first block read again
+ * is new too (the kernel dropped its pages) and a fresh open reads the
+ * whole new file.
+ */
+static void check_rewrite(const char *dir, const char *mnt, const char *name)
+{
+	size_t old_len = 3 * BLOCK + 100, new_len = 5 * BLOCK + 7;
+	uint8_t *old = sl_xmalloc(old_len), *nw = sl_xmalloc(new_len);
+	uint8_t *buf = sl_xmalloc(new_len + 1);
+	char src[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	th_fill_bytes(old, old_len, 11);
+	th_fill_bytes(nw, new_len, 12);
+	th_xsnprintf(src, sizeof(src), "%s/%s", dir, name);
+	th_xsnprintf(path, sizeof(path), "%s/%s", mnt, name);
+	th_put_file(src, old, old_len);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	/* No kernel read-ahead: the part not read stays unread. */
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	ck_assert_int_eq(pread(fd, buf, BLOCK, 0), BLOCK);
+	ck_assert(memcmp(buf, old, BLOCK) == 0);
+	th_put_file(src, nw, new_len);
+
+	n = pread(fd, buf, BLOCK, BLOCK);
+	ck_assert_msg(n == BLOCK, "%s: pread after the change: %zd (%s)", name,
+		      n, n < 0 ? strerror(errno) : "short");
+	ck_assert_msg(memcmp(buf, nw + BLOCK, BLOCK) == 0,
+		      "%s: old bytes after the change", name);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)new_len);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)new_len);
+	n = pread(fd, buf, new_len + 1, 0);
+	ck_assert_int_eq(n, (ssize_t)new_len);
+	ck_assert_msg(memcmp(buf, nw, new_len) == 0,
+		      "%s: the kernel kept old pages", name);
+	close(fd);
+	ck_assert(th_compare_file(src, path));
+	free(old);
+	free(nw);
+	free(buf);
+}
+
+/*
+ * Read the first block of dir/name, delete it from the store: the rest
+ * reads ENOENT, not ESTALE, and within wait_ms (the dataset's metadata
+ * TTL, for the nodes' caches, plus a moment for the kernel's) so do stat
+ * and open.
+ */
+static void check_delete(const char *dir, const char *mnt, const char *name,
+			 unsigned wait_ms)
+{
+	size_t len = 2 * BLOCK + 5;
+	uint8_t *want = sl_xmalloc(len), buf[BLOCK];
+	char src[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	int fd, rc = 0;
+
+	th_fill_bytes(want, len, 13);
+	th_xsnprintf(src, sizeof(src), "%s/%s", dir, name);
+	th_xsnprintf(path, sizeof(path), "%s/%s", mnt, name);
+	th_put_file(src, want, len);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	ck_assert_int_eq(pread(fd, buf, BLOCK, 0), BLOCK);
+	ck_assert(memcmp(buf, want, BLOCK) == 0);
+	ck_assert_int_eq(unlink(src), 0);
+	th_expect_errno((int)pread(fd, buf, BLOCK, BLOCK), ENOENT,
+			"read of a deleted file");
+	close(fd);
+	for (unsigned t = 0; t <= wait_ms / 50; t++) {
+		rc = stat(path, &st);
+		if (rc < 0)
+			break;
+		th_msleep(50);
+	}
+	th_expect_errno(rc, ENOENT, "stat of a deleted file");
+	th_expect_errno(open(path, O_RDONLY | O_CLOEXEC), ENOENT,
+			"open of a deleted file");
+	free(want);
+}
+
+/* A dataset with a metadata TTL (opens go through the client) on three
+ * nodes, and one with a short TTL for deletions. */
+START_TEST(test_changed_ttl)
+{
+	th_cluster_t c;
+	const char *verbose[] = {"-v", NULL};
+	char sections[PATH_MAX + 256], short_src[PATH_MAX], short_mnt[PATH_MAX];
+
+	th_cluster_init(&c, "changed", 3);
+	small_tree(&c);
+	th_xsnprintf(short_src, sizeof(short_src), "%s/short", c.dir);
+	th_xsnprintf(short_mnt, sizeof(short_mnt), "%s/short", c.mnt);
+	mkdir(short_src, 0755);
+	th_xsnprintf(sections, sizeof(sections),
+		     "[dataset short]\nbackend = posix\nuri = file://%s\n"
+		     "block_size = 64K\nmetadata_ttl = 1s\n\n",
+		     short_src);
+	c.ds_extra = "metadata_ttl = 60s\n";
+	c.sections = sections;
+	th_cluster_up(&c, NULL, verbose);
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+
+		th_xsnprintf(name, sizeof(name), "rewritten%d.bin", i);
+		check_rewrite(c.src, c.data, name);
+	}
+	check_delete(short_src, short_mnt, "deleted.bin", 5000);
+	ck_assert(th_file_contains(c.fclog, "changed in the store"));
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/* An immutable dataset on the default read-only mount: the kernel opens
+ * files itself and keeps their pages for good, until told otherwise. */
+START_TEST(test_changed_immutable)
+{
+	th_cluster_t c;
+	const char *verbose[] = {"-v", NULL};
+
+	th_cluster_init(&c, "changed-imm", 1);
+	small_tree(&c);
+	th_cluster_up(&c, NULL, verbose);
+	check_rewrite(c.src, c.data, "rewritten.bin");
+	check_delete(c.src, c.data, "deleted.bin", 2000);
+	ck_assert(th_file_contains(c.fclog, "opens: in the kernel"));
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/* ---- a metadata walk past the inode table's bound ------------------------ */
+
+#define WALK_FILES 20000
+#define WALK_MAX   5000 /* the client's max_inodes */
+
+/* A number after key (e.g. "peak ") in the client's last summary line. */
+static long long summary_value(const char *log, const char *key)
+{
+	const char *line = NULL, *p = log, *k;
+
+	while ((p = strstr(p, "reads ")) != NULL)
+		line = p++;
+	k = line ? strstr(line, key) : NULL;
+	return k ? atoll(k + strlen(key)) : -1;
+}
+
+/*
+ * os.walk and a stat of every entry over four times more files than the
+ * client's inode table holds, twice: every stat right, no error, the
+ * table never past its bound -- the kernel was asked to forget cold names
+ * and did, so no lookup was refused -- and the client's memory grows by
+ * the bounded caches only.
+ */
+START_TEST(test_inode_bound)
+{
+	pid_t worker;
+	th_cluster_t c;
+	const char *verbose[] = {"-v", NULL};
+	char cmd[3 * PATH_MAX], script[PATH_MAX];
+	const char *src = getenv("SLUICE_SRC") ? getenv("SLUICE_SRC") : ".";
+	long rss0, peak_kb;
+	size_t len;
+	char *out, *log;
+
+	th_cluster_init(&c, "walk", 1);
+	th_xsnprintf(script, sizeof(script), "%s/scripts/walk.py", src);
+	th_xsnprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' '%s' --make %d",
+		     script, c.src, WALK_FILES);
+	free(th_capture(cmd));
+	th_cluster_up(&c, "max_inodes = 5000\n", verbose);
+	worker = th_client_worker(&c, 1000);
+	ck_assert_int_gt(worker, 0);
+	rss0 = th_proc_status_kb(worker, "VmRSS");
+	for (int round = 0; round < 2; round++) {
+		th_xsnprintf(
+			cmd, sizeof(cmd),
+			"timeout 600 /usr/bin/python3 '%s' '%s' --src '%s' "
+			"--pid %d 2>&1",
+			script, c.data, c.src, (int)worker);
+		out = th_capture(cmd);
+		fprintf(stderr, "max_inodes = %d, round %d: %s", WALK_MAX,
+			round, out);
+		ck_assert_msg(strstr(out, "files=20000 ") &&
+				      strstr(out, "mismatches=0 errors=0"),
+			      "walk failed: %s", out);
+		peak_kb = atol(strstr(out, "rss_peak_kb=") + 12);
+		/* The table (~0.5 MB here), 16,384 attributes (~2.5 MiB),
+		 * 32,768 listed names (~4 MiB), and slack. */
+		th_xsnprintf(cmd, sizeof(cmd), "/proc/%d/maps", (int)worker);
+		if (!th_file_contains(cmd, "libasan"))
+			ck_assert_int_lt(peak_kb - rss0, 12 * 1024);
+		free(out);
+	}
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	log = th_read_file(c.fclog, &len);
+	ck_assert_ptr_nonnull(log);
+	fprintf(stderr,
+		"walk: table peak %lld of %d, %lld names forgotten, "
+		"%lld lookups refused\n",
+		summary_value(log, "peak "), WALK_MAX,
+		summary_value(log, "forget "), summary_value(log, "refused "));
+	ck_assert_int_le(summary_value(log, "peak "), WALK_MAX);
+	ck_assert_int_gt(summary_value(log, "peak "), WALK_MAX / 2);
+	ck_assert_int_ge(summary_value(log, "forget "), WALK_FILES - WALK_MAX);
+	ck_assert_int_eq(summary_value(log, "refused "), 0);
+	free(log);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/*
+ * Every entry held open, so the kernel cannot forget any: the next lookup
+ * fails with ENFILE, and the log says what to do; once the files are
+ * closed, lookups work again.
+ */
+START_TEST(test_inode_full)
+{
+	th_cluster_t c;
+	char p[PATH_MAX];
+	int fds[1100], n = 0, fd = -1;
+
+	th_cluster_init(&c, "full", 1);
+	for (int d = 0; d < 2; d++) {
+		th_xsnprintf(p, sizeof(p), "%s/d%d", c.src, d);
+		mkdir(p, 0755);
+		for (int i = 0; i < 600; i++) {
+			th_xsnprintf(p, sizeof(p), "%s/d%d/f%d", c.src, d, i);
+			th_put_file(p, "x", 1);
+		}
+	}
+	th_cluster_up(&c, "max_inodes = 1000\n", NULL);
+	for (n = 0; n < (int)SL_ARRAY_SIZE(fds); n++) {
+		th_xsnprintf(p, sizeof(p), "%s/d%d/f%d", c.data, n % 2, n / 2);
+		fds[n] = open(p, O_RDONLY | O_CLOEXEC);
+		if (fds[n] < 0)
+			break;
+	}
+	/* The table holds 1000: the root, ds, d0, d1 and the open files. */
+	ck_assert_int_eq(n, 1000 - 4);
+	ck_assert_int_eq(errno, ENFILE);
+	ck_assert(th_file_contains(c.fclog, "raise [client] max_inodes"));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	th_xsnprintf(p, sizeof(p), "%s/d1/f599", c.data);
+	for (int t = 0; t < 100 && fd < 0; t++) {
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			th_msleep(50);
+	}
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
@@ -1351,53 +1216,60 @@ END_TEST
 
 START_TEST(test_unmount_clean)
 {
-	struct cluster c;
+	th_cluster_t c;
 	const char *extra[] = {"-o", "auto_unmount", NULL};
 	char p[PATH_MAX];
 	size_t len;
 	char *s;
 
-	cluster_init(&c, "unmount", 1);
+	th_cluster_init(&c, "unmount", 1);
 	small_tree(&c);
-	write_conf(&c, NULL);
-	node_start(&c, 0);
-	ck_assert_int_eq(client_start(&c, extra), 0);
-	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
-	s = read_file(p, &len);
+	th_cluster_conf(&c, NULL);
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, extra), 0);
+	th_xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	s = th_read_file(p, &len);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_str_eq(s, "hello\n");
 	free(s);
-	ck_assert_int_eq(client_stop(&c), 0);
-	ck_assert(!is_mounted(c.mnt));
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	ck_assert(!th_is_mounted(c.mnt));
 	/* Neither the client nor auto_unmount's helper is left. */
-	for (int t = 0; t < 100 && procs_mentioning(c.mnt); t++)
-		msleep(50);
-	ck_assert_int_eq(procs_mentioning(c.mnt), 0);
-	cluster_stop(&c);
+	for (int t = 0; t < 100 && th_procs_mentioning(c.mnt); t++)
+		th_msleep(50);
+	ck_assert_int_eq(th_procs_mentioning(c.mnt), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
 START_TEST(test_killed_client)
 {
-	struct cluster c;
-	const char *argv[] = {fusermount, "-u", NULL, NULL};
+	pid_t worker;
+	th_cluster_t c;
+	const char *argv[] = {th_fusermount(), "-u", NULL, NULL};
 	struct stat st;
 
-	cluster_init(&c, "killed", 1);
+	th_cluster_init(&c, "killed", 1);
 	small_tree(&c);
-	write_conf(&c, NULL);
-	node_start(&c, 0);
-	ck_assert_int_eq(client_start(&c, NULL), 0);
+	th_cluster_conf(&c, NULL);
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	worker = th_client_worker(&c, 1000);
+	ck_assert_int_gt(worker, 0);
+	/* The supervisor, which holds the mount: its worker goes with it. */
 	kill(c.client, SIGKILL);
 	waitpid(c.client, NULL, 0);
 	c.client = 0;
-	ck_assert(is_mounted(c.mnt));
-	expect_errno(stat(c.data, &st), ENOTCONN, "dead mount");
+	for (int t = 0; t < 200 && !th_pid_gone(worker); t++)
+		th_msleep(10);
+	ck_assert(th_pid_gone(worker));
+	ck_assert(th_is_mounted(c.mnt));
+	th_expect_errno(stat(c.data, &st), ENOTCONN, "dead mount");
 	argv[2] = c.mnt;
-	ck_assert_int_eq(run(argv), 0);
-	ck_assert(!is_mounted(c.mnt));
+	ck_assert_int_eq(th_run(argv), 0);
+	ck_assert(!th_is_mounted(c.mnt));
 	ck_assert_int_eq(stat(c.mnt, &st), 0);
-	cluster_stop(&c);
+	th_cluster_stop(&c);
 }
 END_TEST
 
@@ -1405,82 +1277,83 @@ END_TEST
  * node failed how; the node back, the same read succeeds. */
 START_TEST(test_all_nodes_down)
 {
-	struct cluster c;
+	th_cluster_t c;
 	char p[PATH_MAX], buf[16];
 	int fd;
 
-	cluster_init(&c, "alldown", 1);
+	th_cluster_init(&c, "alldown", 1);
 	small_tree(&c);
-	write_conf(&c, "request_timeout = 300ms\ndown_backoff = 300ms\n");
-	node_start(&c, 0);
-	ck_assert_int_eq(client_start(&c, NULL), 0);
-	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	th_cluster_conf(&c, "request_timeout = 300ms\ndown_backoff = 300ms\n");
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	th_xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
-	node_kill(&c, 0);
-	expect_errno((int)pread(fd, buf, sizeof(buf), 0), EIO, "read");
-	ck_assert(file_contains(c.fclog,
-				"hello.txt block 0: all nodes "
-				"failed: n0: no connection within 300 ms"));
-	node_start(&c, 0);
-	for (int t = 0; t < 100 && !file_contains(c.fclog, "answers again");
+	th_cluster_node_kill(&c, 0);
+	th_expect_errno((int)pread(fd, buf, sizeof(buf), 0), EIO, "read");
+	ck_assert(th_file_contains(c.fclog,
+				   "hello.txt block 0: all nodes "
+				   "failed: n0: no connection within 300 ms"));
+	th_cluster_node_start(&c, 0);
+	for (int t = 0; t < 100 && !th_file_contains(c.fclog, "answers again");
 	     t++)
-		msleep(50);
+		th_msleep(50);
 	ck_assert_int_eq((int)pread(fd, buf, sizeof(buf), 0), 6);
 	ck_assert(memcmp(buf, "hello\n", 6) == 0);
 	close(fd);
-	ck_assert_int_eq(client_stop(&c), 0);
-	cluster_stop(&c);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
 START_TEST(test_no_node_answers)
 {
-	struct cluster c;
+	th_cluster_t c;
 
-	cluster_init(&c, "nonode", 2);
-	write_conf(&c, "request_timeout = 300ms\n");
+	th_cluster_init(&c, "nonode", 2);
+	th_cluster_conf(&c, "request_timeout = 300ms\n");
 	/* No node started: the client must say whom it asked, and fail. */
-	ck_assert_int_eq(client_start(&c, NULL), -1);
-	ck_assert(!is_mounted(c.mnt));
-	ck_assert(file_contains(c.fclog, "no cache node answered"));
+	ck_assert_int_eq(th_client_start(&c, NULL), -1);
+	ck_assert(!th_is_mounted(c.mnt));
+	ck_assert(th_file_contains(c.fclog, "no cache node answered"));
 	for (int i = 0; i < 2; i++) {
 		char addr[64];
 
-		xsnprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", c.port[i]);
-		ck_assert_msg(file_contains(c.fclog, addr), "%s not named",
+		th_xsnprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d",
+			     c.port[i]);
+		ck_assert_msg(th_file_contains(c.fclog, addr), "%s not named",
 			      addr);
 	}
-	cluster_stop(&c);
+	th_cluster_stop(&c);
 }
 END_TEST
 
 START_TEST(test_daemon_and_options)
 {
-	struct cluster c;
+	th_cluster_t c;
 	char bin[PATH_MAX], p[PATH_MAX], logopt[PATH_MAX + 8], log[PATH_MAX];
 	const char *argv[8];
 	char *out;
 	pid_t pid;
 	int st, fd;
 
-	cluster_init(&c, "daemon", 1);
+	th_cluster_init(&c, "daemon", 1);
 	small_tree(&c);
-	write_conf(&c, NULL);
-	node_start(&c, 0);
-	xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", build);
-	xsnprintf(log, sizeof(log), "%s/daemon.log", c.dir);
-	xsnprintf(logopt, sizeof(logopt), "--log=%s", log);
+	th_cluster_conf(&c, NULL);
+	th_cluster_node_start(&c, 0);
+	th_xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", th_fuse_build());
+	th_xsnprintf(log, sizeof(log), "%s/daemon.log", c.dir);
+	th_xsnprintf(logopt, sizeof(logopt), "--log=%s", log);
 
 	/* --help and --version. */
-	xsnprintf(p, sizeof(p), "'%s' --help 2>&1; echo rc=$?", bin);
-	out = capture(p);
+	th_xsnprintf(p, sizeof(p), "'%s' --help 2>&1; echo rc=$?", bin);
+	out = th_capture(p);
 	ck_assert_msg(strstr(out, "-c FILE") && strstr(out, "allow_other") &&
 			      strstr(out, "rc=0"),
 		      "%s", out);
 	free(out);
-	xsnprintf(p, sizeof(p), "'%s' --version 2>&1; echo rc=$?", bin);
-	out = capture(p);
+	th_xsnprintf(p, sizeof(p), "'%s' --version 2>&1; echo rc=$?", bin);
+	out = th_capture(p);
 	ck_assert_msg(strstr(out, "sluice-fuse ") && strstr(out, "rc=0"), "%s",
 		      out);
 	free(out);
@@ -1495,15 +1368,15 @@ START_TEST(test_daemon_and_options)
 	argv[5] = "ro";
 	argv[6] = logopt;
 	argv[7] = NULL;
-	pid = spawn(argv, c.fclog);
-	st = wait_exit(pid, 20000);
+	pid = th_fuse_spawn(argv, c.fclog);
+	st = th_wait_exit(pid, 20000);
 	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		      "daemon start failed");
-	ck_assert(is_mounted(c.mnt));
-	xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
+	ck_assert(th_is_mounted(c.mnt));
+	th_xsnprintf(p, sizeof(p), "%s/hello.txt", c.data);
 	{
 		size_t len;
-		char *s = read_file(p, &len);
+		char *s = th_read_file(p, &len);
 
 		ck_assert_ptr_nonnull(s);
 		ck_assert_str_eq(s, "hello\n");
@@ -1514,21 +1387,21 @@ START_TEST(test_daemon_and_options)
 	close(fd);
 	ck_assert_int_eq(access(p, W_OK), -1);
 	ck_assert_int_eq(errno, EROFS); /* the kernel says so itself */
-	out = capture("grep ' fuse.sluice ' /proc/self/mounts");
+	out = th_capture("grep ' fuse.sluice ' /proc/self/mounts");
 	ck_assert_msg(strstr(out, c.mnt) && strstr(out, " ro,"), "%s", out);
 	ck_assert_msg(strstr(out, "sluice "), "fsname: %s", out);
 	free(out);
 	/* The daemon logs into --log (its stderr is /dev/null). */
-	ck_assert(file_contains(log, "mounted 1 dataset"));
-	argv[0] = fusermount;
+	ck_assert(th_file_contains(log, "mounted 1 dataset"));
+	argv[0] = th_fusermount();
 	argv[1] = "-u";
 	argv[2] = c.mnt;
 	argv[3] = NULL;
-	ck_assert_int_eq(run(argv), 0);
-	for (int t = 0; t < 200 && procs_mentioning(c.mnt); t++)
-		msleep(50);
-	ck_assert_int_eq(procs_mentioning(c.mnt), 0);
-	cluster_stop(&c);
+	ck_assert_int_eq(th_run(argv), 0);
+	for (int t = 0; t < 200 && th_procs_mentioning(c.mnt); t++)
+		th_msleep(50);
+	ck_assert_int_eq(th_procs_mentioning(c.mnt), 0);
+	th_cluster_stop(&c);
 }
 END_TEST
 
@@ -1561,6 +1434,18 @@ static Suite *fuse_suite(void)
 	tcase_add_test(tc, test_lookup_by_path);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("changes");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_changed_ttl);
+	tcase_add_test(tc, test_changed_immutable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("walk");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_inode_bound);
+	tcase_add_test(tc, test_inode_full);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("failover");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_failover);
@@ -1579,37 +1464,14 @@ static Suite *fuse_suite(void)
 
 int main(void)
 {
-	char *tmp;
 	int rc;
 
 	if (!th_have_fuse())
 		return th_check_skip_suite("it_fuse",
 					   "needs root and /dev/fuse");
-	if (!realpath(th_build_dir(), build)) {
-		fprintf(stderr, "it_fuse: no build directory %s\n",
-			th_build_dir());
+	if (th_fuse_setup("it-fuse") < 0)
 		return 1;
-	}
-	if (access(fusermount, X_OK) != 0)
-		xsnprintf(fusermount, sizeof(fusermount), "/bin/fusermount3");
-	tmp = th_tmpdir("it-fuse");
-	SL_ASSERT(tmp);
-	xsnprintf(work, sizeof(work), "%s", tmp);
-	free(tmp);
-	reg = mmap(NULL, sizeof(*reg), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	SL_ASSERT(reg != MAP_FAILED);
-	main_pid = getpid();
-	atexit(cleanup_all);
-	signal(SIGTERM, on_fatal);
-	signal(SIGINT, on_fatal);
-	signal(SIGHUP, on_fatal);
-
 	rc = th_check_run(fuse_suite(), NULL);
-	cleanup_all();
-	if (rc == 0)
-		th_rmtree(work);
-	else
-		fprintf(stderr, "it_fuse: logs kept in %s\n", work);
+	th_fuse_teardown(rc);
 	return rc;
 }

@@ -2,17 +2,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """PyTorch DataLoader over a Sluice mount, for test/it_fuse.c.
 
-usage: it_fuse_loader.py MOUNT_DIR SOURCE_DIR [EPOCHS [WORKERS]]
+usage: it_fuse_loader.py MOUNT_DIR SOURCE_DIR [EPOCHS [WORKERS [STEP_MS]]]
 
 Every regular file below SOURCE_DIR is one sample.  A DataLoader with
 WORKERS worker processes and shuffle on reads each sample from MOUNT_DIR
 (the same relative path) for EPOCHS epochs; each worker returns the sample's
 CRC-32 and length, and the main process compares them with the source.
 Prints one summary line and exits 0 only when every sample of every epoch
-matched and none was missing or doubled.
+matched and none was missing or doubled.  STEP_MS (default 0) is the
+training step the main process spends on each batch, as a GPU would: it
+stretches an epoch to a realistic length without more data.
+
+For tests that change the cluster during an epoch: LOADER_PACE_MS makes
+each sample take at least that long (so that an epoch lasts), and
+LOADER_PROGRESS names a file that holds, after each batch, how many
+samples were read so far.
 """
 import os
 import sys
+import time
 import warnings
 import zlib
 
@@ -40,10 +48,23 @@ class MountFiles(Dataset):
         return len(self.names)
 
     def __getitem__(self, i):
+        t0 = time.monotonic()
         with open(os.path.join(self.mount, self.names[i]), "rb") as f:
             data = f.read()
+        pace = int(os.environ.get("LOADER_PACE_MS", "0")) / 1000.0
+        left = pace - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
         return torch.tensor([i, zlib.crc32(data), len(data)],
                             dtype=torch.int64)
+
+
+def report(path, done):
+    if path:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % done)
+        os.replace(tmp, path)
 
 
 def main():
@@ -52,6 +73,7 @@ def main():
     mount, source = sys.argv[1], sys.argv[2]
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     workers = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+    step = float(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
     names = list_files(source)
     want = []
     for n in names:
@@ -64,10 +86,13 @@ def main():
                         shuffle=True, num_workers=workers)
     bad = 0
     total = 0
+    progress = os.environ.get("LOADER_PROGRESS")
     for epoch in range(epochs):
         seen = [0] * len(names)
         order = []
         for batch in loader:
+            if step:
+                time.sleep(step)
             for i, crc, length in batch.tolist():
                 seen[i] += 1
                 order.append(i)
@@ -75,6 +100,7 @@ def main():
                     bad += 1
                     print("mismatch: %s epoch %d" % (names[i], epoch),
                           file=sys.stderr)
+            report(progress, total + len(order))
         missing = sum(1 for s in seen if s != 1)
         shuffled = order != sorted(order)
         total += len(order)

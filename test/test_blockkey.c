@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for common/blockkey: keys of different tuples differ (even when
- * their strings concatenate to the same bytes), block and metadata keys live
+ * their strings concatenate to the same bytes), a block's key depends on the
+ * dataset's layout (a block cut under one block size is never found under
+ * another), block and metadata keys live
  * in separate domains, and the encoding is pinned by known values, since
  * changing it would re-key every block already cached on disk.
  */
@@ -18,17 +20,18 @@ static int differ(sl_blockkey_t a, sl_blockkey_t b)
 
 START_TEST(test_inputs_differ)
 {
-	sl_blockkey_t k = sl_blockkey_make("imagenet", "train/a.jpg", "v1", 0);
+	sl_blockkey_t k =
+		sl_blockkey_make("imagenet", 7, "train/a.jpg", "v1", 0);
 
 	ck_assert(sl_blockkey_eq(
-		k, sl_blockkey_make("imagenet", "train/a.jpg", "v1", 0)));
+		k, sl_blockkey_make("imagenet", 7, "train/a.jpg", "v1", 0)));
 	ck_assert(differ(
-		k, sl_blockkey_make("imagenet2", "train/a.jpg", "v1", 0)));
-	ck_assert(differ(k,
-			 sl_blockkey_make("imagenet", "train/b.jpg", "v1", 0)));
-	ck_assert(differ(k,
-			 sl_blockkey_make("imagenet", "train/a.jpg", "v2", 0)));
-	ck_assert(differ(k, sl_blockkey_make("", "", "", 0)));
+		k, sl_blockkey_make("imagenet2", 7, "train/a.jpg", "v1", 0)));
+	ck_assert(differ(
+		k, sl_blockkey_make("imagenet", 7, "train/b.jpg", "v1", 0)));
+	ck_assert(differ(
+		k, sl_blockkey_make("imagenet", 7, "train/a.jpg", "v2", 0)));
+	ck_assert(differ(k, sl_blockkey_make("", 7, "", "", 0)));
 }
 END_TEST
 
@@ -36,14 +39,14 @@ END_TEST
  * key, in every pair of neighbouring fields. */
 START_TEST(test_no_concat_ambiguity)
 {
-	ck_assert(differ(sl_blockkey_make("ab", "c", "v", 0),
-			 sl_blockkey_make("a", "bc", "v", 0)));
-	ck_assert(differ(sl_blockkey_make("d", "ab", "c", 0),
-			 sl_blockkey_make("d", "a", "bc", 0)));
-	ck_assert(differ(sl_blockkey_make("ab", "", "c", 0),
-			 sl_blockkey_make("a", "b", "c", 0)));
-	ck_assert(differ(sl_blockkey_make("", "ab", "", 0),
-			 sl_blockkey_make("ab", "", "", 0)));
+	ck_assert(differ(sl_blockkey_make("ab", 7, "c", "v", 0),
+			 sl_blockkey_make("a", 7, "bc", "v", 0)));
+	ck_assert(differ(sl_blockkey_make("d", 7, "ab", "c", 0),
+			 sl_blockkey_make("d", 7, "a", "bc", 0)));
+	ck_assert(differ(sl_blockkey_make("ab", 7, "", "c", 0),
+			 sl_blockkey_make("a", 7, "b", "c", 0)));
+	ck_assert(differ(sl_blockkey_make("", 7, "ab", "", 0),
+			 sl_blockkey_make("ab", 7, "", "", 0)));
 	ck_assert(
 		differ(sl_metakey_make("ab", "c"), sl_metakey_make("a", "bc")));
 	ck_assert(differ(sl_metakey_make("", "ab"), sl_metakey_make("ab", "")));
@@ -52,13 +55,26 @@ END_TEST
 
 START_TEST(test_index_matters)
 {
-	sl_blockkey_t k0 = sl_blockkey_make("ds", "f", "v", 0);
+	sl_blockkey_t k0 = sl_blockkey_make("ds", 7, "f", "v", 0);
 
-	ck_assert(differ(k0, sl_blockkey_make("ds", "f", "v", 1)));
-	ck_assert(differ(k0, sl_blockkey_make("ds", "f", "v", 1ull << 32)));
-	ck_assert(differ(sl_blockkey_make("ds", "f", "v", 1),
-			 sl_blockkey_make("ds", "f", "v", 256)));
-	ck_assert(differ(k0, sl_blockkey_make("ds", "f", "v", UINT64_MAX)));
+	ck_assert(differ(k0, sl_blockkey_make("ds", 7, "f", "v", 1)));
+	ck_assert(differ(k0, sl_blockkey_make("ds", 7, "f", "v", 1ull << 32)));
+	ck_assert(differ(sl_blockkey_make("ds", 7, "f", "v", 1),
+			 sl_blockkey_make("ds", 7, "f", "v", 256)));
+	ck_assert(differ(k0, sl_blockkey_make("ds", 7, "f", "v", UINT64_MAX)));
+}
+END_TEST
+
+/* The same block of the same file under two layouts (a block size changed
+ * on reload) has two keys. */
+START_TEST(test_layout_matters)
+{
+	sl_blockkey_t k = sl_blockkey_make("ds", 7, "f", "v", 1);
+
+	ck_assert(differ(k, sl_blockkey_make("ds", 8, "f", "v", 1)));
+	ck_assert(differ(k, sl_blockkey_make("ds", 7u << 8, "f", "v", 1)));
+	ck_assert(differ(k, sl_blockkey_make("ds", 0, "f", "v", 1)));
+	ck_assert(sl_blockkey_eq(k, sl_blockkey_make("ds", 7, "f", "v", 1)));
 }
 END_TEST
 
@@ -66,9 +82,9 @@ END_TEST
 START_TEST(test_domains_differ)
 {
 	ck_assert(differ(sl_metakey_make("ds", "dir"),
-			 sl_blockkey_make("ds", "dir", "", 0)));
+			 sl_blockkey_make("ds", 7, "dir", "", 0)));
 	ck_assert(differ(sl_metakey_make("", ""),
-			 sl_blockkey_make("", "", "", 0)));
+			 sl_blockkey_make("", 7, "", "", 0)));
 	ck_assert(
 		differ(sl_metakey_make("ds", "a"), sl_metakey_make("ds", "b")));
 }
@@ -77,19 +93,20 @@ END_TEST
 /*
  * The encoding is a contract with every block already on disk.  These values
  * were computed once, outside this code: the documented bytes
- * ('B', u32 LE 8, "imagenet", u32 LE 15, "train/n01/x.jpg", u32 LE 6,
+ * ('B', u32 LE 8, "imagenet", u32 LE 0x5eed1a70 (the layout), u32 LE 15,
+ * "train/n01/x.jpg", u32 LE 6,
  * "etag-1", u64 LE 3) written by a script and hashed with one-shot
  * XXH3_128bits.  If this test fails, the encoding changed.
  */
 START_TEST(test_known_values)
 {
 	char hex[SL_BLOCKKEY_HEX];
-	sl_blockkey_t b =
-		sl_blockkey_make("imagenet", "train/n01/x.jpg", "etag-1", 3);
+	sl_blockkey_t b = sl_blockkey_make("imagenet", 0x5eed1a70u,
+					   "train/n01/x.jpg", "etag-1", 3);
 	sl_blockkey_t m = sl_metakey_make("imagenet", "train/n01");
 
 	sl_blockkey_hex(b, hex);
-	ck_assert_str_eq(hex, "1c87b9fba338bbde7cf1cfdf0d983f5b");
+	ck_assert_str_eq(hex, "be67179260acf80d315b10bd30ce3265");
 	sl_blockkey_hex(m, hex);
 	ck_assert_str_eq(hex, "0d4a4421d0e2c4bcf5d87d6523aafa9f");
 }
@@ -119,10 +136,10 @@ START_TEST(test_long_inputs)
 	memset(a, 'p', sizeof(a) - 1);
 	memcpy(b, a, sizeof(b));
 	b[5000] = 'q';
-	ck_assert(differ(sl_blockkey_make("ds", a, "v", 0),
-			 sl_blockkey_make("ds", b, "v", 0)));
-	ck_assert(sl_blockkey_eq(sl_blockkey_make("ds", a, "v", 0),
-				 sl_blockkey_make("ds", a, "v", 0)));
+	ck_assert(differ(sl_blockkey_make("ds", 7, a, "v", 0),
+			 sl_blockkey_make("ds", 7, b, "v", 0)));
+	ck_assert(sl_blockkey_eq(sl_blockkey_make("ds", 7, a, "v", 0),
+				 sl_blockkey_make("ds", 7, a, "v", 0)));
 }
 END_TEST
 
@@ -134,6 +151,7 @@ static Suite *blockkey_suite(void)
 	tcase_add_test(tc, test_inputs_differ);
 	tcase_add_test(tc, test_no_concat_ambiguity);
 	tcase_add_test(tc, test_index_matters);
+	tcase_add_test(tc, test_layout_matters);
 	tcase_add_test(tc, test_domains_differ);
 	tcase_add_test(tc, test_known_values);
 	tcase_add_test(tc, test_hex);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -69,7 +70,7 @@ static void teardown(void)
 
 static sl_blockkey_t key_of(uint64_t i)
 {
-	return sl_blockkey_make("ds", "file", "v1", i);
+	return sl_blockkey_make("ds", 1, "file", "v1", i);
 }
 
 static uint8_t byte_of(uint64_t i, size_t j)
@@ -164,7 +165,7 @@ static void block_file(uint64_t i, uint32_t sig, size_t len, char *out,
 	ck_assert_int_eq(
 		cn_disktier_block_path(key_of(i), sig, len, rel, sizeof(rel)),
 		0);
-	snprintf(out, cap, "%s/sluice-v1/%s", tmp, rel);
+	snprintf(out, cap, "%s/sluice-v2/%s", tmp, rel);
 }
 
 static int exists(const char *p)
@@ -228,9 +229,9 @@ START_TEST(test_cleanup_at_start)
 	settle(dt);
 	cn_disktier_destroy(&dt);
 	/* What a crash and an operator can leave behind. */
-	snprintf(p, sizeof(p), "%s/sluice-v1/tmp/7", tmp);
+	snprintf(p, sizeof(p), "%s/sluice-v2/tmp/7", tmp);
 	ck_assert_int_eq(th_write_file(p, "partial", 7), 0);
-	snprintf(p, sizeof(p), "%s/sluice-v1/00/not-a-block", tmp);
+	snprintf(p, sizeof(p), "%s/sluice-v2/00/not-a-block", tmp);
 	ck_assert_int_eq(th_write_file(p, "x", 1), 0);
 	block_file(2, SIG2, 5000, stale, sizeof(stale));
 	ck_assert(exists(stale));
@@ -241,7 +242,7 @@ START_TEST(test_cleanup_at_start)
 	settle(dt);
 	ck_assert(!exists(stale));
 	ck_assert(!exists(p));
-	snprintf(p, sizeof(p), "%s/sluice-v1/tmp/7", tmp);
+	snprintf(p, sizeof(p), "%s/sluice-v2/tmp/7", tmp);
 	ck_assert(!exists(p));
 	ck_assert_int_eq(get(dt, 1), 0);
 	cn_disktier_destroy(&dt);
@@ -259,6 +260,42 @@ static void flip(const char *p, off_t off)
 	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
 	close(fd);
 }
+
+/* A tier of the older format (sluice-v1: keys without the dataset's
+ * layout, never asked for again) is removed at start, unless another
+ * node still holds its lock. */
+START_TEST(test_old_format_removed)
+{
+	cn_disktier_t *dt;
+	char d[1024], p[1100];
+	int fd;
+
+	snprintf(d, sizeof(d), "%s/sluice-v1/00", tmp);
+	snprintf(p, sizeof(p), "%s/sluice-v1", tmp);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	snprintf(p, sizeof(p), "%s/old-block", d);
+	ck_assert_int_eq(th_write_file(p, "x", 1), 0);
+	snprintf(p, sizeof(p), "%s/sluice-v1/lock", tmp);
+	ck_assert_int_eq(th_write_file(p, "", 0), 0);
+	/* Locked: left alone. */
+	fd = open(p, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	dt = open_tier(1ull << 30, 0, two_ds, 2);
+	cn_disktier_destroy(&dt);
+	ck_assert(exists(d));
+	close(fd);
+	/* Unlocked: removed, and the tier of today works. */
+	dt = open_tier(1ull << 30, 0, two_ds, 2);
+	snprintf(p, sizeof(p), "%s/sluice-v1", tmp);
+	ck_assert(!exists(p));
+	put(dt, 1, 5000, SIG, &cn_policy_lru, 1);
+	settle(dt);
+	ck_assert_int_eq(get(dt, 1), 0);
+	cn_disktier_destroy(&dt);
+}
+END_TEST
 
 START_TEST(test_corruption_detected)
 {
@@ -396,7 +433,7 @@ static int count_files(void)
 	int n;
 
 	snprintf(cmd, sizeof(cmd),
-		 "ls %s/sluice-v1/?? | grep -c '^[0-9a-f]\\{32\\}-'", tmp);
+		 "ls %s/sluice-v2/?? | grep -c '^[0-9a-f]\\{32\\}-'", tmp);
 	ck_assert_int_ge(th_run_capture(argv, 10000, &out), 0);
 	n = atoi(out);
 	free(out);
@@ -577,6 +614,7 @@ int main(void)
 	tcase_add_test(tc, test_roundtrip_direct);
 	tcase_add_test(tc, test_roundtrip_buffered);
 	tcase_add_test(tc, test_cleanup_at_start);
+	tcase_add_test(tc, test_old_format_removed);
 	tcase_add_test(tc, test_corruption_detected);
 	tcase_add_test(tc, test_written_again_after_drop);
 	tcase_add_test(tc, test_lru_and_pin_at_capacity);

@@ -6,7 +6,9 @@
  * pipelined READs of one cold block (various ranges) become exactly one
  * backend read and 64 correct replies; the same with READs that do not
  * know the version (one STAT, one read); a slow backend read does not hold
- * up a cache hit; a backend error reaches every waiter.
+ * up a cache hit; a backend error reaches every waiter; a reload that
+ * changes the block size under a fetch in flight leaves nothing the new
+ * layout could mistake for its own.
  */
 #include <check.h>
 #include <errno.h>
@@ -260,10 +262,11 @@ static void send_reads(const char *version, int64_t ids[N_REQ])
 	for (int i = 0; i < N_REQ; i++) {
 		pr_buf_t b;
 
-		ck_assert_int_eq(th_encode_read(&b, "ds", "file1", version, 3,
-						(uint32_t)i * 1000,
-						i == 0 ? 0 : 777),
-				 0);
+		ck_assert_int_eq(
+			th_encode_read(&b, "ds", th_client_layout(cli, "ds"),
+				       "file1", version, 3, (uint32_t)i * 1000,
+				       i == 0 ? 0 : 777),
+			0);
 		ids[i] = th_client_send(cli, PR_OP_READ, b.data, b.len);
 		pr_buf_fini(&b);
 		ck_assert_int_gt(ids[i], 0);
@@ -351,7 +354,9 @@ START_TEST(test_slow_read_does_not_block_hits)
 			 BS);
 	/* Block 1 gets stuck in the backend... */
 	gate_set(1);
-	ck_assert_int_eq(th_encode_read(&b, "ds", "file1", "v1", 1, 0, 0), 0);
+	ck_assert_int_eq(th_encode_read(&b, "ds", th_client_layout(cli, "ds"),
+					"file1", "v1", 1, 0, 0),
+			 0);
 	slow = th_client_send(cli, PR_OP_READ, b.data, b.len);
 	pr_buf_fini(&b);
 	wait_in_flight(1);
@@ -406,7 +411,7 @@ END_TEST
  * fetch slots the 11th miss finds no memory.  It must wait (not fail), and
  * be woken when a served transient block is freed: all 20 answered.  The
  * misses come from 10 clients, 2 each: one client alone may not hold more
- * than 2 of these blocks' worth of replies at once (peers.c).
+ * than 2 of these blocks' worth of replies at once (senders.c).
  */
 START_TEST(test_memory_wait)
 {
@@ -428,9 +433,11 @@ START_TEST(test_memory_wait)
 			ck_assert_ptr_nonnull(c[i / PER]);
 		}
 		snprintf(path, sizeof(path), "file%d", i / 10);
-		ck_assert_int_eq(th_encode_read(&b, "ds", path, "v1",
-						(uint64_t)(i % 10), 0, 0),
-				 0);
+		ck_assert_int_eq(
+			th_encode_read(&b, "ds",
+				       th_client_layout(c[i / PER], "ds"), path,
+				       "v1", (uint64_t)(i % 10), 0, 0),
+			0);
 		ids[i] = th_client_send(c[i / PER], PR_OP_READ, b.data, b.len);
 		pr_buf_fini(&b);
 	}
@@ -481,7 +488,9 @@ START_TEST(test_stop_drains)
 
 	start_node();
 	gate_set(1);
-	ck_assert_int_eq(th_encode_read(&b, "ds", "file1", "v1", 0, 0, 0), 0);
+	ck_assert_int_eq(th_encode_read(&b, "ds", th_client_layout(cli, "ds"),
+					"file1", "v1", 0, 0, 0),
+			 0);
 	id = th_client_send(cli, PR_OP_READ, b.data, b.len);
 	wait_in_flight(1);
 	cn_server_stop(node.srv);
@@ -518,6 +527,77 @@ START_TEST(test_stop_drains)
 }
 END_TEST
 
+/*
+ * A reload changes the dataset's block size (64K -> 128K) while a fetch
+ * of block 1 waits in the backend.  The READ that asked under the old
+ * layout gets the old layout's bytes; nothing of that fetch is left where
+ * the new layout could find it: block 1 under the new layout is its own
+ * 128K from the backend.  A request still made under the old layout is
+ * refused with -EREMCHG (READ, PREFETCH, PEER_READ alike).
+ */
+START_TEST(test_reload_changes_layout)
+{
+	static uint8_t buf[2 * BS];
+	static const uint8_t ops[] = {PR_OP_READ, PR_OP_PREFETCH,
+				      PR_OP_PEER_READ};
+	const char *ds128 = "[dataset ds]\nbackend = fake\nuri = fake://\n"
+			    "block_size = 128K\npolicy = lru\n";
+	th_client_t *cli2;
+	uint32_t old, now;
+	th_reply_t r;
+	pr_buf_t b;
+	char err[256];
+	int64_t id;
+
+	start_node();
+	old = th_client_layout(cli, "ds");
+	ck_assert_uint_ne(old, 0);
+	gate_set(1);
+	ck_assert_int_eq(th_encode_read(&b, "ds", old, "file1", "v1", 1, 0, 0),
+			 0);
+	id = th_client_send(cli, PR_OP_READ, b.data, b.len);
+	wait_reads(1);
+	ck_assert_msg(th_node_reload(&node, "ram_capacity = 64M\nworkers = 4\n",
+				     ds128, err, sizeof(err)) == 0,
+		      "%s", err);
+	cli2 = th_client_new(node.endpoint, 10000);
+	now = th_client_layout(cli2, "ds");
+	ck_assert_uint_ne(now, 0);
+	ck_assert_uint_ne(now, old);
+	gate_set(0);
+
+	/* The READ made before the reload: block 1 of 64K. */
+	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+	ck_assert_uint_eq(r.h.req_id, (uint64_t)id);
+	ck_assert_int_eq(r.h.status, 0);
+	ck_assert_uint_eq(r.len, BS);
+	for (size_t j = 0; j < r.len; j++)
+		ck_assert_uint_eq(r.body[j], pattern(BS + j));
+	th_reply_free(&r);
+
+	/* Made under the old layout after the reload: refused. */
+	for (size_t i = 0; i < SL_ARRAY_SIZE(ops); i++)
+		ck_assert_int_eq(
+			th_client_call(cli, ops[i], b.data, b.len, NULL),
+			-EREMCHG);
+	ck_assert_ptr_nonnull(strstr(th_client_errmsg(cli), "fetch the map"));
+	pr_buf_fini(&b);
+
+	/* Block 1 under the new layout: bytes 128K..256K, a backend read of
+	 * its own, then a RAM hit. */
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_int_eq(th_client_read(cli2, "ds", "file1", "v1", 1, 0,
+						0, buf, sizeof(buf)),
+				 2 * BS);
+		for (size_t j = 0; j < 2 * BS; j++)
+			ck_assert_uint_eq(buf[j], pattern(2 * BS + j));
+		ck_assert_int_eq(atomic_load(&reads), 2);
+	}
+	th_client_destroy(&cli2);
+	stop_node();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_flight");
@@ -534,6 +614,7 @@ int main(void)
 	tcase_add_test(ts, test_error_reaches_every_waiter);
 	tcase_add_test(ts, test_memory_wait);
 	tcase_add_test(ts, test_stop_drains);
+	tcase_add_test(ts, test_reload_changes_layout);
 	suite_add_tcase(s, ts);
 	return th_check_run(s, NULL);
 }

@@ -183,7 +183,7 @@ START_TEST(test_keys_distinct)
 	ck_assert(!sl_blockkey_eq(c, d));
 	ck_assert(!sl_blockkey_eq(a, e));
 	ck_assert(!sl_blockkey_eq(a, sl_metakey_make("ds", "p")));
-	ck_assert(!sl_blockkey_eq(a, sl_blockkey_make("ds", "p", "", 0)));
+	ck_assert(!sl_blockkey_eq(a, sl_blockkey_make("ds", 1, "p", "", 0)));
 	ck_assert(sl_blockkey_eq(
 		a, cn_metacache_key(CN_META_STAT, "ds", "p", NULL, 0)));
 }

@@ -38,7 +38,7 @@ static uint64_t rnd(uint64_t *s)
 
 static sl_blockkey_t key_of(uint64_t i)
 {
-	return sl_blockkey_make("ds", "file", "v1", i);
+	return sl_blockkey_make("ds", 1, "file", "v1", i);
 }
 
 START_TEST(test_lru_order)

@@ -24,7 +24,7 @@
 
 static sl_blockkey_t key_of(uint64_t i)
 {
-	return sl_blockkey_make("ds", "f", "v", i);
+	return sl_blockkey_make("ds", 1, "f", "v", i);
 }
 
 static cn_block_t *fill(cn_ramtier_t *t, const cn_policy_ops_t *pol, uint64_t i)

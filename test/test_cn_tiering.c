@@ -63,7 +63,7 @@ static void setup(void)
 	memset(&ds, 0, sizeof(ds));
 	strcpy(ds.name, "ds");
 	ds.id = 7;
-	ds.disk_sig = SIG;
+	ds.layout = SIG;
 	ds.policy = &cn_policy_lru;
 	ds.block_size = BS;
 	backend_calls = 0;
@@ -81,7 +81,7 @@ static void teardown(void)
 
 static sl_blockkey_t key_of(uint64_t i)
 {
-	return sl_blockkey_make(ds.name, "shard", "e1", i);
+	return sl_blockkey_make(ds.name, ds.layout, "shard", "e1", i);
 }
 
 static uint8_t byte_of(uint64_t i, size_t j)
@@ -209,7 +209,7 @@ static void block_file(uint64_t i, size_t len, char *out, size_t cap)
 	ck_assert_int_eq(
 		cn_disktier_block_path(key_of(i), SIG, len, rel, sizeof(rel)),
 		0);
-	snprintf(out, cap, "%s/sluice-v1/%s", tmp, rel);
+	snprintf(out, cap, "%s/sluice-v2/%s", tmp, rel);
 }
 
 START_TEST(test_admit_after_backend_fetch)

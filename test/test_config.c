@@ -96,7 +96,8 @@ static const char full_text[] =
 	"block_cache = 512M\n"			       /* 49 */
 	"prefetch_depth = 16\n"			       /* 50 */
 	"request_timeout = 1500ms\n"		       /* 51 */
-	"down_backoff = 1m\n";			       /* 52 */
+	"down_backoff = 1m\n"			       /* 52 */
+	"max_inodes = 5000\n";			       /* 53 */
 
 static void check_full(const sl_config_t *c, const char *path)
 {
@@ -192,6 +193,7 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_uint_eq(c->client.prefetch_depth, 16);
 	ck_assert_uint_eq(c->client.request_timeout_ms, 1500);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 60 * 1000);
+	ck_assert_uint_eq(c->client.max_inodes, 5000);
 }
 
 /* Every key of every section lands in the right field. */
@@ -227,6 +229,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->client.prefetch_depth, 4);
 	ck_assert_uint_eq(c->client.request_timeout_ms, 2000);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 5000);
+	ck_assert_uint_eq(c->client.max_inodes, SL_MAX_INODES_DEFAULT);
 	sl_config_destroy(&c);
 }
 END_TEST
@@ -475,6 +478,10 @@ START_TEST(test_err_bad_number)
 		     "[client] prefetch_depth", "out of range 0..64");
 	expect_error(NODE_A "[client]\nprefetch_depth = 3.5\n", 4,
 		     "[client] prefetch_depth", "not a number");
+	expect_error(NODE_A "[client]\nmax_inodes = 999\n", 4,
+		     "[client] max_inodes", "out of range 1000..100000000");
+	expect_error(NODE_A "[client]\nmax_inodes = 1M\n", 4,
+		     "[client] max_inodes", "not a number");
 }
 END_TEST
 
@@ -754,6 +761,101 @@ START_TEST(test_load_missing)
 }
 END_TEST
 
+/* membership = etcd: no [node] needed, etcd required, the prefix's
+ * default from the cluster's name, [node-defaults] for the nodes that
+ * come on the command line (sl_config_add_node), replicas. */
+START_TEST(test_etcd_membership)
+{
+	static const char text[] =
+		"[cluster]\nname = k8s\nmembership = etcd\n"
+		"etcd = http://10.0.0.9:2379, http://10.0.0.10:2379\n"
+		"lease_ttl = 3s\n"
+		"[node-defaults]\nram_capacity = 2G\nworkers = 3\n"
+		"disk_path = /nvme\ndisk_capacity = 1T\n"
+		"[dataset d]\nbackend = posix\nuri = /x\nreplicas = 2\n";
+	char err[256] = "";
+	sl_config_t *c = sl_config_parse(text, "t.ini", err, sizeof(err));
+	const sl_node_conf_t *n;
+
+	ck_assert_msg(c, "%s", err);
+	ck_assert_int_eq(c->membership, SL_MEMBERSHIP_ETCD);
+	ck_assert_str_eq(c->etcd,
+			 "http://10.0.0.9:2379, http://10.0.0.10:2379");
+	ck_assert_str_eq(c->etcd_prefix, "/sluice/k8s/");
+	ck_assert_uint_eq(c->lease_ttl_ms, 3000);
+	ck_assert_uint_eq(c->n_nodes, 0);
+	ck_assert_uint_eq(c->datasets[0].replicas, 2);
+	ck_assert_int_eq(sl_config_add_node(c, "gpu7", "tcp://10.0.0.7:7701",
+					    "10.0.0.7:9101", err, sizeof(err)),
+			 0);
+	n = sl_config_node(c, "gpu7");
+	ck_assert_ptr_nonnull(n);
+	ck_assert_str_eq(n->addr, "tcp://10.0.0.7:7701");
+	ck_assert_str_eq(n->metrics_addr, "10.0.0.7:9101");
+	ck_assert_uint_eq(n->ram_capacity, 2ull << 30);
+	ck_assert_uint_eq(n->workers, 3);
+	ck_assert_str_eq(n->disk_path, "/nvme");
+	ck_assert_uint_eq(n->weight, 1);
+	/* A bad address and a second gpu7 are refused, the first stays. */
+	ck_assert_int_eq(sl_config_add_node(c, "gpu8", "10.0.0.8:7701", NULL,
+					    err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--addr"));
+	ck_assert_int_eq(sl_config_add_node(c, "gpu7", "tcp://10.0.0.8:1", NULL,
+					    err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_uint_eq(c->n_nodes, 1);
+	sl_config_destroy(&c);
+
+	/* Static membership: a node given on the command line is refused;
+	 * defaults: static, lease 10 s, no etcd, replicas 1. */
+	c = sl_config_parse("[cluster]\ngeneration = 42\n[node a]\n"
+			    "addr = tcp://h:1\n[dataset d]\nbackend = posix\n"
+			    "uri = /x\n",
+			    "t.ini", err, sizeof(err));
+	ck_assert_msg(c, "%s", err);
+	ck_assert_int_eq(c->membership, SL_MEMBERSHIP_STATIC);
+	ck_assert_uint_eq(c->generation, 42);
+	ck_assert_uint_eq(c->lease_ttl_ms, 10000);
+	ck_assert_ptr_null(c->etcd);
+	ck_assert_uint_eq(c->datasets[0].replicas, 1);
+	ck_assert_int_eq(
+		sl_config_add_node(c, "b", "tcp://h:2", NULL, err, sizeof(err)),
+		-EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "membership = etcd"));
+	sl_config_destroy(&c);
+}
+END_TEST
+
+START_TEST(test_err_membership)
+{
+	expect_error("[cluster]\nmembership = gossip\n" NODE_A, 2,
+		     "[cluster] membership", "static or etcd");
+	expect_error("[cluster]\nmembership = etcd\n", 2,
+		     "[cluster] membership", "needs etcd = http://");
+	expect_error("[cluster]\nmembership = etcd\netcd = ftp://x\n", 3,
+		     "[cluster] etcd", "http://HOST:PORT");
+	expect_error("[cluster]\netcd = http://x:1\n" NODE_A, 2,
+		     "[cluster] etcd", "membership is static");
+	expect_error("[cluster]\netcd_prefix = sluice/\n" NODE_A, 2,
+		     "[cluster] etcd_prefix", "does not start with '/'");
+	expect_error("[cluster]\nlease_ttl = 200ms\n" NODE_A, 2,
+		     "[cluster] lease_ttl", "too short");
+	expect_error("[cluster]\ngeneration = 0\n" NODE_A, 2,
+		     "[cluster] generation", "at least 1");
+	expect_error("[cluster]\nmembership = etcd\netcd = http://x:1\n"
+		     "[node-defaults]\naddr = tcp://h:1\n",
+		     5, "[node-defaults] addr", "unknown key", "workers");
+	expect_error("[node-defaults]\nworkers = 1\n[node-defaults]\n" NODE_A,
+		     3, "[node-defaults]", "duplicate section");
+	expect_error("[node-defaults]\ndisk_path = /d\n" NODE_A, 1,
+		     "[node-defaults] disk_capacity", "missing");
+	expect_error(NODE_A "[dataset d]\nbackend = posix\nuri = /x\n"
+			    "replicas = 4\n",
+		     6, "[dataset d] replicas", "1..3");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -769,6 +871,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_name_valid);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_load_missing);
+	tcase_add_test(tc, test_etcd_membership);
 	suite_add_tcase(s, tc);
 
 	tcase_add_test(te, test_err_unknown_key);
@@ -790,6 +893,7 @@ static Suite *config_suite(void)
 	tcase_add_test(te, test_err_total_weight);
 	tcase_add_test(te, test_err_bad_addr);
 	tcase_add_test(te, test_err_syntax);
+	tcase_add_test(te, test_err_membership);
 	suite_add_tcase(s, te);
 	return s;
 }

@@ -4,7 +4,8 @@
  * attributes, a whole listing also answers "no such name" and a partial one
  * does not, the second unanswered lookup in an unlisted directory (and only
  * that one) is asked to list it, a newer listing overtakes an older one,
- * entries go stale after the TTL, datasets are kept apart, and the entry
+ * entries go stale after the TTL, a forgotten directory answers nothing
+ * (not even from a fill begun before), datasets are kept apart, and the entry
  * bound holds, dropping whole directories and refusing one that would take
  * more than half.
  */
@@ -112,6 +113,39 @@ START_TEST(test_list_on_second_miss)
 }
 END_TEST
 
+/* A forgotten directory answers nothing, a fill begun before the forget
+ * adds nothing, and other directories keep theirs. */
+START_TEST(test_forget)
+{
+	fc_dcache_t *d = fc_dcache_new(1000);
+	fc_attr_t a = attr(9);
+	uint64_t gen;
+	int f;
+
+	fill(d, 0, "a", 5, 1, 10);
+	fill(d, 0, "b", 5, 1, 10);
+	ck_assert_uint_eq(fc_dcache_count(d), 12);
+	fc_dcache_forget(d, 0, "a");
+	ck_assert_uint_eq(fc_dcache_count(d), 6);
+	ck_assert_int_eq(fc_dcache_lookup(d, 0, "a", "f1", 20, 0, &a, &f),
+			 -EAGAIN);
+	ck_assert_int_eq(fc_dcache_lookup(d, 0, "a", "nope", 20, 0, &a, &f),
+			 -EAGAIN);
+	ck_assert_int_eq(fc_dcache_lookup(d, 0, "b", "f1", 20, 0, &a, &f), 1);
+	gen = fc_dcache_fill_begin(d, 0, "c", 30);
+	fc_dcache_fill_add(d, 0, "c", gen, "early", &a);
+	fc_dcache_forget(d, 0, "c");
+	fc_dcache_fill_add(d, 0, "c", gen, "late", &a);
+	fc_dcache_fill_end(d, 0, "c", gen, 1);
+	ck_assert_int_eq(fc_dcache_lookup(d, 0, "c", "late", 40, 0, &a, &f),
+			 -EAGAIN);
+	ck_assert_int_eq(fc_dcache_lookup(d, 0, "c", "x", 40, 0, &a, &f),
+			 -EAGAIN);
+	fc_dcache_forget(d, 1, "nothing-here");
+	fc_dcache_destroy(&d);
+}
+END_TEST
+
 START_TEST(test_generations_and_ttl)
 {
 	fc_dcache_t *d = fc_dcache_new(1000);
@@ -177,6 +211,7 @@ static Suite *dircache_suite(void)
 
 	tcase_add_test(tc, test_hit_and_absent);
 	tcase_add_test(tc, test_list_on_second_miss);
+	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_generations_and_ttl);
 	tcase_add_test(tc, test_bound);
 	suite_add_tcase(s, tc);

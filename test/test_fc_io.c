@@ -43,7 +43,7 @@ static void make_cluster(size_t n)
 	}
 	h.n_nodes = (uint32_t)n;
 	h.nodes = nodes;
-	cl = fc_cluster_from_hello(&h, err, sizeof(err));
+	cl = fc_cluster_from_hello(&h, NULL, err, sizeof(err));
 	ck_assert_msg(cl, "%s", err);
 	zctx = zmq_ctx_new();
 }
@@ -53,14 +53,14 @@ static void start_io(uint64_t timeout_ms)
 	fc_io_opts_t o = {.timeout_ms = timeout_ms, .backoff_ms = 60000};
 	int err = 0;
 
-	io = fc_io_new(cl, &o, &err);
+	io = fc_io_new(cl, &o, NULL, &err);
 	ck_assert_msg(io, "fc_io_new: %d", err);
 }
 
 static void teardown(void)
 {
 	fc_io_destroy(&io);
-	fc_cluster_destroy(&cl);
+	fc_cluster_unref(&cl);
 	if (zctx)
 		zmq_ctx_term(zctx);
 	zctx = NULL;

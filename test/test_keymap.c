@@ -18,7 +18,7 @@ typedef struct item {
 
 static sl_blockkey_t key_of(int i)
 {
-	return sl_blockkey_make("ds", "path", "v1", (uint64_t)i);
+	return sl_blockkey_make("ds", 1, "path", "v1", (uint64_t)i);
 }
 
 START_TEST(test_find_insert_remove)

@@ -22,6 +22,8 @@
  *     out and counted while the good members stand; a bad value made good
  *     joins, and when the older member goes, the younger one with its
  *     address takes its place; keys over max_members are left out;
+ *   - a one-shot fetch (no thread) gives the set a view would, bad values
+ *     left out, and -EHOSTUNREACH without etcd;
  *   - without etcd, wait() times out, and destroy() is prompt.
  */
 #include <check.h>
@@ -619,6 +621,46 @@ START_TEST(bad_values_ignored)
 }
 END_TEST
 
+/* sl_members_fetch: one range, on this thread, of the same set a view
+ * would publish (bad values left out); -EHOSTUNREACH without etcd. */
+START_TEST(fetch_once)
+{
+	char *pfx = prefix_for("fetch");
+	char why[256], list[64];
+	sl_etcd_t *e = sl_etcd_new(th_etcd_suite.url, NULL, &(int){0}, why,
+				   sizeof(why));
+	sl_member_t a = member("a", 7100), b = member("b", 7200);
+	sl_members_opts_t o = {.endpoints = th_etcd_suite.url,
+			       .prefix = pfx,
+			       .timeout_ms = 1000};
+	const sl_members_set_t *s;
+	int rc = 0;
+
+	s = sl_members_fetch(&o, &rc, why, sizeof(why));
+	ck_assert_msg(s, "%s", why);
+	ck_assert_uint_eq(s->count, 0);
+	sl_members_set_put(&s);
+	put_member(e, pfx, "b", &b);
+	put_member(e, pfx, "a", &a);
+	put_raw(e, pfx, "junk", "[1, 2");
+	s = sl_members_fetch(&o, &rc, why, sizeof(why));
+	ck_assert_msg(s, "%s", why);
+	ck_assert(names_are(s, "a,b"));
+	ck_assert_str_eq(sl_members_set_find(s, "b")->addr,
+			 "tcp://127.0.0.1:7200");
+	ck_assert_uint_gt(s->generation, 0);
+	sl_members_set_put(&s);
+
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d", th_free_port());
+	o.endpoints = list;
+	ck_assert_ptr_null(sl_members_fetch(&o, &rc, why, sizeof(why)));
+	ck_assert_int_eq(rc, -EHOSTUNREACH);
+	ck_assert_ptr_nonnull(strstr(why, "127.0.0.1"));
+	sl_etcd_destroy(&e);
+	free(pfx);
+}
+END_TEST
+
 START_TEST(too_many_keys)
 {
 	char *pfx = prefix_for("many");
@@ -710,6 +752,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, etcd_outage);
 	tcase_add_test(tc, etcd_loses_its_data);
 	tcase_add_test(tc, bad_values_ignored);
+	tcase_add_test(tc, fetch_once);
 	tcase_add_test(tc, too_many_keys);
 	tcase_add_test(tc, without_etcd);
 	suite_add_tcase(s, tc);

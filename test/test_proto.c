@@ -18,6 +18,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "common/config.h"
 #include "common/util.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
@@ -89,12 +90,13 @@ enum {
 	K_STATS,
 	K_EVICT,
 	K_ERRMSG,
+	K_DRAIN,
 	K_N,
 };
 
 static const char *const kind_names[K_N] = {
 	"header", "target", "stat",  "list_req", "list_reply", "read_req",
-	"hello",  "load",   "stats", "evict",	 "errmsg",
+	"hello",  "load",   "stats", "evict",	 "errmsg",     "drain",
 };
 
 static const char *const dsets[] = {"imagenet", "c4", "a", "x.y-z_9"};
@@ -138,6 +140,7 @@ static void encode_sample(int k, pr_buf_t *b)
 			h.flags |= PR_F_MORE;
 		h.req_id = rnd();
 		h.ring_version = (uint32_t)rnd();
+		h.generation = rnd();
 		h.body_len = rndn(PR_MAX_BODY + 1);
 		if (h.body_len) {
 			h.body_hash = rnd();
@@ -192,6 +195,7 @@ static void encode_sample(int k, pr_buf_t *b)
 		pr_read_req_t m;
 
 		m.dataset = pr_str(PICK(dsets));
+		m.layout = (uint32_t)rnd();
 		m.path = pr_str(PICK(paths));
 		m.version = pr_str(PICK(versions));
 		m.block = rnd();
@@ -207,9 +211,9 @@ static void encode_sample(int k, pr_buf_t *b)
 			{pr_str("c"), pr_str("ipc:///run/sluice.sock"), 7},
 		};
 		pr_hello_dataset_t d[2] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
-			 pr_str("lru"), 0},
-			{pr_str("c4"), pr_str("posix"), 64u << 20,
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 0x1234,
+			 1700000000000ull, pr_str("lru"), 0},
+			{pr_str("c4"), pr_str("posix"), 64u << 20, 1, 0,
 			 pr_str("pin"), 30000},
 		};
 		pr_hello_t m = {
@@ -217,6 +221,8 @@ static void encode_sample(int k, pr_buf_t *b)
 
 		m.cluster = pr_str(rndn(2) ? "sluice" : "prod-cluster");
 		m.ring_version = (uint32_t)rnd();
+		m.generation = rnd();
+		m.drain = (uint8_t)rndn(3);
 		m.n_nodes = rndn(4);
 		m.n_datasets = rndn(3);
 
@@ -261,6 +267,15 @@ static void encode_sample(int k, pr_buf_t *b)
 		rc = pr_errmsg_encode(b, rndn(3) ? "no such file: train/x.jpg"
 						 : "");
 		break;
+	case K_DRAIN: {
+		pr_drain_req_t m;
+
+		m.node = pr_str(PICK(dsets));
+		m.grace_ms = rndn(PR_MAX_GRACE_MS + 1);
+		m.generation = rnd();
+		rc = pr_drain_req_encode(b, &m);
+		break;
+	}
 	}
 	ck_assert_int_eq(rc, 0);
 }
@@ -455,6 +470,17 @@ static int decode_check(int k, const uint8_t *buf, size_t len)
 		}
 		break;
 	}
+	case K_DRAIN: {
+		pr_drain_req_t m;
+
+		rc = pr_drain_req_decode(&m, buf, len);
+		if (rc == 0) {
+			check_view(m.node, buf, len, SL_NAME_MAX);
+			FZ_ASSERT(m.grace_ms <= PR_MAX_GRACE_MS);
+			erc = pr_drain_req_encode(&out, &m);
+		}
+		break;
+	}
 	}
 	if (rc == 0) {
 		FZ_ASSERT(erc == 0);
@@ -492,13 +518,15 @@ START_TEST(test_header_roundtrip)
 			 .status = 0,
 			 .ring_version = 0xa1b2c3d4u,
 			 .body_len = 1234,
-			 .body_hash = 0x1122334455667788ULL};
+			 .body_hash = 0x1122334455667788ULL,
+			 .generation = 0x0000018c0a0b0c0dULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	3,    PR_OP_LOAD, 0x07, 0x00,
+		'S',  'L',  'I',  'C',	5,    PR_OP_LOAD, 0x07, 0x00,
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
 		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
 		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
 		0x88, 0x77, 0x66, 0x55, 0x44, 0x33,	  0x22, 0x11,
+		0x0d, 0x0c, 0x0b, 0x0a, 0x8c, 0x01,	  0,	0,
 	};
 	uint8_t out[PR_HEADER_SIZE];
 	pr_header_t d;
@@ -513,6 +541,7 @@ START_TEST(test_header_roundtrip)
 	ck_assert_uint_eq(d.ring_version, h.ring_version);
 	ck_assert_uint_eq(d.body_len, h.body_len);
 	ck_assert_uint_eq(d.body_hash, h.body_hash);
+	ck_assert_uint_eq(d.generation, h.generation);
 
 	/* An error reply: negative status, little-endian two's complement. */
 	h.flags = PR_F_REPLY;
@@ -696,6 +725,7 @@ START_TEST(test_body_roundtrip)
 	}
 	{
 		pr_read_req_t m = {pr_str("imagenet"),
+				   0x8badf00d,
 				   pr_str("a/b.tar"),
 				   pr_str("v7"),
 				   1ULL << 40,
@@ -706,6 +736,7 @@ START_TEST(test_body_roundtrip)
 		ENCODE(pr_read_req_encode, &m, &b);
 		ck_assert_int_eq(pr_read_req_decode(&d, b.data, b.len), 0);
 		assert_str_eq(d.dataset, "imagenet");
+		ck_assert_uint_eq(d.layout, 0x8badf00d);
 		assert_str_eq(d.path, "a/b.tar");
 		assert_str_eq(d.version, "v7");
 		ck_assert_uint_eq(d.block, 1ULL << 40);
@@ -718,16 +749,18 @@ START_TEST(test_body_roundtrip)
 			{pr_str("n2"), pr_str("tcp://10.0.0.2:7400"), 3},
 		};
 		pr_hello_dataset_t ds[1] = {
-			{pr_str("imagenet"), pr_str("s3"), 4u << 20,
-			 pr_str("pin"), 60000},
+			{pr_str("imagenet"), pr_str("s3"), 4u << 20, 0xfeedface,
+			 1234567, pr_str("pin"), 60000},
 		};
-		pr_hello_t m = {pr_str("sluice"),
-				pr_str("n2"),
-				0xdeadbeef,
-				2,
-				n,
-				1,
-				ds},
+		pr_hello_t m = {.cluster = pr_str("sluice"),
+				.node = pr_str("n2"),
+				.ring_version = 0xdeadbeef,
+				.generation = 1ull << 40,
+				.drain = PR_DRAIN_DRAINING,
+				.n_nodes = 2,
+				.nodes = n,
+				.n_datasets = 1,
+				.datasets = ds},
 			   d;
 
 		ENCODE(pr_hello_encode, &m, &b);
@@ -735,6 +768,8 @@ START_TEST(test_body_roundtrip)
 		assert_str_eq(d.cluster, "sluice");
 		assert_str_eq(d.node, "n2");
 		ck_assert_uint_eq(d.ring_version, 0xdeadbeef);
+		ck_assert_uint_eq(d.generation, 1ull << 40);
+		ck_assert_uint_eq(d.drain, PR_DRAIN_DRAINING);
 		ck_assert_uint_eq(d.n_nodes, 2);
 		assert_str_eq(d.nodes[1].name, "n2");
 		assert_str_eq(d.nodes[1].addr, "tcp://10.0.0.2:7400");
@@ -743,6 +778,8 @@ START_TEST(test_body_roundtrip)
 		assert_str_eq(d.datasets[0].name, "imagenet");
 		assert_str_eq(d.datasets[0].backend, "s3");
 		ck_assert_uint_eq(d.datasets[0].block_size, 4u << 20);
+		ck_assert_uint_eq(d.datasets[0].layout, 0xfeedface);
+		ck_assert_uint_eq(d.datasets[0].layout_since_ms, 1234567);
 		assert_str_eq(d.datasets[0].policy, "pin");
 		ck_assert_uint_eq(d.datasets[0].metadata_ttl_ms, 60000);
 		pr_hello_free(&d);
@@ -1209,9 +1246,12 @@ START_TEST(test_encode_limits)
 		pr_buf_reset(&b);
 	}
 	{
-		pr_read_req_t m = {pr_str("ds"),      pr_str("f"),
-				   pr_str(""),	      0,
-				   PR_MAX_BLOCK - 10, 11};
+		pr_read_req_t m = {.dataset = pr_str("ds"),
+				   .layout = 1,
+				   .path = pr_str("f"),
+				   .version = pr_str(""),
+				   .offset = PR_MAX_BLOCK - 10,
+				   .length = 11};
 
 		ck_assert_int_eq(pr_read_req_encode(&b, &m), -EMSGSIZE);
 		m.length = 10;
@@ -1224,8 +1264,11 @@ START_TEST(test_encode_limits)
 	}
 	{
 		pr_hello_node_t *n = sl_xcalloc(PR_MAX_NODES + 1, sizeof(*n));
-		pr_hello_t m = {pr_str("c"), pr_str("n"), 1,   PR_MAX_NODES + 1,
-				n,	     0,		  NULL};
+		pr_hello_t m = {.cluster = pr_str("c"),
+				.node = pr_str("n"),
+				.ring_version = 1,
+				.n_nodes = PR_MAX_NODES + 1,
+				.nodes = n};
 
 		for (int i = 0; i <= PR_MAX_NODES; i++)
 			n[i] = (pr_hello_node_t){pr_str("n"),
@@ -1239,6 +1282,26 @@ START_TEST(test_encode_limits)
 		n[0].weight = 101;
 		ck_assert_int_eq(pr_hello_encode(&b, &m), -EINVAL);
 		free(n);
+	}
+	{
+		/* A dataset's layout is never 0 (0 would match no READ). */
+		pr_hello_node_t n = {pr_str("n"), pr_str("tcp://h:1"), 1};
+		pr_hello_dataset_t d = {.name = pr_str("d"),
+					.backend = pr_str("posix"),
+					.block_size = 4096,
+					.policy = pr_str("lru")};
+		pr_hello_t m = {.cluster = pr_str("c"),
+				.node = pr_str("n"),
+				.ring_version = 1,
+				.n_nodes = 1,
+				.nodes = &n,
+				.n_datasets = 1,
+				.datasets = &d};
+
+		ck_assert_int_eq(pr_hello_encode(&b, &m), -EINVAL);
+		d.layout = 1;
+		ck_assert_int_eq(pr_hello_encode(&b, &m), 0);
+		pr_buf_reset(&b);
 	}
 	{
 		pr_stats_item_t *it = sl_xcalloc(PR_MAX_STATS + 1, sizeof(*it));
@@ -1467,6 +1530,7 @@ START_TEST(test_transport_roundtrip)
 	pr_msg_t m, c;
 	pr_buf_t b;
 	pr_read_req_t rq = {pr_str("imagenet"),
+			    77,
 			    pr_str("train/x.jpg"),
 			    pr_str("v1"),
 			    3,

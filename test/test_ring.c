@@ -35,7 +35,7 @@ static uint64_t *make_keys(void)
 	for (int i = 0; i < N_KEYS; i++) {
 		snprintf(path, sizeof(path), "train/n%05d/img%d.jpg", i % 1000,
 			 i);
-		keys[i] = sl_blockkey_make("imagenet", path, "etag", 0).lo;
+		keys[i] = sl_blockkey_make("imagenet", 1, path, "etag", 0).lo;
 	}
 	return keys;
 }
@@ -136,6 +136,46 @@ START_TEST(test_add_member)
 		      frac);
 	sl_ring_destroy(&r4);
 	sl_ring_destroy(&r5);
+	free(keys);
+}
+END_TEST
+
+/* sl_ring_moved is the share of keys whose owner changes by name: it
+ * agrees with 100,000 sampled keys, is 0 for a ring of the same members
+ * in another order, 1 for disjoint ones, and the same both ways. */
+START_TEST(test_moved_share)
+{
+	char names[5][16], other[2][16];
+	sl_ring_t *r3 = make_ring(3, NULL, names);
+	sl_ring_t *r4 = make_ring(4, NULL, names);
+	sl_ring_member_t swapped[3] = {
+		{names[2], 1}, {names[0], 1}, {names[1], 1}};
+	sl_ring_member_t far[2] = {{other[0], 1}, {other[1], 1}};
+	sl_ring_t *rs = sl_ring_new(swapped, 3), *rf;
+	uint64_t *keys = make_keys();
+	size_t moved = 0;
+	double share = sl_ring_moved(r3, r4), sampled;
+
+	snprintf(other[0], sizeof(other[0]), "x");
+	snprintf(other[1], sizeof(other[1]), "y");
+	rf = sl_ring_new(far, 2);
+	for (int i = 0; i < N_KEYS; i++)
+		moved += sl_ring_owner(r3, keys[i]) !=
+			 sl_ring_owner(r4, keys[i]);
+	sampled = (double)moved / N_KEYS;
+	ck_assert_msg(share > sampled - 0.01 && share < sampled + 0.01,
+		      "moved %.4f, sampled %.4f", share, sampled);
+	ck_assert_msg(share > 0.22 && share < 0.28, "moved %.4f", share);
+	ck_assert(sl_ring_moved(r4, r3) == share);
+	ck_assert(sl_ring_moved(r3, r3) == 0.0);
+	ck_assert(sl_ring_moved(r3, rs) == 0.0);
+	ck_assert(sl_ring_moved(r3, rf) > 0.999999);
+	ck_assert(sl_ring_moved(NULL, r3) == 1.0);
+	ck_assert(sl_ring_moved(NULL, NULL) == 0.0);
+	sl_ring_destroy(&r3);
+	sl_ring_destroy(&r4);
+	sl_ring_destroy(&rs);
+	sl_ring_destroy(&rf);
 	free(keys);
 }
 END_TEST
@@ -393,6 +433,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_weighted_share);
 	tcase_add_test(tc, test_add_member);
 	tcase_add_test(tc, test_remove_member);
+	tcase_add_test(tc, test_moved_share);
 	tcase_add_test(tc, test_preference_list);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_names_copied);

@@ -56,6 +56,7 @@ static void fuzz_bodies(pr_buf_t *b, const uint8_t *data, size_t size)
 	pr_load_progress_t lp;
 	pr_stats_t sts;
 	pr_evict_reply_t ev;
+	pr_drain_req_t dr;
 	pr_str_t msg;
 
 	if (pr_target_decode(&t, data, size) == 0) {
@@ -101,6 +102,11 @@ static void fuzz_bodies(pr_buf_t *b, const uint8_t *data, size_t size)
 	}
 	if (pr_evict_reply_decode(&ev, data, size) == 0)
 		same(b, pr_evict_reply_encode(b, &ev), data, size);
+	if (pr_drain_req_decode(&dr, data, size) == 0) {
+		view(dr.node, data, size, PR_MAX_NAME);
+		EXPECT(dr.grace_ms <= PR_MAX_GRACE_MS);
+		same(b, pr_drain_req_encode(b, &dr), data, size);
+	}
 	if (pr_errmsg_decode(&msg, data, size) == 0) {
 		char tmp[PR_MAX_ERRMSG + 1];
 

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The attribute cache (see attrcache.h): one table by inode number
+ * (common/keymap.h) and one LRU list (common/list.h) over entries of one
+ * allocation each, the version string stored after the entry.
+ */
+#include "fuse/attrcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/keymap.h"
+#include "common/list.h"
+#include "common/util.h"
+
+struct ac_ent {
+	sl_knode_t node; /* protected by c->lock, like all below; key: ino */
+	sl_list_t lru;
+	uint8_t type;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_ns;
+	uint64_t fetched_ms;
+	size_t vlen;
+	char version[];
+};
+
+struct fc_acache {
+	pthread_mutex_t lock;
+	size_t max;
+	size_t count;	 /* protected by c->lock */
+	size_t bytes;	 /* protected by c->lock */
+	sl_keymap_t map; /* protected by c->lock */
+	sl_list_t lru;	 /* protected by c->lock; most recent first */
+};
+
+fc_acache_t *fc_acache_new(size_t max)
+{
+	fc_acache_t *c = sl_xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	c->max = SL_MAX(max, (size_t)1);
+	sl_keymap_init(&c->map);
+	sl_list_init(&c->lru);
+	return c;
+}
+
+static struct ac_ent *find_locked(fc_acache_t *c, uint64_t ino)
+{
+	sl_knode_t *n = sl_keymap_find(&c->map, sl_keymap_key64(ino));
+
+	return n ? sl_container_of(n, struct ac_ent, node) : NULL;
+}
+
+static void drop_locked(fc_acache_t *c, struct ac_ent *e)
+{
+	sl_keymap_remove(&c->map, &e->node);
+	sl_list_del(&e->lru);
+	c->count--;
+	c->bytes -= sizeof(*e) + e->vlen + 1;
+	free(e);
+}
+
+int fc_acache_get(fc_acache_t *c, uint64_t ino, fc_attr_t *out)
+{
+	struct ac_ent *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	e = find_locked(c, ino);
+	if (e) {
+		memset(out, 0, sizeof(*out));
+		out->type = e->type;
+		out->mode = e->mode;
+		out->size = e->size;
+		out->mtime_ns = e->mtime_ns;
+		out->fetched_ms = e->fetched_ms;
+		memcpy(out->version, e->version, e->vlen + 1);
+		sl_list_move_front(&c->lru, &e->lru);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
+{
+	size_t vl = strnlen(a->version, sizeof(a->version) - 1);
+	struct ac_ent *e = sl_xmalloc(sizeof(*e) + vl + 1), *old;
+
+	e->node.key = sl_keymap_key64(ino);
+	e->type = a->type;
+	e->mode = a->mode;
+	e->size = a->size;
+	e->mtime_ns = a->mtime_ns;
+	e->fetched_ms = a->fetched_ms;
+	e->vlen = vl;
+	memcpy(e->version, a->version, vl);
+	e->version[vl] = '\0';
+	pthread_mutex_lock(&c->lock);
+	old = find_locked(c, ino);
+	if (old)
+		drop_locked(c, old);
+	while (c->count >= c->max)
+		drop_locked(c, sl_container_of(sl_list_last(&c->lru),
+					       struct ac_ent, lru));
+	sl_keymap_insert(&c->map, &e->node);
+	sl_list_add_front(&c->lru, &e->lru);
+	c->count++;
+	c->bytes += sizeof(*e) + vl + 1;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void fc_acache_drop(fc_acache_t *c, uint64_t ino)
+{
+	struct ac_ent *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = find_locked(c, ino);
+	if (e)
+		drop_locked(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+size_t fc_acache_count(fc_acache_t *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->count;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+size_t fc_acache_bytes(fc_acache_t *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->bytes + sl_keymap_bytes(&c->map);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void fc_acache_destroy(fc_acache_t **cp)
+{
+	fc_acache_t *c = cp ? *cp : NULL;
+
+	if (!c)
+		return;
+	while (!sl_list_empty(&c->lru))
+		drop_locked(c, sl_container_of(sl_list_first(&c->lru),
+					       struct ac_ent, lru));
+	sl_keymap_fini(&c->map);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	*cp = NULL;
+}
