@@ -12,10 +12,12 @@
  * the flights, the metadata cache and the fetch queues, so none of them
  * has a lock.
  *
- * Back-pressure is per peer (peers.c): the loop reads every message, and
- * a peer at its caps has its next requests held, then refused; ZeroMQ's
- * queue per peer is bounded both ways (ZMQ_RCVHWM, ZMQ_SNDHWM), so one
- * client that floods or stops reading stalls only itself.
+ * Back-pressure is per sender (senders.c): the loop reads every message,
+ * and a sender at its caps has its next requests held, then refused;
+ * ZeroMQ's queue per sender is bounded both ways (ZMQ_RCVHWM,
+ * ZMQ_SNDHWM), so one client (or peer node) that floods or stops reading
+ * stalls only itself.  The loop also polls the sockets of this node's own
+ * calls to its peers (peers.c) and etcd's view (membership.c).
  *
  * Stopping: new requests get -ESHUTDOWN while the fetches in flight get
  * drain_ms to finish; then whoever still waits is answered -ESHUTDOWN.
@@ -41,7 +43,7 @@
 #define MAX_REQ_FRAME CN_MAX_REQ_BODY /* ZMQ_MAXMSGSIZE: PROTOCOL.md, 1 */
 #define RECV_BATCH    256	      /* messages per turn of the loop */
 /* ZeroMQ's queues per peer, in messages: requests not read yet, replies
- * not sent yet (above a peer's pending and reply caps together, peers.c,
+ * not sent yet (above a sender's pending and reply caps together, senders.c,
  * so that only acknowledgements without a body, which no cap counts, can
  * ever find it full: they are dropped then). */
 #define PEER_RCVHWM 256
@@ -156,7 +158,7 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 
 /*
  * A request m read off the socket: served now, held until its peer is
- * below its caps, refused -EAGAIN, or dropped (peers.c says why).
+ * below its caps, refused -EAGAIN, or dropped (senders.c says why).
  */
 static void take(cn_server_t *s, pr_msg_t *m)
 {
@@ -446,8 +448,10 @@ const sl_config_t *cn_server_config(const cn_server_t *s)
 }
 
 /* The items one turn of the loop polls, into *items (grown as needed):
- * the socket (unless backed up), the workers, the wake-up fd, the disk,
- * the hook, the etcd view and the peers' sockets. */
+ * the socket (always: a sender over its caps is held by senders.c, not
+ * by leaving the socket unread, which would stall every sender), the
+ * workers, the wake-up fd, the disk, the hook, the etcd view and the
+ * peers' sockets. */
 typedef struct loop_items {
 	zmq_pollitem_t *v;
 	size_t cap;
@@ -469,9 +473,8 @@ static void loop_build(cn_server_t *s, loop_items_t *li)
 		li->v = sl_xrealloc(li->v, li->cap * sizeof(*li->v));
 	}
 	li->n = 0;
-	li->router = li->disk = li->hook = li->members = -1;
-	if (s->pending_reqs < CN_MAX_PENDING)
-		loop_add(li, &li->router, s->router, 0);
+	li->disk = li->hook = li->members = -1;
+	loop_add(li, &li->router, s->router, 0);
 	loop_add(li, &li->workers, NULL, cn_workers_fd(s->workers));
 	loop_add(li, &li->wake, NULL, s->wake_fd);
 	if (s->disk)
