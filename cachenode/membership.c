@@ -166,6 +166,14 @@ static void apply(cn_server_t *s, const cn_member_t *m, size_t n,
 	int first = !s->map;
 	double moved;
 
+	if (!next) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "ring of %zu members (%s): their weights "
+				   "add up to more than %d, the ring's limit; "
+				   "keeping the ring",
+				   n, why, SL_RING_MAX_WEIGHT);
+		return;
+	}
 	if (s->map && cn_ringmap_same(s->map, next)) {
 		cn_ringmap_destroy(&next);
 		return;
@@ -226,8 +234,9 @@ static void apply_static(cn_server_t *s, uint64_t asked, const char *why)
 	cn_member_t *m = static_members(s, &n);
 	cn_ringmap_t *probe = cn_ringmap_new(m, n, 0);
 
-	/* The generation moves only with the ring. */
-	if (!s->map || !cn_ringmap_same(s->map, probe))
+	/* The generation moves only with the ring.  (The config bounds the
+	 * static nodes' weight, so probe is a ring.) */
+	if (!s->map || !probe || !cn_ringmap_same(s->map, probe))
 		apply(s, m, n, static_generation(s, asked), why);
 	cn_ringmap_destroy(&probe);
 	free(m);
@@ -277,9 +286,9 @@ static int open_etcd(cn_server_t *s, char *err, size_t errlen)
 			"follows once it does",
 			c->etcd);
 	set = sl_members_snapshot(s->members);
-	if (set->generation) {
+	if (set->generation)
 		apply_set(s, set);
-	} else {
+	if (!s->map) { /* none yet, or too heavy a ring */
 		cn_member_t me = {0};
 
 		sl_strlcpy(me.name, s->node->name, sizeof(me.name));

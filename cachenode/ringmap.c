@@ -27,7 +27,10 @@ cn_ringmap_t *cn_ringmap_new(const cn_member_t *m, size_t n,
 	}
 	if (n) {
 		r->ring = sl_ring_new(rm, n);
-		r->version = sl_ring_version(r->ring);
+		if (!r->ring) /* over SL_RING_MAX_WEIGHT */
+			cn_ringmap_destroy(&r);
+		else
+			r->version = sl_ring_version(r->ring);
 	}
 	free(rm);
 	return r;

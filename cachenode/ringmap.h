@@ -35,7 +35,8 @@ typedef struct cn_ringmap {
 	cn_member_t *m;
 } cn_ringmap_t;
 
-/* A ring over m[0..n) (copied) at generation.  Caller frees with
+/* A ring over m[0..n) (copied) at generation, or NULL when their weights
+ * add up to more than SL_RING_MAX_WEIGHT.  Caller frees with
  * cn_ringmap_destroy. */
 cn_ringmap_t *cn_ringmap_new(const cn_member_t *m, size_t n,
 			     uint64_t generation);

@@ -277,6 +277,14 @@ static int find_nodes(ctl_t *c)
 					    c->nodes[i].weight};
 	c->ring = sl_ring_new(mem, c->n_nodes);
 	free(mem);
+	if (!c->ring) {
+		/* The config bounds its own nodes; etcd's list may not. */
+		fprintf(stderr,
+			"sluicectl: the %zu nodes' weights add up to more "
+			"than %d, the ring's limit\n",
+			c->n_nodes, SL_RING_MAX_WEIGHT);
+		return -1;
+	}
 	return 0;
 }
 

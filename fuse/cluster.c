@@ -94,8 +94,8 @@ static int take_datasets(fc_cluster_t *cl, const pr_hello_t *h,
 }
 
 /* cl's ring over its nodes (set already): 0, or -E2BIG (no ring) when
- * their weights add up to more than SL_RING_MAX_WEIGHT (a HELLO asking
- * for a ring that would take gigabytes). */
+ * their weights add up to more than SL_RING_MAX_WEIGHT (a HELLO or an
+ * etcd view asking for a ring that would take gigabytes). */
 static int build_ring(fc_cluster_t *cl)
 {
 	sl_ring_member_t *members =
@@ -170,7 +170,8 @@ fail:
 }
 
 /* A copy of src's name and datasets, with nodes: ring and generation
- * from ring_of (both borrowed).  One reference. */
+ * from ring_of (both borrowed).  One reference; NULL when ring_of's nodes
+ * weigh more than a ring may. */
 static fc_cluster_t *combine(const fc_cluster_t *src,
 			     const fc_cluster_t *ring_of)
 {
@@ -187,7 +188,8 @@ static fc_cluster_t *combine(const fc_cluster_t *src,
 	cl->datasets = sl_xcalloc(cl->n_datasets + 1, sizeof(*cl->datasets));
 	memcpy(cl->datasets, src->datasets,
 	       cl->n_datasets * sizeof(*cl->datasets));
-	build_ring(cl);
+	if (build_ring(cl) < 0)
+		fc_cluster_unref(&cl);
 	return cl;
 }
 
@@ -210,7 +212,9 @@ fc_cluster_t *fc_cluster_merge(const fc_cluster_t *cur,
 		return NULL;
 	/* cand is aligned to cur (fc_cluster_from_hello with prev = cur):
 	 * its datasets extend cur's, index for index. */
+	/* Both are maps already, so their rings were built. */
 	cl = combine(cand, ring ? cand : cur);
+	SL_ASSERT(cl);
 	memcpy(cl->source, cand->source, sizeof(cl->source));
 	for (size_t i = 0; i < cur->n_datasets; i++) {
 		const fc_dataset_t *a = &cur->datasets[i],
@@ -251,6 +255,15 @@ fc_cluster_t *fc_cluster_with_members(const fc_cluster_t *cur,
 	sl_strlcpy(ring.source, "etcd", sizeof(ring.source));
 	cl = combine(cur, &ring);
 	free(ring.nodes);
+	if (!cl) {
+		sl_log_ratelimited(SL_LOG_WARNING,
+				   "etcd lists %zu cache nodes whose weights "
+				   "add up to more than %d, the ring's limit: "
+				   "keeping the ring of %zu",
+				   set->count, SL_RING_MAX_WEIGHT,
+				   cur->n_nodes);
+		return NULL;
+	}
 	if (cl->ring_version == cur->ring_version) {
 		int same = cl->n_nodes == cur->n_nodes;
 

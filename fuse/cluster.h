@@ -90,7 +90,8 @@ fc_cluster_t *fc_cluster_merge(const fc_cluster_t *cur,
 			       const fc_cluster_t *cand);
 
 /* The map of cur (borrowed) with the members of set (borrowed) as its
- * ring, or NULL when set is not newer or is the same ring. */
+ * ring, or NULL when set is not newer, is the same ring, or weighs more
+ * than a ring may (SL_RING_MAX_WEIGHT; logged). */
 struct sl_members_set;
 fc_cluster_t *fc_cluster_with_members(const fc_cluster_t *cur,
 				      const struct sl_members_set *set);

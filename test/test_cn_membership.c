@@ -7,7 +7,9 @@
  * is behind it); DRAIN takes a node out of the ring at the generation it
  * carries, a node drained itself says so and then
  * reports drained when its grace is over, and DRAIN of a stranger is
- * -ENOENT; the share of keys moved is in the metrics.
+ * -ENOENT; the share of keys moved is in the metrics.  A ring whose
+ * members weigh more than SL_RING_MAX_WEIGHT (an etcd view, which the
+ * config's check never saw) is not built.
  */
 #include <check.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cachenode/ringmap.h"
 #include "cachenode/server.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -140,6 +143,28 @@ START_TEST(test_generations_and_drains)
 }
 END_TEST
 
+/* 21 members of weight 100 are over 2,048 units: no ring (NULL, and the
+ * node keeps its own); 20 are a ring. */
+START_TEST(test_ring_too_heavy)
+{
+	cn_member_t m[21];
+	cn_ringmap_t *r;
+
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 21; i++) {
+		snprintf(m[i].name, sizeof(m[i].name), "n%d", i);
+		snprintf(m[i].addr, sizeof(m[i].addr), "tcp://h:%d", i + 1);
+		m[i].weight = 100;
+	}
+	ck_assert_ptr_null(cn_ringmap_new(m, 21, 7));
+	r = cn_ringmap_new(m, 20, 7);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->n, 20);
+	ck_assert_ptr_nonnull(cn_ringmap_owner(r, 1));
+	cn_ringmap_destroy(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_membership");
@@ -147,6 +172,7 @@ int main(void)
 
 	sl_log_init("test_cn_membership", SL_LOG_ERR);
 	tcase_add_test(tc, test_generations_and_drains);
+	tcase_add_test(tc, test_ring_too_heavy);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

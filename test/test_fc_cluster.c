@@ -6,14 +6,15 @@
  * ring is taken only with a greater generation, so nodes not reloaded
  * yet never take a client back; a dataset's layout is taken only when
  * served since later; a map from etcd's members replaces the ring when
- * newer and changes nothing when it is the same ring.  A HELLO whose
- * nodes weigh more than a ring may hold (SL_RING_MAX_WEIGHT) is refused
- * with a message, before a point is allocated: a 10 KB HELLO of 1,024
- * nodes of weight 100 once made the client build 100 million ring
+ * newer and changes nothing when it is the same ring.  A map whose nodes
+ * weigh more than a ring may hold (SL_RING_MAX_WEIGHT), from a HELLO or
+ * from etcd, is refused before a point is allocated: a 10 KB HELLO of
+ * 1,024 nodes of weight 100 once made the client build 100 million ring
  * points.
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -213,6 +214,32 @@ START_TEST(test_members_ring)
 }
 END_TEST
 
+/* etcd lists members that weigh more than a ring may: the ring stays
+ * (the view of a registry anyone with its credentials can write). */
+START_TEST(test_members_too_heavy)
+{
+	enum { N = 21 }; /* 21 x 100 > 2048 */
+	fc_cluster_t *cur = map(NULL, 2, 10, 5, 100), *m;
+	sl_member_t *mem = sl_xcalloc(N, sizeof(*mem));
+	sl_members_set_t set = {.generation = 11, .count = N, .members = mem};
+
+	for (int i = 0; i < N; i++) {
+		snprintf(mem[i].name, sizeof(mem[i].name), "n%d", i);
+		snprintf(mem[i].addr, sizeof(mem[i].addr), "tcp://h:%d", i + 1);
+		mem[i].weight = 100;
+	}
+	ck_assert_ptr_null(fc_cluster_with_members(cur, &set));
+	/* One fewer fits (2,000). */
+	set.count = N - 1;
+	m = fc_cluster_with_members(cur, &set);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->n_nodes, N - 1);
+	fc_cluster_unref(&m);
+	fc_cluster_unref(&cur);
+	free(mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fc_cluster");
@@ -225,6 +252,7 @@ int main(void)
 	tcase_add_test(tc, test_indices_kept);
 	tcase_add_test(tc, test_merge_rules);
 	tcase_add_test(tc, test_members_ring);
+	tcase_add_test(tc, test_members_too_heavy);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
