@@ -470,9 +470,10 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 
 /* REPLICATE: the owner of a block of a dataset with replicas fetched it;
  * take a copy from it (its PEER_READ), never from the backend.  Nothing
- * when the block is here already or on its way. */
+ * when the block is here already or on its way.  The copy counts as a
+ * hint of sender (borrowed; NULL: counted nowhere) until it is in. */
 static void replicate(cn_server_t *s, cn_dataset_t *ds, const char *path,
-		      const char *version, uint64_t block)
+		      const char *version, uint64_t block, cn_sender_t *sender)
 {
 	cn_fill_t fill = {0};
 	const cn_member_t *owner;
@@ -498,7 +499,7 @@ static void replicate(cn_server_t *s, cn_dataset_t *ds, const char *path,
 	fill.src = CN_SRC_PEER;
 	fl = cn_flights_join(s->flights, fill.key, NULL, &created);
 	SL_ASSERT(created);
-	cn_fetch_read(s, fl, ds, path, version, block, &fill, 1, owner, NULL);
+	cn_fetch_read(s, fl, ds, path, version, block, &fill, 1, owner, sender);
 }
 
 /* ---- Request bodies ------------------------------------------------------ */
@@ -573,23 +574,27 @@ static void handle_read(cn_server_t *s, cn_addr_t *a, cn_dataset_t *ds,
 		return;
 	}
 	pr_str_copy(version, sizeof(version), q->version);
-	if (a->op == PR_OP_REPLICATE) {
-		cn_reply(s, a, 0, NULL, 0);
-		replicate(s, ds, path, version, q->block);
-		return;
-	}
-	if (a->op == PR_OP_PREFETCH) {
-		/* A hint: acknowledge now, fetch the whole block in the
-		 * background.  Its slot, taken first, keeps the sender while
-		 * the acknowledgement ends the request. */
+	if (a->op == PR_OP_PREFETCH || a->op == PR_OP_REPLICATE) {
+		/* A hint (a REPLICATE is one from the block's owner):
+		 * acknowledge now, fetch the whole block in the background.
+		 * Its slot, taken first, keeps the sender while the
+		 * acknowledgement ends the request. */
 		int slot = p ? cn_sender_hint_take(s->senders, p) : 0;
 
 		cn_reply(s, a, 0, NULL, 0);
 		if (slot < 0 || s->n_live + s->silent_reqs >= CN_MAX_PENDING) {
-			sl_log_ratelimited(
-				SL_LOG_INFO,
-				"prefetch backlog full: hint dropped");
+			sl_log_ratelimited(SL_LOG_INFO,
+					   "%s backlog full: hint dropped",
+					   pr_op_name(a->op));
 			if (slot == 0 && p) {
+				cn_sender_hint_put(p);
+				cn_senders_release(s->senders, p);
+			}
+			return;
+		}
+		if (a->op == PR_OP_REPLICATE) {
+			replicate(s, ds, path, version, q->block, p);
+			if (p) {
 				cn_sender_hint_put(p);
 				cn_senders_release(s->senders, p);
 			}
