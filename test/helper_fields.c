@@ -22,6 +22,7 @@ enum {
 	M_HELLO,
 	M_STATS,
 	M_ERRMSG,
+	M_DRAIN_REQ,
 };
 
 /* Which message, and which of its strings (in wire order) field i is. */
@@ -36,6 +37,7 @@ static const struct {
 	{M_HELLO, 0},	   {M_HELLO, 1},      {M_HELLO, 2},
 	{M_HELLO, 3},	   {M_HELLO, 4},      {M_HELLO, 5},
 	{M_HELLO, 6},	   {M_STATS, 0},      {M_ERRMSG, 0},
+	{M_DRAIN_REQ, 0},
 };
 
 const th_field_t th_fields[] = {
@@ -60,6 +62,7 @@ const th_field_t th_fields[] = {
 	{"hello", "dataset policy", TH_BACKEND, 0, 0},
 	{"stats", "item name", TH_METRIC, 0, 0},
 	{"error reply", "message", TH_ERRMSG, 0, 0},
+	{"drain request", "node", TH_NAME, 1, PR_OP_DRAIN},
 };
 const size_t th_n_fields = SL_ARRAY_SIZE(th_fields);
 _Static_assert(SL_ARRAY_SIZE(where) == SL_ARRAY_SIZE(th_fields),
@@ -76,6 +79,7 @@ static const char *const defaults[][7] = {
 		     "s3", "lru"},
 	[M_STATS] = {"sluice_requests_total{op=\"READ\",status=\"ok\"}"},
 	[M_ERRMSG] = {"train/a.jpg: no such file"},
+	[M_DRAIN_REQ] = {"n2"},
 };
 
 static uint32_t read_layout = 5;
@@ -195,6 +199,11 @@ void th_field_raw(size_t i, pr_str_t s, pr_buf_t *b)
 	case M_ERRMSG:
 		raw_str(b, v[0]);
 		break;
+	case M_DRAIN_REQ:
+		raw_str(b, v[0]);
+		raw_u(b, 60000, 8);
+		raw_u(b, 12, 8);
+		break;
 	}
 }
 
@@ -270,6 +279,13 @@ int th_field_decode(size_t i, const void *buf, size_t len, pr_str_t *got)
 	case M_ERRMSG:
 		rc = pr_errmsg_decode(got, buf, len);
 		break;
+	case M_DRAIN_REQ: {
+		pr_drain_req_t m;
+
+		rc = pr_drain_req_decode(&m, buf, len);
+		*got = m.node;
+		break;
+	}
 	}
 	return rc;
 }
@@ -327,6 +343,11 @@ int th_field_encode(size_t i, pr_str_t s, pr_buf_t *b)
 
 		free(c);
 		return rc;
+	}
+	case M_DRAIN_REQ: {
+		pr_drain_req_t m = {v[0], 60000, 12};
+
+		return pr_drain_req_encode(b, &m);
 	}
 	}
 	return -EINVAL;

@@ -503,7 +503,8 @@ END_TEST
 
 /*
  * CR, LF, quotes, NUL and control bytes in every string field of every
- * request, sent raw (the encoder would refuse some): names, versions and
+ * request (READ, PREFETCH, PEER_READ and REPLICATE alike, DRAIN's node
+ * too), sent raw (the encoder would refuse some): names, versions and
  * cursors are refused (-EBADMSG) before anything else happens, while a
  * path may hold any byte but NUL (it is a file name) and reaches the
  * backend as those very bytes.
@@ -514,7 +515,7 @@ START_TEST(test_request_string_fields)
 				      '\x7f', '\t', ' ', '\\', 'x'};
 	static const char odd[] = "q\"u\r\no\x01te\x1b\x7f \\";
 	static const uint8_t ops[] = {PR_OP_READ, PR_OP_PREFETCH,
-				      PR_OP_PEER_READ};
+				      PR_OP_PEER_READ, PR_OP_REPLICATE};
 	size_t tried = 0, len;
 	uint8_t buf[512], *src;
 	pr_list_reply_t lr;
@@ -568,15 +569,17 @@ START_TEST(test_request_string_fields)
 					break;
 				rc = th_client_call(cli, op, b.data, b.len,
 						    NULL);
-				/* Of a dataset it has, a hint is acknowledged
-				 * and PEER_READ looks in the cache only. */
+				/* Of a dataset it has, a hint (a REPLICATE
+				 * too) is acknowledged and PEER_READ looks in
+				 * the cache only. */
 				if (want == -ENOENT && f->kind != TH_NAME &&
 				    (op == PR_OP_PREFETCH ||
+				     op == PR_OP_REPLICATE ||
 				     op == PR_OP_PEER_READ))
 					ck_assert_msg(
-						rc == (op == PR_OP_PREFETCH
-							       ? 0
-							       : -ENODATA),
+						rc == (op == PR_OP_PEER_READ
+							       ? -ENODATA
+							       : 0),
 						"%s %s 0x%02x (%s): %d", f->msg,
 						f->field,
 						(unsigned char)probes[k],
