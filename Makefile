@@ -155,7 +155,7 @@ check: deps
 FUZZ_TIME ?= 60
 FUZZ_TARGETS := fuzz_proto fuzz_fields
 FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
-	-fsanitize=fuzzer,address,undefined
+	-DSL_VERSION='"$(VERSION)"' -fsanitize=fuzzer,address,undefined
 fuzz:
 	@mkdir -p $(B)/fuzz
 	$(foreach t,$(FUZZ_TARGETS),clang $(FUZZ_FLAGS) -o $(B)/fuzz/$(t) \
