@@ -828,6 +828,58 @@ START_TEST(test_sigterm_exits_zero)
 }
 END_TEST
 
+/* A node with n files big/fNNN of size bytes (contents by seed + NNN)
+ * and a dataset "big" of 1 MiB blocks over them, ram_capacity ram. */
+static void start_big(size_t n, size_t size, uint64_t seed, const char *ram)
+{
+	char name[64], extra[512];
+
+	mkdir_rel("big");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "big/f%03zu", i);
+		mkfile(name, size, seed + i);
+	}
+	snprintf(extra, sizeof(extra),
+		 "\n[dataset big]\nbackend = posix\nuri = file://%s/big\n"
+		 "block_size = 1M\n",
+		 tmp);
+	write_conf(ram, extra);
+	node_start();
+}
+
+/* A DEALER of a new context *ctx, connected to the node, that reads
+ * slowly: a receive queue of one message and a tiny receive buffer, so
+ * that the replies it does not read stay with the node. */
+static void *slow_dealer(void **ctx)
+{
+	int one = 1, small = 4096, zero = 0;
+	void *d;
+
+	*ctx = zmq_ctx_new();
+	d = zmq_socket(*ctx, ZMQ_DEALER);
+	zmq_setsockopt(d, ZMQ_RCVHWM, &one, sizeof(one));
+	zmq_setsockopt(d, ZMQ_RCVBUF, &small, sizeof(small));
+	zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero));
+	ck_assert_int_eq(zmq_connect(d, nd.endpoint), 0);
+	return d;
+}
+
+/* Send a READ-like op (id) of block 0 of big/fNNN on DEALER d, without
+ * waiting for the reply. */
+static void send_big(void *d, uint8_t op, uint64_t id, int file)
+{
+	pr_header_t h = {.opcode = op, .req_id = id};
+	char name[16];
+	pr_buf_t b;
+
+	snprintf(name, sizeof(name), "f%03d", file);
+	ck_assert_int_eq(th_encode_read(&b, "big", th_client_layout(cli, "big"),
+					name, "", 0, 0, 0),
+			 0);
+	ck_assert_int_eq(pr_send(d, NULL, &h, b.data, b.len, 0), 0);
+	pr_buf_fini(&b);
+}
+
 /*
  * One client that stops reading stalls only itself.  Client A sends 64
  * READs of cold 1 MiB blocks (more than the node's 32M RAM tier and its
@@ -842,41 +894,15 @@ START_TEST(test_slow_reader_stalls_only_itself)
 {
 	enum { A_READS = 64, B_READS = 8 };
 	const size_t mib = 1u << 20;
-	char name[64], extra[512];
+	char name[64];
 	uint64_t worst = 0;
 	void *actx, *a;
-	int one = 1, small = 4096, zero = 0;
 	static uint8_t buf[1u << 20];
 
-	mkdir_rel("big");
-	for (int i = 0; i < A_READS + B_READS; i++) {
-		snprintf(name, sizeof(name), "big/f%02d", i);
-		mkfile(name, mib, 500 + (uint64_t)i);
-	}
-	snprintf(extra, sizeof(extra),
-		 "\n[dataset big]\nbackend = posix\nuri = file://%s/big\n"
-		 "block_size = 1M\n",
-		 tmp);
-	write_conf("32M", extra);
-	node_start();
-	actx = zmq_ctx_new();
-	a = zmq_socket(actx, ZMQ_DEALER);
-	zmq_setsockopt(a, ZMQ_RCVHWM, &one, sizeof(one));
-	zmq_setsockopt(a, ZMQ_RCVBUF, &small, sizeof(small));
-	zmq_setsockopt(a, ZMQ_LINGER, &zero, sizeof(zero));
-	ck_assert_int_eq(zmq_connect(a, nd.endpoint), 0);
-	for (int i = 0; i < A_READS; i++) {
-		pr_header_t h = {.opcode = PR_OP_READ, .req_id = 1000 + i};
-		pr_buf_t b;
-
-		snprintf(name, sizeof(name), "f%02d", i);
-		ck_assert_int_eq(th_encode_read(&b, "big",
-						th_client_layout(cli, "big"),
-						name, "", 0, 0, 0),
-				 0);
-		ck_assert_int_eq(pr_send(a, NULL, &h, b.data, b.len, 0), 0);
-		pr_buf_fini(&b);
-	}
+	start_big(A_READS + B_READS, mib, 500, "32M");
+	a = slow_dealer(&actx);
+	for (int i = 0; i < A_READS; i++)
+		send_big(a, PR_OP_READ, 1000 + (uint64_t)i, i);
 	usleep(1000000); /* A's replies are made, and stuck */
 	for (int i = A_READS; i < A_READS + B_READS; i++) {
 		uint64_t t0 = sl_now_ms(), dt;
@@ -884,7 +910,7 @@ START_TEST(test_slow_reader_stalls_only_itself)
 		uint8_t *src;
 		ssize_t n;
 
-		snprintf(name, sizeof(name), "f%02d", i);
+		snprintf(name, sizeof(name), "f%03d", i);
 		n = th_client_read(cli, "big", name, "", 0, 0, 0, buf,
 				   sizeof(buf));
 		dt = sl_now_ms() - t0;
@@ -893,7 +919,7 @@ START_TEST(test_slow_reader_stalls_only_itself)
 			      "B's read of %s: %zd after "
 			      "%llu ms",
 			      name, n, (unsigned long long)dt);
-		snprintf(name, sizeof(name), "big/f%02d", i);
+		snprintf(name, sizeof(name), "big/f%03d", i);
 		src = slurp(name, &len);
 		ck_assert_mem_eq(buf, src, mib);
 		free(src);
@@ -905,6 +931,131 @@ START_TEST(test_slow_reader_stalls_only_itself)
 	       (unsigned long long)worst, A_READS);
 	zmq_close(a);
 	zmq_ctx_term(actx);
+	ck_assert(th_proc_alive(nd.pid));
+}
+END_TEST
+
+/*
+ * A node asking this one for hand-offs (PEER_READ, members' peers.c) is a
+ * sender like any client: one DEALER, one entry of the per-sender table.
+ * Peer A asks for 64 cached 1 MiB blocks and reads no reply: the node
+ * holds A's PEER_READs past A's reply-bytes cap (16 MiB for a 64M node)
+ * instead of queuing 64 MiB of replies, client B's reads go on, and once
+ * A reads, every one of its PEER_READs is answered with the right bytes.
+ */
+START_TEST(test_peer_reads_are_capped)
+{
+	enum { BLOCKS = 16, ASKS = 64 };
+	const size_t mib = 1u << 20;
+	char name[64];
+	uint64_t held0, held;
+	uint8_t *src[BLOCKS];
+	void *actx, *a;
+	static uint8_t buf[1u << 20];
+	size_t len;
+
+	start_big(BLOCKS + 1, mib, 700, "64M");
+	for (int i = 0; i < BLOCKS; i++) { /* cached: PEER_READ can have them */
+		snprintf(name, sizeof(name), "f%03d", i);
+		ck_assert_int_eq(th_client_read(cli, "big", name, "", 0, 0, 0,
+						buf, sizeof(buf)),
+				 (ssize_t)mib);
+		snprintf(name, sizeof(name), "big/f%03d", i);
+		src[i] = slurp(name, &len);
+	}
+	held0 = stats_value("sluice_requests_held_total");
+	a = slow_dealer(&actx);
+	for (int i = 0; i < ASKS; i++)
+		send_big(a, PR_OP_PEER_READ, 1 + (uint64_t)i, i % BLOCKS);
+	usleep(1000000); /* A's first replies are stuck, the rest held */
+	held = stats_value("sluice_requests_held_total") - held0;
+	ck_assert_msg(held >= ASKS / 2, "%llu of A's %d PEER_READs held",
+		      (unsigned long long)held, ASKS);
+	ck_assert_uint_le(stats_value("sluice_reply_bytes"), 20 * mib);
+	snprintf(name, sizeof(name), "f%03d", BLOCKS);
+	ck_assert_int_eq(
+		th_client_read(cli, "big", name, "", 0, 0, 0, buf, sizeof(buf)),
+		(ssize_t)mib);
+	for (int got = 0; got < ASKS; got++) {
+		pr_msg_t m;
+
+		pr_msg_init(&m);
+		ck_assert_int_eq(pr_recv_until(a, &m, sl_now_ms() + 10000), 0);
+		ck_assert_int_eq(m.h.status, 0);
+		ck_assert_uint_ge(m.h.req_id, 1);
+		ck_assert_uint_le(m.h.req_id, ASKS);
+		ck_assert_uint_eq(pr_msg_body_len(&m), mib);
+		ck_assert_mem_eq(pr_msg_body(&m),
+				 src[(m.h.req_id - 1) % BLOCKS], mib);
+		pr_msg_close(&m);
+	}
+	printf("peer reads: %llu of %d held at the sender's caps, all "
+	       "answered\n",
+	       (unsigned long long)held, ASKS);
+	for (int i = 0; i < BLOCKS; i++)
+		free(src[i]);
+	zmq_close(a);
+	zmq_ctx_term(actx);
+	ck_assert(th_proc_alive(nd.pid));
+}
+END_TEST
+
+/* Send frames of lens[0..n) bytes (the first a STAT header announcing
+ * lens[1] body bytes) on a fresh DEALER: 1 when the node answered within
+ * 2 s, 0 when it did not (its connection was cut). */
+static int gate_probe(const size_t *lens, int n)
+{
+	static uint8_t fill[70000];
+	void *ctx = zmq_ctx_new(), *d = zmq_socket(ctx, ZMQ_DEALER);
+	pr_header_t h = {.opcode = PR_OP_STAT, .req_id = 7};
+	uint8_t hdr[PR_HEADER_SIZE];
+	int zero = 0, answered;
+	pr_msg_t m;
+
+	memset(fill, 'x', sizeof(fill));
+	h.body_len = (uint32_t)lens[1];
+	ck_assert_int_eq(pr_header_encode(&h, hdr), 0);
+	zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero));
+	ck_assert_int_eq(zmq_connect(d, nd.endpoint), 0);
+	ck_assert_int_eq(zmq_send(d, hdr, sizeof(hdr), ZMQ_SNDMORE),
+			 (int)sizeof(hdr));
+	for (int i = 1; i < n; i++)
+		ck_assert_int_eq(
+			zmq_send(d, fill, lens[i], i + 1 < n ? ZMQ_SNDMORE : 0),
+			(int)lens[i]);
+	pr_msg_init(&m);
+	answered = pr_recv_until(d, &m, sl_now_ms() + 2000) == 0;
+	if (answered)
+		ck_assert_int_lt(m.h.status, 0);
+	pr_msg_close(&m);
+	zmq_close(d);
+	zmq_ctx_term(ctx);
+	return answered;
+}
+
+/*
+ * The gate's bound on one message counts the 48-byte header: header plus
+ * a 64 KiB body (the largest request body) is answered (-EBADMSG: no STAT
+ * body), and so is the same total in three frames; one byte more in all
+ * cuts the connection unanswered.  (With the 40-byte header of an older
+ * protocol, a bound of 40 + 64 KiB would have cut the largest request.)
+ */
+START_TEST(test_gate_bound_counts_header)
+{
+	const size_t whole[] = {PR_HEADER_SIZE, 64u << 10};
+	const size_t three[] = {PR_HEADER_SIZE, (64u << 10) - 1, 1};
+	const size_t over[] = {PR_HEADER_SIZE, (64u << 10) - 1, 2};
+	uint64_t cut0;
+
+	write_conf("64M", "");
+	node_start();
+	cut0 = stats_value("sluice_connections_cut_total");
+	ck_assert_msg(gate_probe(whole, 2), "header + 64 KiB was cut");
+	ck_assert_msg(gate_probe(three, 3), "65,584 bytes in 3 frames was cut");
+	ck_assert_uint_eq(stats_value("sluice_connections_cut_total"), cut0);
+	ck_assert_msg(!gate_probe(over, 3), "65,585 bytes were answered");
+	ck_assert_uint_eq(stats_value("sluice_connections_cut_total"),
+			  cut0 + 1);
 	ck_assert(th_proc_alive(nd.pid));
 }
 END_TEST
@@ -1315,23 +1466,13 @@ START_TEST(test_rss_bound)
 	uint64_t ds_mb = de ? strtoull(de, NULL, 10) : 3 * cap_mb;
 	const size_t fsize = 4u << 20, bsize = 1u << 20;
 	size_t nfiles = (size_t)(ds_mb << 20) / fsize, nblocks;
-	char ram[32], extra[1024], name[64];
+	char ram[32], name[64];
 	th_client_t *c[4];
 	uint64_t s = 99, done = 0, bytes = 0;
 	long hwm_kb, base_kb;
 
-	mkdir_rel("big");
-	for (size_t i = 0; i < nfiles; i++) {
-		snprintf(name, sizeof(name), "big/f%03zu", i);
-		mkfile(name, fsize, i + 1000);
-	}
 	snprintf(ram, sizeof(ram), "%lluM", (unsigned long long)cap_mb);
-	snprintf(extra, sizeof(extra),
-		 "\n[dataset big]\nbackend = posix\nuri = file://%s/big\n"
-		 "block_size = 1M\n",
-		 tmp);
-	write_conf(ram, extra);
-	node_start();
+	start_big(nfiles, fsize, 1000, ram);
 	base_kb = th_proc_status_kb(nd.pid, "VmHWM");
 	nblocks = nfiles * (fsize / bsize);
 	for (int k = 0; k < 4; k++) {
@@ -1494,7 +1635,9 @@ int main(void)
 	tcase_set_timeout(tm, 600);
 	tcase_add_test(tm, test_rss_bound);
 	tcase_add_test(tm, test_slow_reader_stalls_only_itself);
+	tcase_add_test(tm, test_peer_reads_are_capped);
 	tcase_add_test(tm, test_multipart_bound);
+	tcase_add_test(tm, test_gate_bound_counts_header);
 	suite_add_tcase(s, tm);
 	if (getenv("SLUICE_BENCH_ABSENT")) {
 		TCase *tb = tcase_create("bench");

@@ -5,7 +5,9 @@
  * there fails over at once, without waiting for its timeout; nothing is
  * queued for a dead node, so it gets no stale burst of requests when it
  * comes back; and a request made before a connection is up waits for it
- * (start-up) instead of failing.
+ * (start-up) instead of failing.  A node that joins the map later gets a
+ * socket of its own under the same rules: until it is up, what it owns
+ * goes to the next node at once, and it gets nothing stale once it is.
  */
 #include <check.h>
 #include <errno.h>
@@ -101,11 +103,57 @@ static int serve_one(void *r, int ms)
 	return 1;
 }
 
-static uint64_t point_of(size_t owner)
+static uint64_t point_in(const fc_cluster_t *map, size_t owner)
 {
 	for (uint64_t p = 1;; p += 0x9e3779b97f4a7c15ull)
-		if (sl_ring_owner(cl->ring, p) == owner)
+		if (sl_ring_owner(map->ring, p) == owner)
 			return p;
+}
+
+static uint64_t point_of(size_t owner)
+{
+	return point_in(cl, owner);
+}
+
+/* Answer one request at r within ms as a node of a newer ring (another
+ * version, generation 5), and the HELLO that follows with the map of
+ * nodes a and b. */
+static void serve_newer_ring(void *r, int ms)
+{
+	pr_hello_node_t hn[2] = {
+		{pr_str(names[0]), pr_str(addrs[0]), 1},
+		{pr_str(names[1]), pr_str(addrs[1]), 1},
+	};
+	pr_hello_t hello = {.cluster = pr_str("c"),
+			    .node = pr_str("a"),
+			    .generation = 5,
+			    .n_nodes = 2,
+			    .nodes = hn};
+	zmq_pollitem_t it = {.socket = r, .events = ZMQ_POLLIN};
+	int hellos = 0;
+
+	while (!hellos) {
+		pr_header_t h = {.flags = PR_F_REPLY,
+				 .ring_version = 0x5eed,
+				 .generation = 5};
+		pr_buf_t b;
+		pr_msg_t m;
+
+		ck_assert_msg(zmq_poll(&it, 1, ms) > 0, "no request at a");
+		pr_msg_init(&m);
+		ck_assert_int_eq(pr_recv(r, &m, 1, ZMQ_DONTWAIT), 0);
+		h.opcode = m.h.opcode;
+		h.req_id = m.h.req_id;
+		pr_buf_init(&b);
+		if (m.h.opcode == PR_OP_HELLO) {
+			ck_assert_int_eq(pr_hello_encode(&b, &hello), 0);
+			hellos++;
+		}
+		ck_assert_int_eq(pr_send(r, &m.identity, &h, b.data, b.len, 0),
+				 0);
+		pr_buf_fini(&b);
+		pr_msg_close(&m);
+	}
 }
 
 /* One request's outcome, filled by the I/O thread. */
@@ -224,6 +272,44 @@ START_TEST(test_waits_for_connection)
 }
 END_TEST
 
+/* Node b joins the map (a's HELLO lists it) before it is up: a request
+ * it owns goes to a at once, not after b's 3 s timeout; b, once up, gets
+ * nothing stale, and the next request it owns. */
+START_TEST(test_joined_node)
+{
+	fc_cluster_t *map;
+	result_t r;
+	void *a, *b;
+
+	make_cluster(1);
+	snprintf(addrs[1], sizeof(addrs[1]), "tcp://127.0.0.1:%d",
+		 th_free_port());
+	a = node_up(0);
+	start_io(3000);
+	submit(&r, 1);
+	serve_newer_ring(a, 2000);
+	ck_assert(wait_result(&r, 1000));
+	ck_assert_int_eq(r.status, 0);
+	map = fc_io_map_newer(io, cl, 2000);
+	ck_assert_uint_eq(map->n_nodes, 2);
+
+	submit(&r, point_in(map, 1));
+	ck_assert_msg(serve_one(a, 1000), "a did not get b's request in 1 s");
+	ck_assert(wait_result(&r, 1000));
+	ck_assert_int_eq(r.status, 0);
+
+	b = node_up(1);
+	ck_assert_msg(!serve_one(b, 500), "b got a request given to a");
+	submit(&r, point_in(map, 1));
+	ck_assert_msg(serve_one(b, 2000), "b never got its request");
+	ck_assert(wait_result(&r, 1000));
+	ck_assert_int_eq(r.status, 0);
+	fc_cluster_unref(&map);
+	zmq_close(a);
+	zmq_close(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fc_io");
@@ -234,6 +320,7 @@ int main(void)
 	tcase_add_test(tc, test_unconnected_fails_over_at_once);
 	tcase_add_test(tc, test_no_stale_burst);
 	tcase_add_test(tc, test_waits_for_connection);
+	tcase_add_test(tc, test_joined_node);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
