@@ -53,9 +53,25 @@ th_cleanup() {
 }
 trap th_cleanup EXIT
 
-# th_free_port: a TCP port nothing listens on now (the kernel's choice).
+# th_free_port: a TCP port free now, below the ephemeral range so that no
+# outgoing connection (or its TIME_WAIT) takes it before it is bound; see
+# th_free_port in helper_proc.c.
 th_free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	/usr/bin/python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+cands = random.sample(range(10000, low), 200) if low > 11000 else []
+for port in cands + [0]:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        print(s.getsockname()[1])
+        break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
 }
 
 # th_wait SECONDS CMD...: run CMD until it succeeds, at most SECONDS.

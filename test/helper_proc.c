@@ -202,12 +202,77 @@ int th_run_capture(char *const argv[], int timeout_ms, char **out)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int th_free_port(void)
+/*
+ * Why not bind port 0 and take the kernel's choice: that port comes from
+ * the ephemeral range, which every outgoing connection draws from too.  A
+ * test that picks a port and binds it later (a fixture started in a later
+ * case, a node restarted on its old port) then races every connect(): a
+ * client's socket, or the TIME_WAIT it leaves for a minute, on that port
+ * makes the bind fail with EADDRINUSE.  Ports below the ephemeral range
+ * are never given to connect(), so only another test's bind can take one;
+ * a random start keeps parallel test runs apart.
+ */
+static int port_is_free(int port)
 {
 	struct sockaddr_in a = {0};
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
 
+	if (fd < 0)
+		return -errno;
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	rc = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? 1 : 0;
+	close(fd);
+	return rc;
+}
+
+static int ephemeral_low(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int low = 32768, high;
+
+	if (f) {
+		if (fscanf(f, "%d %d", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	return low;
+}
+
+/*
+ * Callers take several ports before binding any (a cluster's nodes), so a
+ * port handed out is not handed out again by this process.
+ */
+static int given_before(int port)
+{
+	static int given[256];
+	static size_t n;
+
+	for (size_t i = 0; i < SL_MIN(n, SL_ARRAY_SIZE(given)); i++)
+		if (given[i] == port)
+			return 1;
+	given[n++ % SL_ARRAY_SIZE(given)] = port;
+	return 0;
+}
+
+int th_free_port(void)
+{
+	static unsigned seed;
+	int low = ephemeral_low(), span = low - 10000;
+	struct sockaddr_in a = {0};
+	socklen_t al = sizeof(a);
+	int fd, port;
+
+	if (!seed)
+		seed = (unsigned)getpid() ^ (unsigned)sl_now_ms() ^ 1u;
+	/* 10000..low-1, when the range leaves room below it. */
+	for (int i = 0; span > 1000 && i < 200; i++) {
+		port = 10000 + (int)(rand_r(&seed) % (unsigned)span);
+		if (port_is_free(port) == 1 && !given_before(port))
+			return port;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	a.sin_family = AF_INET;

@@ -45,7 +45,11 @@ long th_proc_status_kb(pid_t pid, const char *field);
  */
 int th_run_capture(char *const argv[], int timeout_ms, char **out);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago, or -errno. */
+/*
+ * A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral
+ * range (so no outgoing connection takes it before the caller binds it),
+ * or -errno.
+ */
 int th_free_port(void);
 /* Poll until a TCP connection to 127.0.0.1:port succeeds: 0 or -ETIMEDOUT. */
 int th_wait_port(int port, int timeout_ms);

@@ -13,7 +13,7 @@ set -uo pipefail
 label=$1 limit=$2
 shift 2
 pass=0 fail=0 skip=0
-failed=() skips=()
+failed=() skips=() why=()
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
@@ -34,6 +34,17 @@ for t in "$@"; do
 	124) fail=$((fail + 1)); failed+=("$t (timed out after ${limit}s)") ;;
 	*) fail=$((fail + 1)); failed+=("$t (exit $rc)") ;;
 	esac
+	# A failure's own words, repeated under the summary: CI keeps only
+	# the tail of the output.  Check prints FILE:LINE:F|E:CASE:...;
+	# a script or a setup that failed before Check ran leaves its last
+	# lines instead.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		lines=$(grep -aE '^[^ :]+:[0-9]+:[EF]:' "$out" | head -n 8)
+		[ -n "$lines" ] || lines=$(tail -n 8 "$out")
+		while IFS= read -r line; do
+			why+=("$t: $line")
+		done <<<"$lines"
+	fi
 done
 
 echo "== $label: $# suites: $pass passed, $fail failed, $skip skipped;" \
@@ -43,5 +54,8 @@ for s in "${skips[@]}"; do
 done
 for f in "${failed[@]}"; do
 	echo "   FAILED: $f"
+done
+for w in "${why[@]}"; do
+	echo "   $w"
 done
 [ "$fail" -eq 0 ]

@@ -329,6 +329,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if st.args.secure:
             tok = params.get("delegation")
             if tok is None:
+                # Counted before the answer: a test reads the count as
+                # soon as its request returns.
+                with st.lock:
+                    st.stats["unauthenticated"] += 1
                 self.send_response(401)
                 page = (b"<html><head><title>Error 401 Authentication "
                         b"required</title></head><body><h2>HTTP ERROR 401"
@@ -338,8 +342,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(page)))
                 self.end_headers()
                 self.wfile.write(page)
-                with st.lock:
-                    st.stats["unauthenticated"] += 1
                 raise Answered()
             if tok != st.args.token:
                 with st.lock:
