@@ -48,14 +48,7 @@ uint8_t *pr_buf_release(pr_buf_t *b, size_t *len)
 /* Make room for n more bytes; returns where they go (len not advanced). */
 uint8_t *pr_buf_reserve(pr_buf_t *b, size_t n)
 {
-	if (b->cap - b->len < n) {
-		size_t cap = b->cap ? b->cap : 64;
-
-		while (cap - b->len < n)
-			cap *= 2;
-		b->data = sl_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
+	b->data = sl_xgrow(b->data, &b->cap, b->len + n, 64);
 	return b->data + b->len;
 }
 
