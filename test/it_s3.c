@@ -119,6 +119,24 @@ static int wait_port_file(const char *path, pid_t pid, int timeout_ms)
 	return -1;
 }
 
+/* Start argv (logging to log) as a server that writes the port it
+ * listens on to the file pf; sets *port.  Returns the pid, or -1 (and
+ * *port -1) when it did not start or died or said nothing in time. */
+static pid_t spawn_ported(const char *const *argv, const char *pf,
+			  const char *log, int *port)
+{
+	pid_t pid;
+
+	unlink(pf);
+	pid = th_proc_spawn((char *const *)argv, log);
+	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
+	if (*port < 0 && pid > 0) {
+		th_proc_kill(pid);
+		pid = -1;
+	}
+	return pid;
+}
+
 /* s3rver on data (port 0: any); sets *port.  Returns the pid or -1. */
 static pid_t start_s3rver(const char *data, int *port, const char *tag)
 {
@@ -135,15 +153,8 @@ static pid_t start_s3rver(const char *data, int *port, const char *tag)
 			      ps,
 			      pf,
 			      NULL};
-	pid_t pid;
+	pid_t pid = spawn_ported(argv, pf, log, port);
 
-	unlink(pf);
-	pid = th_proc_spawn((char *const *)argv, log);
-	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
-	if (*port < 0 && pid > 0) {
-		th_proc_kill(pid);
-		pid = -1;
-	}
 	free(pf);
 	free(log);
 	free(js);
@@ -173,15 +184,8 @@ static pid_t start_proxy(int upstream, int *port, const char *tag)
 			      "--port-file",
 			      pf,
 			      NULL};
-	pid_t pid;
+	pid_t pid = spawn_ported(argv, pf, log, port);
 
-	unlink(pf);
-	pid = th_proc_spawn((char *const *)argv, log);
-	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
-	if (*port < 0 && pid > 0) {
-		th_proc_kill(pid);
-		pid = -1;
-	}
 	free(pf);
 	free(log);
 	free(py);
