@@ -5,8 +5,10 @@
  * the test's statics), so their open and close do nothing; and a store
  * with nothing to list answers every directory empty.  A fake takes these
  * for the ops it does not care about and writes only the ones its test is
- * about.  Has no dependency beyond sluice/backend.h, so that a test module
- * (test/backends/) links it as well as the suites do.
+ * about.  And a suite that drives a real module through its ops opens
+ * datasets with key, value lists.  Has no dependency beyond
+ * sluice/backend.h, so that a test module (test/backends/) links it as
+ * well as the suites do.
  */
 #ifndef TH_BACKEND_H
 #define TH_BACKEND_H
@@ -25,5 +27,16 @@ void th_backend_close_stateless(void *state);
 int th_backend_list_empty(void *state, const char *dir, const char *cursor,
 			  sb_dirent_t *ents, size_t max, size_t *n, char *next,
 			  char *err, size_t errlen);
+
+/*
+ * Open dataset "t" on uri (config "it.ini", blocks of block_size) through
+ * ops with the NULL-terminated key, value pairs of kv and then of more
+ * (either may be NULL; 32 pairs in all at most), pair i on line 20 + i.
+ * Returns open's result: the state in *st on success, a message in
+ * err[SB_ERR_MAX] on failure.  Everything is borrowed.
+ */
+int th_backend_open_kv(const sb_ops_t *ops, uint32_t block_size,
+		       const char *uri, const char *const *kv,
+		       const char *const *more, void **st, char *err);
 
 #endif

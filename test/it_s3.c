@@ -49,6 +49,7 @@
 #include "common/util.h"
 #include "sluice/backend.h"
 #include "test/helper_proc.h"
+#include "test/helper_backend.h"
 #include "test/helper_check.h"
 
 #define BUCKET	     "sluice-test"
@@ -271,35 +272,11 @@ static long proxy_stat(int port, const char *name)
 
 /* ---- the module ------------------------------------------------------ */
 
-/*
- * Open a dataset on uri with the NULL-terminated key, value pairs of kv,
- * then those of more (may be NULL).  Returns open's result; *st on success.
- */
+/* th_backend_open_kv through the module under test, in blocks of BLOCK. */
 static int open_kv(void **st, char *err, const char *uri, const char *const *kv,
 		   const char *const *more)
 {
-	sb_param_t p[32];
-	size_t n = 0;
-	sb_dataset_t ds = {.name = "t",
-			   .uri = uri,
-			   .config_path = "it.ini",
-			   .block_size = BLOCK};
-
-	for (const char *const *k = kv; k && *k; k += 2) {
-		SL_ASSERT(n < SL_ARRAY_SIZE(p));
-		p[n] = (sb_param_t){k[0], k[1], (int)(10 + n)};
-		n++;
-	}
-	for (const char *const *k = more; k && *k; k += 2) {
-		SL_ASSERT(n < SL_ARRAY_SIZE(p));
-		p[n] = (sb_param_t){k[0], k[1], (int)(10 + n)};
-		n++;
-	}
-	ds.n_params = n;
-	ds.params = p;
-	err[0] = '\0';
-	*st = NULL;
-	return g.ops->open(&ds, st, err, SB_ERR_MAX);
+	return th_backend_open_kv(g.ops, BLOCK, uri, kv, more, st, err);
 }
 
 /* A dataset on the shared proxy (port; 0 = g.proxy_port) with the

@@ -56,6 +56,7 @@
 
 #include "common/util.h"
 #include "sluice/backend.h"
+#include "test/helper_backend.h"
 #include "test/helper_check.h"
 #include "test/helper_proc.h"
 
@@ -340,33 +341,11 @@ static void fx_all_reset(void)
 
 /* ---- the module ------------------------------------------------------ */
 
-/*
- * Open a dataset on uri with the NULL-terminated key, value pairs of kv
- * and then of more (either may be NULL).  Returns open's result; *st on
- * success, err[SB_ERR_MAX] on failure.
- */
+/* th_backend_open_kv through the module under test, in blocks of BLOCK. */
 static int ds_try(void **st, char *err, const char *uri, const char *const *kv,
 		  const char *const *more)
 {
-	sb_param_t p[32];
-	size_t n = 0;
-	sb_dataset_t ds = {.name = "t",
-			   .uri = uri,
-			   .config_path = "it.ini",
-			   .block_size = BLOCK};
-
-	for (const char *const *lists[] = {kv, more}, *const **l = lists;
-	     l < lists + 2; l++)
-		for (const char *const *k = *l; k && *k; k += 2) {
-			SL_ASSERT(n < SL_ARRAY_SIZE(p));
-			p[n] = (sb_param_t){k[0], k[1], (int)(20 + n)};
-			n++;
-		}
-	ds.n_params = n;
-	ds.params = p;
-	err[0] = '\0';
-	*st = NULL;
-	return g.ops->open(&ds, st, err, SB_ERR_MAX);
+	return th_backend_open_kv(g.ops, BLOCK, uri, kv, more, st, err);
 }
 
 /* The dataset /ds on nn1 as alice, with short retries, plus more keys;
