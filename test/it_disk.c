@@ -52,6 +52,7 @@
 #include "common/util.h"
 #include "proto/proto.h"
 #include "test/helper_client.h"
+#include "test/helper_fuse.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
 
@@ -87,14 +88,12 @@ static void reg_mount(const char *path, int fuse)
 	}
 }
 
-static int is_mounted(const char *path);
-
 static void unmount_all(void)
 {
 	int n = SL_MIN(atomic_load(&reg->n), MAX_MOUNTS);
 
 	for (int i = n - 1; i >= 0; i--) {
-		if (!is_mounted(reg->path[i]))
+		if (!th_is_mounted(reg->path[i]))
 			continue;
 		if (reg->fuse[i]) {
 			char *argv[] = {fusermount, (char *)"-uz", reg->path[i],
@@ -761,22 +760,6 @@ END_TEST
 
 /* ---- through a sluice-fuse mount ------------------------------------ */
 
-static int is_mounted(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mp[PATH_MAX];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-		    strcmp(mp, path) == 0)
-			found = 1;
-	fclose(f);
-	return found;
-}
-
 static pid_t client_start(const char *mnt, const char *log)
 {
 	char *argv[] = {bin_path("sluice-fuse"),
@@ -788,11 +771,11 @@ static pid_t client_start(const char *mnt, const char *log)
 	pid_t pid = th_proc_spawn(argv, log);
 
 	ck_assert_int_gt(pid, 0);
-	for (int t = 0; t < 1000 && !is_mounted(mnt); t++) {
+	for (int t = 0; t < 1000 && !th_is_mounted(mnt); t++) {
 		ck_assert_msg(th_proc_alive(pid), "sluice-fuse exited");
 		msleep(20);
 	}
-	ck_assert_msg(is_mounted(mnt), "no mount at %s", mnt);
+	ck_assert_msg(th_is_mounted(mnt), "no mount at %s", mnt);
 	return pid;
 }
 

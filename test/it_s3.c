@@ -50,6 +50,7 @@
 #include "sluice/backend.h"
 #include "test/helper_proc.h"
 #include "test/helper_backend.h"
+#include "test/helper_fuse.h"
 #include "test/helper_check.h"
 
 #define BUCKET	     "sluice-test"
@@ -1132,25 +1133,11 @@ END_TEST
 
 /* ---- end to end: nodes, the FUSE client, a DataLoader ---------------- */
 
-static int is_mounted(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mp[PATH_MAX];
-	int found = 0;
-
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-			strcmp(mp, path) == 0;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static void unmount(const char *path)
 {
 	const char *argv[] = {"/bin/fusermount3", "-uz", path, NULL};
 
-	if (is_mounted(path))
+	if (th_is_mounted(path))
 		th_run_capture((char *const *)argv, 20000, NULL);
 }
 
@@ -1234,10 +1221,10 @@ START_TEST(test_e2e_dataloader)
 			   (const char *const[]){"-f", "-c", conf, mnt, "-o",
 						 "ro,auto_unmount", NULL});
 	ck_assert_int_gt(client, 0);
-	for (int t = 0; t < 1000 && !is_mounted(mnt); t++)
+	for (int t = 0; t < 1000 && !th_is_mounted(mnt); t++)
 		usleep(20000);
-	ck_assert_msg(is_mounted(mnt), "sluice-fuse did not mount (logs in %s)",
-		      g.tmp);
+	ck_assert_msg(th_is_mounted(mnt),
+		      "sluice-fuse did not mount (logs in %s)", g.tmp);
 
 	rc = th_run_capture((char *const *)load_argv, 600000, &out);
 	fprintf(stderr, "it_s3: e2e: %s", out ? out : "(no output)\n");
