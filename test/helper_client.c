@@ -177,16 +177,14 @@ int th_client_stat(th_client_t *c, const char *dataset, const char *path,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
 	pr_buf_init(&b);
 	rc = pr_target_encode(&b, &t);
 	if (rc == 0)
 		rc = th_client_call(c, PR_OP_STAT, b.data, b.len, &r);
 	pr_buf_fini(&b);
-	if (rc != 0) {
-		th_reply_free(&r);
-		return rc;
-	}
-	rc = pr_stat_decode(&st, r.body, r.len);
+	if (rc == 0)
+		rc = pr_stat_decode(&st, r.body, r.len);
 	if (rc == 0) {
 		out->type = st.type;
 		out->mode = st.mode;
@@ -300,17 +298,13 @@ ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 
 	rc = read_call(c, PR_OP_READ, dataset, path, version, block, offset,
 		       length, &r);
-	if (rc != 0) {
-		th_reply_free(&r);
-		return rc;
+	if (rc == 0 && r.len > cap)
+		rc = -EMSGSIZE;
+	if (rc == 0) {
+		if (r.len)
+			memcpy(buf, r.body, r.len);
+		rc = (ssize_t)r.len;
 	}
-	if (r.len > cap) {
-		th_reply_free(&r);
-		return -EMSGSIZE;
-	}
-	if (r.len)
-		memcpy(buf, r.body, r.len);
-	rc = (ssize_t)r.len;
 	th_reply_free(&r);
 	return rc;
 }
