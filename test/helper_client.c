@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/transport.h"
+#include "test/helper_proc.h"
 
 #define LAYOUTS 16 /* datasets whose layout a client remembers */
 
@@ -231,6 +232,23 @@ int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
 
 	pr_buf_init(b);
 	return pr_read_req_encode(b, &q);
+}
+
+int th_client_wait_hello(th_client_t *c, pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
+	pr_hello_t h;
+	th_reply_t r;
+	int rc = -ETIMEDOUT;
+
+	while (rc != 0 && sl_now_ms() < deadline) {
+		if (!th_proc_alive(pid))
+			return -ESRCH;
+		rc = th_client_hello(c, &h, &r);
+		pr_hello_free(&h);
+		th_reply_free(&r);
+	}
+	return rc;
 }
 
 /* Remember what HELLO says of the node's datasets: 0 or the call's

@@ -291,23 +291,16 @@ static void node_start(const char *extra)
 			(char *)"n1",
 			(char *)extra,
 			NULL};
-	uint64_t deadline = sl_now_ms() + TIMEOUT;
-	pr_hello_t h;
-	th_reply_t r;
-	int rc = -1;
+	int rc;
 
 	nd.pid = th_proc_spawn(argv, nd.log);
 	ck_assert_int_gt(nd.pid, 0);
 	cli = th_client_new(nd.endpoint, 300);
 	ck_assert_ptr_nonnull(cli);
-	while (rc != 0 && sl_now_ms() < deadline) {
-		if (!th_proc_alive(nd.pid)) {
-			dump_log();
-			ck_abort_msg("node died at start");
-		}
-		rc = th_client_hello(cli, &h, &r);
-		pr_hello_free(&h);
-		th_reply_free(&r);
+	rc = th_client_wait_hello(cli, nd.pid, TIMEOUT);
+	if (rc == -ESRCH) {
+		dump_log();
+		ck_abort_msg("node died at start");
 	}
 	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
 	th_client_set_timeout(cli, TIMEOUT);
