@@ -368,6 +368,26 @@ int th_write_file(const char *path, const void *data, size_t len)
 	return rc;
 }
 
+int th_flip_bits(const char *path, off_t off, uint8_t mask)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	uint8_t c;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &c, 1, off) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	c ^= mask;
+	if (pwrite(fd, &c, 1, off) != 1)
+		rc = -EIO;
+out:
+	close(fd);
+	return rc;
+}
+
 char *th_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

@@ -12,6 +12,7 @@
 #define TH_PROC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -63,6 +64,9 @@ void th_rmtree(const char *path);
 int th_write_file(const char *path, const void *data, size_t len);
 /* The whole of path, NUL-terminated (caller frees), or NULL. */
 char *th_read_file(const char *path, size_t *len);
+/* XOR the byte at off of path with mask, in place: a disk's bit flip.
+ * 0 or -errno. */
+int th_flip_bits(const char *path, off_t off, uint8_t mask);
 
 /* The build directory the Makefile passes as $SLUICE_BUILD ("build" when
  * unset); static string. */

@@ -554,18 +554,6 @@ START_TEST(test_pin_both_tiers)
 }
 END_TEST
 
-static void flip(const char *p, off_t off)
-{
-	int fd = open(p, O_RDWR);
-	uint8_t c;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
-	c ^= 0x01;
-	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
-	close(fd);
-}
-
 START_TEST(test_corruption)
 {
 	char *names, *line, *save = NULL, p[5][PATH_MAX];
@@ -580,16 +568,18 @@ START_TEST(test_corruption)
 	names = block_files();
 	for (line = strtok_r(names, "\n", &save); line && n < 5;
 	     line = strtok_r(NULL, "\n", &save)) {
-		xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v2/%.2s/%s", nd.disk,
-			  line, line);
+		th_xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v2/%.2s/%s",
+			     nd.disk, line, line);
 		n++;
 	}
 	free(names);
 	ck_assert_int_eq(n, 5);
-	flip(p[0], CN_DISK_HEADER);	     /* the first data byte */
-	flip(p[1], CN_DISK_HEADER + 100000); /* one in the middle */
-	flip(p[2], CN_DISK_HEADER + BS - 1); /* the last */
-	flip(p[3], 40); /* the data checksum, in the header */
+	/* The first data byte, one in the middle, the last, and the data
+	 * checksum in the header. */
+	ck_assert_int_eq(th_flip_bits(p[0], CN_DISK_HEADER, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[1], CN_DISK_HEADER + 100000, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[2], CN_DISK_HEADER + BS - 1, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[3], 40, 0x01), 0);
 	ck_assert_int_eq(truncate(p[4], CN_DISK_HEADER + 4096), 0);
 
 	node_start(NULL);
