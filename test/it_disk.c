@@ -130,28 +130,6 @@ static node_t nd;
 static th_client_t *cli;
 static uint8_t *src[NF]; /* the files of d (and p: the same bytes) */
 
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(n >= 0 && (size_t)n < cap);
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {
 	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -170,7 +148,7 @@ static void make_dataset(const char *dir)
 
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	for (int i = 0; i < NF; i++) {
-		xsnprintf(p, sizeof(p), "%s/f%02d.bin", dir, i);
+		th_xsnprintf(p, sizeof(p), "%s/f%02d.bin", dir, i);
 		ck_assert_int_eq(th_write_file(p, src[i], FSIZE), 0);
 	}
 }
@@ -184,18 +162,18 @@ static void setup(void)
 	memset(&nd, 0, sizeof(nd));
 	nd.port = th_free_port();
 	ck_assert_int_gt(nd.port, 0);
-	xsnprintf(nd.endpoint, sizeof(nd.endpoint), "tcp://127.0.0.1:%d",
-		  nd.port);
-	xsnprintf(nd.conf, sizeof(nd.conf), "%s/cluster.conf", tmp);
-	xsnprintf(nd.log, sizeof(nd.log), "%s/node.log", tmp);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s/nvme", tmp);
+	th_xsnprintf(nd.endpoint, sizeof(nd.endpoint), "tcp://127.0.0.1:%d",
+		     nd.port);
+	th_xsnprintf(nd.conf, sizeof(nd.conf), "%s/cluster.conf", tmp);
+	th_xsnprintf(nd.log, sizeof(nd.log), "%s/node.log", tmp);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s/nvme", tmp);
 	for (int i = 0; i < NF; i++) {
 		src[i] = sl_xmalloc(FSIZE);
 		fill(src[i], FSIZE, (uint64_t)i + 1);
 	}
-	xsnprintf(p, sizeof(p), "%s/data", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/data", tmp);
 	make_dataset(p);
-	xsnprintf(p, sizeof(p), "%s/pdata", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/pdata", tmp);
 	make_dataset(p);
 }
 
@@ -276,7 +254,7 @@ static char *bin_path(const char *name)
 	static int k;
 
 	k ^= 1;
-	xsnprintf(p[k], sizeof(p[k]), "%s/%s", th_build_dir(), name);
+	th_xsnprintf(p[k], sizeof(p[k]), "%s/%s", th_build_dir(), name);
 	return p[k];
 }
 
@@ -436,7 +414,7 @@ static void wait_writes(void)
 
 	while (stat_of("sluice_disk_pending_writes") != 0) {
 		ck_assert_msg(sl_now_ms() < deadline, "disk writes stuck");
-		msleep(20);
+		th_msleep(20);
 	}
 }
 
@@ -459,9 +437,9 @@ static char *block_files(void)
 	char cmd[PATH_MAX + 128], *out = NULL;
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
 
-	xsnprintf(cmd, sizeof(cmd),
-		  "cd '%s/sluice-v2' && ls ?? | grep -- - | LC_ALL=C sort",
-		  nd.disk);
+	th_xsnprintf(cmd, sizeof(cmd),
+		     "cd '%s/sluice-v2' && ls ?? | grep -- - | LC_ALL=C sort",
+		     nd.disk);
 	ck_assert_int_ge(th_run_capture(argv, 30000, &out), 0);
 	return out;
 }
@@ -609,7 +587,7 @@ static void wait_stat_le(const char *name, uint64_t v)
 	while (stat_of(name) > v) {
 		ck_assert_msg(sl_now_ms() < deadline, "%s stays above %llu",
 			      name, (unsigned long long)v);
-		msleep(20);
+		th_msleep(20);
 	}
 }
 
@@ -663,19 +641,19 @@ static void small_fs(const char *opts)
 {
 	char mnt[PATH_MAX];
 
-	xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
 	ck_assert_msg(mount("sluice-it", mnt, "tmpfs", 0, opts) == 0,
 		      "mount tmpfs: %s", strerror(errno));
 	reg_mount(mnt, 0);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s/cache", mnt);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s/cache", mnt);
 }
 
 static void small_fs_done(void)
 {
 	char mnt[PATH_MAX];
 
-	xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
 	node_stop();
 	ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
 }
@@ -701,7 +679,7 @@ START_TEST(test_enospc)
 	ck_assert_uint_ge(stat_of("sluice_disk_write_errors_total"), 1);
 	ck_assert_uint_gt(stat_of("sluice_disk_blocks"), 0);
 	ck_assert_uint_lt(stat_of("sluice_disk_blocks"), NBLK);
-	msleep(2500); /* free-space readings come and go: no flapping */
+	th_msleep(2500); /* free-space readings come and go: no flapping */
 	r = epoch("d", 2);
 	print_epoch("d epoch 2 (tier full)", r);
 	ck_assert_uint_gt(r.disk_hits, 0);
@@ -756,7 +734,7 @@ static pid_t client_start(const char *mnt, const char *log)
 	ck_assert_int_gt(pid, 0);
 	for (int t = 0; t < 1000 && !th_is_mounted(mnt); t++) {
 		ck_assert_msg(th_proc_alive(pid), "sluice-fuse exited");
-		msleep(20);
+		th_msleep(20);
 	}
 	ck_assert_msg(th_is_mounted(mnt), "no mount at %s", mnt);
 	return pid;
@@ -786,8 +764,8 @@ static void check_files_whole(void)
 		unsigned long len = strtoul(dash + 1, NULL, 16);
 		struct stat st;
 
-		xsnprintf(p, sizeof(p), "%s/sluice-v2/%.2s/%s", nd.disk, line,
-			  line);
+		th_xsnprintf(p, sizeof(p), "%s/sluice-v2/%.2s/%s", nd.disk,
+			     line, line);
 		ck_assert_int_eq(stat(p, &st), 0);
 		ck_assert_msg((uint64_t)st.st_size >= CN_DISK_HEADER + len,
 			      "%s is partial: %lld bytes", line,
@@ -813,8 +791,8 @@ static int crash_round(const char *mnt, const char *log, int round)
 	client = client_start(mnt, log);
 	fwd[0] = rev[0] = (char *)"/bin/cat";
 	for (int i = round; i < NF; i += 3)
-		xsnprintf(files[n++], sizeof(files[0]), "%s/d/f%02d.bin", mnt,
-			  i);
+		th_xsnprintf(files[n++], sizeof(files[0]), "%s/d/f%02d.bin",
+			     mnt, i);
 	for (int i = 0; i < n; i++) {
 		fwd[1 + i] = files[i];
 		rev[n - i] = files[i];
@@ -846,7 +824,7 @@ static int crash_round(const char *mnt, const char *log, int round)
 	/* The kernel sends the readers' RELEASEs in the background: let the
 	 * client see them before the unmount.  Its readers were killed
 	 * during an outage: only the node's state is under test here. */
-	msleep(500);
+	th_msleep(500);
 	client_stop(mnt, client, 0);
 	/* Before any node looks at it: no named block file is partial. */
 	check_files_whole();
@@ -864,8 +842,8 @@ START_TEST(test_kill9_mount)
 				   "needs root and /dev/fuse");
 		return;
 	}
-	xsnprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
-	xsnprintf(log, sizeof(log), "%s/fuse.log", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
+	th_xsnprintf(log, sizeof(log), "%s/fuse.log", tmp);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
 	reg_mount(mnt, 1);
 	write_conf(RAM, "256M", "",
@@ -875,7 +853,7 @@ START_TEST(test_kill9_mount)
 		mid_write += crash_round(mnt, log, round);
 	ck_assert_msg(mid_write > 0, "no kill came during writes");
 	node_start(NULL);
-	xsnprintf(p, sizeof(p), "%s/sluice-v2/tmp", nd.disk);
+	th_xsnprintf(p, sizeof(p), "%s/sluice-v2/tmp", nd.disk);
 	{
 		DIR *d = opendir(p);
 		struct dirent *de;
@@ -895,7 +873,7 @@ START_TEST(test_kill9_mount)
 		size_t len = 0;
 		char *got;
 
-		xsnprintf(p, sizeof(p), "%s/d/f%02d.bin", mnt, i);
+		th_xsnprintf(p, sizeof(p), "%s/d/f%02d.bin", mnt, i);
 		got = th_read_file(p, &len);
 		ck_assert_msg(got, "cannot read %s", p);
 		ck_assert_uint_eq(len, FSIZE);
@@ -1035,16 +1013,16 @@ START_TEST(test_bench)
 	b.bpf = per_file / b.bs;
 	nfiles = SL_MAX((mb << 20) / per_file, (size_t)1);
 	b.nblocks = nfiles * b.bpf;
-	xsnprintf(p, sizeof(p), "%s/bdata", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/bdata", tmp);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	buf = sl_xmalloc(per_file);
 	for (size_t i = 0; i < nfiles; i++) {
 		fill(buf, per_file, i + 100);
-		xsnprintf(p, sizeof(p), "%s/bdata/b%04zu", tmp, i);
+		th_xsnprintf(p, sizeof(p), "%s/bdata/b%04zu", tmp, i);
 		ck_assert_int_eq(th_write_file(p, buf, per_file), 0);
 	}
 	free(buf);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s", dir);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s", dir);
 
 	bench_node(&b, dir, 1024, 2 * mb + 64, "--no-ram-tier");
 	bench_pass(&b, "pass 1 (backend, filling the disk)");
@@ -1077,7 +1055,8 @@ int main(void)
 	signal(SIGTERM, on_fatal);
 	signal(SIGINT, on_fatal);
 	if (access(fusermount, X_OK) != 0)
-		xsnprintf(fusermount, sizeof(fusermount), "/bin/fusermount3");
+		th_xsnprintf(fusermount, sizeof(fusermount),
+			     "/bin/fusermount3");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	if (getenv("SLUICE_DISK_BENCH")) {
