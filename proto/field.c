@@ -155,48 +155,43 @@ int pr_check_sl_name(pr_str_t s)
 	return sl_name_valid(tmp) ? 0 : -EINVAL;
 }
 
-int pr_check_path(pr_str_t s)
+/* pr_check_bytes, then common/path.h's checker of the string's kind:
+ * its refusals read -EINVAL, but for -ENAMETOOLONG (a path's component
+ * over 255 bytes; versions and cursors have the same limits on both
+ * sides, so theirs never says it). */
+static int check_with(pr_str_t s, uint32_t max, int too_long,
+		      int (*check)(const char *, size_t))
 {
-	int rc = pr_check_bytes(s, PR_MAX_PATH, -ENAMETOOLONG);
+	int rc = pr_check_bytes(s, max, too_long);
 
 	if (rc < 0)
 		return rc;
-	rc = sl_path_check(s.len ? s.ptr : "", s.len);
+	rc = check(s.len ? s.ptr : "", s.len);
 	if (rc < 0 && rc != -ENAMETOOLONG)
 		rc = -EINVAL;
 	return rc;
 }
 
+int pr_check_path(pr_str_t s)
+{
+	return check_with(s, PR_MAX_PATH, -ENAMETOOLONG, sl_path_check);
+}
+
 int pr_check_entry_name(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_NAME, -ENAMETOOLONG);
-
-	if (rc < 0)
-		return rc;
-	rc = sl_name_check(s.len ? s.ptr : "", s.len);
-	if (rc < 0 && rc != -ENAMETOOLONG)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_NAME, -ENAMETOOLONG, sl_name_check);
 }
 
 /* Versions and cursors go back to backends, into headers and URLs:
  * visible ASCII but '"' and '\\' (common/path.h). */
 int pr_check_version(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_VERSION, -EMSGSIZE);
-
-	if (rc == 0 && sl_version_check(s.ptr, s.len) < 0)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_VERSION, -EMSGSIZE, sl_version_check);
 }
 
 int pr_check_cursor(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_CURSOR, -EMSGSIZE);
-
-	if (rc == 0 && sl_cursor_check(s.ptr, s.len) < 0)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_CURSOR, -EMSGSIZE, sl_cursor_check);
 }
 
 /* 1 when s holds a byte below 0x20 or DEL: what could end a log line or
