@@ -141,18 +141,29 @@ int pr_check_bytes(pr_str_t s, uint32_t max, int too_long)
 	return 0;
 }
 
-/* Node and dataset names: [A-Za-z0-9._-]{1,64}. */
-int pr_check_sl_name(pr_str_t s)
+/* pr_check_bytes, then s as a C string in tmp[max + 1], for the checkers
+ * of common/ that take one. */
+static int check_into(pr_str_t s, char *tmp, uint32_t max, int too_long)
 {
-	char tmp[SL_NAME_MAX + 1];
-	int rc = pr_check_bytes(s, SL_NAME_MAX, -ENAMETOOLONG);
+	int rc = pr_check_bytes(s, max, too_long);
 
 	if (rc < 0)
 		return rc;
 	if (s.len)
 		memcpy(tmp, s.ptr, s.len);
 	tmp[s.len] = '\0';
-	return sl_name_valid(tmp) ? 0 : -EINVAL;
+	return 0;
+}
+
+/* Node and dataset names: [A-Za-z0-9._-]{1,64}. */
+int pr_check_sl_name(pr_str_t s)
+{
+	char tmp[SL_NAME_MAX + 1];
+	int rc = check_into(s, tmp, SL_NAME_MAX, -ENAMETOOLONG);
+
+	if (rc == 0 && !sl_name_valid(tmp))
+		rc = -EINVAL;
+	return rc;
 }
 
 /* pr_check_bytes, then common/path.h's checker of the string's kind:
@@ -225,15 +236,11 @@ int pr_check_label(pr_str_t s)
 int pr_check_addr(pr_str_t s)
 {
 	char tmp[SL_ADDR_MAX + 1];
-	int rc = pr_check_bytes(s, SL_ADDR_MAX, -EMSGSIZE);
+	int rc = check_into(s, tmp, SL_ADDR_MAX, -EMSGSIZE);
 
-	if (rc < 0)
-		return rc;
-	if (s.len == 0)
-		return -EINVAL;
-	memcpy(tmp, s.ptr, s.len);
-	tmp[s.len] = '\0';
-	return sl_endpoint_problem(tmp) ? -EINVAL : 0;
+	if (rc == 0 && (s.len == 0 || sl_endpoint_problem(tmp)))
+		rc = -EINVAL;
+	return rc;
 }
 
 /* Error messages: text for people, shown in logs and terminals, so no
