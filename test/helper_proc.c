@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +345,35 @@ void th_rmtree(const char *path)
 {
 	if (path && *path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, cap, fmt, ap);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int th_fmt(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfmt(buf, cap, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfmt(buf, cap, fmt, ap);
+	va_end(ap);
+	SL_ASSERT(rc == 0);
 }
 
 int th_write_file(const char *path, const void *data, size_t len)

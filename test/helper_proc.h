@@ -60,6 +60,14 @@ int th_wait_port(int port, int timeout_ms);
 char *th_tmpdir(const char *tag);
 /* rm -rf path (no symlink is followed).  Ignores errors. */
 void th_rmtree(const char *path);
+/* snprintf that says when it did not fit: 0, or -ENAMETOOLONG (buf then
+ * holds the cut string). */
+int th_fmt(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* snprintf for what must fit (paths, names): aborts when it does not. */
+void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Create or truncate path with data[0..len): 0 or -errno. */
 int th_write_file(const char *path, const void *data, size_t len);
 /* The whole of path, NUL-terminated (caller frees), or NULL. */
