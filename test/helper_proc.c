@@ -419,6 +419,23 @@ out:
 	return rc;
 }
 
+int th_write_file_at(const char *root, const char *rel, const void *data,
+		     size_t len)
+{
+	char path[PATH_MAX];
+	int rc = th_fmt(path, sizeof(path), "%s/%s", root, rel);
+
+	if (rc < 0)
+		return rc;
+	/* A folder that is there is fine; any other failure fails the write. */
+	for (char *s = path + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(path, 0755);
+		*s = '/';
+	}
+	return th_write_file(path, data, len);
+}
+
 char *th_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

@@ -70,6 +70,10 @@ void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
 
 /* Create or truncate path with data[0..len): 0 or -errno. */
 int th_write_file(const char *path, const void *data, size_t len);
+/* th_write_file of root/rel, making rel's folders below root (which
+ * exists) first: 0 or -errno. */
+int th_write_file_at(const char *root, const char *rel, const void *data,
+		     size_t len);
 /* The whole of path, NUL-terminated (caller frees), or NULL. */
 char *th_read_file(const char *path, size_t *len);
 /* XOR the byte at off of path with mask, in place: a disk's bit flip.

@@ -362,19 +362,11 @@ static void pattern(char *buf, size_t n, uint64_t seed)
 
 static void put_local(const char *rel, size_t size, uint64_t seed)
 {
-	char *path = xasprintf("%s/%s", g.local, rel);
 	char *buf = malloc(size ? size : 1);
 
-	for (char *s = strchr(path + strlen(g.local) + 1, '/'); s;
-	     s = strchr(s + 1, '/')) {
-		*s = '\0';
-		mkdir(path, 0755);
-		*s = '/';
-	}
 	pattern(buf, size, seed);
-	SL_ASSERT(th_write_file(path, buf, size) == 0);
+	SL_ASSERT(th_write_file_at(g.local, rel, buf, size) == 0);
 	free(buf);
-	free(path);
 }
 
 static void make_tree(void)

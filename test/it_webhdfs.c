@@ -129,18 +129,10 @@ static void fill(unsigned char *buf, size_t n, uint32_t seed)
 /* Create root/rel (and its folders) holding size bytes of seed. */
 static void put(const char *rel, size_t size, uint32_t seed)
 {
-	char path[PATH_MAX];
 	unsigned char *buf = malloc(size ? size : 1);
-	size_t rl = strlen(g.root);
 
-	pfmt(path, sizeof(path), "%s/%s", g.root, rel);
-	for (char *s = path + rl + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		mkdir(path, 0755);
-		*s = '/';
-	}
 	fill(buf, size, seed);
-	SL_ASSERT(th_write_file(path, buf, size) == 0);
+	SL_ASSERT(th_write_file_at(g.root, rel, buf, size) == 0);
 	free(buf);
 }
 
