@@ -234,21 +234,29 @@ int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
 	return pr_read_req_encode(b, &q);
 }
 
-int th_client_wait_hello(th_client_t *c, pid_t pid, int timeout_ms)
+th_client_t *th_client_await_node(const char *endpoint, pid_t pid,
+				  int timeout_ms, int *rc)
 {
 	uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
+	th_client_t *c = th_client_new(endpoint, 300);
 	pr_hello_t h;
 	th_reply_t r;
-	int rc = -ETIMEDOUT;
 
-	while (rc != 0 && sl_now_ms() < deadline) {
-		if (!th_proc_alive(pid))
-			return -ESRCH;
-		rc = th_client_hello(c, &h, &r);
+	*rc = c ? -ETIMEDOUT : -ENOTCONN;
+	while (c && *rc != 0 && sl_now_ms() < deadline) {
+		if (!th_proc_alive(pid)) {
+			*rc = -ESRCH;
+			break;
+		}
+		*rc = th_client_hello(c, &h, &r);
 		pr_hello_free(&h);
 		th_reply_free(&r);
 	}
-	return rc;
+	if (*rc != 0)
+		th_client_destroy(&c);
+	else
+		th_client_set_timeout(c, timeout_ms);
+	return c;
 }
 
 /* Remember what HELLO says of the node's datasets: 0 or the call's

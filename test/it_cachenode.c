@@ -141,12 +141,9 @@ static void node_start(void)
 
 	nd.pid = th_proc_spawn(argv, nd.log);
 	ck_assert_int_gt(nd.pid, 0);
-	cli = th_client_new(nd.endpoint, 300);
-	ck_assert_ptr_nonnull(cli);
-	rc = th_client_wait_hello(cli, nd.pid, TIMEOUT);
+	cli = th_client_await_node(nd.endpoint, nd.pid, TIMEOUT, &rc);
 	ck_assert_msg(rc != -ESRCH, "node died at start");
-	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
-	th_client_set_timeout(cli, TIMEOUT);
+	ck_assert_msg(cli, "node did not answer HELLO: %d", rc);
 }
 
 static void setup(void)

@@ -101,9 +101,7 @@ static void setup(void)
 	argv[0] = bin;
 	node_pid = th_proc_spawn(argv, nlog);
 	ck_assert_int_gt(node_pid, 0);
-	cli = th_client_new(ep_good, 300);
-	ck_assert_ptr_nonnull(cli);
-	rc = th_client_wait_hello(cli, node_pid, TIMEOUT);
+	cli = th_client_await_node(ep_good, node_pid, TIMEOUT, &rc);
 	th_client_destroy(&cli);
 	ck_assert_msg(rc != -ESRCH, "node died at start");
 	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
