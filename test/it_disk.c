@@ -655,6 +655,18 @@ static void small_fs_done(void)
 	ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
 }
 
+/* A node whose tier is on a small filesystem (mount options opts; node
+ * keys floor), after a first epoch of d and the disk writes it queued. */
+static void small_fs_epoch(const char *opts, const char *floor,
+			   const char *what)
+{
+	small_fs(opts);
+	write_conf(RAM, "1G", floor, "");
+	node_start(NULL);
+	print_epoch(what, epoch("d", 1));
+	wait_writes();
+}
+
 START_TEST(test_enospc)
 {
 	result_t r;
@@ -665,12 +677,8 @@ START_TEST(test_enospc)
 	}
 	/* Bytes to spare but few inodes: the 256 fan-out directories and
 	 * about 40 block files.  No floor: only the kernel says "full". */
-	small_fs("size=256m,nr_inodes=300,mode=0755");
-	write_conf(RAM, "1G", "disk_min_free = 0\n", "");
-	node_start(NULL);
-	r = epoch("d", 1);
-	print_epoch("d epoch 1 (inodes run out)", r);
-	wait_writes();
+	small_fs_epoch("size=256m,nr_inodes=300,mode=0755",
+		       "disk_min_free = 0\n", "d epoch 1 (inodes run out)");
 	ck_assert_uint_eq(stat_of("sluice_disk_full"), 1);
 	ck_assert_uint_eq(stat_of("sluice_disk_admitting"), 0);
 	ck_assert_uint_ge(stat_of("sluice_disk_write_errors_total"), 1);
@@ -697,12 +705,8 @@ START_TEST(test_floor)
 		th_check_skip_case("it_disk", "floor", "needs root");
 		return;
 	}
-	small_fs("size=32m,mode=0755");
-	write_conf(RAM, "1G", "disk_min_free = 50%\n", "");
-	node_start(NULL);
-	r = epoch("d", 1);
-	print_epoch("d epoch 1 (32 MiB fs, 50% floor)", r);
-	wait_writes();
+	small_fs_epoch("size=32m,mode=0755", "disk_min_free = 50%\n",
+		       "d epoch 1 (32 MiB fs, 50% floor)");
 	used = stat_of("sluice_disk_used_bytes");
 	printf("it_disk: tier stopped at %llu KiB of a 32 MiB filesystem\n",
 	       (unsigned long long)(used >> 10));
