@@ -347,33 +347,15 @@ void th_rmtree(const char *path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
-{
-	int n = vsnprintf(buf, cap, fmt, ap);
-
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
 int th_fmt(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
-	int rc;
+	int n;
 
 	va_start(ap, fmt);
-	rc = vfmt(buf, cap, fmt, ap);
+	n = vsnprintf(buf, cap, fmt, ap);
 	va_end(ap);
-	return rc;
-}
-
-void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vfmt(buf, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(rc == 0);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 int th_write_file(const char *path, const void *data, size_t len)

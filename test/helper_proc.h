@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/util.h" /* SL_ASSERT */
+
 /*
  * Spawn argv[0] (a path) with argv; stdout and stderr go to log_path
  * (appended; NULL: inherited).  Returns the pid or -errno.  argv and
@@ -64,9 +66,10 @@ void th_rmtree(const char *path);
  * holds the cut string). */
 int th_fmt(char *buf, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* snprintf for what must fit (paths, names): aborts when it does not. */
-void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* th_fmt for what must fit (paths, names): a cut string is a broken
+ * test, and the assertion names the caller's line. */
+#define th_xsnprintf(buf, cap, ...)                                            \
+	SL_ASSERT(th_fmt((buf), (cap), __VA_ARGS__) == 0)
 
 /* Create or truncate path with data[0..len): 0 or -errno. */
 int th_write_file(const char *path, const void *data, size_t len);
