@@ -978,6 +978,19 @@ static void expect_eio(void *st, const char *why, uint64_t bound_ms)
 	no_secret(err);
 }
 
+/* Server pid stops: reads of st fail with -EIO naming why, in time,
+ * while reader r goes on reading its own dataset. */
+static void expect_outage(pid_t pid, void *st, reader_t *r, const char *why)
+{
+	long ok0;
+
+	th_proc_stop(pid, SIGTERM, 5000, NULL);
+	ok0 = r->ok;
+	expect_eio(st, why, 3500);
+	ck_assert_msg(r->ok >= ok0 + 3, "the other dataset stalled: %ld reads",
+		      (long)(r->ok - ok0));
+}
+
 START_TEST(test_server_stopped)
 {
 	const char *bound[] = {"timeout",    "3s",    "retries", "3",
@@ -987,7 +1000,6 @@ START_TEST(test_server_stopped)
 	pid_t ppid = s3pid > 0 ? start_proxy(s3p, &pp, "proxy-b") : -1;
 	reader_t r = {.st = open_ds(0, "default", NULL)};
 	pthread_t th;
-	long ok0;
 	void *st;
 
 	ck_assert_msg(s3pid > 0 && ppid > 0, "second server did not start");
@@ -997,11 +1009,7 @@ START_TEST(test_server_stopped)
 
 	/* The endpoint goes away: refused connections, retried, -EIO; the
 	 * other dataset reads on meanwhile. */
-	th_proc_stop(ppid, SIGTERM, 5000, NULL);
-	ok0 = r.ok;
-	expect_eio(st, "gave up after 4 attempts", 3500);
-	ck_assert_msg(r.ok >= ok0 + 3, "the other dataset stalled: %ld reads",
-		      (long)(r.ok - ok0));
+	expect_outage(ppid, st, &r, "gave up after 4 attempts");
 	/* And comes back on the same port: the same dataset reads again. */
 	pp2 = pp;
 	ppid = start_proxy(s3p, &pp2, "proxy-b");
@@ -1009,11 +1017,7 @@ START_TEST(test_server_stopped)
 	check_whole(st, "nested/c.txt", NULL, 4096);
 
 	/* s3rver behind it goes away: 503 from the proxy, retried, -EIO. */
-	th_proc_stop(s3pid, SIGTERM, 5000, NULL);
-	ok0 = r.ok;
-	expect_eio(st, "503 ServiceUnavailable", 3500);
-	ck_assert_msg(r.ok >= ok0 + 3, "the other dataset stalled: %ld reads",
-		      (long)(r.ok - ok0));
+	expect_outage(s3pid, st, &r, "503 ServiceUnavailable");
 	s3p2 = s3p;
 	s3pid = start_s3rver(g.data, &s3p2, "s3rver-b");
 	ck_assert_msg(s3pid > 0 && s3p2 == s3p, "s3rver did not restart");
