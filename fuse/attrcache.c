@@ -60,6 +60,15 @@ static void drop_locked(fc_acache_t *c, struct ac_ent *e)
 	free(e);
 }
 
+/* Forget ino's entry, if there is one. */
+static void forget_locked(fc_acache_t *c, uint64_t ino)
+{
+	struct ac_ent *e = find_locked(c, ino);
+
+	if (e)
+		drop_locked(c, e);
+}
+
 fc_attr_core_t fc_attr_core(const fc_attr_t *a)
 {
 	fc_attr_core_t core = {
@@ -103,7 +112,7 @@ int fc_acache_get(fc_acache_t *c, uint64_t ino, fc_attr_t *out)
 void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
 {
 	size_t vl = strnlen(a->version, sizeof(a->version) - 1);
-	struct ac_ent *e = sl_xmalloc(sizeof(*e) + vl + 1), *old;
+	struct ac_ent *e = sl_xmalloc(sizeof(*e) + vl + 1);
 
 	e->node.key = sl_keymap_key64(ino);
 	e->attr = fc_attr_core(a);
@@ -112,9 +121,7 @@ void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
 	memcpy(e->version, a->version, vl);
 	e->version[vl] = '\0';
 	pthread_mutex_lock(&c->lock);
-	old = find_locked(c, ino);
-	if (old)
-		drop_locked(c, old);
+	forget_locked(c, ino);
 	while (c->count >= c->max)
 		drop_locked(c, sl_container_of(sl_list_last(&c->lru),
 					       struct ac_ent, lru));
@@ -127,12 +134,8 @@ void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
 
 void fc_acache_drop(fc_acache_t *c, uint64_t ino)
 {
-	struct ac_ent *e;
-
 	pthread_mutex_lock(&c->lock);
-	e = find_locked(c, ino);
-	if (e)
-		drop_locked(c, e);
+	forget_locked(c, ino);
 	pthread_mutex_unlock(&c->lock);
 }
 
