@@ -441,6 +441,48 @@ char *th_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+int th_gen_dataset(const char *src_root, const char *dir)
+{
+	char gen[PATH_MAX];
+	const char *argv[] = {"/usr/bin/python3",
+			      gen,
+			      dir,
+			      "--files",
+			      "400",
+			      "--classes",
+			      "8",
+			      "--shards",
+			      "1",
+			      "--shard-size",
+			      "12M",
+			      NULL};
+
+	if (th_fmt(gen, sizeof(gen), "%s/scripts/gen_dataset.py", src_root) < 0)
+		return -ENAMETOOLONG;
+	return th_run_capture((char *const *)argv, 300000, NULL);
+}
+
+int th_loader_verify(const char *src_root, const char *root, const char *src,
+		     char **out)
+{
+	char loader[PATH_MAX];
+	const char *argv[] = {
+		"/usr/bin/python3", loader, root,	 "--verify", src,
+		"--epochs",	    "1",    "--workers", "4",	     NULL};
+	int rc;
+
+	*out = NULL;
+	if (th_fmt(loader, sizeof(loader), "%s/scripts/loader.py", src_root) <
+	    0)
+		return -1;
+	rc = th_run_capture((char *const *)argv, 600000, out);
+	/* 400 images and the shard, all read, none differs. */
+	if (rc != 0 || !*out ||
+	    !strstr(*out, "verify: 401 samples per epoch, 0 mismatches"))
+		return -1;
+	return 0;
+}
+
 const char *th_build_dir(void)
 {
 	const char *b = getenv("SLUICE_BUILD");

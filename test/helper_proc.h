@@ -83,6 +83,22 @@ char *th_read_file(const char *path, size_t *len);
  * 0 or -errno. */
 int th_flip_bits(const char *path, off_t off, uint8_t mask);
 
+/*
+ * The DataLoader dataset of the end-to-end tests, as the demo makes it:
+ * scripts/gen_dataset.py of the tree at src_root writes dir (400 images
+ * in 8 classes and one 12M shard: 401 samples).  0, or the script's exit
+ * status (< 0: it did not run).
+ */
+int th_gen_dataset(const char *src_root, const char *dir);
+/*
+ * One epoch of scripts/loader.py of src_root (4 workers) over root, each
+ * sample compared with the same file under src (th_gen_dataset's dir).
+ * Returns 0 when it exited 0 with all 401 samples right, else -1; its
+ * output (caller frees; may be NULL) in *out.
+ */
+int th_loader_verify(const char *src_root, const char *root, const char *src,
+		     char **out);
+
 /* The build directory the Makefile passes as $SLUICE_BUILD ("build" when
  * unset); static string. */
 const char *th_build_dir(void);
