@@ -32,8 +32,9 @@ int th_backend_list_empty(void *state, const char *dir, const char *cursor,
  * Open dataset "t" on uri (config "it.ini", blocks of block_size) through
  * ops with the NULL-terminated key, value pairs of kv and then of more
  * (either may be NULL; 32 pairs in all at most), pair i on line 20 + i.
- * Returns open's result: the state in *st on success, a message in
- * err[SB_ERR_MAX] on failure.  Everything is borrowed.
+ * Returns open's result: on success the state in *st (the caller's, to
+ * give back with ops->close), else a message in err[SB_ERR_MAX].  The
+ * arguments are borrowed.
  */
 int th_backend_open_kv(const sb_ops_t *ops, uint32_t block_size,
 		       const char *uri, const char *const *kv,
