@@ -50,7 +50,8 @@ BACKENDS := $(patsubst cachenode/backends/%.c,%,$(wildcard cachenode/backends/*.
 	$(patsubst cachenode/backends/%/,%,$(dir $(wildcard cachenode/backends/*/*.c)))
 backend_src = $(or $(wildcard cachenode/backends/$(1).c),$(wildcard cachenode/backends/$(1)/*.c))
 # Backend modules for tests only (test/backends/NAME.c): built next to the
-# real ones for the integration tests, never installed.
+# real ones for the integration tests, never installed; they share the
+# fakes' do-nothing ops with the unit suites (test/helper_backend.c).
 TEST_MODULES := $(patsubst test/backends/%.c,$(B)/sluice_backend_%.so,$(wildcard test/backends/*.c))
 UNIT_SRC := $(wildcard test/test_*.c)
 IT_SRC := $(wildcard test/it_*.c)
@@ -117,7 +118,7 @@ $(B)/sluice_backend_$(1).so: $(call obj,$(call backend_src,$(1))) $(LIBSLUICE)
 endef
 $(foreach b,$(sort $(BACKENDS)),$(eval $(call backend_rule,$(b))))
 
-$(B)/sluice_backend_%.so: $(B)/obj/test/backends/%.o
+$(B)/sluice_backend_%.so: $(B)/obj/test/backends/%.o $(call obj,test/helper_backend.c)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^
 

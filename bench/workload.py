@@ -144,25 +144,17 @@ class Counters:
 
 def run_dataloader(a):
     import torch
-    from torch.utils.data import DataLoader, Dataset
-    from loader import list_files  # scripts/loader.py: one listing rule
+    from torch.utils.data import DataLoader
+    # scripts/loader.py: one listing rule, one dataset of whole files
+    from loader import Files, collate, list_files
 
-    class Files(Dataset):
-        """One sample = one whole file, read and thrown away (no decode)."""
-
-        def __init__(self, root, names):
-            self.root, self.names = root, names
-
-        def __len__(self):
-            return len(self.names)
+    class Sizes(Files):
+        """One sample = one whole file's size: read and thrown away, no
+        digest (the reads are what is measured)."""
 
         def __getitem__(self, i):
-            with open(os.path.join(self.root, self.names[i]), "rb",
-                      buffering=0) as f:
+            with open(self.path(i), "rb", buffering=0) as f:
                 return len(f.read())
-
-    def collate(batch):
-        return batch
 
     root = os.path.join(a.root, "train")
     drop_caches()
@@ -176,7 +168,7 @@ def run_dataloader(a):
     torch.manual_seed(0)
     # Persistent workers: the fork happens once, in the cold epoch, and the
     # warm epochs time reads rather than process start-up.
-    dl = DataLoader(Files(root, names), batch_size=a.batch, shuffle=True,
+    dl = DataLoader(Sizes(root, names), batch_size=a.batch, shuffle=True,
                     num_workers=a.workers, collate_fn=collate,
                     persistent_workers=a.workers > 0)
     pids = parse_pids(a.pids)

@@ -122,19 +122,32 @@ int sl_parse_percent(const char *s, uint64_t *out)
 	return digits_then(s, "%", out);
 }
 
+/* Digits at *sp, then the blanks before a unit: *sp is left at the unit,
+ * which the caller parses.  Returns 0, -EINVAL (NULL, or no digits) or
+ * -ERANGE (over 64 bits; a bad unit still makes the string -EINVAL). */
+static int digits_before_unit(const char **sp, uint64_t *v)
+{
+	int ret;
+
+	if (!*sp)
+		return -EINVAL;
+	ret = parse_digits(sp, v);
+	if (ret == -EINVAL)
+		return ret;
+	while (sl_conf_blank(**sp))
+		(*sp)++;
+	return ret;
+}
+
 int sl_parse_size(const char *s, uint64_t *out)
 {
 	uint64_t v;
 	unsigned int shift = 0;
 	int ret;
 
-	if (!s)
-		return -EINVAL;
-	ret = parse_digits(&s, &v);
+	ret = digits_before_unit(&s, &v);
 	if (ret == -EINVAL)
 		return ret;
-	while (sl_conf_blank(*s))
-		s++;
 	switch (ascii_lower(*s)) {
 	case 'k':
 		shift = 10;
@@ -177,13 +190,9 @@ int sl_parse_duration_ms(const char *s, uint64_t *out)
 	uint64_t v, mult;
 	int ret;
 
-	if (!s)
-		return -EINVAL;
-	ret = parse_digits(&s, &v);
+	ret = digits_before_unit(&s, &v);
 	if (ret == -EINVAL)
 		return ret;
-	while (sl_conf_blank(*s))
-		s++;
 	if (*s == '\0') {
 		mult = 1000; /* a plain number is seconds */
 	} else if (ascii_lower(s[0]) == 'm' && ascii_lower(s[1]) == 's' &&

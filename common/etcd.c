@@ -248,14 +248,7 @@ size_t etcd_on_body(char *p, size_t size, size_t nitems, void *ud)
 		}
 		n = b->max - b->len;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = sl_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
+	b->data = sl_xgrow(b->data, &b->cap, b->len + n + 1, 1024);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';

@@ -49,6 +49,18 @@ void *sl_xrealloc(void *ptr, size_t size)
 	return p;
 }
 
+void *sl_xgrow(void *data, size_t *cap, size_t need, size_t first)
+{
+	size_t c = *cap ? *cap : first;
+
+	if (need <= *cap)
+		return data;
+	while (c < need)
+		c *= 2;
+	*cap = c;
+	return sl_xrealloc(data, c);
+}
+
 char *sl_xstrdup(const char *s)
 {
 	return sl_xstrndup(s, strlen(s));

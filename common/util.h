@@ -25,6 +25,11 @@ _Noreturn void sl_assert_fail(const char *expr, const char *file, int line,
 void *sl_xmalloc(size_t size);
 void *sl_xcalloc(size_t n, size_t size);
 void *sl_xrealloc(void *ptr, size_t size);
+/* Grow a buffer of *cap bytes (data, transferred: the result replaces it)
+ * to hold at least need, doubling from first when it is empty, so that
+ * appending n bytes at a time costs O(n) over all.  Sets *cap; never
+ * shrinks; aborts on out-of-memory like sl_xrealloc. */
+void *sl_xgrow(void *data, size_t *cap, size_t need, size_t first);
 char *sl_xstrdup(const char *s);
 char *sl_xstrndup(const char *s, size_t n);
 

@@ -18,10 +18,7 @@
 struct ac_ent {
 	sl_knode_t node; /* protected by c->lock, like all below; key: ino */
 	sl_list_t lru;
-	uint8_t type;
-	uint32_t mode;
-	uint64_t size;
-	int64_t mtime_ns;
+	fc_attr_core_t attr;
 	uint64_t fetched_ms;
 	size_t vlen;
 	char version[];
@@ -63,6 +60,39 @@ static void drop_locked(fc_acache_t *c, struct ac_ent *e)
 	free(e);
 }
 
+/* Forget ino's entry, if there is one. */
+static void forget_locked(fc_acache_t *c, uint64_t ino)
+{
+	struct ac_ent *e = find_locked(c, ino);
+
+	if (e)
+		drop_locked(c, e);
+}
+
+fc_attr_core_t fc_attr_core(const fc_attr_t *a)
+{
+	fc_attr_core_t core = {
+		.type = a->type,
+		.mode = a->mode,
+		.size = a->size,
+		.mtime_ns = a->mtime_ns,
+	};
+
+	return core;
+}
+
+void fc_attr_from_core(fc_attr_t *out, const fc_attr_core_t *core,
+		       const char *version, uint64_t fetched_ms)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = core->type;
+	out->mode = core->mode;
+	out->size = core->size;
+	out->mtime_ns = core->mtime_ns;
+	sl_strlcpy(out->version, version, sizeof(out->version));
+	out->fetched_ms = fetched_ms;
+}
+
 int fc_acache_get(fc_acache_t *c, uint64_t ino, fc_attr_t *out)
 {
 	struct ac_ent *e;
@@ -71,13 +101,7 @@ int fc_acache_get(fc_acache_t *c, uint64_t ino, fc_attr_t *out)
 	pthread_mutex_lock(&c->lock);
 	e = find_locked(c, ino);
 	if (e) {
-		memset(out, 0, sizeof(*out));
-		out->type = e->type;
-		out->mode = e->mode;
-		out->size = e->size;
-		out->mtime_ns = e->mtime_ns;
-		out->fetched_ms = e->fetched_ms;
-		memcpy(out->version, e->version, e->vlen + 1);
+		fc_attr_from_core(out, &e->attr, e->version, e->fetched_ms);
 		sl_list_move_front(&c->lru, &e->lru);
 		rc = 0;
 	}
@@ -88,21 +112,16 @@ int fc_acache_get(fc_acache_t *c, uint64_t ino, fc_attr_t *out)
 void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
 {
 	size_t vl = strnlen(a->version, sizeof(a->version) - 1);
-	struct ac_ent *e = sl_xmalloc(sizeof(*e) + vl + 1), *old;
+	struct ac_ent *e = sl_xmalloc(sizeof(*e) + vl + 1);
 
 	e->node.key = sl_keymap_key64(ino);
-	e->type = a->type;
-	e->mode = a->mode;
-	e->size = a->size;
-	e->mtime_ns = a->mtime_ns;
+	e->attr = fc_attr_core(a);
 	e->fetched_ms = a->fetched_ms;
 	e->vlen = vl;
 	memcpy(e->version, a->version, vl);
 	e->version[vl] = '\0';
 	pthread_mutex_lock(&c->lock);
-	old = find_locked(c, ino);
-	if (old)
-		drop_locked(c, old);
+	forget_locked(c, ino);
 	while (c->count >= c->max)
 		drop_locked(c, sl_container_of(sl_list_last(&c->lru),
 					       struct ac_ent, lru));
@@ -115,12 +134,8 @@ void fc_acache_put(fc_acache_t *c, uint64_t ino, const fc_attr_t *a)
 
 void fc_acache_drop(fc_acache_t *c, uint64_t ino)
 {
-	struct ac_ent *e;
-
 	pthread_mutex_lock(&c->lock);
-	e = find_locked(c, ino);
-	if (e)
-		drop_locked(c, e);
+	forget_locked(c, ino);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -26,6 +26,25 @@ typedef struct fc_attr {
 	uint64_t fetched_ms; /* sl_now_ms() when the node said so */
 } fc_attr_t;
 
+/* What the caches (this one, and the listed names of dircache.h) keep of
+ * an fc_attr_t in each entry: all but the version, which they store after
+ * the entry sized to fit, and the fetch time, which one keeps per entry
+ * and the other per listing.  One conversion each way, so that the two
+ * caches cannot come to disagree on what an entry says. */
+typedef struct fc_attr_core {
+	uint8_t type;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_ns;
+} fc_attr_core_t;
+
+/* a's core (a borrowed). */
+fc_attr_core_t fc_attr_core(const fc_attr_t *a);
+/* *out, whole, from core, version (NUL-terminated, at most PR_MAX_VERSION
+ * bytes) and fetched_ms; all borrowed. */
+void fc_attr_from_core(fc_attr_t *out, const fc_attr_core_t *core,
+		       const char *version, uint64_t fetched_ms);
+
 typedef struct fc_acache fc_acache_t;
 
 /* A cache of at most max (>= 1) inodes' attributes.  Caller frees with

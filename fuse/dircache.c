@@ -31,10 +31,7 @@ struct dc_ent {
 	sl_knode_t node;      /* protected by d->lock: key, the hash */
 	struct dc_ent *dnext; /* protected by d->lock: its directory's chain */
 	struct dc_dir *dir;
-	uint8_t type;
-	uint32_t mode;
-	uint64_t size;
-	int64_t mtime_ns;
+	fc_attr_core_t attr;
 	const char *version; /* after name, in the same allocation */
 	char name[];
 };
@@ -209,13 +206,7 @@ int fc_dcache_lookup(fc_dcache_t *d, int ds, const char *dir, const char *name,
 	}
 	e = find_ent_locked(d, r, name);
 	if (e) {
-		memset(out, 0, sizeof(*out));
-		out->type = e->type;
-		out->mode = e->mode;
-		out->size = e->size;
-		out->mtime_ns = e->mtime_ns;
-		sl_strlcpy(out->version, e->version, sizeof(out->version));
-		out->fetched_ms = r->fetched_ms;
+		fc_attr_from_core(out, &e->attr, e->version, r->fetched_ms);
 		rc = 1;
 		goto out;
 	}
@@ -271,10 +262,7 @@ void fc_dcache_fill_add(fc_dcache_t *d, int ds, const char *dir, uint64_t gen,
 	e = sl_xmalloc(sizeof(*e) + nl + 1 + vl + 1);
 	e->dir = r;
 	e->node.key = sl_keymap_key64(ent_hash(r, name));
-	e->type = attr->type;
-	e->mode = attr->mode;
-	e->size = attr->size;
-	e->mtime_ns = attr->mtime_ns;
+	e->attr = fc_attr_core(attr);
 	memcpy(e->name, name, nl + 1);
 	memcpy(e->name + nl + 1, attr->version, vl + 1);
 	e->version = e->name + nl + 1;

@@ -48,14 +48,7 @@ uint8_t *pr_buf_release(pr_buf_t *b, size_t *len)
 /* Make room for n more bytes; returns where they go (len not advanced). */
 uint8_t *pr_buf_reserve(pr_buf_t *b, size_t n)
 {
-	if (b->cap - b->len < n) {
-		size_t cap = b->cap ? b->cap : 64;
-
-		while (cap - b->len < n)
-			cap *= 2;
-		b->data = sl_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
+	b->data = sl_xgrow(b->data, &b->cap, b->len + n, 64);
 	return b->data + b->len;
 }
 
@@ -148,62 +141,68 @@ int pr_check_bytes(pr_str_t s, uint32_t max, int too_long)
 	return 0;
 }
 
-/* Node and dataset names: [A-Za-z0-9._-]{1,64}. */
-int pr_check_sl_name(pr_str_t s)
+/* pr_check_bytes, then s as a C string in tmp[max + 1], for the checkers
+ * of common/ that take one. */
+static int check_into(pr_str_t s, char *tmp, uint32_t max, int too_long)
 {
-	char tmp[SL_NAME_MAX + 1];
-	int rc = pr_check_bytes(s, SL_NAME_MAX, -ENAMETOOLONG);
+	int rc = pr_check_bytes(s, max, too_long);
 
 	if (rc < 0)
 		return rc;
 	if (s.len)
 		memcpy(tmp, s.ptr, s.len);
 	tmp[s.len] = '\0';
-	return sl_name_valid(tmp) ? 0 : -EINVAL;
+	return 0;
+}
+
+/* Node and dataset names: [A-Za-z0-9._-]{1,64}. */
+int pr_check_sl_name(pr_str_t s)
+{
+	char tmp[SL_NAME_MAX + 1];
+	int rc = check_into(s, tmp, SL_NAME_MAX, -ENAMETOOLONG);
+
+	if (rc == 0 && !sl_name_valid(tmp))
+		rc = -EINVAL;
+	return rc;
+}
+
+/* pr_check_bytes, then common/path.h's checker of the string's kind:
+ * its refusals read -EINVAL, but for -ENAMETOOLONG (a path's component
+ * over 255 bytes; versions and cursors have the same limits on both
+ * sides, so theirs never says it). */
+static int check_with(pr_str_t s, uint32_t max, int too_long,
+		      int (*check)(const char *, size_t))
+{
+	int rc = pr_check_bytes(s, max, too_long);
+
+	if (rc < 0)
+		return rc;
+	rc = check(s.len ? s.ptr : "", s.len);
+	if (rc < 0 && rc != -ENAMETOOLONG)
+		rc = -EINVAL;
+	return rc;
 }
 
 int pr_check_path(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_PATH, -ENAMETOOLONG);
-
-	if (rc < 0)
-		return rc;
-	rc = sl_path_check(s.len ? s.ptr : "", s.len);
-	if (rc < 0 && rc != -ENAMETOOLONG)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_PATH, -ENAMETOOLONG, sl_path_check);
 }
 
 int pr_check_entry_name(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_NAME, -ENAMETOOLONG);
-
-	if (rc < 0)
-		return rc;
-	rc = sl_name_check(s.len ? s.ptr : "", s.len);
-	if (rc < 0 && rc != -ENAMETOOLONG)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_NAME, -ENAMETOOLONG, sl_name_check);
 }
 
 /* Versions and cursors go back to backends, into headers and URLs:
  * visible ASCII but '"' and '\\' (common/path.h). */
 int pr_check_version(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_VERSION, -EMSGSIZE);
-
-	if (rc == 0 && sl_version_check(s.ptr, s.len) < 0)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_VERSION, -EMSGSIZE, sl_version_check);
 }
 
 int pr_check_cursor(pr_str_t s)
 {
-	int rc = pr_check_bytes(s, PR_MAX_CURSOR, -EMSGSIZE);
-
-	if (rc == 0 && sl_cursor_check(s.ptr, s.len) < 0)
-		rc = -EINVAL;
-	return rc;
+	return check_with(s, PR_MAX_CURSOR, -EMSGSIZE, sl_cursor_check);
 }
 
 /* 1 when s holds a byte below 0x20 or DEL: what could end a log line or
@@ -237,15 +236,11 @@ int pr_check_label(pr_str_t s)
 int pr_check_addr(pr_str_t s)
 {
 	char tmp[SL_ADDR_MAX + 1];
-	int rc = pr_check_bytes(s, SL_ADDR_MAX, -EMSGSIZE);
+	int rc = check_into(s, tmp, SL_ADDR_MAX, -EMSGSIZE);
 
-	if (rc < 0)
-		return rc;
-	if (s.len == 0)
-		return -EINVAL;
-	memcpy(tmp, s.ptr, s.len);
-	tmp[s.len] = '\0';
-	return sl_endpoint_problem(tmp) ? -EINVAL : 0;
+	if (rc == 0 && (s.len == 0 || sl_endpoint_problem(tmp)))
+		rc = -EINVAL;
+	return rc;
 }
 
 /* Error messages: text for people, shown in logs and terminals, so no

@@ -32,14 +32,19 @@ def list_files(root, exts):
 
 
 class Files(Dataset):
+    """One sample = one whole file: its index, size and digest."""
+
     def __init__(self, root, names):
         self.root, self.names = root, names
 
     def __len__(self):
         return len(self.names)
 
+    def path(self, i):
+        return os.path.join(self.root, self.names[i])
+
     def __getitem__(self, i):
-        with open(os.path.join(self.root, self.names[i]), "rb") as f:
+        with open(self.path(i), "rb") as f:
             data = f.read()
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         return i, len(data), digest

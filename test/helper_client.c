@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/transport.h"
+#include "test/helper_proc.h"
 
 #define LAYOUTS 16 /* datasets whose layout a client remembers */
 
@@ -177,16 +178,14 @@ int th_client_stat(th_client_t *c, const char *dataset, const char *path,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
 	pr_buf_init(&b);
 	rc = pr_target_encode(&b, &t);
 	if (rc == 0)
 		rc = th_client_call(c, PR_OP_STAT, b.data, b.len, &r);
 	pr_buf_fini(&b);
-	if (rc != 0) {
-		th_reply_free(&r);
-		return rc;
-	}
-	rc = pr_stat_decode(&st, r.body, r.len);
+	if (rc == 0)
+		rc = pr_stat_decode(&st, r.body, r.len);
 	if (rc == 0) {
 		out->type = st.type;
 		out->mode = st.mode;
@@ -233,6 +232,31 @@ int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
 
 	pr_buf_init(b);
 	return pr_read_req_encode(b, &q);
+}
+
+th_client_t *th_client_await_node(const char *endpoint, pid_t pid,
+				  int timeout_ms, int *rc)
+{
+	uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
+	th_client_t *c = th_client_new(endpoint, 300);
+	pr_hello_t h;
+	th_reply_t r;
+
+	*rc = c ? -ETIMEDOUT : -ENOTCONN;
+	while (c && *rc != 0 && sl_now_ms() < deadline) {
+		if (!th_proc_alive(pid)) {
+			*rc = -ESRCH;
+			break;
+		}
+		*rc = th_client_hello(c, &h, &r);
+		pr_hello_free(&h);
+		th_reply_free(&r);
+	}
+	if (*rc != 0)
+		th_client_destroy(&c);
+	else
+		th_client_set_timeout(c, timeout_ms);
+	return c;
 }
 
 /* Remember what HELLO says of the node's datasets: 0 or the call's
@@ -300,17 +324,13 @@ ssize_t th_client_read(th_client_t *c, const char *dataset, const char *path,
 
 	rc = read_call(c, PR_OP_READ, dataset, path, version, block, offset,
 		       length, &r);
-	if (rc != 0) {
-		th_reply_free(&r);
-		return rc;
+	if (rc == 0 && r.len > cap)
+		rc = -EMSGSIZE;
+	if (rc == 0) {
+		if (r.len)
+			memcpy(buf, r.body, r.len);
+		rc = (ssize_t)r.len;
 	}
-	if (r.len > cap) {
-		th_reply_free(&r);
-		return -EMSGSIZE;
-	}
-	if (r.len)
-		memcpy(buf, r.body, r.len);
-	rc = (ssize_t)r.len;
 	th_reply_free(&r);
 	return rc;
 }

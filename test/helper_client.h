@@ -73,6 +73,13 @@ int th_client_call(th_client_t *c, uint8_t op, const void *body, size_t len,
 /* HELLO: *out's strings and arrays borrow keep's body; free both with
  * pr_hello_free(out) and th_reply_free(keep). */
 int th_client_hello(th_client_t *c, pr_hello_t *out, th_reply_t *keep);
+/* A client of the node just started as process pid on endpoint, once it
+ * answers HELLO (tries of 300 ms, for up to timeout_ms in all); every
+ * wait after that is bounded by timeout_ms.  Returns the client (caller
+ * frees with th_client_destroy) with *rc 0, or NULL with *rc -ESRCH when
+ * pid died first, else the last try's error. */
+th_client_t *th_client_await_node(const char *endpoint, pid_t pid,
+				  int timeout_ms, int *rc);
 int th_client_stat(th_client_t *c, const char *dataset, const char *path,
 		   th_stat_t *out);
 /* One LIST page; as th_client_hello, *out borrows keep. */

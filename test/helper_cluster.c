@@ -26,32 +26,17 @@
 #define FUSERMOUNT     "/usr/bin/fusermount3"
 #define FUSERMOUNT_OLD "/bin/fusermount3"
 
-static int fmt(char *buf, size_t cap, const char *f, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* snprintf that says when it did not fit: 0 or -ENAMETOOLONG. */
-static int fmt(char *buf, size_t cap, const char *f, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(buf, cap, f, ap);
-	va_end(ap);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
 int th_cl_init(th_cluster_t *c, const char *dir, const char *name)
 {
 	memset(c, 0, sizeof(*c));
 	if (!realpath(th_build_dir(), c->build))
 		return -errno;
-	if (fmt(c->dir, sizeof(c->dir), "%s/%s", dir, name) < 0 ||
-	    fmt(c->conf, sizeof(c->conf), "%s/cluster.conf", c->dir) < 0 ||
-	    fmt(c->src, sizeof(c->src), "%s/src", c->dir) < 0 ||
-	    fmt(c->mnt, sizeof(c->mnt), "%s/mnt", c->dir) < 0 ||
-	    fmt(c->data, sizeof(c->data), "%s/ds", c->mnt) < 0 ||
-	    fmt(c->fclog, sizeof(c->fclog), "%s/fuse.log", c->dir) < 0)
+	if (th_fmt(c->dir, sizeof(c->dir), "%s/%s", dir, name) < 0 ||
+	    th_fmt(c->conf, sizeof(c->conf), "%s/cluster.conf", c->dir) < 0 ||
+	    th_fmt(c->src, sizeof(c->src), "%s/src", c->dir) < 0 ||
+	    th_fmt(c->mnt, sizeof(c->mnt), "%s/mnt", c->dir) < 0 ||
+	    th_fmt(c->data, sizeof(c->data), "%s/ds", c->mnt) < 0 ||
+	    th_fmt(c->fclog, sizeof(c->fclog), "%s/fuse.log", c->dir) < 0)
 		return -ENAMETOOLONG;
 	if (mkdir(c->dir, 0755) < 0 || mkdir(c->src, 0755) < 0 ||
 	    mkdir(c->mnt, 0755) < 0)
@@ -78,8 +63,8 @@ int th_cl_add_node(th_cluster_t *c, const char *ip, const char *netns,
 	snprintf(n->addr, sizeof(n->addr), "tcp://%s:%d", ip, n->port);
 	sl_strlcpy(n->netns, netns ? netns : "", sizeof(n->netns));
 	n->listed = listed;
-	SL_ASSERT(fmt(n->log, sizeof(n->log), "%s/%s.log", c->dir, n->name) ==
-		  0);
+	SL_ASSERT(th_fmt(n->log, sizeof(n->log), "%s/%s.log", c->dir,
+			 n->name) == 0);
 	c->n++;
 	return i;
 }
@@ -89,7 +74,7 @@ int th_cl_write_conf(const th_cluster_t *c)
 	char tmp[PATH_MAX + 8];
 	FILE *f;
 
-	if (fmt(tmp, sizeof(tmp), "%s.new", c->conf) < 0)
+	if (th_fmt(tmp, sizeof(tmp), "%s.new", c->conf) < 0)
 		return -ENAMETOOLONG;
 	f = fopen(tmp, "w");
 	if (!f)
@@ -151,7 +136,8 @@ int th_cl_node_start(th_cluster_t *c, int i, const char *const extra[])
 	char bin[PATH_MAX + 32];
 	int k = 0, seen = th_count_in_file(n->log, " serving ");
 
-	SL_ASSERT(fmt(bin, sizeof(bin), "%s/sluice-cachenode", c->build) == 0);
+	SL_ASSERT(th_fmt(bin, sizeof(bin), "%s/sluice-cachenode", c->build) ==
+		  0);
 	if (n->netns[0]) {
 		argv[k++] = IP_BIN;
 		argv[k++] = "netns";
@@ -245,7 +231,7 @@ int th_cl_mount(th_cluster_t *c, const char *const extra[])
 	uint64_t deadline = sl_now_ms() + MOUNT_MS;
 	int k = 0;
 
-	SL_ASSERT(fmt(bin, sizeof(bin), "%s/sluice-fuse", c->build) == 0);
+	SL_ASSERT(th_fmt(bin, sizeof(bin), "%s/sluice-fuse", c->build) == 0);
 	argv[k++] = bin;
 	argv[k++] = "-f";
 	argv[k++] = "-c";
@@ -327,7 +313,7 @@ int th_cl_make_files_in(th_cluster_t *c, const char *sub, int n, size_t min,
 	int rc = 0;
 
 	if (*sub) {
-		rc = fmt(path, sizeof(path), "%s/%s", c->src, sub);
+		rc = th_fmt(path, sizeof(path), "%s/%s", c->src, sub);
 		if (rc == 0 && mkdir(path, 0755) < 0)
 			rc = -errno;
 	}
@@ -336,8 +322,8 @@ int th_cl_make_files_in(th_cluster_t *c, const char *sub, int n, size_t min,
 					    (max - min + 1));
 
 		file_bytes(buf, len, seed + (uint64_t)i);
-		rc = fmt(path, sizeof(path), "%s/%s%sf%04d", c->src, sub,
-			 *sub ? "/" : "", i);
+		rc = th_fmt(path, sizeof(path), "%s/%s%sf%04d", c->src, sub,
+			    *sub ? "/" : "", i);
 		if (rc == 0)
 			rc = th_write_file(path, buf, len);
 	}
@@ -383,8 +369,8 @@ int th_cl_same_file(const th_cluster_t *c, int i, int uncached)
 {
 	char a[PATH_MAX + 16], b[PATH_MAX + 16];
 
-	if (fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
-	    fmt(b, sizeof(b), "%s/f%04d", c->data, i) < 0)
+	if (th_fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
+	    th_fmt(b, sizeof(b), "%s/f%04d", c->data, i) < 0)
 		return 0;
 	return same_bytes(a, b, uncached);
 }
@@ -393,8 +379,8 @@ int th_cl_same_file_in(const th_cluster_t *c, const char *sub, int i)
 {
 	char a[PATH_MAX + 80], b[PATH_MAX + 80];
 
-	if (fmt(a, sizeof(a), "%s/%s/f%04d", c->src, sub, i) < 0 ||
-	    fmt(b, sizeof(b), "%s/%s/f%04d", c->data, sub, i) < 0)
+	if (th_fmt(a, sizeof(a), "%s/%s/f%04d", c->src, sub, i) < 0 ||
+	    th_fmt(b, sizeof(b), "%s/%s/f%04d", c->data, sub, i) < 0)
 		return 0;
 	return same_bytes(a, b, 0);
 }
@@ -418,13 +404,13 @@ pid_t th_cl_loader_start(th_cluster_t *c, const char *sub, int epochs,
 			      NULL};
 
 	snprintf(pace, sizeof(pace), "LOADER_PACE_MS=%d", pace_ms);
-	if (fmt(progress, sizeof(progress), "LOADER_PROGRESS=%s/loader.n",
-		c->dir) < 0 ||
-	    fmt(script, sizeof(script), "%s/test/it_fuse_loader.py",
-		src ? src : ".") < 0 ||
-	    fmt(data, sizeof(data), "%s/%s", c->data, sub) < 0 ||
-	    fmt(from, sizeof(from), "%s/%s", c->src, sub) < 0 ||
-	    fmt(log, sizeof(log), "%s/loader.log", c->dir) < 0)
+	if (th_fmt(progress, sizeof(progress), "LOADER_PROGRESS=%s/loader.n",
+		   c->dir) < 0 ||
+	    th_fmt(script, sizeof(script), "%s/test/it_fuse_loader.py",
+		   src ? src : ".") < 0 ||
+	    th_fmt(data, sizeof(data), "%s/%s", c->data, sub) < 0 ||
+	    th_fmt(from, sizeof(from), "%s/%s", c->src, sub) < 0 ||
+	    th_fmt(log, sizeof(log), "%s/loader.log", c->dir) < 0)
 		return -ENAMETOOLONG;
 	snprintf(ep, sizeof(ep), "%d", epochs);
 	snprintf(wk, sizeof(wk), "%d", workers);
@@ -439,7 +425,7 @@ int th_cl_loader_done(const th_cluster_t *c)
 	char *s;
 	int n;
 
-	if (fmt(path, sizeof(path), "%s/loader.n", c->dir) < 0)
+	if (th_fmt(path, sizeof(path), "%s/loader.n", c->dir) < 0)
 		return 0;
 	s = th_read_file(path, NULL);
 	n = s ? atoi(s) : 0;
@@ -457,7 +443,7 @@ int th_cl_loader_wait(th_cluster_t *c, pid_t pid, int timeout_ms)
 		th_proc_kill(pid);
 		st = -1;
 	}
-	if (fmt(path, sizeof(path), "%s/loader.log", c->dir) < 0)
+	if (th_fmt(path, sizeof(path), "%s/loader.log", c->dir) < 0)
 		return -1;
 	out = th_read_file(path, NULL);
 	fprintf(stderr, "%s", out ? out : "loader: no output\n");

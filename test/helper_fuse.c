@@ -108,17 +108,6 @@ static void on_fatal(int sig)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(n >= 0 && (size_t)n < cap);
-}
-
 void th_msleep(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

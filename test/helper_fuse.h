@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "test/helper_proc.h" /* th_xsnprintf */
+
 /* A scratch directory for the run (TAG names it) and the registry.
  * Returns 0, or -1 with a message on stderr. */
 int th_fuse_setup(const char *tag);
@@ -47,8 +49,6 @@ typedef struct th_cluster {
 	pid_t client;
 } th_cluster_t;
 
-void th_xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 void th_msleep(unsigned ms);
 /* Create or truncate path with data[0..len), or abort the test. */
 void th_put_file(const char *path, const void *data, size_t len);

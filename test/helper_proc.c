@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +347,17 @@ void th_rmtree(const char *path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+int th_fmt(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 int th_write_file(const char *path, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -368,6 +381,43 @@ int th_write_file(const char *path, const void *data, size_t len)
 	return rc;
 }
 
+int th_flip_bits(const char *path, off_t off, uint8_t mask)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	uint8_t c;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &c, 1, off) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	c ^= mask;
+	if (pwrite(fd, &c, 1, off) != 1)
+		rc = -EIO;
+out:
+	close(fd);
+	return rc;
+}
+
+int th_write_file_at(const char *root, const char *rel, const void *data,
+		     size_t len)
+{
+	char path[PATH_MAX];
+	int rc = th_fmt(path, sizeof(path), "%s/%s", root, rel);
+
+	if (rc < 0)
+		return rc;
+	/* A folder that is there is fine; any other failure fails the write. */
+	for (char *s = path + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(path, 0755);
+		*s = '/';
+	}
+	return th_write_file(path, data, len);
+}
+
 char *th_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -389,6 +439,48 @@ char *th_read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+int th_gen_dataset(const char *src_root, const char *dir)
+{
+	char gen[PATH_MAX];
+	const char *argv[] = {"/usr/bin/python3",
+			      gen,
+			      dir,
+			      "--files",
+			      "400",
+			      "--classes",
+			      "8",
+			      "--shards",
+			      "1",
+			      "--shard-size",
+			      "12M",
+			      NULL};
+
+	if (th_fmt(gen, sizeof(gen), "%s/scripts/gen_dataset.py", src_root) < 0)
+		return -ENAMETOOLONG;
+	return th_run_capture((char *const *)argv, 300000, NULL);
+}
+
+int th_loader_verify(const char *src_root, const char *root, const char *src,
+		     char **out)
+{
+	char loader[PATH_MAX];
+	const char *argv[] = {
+		"/usr/bin/python3", loader, root,	 "--verify", src,
+		"--epochs",	    "1",    "--workers", "4",	     NULL};
+	int rc;
+
+	*out = NULL;
+	if (th_fmt(loader, sizeof(loader), "%s/scripts/loader.py", src_root) <
+	    0)
+		return -1;
+	rc = th_run_capture((char *const *)argv, 600000, out);
+	/* 400 images and the shard, all read, none differs. */
+	if (rc != 0 || !*out ||
+	    !strstr(*out, "verify: 401 samples per epoch, 0 mismatches"))
+		return -1;
+	return 0;
 }
 
 const char *th_build_dir(void)

@@ -12,7 +12,10 @@
 #define TH_PROC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "common/util.h" /* SL_ASSERT */
 
 /*
  * Spawn argv[0] (a path) with argv; stdout and stderr go to log_path
@@ -59,10 +62,42 @@ int th_wait_port(int port, int timeout_ms);
 char *th_tmpdir(const char *tag);
 /* rm -rf path (no symlink is followed).  Ignores errors. */
 void th_rmtree(const char *path);
+/* snprintf that says when it did not fit: 0, or -ENAMETOOLONG (buf then
+ * holds the cut string). */
+int th_fmt(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* th_fmt for what must fit (paths, names): a cut string is a broken
+ * test, and the assertion names the caller's line. */
+#define th_xsnprintf(buf, cap, ...)                                            \
+	SL_ASSERT(th_fmt((buf), (cap), __VA_ARGS__) == 0)
+
 /* Create or truncate path with data[0..len): 0 or -errno. */
 int th_write_file(const char *path, const void *data, size_t len);
+/* th_write_file of root/rel, making rel's folders below root (which
+ * exists) first: 0 or -errno. */
+int th_write_file_at(const char *root, const char *rel, const void *data,
+		     size_t len);
 /* The whole of path, NUL-terminated (caller frees), or NULL. */
 char *th_read_file(const char *path, size_t *len);
+/* XOR the byte at off of path with mask, in place: a disk's bit flip.
+ * 0 or -errno. */
+int th_flip_bits(const char *path, off_t off, uint8_t mask);
+
+/*
+ * The DataLoader dataset of the end-to-end tests, as the demo makes it:
+ * scripts/gen_dataset.py of the tree at src_root writes dir (400 images
+ * in 8 classes and one 12M shard: 401 samples).  0, or the script's exit
+ * status (< 0: it did not run).
+ */
+int th_gen_dataset(const char *src_root, const char *dir);
+/*
+ * One epoch of scripts/loader.py of src_root (4 workers) over root, each
+ * sample compared with the same file under src (th_gen_dataset's dir).
+ * Returns 0 when it exited 0 with all 401 samples right, else -1; its
+ * output (caller frees; may be NULL) in *out.
+ */
+int th_loader_verify(const char *src_root, const char *root, const char *src,
+		     char **out);
 
 /* The build directory the Makefile passes as $SLUICE_BUILD ("build" when
  * unset); static string. */

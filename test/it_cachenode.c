@@ -137,23 +137,13 @@ static void node_start(void)
 {
 	char *argv[] = {bin_path(),	  (char *)"-c", nd.conf,
 			(char *)"--node", (char *)"n1", NULL};
-	uint64_t deadline = sl_now_ms() + TIMEOUT;
-	pr_hello_t h;
-	th_reply_t r;
-	int rc = -1;
+	int rc;
 
 	nd.pid = th_proc_spawn(argv, nd.log);
 	ck_assert_int_gt(nd.pid, 0);
-	cli = th_client_new(nd.endpoint, 300);
-	ck_assert_ptr_nonnull(cli);
-	while (rc != 0 && sl_now_ms() < deadline) {
-		ck_assert_msg(th_proc_alive(nd.pid), "node died at start");
-		rc = th_client_hello(cli, &h, &r);
-		pr_hello_free(&h);
-		th_reply_free(&r);
-	}
-	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
-	th_client_set_timeout(cli, TIMEOUT);
+	cli = th_client_await_node(nd.endpoint, nd.pid, TIMEOUT, &rc);
+	ck_assert_msg(rc != -ESRCH, "node died at start");
+	ck_assert_msg(cli, "node did not answer HELLO: %d", rc);
 }
 
 static void setup(void)

@@ -70,10 +70,7 @@ static void setup(void)
 	int port = th_free_port(), mport = th_free_port();
 	int bport = th_free_port(), dport = th_free_port();
 	th_client_t *cli;
-	pr_hello_t h;
-	th_reply_t r;
-	uint64_t deadline;
-	int rc = -1, zero = 0;
+	int rc, zero = 0;
 
 	tmp = th_tmpdir("it-ctl");
 	ck_assert_ptr_nonnull(tmp);
@@ -104,16 +101,9 @@ static void setup(void)
 	argv[0] = bin;
 	node_pid = th_proc_spawn(argv, nlog);
 	ck_assert_int_gt(node_pid, 0);
-	cli = th_client_new(ep_good, 300);
-	ck_assert_ptr_nonnull(cli);
-	deadline = sl_now_ms() + TIMEOUT;
-	while (rc != 0 && sl_now_ms() < deadline) {
-		ck_assert_msg(th_proc_alive(node_pid), "node died at start");
-		rc = th_client_hello(cli, &h, &r);
-		pr_hello_free(&h);
-		th_reply_free(&r);
-	}
+	cli = th_client_await_node(ep_good, node_pid, TIMEOUT, &rc);
 	th_client_destroy(&cli);
+	ck_assert_msg(rc != -ESRCH, "node died at start");
 	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
 }
 

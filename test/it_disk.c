@@ -52,6 +52,7 @@
 #include "common/util.h"
 #include "proto/proto.h"
 #include "test/helper_client.h"
+#include "test/helper_fuse.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
 
@@ -87,14 +88,12 @@ static void reg_mount(const char *path, int fuse)
 	}
 }
 
-static int is_mounted(const char *path);
-
 static void unmount_all(void)
 {
 	int n = SL_MIN(atomic_load(&reg->n), MAX_MOUNTS);
 
 	for (int i = n - 1; i >= 0; i--) {
-		if (!is_mounted(reg->path[i]))
+		if (!th_is_mounted(reg->path[i]))
 			continue;
 		if (reg->fuse[i]) {
 			char *argv[] = {fusermount, (char *)"-uz", reg->path[i],
@@ -131,28 +130,6 @@ static node_t nd;
 static th_client_t *cli;
 static uint8_t *src[NF]; /* the files of d (and p: the same bytes) */
 
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void xsnprintf(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(n >= 0 && (size_t)n < cap);
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {
 	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -171,7 +148,7 @@ static void make_dataset(const char *dir)
 
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	for (int i = 0; i < NF; i++) {
-		xsnprintf(p, sizeof(p), "%s/f%02d.bin", dir, i);
+		th_xsnprintf(p, sizeof(p), "%s/f%02d.bin", dir, i);
 		ck_assert_int_eq(th_write_file(p, src[i], FSIZE), 0);
 	}
 }
@@ -185,18 +162,18 @@ static void setup(void)
 	memset(&nd, 0, sizeof(nd));
 	nd.port = th_free_port();
 	ck_assert_int_gt(nd.port, 0);
-	xsnprintf(nd.endpoint, sizeof(nd.endpoint), "tcp://127.0.0.1:%d",
-		  nd.port);
-	xsnprintf(nd.conf, sizeof(nd.conf), "%s/cluster.conf", tmp);
-	xsnprintf(nd.log, sizeof(nd.log), "%s/node.log", tmp);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s/nvme", tmp);
+	th_xsnprintf(nd.endpoint, sizeof(nd.endpoint), "tcp://127.0.0.1:%d",
+		     nd.port);
+	th_xsnprintf(nd.conf, sizeof(nd.conf), "%s/cluster.conf", tmp);
+	th_xsnprintf(nd.log, sizeof(nd.log), "%s/node.log", tmp);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s/nvme", tmp);
 	for (int i = 0; i < NF; i++) {
 		src[i] = sl_xmalloc(FSIZE);
 		fill(src[i], FSIZE, (uint64_t)i + 1);
 	}
-	xsnprintf(p, sizeof(p), "%s/data", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/data", tmp);
 	make_dataset(p);
-	xsnprintf(p, sizeof(p), "%s/pdata", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/pdata", tmp);
 	make_dataset(p);
 }
 
@@ -277,7 +254,7 @@ static char *bin_path(const char *name)
 	static int k;
 
 	k ^= 1;
-	xsnprintf(p[k], sizeof(p[k]), "%s/%s", th_build_dir(), name);
+	th_xsnprintf(p[k], sizeof(p[k]), "%s/%s", th_build_dir(), name);
 	return p[k];
 }
 
@@ -292,26 +269,16 @@ static void node_start(const char *extra)
 			(char *)"n1",
 			(char *)extra,
 			NULL};
-	uint64_t deadline = sl_now_ms() + TIMEOUT;
-	pr_hello_t h;
-	th_reply_t r;
-	int rc = -1;
+	int rc;
 
 	nd.pid = th_proc_spawn(argv, nd.log);
 	ck_assert_int_gt(nd.pid, 0);
-	cli = th_client_new(nd.endpoint, 300);
-	ck_assert_ptr_nonnull(cli);
-	while (rc != 0 && sl_now_ms() < deadline) {
-		if (!th_proc_alive(nd.pid)) {
-			dump_log();
-			ck_abort_msg("node died at start");
-		}
-		rc = th_client_hello(cli, &h, &r);
-		pr_hello_free(&h);
-		th_reply_free(&r);
+	cli = th_client_await_node(nd.endpoint, nd.pid, TIMEOUT, &rc);
+	if (rc == -ESRCH) {
+		dump_log();
+		ck_abort_msg("node died at start");
 	}
-	ck_assert_msg(rc == 0, "node did not answer HELLO: %d", rc);
-	th_client_set_timeout(cli, TIMEOUT);
+	ck_assert_msg(cli, "node did not answer HELLO: %d", rc);
 }
 
 static uint64_t stat_of(const char *name)
@@ -444,7 +411,7 @@ static void wait_writes(void)
 
 	while (stat_of("sluice_disk_pending_writes") != 0) {
 		ck_assert_msg(sl_now_ms() < deadline, "disk writes stuck");
-		msleep(20);
+		th_msleep(20);
 	}
 }
 
@@ -467,9 +434,9 @@ static char *block_files(void)
 	char cmd[PATH_MAX + 128], *out = NULL;
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
 
-	xsnprintf(cmd, sizeof(cmd),
-		  "cd '%s/sluice-v2' && ls ?? | grep -- - | LC_ALL=C sort",
-		  nd.disk);
+	th_xsnprintf(cmd, sizeof(cmd),
+		     "cd '%s/sluice-v2' && ls ?? | grep -- - | LC_ALL=C sort",
+		     nd.disk);
 	ck_assert_int_ge(th_run_capture(argv, 30000, &out), 0);
 	return out;
 }
@@ -562,18 +529,6 @@ START_TEST(test_pin_both_tiers)
 }
 END_TEST
 
-static void flip(const char *p, off_t off)
-{
-	int fd = open(p, O_RDWR);
-	uint8_t c;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
-	c ^= 0x01;
-	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
-	close(fd);
-}
-
 START_TEST(test_corruption)
 {
 	char *names, *line, *save = NULL, p[5][PATH_MAX];
@@ -588,16 +543,18 @@ START_TEST(test_corruption)
 	names = block_files();
 	for (line = strtok_r(names, "\n", &save); line && n < 5;
 	     line = strtok_r(NULL, "\n", &save)) {
-		xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v2/%.2s/%s", nd.disk,
-			  line, line);
+		th_xsnprintf(p[n], sizeof(p[n]), "%s/sluice-v2/%.2s/%s",
+			     nd.disk, line, line);
 		n++;
 	}
 	free(names);
 	ck_assert_int_eq(n, 5);
-	flip(p[0], CN_DISK_HEADER);	     /* the first data byte */
-	flip(p[1], CN_DISK_HEADER + 100000); /* one in the middle */
-	flip(p[2], CN_DISK_HEADER + BS - 1); /* the last */
-	flip(p[3], 40); /* the data checksum, in the header */
+	/* The first data byte, one in the middle, the last, and the data
+	 * checksum in the header. */
+	ck_assert_int_eq(th_flip_bits(p[0], CN_DISK_HEADER, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[1], CN_DISK_HEADER + 100000, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[2], CN_DISK_HEADER + BS - 1, 0x01), 0);
+	ck_assert_int_eq(th_flip_bits(p[3], 40, 0x01), 0);
 	ck_assert_int_eq(truncate(p[4], CN_DISK_HEADER + 4096), 0);
 
 	node_start(NULL);
@@ -627,7 +584,7 @@ static void wait_stat_le(const char *name, uint64_t v)
 	while (stat_of(name) > v) {
 		ck_assert_msg(sl_now_ms() < deadline, "%s stays above %llu",
 			      name, (unsigned long long)v);
-		msleep(20);
+		th_msleep(20);
 	}
 }
 
@@ -681,21 +638,33 @@ static void small_fs(const char *opts)
 {
 	char mnt[PATH_MAX];
 
-	xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
 	ck_assert_msg(mount("sluice-it", mnt, "tmpfs", 0, opts) == 0,
 		      "mount tmpfs: %s", strerror(errno));
 	reg_mount(mnt, 0);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s/cache", mnt);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s/cache", mnt);
 }
 
 static void small_fs_done(void)
 {
 	char mnt[PATH_MAX];
 
-	xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/small", tmp);
 	node_stop();
 	ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
+}
+
+/* A node whose tier is on a small filesystem (mount options opts; node
+ * keys floor), after a first epoch of d and the disk writes it queued. */
+static void small_fs_epoch(const char *opts, const char *floor,
+			   const char *what)
+{
+	small_fs(opts);
+	write_conf(RAM, "1G", floor, "");
+	node_start(NULL);
+	print_epoch(what, epoch("d", 1));
+	wait_writes();
 }
 
 START_TEST(test_enospc)
@@ -708,18 +677,14 @@ START_TEST(test_enospc)
 	}
 	/* Bytes to spare but few inodes: the 256 fan-out directories and
 	 * about 40 block files.  No floor: only the kernel says "full". */
-	small_fs("size=256m,nr_inodes=300,mode=0755");
-	write_conf(RAM, "1G", "disk_min_free = 0\n", "");
-	node_start(NULL);
-	r = epoch("d", 1);
-	print_epoch("d epoch 1 (inodes run out)", r);
-	wait_writes();
+	small_fs_epoch("size=256m,nr_inodes=300,mode=0755",
+		       "disk_min_free = 0\n", "d epoch 1 (inodes run out)");
 	ck_assert_uint_eq(stat_of("sluice_disk_full"), 1);
 	ck_assert_uint_eq(stat_of("sluice_disk_admitting"), 0);
 	ck_assert_uint_ge(stat_of("sluice_disk_write_errors_total"), 1);
 	ck_assert_uint_gt(stat_of("sluice_disk_blocks"), 0);
 	ck_assert_uint_lt(stat_of("sluice_disk_blocks"), NBLK);
-	msleep(2500); /* free-space readings come and go: no flapping */
+	th_msleep(2500); /* free-space readings come and go: no flapping */
 	r = epoch("d", 2);
 	print_epoch("d epoch 2 (tier full)", r);
 	ck_assert_uint_gt(r.disk_hits, 0);
@@ -740,12 +705,8 @@ START_TEST(test_floor)
 		th_check_skip_case("it_disk", "floor", "needs root");
 		return;
 	}
-	small_fs("size=32m,mode=0755");
-	write_conf(RAM, "1G", "disk_min_free = 50%\n", "");
-	node_start(NULL);
-	r = epoch("d", 1);
-	print_epoch("d epoch 1 (32 MiB fs, 50% floor)", r);
-	wait_writes();
+	small_fs_epoch("size=32m,mode=0755", "disk_min_free = 50%\n",
+		       "d epoch 1 (32 MiB fs, 50% floor)");
 	used = stat_of("sluice_disk_used_bytes");
 	printf("it_disk: tier stopped at %llu KiB of a 32 MiB filesystem\n",
 	       (unsigned long long)(used >> 10));
@@ -761,22 +722,6 @@ END_TEST
 
 /* ---- through a sluice-fuse mount ------------------------------------ */
 
-static int is_mounted(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mp[PATH_MAX];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-		    strcmp(mp, path) == 0)
-			found = 1;
-	fclose(f);
-	return found;
-}
-
 static pid_t client_start(const char *mnt, const char *log)
 {
 	char *argv[] = {bin_path("sluice-fuse"),
@@ -788,11 +733,11 @@ static pid_t client_start(const char *mnt, const char *log)
 	pid_t pid = th_proc_spawn(argv, log);
 
 	ck_assert_int_gt(pid, 0);
-	for (int t = 0; t < 1000 && !is_mounted(mnt); t++) {
+	for (int t = 0; t < 1000 && !th_is_mounted(mnt); t++) {
 		ck_assert_msg(th_proc_alive(pid), "sluice-fuse exited");
-		msleep(20);
+		th_msleep(20);
 	}
-	ck_assert_msg(is_mounted(mnt), "no mount at %s", mnt);
+	ck_assert_msg(th_is_mounted(mnt), "no mount at %s", mnt);
 	return pid;
 }
 
@@ -820,8 +765,8 @@ static void check_files_whole(void)
 		unsigned long len = strtoul(dash + 1, NULL, 16);
 		struct stat st;
 
-		xsnprintf(p, sizeof(p), "%s/sluice-v2/%.2s/%s", nd.disk, line,
-			  line);
+		th_xsnprintf(p, sizeof(p), "%s/sluice-v2/%.2s/%s", nd.disk,
+			     line, line);
 		ck_assert_int_eq(stat(p, &st), 0);
 		ck_assert_msg((uint64_t)st.st_size >= CN_DISK_HEADER + len,
 			      "%s is partial: %lld bytes", line,
@@ -847,8 +792,8 @@ static int crash_round(const char *mnt, const char *log, int round)
 	client = client_start(mnt, log);
 	fwd[0] = rev[0] = (char *)"/bin/cat";
 	for (int i = round; i < NF; i += 3)
-		xsnprintf(files[n++], sizeof(files[0]), "%s/d/f%02d.bin", mnt,
-			  i);
+		th_xsnprintf(files[n++], sizeof(files[0]), "%s/d/f%02d.bin",
+			     mnt, i);
 	for (int i = 0; i < n; i++) {
 		fwd[1 + i] = files[i];
 		rev[n - i] = files[i];
@@ -880,7 +825,7 @@ static int crash_round(const char *mnt, const char *log, int round)
 	/* The kernel sends the readers' RELEASEs in the background: let the
 	 * client see them before the unmount.  Its readers were killed
 	 * during an outage: only the node's state is under test here. */
-	msleep(500);
+	th_msleep(500);
 	client_stop(mnt, client, 0);
 	/* Before any node looks at it: no named block file is partial. */
 	check_files_whole();
@@ -898,8 +843,8 @@ START_TEST(test_kill9_mount)
 				   "needs root and /dev/fuse");
 		return;
 	}
-	xsnprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
-	xsnprintf(log, sizeof(log), "%s/fuse.log", tmp);
+	th_xsnprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
+	th_xsnprintf(log, sizeof(log), "%s/fuse.log", tmp);
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
 	reg_mount(mnt, 1);
 	write_conf(RAM, "256M", "",
@@ -909,7 +854,7 @@ START_TEST(test_kill9_mount)
 		mid_write += crash_round(mnt, log, round);
 	ck_assert_msg(mid_write > 0, "no kill came during writes");
 	node_start(NULL);
-	xsnprintf(p, sizeof(p), "%s/sluice-v2/tmp", nd.disk);
+	th_xsnprintf(p, sizeof(p), "%s/sluice-v2/tmp", nd.disk);
 	{
 		DIR *d = opendir(p);
 		struct dirent *de;
@@ -929,7 +874,7 @@ START_TEST(test_kill9_mount)
 		size_t len = 0;
 		char *got;
 
-		xsnprintf(p, sizeof(p), "%s/d/f%02d.bin", mnt, i);
+		th_xsnprintf(p, sizeof(p), "%s/d/f%02d.bin", mnt, i);
 		got = th_read_file(p, &len);
 		ck_assert_msg(got, "cannot read %s", p);
 		ck_assert_uint_eq(len, FSIZE);
@@ -1069,16 +1014,16 @@ START_TEST(test_bench)
 	b.bpf = per_file / b.bs;
 	nfiles = SL_MAX((mb << 20) / per_file, (size_t)1);
 	b.nblocks = nfiles * b.bpf;
-	xsnprintf(p, sizeof(p), "%s/bdata", tmp);
+	th_xsnprintf(p, sizeof(p), "%s/bdata", tmp);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	buf = sl_xmalloc(per_file);
 	for (size_t i = 0; i < nfiles; i++) {
 		fill(buf, per_file, i + 100);
-		xsnprintf(p, sizeof(p), "%s/bdata/b%04zu", tmp, i);
+		th_xsnprintf(p, sizeof(p), "%s/bdata/b%04zu", tmp, i);
 		ck_assert_int_eq(th_write_file(p, buf, per_file), 0);
 	}
 	free(buf);
-	xsnprintf(nd.disk, sizeof(nd.disk), "%s", dir);
+	th_xsnprintf(nd.disk, sizeof(nd.disk), "%s", dir);
 
 	bench_node(&b, dir, 1024, 2 * mb + 64, "--no-ram-tier");
 	bench_pass(&b, "pass 1 (backend, filling the disk)");
@@ -1111,7 +1056,8 @@ int main(void)
 	signal(SIGTERM, on_fatal);
 	signal(SIGINT, on_fatal);
 	if (access(fusermount, X_OK) != 0)
-		xsnprintf(fusermount, sizeof(fusermount), "/bin/fusermount3");
+		th_xsnprintf(fusermount, sizeof(fusermount),
+			     "/bin/fusermount3");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	if (getenv("SLUICE_DISK_BENCH")) {

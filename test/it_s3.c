@@ -49,6 +49,8 @@
 #include "common/util.h"
 #include "sluice/backend.h"
 #include "test/helper_proc.h"
+#include "test/helper_backend.h"
+#include "test/helper_fuse.h"
 #include "test/helper_check.h"
 
 #define BUCKET	     "sluice-test"
@@ -119,6 +121,24 @@ static int wait_port_file(const char *path, pid_t pid, int timeout_ms)
 	return -1;
 }
 
+/* Start argv (logging to log) as a server that writes the port it
+ * listens on to the file pf; sets *port.  Returns the pid, or -1 (and
+ * *port -1) when it did not start or died or said nothing in time. */
+static pid_t spawn_ported(const char *const *argv, const char *pf,
+			  const char *log, int *port)
+{
+	pid_t pid;
+
+	unlink(pf);
+	pid = th_proc_spawn((char *const *)argv, log);
+	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
+	if (*port < 0 && pid > 0) {
+		th_proc_kill(pid);
+		pid = -1;
+	}
+	return pid;
+}
+
 /* s3rver on data (port 0: any); sets *port.  Returns the pid or -1. */
 static pid_t start_s3rver(const char *data, int *port, const char *tag)
 {
@@ -135,15 +155,8 @@ static pid_t start_s3rver(const char *data, int *port, const char *tag)
 			      ps,
 			      pf,
 			      NULL};
-	pid_t pid;
+	pid_t pid = spawn_ported(argv, pf, log, port);
 
-	unlink(pf);
-	pid = th_proc_spawn((char *const *)argv, log);
-	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
-	if (*port < 0 && pid > 0) {
-		th_proc_kill(pid);
-		pid = -1;
-	}
 	free(pf);
 	free(log);
 	free(js);
@@ -173,15 +186,8 @@ static pid_t start_proxy(int upstream, int *port, const char *tag)
 			      "--port-file",
 			      pf,
 			      NULL};
-	pid_t pid;
+	pid_t pid = spawn_ported(argv, pf, log, port);
 
-	unlink(pf);
-	pid = th_proc_spawn((char *const *)argv, log);
-	*port = pid > 0 ? wait_port_file(pf, pid, 30000) : -1;
-	if (*port < 0 && pid > 0) {
-		th_proc_kill(pid);
-		pid = -1;
-	}
 	free(pf);
 	free(log);
 	free(py);
@@ -267,35 +273,11 @@ static long proxy_stat(int port, const char *name)
 
 /* ---- the module ------------------------------------------------------ */
 
-/*
- * Open a dataset on uri with the NULL-terminated key, value pairs of kv,
- * then those of more (may be NULL).  Returns open's result; *st on success.
- */
+/* th_backend_open_kv through the module under test, in blocks of BLOCK. */
 static int open_kv(void **st, char *err, const char *uri, const char *const *kv,
 		   const char *const *more)
 {
-	sb_param_t p[32];
-	size_t n = 0;
-	sb_dataset_t ds = {.name = "t",
-			   .uri = uri,
-			   .config_path = "it.ini",
-			   .block_size = BLOCK};
-
-	for (const char *const *k = kv; k && *k; k += 2) {
-		SL_ASSERT(n < SL_ARRAY_SIZE(p));
-		p[n] = (sb_param_t){k[0], k[1], (int)(10 + n)};
-		n++;
-	}
-	for (const char *const *k = more; k && *k; k += 2) {
-		SL_ASSERT(n < SL_ARRAY_SIZE(p));
-		p[n] = (sb_param_t){k[0], k[1], (int)(10 + n)};
-		n++;
-	}
-	ds.n_params = n;
-	ds.params = p;
-	err[0] = '\0';
-	*st = NULL;
-	return g.ops->open(&ds, st, err, SB_ERR_MAX);
+	return th_backend_open_kv(g.ops, BLOCK, uri, kv, more, st, err);
 }
 
 /* A dataset on the shared proxy (port; 0 = g.proxy_port) with the
@@ -380,19 +362,11 @@ static void pattern(char *buf, size_t n, uint64_t seed)
 
 static void put_local(const char *rel, size_t size, uint64_t seed)
 {
-	char *path = xasprintf("%s/%s", g.local, rel);
 	char *buf = malloc(size ? size : 1);
 
-	for (char *s = strchr(path + strlen(g.local) + 1, '/'); s;
-	     s = strchr(s + 1, '/')) {
-		*s = '\0';
-		mkdir(path, 0755);
-		*s = '/';
-	}
 	pattern(buf, size, seed);
-	SL_ASSERT(th_write_file(path, buf, size) == 0);
+	SL_ASSERT(th_write_file_at(g.local, rel, buf, size) == 0);
 	free(buf);
-	free(path);
 }
 
 static void make_tree(void)
@@ -1004,6 +978,19 @@ static void expect_eio(void *st, const char *why, uint64_t bound_ms)
 	no_secret(err);
 }
 
+/* Server pid stops: reads of st fail with -EIO naming why, in time,
+ * while reader r goes on reading its own dataset. */
+static void expect_outage(pid_t pid, void *st, reader_t *r, const char *why)
+{
+	long ok0;
+
+	th_proc_stop(pid, SIGTERM, 5000, NULL);
+	ok0 = r->ok;
+	expect_eio(st, why, 3500);
+	ck_assert_msg(r->ok >= ok0 + 3, "the other dataset stalled: %ld reads",
+		      (long)(r->ok - ok0));
+}
+
 START_TEST(test_server_stopped)
 {
 	const char *bound[] = {"timeout",    "3s",    "retries", "3",
@@ -1013,7 +1000,6 @@ START_TEST(test_server_stopped)
 	pid_t ppid = s3pid > 0 ? start_proxy(s3p, &pp, "proxy-b") : -1;
 	reader_t r = {.st = open_ds(0, "default", NULL)};
 	pthread_t th;
-	long ok0;
 	void *st;
 
 	ck_assert_msg(s3pid > 0 && ppid > 0, "second server did not start");
@@ -1023,11 +1009,7 @@ START_TEST(test_server_stopped)
 
 	/* The endpoint goes away: refused connections, retried, -EIO; the
 	 * other dataset reads on meanwhile. */
-	th_proc_stop(ppid, SIGTERM, 5000, NULL);
-	ok0 = r.ok;
-	expect_eio(st, "gave up after 4 attempts", 3500);
-	ck_assert_msg(r.ok >= ok0 + 3, "the other dataset stalled: %ld reads",
-		      (long)(r.ok - ok0));
+	expect_outage(ppid, st, &r, "gave up after 4 attempts");
 	/* And comes back on the same port: the same dataset reads again. */
 	pp2 = pp;
 	ppid = start_proxy(s3p, &pp2, "proxy-b");
@@ -1035,11 +1017,7 @@ START_TEST(test_server_stopped)
 	check_whole(st, "nested/c.txt", NULL, 4096);
 
 	/* s3rver behind it goes away: 503 from the proxy, retried, -EIO. */
-	th_proc_stop(s3pid, SIGTERM, 5000, NULL);
-	ok0 = r.ok;
-	expect_eio(st, "503 ServiceUnavailable", 3500);
-	ck_assert_msg(r.ok >= ok0 + 3, "the other dataset stalled: %ld reads",
-		      (long)(r.ok - ok0));
+	expect_outage(s3pid, st, &r, "503 ServiceUnavailable");
 	s3p2 = s3p;
 	s3pid = start_s3rver(g.data, &s3p2, "s3rver-b");
 	ck_assert_msg(s3pid > 0 && s3p2 == s3p, "s3rver did not restart");
@@ -1151,25 +1129,11 @@ END_TEST
 
 /* ---- end to end: nodes, the FUSE client, a DataLoader ---------------- */
 
-static int is_mounted(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096], mp[PATH_MAX];
-	int found = 0;
-
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-			strcmp(mp, path) == 0;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static void unmount(const char *path)
 {
 	const char *argv[] = {"/bin/fusermount3", "-uz", path, NULL};
 
-	if (is_mounted(path))
+	if (th_is_mounted(path))
 		th_run_capture((char *const *)argv, 20000, NULL);
 }
 
@@ -1198,32 +1162,14 @@ START_TEST(test_e2e_dataloader)
 	char *src = xasprintf("%s/e2e-src", g.tmp);
 	char *mnt = xasprintf("%s/mnt", g.tmp);
 	char *conf = xasprintf("%s/cluster.conf", g.tmp);
-	char *gen = xasprintf("%s/scripts/gen_dataset.py", g.src);
-	char *loader = xasprintf("%s/scripts/loader.py", g.src);
 	char *root = xasprintf("%s/imagenet", mnt);
-	char build[PATH_MAX], *text, *out = NULL;
-	const char *gen_argv[] = {"/usr/bin/python3",
-				  gen,
-				  src,
-				  "--files",
-				  "400",
-				  "--classes",
-				  "8",
-				  "--shards",
-				  "1",
-				  "--shard-size",
-				  "12M",
-				  NULL};
-	const char *load_argv[] = {
-		"/usr/bin/python3", loader, root,	 "--verify", src,
-		"--epochs",	    "1",    "--workers", "4",	     NULL};
+	char build[PATH_MAX], *text, *out;
 	int port[2] = {th_free_port(), th_free_port()};
 	pid_t node[2], client;
 	int rc;
 
 	ck_assert_ptr_nonnull(realpath(th_build_dir(), build));
-	ck_assert_int_eq(th_run_capture((char *const *)gen_argv, 300000, NULL),
-			 0);
+	ck_assert_int_eq(th_gen_dataset(g.src, src), 0);
 	ck_assert_int_eq(s3tool("put-tree", BUCKET, "e2e/imagenet/", src), 0);
 	text = xasprintf("[cluster]\nname = it-s3\nmodule_dir = %s\n\n"
 			 "[node n1]\naddr = tcp://127.0.0.1:%d\n"
@@ -1253,18 +1199,14 @@ START_TEST(test_e2e_dataloader)
 			   (const char *const[]){"-f", "-c", conf, mnt, "-o",
 						 "ro,auto_unmount", NULL});
 	ck_assert_int_gt(client, 0);
-	for (int t = 0; t < 1000 && !is_mounted(mnt); t++)
+	for (int t = 0; t < 1000 && !th_is_mounted(mnt); t++)
 		usleep(20000);
-	ck_assert_msg(is_mounted(mnt), "sluice-fuse did not mount (logs in %s)",
-		      g.tmp);
+	ck_assert_msg(th_is_mounted(mnt),
+		      "sluice-fuse did not mount (logs in %s)", g.tmp);
 
-	rc = th_run_capture((char *const *)load_argv, 600000, &out);
+	rc = th_loader_verify(g.src, root, src, &out);
 	fprintf(stderr, "it_s3: e2e: %s", out ? out : "(no output)\n");
-	/* 400 images and the shard, all read, none differs. */
-	ck_assert_msg(rc == 0 && out &&
-			      strstr(out, "verify: 401 samples per epoch, "
-					  "0 mismatches"),
-		      "loader: rc %d: %s", rc, out ? out : "");
+	ck_assert_msg(rc == 0, "loader: %s", out ? out : "");
 
 	free(out);
 	unmount(mnt);
@@ -1274,8 +1216,6 @@ START_TEST(test_e2e_dataloader)
 	free(src);
 	free(mnt);
 	free(conf);
-	free(gen);
-	free(loader);
 	free(root);
 }
 END_TEST

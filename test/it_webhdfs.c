@@ -56,6 +56,7 @@
 
 #include "common/util.h"
 #include "sluice/backend.h"
+#include "test/helper_backend.h"
 #include "test/helper_check.h"
 #include "test/helper_proc.h"
 
@@ -111,21 +112,6 @@ static const size_t edge_sizes[] = {
 	0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 3 * BLOCK + 7, 4 * BLOCK,
 };
 
-/* snprintf that never cuts: a path that does not fit is a broken test. */
-static void pfmt(char *out, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void pfmt(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, cap, fmt, ap);
-	va_end(ap);
-	SL_ASSERT(n >= 0 && (size_t)n < cap);
-}
-
 /* ---- bytes ----------------------------------------------------------- */
 
 /* Deterministic bytes for file seed: what the server holds, and what a
@@ -143,18 +129,10 @@ static void fill(unsigned char *buf, size_t n, uint32_t seed)
 /* Create root/rel (and its folders) holding size bytes of seed. */
 static void put(const char *rel, size_t size, uint32_t seed)
 {
-	char path[PATH_MAX];
 	unsigned char *buf = malloc(size ? size : 1);
-	size_t rl = strlen(g.root);
 
-	pfmt(path, sizeof(path), "%s/%s", g.root, rel);
-	for (char *s = path + rl + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		mkdir(path, 0755);
-		*s = '/';
-	}
 	fill(buf, size, seed);
-	SL_ASSERT(th_write_file(path, buf, size) == 0);
+	SL_ASSERT(th_write_file_at(g.root, rel, buf, size) == 0);
 	free(buf);
 }
 
@@ -164,7 +142,7 @@ static unsigned char *server_file(const char *rel, size_t *len)
 	char path[PATH_MAX];
 	unsigned char *d;
 
-	pfmt(path, sizeof(path), "%s/%s", g.root, rel);
+	th_xsnprintf(path, sizeof(path), "%s/%s", g.root, rel);
 	d = (unsigned char *)th_read_file(path, len);
 	ck_assert_msg(d != NULL, "no server file %s", path);
 	return d;
@@ -178,8 +156,8 @@ static void rewrite(const char *rel, size_t size, uint32_t seed, time_t mtime)
 	unsigned char *buf = malloc(size ? size : 1);
 	struct utimbuf ut = {mtime, mtime};
 
-	pfmt(path, sizeof(path), "%s/%s", g.root, rel);
-	pfmt(tmp, sizeof(tmp), "%s.rewrite", path);
+	th_xsnprintf(path, sizeof(path), "%s/%s", g.root, rel);
+	th_xsnprintf(tmp, sizeof(tmp), "%s.rewrite", path);
 	fill(buf, size, seed);
 	SL_ASSERT(th_write_file(tmp, buf, size) == 0);
 	if (mtime)
@@ -198,9 +176,9 @@ static int fx_start(fx_t *fx, const char *role, const char *const *extra)
 	const char *argv[32];
 	int n = 0;
 
-	pfmt(py, sizeof(py), "%s/test/webhdfs/fixture.py", g.src);
-	pfmt(pf, sizeof(pf), "%s/%s.port", g.tmp, fx->name);
-	pfmt(log, sizeof(log), "%s/%s.log", g.tmp, fx->name);
+	th_xsnprintf(py, sizeof(py), "%s/test/webhdfs/fixture.py", g.src);
+	th_xsnprintf(pf, sizeof(pf), "%s/%s.port", g.tmp, fx->name);
+	th_xsnprintf(log, sizeof(log), "%s/%s.log", g.tmp, fx->name);
 	argv[n++] = "/usr/bin/python3";
 	argv[n++] = py;
 	argv[n++] = role;
@@ -253,8 +231,8 @@ static long fx_call(const fx_t *fx, const char *method, const char *what,
 	long status = -1;
 	CURL *e = curl_easy_init();
 
-	pfmt(url, sizeof(url), "http://127.0.0.1:%d/__fixture/%s", fx->port,
-	     what);
+	th_xsnprintf(url, sizeof(url), "http://127.0.0.1:%d/__fixture/%s",
+		     fx->port, what);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
@@ -294,7 +272,8 @@ static long fx_count(const fx_t *fx, const char *key)
 	if (dot) {
 		char first[64];
 
-		pfmt(first, sizeof(first), "%.*s", (int)(dot - key), key);
+		th_xsnprintf(first, sizeof(first), "%.*s", (int)(dot - key),
+			     key);
 		v = json_object_get(v, first);
 		key = dot + 1;
 	}
@@ -340,33 +319,11 @@ static void fx_all_reset(void)
 
 /* ---- the module ------------------------------------------------------ */
 
-/*
- * Open a dataset on uri with the NULL-terminated key, value pairs of kv
- * and then of more (either may be NULL).  Returns open's result; *st on
- * success, err[SB_ERR_MAX] on failure.
- */
+/* th_backend_open_kv through the module under test, in blocks of BLOCK. */
 static int ds_try(void **st, char *err, const char *uri, const char *const *kv,
 		  const char *const *more)
 {
-	sb_param_t p[32];
-	size_t n = 0;
-	sb_dataset_t ds = {.name = "t",
-			   .uri = uri,
-			   .config_path = "it.ini",
-			   .block_size = BLOCK};
-
-	for (const char *const *lists[] = {kv, more}, *const **l = lists;
-	     l < lists + 2; l++)
-		for (const char *const *k = *l; k && *k; k += 2) {
-			SL_ASSERT(n < SL_ARRAY_SIZE(p));
-			p[n] = (sb_param_t){k[0], k[1], (int)(20 + n)};
-			n++;
-		}
-	ds.n_params = n;
-	ds.params = p;
-	err[0] = '\0';
-	*st = NULL;
-	return g.ops->open(&ds, st, err, SB_ERR_MAX);
+	return th_backend_open_kv(g.ops, BLOCK, uri, kv, more, st, err);
 }
 
 /* The dataset /ds on nn1 as alice, with short retries, plus more keys;
@@ -379,7 +336,7 @@ static void *ds_open(const char *const *more)
 	void *st;
 	int rc;
 
-	pfmt(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nn1.port);
+	th_xsnprintf(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nn1.port);
 	rc = ds_try(&st, err, uri, kv, more);
 	ck_assert_msg(rc == 0, "open: %d %s", rc, err);
 	return st;
@@ -462,7 +419,7 @@ static char **server_names(const char *rel, size_t *n)
 	struct dirent *de;
 	char **v = NULL;
 
-	pfmt(path, sizeof(path), "%s/%s", g.root, rel);
+	th_xsnprintf(path, sizeof(path), "%s/%s", g.root, rel);
 	d = opendir(path);
 	ck_assert_ptr_nonnull(d);
 	*n = 0;
@@ -508,7 +465,7 @@ static void expect_listing(void *st, const char *dir, size_t max)
 	char **names;
 
 	list_dir(st, dir, max, &l);
-	pfmt(rel, sizeof(rel), "ds%s%s", *dir ? "/" : "", dir);
+	th_xsnprintf(rel, sizeof(rel), "ds%s%s", *dir ? "/" : "", dir);
 	names = server_names(rel, &want);
 	qsort(names, want, sizeof(*names), signed_cmp_p);
 	ck_assert_msg(l.n == want, "'%s': %zu entries, the server has %zu", dir,
@@ -520,8 +477,8 @@ static void expect_listing(void *st, const char *dir, size_t max)
 		ck_assert_msg(strcmp(d->name, names[i]) == 0,
 			      "'%s': entry %zu is '%s', not '%s'", dir, i,
 			      d->name, names[i]);
-		pfmt(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "",
-		     d->name);
+		th_xsnprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "",
+			     d->name);
 		ck_assert_int_eq(g.ops->stat(st, path, &s, err, sizeof(err)),
 				 0);
 		ck_assert_msg(d->st.type == s.type && d->st.size == s.size &&
@@ -541,7 +498,7 @@ static void expect_many(const listing_t *l)
 
 	ck_assert_uint_eq(l->n, N_MANY);
 	for (int i = 0; i < N_MANY; i++) {
-		pfmt(want, sizeof(want), "f%04d.bin", i);
+		th_xsnprintf(want, sizeof(want), "f%04d.bin", i);
 		ck_assert_str_eq(l->e[i].name, want);
 		ck_assert_uint_eq(l->e[i].st.size, (uint64_t)(i % 97));
 	}
@@ -557,19 +514,20 @@ static void make_tree(void)
 	put("ds/empty.bin", 0, 4);
 	put("ds/big.bin", BIG_SIZE, 5);
 	for (int i = 0; i < 4; i++) {
-		pfmt(name, sizeof(name), "ds/mutable%d.bin", i);
+		th_xsnprintf(name, sizeof(name), "ds/mutable%d.bin", i);
 		put(name, 2 * BLOCK, 10 + (uint32_t)i);
 	}
 	for (size_t i = 0; i < SL_ARRAY_SIZE(odd_names); i++) {
-		pfmt(name, sizeof(name), "ds/odd/%s", odd_names[i]);
+		th_xsnprintf(name, sizeof(name), "ds/odd/%s", odd_names[i]);
 		put(name, 1000 + i, 100 + (uint32_t)i);
 	}
 	for (size_t i = 0; i < SL_ARRAY_SIZE(edge_sizes); i++) {
-		pfmt(name, sizeof(name), "ds/sizes/s%zu.bin", edge_sizes[i]);
+		th_xsnprintf(name, sizeof(name), "ds/sizes/s%zu.bin",
+			     edge_sizes[i]);
 		put(name, edge_sizes[i], 200 + (uint32_t)i);
 	}
 	for (int i = 0; i < N_MANY; i++) {
-		pfmt(name, sizeof(name), "ds/many/f%04d.bin", i);
+		th_xsnprintf(name, sizeof(name), "ds/many/f%04d.bin", i);
 		put(name, (size_t)(i % 97), 1000 + (uint32_t)i);
 	}
 	/* HDFS's order puts UTF-8 (negative bytes) before ASCII. */
@@ -577,10 +535,10 @@ static void make_tree(void)
 		     (const char *const[]){"a", "Z", "\xc3\xa9", "\xc3\xbc",
 					   "~", "0", "aa", NULL};
 	     *s; s++) {
-		pfmt(name, sizeof(name), "ds/order/%s", *s);
+		th_xsnprintf(name, sizeof(name), "ds/order/%s", *s);
 		put(name, 5, 300);
 	}
-	pfmt(name, sizeof(name), "%s/ds/nested/link", g.root);
+	th_xsnprintf(name, sizeof(name), "%s/ds/nested/link", g.root);
 	SL_ASSERT(symlink("c.txt", name) == 0);
 	put("ttl/file.bin", 3 * BLOCK + 11, 400);
 	put("ttl/victim.bin", 2 * BLOCK, 402); /* read by one test only */
@@ -599,7 +557,7 @@ START_TEST(test_stat)
 
 	rc = g.ops->stat(st, "nested/c.txt", &s, err, sizeof(err));
 	ck_assert_msg(rc == 0, "stat: %d %s", rc, err);
-	pfmt(path, sizeof(path), "%s/ds/nested/c.txt", g.root);
+	th_xsnprintf(path, sizeof(path), "%s/ds/nested/c.txt", g.root);
 	ck_assert_int_eq(stat(path, &ls), 0);
 	ck_assert_int_eq(s.type, SB_TYPE_FILE);
 	ck_assert_uint_eq(s.size, 77);
@@ -608,9 +566,9 @@ START_TEST(test_stat)
 			 ls.st_mtim.tv_sec * 1000LL +
 				 ls.st_mtim.tv_nsec / 1000000);
 	/* The version: modificationTime, length and fileId. */
-	pfmt(want, sizeof(want), "m%lld-l77-i%llu",
-	     (long long)(s.mtime_ns / 1000000),
-	     (unsigned long long)ls.st_ino + 16384);
+	th_xsnprintf(want, sizeof(want), "m%lld-l77-i%llu",
+		     (long long)(s.mtime_ns / 1000000),
+		     (unsigned long long)ls.st_ino + 16384);
 	ck_assert_str_eq(s.version, want);
 	for (const char *const *d =
 		     (const char *const[]){"", "nested", "nested/a", NULL};
@@ -733,8 +691,8 @@ START_TEST(test_odd_names)
 		sb_stat_t s;
 		int rc;
 
-		pfmt(path, sizeof(path), "odd/%s", odd_names[i]);
-		pfmt(rel, sizeof(rel), "ds/%s", path);
+		th_xsnprintf(path, sizeof(path), "odd/%s", odd_names[i]);
+		th_xsnprintf(rel, sizeof(rel), "ds/%s", path);
 		rc = g.ops->stat(st, path, &s, err, sizeof(err));
 		ck_assert_msg(rc == 0, "stat '%s': %d %s", path, rc, err);
 		ck_assert_uint_eq(s.size, 1000 + i);
@@ -761,10 +719,11 @@ START_TEST(test_read_ranges)
 	read_back(st, "ds/big.bin", s.version, 1u << 20);
 	read_back(st, "ds/big.bin", NULL, 3u << 20); /* no version */
 	for (size_t i = 0; i < SL_ARRAY_SIZE(edge_sizes); i++) {
-		pfmt(rel, sizeof(rel), "sizes/s%zu.bin", edge_sizes[i]);
+		th_xsnprintf(rel, sizeof(rel), "sizes/s%zu.bin", edge_sizes[i]);
 		ck_assert_int_eq(g.ops->stat(st, rel, &s, err, sizeof(err)), 0);
 		ck_assert_uint_eq(s.size, edge_sizes[i]);
-		pfmt(rel, sizeof(rel), "ds/sizes/s%zu.bin", edge_sizes[i]);
+		th_xsnprintf(rel, sizeof(rel), "ds/sizes/s%zu.bin",
+			     edge_sizes[i]);
 		read_back(st, rel, s.version, BLOCK);
 	}
 	/* At and past the end, and the empty file: no request at all. */
@@ -817,7 +776,7 @@ static void rewrite_between(void *st, const char *path, int keep_mtime,
 	size_t len;
 	ssize_t n;
 
-	pfmt(rel, sizeof(rel), "ds/%s", path);
+	th_xsnprintf(rel, sizeof(rel), "ds/%s", path);
 	old = server_file(rel, &len);
 	ck_assert_int_eq(g.ops->stat(st, path, &s1, err, sizeof(err)), 0);
 	n = g.ops->read(st, path, s1.version, 0, buf, BLOCK, err, sizeof(err));
@@ -871,7 +830,7 @@ START_TEST(test_remote_errors)
 
 	/* The wrong user: AccessControlException, final at once. */
 	fx_all_reset();
-	pfmt(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nn1.port);
+	th_xsnprintf(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nn1.port);
 	ck_assert_int_eq(ds_try(&st, err, uri, mallory, NULL), 0);
 	t0 = sl_now_ms();
 	rc = g.ops->stat(st, "nested/c.txt", &s, err, sizeof(err));
@@ -975,16 +934,17 @@ START_TEST(test_hostile_bodies)
 	int rc;
 
 	for (size_t i = 0; i < SL_ARRAY_SIZE(stat_cases); i++) {
-		pfmt(q, sizeof(q), "fault?kind=body&op=GETFILESTATUS&body=%s",
-		     stat_cases[i].body);
+		th_xsnprintf(q, sizeof(q),
+			     "fault?kind=body&op=GETFILESTATUS&body=%s",
+			     stat_cases[i].body);
 		fx_ctl(&g.nn1, q);
 		rc = g.ops->stat(st, "nested/c.txt", &s, err, sizeof(err));
 		expect_eio(rc, err, stat_cases[i].why);
 	}
 	for (size_t i = 0; i < SL_ARRAY_SIZE(list_cases); i++) {
-		pfmt(q, sizeof(q),
-		     "fault?kind=body&op=LISTSTATUS_BATCH&body=%s",
-		     list_cases[i].body);
+		th_xsnprintf(q, sizeof(q),
+			     "fault?kind=body&op=LISTSTATUS_BATCH&body=%s",
+			     list_cases[i].body);
 		fx_ctl(&g.nn1, q);
 		/* From the middle, so that startAfter is in play. */
 		rc = g.ops->list(st, "many", "1:f0100.bin", e, 64, &n, next,
@@ -1042,10 +1002,11 @@ START_TEST(test_hostile_redirects)
 
 	want = server_file("ds/big.bin", &len);
 	ck_assert_int_eq(g.ops->stat(st, "big.bin", &s, err, sizeof(err)), 0);
-	pfmt(ver, sizeof(ver), "%s", s.version);
+	th_xsnprintf(ver, sizeof(ver), "%s", s.version);
 	for (size_t i = 0; i < SL_ARRAY_SIZE(cases); i++) {
-		pfmt(q, sizeof(q), "fault?kind=redirect&op=OPEN&redirect=%s",
-		     cases[i].redirect);
+		th_xsnprintf(q, sizeof(q),
+			     "fault?kind=redirect&op=OPEN&redirect=%s",
+			     cases[i].redirect);
 		fx_ctl(&g.nn1, q);
 		n = g.ops->read(st, "big.bin", ver, 0, buf, BLOCK, err,
 				sizeof(err));
@@ -1119,7 +1080,7 @@ static int secure_open(void **st, char *err, const char *const *kv)
 {
 	char uri[128];
 
-	pfmt(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nns.port);
+	th_xsnprintf(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nns.port);
 	return ds_try(st, err, uri, kv, NULL);
 }
 
@@ -1215,8 +1176,8 @@ static void *ha_open(const char *const *more)
 			    "retry_base", "20ms",    NULL};
 	void *st;
 
-	pfmt(nns, sizeof(nns), "127.0.0.1:%d, 127.0.0.1:%d", g.nn2.port,
-	     g.nn1.port);
+	th_xsnprintf(nns, sizeof(nns), "127.0.0.1:%d, 127.0.0.1:%d", g.nn2.port,
+		     g.nn1.port);
 	ck_assert_int_eq(ds_try(&st, err, "webhdfs://hdfs-ha/ds", kv, more), 0);
 	return st;
 }
@@ -1305,10 +1266,10 @@ static void dn3_arm(size_t after, const char *marker)
 	char q[PATH_MAX + 64], listen[32];
 	const char *extra[] = {"--listen", listen, NULL};
 
-	pfmt(listen, sizeof(listen), "127.0.0.1:%d", g.dn3.port);
+	th_xsnprintf(listen, sizeof(listen), "127.0.0.1:%d", g.dn3.port);
 	ck_assert_int_eq(fx_start(&g.dn3, "datanode", extra), 0);
 	unlink(marker);
-	pfmt(q, sizeof(q), "stall?after=%zu&marker=%s", after, marker);
+	th_xsnprintf(q, sizeof(q), "stall?after=%zu&marker=%s", after, marker);
 	fx_ctl(&g.dn3, q);
 	fx_ctl(&g.nn1, "datanodes?live=0,1,2&next=2");
 }
@@ -1328,7 +1289,7 @@ START_TEST(test_datanode_killed)
 	ck_assert_int_eq(g.ops->stat(st, "big.bin", &s, err, sizeof(err)), 0);
 	r.version = s.version;
 	r.buf = malloc(r.len);
-	pfmt(marker, sizeof(marker), "%s/dn3.stalled", g.tmp);
+	th_xsnprintf(marker, sizeof(marker), "%s/dn3.stalled", g.tmp);
 	dn3_arm(300000, marker);
 	pthread_create(&th, NULL, reading_main, &r);
 	ck_assert_msg(wait_file(marker, 10000) == 0, "dn3 never stalled");
@@ -1370,7 +1331,7 @@ START_TEST(test_timeouts)
 	g.ops->close(st);
 	fx_all_reset();
 	/* One that refuses connections: retried, then -EIO. */
-	pfmt(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", closed);
+	th_xsnprintf(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", closed);
 	ck_assert_int_eq(ds_try(&st, err, uri, kv, NULL), 0);
 	t0 = sl_now_ms();
 	rc = g.ops->stat(st, "nested/c.txt", &s, err, sizeof(err));
@@ -1421,8 +1382,8 @@ static void *jobs_main(void *arg)
 		if (n != (ssize_t)want ||
 		    memcmp(buf, j->want + b * BLOCK, want) != 0) {
 			if (atomic_fetch_add(&j->bad, 1) == 0)
-				pfmt(j->err, sizeof(j->err),
-				     "block %zu: %zd %s", b, n, err);
+				th_xsnprintf(j->err, sizeof(j->err),
+					     "block %zu: %zd %s", b, n, err);
 		}
 	}
 	free(buf);
@@ -1479,10 +1440,11 @@ START_TEST(test_open_keys)
 
 	/* Each key the README documents is taken; the unit tests of conf.c
 	 * cover the refusals.  ca_file needs swebhdfs://. */
-	pfmt(uri, sizeof(uri), "swebhdfs://127.0.0.1:%d/ds", g.nns.port);
+	th_xsnprintf(uri, sizeof(uri), "swebhdfs://127.0.0.1:%d/ds",
+		     g.nns.port);
 	ck_assert_int_eq(ds_try(&st, err, uri, krb, NULL), 0);
 	g.ops->close(st);
-	pfmt(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nns.port);
+	th_xsnprintf(uri, sizeof(uri), "webhdfs://127.0.0.1:%d/ds", g.nns.port);
 	ck_assert_int_eq(ds_try(&st, err, uri, krb, NULL), -EINVAL);
 	ck_assert_msg(strstr(err, "it.ini:21: [dataset t] ca_file: only with "
 				  "swebhdfs://"),
@@ -1551,8 +1513,8 @@ static void compare_tree(const char *mdir, const char *sdir, size_t *files)
 		    de->d_type == DT_LNK)
 			continue;
 		ns++;
-		pfmt(mp, sizeof(mp), "%s/%s", mdir, de->d_name);
-		pfmt(sp, sizeof(sp), "%s/%s", sdir, de->d_name);
+		th_xsnprintf(mp, sizeof(mp), "%s/%s", mdir, de->d_name);
+		th_xsnprintf(sp, sizeof(sp), "%s/%s", sdir, de->d_name);
 		ck_assert_int_eq(lstat(sp, &ss), 0);
 		ck_assert_msg(lstat(mp, &ms) == 0, "%s: %s", mp,
 			      strerror(errno));
@@ -1599,8 +1561,8 @@ START_TEST(test_mount_tree)
 	if (no_mount("mount_tree"))
 		return;
 	fx_all_reset();
-	pfmt(mdir, sizeof(mdir), "%s/hd", g.mnt);
-	pfmt(sdir, sizeof(sdir), "%s/ds", g.root);
+	th_xsnprintf(mdir, sizeof(mdir), "%s/hd", g.mnt);
+	th_xsnprintf(sdir, sizeof(sdir), "%s/ds", g.root);
 	compare_tree(mdir, sdir, &files);
 	ck_assert_uint_ge(files, N_MANY + SL_ARRAY_SIZE(odd_names) +
 					 SL_ARRAY_SIZE(edge_sizes));
@@ -1612,24 +1574,17 @@ END_TEST
 
 START_TEST(test_mount_dataloader)
 {
-	char loader[PATH_MAX], root[PATH_MAX], src[PATH_MAX];
-	const char *argv[] = {
-		"/usr/bin/python3", loader, root,	 "--verify", src,
-		"--epochs",	    "1",    "--workers", "4",	     NULL};
-	char *out = NULL;
+	char root[PATH_MAX], src[PATH_MAX];
+	char *out;
 	int rc;
 
 	if (no_mount("mount_dataloader"))
 		return;
-	pfmt(loader, sizeof(loader), "%s/scripts/loader.py", g.src);
-	pfmt(root, sizeof(root), "%s/imagenet", g.mnt);
-	pfmt(src, sizeof(src), "%s/imagenet", g.root);
-	rc = th_run_capture((char *const *)argv, 600000, &out);
+	th_xsnprintf(root, sizeof(root), "%s/imagenet", g.mnt);
+	th_xsnprintf(src, sizeof(src), "%s/imagenet", g.root);
+	rc = th_loader_verify(g.src, root, src, &out);
 	fprintf(stderr, "it_webhdfs: dataloader: %s", out ? out : "\n");
-	ck_assert_msg(rc == 0 && out &&
-			      strstr(out, "verify: 401 samples per epoch, "
-					  "0 mismatches"),
-		      "loader: rc %d: %s", rc, out ? out : "");
+	ck_assert_msg(rc == 0, "loader: %s", out ? out : "");
 	free(out);
 }
 END_TEST
@@ -1643,7 +1598,7 @@ START_TEST(test_mount_rewrite_ttl)
 
 	if (no_mount("mount_rewrite_ttl"))
 		return;
-	pfmt(path, sizeof(path), "%s/ttl/file.bin", g.mnt);
+	th_xsnprintf(path, sizeof(path), "%s/ttl/file.bin", g.mnt);
 	want = server_file("ttl/file.bin", &wl);
 	got = slurp(path, &len);
 	ck_assert_msg(got && len == wl && !memcmp(got, want, wl),
@@ -1651,12 +1606,12 @@ START_TEST(test_mount_rewrite_ttl)
 	free(got);
 	free(want);
 	/* Rewritten on the server: a new file, same size, same mtime. */
-	pfmt(path, sizeof(path), "%s/ttl/file.bin", g.root);
+	th_xsnprintf(path, sizeof(path), "%s/ttl/file.bin", g.root);
 	ck_assert_int_eq(stat(path, &ss), 0);
 	rewrite("ttl/file.bin", wl, 401, ss.st_mtime);
 	want = server_file("ttl/file.bin", &wl);
 	usleep(1600 * 1000); /* metadata_ttl = 1s */
-	pfmt(path, sizeof(path), "%s/ttl/file.bin", g.mnt);
+	th_xsnprintf(path, sizeof(path), "%s/ttl/file.bin", g.mnt);
 	got = slurp(path, &len);
 	ck_assert_msg(got && len == wl && !memcmp(got, want, wl),
 		      "after metadata_ttl the old bytes are still served");
@@ -1674,12 +1629,12 @@ START_TEST(test_mount_wrong_user)
 
 	if (no_mount("mount_wrong_user"))
 		return;
-	pfmt(path, sizeof(path), "%s/wrong/nested/c.txt", g.mnt);
+	th_xsnprintf(path, sizeof(path), "%s/wrong/nested/c.txt", g.mnt);
 	ck_assert_int_eq(stat(path, &s), -1);
 	ck_assert_msg(errno == EACCES, "stat: %s", strerror(errno));
 	ck_assert_int_eq(open(path, O_RDONLY), -1);
 	ck_assert_msg(errno == EACCES, "open: %s", strerror(errno));
-	pfmt(path, sizeof(path), "%s/wrong", g.mnt);
+	th_xsnprintf(path, sizeof(path), "%s/wrong", g.mnt);
 	d = opendir(path);
 	if (d) {
 		errno = 0;
@@ -1699,8 +1654,8 @@ static void mount_equal(const char *dataset, const char *rel)
 	unsigned char *got, *want;
 	size_t len, wl;
 
-	pfmt(mp, sizeof(mp), "%s/%s/%s", g.mnt, dataset, rel);
-	pfmt(srel, sizeof(srel), "ds/%s", rel);
+	th_xsnprintf(mp, sizeof(mp), "%s/%s/%s", g.mnt, dataset, rel);
+	th_xsnprintf(srel, sizeof(srel), "ds/%s", rel);
 	want = server_file(srel, &wl);
 	got = slurp(mp, &len);
 	ck_assert_msg(got != NULL, "read %s: %s", mp, strerror(errno));
@@ -1758,9 +1713,9 @@ START_TEST(test_mount_datanode_killed)
 		return;
 	fx_all_reset();
 	want = server_file("ttl/victim.bin", &wl);
-	pfmt(marker, sizeof(marker), "%s/dn3-mount.stalled", g.tmp);
+	th_xsnprintf(marker, sizeof(marker), "%s/dn3-mount.stalled", g.tmp);
 	dn3_arm(100000, marker);
-	pfmt(m.path, sizeof(m.path), "%s/ttl/victim.bin", g.mnt);
+	th_xsnprintf(m.path, sizeof(m.path), "%s/ttl/victim.bin", g.mnt);
 	pthread_create(&th, NULL, mread_main, &m);
 	ck_assert_msg(wait_file(marker, 10000) == 0, "dn3 never stalled");
 	th_proc_kill(g.dn3.pid);
@@ -1798,12 +1753,12 @@ START_TEST(test_mount_token_secret)
 	/* And an error whose message quotes the token. */
 	fx_ctl(&g.nns, "fault?kind=status&status=403&exception=IOException&"
 		       "message=token+" TOKEN "+refused&count=20");
-	pfmt(path, sizeof(path), "%s/sec/nested/a/top.bin", g.mnt);
+	th_xsnprintf(path, sizeof(path), "%s/sec/nested/a/top.bin", g.mnt);
 	ck_assert_int_eq(stat(path, &s), -1);
 	ck_assert_int_eq(errno, EIO);
 	fx_all_reset();
 	for (size_t i = 0; i < SL_ARRAY_SIZE(logs); i++) {
-		pfmt(path, sizeof(path), "%s/%s", g.tmp, logs[i]);
+		th_xsnprintf(path, sizeof(path), "%s/%s", g.tmp, logs[i]);
 		text = th_read_file(path, &len);
 		ck_assert_msg(text != NULL, "no log %s", path);
 		ck_assert_msg(!holds(text, len, TOKEN) &&
@@ -1816,7 +1771,8 @@ START_TEST(test_mount_token_secret)
 	ck_assert_msg(logged > 0, "the refusal is in no log");
 	/* Nor in the metrics. */
 	e = curl_easy_init();
-	pfmt(url, sizeof(url), "http://127.0.0.1:%d/metrics", g.node_m[0]);
+	th_xsnprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+		     g.node_m[0]);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &metrics);
@@ -1848,8 +1804,8 @@ static int start_mount(void)
 
 	g.node_m[0] = th_free_port();
 	g.node_m[1] = th_free_port();
-	pfmt(nn_pair, sizeof(nn_pair), "127.0.0.1:%d,127.0.0.1:%d", g.nn2.port,
-	     g.nn1.port);
+	th_xsnprintf(nn_pair, sizeof(nn_pair), "127.0.0.1:%d,127.0.0.1:%d",
+		     g.nn2.port, g.nn1.port);
 	fprintf(f, "[cluster]\nname = it-webhdfs\nmodule_dir = %s\n", g.build);
 	for (int i = 0; i < 2; i++)
 		fprintf(f,
@@ -1890,29 +1846,29 @@ static int start_mount(void)
 		g.nns.port, g.token_file);
 	fprintf(f, "\n[client]\nblock_cache = 64M\n");
 	fclose(f);
-	pfmt(g.conf, sizeof(g.conf), "%s/cluster.conf", g.tmp);
+	th_xsnprintf(g.conf, sizeof(g.conf), "%s/cluster.conf", g.tmp);
 	SL_ASSERT(th_write_file(g.conf, text, len) == 0);
 	free(text);
-	pfmt(bin, sizeof(bin), "%s/sluice-cachenode", g.build);
+	th_xsnprintf(bin, sizeof(bin), "%s/sluice-cachenode", g.build);
 	for (int i = 0; i < 2; i++) {
 		char node[8];
 		const char *argv[] = {bin,  "-c",  g.conf, "--node",
 				      node, "-vv", NULL};
 
-		pfmt(node, sizeof(node), "n%d", i + 1);
-		pfmt(log, sizeof(log), "%s/node-n%d.log", g.tmp, i + 1);
+		th_xsnprintf(node, sizeof(node), "n%d", i + 1);
+		th_xsnprintf(log, sizeof(log), "%s/node-n%d.log", g.tmp, i + 1);
 		g.node[i] = th_proc_spawn((char *const *)argv, log);
 		if (g.node[i] <= 0 || th_wait_port(port[i], 20000) < 0) {
-			pfmt(g.no_mount, sizeof(g.no_mount),
-			     "cache node n%d did not start (see %s)", i + 1,
-			     log);
+			th_xsnprintf(g.no_mount, sizeof(g.no_mount),
+				     "cache node n%d did not start (see %s)",
+				     i + 1, log);
 			return -1;
 		}
 	}
-	pfmt(g.mnt, sizeof(g.mnt), "%s/mnt", g.tmp);
+	th_xsnprintf(g.mnt, sizeof(g.mnt), "%s/mnt", g.tmp);
 	mkdir(g.mnt, 0755);
-	pfmt(bin, sizeof(bin), "%s/sluice-fuse", g.build);
-	pfmt(log, sizeof(log), "%s/fuse.log", g.tmp);
+	th_xsnprintf(bin, sizeof(bin), "%s/sluice-fuse", g.build);
+	th_xsnprintf(log, sizeof(log), "%s/fuse.log", g.tmp);
 	{
 		const char *argv[] = {
 			bin, "-f", "-c", g.conf, g.mnt, "-o", "ro,auto_unmount",
@@ -1923,8 +1879,8 @@ static int start_mount(void)
 	for (int t = 0; t < 1000 && !mounted(g.mnt); t++)
 		usleep(20000);
 	if (!mounted(g.mnt)) {
-		pfmt(g.no_mount, sizeof(g.no_mount),
-		     "sluice-fuse did not mount (see %s)", log);
+		th_xsnprintf(g.no_mount, sizeof(g.no_mount),
+			     "sluice-fuse did not mount (see %s)", log);
 		return -1;
 	}
 	return 0;
@@ -1947,16 +1903,16 @@ static void stop_all(void)
 
 static int setup_all(void)
 {
-	char so[PATH_MAX], dns[128], dn_s[32], ls[16], gen[PATH_MAX];
+	char so[PATH_MAX], dns[128], dn_s[32], ls[16];
 	char data[PATH_MAX];
 
 	if (!getcwd(g.src, sizeof(g.src)))
 		return -1;
 	if (getenv("SLUICE_SRC"))
-		pfmt(g.src, sizeof(g.src), "%s", getenv("SLUICE_SRC"));
+		th_xsnprintf(g.src, sizeof(g.src), "%s", getenv("SLUICE_SRC"));
 	if (!realpath(th_build_dir(), g.build))
 		return -1;
-	pfmt(so, sizeof(so), "%s/sluice_backend_webhdfs.so", g.build);
+	th_xsnprintf(so, sizeof(so), "%s/sluice_backend_webhdfs.so", g.build);
 	g.dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 	g.ops = g.dl ? dlsym(g.dl, SB_OPS_SYMBOL) : NULL;
 	if (!g.ops) {
@@ -1966,45 +1922,29 @@ static int setup_all(void)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	g.tmp = th_tmpdir("it-webhdfs");
-	pfmt(g.root, sizeof(g.root), "%s/hdfs", g.tmp);
+	th_xsnprintf(g.root, sizeof(g.root), "%s/hdfs", g.tmp);
 	mkdir(g.root, 0755);
 	make_tree();
-	pfmt(g.token_file, sizeof(g.token_file), "%s/token", g.tmp);
-	pfmt(g.wrong_token_file, sizeof(g.wrong_token_file), "%s/wrong-token",
-	     g.tmp);
+	th_xsnprintf(g.token_file, sizeof(g.token_file), "%s/token", g.tmp);
+	th_xsnprintf(g.wrong_token_file, sizeof(g.wrong_token_file),
+		     "%s/wrong-token", g.tmp);
 	SL_ASSERT(th_write_file(g.token_file, TOKEN "\n", strlen(TOKEN) + 1) ==
 		  0);
 	SL_ASSERT(th_write_file(g.wrong_token_file, WRONG_TOKEN,
 				strlen(WRONG_TOKEN)) == 0);
 	/* The DataLoader's dataset, as the demo makes it. */
-	pfmt(gen, sizeof(gen), "%s/scripts/gen_dataset.py", g.src);
-	pfmt(data, sizeof(data), "%s/imagenet", g.root);
-	{
-		const char *argv[] = {"/usr/bin/python3",
-				      gen,
-				      data,
-				      "--files",
-				      "400",
-				      "--classes",
-				      "8",
-				      "--shards",
-				      "1",
-				      "--shard-size",
-				      "12M",
-				      NULL};
-
-		if (th_run_capture((char *const *)argv, 300000, NULL) != 0) {
-			fprintf(stderr, "it_webhdfs: gen_dataset.py failed\n");
-			return -1;
-		}
+	th_xsnprintf(data, sizeof(data), "%s/imagenet", g.root);
+	if (th_gen_dataset(g.src, data) != 0) {
+		fprintf(stderr, "it_webhdfs: gen_dataset.py failed\n");
+		return -1;
 	}
-	pfmt(ls, sizeof(ls), "%d", LS_LIMIT);
+	th_xsnprintf(ls, sizeof(ls), "%d", LS_LIMIT);
 	if (fx_start(&g.dn1, "datanode", NULL) < 0 ||
 	    fx_start(&g.dn2, "datanode", NULL) < 0)
 		return -1;
 	g.dn3.port = th_free_port(); /* dn3 runs only in its tests */
-	pfmt(dns, sizeof(dns), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
-	     g.dn1.port, g.dn2.port, g.dn3.port);
+	th_xsnprintf(dns, sizeof(dns), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
+		     g.dn1.port, g.dn2.port, g.dn3.port);
 	{
 		const char *nn[] = {"--datanodes", dns, "--users", "alice",
 				    "--ls-limit",  ls,	NULL};
@@ -2017,7 +1957,7 @@ static int setup_all(void)
 		    fx_start(&g.nn2, "namenode", standby) < 0 ||
 		    fx_start(&g.dns, "datanode", sdn) < 0)
 			return -1;
-		pfmt(dn_s, sizeof(dn_s), "127.0.0.1:%d", g.dns.port);
+		th_xsnprintf(dn_s, sizeof(dn_s), "127.0.0.1:%d", g.dns.port);
 		{
 			const char *snn[] = {"--datanodes",
 					     dn_s,
@@ -2037,8 +1977,8 @@ static int setup_all(void)
 		return -1;
 	}
 	if (!th_have_fuse())
-		pfmt(g.no_mount, sizeof(g.no_mount),
-		     "no FUSE here (root and /dev/fuse needed)");
+		th_xsnprintf(g.no_mount, sizeof(g.no_mount),
+			     "no FUSE here (root and /dev/fuse needed)");
 	else if (start_mount() < 0)
 		fprintf(stderr, "it_webhdfs: %s\n", g.no_mount);
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "cachenode/backend.h"
 #include "common/config.h"
+#include "test/helper_backend.h"
 #include "test/helper_proc.h"
 #include "test/helper_check.h"
 
@@ -250,21 +251,6 @@ START_TEST(test_table_sizes)
 }
 END_TEST
 
-static int fake_open(const sb_dataset_t *ds, void **state, char *err,
-		     size_t errlen)
-{
-	(void)ds;
-	(void)err;
-	(void)errlen;
-	*state = NULL;
-	return 0;
-}
-
-static void fake_close(void *state)
-{
-	(void)state;
-}
-
 static int fake_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		     size_t errlen)
 {
@@ -273,22 +259,6 @@ static int fake_stat(void *state, const char *path, sb_stat_t *st, char *err,
 	(void)st;
 	snprintf(err, errlen, "nothing here");
 	return -ENOENT;
-}
-
-static int fake_list(void *state, const char *dir, const char *cursor,
-		     sb_dirent_t *ents, size_t max, size_t *n,
-		     char *next_cursor, char *err, size_t errlen)
-{
-	(void)state;
-	(void)dir;
-	(void)cursor;
-	(void)ents;
-	(void)max;
-	(void)err;
-	(void)errlen;
-	*n = 0;
-	next_cursor[0] = '\0';
-	return 0;
 }
 
 static ssize_t fake_read(void *state, const char *path, const char *version,
@@ -310,10 +280,10 @@ static const sb_ops_t fake_ops = {
 	.abi_version = SB_ABI_VERSION,
 	.ops_size = sizeof(sb_ops_t),
 	.name = "posix", /* shadows the module of that name */
-	.open = fake_open,
-	.close = fake_close,
+	.open = th_backend_open_stateless,
+	.close = th_backend_close_stateless,
 	.stat = fake_stat,
-	.list = fake_list,
+	.list = th_backend_list_empty,
 	.read = fake_read,
 };
 

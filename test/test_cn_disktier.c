@@ -249,18 +249,6 @@ START_TEST(test_cleanup_at_start)
 }
 END_TEST
 
-static void flip(const char *p, off_t off)
-{
-	int fd = open(p, O_RDWR);
-	uint8_t c;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
-	c ^= 0x20;
-	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
-	close(fd);
-}
-
 /* A tier of the older format (sluice-v1: keys without the dataset's
  * layout, never asked for again) is removed at start, unless another
  * node still holds its lock. */
@@ -308,8 +296,9 @@ START_TEST(test_corruption_detected)
 	settle(dt);
 	for (uint64_t i = 0; i < 3; i++)
 		block_file(i, SIG, len, p[i], sizeof(p[i]));
-	flip(p[0], CN_DISK_HEADER + 12345); /* data */
-	flip(p[1], 20);			    /* the key, in the header */
+	/* A data byte, and one of the key in the header. */
+	ck_assert_int_eq(th_flip_bits(p[0], CN_DISK_HEADER + 12345, 0x20), 0);
+	ck_assert_int_eq(th_flip_bits(p[1], 20, 0x20), 0);
 	ck_assert_int_eq(truncate(p[2], CN_DISK_HEADER + 1000), 0);
 	ck_assert_int_eq(get(dt, 0), -EBADMSG);
 	ck_assert_int_eq(get(dt, 1), -EBADMSG);

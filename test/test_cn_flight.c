@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "test/helper_backend.h"
 #include "test/helper_client.h"
 #include "test/helper_node.h"
 #include "test/helper_proc.h"
@@ -105,21 +106,6 @@ static uint8_t pattern(uint64_t off)
 	return (uint8_t)((off * 131) ^ (off >> 9));
 }
 
-static int f_open(const sb_dataset_t *ds, void **state, char *err,
-		  size_t errlen)
-{
-	(void)ds;
-	(void)err;
-	(void)errlen;
-	*state = NULL;
-	return 0;
-}
-
-static void f_close(void *state)
-{
-	(void)state;
-}
-
 static int f_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		  size_t errlen)
 {
@@ -137,22 +123,6 @@ static int f_stat(void *state, const char *path, sb_stat_t *st, char *err,
 	st->type = SB_TYPE_FILE;
 	st->size = FILE_SIZE;
 	strcpy(st->version, "v1");
-	return 0;
-}
-
-static int f_list(void *state, const char *dir, const char *cursor,
-		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
-		  char *err, size_t errlen)
-{
-	(void)state;
-	(void)dir;
-	(void)cursor;
-	(void)ents;
-	(void)max;
-	(void)err;
-	(void)errlen;
-	*n = 0;
-	next[0] = '\0';
 	return 0;
 }
 
@@ -184,10 +154,10 @@ static const sb_ops_t fake_ops = {
 	.abi_version = SB_ABI_VERSION,
 	.ops_size = sizeof(sb_ops_t),
 	.name = "fake",
-	.open = f_open,
-	.close = f_close,
+	.open = th_backend_open_stateless,
+	.close = th_backend_close_stateless,
 	.stat = f_stat,
-	.list = f_list,
+	.list = th_backend_list_empty,
 	.read = f_read,
 };
 

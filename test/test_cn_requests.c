@@ -18,26 +18,12 @@
 #include "cachenode/server.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "test/helper_backend.h"
 #include "test/helper_check.h"
 #include "test/helper_client.h"
 #include "test/helper_node.h"
 
 /* ---- A backend that returns whole st_mode values ------------------------ */
-
-static int m_open(const sb_dataset_t *ds, void **state, char *err,
-		  size_t errlen)
-{
-	(void)ds;
-	(void)err;
-	(void)errlen;
-	*state = NULL;
-	return 0;
-}
-
-static void m_close(void *state)
-{
-	(void)state;
-}
 
 /* "" and "d" are directories (S_IFDIR | 0755), "f" a file (S_IFREG | 0644). */
 static int m_fill(const char *path, sb_stat_t *st)
@@ -109,8 +95,8 @@ static const sb_ops_t mode_ops = {
 	.abi_version = SB_ABI_VERSION,
 	.ops_size = sizeof(sb_ops_t),
 	.name = "modes",
-	.open = m_open,
-	.close = m_close,
+	.open = th_backend_open_stateless,
+	.close = th_backend_close_stateless,
 	.stat = m_stat,
 	.list = m_list,
 	.read = m_read,
@@ -163,8 +149,8 @@ static const sb_ops_t wild_ops = {
 	.abi_version = SB_ABI_VERSION,
 	.ops_size = sizeof(sb_ops_t),
 	.name = "wild",
-	.open = m_open,
-	.close = m_close,
+	.open = th_backend_open_stateless,
+	.close = th_backend_close_stateless,
 	.stat = w_stat,
 	.list = w_list,
 	.read = w_read,

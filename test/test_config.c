@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/util.h"
 #include "test/helper_check.h"
 
 /* Two lines: the smallest valid configuration. */
@@ -259,13 +260,35 @@ START_TEST(test_dialect)
 }
 END_TEST
 
+/* One string a parser of values is given, and what it must answer. */
+typedef struct parse_case {
+	const char *s;
+	int ret;
+	uint64_t v; /* the value, when ret is 0 */
+} parse_case_t;
+
+/* Run parse over the n cases (borrowed): each answers its ret, a value
+ * only on success, and leaves the output alone on failure. */
+static void expect_parses(int (*parse)(const char *, uint64_t *),
+			  const parse_case_t *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = 12345;
+		int ret = parse(cases[i].s, &v);
+
+		ck_assert_msg(ret == cases[i].ret, "'%s': %d, want %d",
+			      cases[i].s, ret, cases[i].ret);
+		if (ret == 0)
+			ck_assert_msg(v == cases[i].v, "'%s': %llu", cases[i].s,
+				      (unsigned long long)v);
+		else
+			ck_assert_uint_eq(v, 12345);
+	}
+}
+
 START_TEST(test_parse_size)
 {
-	static const struct {
-		const char *s;
-		int ret;
-		uint64_t v;
-	} cases[] = {
+	static const parse_case_t cases[] = {
 		{"0", 0, 0},
 		{"100", 0, 100},
 		{"100B", 0, 100},
@@ -299,28 +322,13 @@ START_TEST(test_parse_size)
 		{"99999999999999999999X", -EINVAL, 0},
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t v = 12345;
-		int ret = sl_parse_size(cases[i].s, &v);
-
-		ck_assert_msg(ret == cases[i].ret, "'%s': %d, want %d",
-			      cases[i].s, ret, cases[i].ret);
-		if (ret == 0)
-			ck_assert_msg(v == cases[i].v, "'%s': %llu", cases[i].s,
-				      (unsigned long long)v);
-		else
-			ck_assert_uint_eq(v, 12345);
-	}
+	expect_parses(sl_parse_size, cases, SL_ARRAY_SIZE(cases));
 }
 END_TEST
 
 START_TEST(test_parse_duration)
 {
-	static const struct {
-		const char *s;
-		int ret;
-		uint64_t v;
-	} cases[] = {
+	static const parse_case_t cases[] = {
 		{"0", 0, 0},
 		{"30", 0, 30000},
 		{"500ms", 0, 500},
@@ -341,16 +349,7 @@ START_TEST(test_parse_duration)
 		{"2mss", -EINVAL, 0},
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t v = 12345;
-		int ret = sl_parse_duration_ms(cases[i].s, &v);
-
-		ck_assert_msg(ret == cases[i].ret, "'%s': %d, want %d",
-			      cases[i].s, ret, cases[i].ret);
-		if (ret == 0)
-			ck_assert_msg(v == cases[i].v, "'%s': %llu", cases[i].s,
-				      (unsigned long long)v);
-	}
+	expect_parses(sl_parse_duration_ms, cases, SL_ARRAY_SIZE(cases));
 }
 END_TEST
 

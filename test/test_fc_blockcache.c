@@ -51,6 +51,16 @@ static fc_block_t *get_filled(fc_blockcache_t *c, uint64_t i, size_t len,
 	return b;
 }
 
+/* Use key i of len bytes once, as a read does (get_filled, then put):
+ * whether it had to be created. */
+static int use(fc_blockcache_t *c, uint64_t i, size_t len)
+{
+	int created;
+
+	fc_block_put(c, get_filled(c, i, len, &created));
+	return created;
+}
+
 static void check_bound(fc_blockcache_t *c)
 {
 	fc_blockcache_stats_t st;
@@ -90,23 +100,16 @@ END_TEST
 START_TEST(test_lru_order)
 {
 	fc_blockcache_t *c = fc_blockcache_new(4000);
-	int created;
 
 	for (uint64_t i = 0; i < 4; i++)
-		fc_block_put(c, get_filled(c, i, 1000, &created));
+		use(c, i, 1000);
 	/* Touch 0: now 1 is the least recently used. */
-	fc_block_put(c, get_filled(c, 0, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
-	ck_assert(created);
-	fc_block_put(c, get_filled(c, 0, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 1, 1000, &created));
-	ck_assert(created); /* 1 was evicted (and now 2 is) */
-	fc_block_put(c, get_filled(c, 3, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 2, 1000, &created));
-	ck_assert(created);
+	ck_assert(!use(c, 0, 1000));
+	ck_assert(use(c, 4, 1000));
+	ck_assert(!use(c, 0, 1000));
+	ck_assert(use(c, 1, 1000)); /* 1 was evicted (and now 2 is) */
+	ck_assert(!use(c, 3, 1000));
+	ck_assert(use(c, 2, 1000));
 	fc_blockcache_destroy(&c);
 }
 END_TEST
@@ -121,7 +124,7 @@ START_TEST(test_refcount_survives_eviction)
 	atomic_store(&freed, 0);
 	held = get_filled(c, 1, 1000, &created);
 	for (uint64_t i = 2; i < 10; i++)
-		fc_block_put(c, get_filled(c, i, 1000, &created));
+		use(c, i, 1000);
 	fc_blockcache_stats(c, &st);
 	ck_assert_uint_eq(st.blocks, 2);
 	/* Evicted but held: still readable, not yet freed. */
@@ -137,7 +140,7 @@ START_TEST(test_refcount_survives_eviction)
 	fc_block_ref(c, held);
 	fc_block_put(c, held);
 	for (uint64_t i = 30; i < 40; i++)
-		fc_block_put(c, get_filled(c, i, 1000, &created));
+		use(c, i, 1000);
 	ck_assert_uint_eq(fc_block_len(held), 1000);
 	before = atomic_load(&freed);
 	fc_block_put(c, held);
@@ -161,7 +164,7 @@ START_TEST(test_short_fill_settles)
 	ck_assert_uint_eq(st.used, 10);
 	fc_block_put(c, b);
 	/* A fill larger than reserved evicts others to keep the bound. */
-	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	use(c, 2, 1000);
 	b = fc_blockcache_acquire(c, key(3), 1000, &created);
 	fc_block_fill(c, b, malloc(2500), 2500, count_free, NULL);
 	check_bound(c);
@@ -170,7 +173,7 @@ START_TEST(test_short_fill_settles)
 	 * nothing counted for it. */
 	fc_blockcache_destroy(&c);
 	c = fc_blockcache_new(3000);
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	use(c, 4, 1000);
 	b = fc_blockcache_acquire(c, key(5), 1000, &created);
 	fc_block_fill(c, b, malloc(5000), 5000, count_free, NULL);
 	fc_blockcache_stats(c, &st);
@@ -255,21 +258,18 @@ START_TEST(test_ahead_spared)
 {
 	fc_blockcache_t *c = fc_blockcache_new(4000);
 	fc_blockcache_stats_t st;
-	int created;
 
 	fc_blockcache_set_ahead(c, 2000, 1000);
 	/* Ahead blocks 1 and 2 are the least recently used... */
 	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 1);
 	ck_assert_int_eq(prefetch_filled(c, 2, 1000, 0), 1);
-	fc_block_put(c, get_filled(c, 3, 1000, &created));
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	use(c, 3, 1000);
+	use(c, 4, 1000);
 	/* ...yet 3 and 4 go first. */
-	fc_block_put(c, get_filled(c, 5, 1000, &created));
-	fc_block_put(c, get_filled(c, 6, 1000, &created));
-	fc_block_put(c, get_filled(c, 1, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 2, 1000, &created));
-	ck_assert(!created);
+	use(c, 5, 1000);
+	use(c, 6, 1000);
+	ck_assert(!use(c, 1, 1000));
+	ck_assert(!use(c, 2, 1000));
 	fc_blockcache_stats(c, &st);
 	ck_assert_uint_eq(st.ahead_used, 2);
 	ck_assert_uint_eq(st.ahead_lost, 0);
@@ -278,8 +278,7 @@ START_TEST(test_ahead_spared)
 	fc_blockcache_set_ahead(c, 4000, 1000);
 	for (uint64_t i = 10; i < 14; i++)
 		ck_assert_int_eq(prefetch_filled(c, i, 1000, 0), 1);
-	fc_block_put(c, get_filled(c, 20, 1000, &created));
-	ck_assert(created);
+	ck_assert(use(c, 20, 1000));
 	check_bound(c);
 	fc_blockcache_stats(c, &st);
 	ck_assert_uint_eq(st.ahead_lost, 1);
@@ -291,10 +290,9 @@ START_TEST(test_ahead_expires)
 {
 	fc_blockcache_t *c = fc_blockcache_new(4000);
 	fc_blockcache_stats_t st;
-	int created;
 
 	fc_blockcache_set_ahead(c, 2000, 1000);
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
+	use(c, 4, 1000);
 	ck_assert_int_eq(prefetch_filled(c, 1, 1000, 0), 1);
 	ck_assert_int_eq(prefetch_filled(c, 2, 1000, 500), 1);
 	ck_assert_int_eq(prefetch_filled(c, 3, 1000, 900), -ENOSPC);
@@ -304,11 +302,9 @@ START_TEST(test_ahead_expires)
 	fc_blockcache_stats(c, &st);
 	ck_assert_uint_eq(st.ahead_expired, 1);
 	ck_assert_uint_eq(st.ahead, 2000);
-	fc_block_put(c, get_filled(c, 5, 1000, &created));
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 1, 1000, &created));
-	ck_assert(created); /* 1 was the one evicted */
+	use(c, 5, 1000);
+	ck_assert(!use(c, 4, 1000));
+	ck_assert(use(c, 1, 1000)); /* 1 was the one evicted */
 	fc_blockcache_destroy(&c);
 }
 END_TEST
@@ -319,19 +315,16 @@ START_TEST(test_consumed_cold)
 	fc_block_t *b;
 	int created;
 
-	fc_block_put(c, get_filled(c, 1, 1000, &created));
-	fc_block_put(c, get_filled(c, 2, 1000, &created));
+	use(c, 1, 1000);
+	use(c, 2, 1000);
 	/* 3 was just read to its end: it goes before 1 and 2. */
 	b = get_filled(c, 3, 1000, &created);
 	fc_block_consumed(c, b);
 	fc_block_put(c, b);
-	fc_block_put(c, get_filled(c, 4, 1000, &created));
-	fc_block_put(c, get_filled(c, 1, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 2, 1000, &created));
-	ck_assert(!created);
-	fc_block_put(c, get_filled(c, 3, 1000, &created));
-	ck_assert(created);
+	use(c, 4, 1000);
+	ck_assert(!use(c, 1, 1000));
+	ck_assert(!use(c, 2, 1000));
+	ck_assert(use(c, 3, 1000));
 	/* Ahead and private blocks are left alone. */
 	ck_assert_int_eq(fc_blockcache_prefetch(c, key(9), 100, 0, &b), 1);
 	fc_block_consumed(c, b);

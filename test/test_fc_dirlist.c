@@ -93,12 +93,16 @@ out:
 	return rc;
 }
 
-static void fake_init(fake_t *f, uint32_t n, uint32_t per)
+/* A fake listing of n entries in pages of per, and a dirlist over it
+ * (caller frees with fc_dirlist_destroy); it fetches nothing yet, so a
+ * test may still arm the fake. */
+static fc_dirlist_t *fake_list(fake_t *f, uint32_t n, uint32_t per)
 {
 	memset(f, 0, sizeof(*f));
 	f->n = n;
 	f->per = per;
 	f->empty_at = ~0u;
+	return fc_dirlist_new(fake_fetch, f);
 }
 
 /* Entry k says "e%05u" of k. */
@@ -113,6 +117,16 @@ static void assert_entry(fc_dirlist_t *dl, uint64_t k, fc_dirpage_t **pg)
 		      (unsigned long long)k, (int)de->name.len, de->name.ptr);
 }
 
+/* Entries 0 .. n - 1 in order, and none at n: the end. */
+static void assert_walk(fc_dirlist_t *dl, uint64_t n, fc_dirpage_t **pg)
+{
+	const pr_dirent_t *de;
+
+	for (uint64_t k = 0; k < n; k++)
+		assert_entry(dl, k, pg);
+	ck_assert_int_eq(fc_dirlist_entry(dl, n, pg, &de), 0);
+}
+
 START_TEST(test_walk)
 {
 	fake_t f;
@@ -120,11 +134,8 @@ START_TEST(test_walk)
 	fc_dirpage_t *pg = NULL;
 	const pr_dirent_t *de;
 
-	fake_init(&f, 1000, 64);
-	dl = fc_dirlist_new(fake_fetch, &f);
-	for (uint64_t k = 0; k < 1000; k++)
-		assert_entry(dl, k, &pg);
-	ck_assert_int_eq(fc_dirlist_entry(dl, 1000, &pg, &de), 0);
+	dl = fake_list(&f, 1000, 64);
+	assert_walk(dl, 1000, &pg);
 	ck_assert_int_eq(fc_dirlist_entry(dl, 5000, &pg, &de), 0);
 	ck_assert_uint_eq(fc_dirlist_fetches(dl), 16);
 	ck_assert_int_eq(atomic_load(&f.gen_errors), 0);
@@ -154,19 +165,15 @@ START_TEST(test_empty_listing_and_pages)
 	fc_dirpage_t *pg = NULL;
 	const pr_dirent_t *de;
 
-	fake_init(&f, 0, 64);
-	dl = fc_dirlist_new(fake_fetch, &f);
+	dl = fake_list(&f, 0, 64);
 	ck_assert_int_eq(fc_dirlist_entry(dl, 0, &pg, &de), 0);
 	fc_dirlist_put(&pg);
 	fc_dirlist_destroy(&dl);
 
 	/* An empty page in the middle is not the end. */
-	fake_init(&f, 100, 10);
+	dl = fake_list(&f, 100, 10);
 	f.empty_at = 30;
-	dl = fc_dirlist_new(fake_fetch, &f);
-	for (uint64_t k = 0; k < 100; k++)
-		assert_entry(dl, k, &pg);
-	ck_assert_int_eq(fc_dirlist_entry(dl, 100, &pg, &de), 0);
+	assert_walk(dl, 100, &pg);
 	ck_assert_uint_eq(fc_dirlist_fetches(dl), 11);
 	fc_dirlist_put(&pg);
 	fc_dirlist_destroy(&dl);
@@ -180,8 +187,7 @@ START_TEST(test_fetch_error)
 	fc_dirpage_t *pg = NULL;
 	const pr_dirent_t *de;
 
-	fake_init(&f, 50, 10);
-	dl = fc_dirlist_new(fake_fetch, &f);
+	dl = fake_list(&f, 50, 10);
 	assert_entry(dl, 5, &pg);
 	atomic_store(&f.fail, 1);
 	ck_assert_int_eq(fc_dirlist_entry(dl, 15, &pg, &de), -EIO);
@@ -225,8 +231,7 @@ START_TEST(test_no_lock_across_fetch)
 	struct walker slow, quick;
 	pthread_t t;
 
-	fake_init(&f, 200, 50);
-	dl = fc_dirlist_new(fake_fetch, &f);
+	dl = fake_list(&f, 200, 50);
 	assert_entry(dl, 60, &pg); /* the handle now keeps page 50..99 */
 	fc_dirlist_put(&pg);
 	/* One reader goes back to the start, where a fetch takes 500 ms;
@@ -256,9 +261,8 @@ START_TEST(test_two_readers_one_handle)
 	struct walker w[2];
 	pthread_t t[2];
 
-	fake_init(&f, 5000, 64);
+	dl = fake_list(&f, 5000, 64);
 	atomic_store(&f.delay_first_ms, 20);
-	dl = fc_dirlist_new(fake_fetch, &f);
 	for (int round = 0; round < 20; round++) {
 		for (int i = 0; i < 2; i++) {
 			w[i] = (struct walker){dl, (uint64_t)i * 7, 5000, 0};

@@ -211,6 +211,15 @@ static int wait_result(result_t *r, int ms)
 	return done;
 }
 
+/* Node sock gets the one request within ms (else fail with why), and
+ * its answer ends the request well within ms more. */
+static void expect_served(void *sock, result_t *r, int ms, const char *why)
+{
+	ck_assert_msg(serve_one(sock, ms), "%s", why);
+	ck_assert(wait_result(r, ms));
+	ck_assert_int_eq(r->status, 0);
+}
+
 /* The owner is not there, the next node is: answered at once, not after
  * the owner's 3 s timeout. */
 START_TEST(test_unconnected_fails_over_at_once)
@@ -223,9 +232,7 @@ START_TEST(test_unconnected_fails_over_at_once)
 	start_io(3000);
 	usleep(300000); /* the connection to b is up, a's never comes */
 	submit(&r, point_of(0));
-	ck_assert_msg(serve_one(b, 1000), "b did not get the request in 1 s");
-	ck_assert(wait_result(&r, 1000));
-	ck_assert_int_eq(r.status, 0);
+	expect_served(b, &r, 1000, "b did not get the request in 1 s");
 	zmq_close(b);
 }
 END_TEST
@@ -265,9 +272,7 @@ START_TEST(test_waits_for_connection)
 	usleep(300000);
 	ck_assert(!wait_result(&r, 0));
 	a = node_up(0);
-	ck_assert_msg(serve_one(a, 2000), "the request never came");
-	ck_assert(wait_result(&r, 2000));
-	ck_assert_int_eq(r.status, 0);
+	expect_served(a, &r, 2000, "the request never came");
 	zmq_close(a);
 }
 END_TEST
@@ -294,16 +299,12 @@ START_TEST(test_joined_node)
 	ck_assert_uint_eq(map->n_nodes, 2);
 
 	submit(&r, point_in(map, 1));
-	ck_assert_msg(serve_one(a, 1000), "a did not get b's request in 1 s");
-	ck_assert(wait_result(&r, 1000));
-	ck_assert_int_eq(r.status, 0);
+	expect_served(a, &r, 1000, "a did not get b's request in 1 s");
 
 	b = node_up(1);
 	ck_assert_msg(!serve_one(b, 500), "b got a request given to a");
 	submit(&r, point_in(map, 1));
-	ck_assert_msg(serve_one(b, 2000), "b never got its request");
-	ck_assert(wait_result(&r, 1000));
-	ck_assert_int_eq(r.status, 0);
+	expect_served(b, &r, 2000, "b never got its request");
 	fc_cluster_unref(&map);
 	zmq_close(a);
 	zmq_close(b);

@@ -38,6 +38,18 @@ static void step(fc_ra_t *ra, uint64_t s, uint64_t bi, uint64_t now,
 	fc_ra_issued(ra, s, 7, p->fetch_end, p->hint_end);
 }
 
+/* The plan fetches blocks [fetch_from, fetch_end) and hints
+ * [hint_from, hint_end). */
+static void expect_windows(const fc_ra_plan_t *p, uint64_t fetch_from,
+			   uint64_t fetch_end, uint64_t hint_from,
+			   uint64_t hint_end)
+{
+	ck_assert_uint_eq(p->fetch_from, fetch_from);
+	ck_assert_uint_eq(p->fetch_end, fetch_end);
+	ck_assert_uint_eq(p->hint_from, hint_from);
+	ck_assert_uint_eq(p->hint_end, hint_end);
+}
+
 START_TEST(test_streak_and_jump)
 {
 	fc_ra_t *ra = new_ra(4, 64 * MB, 8);
@@ -52,17 +64,11 @@ START_TEST(test_streak_and_jump)
 	fc_ra_read(ra, 1, 7, 0, 1, 100, BS, 1, &p);
 	ck_assert(p.seq);
 	ck_assert_uint_eq(p.depth, 4);
-	ck_assert_uint_eq(p.fetch_from, 2);
-	ck_assert_uint_eq(p.fetch_end, 6);
-	ck_assert_uint_eq(p.hint_from, 6);
-	ck_assert_uint_eq(p.hint_end, 10); /* 2 x depth past the read */
+	expect_windows(&p, 2, 6, 6, 10); /* 2 x depth past the read */
 	fc_ra_issued(ra, 1, 7, p.fetch_end, p.hint_end);
 	/* The next read asks only for what is new. */
 	fc_ra_read(ra, 1, 7, 2, 2, 100, BS, 2, &p);
-	ck_assert_uint_eq(p.fetch_from, 6);
-	ck_assert_uint_eq(p.fetch_end, 7);
-	ck_assert_uint_eq(p.hint_from, 10);
-	ck_assert_uint_eq(p.hint_end, 11);
+	expect_windows(&p, 6, 7, 10, 11);
 	fc_ra_issued(ra, 1, 7, p.fetch_end, p.hint_end);
 	/* A jump ends it and forgets the windows. */
 	fc_ra_read(ra, 1, 7, 50, 50, 100, BS, 3, &p);
@@ -76,10 +82,7 @@ START_TEST(test_streak_and_jump)
 	fc_ra_read(ra, 2, 7, 0, 15, 100, BS, 6, &p);
 	fc_ra_read(ra, 2, 7, 16, 31, 100, BS, 7, &p);
 	ck_assert(p.seq);
-	ck_assert_uint_eq(p.fetch_from, 32);
-	ck_assert_uint_eq(p.fetch_end, 36);
-	ck_assert_uint_eq(p.hint_from, 36);
-	ck_assert_uint_eq(p.hint_end, 64);
+	expect_windows(&p, 32, 36, 36, 64);
 	/* Another owner of the same file is another stream. */
 	fc_ra_read(ra, 1, 8, 52, 52, 100, BS, 5, &p);
 	ck_assert(!p.seq);
@@ -150,10 +153,7 @@ START_TEST(test_cut_short)
 	/* A short file: windows stop at its end. */
 	fc_ra_read(ra, 2, 7, 0, 0, 3, BS, 3, &p);
 	fc_ra_read(ra, 2, 7, 1, 1, 3, BS, 4, &p);
-	ck_assert_uint_eq(p.fetch_from, 2);
-	ck_assert_uint_eq(p.fetch_end, 3);
-	ck_assert_uint_eq(p.hint_from, 3);
-	ck_assert_uint_eq(p.hint_end, 3);
+	expect_windows(&p, 2, 3, 3, 3);
 	/* Depth 0: streams are seen, nothing is planned. */
 	fc_ra_destroy(&ra);
 	ra = new_ra(0, 64 * MB, 4);

@@ -152,6 +152,27 @@ START_TEST(test_join)
 }
 END_TEST
 
+/* A checker of strings of one charset, up to max bytes: the good
+ * (borrowed) pass, the bad and one with a NUL inside are -EINVAL, max
+ * bytes pass and one more is -ENAMETOOLONG. */
+static void expect_charset(int (*check)(const char *, size_t), size_t max,
+			   const char *const *good, size_t n_good,
+			   const char *const *bad, size_t n_bad)
+{
+	char *big = malloc(max + 1);
+
+	for (size_t i = 0; i < n_good; i++)
+		ck_assert_msg(check(good[i], strlen(good[i])) == 0, "%s",
+			      good[i]);
+	for (size_t i = 0; i < n_bad; i++)
+		ck_assert_int_eq(check(bad[i], strlen(bad[i])), -EINVAL);
+	ck_assert_int_eq(check("a\0b", 3), -EINVAL);
+	memset(big, 'v', max + 1);
+	ck_assert_int_eq(check(big, max), 0);
+	ck_assert_int_eq(check(big, max + 1), -ENAMETOOLONG);
+	free(big);
+}
+
 /* Versions go into headers (If-Match): nothing that can end a header,
  * a quoted string or a URL component passes. */
 START_TEST(test_version_check)
@@ -177,19 +198,9 @@ START_TEST(test_version_check)
 		"utf8\xc3\xa9",
 		"\"\r\n\r\nGET /bucket/other/secret.bin HTTP/1.1",
 	};
-	char big[SL_VERSION_MAX + 2];
 
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		ck_assert_msg(sl_version_check(good[i], strlen(good[i])) == 0,
-			      "%s", good[i]);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_int_eq(sl_version_check(bad[i], strlen(bad[i])),
-				 -EINVAL);
-	ck_assert_int_eq(sl_version_check("a\0b", 3), -EINVAL);
-	memset(big, 'v', sizeof(big));
-	ck_assert_int_eq(sl_version_check(big, SL_VERSION_MAX), 0);
-	ck_assert_int_eq(sl_version_check(big, SL_VERSION_MAX + 1),
-			 -ENAMETOOLONG);
+	expect_charset(sl_version_check, SL_VERSION_MAX, good,
+		       SL_ARRAY_SIZE(good), bad, SL_ARRAY_SIZE(bad));
 }
 END_TEST
 
@@ -201,18 +212,9 @@ START_TEST(test_cursor_check)
 		"1:1000:0:1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36H=", "a%2Fb"};
 	static const char *const bad[] = {"a b",  "a\rb", "a\nb", "a\"b",
 					  "a\\b", "\x01", "\x7f", "\xc3\xa9"};
-	char big[SL_CURSOR_MAX + 2];
 
-	for (size_t i = 0; i < SL_ARRAY_SIZE(good); i++)
-		ck_assert_int_eq(sl_cursor_check(good[i], strlen(good[i])), 0);
-	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++)
-		ck_assert_int_eq(sl_cursor_check(bad[i], strlen(bad[i])),
-				 -EINVAL);
-	ck_assert_int_eq(sl_cursor_check("a\0b", 3), -EINVAL);
-	memset(big, 'c', sizeof(big));
-	ck_assert_int_eq(sl_cursor_check(big, SL_CURSOR_MAX), 0);
-	ck_assert_int_eq(sl_cursor_check(big, SL_CURSOR_MAX + 1),
-			 -ENAMETOOLONG);
+	expect_charset(sl_cursor_check, SL_CURSOR_MAX, good,
+		       SL_ARRAY_SIZE(good), bad, SL_ARRAY_SIZE(bad));
 }
 END_TEST
 

@@ -54,6 +54,23 @@ static sl_ring_t *make_ring(size_t n, const uint32_t *weights, char names[][16])
 	return sl_ring_new(m, n);
 }
 
+/* The ring of make_ring's n names but names[gone], all weight 1. */
+static sl_ring_t *ring_without(char names[][16], size_t n, size_t gone)
+{
+	sl_ring_member_t m[16];
+	size_t j = 0;
+
+	SL_ASSERT(n <= 16);
+	for (size_t i = 0; i < n; i++) {
+		if (i == gone)
+			continue;
+		m[j].name = names[i];
+		m[j].weight = 1;
+		j++;
+	}
+	return sl_ring_new(m, j);
+}
+
 static void count_owners(const sl_ring_t *r, const uint64_t *keys,
 			 size_t *counts)
 {
@@ -185,21 +202,11 @@ START_TEST(test_remove_member)
 {
 	char names[5][16];
 	sl_ring_t *r5 = make_ring(5, NULL, names);
-	sl_ring_member_t m[4];
-	sl_ring_t *r4;
+	/* Drop node3 from the middle: member indices shift, names do not. */
+	sl_ring_t *r4 = ring_without(names, 5, 2);
 	uint64_t *keys = make_keys();
 	size_t moved = 0, owned = 0;
-	size_t j = 0;
 
-	/* Drop node3 from the middle: member indices shift, names do not. */
-	for (size_t i = 0; i < 5; i++) {
-		if (i == 2)
-			continue;
-		m[j].name = names[i];
-		m[j].weight = 1;
-		j++;
-	}
-	r4 = sl_ring_new(m, 4);
 	for (int i = 0; i < N_KEYS; i++) {
 		const char *before =
 			sl_ring_member_name(r5, sl_ring_owner(r5, keys[i]));
@@ -230,7 +237,6 @@ START_TEST(test_preference_list)
 {
 	char names[8][16];
 	sl_ring_t *r = make_ring(8, NULL, names);
-	sl_ring_member_t m[7];
 	sl_ring_t *r7;
 	uint64_t *keys = make_keys();
 	size_t out[12];
@@ -255,11 +261,7 @@ START_TEST(test_preference_list)
 	ck_assert_uint_eq(sl_ring_preference_list(r, UINT64_MAX, out, 8), 8);
 
 	/* Without node1, node1's keys belong to their first fallback. */
-	for (int i = 0; i < 7; i++) {
-		m[i].name = names[i + 1];
-		m[i].weight = 1;
-	}
-	r7 = sl_ring_new(m, 7);
+	r7 = ring_without(names, 8, 0);
 	for (int i = 0; i < 2000; i++) {
 		sl_ring_preference_list(r, keys[i], out, 2);
 		if (out[0] != 0)

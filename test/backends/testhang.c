@@ -11,22 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sluice/backend.h"
-
-static int h_open(const sb_dataset_t *ds, void **state, char *err,
-		  size_t errlen)
-{
-	(void)ds;
-	(void)err;
-	(void)errlen;
-	*state = NULL;
-	return 0;
-}
-
-static void h_close(void *state)
-{
-	(void)state;
-}
+#include "test/helper_backend.h"
 
 static int h_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		  size_t errlen)
@@ -64,8 +49,8 @@ const sb_ops_t sluice_backend_ops = {
 	.abi_version = SB_ABI_VERSION,
 	.ops_size = sizeof(sb_ops_t),
 	.name = "testhang",
-	.open = h_open,
-	.close = h_close,
+	.open = th_backend_open_stateless,
+	.close = th_backend_close_stateless,
 	.stat = h_stat,
 	.read = h_read,
 };

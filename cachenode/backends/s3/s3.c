@@ -466,6 +466,15 @@ static int list_missing(s3_state_t *st, const char *dir_key, char *err,
 	return rc;
 }
 
+/* A listing of prefix that cannot go on, for why: -EIO, and the message. */
+static int list_broken(const s3_state_t *st, const char *prefix,
+		       const char *why, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "LIST s3://%s/%s: %s", st->conf.bucket, prefix,
+		 why);
+	return -EIO;
+}
+
 static int s3_list(void *state, const char *dir, const char *cursor,
 		   sb_dirent_t *ents, size_t max, size_t *n, char *next_cursor,
 		   char *err, size_t errlen)
@@ -526,11 +535,10 @@ static int s3_list(void *state, const char *dir, const char *cursor,
 			   *page.next_token) {
 			if (token && strcmp(token, page.next_token) == 0) {
 				s3_page_fini(&page);
-				snprintf(err, errlen,
-					 "LIST s3://%s/%s: the server "
-					 "repeated its continuation token",
-					 st->conf.bucket, prefix.data);
-				rc = -EIO;
+				rc = list_broken(st, prefix.data,
+						 "the server repeated its "
+						 "continuation token",
+						 err, errlen);
 				goto out;
 			}
 			free(token);
@@ -549,11 +557,10 @@ static int s3_list(void *state, const char *dir, const char *cursor,
 		s3_page_fini(&page);
 		if (rc > SB_CURSOR_MAX) {
 			next_cursor[0] = '\0';
-			snprintf(err, errlen,
-				 "LIST s3://%s/%s: the continuation token is "
-				 "too long for a cursor",
-				 st->conf.bucket, prefix.data);
-			rc = -EIO;
+			rc = list_broken(st, prefix.data,
+					 "the continuation token is too long "
+					 "for a cursor",
+					 err, errlen);
 			goto out;
 		}
 		if (next_cursor[0])

@@ -38,14 +38,7 @@ void s3_buf_fini(s3_buf_t *b)
 
 void s3_buf_add(s3_buf_t *b, const void *p, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = sl_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
+	b->data = sl_xgrow(b->data, &b->cap, b->len + n + 1, 256);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

@@ -133,13 +133,7 @@ static int body_append(xfer_t *x, const char *p, size_t n, size_t max)
 {
 	if (n > max - x->len)
 		return -1;
-	if (x->len + n + 1 > x->cap) {
-		size_t cap = SL_MAX(SL_MAX(x->cap * 2, x->len + n + 1),
-				    (size_t)4096);
-
-		x->body = sl_xrealloc(x->body, cap);
-		x->cap = cap;
-	}
+	x->body = sl_xgrow(x->body, &x->cap, x->len + n + 1, 4096);
 	memcpy(x->body + x->len, p, n);
 	x->len += n;
 	x->body[x->len] = '\0';
