@@ -199,7 +199,8 @@ int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
 			atomic_store(&fs->full_until_ms,
 				     sl_now_ms() + ROOM_WAIT_MS);
 	}
-	if (rc == -ENFILE && wait)
+	if (rc == -ENFILE && wait) {
+		fc_inode_refused(fs->inodes);
 		sl_log_ratelimited(SL_LOG_ERR,
 				   "lookup %s/%s: the inode table is "
 				   "full (max_inodes = %u, all held "
@@ -207,6 +208,7 @@ int fc_fs_learn(fc_fs_t *fs, uint64_t parent, const char *name, int ds,
 				   "max_inodes",
 				   fc_fs_ds_name(fs, ds), path,
 				   fs->cc.max_inodes);
+	}
 	if (rc < 0)
 		return rc;
 	fc_acache_put(fs->ac, *ino, a);

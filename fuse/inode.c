@@ -467,7 +467,6 @@ int fc_inode_lookup(fc_inode_table_t *t, uint64_t parent, const char *name,
 	e = find_name(t, h, pidx, name, len, &idx);
 	if (!e) {
 		if (!room_locked(t, need)) {
-			t->refused++;
 			rc = -ENFILE;
 			goto out;
 		}
@@ -637,6 +636,13 @@ size_t fc_inode_cold(fc_inode_table_t *t, fc_inode_name_t *out, size_t max)
 	t->asked += n;
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+void fc_inode_refused(fc_inode_table_t *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->refused++;
+	pthread_mutex_unlock(&t->lock);
 }
 
 int fc_inode_wait_room(fc_inode_table_t *t, size_t name_len, uint64_t ms)

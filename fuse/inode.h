@@ -136,6 +136,11 @@ size_t fc_inode_cold(fc_inode_table_t *t, fc_inode_name_t *out, size_t max);
  * -ENFILE. */
 int fc_inode_wait_room(fc_inode_table_t *t, size_t name_len, uint64_t ms);
 
+/* Count a lookup that the caller answers ENFILE: a full table that room
+ * was made in after a wait is no refusal, so fc_inode_lookup's own
+ * -ENFILE is not counted. */
+void fc_inode_refused(fc_inode_table_t *t);
+
 typedef struct fc_inode_stats {
 	uint64_t entries;     /* live, the root included */
 	uint64_t peak;	      /* the most live at once, by this process */
@@ -144,7 +149,7 @@ typedef struct fc_inode_stats {
 	uint64_t name_max;    /* and their bound */
 	uint64_t bytes;	      /* of the table's memory */
 	uint64_t asked;	      /* names handed to fc_inode_cold's callers */
-	uint64_t refused;     /* lookups failed with -ENFILE */
+	uint64_t refused;     /* lookups answered ENFILE (fc_inode_refused) */
 } fc_inode_stats_t;
 
 void fc_inode_stats(fc_inode_table_t *t, fc_inode_stats_t *out);

@@ -284,6 +284,19 @@ START_TEST(test_bound_and_cold)
 	ck_assert_uint_eq(entries(t), 1000);
 	ck_assert(fc_inode_pressure(t));
 	ck_assert_int_eq(fc_inode_wait_room(t, 5, 50), -ENFILE);
+	/* A full table is no refusal until its caller gives up: only
+	 * fc_inode_refused counts (a lookup that waits for FORGETs and then
+	 * finds room was counted once, and it_fuse's walk failed under load).
+	 */
+	{
+		fc_inode_stats_t st;
+
+		fc_inode_stats(t, &st);
+		ck_assert_uint_eq(st.refused, 0);
+		fc_inode_refused(t);
+		fc_inode_stats(t, &st);
+		ck_assert_uint_eq(st.refused, 1);
+	}
 	/* Used just now: the hand passes everything once, then names. */
 	for (;;) {
 		n = fc_inode_cold(t, out, SL_ARRAY_SIZE(out));
