@@ -333,6 +333,20 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 	return cn_block_ref(b);
 }
 
+size_t cn_ramtier_drop(cn_ramtier_t *t, sl_blockkey_t key)
+{
+	sl_knode_t *n = sl_keymap_find(&t->index, key);
+	cn_block_t *b;
+	size_t len;
+
+	if (!n)
+		return 0;
+	b = sl_container_of(n, cn_block_t, node);
+	len = cn_block_len(b);
+	unindex(t, b, 0);
+	return len;
+}
+
 struct purge_arg {
 	cn_ramtier_t *t;
 	uint32_t tag;

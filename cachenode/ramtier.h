@@ -115,6 +115,10 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key);
 /* Drop every cached block with tag (a dataset removed or changed).  Returns
  * how many left the index. */
 size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag);
+/* Drop key's block (EVICT: not an eviction, nothing is demoted); its
+ * memory goes with its last reference.  Returns its data length, or 0
+ * when it is not cached. */
+size_t cn_ramtier_drop(cn_ramtier_t *t, sl_blockkey_t key);
 
 /* The block's bytes and valid length.  Borrowed while a reference is held. */
 uint8_t *cn_block_data(cn_block_t *b);

@@ -35,6 +35,7 @@
 #include <zmq.h>
 
 #include "cachenode/gate.h"
+#include "cachenode/load.h"
 #include "cachenode/server_i.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -76,6 +77,7 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
+	cn_loads_stop(s, -ESHUTDOWN);
 	/* Out of every etcd view now, not when the lease runs out. */
 	if (s->members)
 		sl_members_deregister(s->members);
@@ -148,6 +150,12 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 		break;
 	case PR_OP_STATS:
 		cn_handle_stats(s, &a);
+		break;
+	case PR_OP_LOAD:
+		cn_handle_load(s, &a, body, len);
+		break;
+	case PR_OP_EVICT:
+		cn_handle_evict(s, &a, body, len);
 		break;
 	default:
 		cn_reply_error(s, &a, -EOPNOTSUPP, "op %u (%s) not supported",
@@ -375,6 +383,11 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		goto out_err;
 	}
 	cn_ramtier_set_wake_fd(s->tier, s->wake_fd);
+	s->loads = cn_loads_new(&rc);
+	if (!s->loads) {
+		snprintf(err, errlen, "eventfd: %s", strerror(-rc));
+		goto out_err;
+	}
 	{
 		cn_sender_limits_t lim;
 
@@ -455,7 +468,7 @@ const sl_config_t *cn_server_config(const cn_server_t *s)
 typedef struct loop_items {
 	zmq_pollitem_t *v;
 	size_t cap;
-	int n, router, workers, wake, disk, hook, members, peers;
+	int n, router, workers, wake, disk, hook, members, peers, loads;
 } loop_items_t;
 
 static void loop_add(loop_items_t *li, int *slot, void *sock, int fd)
@@ -477,6 +490,7 @@ static void loop_build(cn_server_t *s, loop_items_t *li)
 	loop_add(li, &li->router, s->router, 0);
 	loop_add(li, &li->workers, NULL, cn_workers_fd(s->workers));
 	loop_add(li, &li->wake, NULL, s->wake_fd);
+	loop_add(li, &li->loads, NULL, cn_loads_fd(s->loads));
 	if (s->disk)
 		loop_add(li, &li->disk, NULL, cn_disktier_fd(s->disk));
 	if (s->hook_fd >= 0)
@@ -524,6 +538,7 @@ int cn_server_run(cn_server_t *s)
 		 * own. */
 		next = SL_MIN(cn_peers_expire(s->peers, now),
 			      cn_membership_tick(s, now));
+		next = SL_MIN(next, cn_loads_poll(s, now));
 		if (next != UINT64_MAX) {
 			long t = next > now ? (long)(next - now) : 0;
 
@@ -614,6 +629,8 @@ int cn_server_destroy(cn_server_t **sp)
 	end = (s->stopping ? s->drain_deadline_ms : sl_now_ms()) +
 	      STOP_GRACE_MS;
 	linger = (int)SL_MIN(ms_until(end), (unsigned)LINGER_MS);
+	if (s->router)
+		cn_loads_destroy(s, &s->loads);
 	/* Replies already queued get up to LINGER_MS to leave; terminating
 	 * the context releases every zero-copy block reference. */
 	if (s->router) {
@@ -654,6 +671,7 @@ int cn_server_destroy(cn_server_t **sp)
 	cn_senders_destroy(&s->senders);
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
+	cn_loads_destroy(s, &s->loads);
 	cn_nodemap_close(s);
 	cn_membership_close(s);
 	cn_backends_destroy(&s->backends);
