@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Integration: `sluicectl load` and `sluicectl evict` on real nodes and a
+ * mount.  What an operator checks: after a load, an epoch read through
+ * the mount (kernel pages dropped, the client's block cache off) costs
+ * the backend nothing; a second load fetches nothing; --json progress
+ * only grows and ends at 100%; evict frees every byte and the next epoch
+ * reads all of it from the backend again; a node down during the load
+ * has its share loaded by the others; the progress bar in a
+ * pseudo-terminal; and bad input gets its message and exit status.
+ */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "test/helper_check.h"
+#include "test/helper_cluster.h"
+#include "test/helper_proc.h"
+
+#define FILES	   120
+#define CTL_MS	   60000
+#define READS	   "sluice_backend_reads_total"
+#define READ_BYTES "sluice_backend_read_bytes_total"
+
+static char work[PATH_MAX];
+
+/* sluicectl -c CONF ARGS (2>&1): its exit status, output in *out. */
+static int ctl(const th_cluster_t *c, const char *args, char **out)
+{
+	char cmd[PATH_MAX * 3];
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+
+	snprintf(cmd, sizeof(cmd), "%s/sluicectl -c %s %s 2>&1", c->build,
+		 c->conf, args);
+	return th_run_capture(argv, CTL_MS, out);
+}
+
+static uint64_t src_bytes(const th_cluster_t *c)
+{
+	char p[PATH_MAX + 16];
+	uint64_t sum = 0;
+	struct stat st;
+
+	for (int i = 0; i < FILES; i++) {
+		snprintf(p, sizeof(p), "%s/f%04d", c->src, i);
+		ck_assert_int_eq(stat(p, &st), 0);
+		sum += (uint64_t)st.st_size;
+	}
+	return sum;
+}
+
+/* Every file through the mount, kernel pages dropped: how many differ. */
+static int epoch(const th_cluster_t *c)
+{
+	int bad = 0;
+
+	for (int i = 0; i < FILES; i++)
+		bad += !th_cl_same_file(c, i, 1);
+	return bad;
+}
+
+static void cluster(th_cluster_t *c, const char *name, int n)
+{
+	ck_assert_int_eq(th_cl_init(c, work, name), 0);
+	ck_assert_int_eq(th_cl_make_files(c, FILES, 1000, 40000, 14), 0);
+	sl_strlcpy(c->block_size, "16K", sizeof(c->block_size));
+	/* Every read reaches a node: the backend counts are exact. */
+	sl_strlcpy(
+		c->client_keys,
+		"block_cache = 0\nprefetch_depth = 0\nrequest_timeout = 1s\n",
+		sizeof(c->client_keys));
+	for (int i = 0; i < n; i++)
+		th_cl_add_node(c, NULL, NULL, 1);
+	ck_assert_int_eq(th_cl_write_conf(c), 0);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(th_cl_node_start(c, i, NULL), 0);
+}
+
+/* The value of "key": in a JSON line, or -1. */
+static double json_num(const char *line, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(line, k);
+	return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
+START_TEST(test_load_epoch_evict)
+{
+	th_cluster_t c;
+	uint64_t total;
+	int64_t before, reads;
+	double last_pct = -1, last_bytes = -1, last_files = -1;
+	char *out = NULL, *line, *save = NULL, args[64];
+	int progress = 0, done = 0;
+
+	cluster(&c, "load", 2);
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	total = src_bytes(&c);
+
+	/* The load, as JSON lines. */
+	ck_assert_int_eq(ctl(&c, "load ds --json --parallel 4", &out), 0);
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "\"event\":\"progress\"")) {
+			double pct = json_num(line, "percent");
+			double bytes = json_num(line, "bytes_done");
+			double files = json_num(line, "files_done");
+
+			ck_assert_msg(pct >= last_pct && bytes >= last_bytes &&
+					      files >= last_files,
+				      "progress went back: %s", line);
+			last_pct = pct;
+			last_bytes = bytes;
+			last_files = files;
+			progress++;
+		} else if (strstr(line, "\"event\":\"done\"")) {
+			ck_assert_double_eq(json_num(line, "percent"), 100.0);
+			ck_assert_double_eq(json_num(line, "bytes"),
+					    (double)total);
+			ck_assert_double_eq(json_num(line, "files"), FILES);
+			ck_assert_double_eq(json_num(line, "failures"), 0);
+			ck_assert_ptr_nonnull(strstr(line, "\"exit\":0"));
+			done++;
+		}
+	}
+	ck_assert_int_ge(progress, 1);
+	ck_assert_int_eq(done, 1);
+	free(out);
+	out = NULL;
+
+	/* The epoch after it: nothing from the backend. */
+	before = th_cl_sum(&c, READS);
+	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_cl_sum(&c, READS), before);
+
+	/* Again: nothing missing, nothing fetched. */
+	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	ck_assert_msg(strstr(out, "loaded ds: 120 files"), "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "(100.0%)"));
+	ck_assert_int_eq(th_cl_sum(&c, READS), before);
+	free(out);
+	out = NULL;
+
+	/* Evict: every byte freed, and the next epoch reads every block of
+	 * every file from the backend. */
+	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
+	snprintf(args, sizeof(args), "freed on 2 nodes");
+	ck_assert_msg(strstr(out, args), "%s", out);
+	free(out);
+	out = NULL;
+	before = th_cl_sum(&c, READ_BYTES);
+	reads = th_cl_sum(&c, READS);
+	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_cl_sum(&c, READ_BYTES) - before, (int64_t)total);
+	ck_assert_int_ge(th_cl_sum(&c, READS) - reads, FILES);
+
+	/* A folder's eviction names its bytes (the 16K blocks of f0000). */
+	ck_assert_int_eq(ctl(&c, "evict ds /f0000", &out), 0);
+	ck_assert_msg(strstr(out, "evicted ds: ") && !strstr(out, " 0 blocks"),
+		      "%s", out);
+	free(out);
+	out = NULL;
+
+	/* Bad input: a message and exit status 1, nothing started. */
+	ck_assert_int_eq(ctl(&c, "load nosuch", &out), 1);
+	ck_assert_msg(strstr(out, "unknown dataset 'nosuch'"), "%s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(ctl(&c, "load ds ../etc", &out), 1);
+	ck_assert_msg(strstr(out, "not a path inside dataset ds"), "%s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(ctl(&c, "load ds no/such/dir", &out), 1);
+	ck_assert_msg(strstr(out, "No such file or directory"), "%s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(ctl(&c, "load ds --parallel 0", &out), 1);
+	ck_assert_msg(strstr(out, "--parallel takes"), "%s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(ctl(&c, "evict nosuch", &out), 1);
+	free(out);
+	out = NULL;
+
+	/* The progress bar in a pseudo-terminal (util-linux script). */
+	{
+		char cmd[PATH_MAX * 3];
+		char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+
+		snprintf(cmd, sizeof(cmd),
+			 "script -qec '%s/sluicectl -c %s load ds' /dev/null",
+			 c.build, c.conf);
+		ck_assert_int_eq(th_run_capture(argv, CTL_MS, &out), 0);
+		/* [####...] 100.0% 120/120 files 1.0 MiB/1.0 MiB 3.0 MiB/s
+		 * ETA 0s, then the summary. */
+		ck_assert_msg(strstr(out, "\r[##############################] "
+					  "100.0% 120/120 files "),
+			      "%s", out);
+		ck_assert_msg(strstr(out, "/s ETA 0s"), "%s", out);
+		ck_assert_msg(strstr(out, "loaded ds: 120 files"), "%s", out);
+		free(out);
+		out = NULL;
+	}
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
+/*
+ * A node down when the load starts (killed: its port refuses, the
+ * requests wait unanswered): the CLI gives up on it after its silence,
+ * says so, and loads again on the others with it skipped, which take its
+ * share.  Then an epoch with the node still down -- the client reads its
+ * blocks from the next node of each preference list -- costs the backend
+ * nothing.
+ */
+START_TEST(test_load_node_down)
+{
+	th_cluster_t c;
+	int64_t before;
+	char *out = NULL;
+
+	cluster(&c, "down", 3);
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	th_cl_node_kill(&c, 1);
+	ck_assert_int_eq(ctl(&c, "-t 1000 load ds", &out), 0);
+	ck_assert_msg(strstr(out, "node n1 failed during the load"), "%s", out);
+	ck_assert_msg(strstr(out, "loaded ds: 120 files"), "%s", out);
+	ck_assert_msg(strstr(out, "(100.0%)"), "%s", out);
+	free(out);
+	before = th_cl_sum(&c, READS);
+	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_cl_sum(&c, READS), before);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
+static Suite *load_suite(void)
+{
+	Suite *s = suite_create("it_load");
+	TCase *tc = tcase_create("load");
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_load_epoch_evict);
+	tcase_add_test(tc, test_load_node_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	char *tmp;
+	int rc;
+
+	if (!th_have_fuse())
+		return th_check_skip_suite("it_load",
+					   "needs root and /dev/fuse");
+	tmp = th_tmpdir("it-load");
+	SL_ASSERT(tmp);
+	sl_strlcpy(work, tmp, sizeof(work));
+	free(tmp);
+	sl_log_init("it_load", SL_LOG_ERR);
+	rc = th_check_run(load_suite(), NULL);
+	if (rc == 0 && !getenv("SLUICE_KEEP_TMP"))
+		th_rmtree(work);
+	else
+		fprintf(stderr, "it_load: logs kept in %s\n", work);
+	return rc;
+}
