@@ -122,7 +122,8 @@ static void sum(load_t *l)
 	for (size_t i = 0; i < l->c->n_nodes; i++) {
 		const part_t *p = &l->parts[i];
 
-		if (p->rc < 0 || !p->sock)
+		/* A cancelled part keeps what it reported last. */
+		if ((p->rc < 0 && p->rc != -ECANCELED) || !p->sock)
 			continue;
 		l->running += p->rc == 1;
 		l->files_total = SL_MAX(l->files_total, p->p.files_total);
@@ -156,7 +157,7 @@ static void show(load_t *l, int final)
 		return;
 	l->last_shown = now;
 	if (l->running)
-		pct = SL_MIN(pct, 99.9);
+		pct = l->bytes_total ? SL_MIN(pct, 99.9) : 0;
 	l->shown_pct = pct = SL_MAX(pct, l->shown_pct);
 	l->shown_files = l->files_done = SL_MAX(l->files_done, l->shown_files);
 	l->shown_bytes = l->bytes_done = SL_MAX(l->bytes_done, l->shown_bytes);
@@ -197,26 +198,21 @@ static void show(load_t *l, int final)
 	fflush(stdout);
 }
 
-/* Send the round's LOAD (or, cancel, its cancel) to node i. */
-static int send_load(load_t *l, size_t i, int cancel)
+static int load_body(const load_t *l, int cancel, pr_buf_t *b);
+
+/* Send the round's LOAD to node i. */
+static int send_load(load_t *l, size_t i)
 {
 	ctl_t *c = l->c;
 	part_t *p = &l->parts[i];
-	pr_load_req_t q = {.dataset = pr_str(l->dataset),
-			   .path = pr_str(l->path),
-			   .load_id = l->id,
-			   .parallel = l->parallel,
-			   .cancel = (uint8_t)cancel};
 	pr_header_t h = {.opcode = PR_OP_LOAD,
 			 .req_id = ++c->next_id,
 			 .ring_version = sl_ring_version(c->ring)};
 	pr_buf_t b;
 	int rc;
 
-	for (size_t k = 0; k < l->n_skip && q.n_skip < PR_MAX_LOAD_SKIP; k++)
-		q.skip[q.n_skip++] = pr_str(c->nodes[l->skip[k]].name);
 	pr_buf_init(&b);
-	rc = pr_load_req_encode(&b, &q);
+	rc = load_body(l, 0, &b);
 	if (rc == 0) {
 		pr_call_clear(&p->call);
 		rc = pr_call_post(&p->call, p->sock, &h, b.data, b.len);
@@ -304,21 +300,44 @@ static int wait_parts(load_t *l, uint64_t deadline, int watch)
 	return running;
 }
 
-/* Cancel the round on every node still running it. */
+/* Encode the round's LOAD (cancel: its cancel) into b: 0 or -errno. */
+static int load_body(const load_t *l, int cancel, pr_buf_t *b)
+{
+	const ctl_t *c = l->c;
+	pr_load_req_t q = {.dataset = pr_str(l->dataset),
+			   .path = pr_str(l->path),
+			   .load_id = l->id,
+			   .parallel = l->parallel,
+			   .cancel = (uint8_t)cancel};
+
+	for (size_t k = 0; k < l->n_skip && q.n_skip < PR_MAX_LOAD_SKIP; k++)
+		q.skip[q.n_skip++] = pr_str(c->nodes[l->skip[k]].name);
+	return pr_load_req_encode(b, &q);
+}
+
+/*
+ * Cancel the round on every node still running it: the cancel goes on a
+ * socket of its own, and the load's own request ends with -ECANCELED
+ * once the node's fetches in flight are back, which is waited for, so
+ * that nothing is still loading when the command exits.
+ */
 static void cancel_round(load_t *l)
 {
 	ctl_t *c = l->c;
+	pr_buf_t b;
 
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		part_t *p = &l->parts[i];
+	pr_buf_init(&b);
+	if (load_body(l, 1, &b) == 0)
+		for (size_t i = 0; i < c->n_nodes; i++) {
+			pr_msg_t m;
 
-		if (p->rc != 1)
-			continue;
-		/* The cancel's own reply and the load's -ECANCELED both
-		 * end here; a new socket keeps them apart from nothing. */
-		if (send_load(l, i, 1) < 0)
-			part_fail(l, i, -EIO, "cannot send the cancel");
-	}
+			if (l->parts[i].rc != 1)
+				continue;
+			pr_msg_init(&m);
+			ctl_call(c, i, PR_OP_LOAD, b.data, b.len, &m);
+			pr_msg_close(&m);
+		}
+	pr_buf_fini(&b);
 	wait_parts(l, sl_now_ms() + CANCEL_WAIT_MS, 0);
 }
 
@@ -347,7 +366,7 @@ static int round_run(load_t *l)
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		part_t *p = &l->parts[i];
 
-		if (p->rc == 1 && (rc = send_load(l, i, 0)) < 0)
+		if (p->rc == 1 && (rc = send_load(l, i)) < 0)
 			part_fail(l, i, rc, NULL);
 	}
 	wait_parts(l, UINT64_MAX, 1);
@@ -514,7 +533,7 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 	char path[PR_MAX_PATH + 1];
 	totals_t t = {0};
 	int opt, json = 0, rc;
-	double secs;
+	double secs, pct;
 
 	optind = 0;
 	while ((opt = getopt_long(argc + 1, argv - 1, "p:j", opts, NULL)) !=
@@ -569,6 +588,8 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 	free(l.parts);
 	signal(SIGINT, SIG_DFL);
 	secs = (double)(sl_now_ms() - l.started) / 1000.0;
+	pct = t.bytes_total || !t.cancelled ? percent(t.bytes, t.bytes_total)
+					    : 0;
 	rc = t.cancelled ? 130 : t.failed || t.errors ? 1 : t.is_short ? 2 : 0;
 	if (json) {
 		printf("{\"event\":\"done\",\"files\":%" PRIu64
@@ -576,9 +597,8 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 		       ",\"percent\":%.1f,\"seconds\":%.1f,\"failures\":"
 		       "%" PRIu64
 		       ",\"short\":%s,\"cancelled\":%s,\"exit\":%d}\n",
-		       t.files, t.bytes, t.bytes_total,
-		       floor(percent(t.bytes, t.bytes_total) * 10) / 10, secs,
-		       t.errors, t.is_short ? "true" : "false",
+		       t.files, t.bytes, t.bytes_total, floor(pct * 10) / 10,
+		       secs, t.errors, t.is_short ? "true" : "false",
 		       t.cancelled ? "true" : "false", rc);
 	} else {
 		char a[32];
@@ -586,8 +606,7 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 		printf("%s %s: %" PRIu64 " files, %s (%.1f%%) in %.1f s, "
 		       "%" PRIu64 " failures%s\n",
 		       t.cancelled ? "cancelled" : "loaded", l.dataset, t.files,
-		       human(t.bytes, a, sizeof(a)),
-		       percent(t.bytes, t.bytes_total), secs, t.errors,
+		       human(t.bytes, a, sizeof(a)), pct, secs, t.errors,
 		       t.is_short ? "; stopped short: the cluster's capacity "
 				    "(or the pin policy) holds no more"
 				  : "");
