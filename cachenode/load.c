@@ -625,8 +625,11 @@ static void send_progress(cn_server_t *s, walk_t *w, int more,
 				 .ring_version = s->map->version,
 				 .generation = s->map->generation};
 
-		pr_send(s->router, &w->identity, &h, b.data, b.len,
-			ZMQ_DONTWAIT);
+		/* The client is gone (its connection closed): nobody
+		 * would see the end, so the node stops as for a cancel. */
+		if (pr_send(s->router, &w->identity, &h, b.data, b.len,
+			    ZMQ_DONTWAIT) == -EHOSTUNREACH)
+			atomic_store(&w->cancel, 1);
 	} else {
 		cn_reply(s, to, 0, b.data, b.len);
 	}

@@ -332,7 +332,8 @@ END_TEST
 START_TEST(test_load_cancel_and_kill)
 {
 	th_cluster_t c;
-	char log[PATH_MAX + 16], log2[PATH_MAX + 16], *out = NULL, *text;
+	char log[PATH_MAX + 16], log2[PATH_MAX + 16], log3[PATH_MAX + 16];
+	char *out = NULL, *text;
 	int64_t reads;
 	pid_t pid;
 	int st = 0;
@@ -341,6 +342,7 @@ START_TEST(test_load_cancel_and_kill)
 	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
 	snprintf(log, sizeof(log), "%s/load1.log", c.dir);
 	snprintf(log2, sizeof(log2), "%s/load2.log", c.dir);
+	snprintf(log3, sizeof(log3), "%s/load3.log", c.dir);
 
 	pid = ctl_spawn(&c, "load slow --json --parallel 1", log);
 	ck_assert_int_gt(pid, 0);
@@ -362,6 +364,26 @@ START_TEST(test_load_cancel_and_kill)
 	reads = th_cl_sum(&c, READS);
 	usleep(300000);
 	ck_assert_int_eq(th_cl_sum(&c, READS), reads);
+
+	/* The command killed (no Ctrl-C, no cancel): the nodes notice
+	 * their client gone at their next progress reply and stop. */
+	pid = ctl_spawn(&c, "load slow --json --parallel 1", log3);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_msg(wait_for(log3, "\"event\":\"progress\""), "no progress");
+	th_proc_kill(pid);
+	{
+		uint64_t end = sl_now_ms() + 10000;
+		int64_t prev = -1;
+
+		reads = th_cl_sum(&c, READS);
+		while (reads != prev && sl_now_ms() < end) {
+			prev = reads;
+			usleep(1500000); /* > 2 progress periods */
+			reads = th_cl_sum(&c, READS);
+		}
+		ck_assert_int_eq(reads, prev);
+	}
+	ck_assert_int_lt(reads, 150); /* ~180 blocks if it went on */
 
 	/* Again, and node n1 killed once it is under way. */
 	pid = ctl_spawn(&c, "-t 1000 load slow --parallel 1", log2);
