@@ -628,8 +628,10 @@ static void send_progress(cn_server_t *s, walk_t *w, int more,
 		/* The client is gone (its connection closed): nobody
 		 * would see the end, so the node stops as for a cancel. */
 		if (pr_send(s->router, &w->identity, &h, b.data, b.len,
-			    ZMQ_DONTWAIT) == -EHOSTUNREACH)
-			atomic_store(&w->cancel, 1);
+			    ZMQ_DONTWAIT) == -EHOSTUNREACH &&
+		    !atomic_exchange(&w->cancel, 1))
+			sl_info("load %s/%s: its client is gone: stopping",
+				w->ds->name, w->path);
 	} else {
 		cn_reply(s, to, 0, b.data, b.len);
 	}
