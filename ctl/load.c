@@ -183,7 +183,7 @@ static void show(load_t *l, int final)
 		       l->dataset, l->files_done, l->files_total, a, b, pct, r,
 		       eta);
 	} else {
-		int fill = (int)(pct / 100.0 * BAR_WIDTH + 0.5);
+		int fill = (int)(pct / 100.0 * BAR_WIDTH);
 		char bar[BAR_WIDTH + 1];
 
 		for (int i = 0; i < BAR_WIDTH; i++)
@@ -588,8 +588,9 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 	free(l.parts);
 	signal(SIGINT, SIG_DFL);
 	secs = (double)(sl_now_ms() - l.started) / 1000.0;
-	pct = t.bytes_total || !t.cancelled ? percent(t.bytes, t.bytes_total)
-					    : 0;
+	pct = t.bytes_total || !(t.cancelled || t.failed)
+		      ? percent(t.bytes, t.bytes_total)
+		      : 0;
 	rc = t.cancelled ? 130 : t.failed || t.errors ? 1 : t.is_short ? 2 : 0;
 	if (json) {
 		printf("{\"event\":\"done\",\"files\":%" PRIu64
@@ -605,8 +606,11 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 
 		printf("%s %s: %" PRIu64 " files, %s (%.1f%%) in %.1f s, "
 		       "%" PRIu64 " failures%s\n",
-		       t.cancelled ? "cancelled" : "loaded", l.dataset, t.files,
-		       human(t.bytes, a, sizeof(a)), pct, secs, t.errors,
+		       t.cancelled	      ? "cancelled"
+		       : t.failed || t.errors ? "failed to load"
+					      : "loaded",
+		       l.dataset, t.files, human(t.bytes, a, sizeof(a)), pct,
+		       secs, t.errors,
 		       t.is_short ? "; stopped short: the cluster's capacity "
 				    "(or the pin policy) holds no more"
 				  : "");

@@ -256,7 +256,9 @@ START_TEST(test_load_epoch_evict)
 	free(out);
 	out = NULL;
 	ck_assert_int_eq(ctl(&c, "load ds no/such/dir", &out), 1);
-	ck_assert_msg(strstr(out, "No such file or directory"), "%s", out);
+	ck_assert_msg(strstr(out, "No such file or directory") &&
+			      strstr(out, "failed to load ds: 0 files"),
+		      "%s", out);
 	free(out);
 	out = NULL;
 	ck_assert_int_eq(ctl(&c, "load ds --parallel 0", &out), 1);
