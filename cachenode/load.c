@@ -856,15 +856,25 @@ static void walk_start(cn_server_t *s, const cn_addr_t *a, walk_t *w)
 	s->loads->w[s->loads->n++] = w;
 }
 
-/* The dataset named, or NULL with a answered -ENOENT. */
-static cn_dataset_t *dataset_of(cn_server_t *s, const cn_addr_t *a,
-				pr_str_t name)
+/* A walk request decoded with rc, naming dataset name and path p: the
+ * dataset (borrowed) with path copied out, or NULL with a answered. */
+static cn_dataset_t *prologue(cn_server_t *s, const cn_addr_t *a, int rc,
+			      pr_str_t name, pr_str_t p, char *path)
 {
-	cn_dataset_t *ds = cn_nodemap_dataset(s, name);
+	cn_dataset_t *ds;
 
-	if (!ds)
+	if (rc < 0) {
+		cn_reply_error(s, a, rc, "bad %s request body",
+			       pr_op_name(a->op));
+		return NULL;
+	}
+	ds = cn_nodemap_dataset(s, name);
+	if (!ds) {
 		cn_reply_error(s, a, -ENOENT, "no dataset '%.*s' on this node",
 			       (int)SL_MIN(name.len, 64u), name.ptr);
+		return NULL;
+	}
+	pr_str_copy(path, PR_MAX_PATH + 1, p);
 	return ds;
 }
 
@@ -889,14 +899,9 @@ void cn_handle_load(cn_server_t *s, const cn_addr_t *a, const void *body,
 	int rc = pr_load_req_decode(&q, body, len);
 	uint64_t blocks, slack, meta;
 
-	if (rc < 0) {
-		cn_reply_error(s, a, rc, "bad LOAD request body");
-		return;
-	}
-	ds = dataset_of(s, a, q.dataset);
+	ds = prologue(s, a, rc, q.dataset, q.path, path);
 	if (!ds)
 		return;
-	pr_str_copy(path, sizeof(path), q.path);
 	w = find_load(s, q.cancel ? NULL : ds, q.cancel ? q.load_id : 0);
 	if (q.cancel) {
 		if (!w) {
@@ -940,14 +945,9 @@ void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,
 	walk_t *w;
 	int rc = pr_target_decode(&q, body, len);
 
-	if (rc < 0) {
-		cn_reply_error(s, a, rc, "bad EVICT request body");
-		return;
-	}
-	ds = dataset_of(s, a, q.dataset);
+	ds = prologue(s, a, rc, q.dataset, q.path, path);
 	if (!ds)
 		return;
-	pr_str_copy(path, sizeof(path), q.path);
 	w = walk_new(s, a, W_EVICT, ds, path);
 	if (w)
 		walk_start(s, a, w);

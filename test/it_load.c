@@ -134,27 +134,10 @@ static int wait_for(const char *log, const char *what)
  * differ from the source. */
 static int epoch_slow(const th_cluster_t *c)
 {
-	char a[PATH_MAX + 16], b[PATH_MAX + 16];
 	int bad = 0;
 
-	for (int i = 0; i < FILES; i++) {
-		size_t la, lb;
-		char *x, *y;
-		int fd;
-
-		snprintf(a, sizeof(a), "%s/f%04d", c->src, i);
-		snprintf(b, sizeof(b), "%s/slow/f%04d", c->mnt, i);
-		fd = open(b, O_RDONLY);
-		if (fd >= 0) {
-			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-			close(fd);
-		}
-		x = th_read_file(a, &la);
-		y = th_read_file(b, &lb);
-		bad += !x || !y || la != lb || memcmp(x, y, la) != 0;
-		free(x);
-		free(y);
-	}
+	for (int i = 0; i < FILES; i++)
+		bad += !th_cl_same_file_of(c, "slow", i);
 	return bad;
 }
 
@@ -247,27 +230,25 @@ START_TEST(test_load_epoch_evict)
 	out = NULL;
 
 	/* Bad input: a message and exit status 1, nothing started. */
-	ck_assert_int_eq(ctl(&c, "load nosuch", &out), 1);
-	ck_assert_msg(strstr(out, "unknown dataset 'nosuch'"), "%s", out);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(ctl(&c, "load ds ../etc", &out), 1);
-	ck_assert_msg(strstr(out, "not a path inside dataset ds"), "%s", out);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(ctl(&c, "load ds no/such/dir", &out), 1);
-	ck_assert_msg(strstr(out, "No such file or directory") &&
-			      strstr(out, "failed to load ds: 0 files"),
-		      "%s", out);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(ctl(&c, "load ds --parallel 0", &out), 1);
-	ck_assert_msg(strstr(out, "--parallel takes"), "%s", out);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(ctl(&c, "evict nosuch", &out), 1);
-	free(out);
-	out = NULL;
+	{
+		static const char *const bad[][2] = {
+			{"load nosuch", "unknown dataset 'nosuch'"},
+			{"load ds ../etc", "not a path inside dataset ds"},
+			{"load ds no/such/dir", "No such file or directory"},
+			{"load ds no/such/dir", "failed to load ds: 0 files"},
+			{"load ds --parallel 0", "--parallel takes"},
+			{"evict nosuch", "unknown dataset 'nosuch'"},
+			{"evict ds no/such", "No such file or directory"},
+		};
+
+		for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+			ck_assert_int_eq(ctl(&c, bad[i][0], &out), 1);
+			ck_assert_msg(strstr(out, bad[i][1]), "%s: %s",
+				      bad[i][0], out);
+			free(out);
+			out = NULL;
+		}
+	}
 
 	/* The progress bar in a pseudo-terminal (util-linux script). */
 	{
