@@ -3,6 +3,10 @@
  * LOAD and EVICT: walks of a dataset's prefix (see load.h for the
  * threads, PROTOCOL.md for the contract).
  *
+ * A LOAD with parallel 0 only counts: the same walk, the same probes,
+ * nothing fetched -- how much of the prefix this node owns and holds,
+ * which is what `sluicectl datasets` and `locate` show.
+ *
  * A walk is one request that lasts: the event thread decodes it, takes a
  * reference on the dataset and a copy of the ring, and starts a thread.
  * The thread lists the tree depth first, straight from the backend (the
@@ -367,6 +371,10 @@ static void load_batch(walk_t *w, wfile_t *f, const uint64_t *blocks,
 			atomic_fetch_add(&w->bytes_done, lens[i]);
 			continue;
 		}
+		if (!w->parallel) { /* a count: the file is not all here */
+			f->failed = 1;
+			continue;
+		}
 		if (atomic_load(&w->bytes_done) + lens[i] > w->capacity) {
 			atomic_store(&w->state, PR_LOAD_SHORT);
 			f->failed = 1;
@@ -553,7 +561,7 @@ static void *walk_main(void *arg)
 	walk_t *w = arg;
 	int rc = 0;
 
-	if (w->kind == W_LOAD) {
+	if (w->kind == W_LOAD && w->parallel) {
 		w->sock = pr_dealer_open(w->zctx, w->endpoint, &rc);
 		w->slots = sl_xcalloc(w->parallel, sizeof(*w->slots));
 	}
@@ -883,7 +891,9 @@ static walk_t *find_load(cn_server_t *s, const cn_dataset_t *ds, uint64_t id)
 	for (size_t i = 0; i < s->loads->n; i++) {
 		walk_t *w = s->loads->w[i];
 
-		if (w->kind == W_LOAD && (id ? w->load_id == id : w->ds == ds))
+		/* Counts (parallel 0) run beside anything. */
+		if (w->kind == W_LOAD && w->parallel &&
+		    (id ? w->load_id == id : w->ds == ds))
 			return w;
 	}
 	return NULL;
@@ -903,6 +913,8 @@ void cn_handle_load(cn_server_t *s, const cn_addr_t *a, const void *body,
 	if (!ds)
 		return;
 	w = find_load(s, q.cancel ? NULL : ds, q.cancel ? q.load_id : 0);
+	if (!q.cancel && !q.parallel)
+		w = NULL;
 	if (q.cancel) {
 		if (!w) {
 			cn_reply_error(s, a, -ENOENT,

@@ -3,7 +3,8 @@
  * What sluicectl's commands share: the cluster as the command line found
  * it (config, nodes, ring, ZeroMQ context) and one request/reply call.
  * sluicectl.c holds the small commands and main; load.c the dataset
- * walks (load, evict).
+ * walks (load, evict, the counts); datasets.c what they show (datasets,
+ * dataset, locate).
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
@@ -45,5 +46,29 @@ int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body, size_t len,
  * process's exit status. */
 int ctl_cmd_load(ctl_t *c, int argc, char **argv);
 int ctl_cmd_evict(ctl_t *c, int argc, char **argv);
+
+/* What one node owns and holds of a dataset (a count: LOAD with
+ * parallel 0, PROTOCOL.md). */
+typedef struct ctl_held {
+	int rc; /* 0, or why the node did not answer (err) */
+	char err[256];
+	uint64_t files;	      /* files in the dataset */
+	uint64_t bytes_total; /* bytes of the blocks the node owns */
+	uint64_t bytes_held;  /* of those, cached on it */
+} ctl_held_t;
+
+/* Count dataset on every node at once into held[c->n_nodes] (caller's):
+ * 0, or -EHOSTUNREACH when no node answered. */
+int ctl_count(ctl_t *c, const char *dataset, ctl_held_t *held);
+
+/* "12.3 MiB" into buf (cap >= 16); returns buf. */
+const char *ctl_human(uint64_t v, char *buf, size_t cap);
+
+/* datasets, dataset NAME, locate NAME (datasets.c). */
+int ctl_cmd_datasets(ctl_t *c, int argc, char **argv);
+int ctl_cmd_dataset(ctl_t *c, int argc, char **argv);
+int ctl_cmd_locate(ctl_t *c, int argc, char **argv);
+/* Whether name is a dataset of the config (else a message): 1 or 0. */
+int ctl_known_dataset(ctl_t *c, const char *name);
 
 #endif

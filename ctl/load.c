@@ -47,7 +47,7 @@
 #define DEFAULT_PARALLEL 8
 #define BAR_WIDTH	 30
 
-enum { OUT_BAR, OUT_LINE, OUT_JSON };
+enum { OUT_BAR, OUT_LINE, OUT_JSON, OUT_NONE };
 
 static volatile sig_atomic_t interrupted;
 
@@ -87,8 +87,7 @@ typedef struct load {
 	uint64_t shown_files, shown_bytes;
 } load_t;
 
-/* "12.3 MiB" into buf. */
-static const char *human(uint64_t v, char *buf, size_t cap)
+const char *ctl_human(uint64_t v, char *buf, size_t cap)
 {
 	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double d = (double)v;
@@ -151,6 +150,8 @@ static void show(load_t *l, int final)
 	double pct = percent(l->bytes_done, l->bytes_total);
 	char a[32], b[32], r[32], eta[32] = "--";
 
+	if (l->out == OUT_NONE)
+		return;
 	if (!final && l->out == OUT_LINE && now - l->last_shown < LINE_MS)
 		return;
 	if (!final && l->out == OUT_JSON && now - l->last_shown < JSON_MS)
@@ -167,9 +168,9 @@ static void show(load_t *l, int final)
 			 (double)(l->bytes_total - l->bytes_done) / rate);
 	else if (l->bytes_done >= l->bytes_total)
 		snprintf(eta, sizeof(eta), "0s");
-	human(l->bytes_done, a, sizeof(a));
-	human(l->bytes_total, b, sizeof(b));
-	human((uint64_t)rate, r, sizeof(r));
+	ctl_human(l->bytes_done, a, sizeof(a));
+	ctl_human(l->bytes_total, b, sizeof(b));
+	ctl_human((uint64_t)rate, r, sizeof(r));
 	if (l->out == OUT_JSON) {
 		printf("{\"event\":\"progress\",\"files_done\":%" PRIu64
 		       ",\"files_total\":%" PRIu64 ",\"bytes_done\":%" PRIu64
@@ -509,7 +510,7 @@ static int norm_path(const char *name, const char *arg, char *out, size_t cap)
 	return 0;
 }
 
-static int known_dataset(ctl_t *c, const char *name)
+int ctl_known_dataset(ctl_t *c, const char *name)
 {
 	if (sl_config_dataset(c->conf, name))
 		return 1;
@@ -563,7 +564,7 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 		return 1;
 	}
 	l.dataset = argv[0];
-	if (!known_dataset(c, l.dataset))
+	if (!ctl_known_dataset(c, l.dataset))
 		return 1;
 	for (int i = 1; i < argc; i++)
 		if (norm_path(l.dataset, argv[i], path, sizeof(path)) < 0)
@@ -609,14 +610,41 @@ int ctl_cmd_load(ctl_t *c, int argc, char **argv)
 		       t.cancelled	      ? "cancelled"
 		       : t.failed || t.errors ? "failed to load"
 					      : "loaded",
-		       l.dataset, t.files, human(t.bytes, a, sizeof(a)), pct,
-		       secs, t.errors,
+		       l.dataset, t.files, ctl_human(t.bytes, a, sizeof(a)),
+		       pct, secs, t.errors,
 		       t.is_short ? "; stopped short: the cluster's capacity "
 				    "(or the pin policy) holds no more"
 				  : "");
 	}
 	fflush(stdout);
 	return rc;
+}
+
+int ctl_count(ctl_t *c, const char *dataset, ctl_held_t *held)
+{
+	load_t l = {.c = c, .dataset = dataset, .path = "", .out = OUT_NONE};
+	int answered = 0;
+
+	l.id = (((uint64_t)getpid() << 32) ^ (uint64_t)sl_wall_ns()) | 1;
+	l.parts = sl_xcalloc(c->n_nodes, sizeof(*l.parts));
+	round_run(&l);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		part_t *p = &l.parts[i];
+
+		held[i] = (ctl_held_t){.rc = p->rc,
+				       .files = p->p.files_total,
+				       .bytes_total = p->p.bytes_total,
+				       .bytes_held = p->p.bytes_done};
+		if (p->rc < 0)
+			snprintf(held[i].err, sizeof(held[i].err), "%s",
+				 p->err);
+		answered += p->rc == 0;
+		pr_call_clear(&p->call);
+		if (p->sock)
+			zmq_close(p->sock);
+	}
+	free(l.parts);
+	return answered ? 0 : -EHOSTUNREACH;
 }
 
 int ctl_cmd_evict(ctl_t *c, int argc, char **argv)
@@ -629,7 +657,7 @@ int ctl_cmd_evict(ctl_t *c, int argc, char **argv)
 		fprintf(stderr, "sluicectl: evict NAME [PATH...]\n");
 		return 1;
 	}
-	if (!known_dataset(c, argv[0]))
+	if (!ctl_known_dataset(c, argv[0]))
 		return 1;
 	for (int i = 1; i < argc; i++)
 		if (norm_path(argv[0], argv[i], path, sizeof(path)) < 0)
@@ -676,7 +704,7 @@ int ctl_cmd_evict(ctl_t *c, int argc, char **argv)
 	}
 	c->timeout_ms = saved;
 	printf("evicted %s: %" PRIu64 " blocks, %s freed on %zu nodes%s\n",
-	       argv[0], blocks, human(bytes, a, sizeof(a)), c->n_nodes,
+	       argv[0], blocks, ctl_human(bytes, a, sizeof(a)), c->n_nodes,
 	       fail ? " (some failed)" : "");
 	return fail;
 }

@@ -55,6 +55,20 @@ static void usage(FILE *f)
 		"  evict NAME [PATH...]\n"
 		"                  drop dataset NAME's (or its PATHs') blocks\n"
 		"                  from RAM and disk on every node\n"
+		"  datasets [--json]\n"
+		"                  every dataset: backend, files, size, "
+		"cached\n"
+		"  dataset NAME [--json] [--interval MS]\n"
+		"                  one dataset: its config, what each node "
+		"owns\n"
+		"                  and holds, the nodes' hit ratios by tier "
+		"over\n"
+		"                  MS (default 1000)\n"
+		"  locate NAME [--json] [--kubectl]\n"
+		"                  per host, the bytes and fraction of NAME "
+		"it\n"
+		"                  holds; --kubectl: the 'kubectl label node'\n"
+		"                  commands setting sluice.io/NAME=PERCENT\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -464,6 +478,12 @@ int main(int argc, char **argv)
 		rc = ctl_cmd_load(&c, argc - optind - 1, argv + optind + 1);
 	} else if (strcmp(cmd, "evict") == 0) {
 		rc = ctl_cmd_evict(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "datasets") == 0) {
+		rc = ctl_cmd_datasets(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "dataset") == 0) {
+		rc = ctl_cmd_dataset(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "locate") == 0) {
+		rc = ctl_cmd_locate(&c, argc - optind - 1, argv + optind + 1);
 	} else {
 		fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -379,9 +379,8 @@ void pr_hello_free(pr_hello_t *m)
 static int load_req_check(const pr_load_req_t *m)
 {
 	CHECK(target_check(&(pr_target_t){m->dataset, m->path}));
-	if (!m->load_id || m->parallel < 1 ||
-	    m->parallel > PR_MAX_LOAD_PARALLEL || m->cancel > 1 ||
-	    m->n_skip > PR_MAX_LOAD_SKIP)
+	if (!m->load_id || m->parallel > PR_MAX_LOAD_PARALLEL ||
+	    m->cancel > 1 || m->n_skip > PR_MAX_LOAD_SKIP)
 		return -EINVAL;
 	for (uint32_t i = 0; i < m->n_skip; i++)
 		CHECK(pr_check_sl_name(m->skip[i]));

@@ -251,9 +251,10 @@ typedef struct pr_load_req {
 	pr_str_t dataset;
 	pr_str_t path; /* "" = the whole dataset */
 	uint64_t load_id;
-	uint32_t parallel; /* 1..PR_MAX_LOAD_PARALLEL */
-	uint8_t cancel;	   /* 0 or 1 */
-	uint32_t n_skip;   /* <= PR_MAX_LOAD_SKIP */
+	uint32_t
+		parallel; /* 0..PR_MAX_LOAD_PARALLEL; 0: count, fetch nothing */
+	uint8_t cancel;	  /* 0 or 1 */
+	uint32_t n_skip;  /* <= PR_MAX_LOAD_SKIP */
 	pr_str_t skip[PR_MAX_LOAD_SKIP];
 } pr_load_req_t;
 

@@ -152,6 +152,40 @@ static double json_num(const char *line, const char *key)
 	return p ? strtod(p + strlen(k), NULL) : -1;
 }
 
+/*
+ * datasets --json, locate --json and locate --kubectl agree: the dataset
+ * is total bytes, held bytes are cached, and the hosts' cached bytes add
+ * up to them.
+ */
+static void assert_cached(const th_cluster_t *c, uint64_t total, uint64_t held)
+{
+	char *out = NULL, *p;
+	double sum = 0;
+	int hosts = 0, labels = 0;
+
+	ck_assert_int_eq(ctl(c, "datasets --json", &out), 0);
+	ck_assert_msg(json_num(out, "bytes") == (double)total &&
+			      json_num(out, "cached_bytes") == (double)held &&
+			      json_num(out, "files") == FILES,
+		      "want %llu of %llu: %s", (unsigned long long)held,
+		      (unsigned long long)total, out);
+	free(out);
+	ck_assert_int_eq(ctl(c, "locate ds --json", &out), 0);
+	ck_assert_msg(json_num(out, "cached_bytes") == (double)held, "%s", out);
+	for (p = strstr(out, "\"host\":"); p; p = strstr(p + 1, "\"host\":")) {
+		sum += json_num(p, "cached_bytes");
+		hosts++;
+	}
+	ck_assert_msg(sum == (double)held && hosts == c->n, "%s", out);
+	free(out);
+	ck_assert_int_eq(ctl(c, "locate ds --kubectl", &out), 0);
+	for (p = strstr(out, "kubectl label node n"); p;
+	     p = strstr(p + 1, "kubectl label node n"))
+		labels += strstr(p, " sluice.io/ds=") != NULL;
+	ck_assert_msg(labels == c->n, "%s", out);
+	free(out);
+}
+
 START_TEST(test_load_epoch_evict)
 {
 	th_cluster_t c;
@@ -196,6 +230,10 @@ START_TEST(test_load_epoch_evict)
 	free(out);
 	out = NULL;
 
+	/* What the nodes say they hold: all of it, and the hosts' shares
+	 * add up to it. */
+	assert_cached(&c, total, total);
+
 	/* The epoch after it: nothing from the backend. */
 	before = th_cl_sum(&c, READS);
 	ck_assert_int_eq(epoch(&c), 0);
@@ -222,12 +260,22 @@ START_TEST(test_load_epoch_evict)
 	ck_assert_int_eq(th_cl_sum(&c, READ_BYTES) - before, (int64_t)total);
 	ck_assert_int_ge(th_cl_sum(&c, READS) - reads, FILES);
 
-	/* A folder's eviction names its bytes (the 16K blocks of f0000). */
+	/* The epoch cached it all again; a folder's eviction (the 16K blocks
+	 * of f0000) frees its bytes, and the counts say so. */
+	assert_cached(&c, total, total);
 	ck_assert_int_eq(ctl(&c, "evict ds /f0000", &out), 0);
 	ck_assert_msg(strstr(out, "evicted ds: ") && !strstr(out, " 0 blocks"),
 		      "%s", out);
 	free(out);
 	out = NULL;
+	{
+		char p[PATH_MAX + 16];
+		struct stat st;
+
+		snprintf(p, sizeof(p), "%s/f0000", c.src);
+		ck_assert_int_eq(stat(p, &st), 0);
+		assert_cached(&c, total, total - (uint64_t)st.st_size);
+	}
 
 	/* Bad input: a message and exit status 1, nothing started. */
 	{

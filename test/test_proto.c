@@ -833,6 +833,9 @@ START_TEST(test_body_roundtrip)
 		m.load_id = 7;
 		m.parallel = PR_MAX_LOAD_PARALLEL + 1;
 		ck_assert_int_eq(pr_load_req_encode(&b, &m), -EINVAL);
+		m.parallel = 0; /* a count: valid */
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_load_req_encode(&b, &m), 0);
 		m.parallel = 4;
 		m.skip[0] = pr_str("..");
 		ck_assert_int_eq(pr_load_req_encode(&b, &m), -EINVAL);
