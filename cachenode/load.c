@@ -51,6 +51,7 @@
 #include "cachenode/server_i.h"
 #include "common/inbox.h"
 #include "common/log.h"
+#include "common/path.h"
 #include "common/util.h"
 #include "proto/transport.h"
 
@@ -697,25 +698,30 @@ static void walk_end(cn_server_t *s, walk_t *w)
 	walk_free(w);
 }
 
+/* Whether a tier of s holds key's block (a hit for its policy: a probe
+ * is a sign the block is wanted). */
+static int held(cn_server_t *s, sl_blockkey_t key)
+{
+	cn_block_t *b = cn_ramtier_get(s->tier, key), *mem = NULL;
+	size_t len;
+	int yes = b != NULL;
+
+	if (b)
+		cn_block_unref(b);
+	else if (s->disk &&
+		 cn_disktier_lookup(s->disk, key, &len, &mem) != CN_DISK_MISS)
+		yes = 1;
+	if (mem)
+		cn_block_unref(mem);
+	return yes;
+}
+
 static void answer_probe(cn_server_t *s, wmsg_t *m)
 {
 	walk_t *w = m->w;
 
-	for (size_t i = 0; i < m->n; i++) {
-		cn_block_t *b = cn_ramtier_get(s->tier, m->keys[i]),
-			   *mem = NULL;
-		size_t len;
-
-		m->held[i] = b != NULL;
-		if (b)
-			cn_block_unref(b);
-		else if (s->disk &&
-			 cn_disktier_lookup(s->disk, m->keys[i], &len, &mem) !=
-				 CN_DISK_MISS)
-			m->held[i] = 1;
-		if (mem)
-			cn_block_unref(mem);
-	}
+	for (size_t i = 0; i < m->n; i++)
+		m->held[i] = (uint8_t)held(s, m->keys[i]);
 	pthread_mutex_lock(&w->lock);
 	m->answered = 1;
 	pthread_cond_signal(&w->cond);
@@ -963,4 +969,37 @@ void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,
 	w = walk_new(s, a, W_EVICT, ds, path);
 	if (w)
 		walk_start(s, a, w);
+}
+
+void cn_handle_held(cn_server_t *s, const cn_addr_t *a, const void *body,
+		    size_t len)
+{
+	char path[PR_MAX_PATH + 1], version[PR_MAX_VERSION + 1];
+	pr_read_req_t q;
+	cn_dataset_t *ds;
+	pr_buf_t b;
+	int rc = pr_read_req_decode(&q, body, len);
+
+	ds = prologue(s, a, rc, q.dataset, q.path, path);
+	if (!ds)
+		return;
+	if (q.layout != ds->layout) {
+		cn_reply_error(s, a, -EREMCHG,
+			       "dataset %s: layout %08" PRIx32
+			       " is not this node's (%08" PRIx32 ")",
+			       ds->name, q.layout, ds->layout);
+		return;
+	}
+	pr_str_copy(version, sizeof(version), q.version);
+	if (!version[0] || sl_path_check(path, strlen(path)) < 0) {
+		cn_reply_error(s, a, -EINVAL,
+			       "HELD needs a file's path and version");
+		return;
+	}
+	pr_buf_init(&b);
+	pr_held_reply_encode(
+		&b, (uint8_t)held(s, sl_blockkey_make(ds->name, ds->layout,
+						      path, version, q.block)));
+	cn_reply(s, a, 0, b.data, b.len);
+	pr_buf_fini(&b);
 }

@@ -39,6 +39,11 @@ void cn_handle_load(cn_server_t *s, const cn_addr_t *a, const void *body,
 void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,
 		     size_t len);
 
+/* HELD: whether a tier holds one block (a read request's, the whole
+ * block), for a client's extended attributes. */
+void cn_handle_held(cn_server_t *s, const cn_addr_t *a, const void *body,
+		    size_t len);
+
 /* Answer what the walks posted; send progress that is due.  Returns the
  * next deadline for progress (sl_now_ms clock), or UINT64_MAX. */
 uint64_t cn_loads_poll(cn_server_t *s, uint64_t now);

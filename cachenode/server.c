@@ -157,6 +157,9 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 	case PR_OP_EVICT:
 		cn_handle_evict(s, &a, body, len);
 		break;
+	case PR_OP_HELD:
+		cn_handle_held(s, &a, body, len);
+		break;
 	default:
 		cn_reply_error(s, &a, -EOPNOTSUPP, "op %u (%s) not supported",
 			       m->h.opcode, pr_op_name(m->h.opcode));

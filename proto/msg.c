@@ -513,6 +513,31 @@ void pr_stats_free(pr_stats_t *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* ---- HELD ------------------------------------------------------------ */
+
+int pr_held_reply_encode(pr_buf_t *b, uint8_t held)
+{
+	if (held > 1)
+		return -EINVAL;
+	pr_put_u8(b, held);
+	return 0;
+}
+
+int pr_held_reply_decode(uint8_t *held, const void *buf, size_t len)
+{
+	pr_rd_t r;
+	int rc;
+
+	pr_rd_init(&r, buf, len);
+	*held = pr_rd_u8(&r);
+	if (!r.err && *held > 1)
+		pr_rd_fail(&r, -EBADMSG);
+	rc = pr_rd_end(&r);
+	if (rc < 0)
+		*held = 0;
+	return rc;
+}
+
 /* ---- EVICT ----------------------------------------------------------- */
 
 int pr_evict_reply_encode(pr_buf_t *b, const pr_evict_reply_t *m)

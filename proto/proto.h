@@ -55,8 +55,9 @@ typedef enum pr_op {
 	PR_OP_PEER_READ = 9,
 	PR_OP_DRAIN = 10,
 	PR_OP_REPLICATE = 11,
+	PR_OP_HELD = 12,
 } pr_op_t;
-#define PR_OP_MAX 11
+#define PR_OP_MAX 12
 
 /* Header flags. */
 #define PR_F_REPLY 0x0001u /* a reply (else a request) */
@@ -306,6 +307,8 @@ int pr_load_req_encode(pr_buf_t *b, const pr_load_req_t *m);
 int pr_load_progress_encode(pr_buf_t *b, const pr_load_progress_t *m);
 int pr_stats_encode(pr_buf_t *b, const pr_stats_t *m);
 int pr_evict_reply_encode(pr_buf_t *b, const pr_evict_reply_t *m);
+/* HELD's reply: whether the node holds the block (0 or 1). */
+int pr_held_reply_encode(pr_buf_t *b, uint8_t held);
 int pr_drain_req_encode(pr_buf_t *b, const pr_drain_req_t *m);
 /* An error reply's body: a human-readable message, truncated to
  * PR_MAX_ERRMSG. */
@@ -325,6 +328,7 @@ int pr_load_progress_decode(pr_load_progress_t *m, const void *buf, size_t len);
 int pr_stats_decode(pr_stats_t *m, const void *buf, size_t len);
 void pr_stats_free(pr_stats_t *m);
 int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len);
+int pr_held_reply_decode(uint8_t *held, const void *buf, size_t len);
 int pr_drain_req_decode(pr_drain_req_t *m, const void *buf, size_t len);
 int pr_errmsg_decode(pr_str_t *msg, const void *buf, size_t len);
 

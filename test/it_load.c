@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -186,6 +187,32 @@ static void assert_cached(const th_cluster_t *c, uint64_t total, uint64_t held)
 	free(out);
 }
 
+/* File i's user.sluice.cached is want; user.sluice.nodes names nodes of
+ * the cluster; listxattr names both. */
+static void assert_xattr(const th_cluster_t *c, int i, const char *want)
+{
+	char p[PATH_MAX + 16], v[256], names[256];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/f%04d", c->data, i);
+	n = getxattr(p, "user.sluice.cached", v, sizeof(v) - 1);
+	ck_assert_int_eq(n, 4);
+	v[n] = 0;
+	ck_assert_msg(strcmp(v, want) == 0, "f%04d: cached %s, want %s", i, v,
+		      want);
+	n = getxattr(p, "user.sluice.nodes", v, sizeof(v) - 1);
+	ck_assert_int_gt(n, 1);
+	v[n] = 0;
+	for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ","))
+		ck_assert_msg(tok[0] == 'n' && atoi(tok + 1) < c->n, "%s", v);
+	n = listxattr(p, names, sizeof(names));
+	ck_assert_int_eq(
+		n, (ssize_t)sizeof("user.sluice.cached\0user.sluice.nodes"));
+	n = getxattr(p, "user.other", v, sizeof(v));
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(errno, ENODATA);
+}
+
 START_TEST(test_load_epoch_evict)
 {
 	th_cluster_t c;
@@ -231,8 +258,10 @@ START_TEST(test_load_epoch_evict)
 	out = NULL;
 
 	/* What the nodes say they hold: all of it, and the hosts' shares
-	 * add up to it. */
+	 * add up to it; every file's attribute says so. */
 	assert_cached(&c, total, total);
+	for (int i = 0; i < FILES; i++)
+		assert_xattr(&c, i, "1.00");
 
 	/* The epoch after it: nothing from the backend. */
 	before = th_cl_sum(&c, READS);
@@ -276,6 +305,8 @@ START_TEST(test_load_epoch_evict)
 		ck_assert_int_eq(stat(p, &st), 0);
 		assert_cached(&c, total, total - (uint64_t)st.st_size);
 	}
+	assert_xattr(&c, 0, "0.00");
+	assert_xattr(&c, 1, "1.00");
 
 	/* Bad input: a message and exit status 1, nothing started. */
 	{
