@@ -807,6 +807,22 @@ START_TEST(test_body_roundtrip)
 		ck_assert_int_eq(pr_load_progress_encode(&b, &m), -EINVAL);
 	}
 	{
+		uint8_t held = 9;
+		static const uint8_t two = 2;
+
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_held_reply_encode(&b, 1), 0);
+		ck_assert_int_eq(b.len, 1);
+		ck_assert_int_eq(pr_held_reply_decode(&held, b.data, b.len), 0);
+		ck_assert_uint_eq(held, 1);
+		ck_assert_int_eq(pr_held_reply_encode(&b, 2), -EINVAL);
+		ck_assert_int_eq(pr_held_reply_decode(&held, &two, 1),
+				 -EBADMSG);
+		ck_assert_int_eq(pr_held_reply_decode(&held, b.data, 0),
+				 -EBADMSG);
+		ck_assert_str_eq(pr_op_name(PR_OP_HELD), "HELD");
+	}
+	{
 		pr_load_req_t m = {.dataset = pr_str("imagenet"),
 				   .path = pr_str("train"),
 				   .load_id = 7,
