@@ -474,6 +474,56 @@ START_TEST(test_load_cancel_and_kill)
 END_TEST
 
 /*
+ * The disk tier alone (--no-ram-tier): a load leaves every block on disk,
+ * where the counts, the attributes and the next epoch find them; evict
+ * deletes them there, and the epoch after reads it all from the backend.
+ */
+START_TEST(test_load_disk)
+{
+	const char *const no_ram[] = {"--no-ram-tier", NULL};
+	th_cluster_t c;
+	char keys[PATH_MAX + 64], *out = NULL;
+	uint64_t total;
+	int64_t before;
+
+	ck_assert_int_eq(th_cl_init(&c, work, "disk"), 0);
+	ck_assert_int_eq(th_cl_make_files(&c, FILES, 1000, 40000, 14), 0);
+	sl_strlcpy(c.block_size, "16K", sizeof(c.block_size));
+	sl_strlcpy(
+		c.client_keys,
+		"block_cache = 0\nprefetch_depth = 0\nrequest_timeout = 2s\n",
+		sizeof(c.client_keys));
+	snprintf(keys, sizeof(keys),
+		 "disk_path = %.*s/nvme\ndisk_capacity = 64M\n", PATH_MAX - 64,
+		 c.dir);
+	sl_strlcpy(c.node_keys, keys, sizeof(c.node_keys));
+	th_cl_add_node(&c, NULL, NULL, 1);
+	ck_assert_int_eq(th_cl_write_conf(&c), 0);
+	ck_assert_int_eq(th_cl_node_start(&c, 0, no_ram), 0);
+	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	total = src_bytes(&c);
+
+	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	free(out);
+	assert_cached(&c, total, total);
+	assert_xattr(&c, 3, "1.00");
+	before = th_cl_sum(&c, READS);
+	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_cl_sum(&c, READS), before);
+
+	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
+	free(out);
+	assert_cached(&c, total, 0);
+	assert_xattr(&c, 3, "0.00");
+	before = th_cl_sum(&c, READ_BYTES);
+	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_cl_sum(&c, READ_BYTES) - before, (int64_t)total);
+	ck_assert_int_eq(th_cl_unmount(&c), 0);
+	th_cl_fini(&c);
+}
+END_TEST
+
+/*
  * A dataset larger than the cluster's capacity (two nodes of 1 MiB for
  * 2.3 MiB): the load stops short, exits 2 and says at what percentage.
  */
@@ -501,6 +551,7 @@ static Suite *load_suite(void)
 	tcase_add_test(tc, test_load_node_down);
 	tcase_add_test(tc, test_load_cancel_and_kill);
 	tcase_add_test(tc, test_load_short);
+	tcase_add_test(tc, test_load_disk);
 	suite_add_tcase(s, tc);
 	return s;
 }
