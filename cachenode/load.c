@@ -113,7 +113,6 @@ struct walk {
 	uint64_t next_progress;
 	uint64_t ev_blocks, ev_bytes; /* EVICT: what was dropped */
 	sl_qlink_t done;	      /* posted by the thread, last */
-	int joined;
 
 	/* Set before the thread starts, read-only after. */
 	char path[PR_MAX_PATH + 1];
@@ -792,7 +791,7 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now)
 	return next;
 }
 
-void cn_loads_stop(cn_server_t *s, int err)
+void cn_loads_stop(cn_server_t *s)
 {
 	cn_loads_t *l = s->loads;
 
@@ -806,7 +805,6 @@ void cn_loads_stop(cn_server_t *s, int err)
 		poll(&p, 1, WAIT_SLICE_MS);
 		cn_loads_poll(s, 0);
 	}
-	(void)err; /* the walks end with -ESHUTDOWN (walk_main) */
 }
 
 void cn_loads_destroy(cn_server_t *s, cn_loads_t **lp)
@@ -815,7 +813,7 @@ void cn_loads_destroy(cn_server_t *s, cn_loads_t **lp)
 
 	if (!l)
 		return;
-	cn_loads_stop(s, -ESHUTDOWN);
+	cn_loads_stop(s);
 	sl_inbox_destroy(&l->inbox);
 	free(l);
 	*lp = NULL;

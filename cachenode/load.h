@@ -49,8 +49,8 @@ void cn_handle_held(cn_server_t *s, const cn_addr_t *a, const void *body,
 uint64_t cn_loads_poll(cn_server_t *s, uint64_t now);
 
 /* Cancel every walk, wait for their threads and answer their requests
- * with err (-ESHUTDOWN): at stop, before the socket closes. */
-void cn_loads_stop(cn_server_t *s, int err);
+ * -ESHUTDOWN: at stop, before the socket closes. */
+void cn_loads_stop(cn_server_t *s);
 
 /* Walks running. */
 size_t cn_loads_count(const cn_loads_t *l);

@@ -77,7 +77,7 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
-	cn_loads_stop(s, -ESHUTDOWN);
+	cn_loads_stop(s);
 	/* Out of every etcd view now, not when the lease runs out. */
 	if (s->members)
 		sl_members_deregister(s->members);
