@@ -130,7 +130,9 @@ struct walk {
 	_Atomic int cancel; /* 1: a LOAD cancel; 2: the node stops */
 	_Atomic uint64_t files_done, files_total, bytes_done, bytes_total;
 	_Atomic uint64_t errors;
-	_Atomic int state; /* PR_LOAD_* */
+	_Atomic uint64_t all_bytes; /* every file's, owned or not */
+	_Atomic int state;	    /* PR_LOAD_* */
+	int listed_all; /* by the thread: the walk saw the whole prefix */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	      /* a probe answered */
@@ -434,6 +436,7 @@ static void visit_file(walk_t *w, const char *path, const sb_stat_t *st)
 	wfile_t *f = NULL;
 
 	atomic_fetch_add(&w->files_total, 1);
+	atomic_fetch_add(&w->all_bytes, st->size);
 	if (w->kind == W_LOAD) {
 		f = sl_xcalloc(1, sizeof(*f));
 		f->path = sl_xstrdup(path);
@@ -567,6 +570,7 @@ static void *walk_main(void *arg)
 	}
 	if (rc == 0)
 		rc = walk_tree(w);
+	w->listed_all = rc == 0 && !cancelled(w);
 	post_drops(w);
 	/* The blocks in flight come back before the walk ends, unless the
 	 * node stops (their replies are then -ESHUTDOWN anyway). */
@@ -657,6 +661,12 @@ static void walk_free(walk_t *w)
 	free(w);
 }
 
+void cn_server_recount(cn_server_t *s)
+{
+	cn_dsstats_recount(s->dss, s->tier, s->disk, s->ds, s->n_ds);
+	s->last_recount_ms = sl_now_ms();
+}
+
 /* w's thread posted its end: answer and forget it. */
 static void walk_end(cn_server_t *s, walk_t *w)
 {
@@ -687,6 +697,13 @@ static void walk_end(cn_server_t *s, walk_t *w)
 			atomic_load(&w->state) == PR_LOAD_SHORT ? ", short"
 								: "");
 	}
+	/* The gauges: a whole dataset's listing gives its size, and what
+	 * the walk changed shows at once. */
+	if (w->listed_all && !w->path[0])
+		cn_dsstats_walked(s->dss, w->ds->name,
+				  atomic_load(&w->files_total),
+				  atomic_load(&w->all_bytes));
+	cn_server_recount(s);
 	if (w->sender)
 		cn_sender_unref(w->sender);
 	for (size_t i = 0; i < l->n; i++)

@@ -50,6 +50,7 @@
 #define PEER_RCVHWM 256
 #define PEER_SNDHWM 4096
 #define SWEEP_MS    1000 /* forget idle peers at least this often */
+#define RECOUNT_MS  5000 /* the per-dataset gauges, this often */
 /* One incoming message, as the gate sees it before ZeroMQ keeps it:
  * PROTOCOL.md allows two frames, header and body; up to 4 still get
  * their -EBADMSG, more get the connection cut.  And the connections at
@@ -407,6 +408,10 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		goto out_err;
 	s->tiers = cn_tiering_new(s->tier, s->disk, &s->m);
 	cn_tiering_set_datasets(s->tiers, s->ds, s->n_ds);
+	s->dss = cn_dsstats_new();
+	cn_server_recount(s);
+	s->dss_hook = (cn_metrics_extra_t){cn_dsstats_emit, s->dss};
+	s->m.extra = &s->dss_hook;
 
 	if (open_socket(s, err, errlen) < 0 ||
 	    cn_membership_open(s, err, errlen) < 0)
@@ -583,6 +588,8 @@ int cn_server_run(cn_server_t *s)
 			rc = 0;
 		}
 		now = sl_now_ms();
+		if (now - s->last_recount_ms >= RECOUNT_MS)
+			cn_server_recount(s);
 		if (now - s->last_sweep_ms >= SWEEP_MS) {
 			cn_senders_sweep(s->senders);
 			s->last_sweep_ms = now;
@@ -675,6 +682,7 @@ int cn_server_destroy(cn_server_t **sp)
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
 	cn_loads_destroy(s, &s->loads);
+	cn_dsstats_destroy(&s->dss);
 	cn_nodemap_close(s);
 	cn_membership_close(s);
 	cn_backends_destroy(&s->backends);

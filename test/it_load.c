@@ -187,6 +187,32 @@ static void assert_cached(const th_cluster_t *c, uint64_t total, uint64_t held)
 	free(out);
 }
 
+/* The nodes' per-dataset gauges (STATS, the same as /metrics): the
+ * bytes of ds in tier, added up over the nodes, are want; every node
+ * knows the dataset's size and files. */
+static void assert_gauges(const th_cluster_t *c, const char *tier,
+			  uint64_t want, uint64_t total)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name),
+		 "sluice_dataset_cached_bytes{dataset=\"ds\",tier=\"%s\"}",
+		 tier);
+	ck_assert_int_eq(th_cl_sum(c, name), (int64_t)want);
+	for (int i = 0; i < c->n; i++) {
+		ck_assert_int_eq(
+			th_cl_node_value(c, i,
+					 "sluice_dataset_bytes{dataset="
+					 "\"ds\"}"),
+			(int64_t)total);
+		ck_assert_int_eq(
+			th_cl_node_value(c, i,
+					 "sluice_dataset_files{dataset="
+					 "\"ds\"}"),
+			FILES);
+	}
+}
+
 /* File i's user.sluice.cached is want; user.sluice.nodes names nodes of
  * the cluster; listxattr names both. */
 static void assert_xattr(const th_cluster_t *c, int i, const char *want)
@@ -260,6 +286,7 @@ START_TEST(test_load_epoch_evict)
 	/* What the nodes say they hold: all of it, and the hosts' shares
 	 * add up to it; every file's attribute says so. */
 	assert_cached(&c, total, total);
+	assert_gauges(&c, "ram", total, total);
 	for (int i = 0; i < FILES; i++)
 		assert_xattr(&c, i, "1.00");
 
@@ -283,6 +310,7 @@ START_TEST(test_load_epoch_evict)
 	ck_assert_msg(strstr(out, args), "%s", out);
 	free(out);
 	out = NULL;
+	assert_gauges(&c, "ram", 0, total);
 	before = th_cl_sum(&c, READ_BYTES);
 	reads = th_cl_sum(&c, READS);
 	ck_assert_int_eq(epoch(&c), 0);
@@ -506,6 +534,8 @@ START_TEST(test_load_disk)
 	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
 	free(out);
 	assert_cached(&c, total, total);
+	assert_gauges(&c, "disk", total, total);
+	assert_gauges(&c, "ram", 0, total);
 	assert_xattr(&c, 3, "1.00");
 	before = th_cl_sum(&c, READS);
 	ck_assert_int_eq(epoch(&c), 0);
@@ -514,6 +544,7 @@ START_TEST(test_load_disk)
 	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
 	free(out);
 	assert_cached(&c, total, 0);
+	assert_gauges(&c, "disk", 0, total);
 	assert_xattr(&c, 3, "0.00");
 	before = th_cl_sum(&c, READ_BYTES);
 	ck_assert_int_eq(epoch(&c), 0);
