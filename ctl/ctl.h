@@ -4,7 +4,7 @@
  * it (config, nodes, ring, ZeroMQ context) and one request/reply call.
  * sluicectl.c holds the small commands and main; load.c the dataset
  * walks (load, evict, the counts); datasets.c what they show (datasets,
- * dataset, locate).
+ * dataset, locate); plan.c the job order (plan).
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
@@ -68,6 +68,8 @@ const char *ctl_human(uint64_t v, char *buf, size_t cap);
 int ctl_cmd_datasets(ctl_t *c, int argc, char **argv);
 int ctl_cmd_dataset(ctl_t *c, int argc, char **argv);
 int ctl_cmd_locate(ctl_t *c, int argc, char **argv);
+/* plan JOBS.json (plan.c). */
+int ctl_cmd_plan(ctl_t *c, int argc, char **argv);
 /* Whether name is a dataset of the config (else a message): 1 or 0. */
 int ctl_known_dataset(ctl_t *c, const char *name);
 

@@ -69,6 +69,10 @@ static void usage(FILE *f)
 		"it\n"
 		"                  holds; --kubectl: the 'kubectl label node'\n"
 		"                  commands setting sluice.io/NAME=PERCENT\n"
+		"  plan JOBS.json  an order for queued jobs ([{name, dataset,\n"
+		"                  epochs}]) that reuses the cache: jobs of\n"
+		"                  one dataset back to back, the most cached\n"
+		"                  first; with the backend reads it saves\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -484,6 +488,8 @@ int main(int argc, char **argv)
 		rc = ctl_cmd_dataset(&c, argc - optind - 1, argv + optind + 1);
 	} else if (strcmp(cmd, "locate") == 0) {
 		rc = ctl_cmd_locate(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "plan") == 0) {
+		rc = ctl_cmd_plan(&c, argc - optind - 1, argv + optind + 1);
 	} else {
 		fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -38,7 +38,7 @@ static char work[PATH_MAX];
 /* sluicectl -c CONF ARGS (2>&1): its exit status, output in *out. */
 static int ctl(const th_cluster_t *c, const char *args, char **out)
 {
-	char cmd[PATH_MAX * 3];
+	char cmd[PATH_MAX * 5];
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
 
 	snprintf(cmd, sizeof(cmd), "%s/sluicectl -c %s %s 2>&1", c->build,
@@ -572,6 +572,60 @@ START_TEST(test_load_short)
 }
 END_TEST
 
+/*
+ * plan: one node whose RAM holds one of its two datasets, ds loaded: the
+ * queue slow, ds, slow, ds becomes ds, ds, slow, slow (the cached one
+ * first, each dataset's jobs together), and its estimate reads the
+ * backend once per dataset not cached where the queue's order reads
+ * each dataset every time it comes back.  Bad job files are refused.
+ */
+START_TEST(test_plan)
+{
+	th_cluster_t c;
+	char jobs[PATH_MAX + 16], args[PATH_MAX + 32], *out = NULL, *p;
+	static const char queue[] =
+		"[{\"name\": \"j1\", \"dataset\": \"slow\", \"epochs\": 2},\n"
+		" {\"name\": \"j2\", \"dataset\": \"ds\", \"epochs\": 1},\n"
+		" {\"name\": \"j3\", \"dataset\": \"slow\", \"epochs\": 1},\n"
+		" {\"name\": \"j4\", \"dataset\": \"ds\", \"epochs\": 3}]\n";
+	static const char bad[] =
+		"[{\"name\": \"j1\", \"dataset\": \"nosuch\", \"epochs\": 2}]";
+
+	cluster_with(&c, "plan", 1, 1, "ram_capacity = 4M\n");
+	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	free(out);
+	snprintf(jobs, sizeof(jobs), "%s/jobs.json", c.dir);
+	ck_assert_int_eq(th_write_file(jobs, queue, strlen(queue)), 0);
+	snprintf(args, sizeof(args), "plan %s", jobs);
+	ck_assert_int_eq(ctl(&c, args, &out), 0);
+	p = strstr(out, "\n1    j2 ");
+	ck_assert_msg(p && (p = strstr(p, "\n2    j4 ")) &&
+			      (p = strstr(p, "\n3    j1 ")) &&
+			      strstr(p, "\n4    j3 "),
+		      "%s", out);
+	/* slow read once against each dataset twice (both are the same
+	 * files, total bytes each). */
+	{
+		double planned = 0, queued = 0, mib = 1024.0 * 1024;
+		const char *e = strstr(out, "estimated backend reads: ");
+
+		ck_assert_msg(e && sscanf(e,
+					  "estimated backend reads: %lf MiB "
+					  "in this order, %lf MiB",
+					  &planned, &queued) == 2,
+			      "%s", out);
+		ck_assert_double_eq_tol(planned, src_bytes(&c) / mib, 0.06);
+		ck_assert_double_eq_tol(queued, 4 * src_bytes(&c) / mib, 0.06);
+	}
+	free(out);
+	ck_assert_int_eq(th_write_file(jobs, bad, strlen(bad)), 0);
+	ck_assert_int_eq(ctl(&c, args, &out), 1);
+	ck_assert_msg(strstr(out, "unknown dataset 'nosuch'"), "%s", out);
+	free(out);
+	th_cl_fini(&c);
+}
+END_TEST
+
 static Suite *load_suite(void)
 {
 	Suite *s = suite_create("it_load");
@@ -583,6 +637,7 @@ static Suite *load_suite(void)
 	tcase_add_test(tc, test_load_cancel_and_kill);
 	tcase_add_test(tc, test_load_short);
 	tcase_add_test(tc, test_load_disk);
+	tcase_add_test(tc, test_plan);
 	suite_add_tcase(s, tc);
 	return s;
 }
