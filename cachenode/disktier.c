@@ -814,3 +814,26 @@ void cn_disktier_destroy(cn_disktier_t **dp)
 	free(dt);
 	*dp = NULL;
 }
+
+struct each_arg {
+	void (*fn)(void *arg, uint32_t sig, size_t len);
+	void *arg;
+};
+
+static void each_one(sl_knode_t *n, void *arg)
+{
+	struct each_arg *a = arg;
+	dentry_t *e = sl_container_of(n, dentry_t, node);
+
+	if (e->counted)
+		a->fn(a->arg, e->sig, e->len);
+}
+
+void cn_disktier_foreach(cn_disktier_t *dt,
+			 void (*fn)(void *arg, uint32_t sig, size_t len),
+			 void *arg)
+{
+	struct each_arg a = {fn, arg};
+
+	sl_keymap_foreach(&dt->index, each_one, &a);
+}

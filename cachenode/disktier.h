@@ -158,6 +158,13 @@ typedef struct cn_disktier_info {
 
 void cn_disktier_info(const cn_disktier_t *dt, cn_disktier_info_t *out);
 
+/* fn(arg, the dataset's disk signature, data length) for every block the
+ * tier counts (on disk or being written): the per-dataset gauges.  Event
+ * thread. */
+void cn_disktier_foreach(cn_disktier_t *dt,
+			 void (*fn)(void *arg, uint32_t sig, size_t len),
+			 void *arg);
+
 /* The path of key's file below the tier's directory ("ab/..."), for
  * tests and tools: 0, or -ENAMETOOLONG when cap is too small. */
 int cn_disktier_block_path(sl_blockkey_t key, uint32_t sig, size_t len,

@@ -329,6 +329,42 @@ static void le_label(char *out, size_t cap, size_t i)
 		snprintf(out, cap, "%g", (double)lat_us[i] / 1e6);
 }
 
+/* The extra series into STATS: ctx is the foreach's callback. */
+struct foreach_ctx {
+	void (*fn)(void *arg, const char *name, uint64_t value);
+	void *arg;
+};
+
+static void foreach_extra(void *ctx, const char *family, const char *help,
+			  const char *name, uint64_t value)
+{
+	struct foreach_ctx *c = ctx;
+
+	(void)family;
+	(void)help;
+	c->fn(c->arg, name, value);
+}
+
+/* ... and into the exposition, a family's HELP and TYPE before its first
+ * sample. */
+struct render_ctx {
+	FILE *f;
+	char family[128];
+};
+
+static void render_extra(void *ctx, const char *family, const char *help,
+			 const char *name, uint64_t value)
+{
+	struct render_ctx *c = ctx;
+
+	if (strcmp(c->family, family) != 0) {
+		fprintf(c->f, "# HELP %s %s\n# TYPE %s gauge\n", family, help,
+			family);
+		snprintf(c->family, sizeof(c->family), "%s", family);
+	}
+	fprintf(c->f, "%s %llu\n", name, (unsigned long long)value);
+}
+
 void cn_metrics_foreach(cn_metrics_t *m,
 			void (*fn)(void *arg, const char *name, uint64_t value),
 			void *arg)
@@ -372,6 +408,11 @@ void cn_metrics_foreach(cn_metrics_t *m,
 		fn(arg, name,
 		   atomic_load_explicit(field_at(m, d->sum_off),
 					memory_order_relaxed));
+	}
+	if (m->extra) {
+		struct foreach_ctx c = {fn, arg};
+
+		m->extra->fn(m->extra->arg, foreach_extra, &c);
 	}
 }
 
@@ -432,6 +473,11 @@ char *cn_metrics_render(cn_metrics_t *m, size_t *len)
 						     memory_order_relaxed) /
 				1e9);
 		fprintf(f, "%s_count %llu\n", d->name, (unsigned long long)cum);
+	}
+	if (m->extra) {
+		struct render_ctx c = {.f = f};
+
+		m->extra->fn(m->extra->arg, render_extra, &c);
 	}
 	fclose(f);
 	*len = size;

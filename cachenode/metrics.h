@@ -125,7 +125,24 @@ typedef struct cn_metrics {
 	_Atomic uint64_t peer_reads_failed; /* ... with -ENODATA */
 	_Atomic uint64_t replicas_sent;	    /* REPLICATE hints sent */
 	_Atomic uint64_t replicas_received; /* copies pulled for one */
+	/* Labelled gauges another module keeps (cn_metrics_set_extra). */
+	struct cn_metrics_extra *extra;
 } cn_metrics_t;
+
+/*
+ * Series a module keeps itself (the per-dataset gauges, dsstats.h): at
+ * the end of the exposition and of STATS, fn(arg, emit, ctx) calls emit
+ * once per sample, family by family (family, its help, the sample's name
+ * with labels, its value; all gauges).  fn runs on the HTTP thread or the
+ * event thread and locks what it reads.  Set before the HTTP server
+ * starts; fn and arg outlive it.
+ */
+typedef void cn_metrics_emit_fn(void *ctx, const char *family, const char *help,
+				const char *name, uint64_t value);
+typedef struct cn_metrics_extra {
+	void (*fn)(void *arg, cn_metrics_emit_fn *emit, void *ctx);
+	void *arg;
+} cn_metrics_extra_t;
 
 void cn_metrics_init(cn_metrics_t *m);
 

@@ -333,6 +333,42 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key)
 	return cn_block_ref(b);
 }
 
+size_t cn_ramtier_drop(cn_ramtier_t *t, sl_blockkey_t key)
+{
+	sl_knode_t *n = sl_keymap_find(&t->index, key);
+	cn_block_t *b;
+	size_t len;
+
+	if (!n)
+		return 0;
+	b = sl_container_of(n, cn_block_t, node);
+	len = cn_block_len(b);
+	unindex(t, b, 0);
+	return len;
+}
+
+struct each_arg {
+	void (*fn)(void *arg, uint32_t tag, size_t len);
+	void *arg;
+};
+
+static void each_one(sl_knode_t *n, void *arg)
+{
+	struct each_arg *a = arg;
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
+
+	a->fn(a->arg, b->tag, cn_block_len(b));
+}
+
+void cn_ramtier_foreach(cn_ramtier_t *t,
+			void (*fn)(void *arg, uint32_t tag, size_t len),
+			void *arg)
+{
+	struct each_arg a = {fn, arg};
+
+	sl_keymap_foreach(&t->index, each_one, &a);
+}
+
 struct purge_arg {
 	cn_ramtier_t *t;
 	uint32_t tag;

@@ -115,6 +115,15 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key);
 /* Drop every cached block with tag (a dataset removed or changed).  Returns
  * how many left the index. */
 size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag);
+/* Drop key's block (EVICT: not an eviction, nothing is demoted); its
+ * memory goes with its last reference.  Returns its data length, or 0
+ * when it is not cached. */
+size_t cn_ramtier_drop(cn_ramtier_t *t, sl_blockkey_t key);
+/* fn(arg, tag, data length) for every cached block (the per-dataset
+ * gauges).  Event thread. */
+void cn_ramtier_foreach(cn_ramtier_t *t,
+			void (*fn)(void *arg, uint32_t tag, size_t len),
+			void *arg);
 
 /* The block's bytes and valid length.  Borrowed while a reference is held. */
 uint8_t *cn_block_data(cn_block_t *b);

@@ -35,6 +35,7 @@
 #include <zmq.h>
 
 #include "cachenode/gate.h"
+#include "cachenode/load.h"
 #include "cachenode/server_i.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -49,6 +50,7 @@
 #define PEER_RCVHWM 256
 #define PEER_SNDHWM 4096
 #define SWEEP_MS    1000 /* forget idle peers at least this often */
+#define RECOUNT_MS  5000 /* the per-dataset gauges, this often */
 /* One incoming message, as the gate sees it before ZeroMQ keeps it:
  * PROTOCOL.md allows two frames, header and body; up to 4 still get
  * their -EBADMSG, more get the connection cut.  And the connections at
@@ -76,6 +78,7 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
+	cn_loads_stop(s);
 	/* Out of every etcd view now, not when the lease runs out. */
 	if (s->members)
 		sl_members_deregister(s->members);
@@ -148,6 +151,15 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 		break;
 	case PR_OP_STATS:
 		cn_handle_stats(s, &a);
+		break;
+	case PR_OP_LOAD:
+		cn_handle_load(s, &a, body, len);
+		break;
+	case PR_OP_EVICT:
+		cn_handle_evict(s, &a, body, len);
+		break;
+	case PR_OP_HELD:
+		cn_handle_held(s, &a, body, len);
 		break;
 	default:
 		cn_reply_error(s, &a, -EOPNOTSUPP, "op %u (%s) not supported",
@@ -375,6 +387,11 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		goto out_err;
 	}
 	cn_ramtier_set_wake_fd(s->tier, s->wake_fd);
+	s->loads = cn_loads_new(&rc);
+	if (!s->loads) {
+		snprintf(err, errlen, "eventfd: %s", strerror(-rc));
+		goto out_err;
+	}
 	{
 		cn_sender_limits_t lim;
 
@@ -391,6 +408,10 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 		goto out_err;
 	s->tiers = cn_tiering_new(s->tier, s->disk, &s->m);
 	cn_tiering_set_datasets(s->tiers, s->ds, s->n_ds);
+	s->dss = cn_dsstats_new();
+	cn_server_recount(s);
+	s->dss_hook = (cn_metrics_extra_t){cn_dsstats_emit, s->dss};
+	s->m.extra = &s->dss_hook;
 
 	if (open_socket(s, err, errlen) < 0 ||
 	    cn_membership_open(s, err, errlen) < 0)
@@ -455,7 +476,7 @@ const sl_config_t *cn_server_config(const cn_server_t *s)
 typedef struct loop_items {
 	zmq_pollitem_t *v;
 	size_t cap;
-	int n, router, workers, wake, disk, hook, members, peers;
+	int n, router, workers, wake, disk, hook, members, peers, loads;
 } loop_items_t;
 
 static void loop_add(loop_items_t *li, int *slot, void *sock, int fd)
@@ -477,6 +498,7 @@ static void loop_build(cn_server_t *s, loop_items_t *li)
 	loop_add(li, &li->router, s->router, 0);
 	loop_add(li, &li->workers, NULL, cn_workers_fd(s->workers));
 	loop_add(li, &li->wake, NULL, s->wake_fd);
+	loop_add(li, &li->loads, NULL, cn_loads_fd(s->loads));
 	if (s->disk)
 		loop_add(li, &li->disk, NULL, cn_disktier_fd(s->disk));
 	if (s->hook_fd >= 0)
@@ -524,6 +546,7 @@ int cn_server_run(cn_server_t *s)
 		 * own. */
 		next = SL_MIN(cn_peers_expire(s->peers, now),
 			      cn_membership_tick(s, now));
+		next = SL_MIN(next, cn_loads_poll(s, now));
 		if (next != UINT64_MAX) {
 			long t = next > now ? (long)(next - now) : 0;
 
@@ -565,6 +588,8 @@ int cn_server_run(cn_server_t *s)
 			rc = 0;
 		}
 		now = sl_now_ms();
+		if (now - s->last_recount_ms >= RECOUNT_MS)
+			cn_server_recount(s);
 		if (now - s->last_sweep_ms >= SWEEP_MS) {
 			cn_senders_sweep(s->senders);
 			s->last_sweep_ms = now;
@@ -614,6 +639,8 @@ int cn_server_destroy(cn_server_t **sp)
 	end = (s->stopping ? s->drain_deadline_ms : sl_now_ms()) +
 	      STOP_GRACE_MS;
 	linger = (int)SL_MIN(ms_until(end), (unsigned)LINGER_MS);
+	if (s->router)
+		cn_loads_destroy(s, &s->loads);
 	/* Replies already queued get up to LINGER_MS to leave; terminating
 	 * the context releases every zero-copy block reference. */
 	if (s->router) {
@@ -654,6 +681,8 @@ int cn_server_destroy(cn_server_t **sp)
 	cn_senders_destroy(&s->senders);
 	cn_metacache_destroy(&s->meta);
 	cn_ramtier_destroy(&s->tier);
+	cn_loads_destroy(s, &s->loads);
+	cn_dsstats_destroy(&s->dss);
 	cn_nodemap_close(s);
 	cn_membership_close(s);
 	cn_backends_destroy(&s->backends);

@@ -28,7 +28,9 @@
 
 #include "cachenode/backend.h"
 #include "cachenode/disktier.h"
+#include "cachenode/dsstats.h"
 #include "cachenode/flight.h"
+#include "cachenode/load.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
 #include "cachenode/peers.h"
@@ -135,6 +137,10 @@ struct cn_server {
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
 	cn_senders_t *senders; /* what each sender has in flight */
+	cn_loads_t *loads;     /* LOAD and EVICT walks (load.h) */
+	cn_dsstats_t *dss;     /* per-dataset gauges (dsstats.h) */
+	cn_metrics_extra_t dss_hook;
+	uint64_t last_recount_ms;
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */
@@ -269,6 +275,9 @@ int cn_nodemap_open_disk(cn_server_t *s, char *err, size_t errlen);
 void cn_nodemap_close(cn_server_t *s);
 /* The dataset called name, or NULL.  Borrowed. */
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name);
+
+/* Count the datasets' cached bytes again (dsstats.h; load.c). */
+void cn_server_recount(cn_server_t *s);
 
 /* ---- membership.c ---------------------------------------------------------
  */

@@ -25,22 +25,7 @@
 #include "proto/proto.h"
 #include "proto/transport.h"
 
-typedef struct ctl_node {
-	char name[SL_NAME_MAX + 1];
-	char addr[SL_ADDR_MAX + 1];
-	uint32_t weight;
-	uint64_t ram_capacity; /* 0: not known (etcd) */
-} ctl_node_t;
-
-typedef struct ctl {
-	sl_config_t *conf;
-	ctl_node_t *nodes; /* the config's, or etcd's */
-	size_t n_nodes;
-	sl_ring_t *ring;
-	void *zctx;
-	int timeout_ms;
-	uint64_t next_id;
-} ctl_t;
+#include "ctl/ctl.h"
 
 static void usage(FILE *f)
 {
@@ -58,6 +43,36 @@ static void usage(FILE *f)
 		"  drain NODE [--grace T] [--no-wait]\n"
 		"                  take NODE out of placement; it answers its\n"
 		"                  peers for T (default 60s), then is drained\n"
+		"  load NAME [PATH...] [--parallel N] [--json]\n"
+		"                  warm dataset NAME (or its PATHs): each "
+		"node\n"
+		"                  fetches the blocks it owns, N at once\n"
+		"                  (default 8); a progress bar on a terminal,\n"
+		"                  a line every 5s otherwise, JSON lines with\n"
+		"                  --json; exit 0 all cached, 2 stopped short\n"
+		"                  by capacity or pin, 1 on errors, 130 on\n"
+		"                  Ctrl-C (the nodes stop too)\n"
+		"  evict NAME [PATH...]\n"
+		"                  drop dataset NAME's (or its PATHs') blocks\n"
+		"                  from RAM and disk on every node\n"
+		"  datasets [--json]\n"
+		"                  every dataset: backend, files, size, "
+		"cached\n"
+		"  dataset NAME [--json] [--interval MS]\n"
+		"                  one dataset: its config, what each node "
+		"owns\n"
+		"                  and holds, the nodes' hit ratios by tier "
+		"over\n"
+		"                  MS (default 1000)\n"
+		"  locate NAME [--json] [--kubectl]\n"
+		"                  per host, the bytes and fraction of NAME "
+		"it\n"
+		"                  holds; --kubectl: the 'kubectl label node'\n"
+		"                  commands setting sluice.io/NAME=PERCENT\n"
+		"  plan JOBS.json  an order for queued jobs ([{name, dataset,\n"
+		"                  epochs}]) that reuses the cache: jobs of\n"
+		"                  one dataset back to back, the most cached\n"
+		"                  first; with the backend reads it saves\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -67,15 +82,10 @@ static void usage(FILE *f)
 		"  -V, --version       print the version\n");
 }
 
-/*
- * One request/reply exchange with node idx, on a socket of its own so a
- * late reply from an earlier command never meets this one.  On success
- * *reply holds the reply (caller closes it with pr_msg_close) and the
- * reply's status is returned (0 or a negative errno from the node);
- * transport failures return -ETIMEDOUT or another negative errno.
- */
-static int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body,
-		    size_t len, pr_msg_t *reply)
+/* One socket per call: a late reply from an earlier command never meets
+ * this one. */
+int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body, size_t len,
+	     pr_msg_t *reply)
 {
 	pr_header_t h = {
 		.opcode = op,
@@ -468,10 +478,18 @@ int main(int argc, char **argv)
 		rc = cmd_ring(&c);
 	} else if (strcmp(cmd, "drain") == 0) {
 		rc = cmd_drain(&c, argc - optind - 1, argv + optind + 1);
-	} else if (strcmp(cmd, "load") == 0 || strcmp(cmd, "evict") == 0) {
-		fprintf(stderr, "sluicectl: '%s' is not implemented yet\n",
-			cmd);
-		rc = 2;
+	} else if (strcmp(cmd, "load") == 0) {
+		rc = ctl_cmd_load(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "evict") == 0) {
+		rc = ctl_cmd_evict(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "datasets") == 0) {
+		rc = ctl_cmd_datasets(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "dataset") == 0) {
+		rc = ctl_cmd_dataset(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "locate") == 0) {
+		rc = ctl_cmd_locate(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "plan") == 0) {
+		rc = ctl_cmd_plan(&c, argc - optind - 1, argv + optind + 1);
 	} else {
 		fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -9,7 +9,8 @@
  *   attr.c      attributes and STAT: lookup, forget, getattr
  *   dir.c       opendir, readdir(plus), releasedir; LIST into the dircache
  *   read.c      open, read (blocks, fetches, read-ahead), release
- *   readonly.c  the refusals (EROFS), xattrs, access, statfs, flush
+ *   readonly.c  the refusals (EROFS), access, statfs, flush
+ *   xattr.c     the extended attributes user.sluice.cached and .nodes
  *   wire.c      request bodies and reply conversion (wire.h)
  *
  * Operations run on libfuse's worker threads, any number at once; struct
@@ -181,15 +182,18 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi);
 void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
+/* ---- xattr.c ------------------------------------------------------------- */
+
+void fc_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void fc_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
 /* ---- readonly.c ---------------------------------------------------------- */
 
 void fc_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fc_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi);
 void fc_fs_statfs(fuse_req_t req, fuse_ino_t ino);
-void fc_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		    size_t size);
-void fc_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fc_fs_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void fc_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		   int to_set, struct fuse_file_info *fi);

@@ -49,25 +49,6 @@ void fc_fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-void fc_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		    size_t size)
-{
-	(void)ino;
-	(void)name;
-	(void)size;
-	/* The store keeps no extended attributes: none exists. */
-	fuse_reply_err(req, ENODATA);
-}
-
-void fc_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	(void)ino;
-	if (size == 0)
-		fuse_reply_xattr(req, 0);
-	else
-		fuse_reply_buf(req, NULL, 0);
-}
-
 void fc_fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	(void)ino;

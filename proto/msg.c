@@ -374,13 +374,63 @@ void pr_hello_free(pr_hello_t *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- LOAD progress --------------------------------------------------- */
+/* ---- LOAD ------------------------------------------------------------ */
+
+static int load_req_check(const pr_load_req_t *m)
+{
+	CHECK(target_check(&(pr_target_t){m->dataset, m->path}));
+	if (!m->load_id || m->parallel > PR_MAX_LOAD_PARALLEL ||
+	    m->cancel > 1 || m->n_skip > PR_MAX_LOAD_SKIP)
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->n_skip; i++)
+		CHECK(pr_check_sl_name(m->skip[i]));
+	return 0;
+}
+
+int pr_load_req_encode(pr_buf_t *b, const pr_load_req_t *m)
+{
+	CHECK(load_req_check(m));
+	pr_put_str(b, m->dataset);
+	pr_put_str(b, m->path);
+	pr_put_u64(b, m->load_id);
+	pr_put_u32(b, m->parallel);
+	pr_put_u8(b, m->cancel);
+	pr_put_u32(b, m->n_skip);
+	for (uint32_t i = 0; i < m->n_skip; i++)
+		pr_put_str(b, m->skip[i]);
+	return 0;
+}
+
+int pr_load_req_decode(pr_load_req_t *m, const void *buf, size_t len)
+{
+	pr_rd_t r;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	pr_rd_init(&r, buf, len);
+	pr_rd_str(&r, &m->dataset, pr_check_sl_name);
+	pr_rd_str(&r, &m->path, pr_check_path);
+	m->load_id = pr_rd_u64(&r);
+	m->parallel = pr_rd_u32(&r);
+	m->cancel = pr_rd_u8(&r);
+	m->n_skip = pr_rd_count(&r, PR_MAX_LOAD_SKIP, 2 + 1);
+	for (uint32_t i = 0; i < m->n_skip && !r.err; i++)
+		pr_rd_str(&r, &m->skip[i], pr_check_sl_name);
+	if (!r.err)
+		pr_rd_fail(&r, load_req_check(m));
+	rc = pr_rd_end(&r);
+	if (rc < 0)
+		memset(m, 0, sizeof(*m));
+	return rc;
+}
 
 static int load_check(const pr_load_progress_t *m)
 {
 	if (m->files_done > m->files_total || m->bytes_done > m->bytes_total)
 		return -EINVAL;
-	return 0;
+	if (m->state > PR_LOAD_SHORT)
+		return -EINVAL;
+	return pr_check_path(m->failed);
 }
 
 int pr_load_progress_encode(pr_buf_t *b, const pr_load_progress_t *m)
@@ -391,6 +441,8 @@ int pr_load_progress_encode(pr_buf_t *b, const pr_load_progress_t *m)
 	pr_put_u64(b, m->bytes_done);
 	pr_put_u64(b, m->bytes_total);
 	pr_put_u64(b, m->errors);
+	pr_put_u8(b, m->state);
+	pr_put_str(b, m->failed);
 	return 0;
 }
 
@@ -405,6 +457,8 @@ int pr_load_progress_decode(pr_load_progress_t *m, const void *buf, size_t len)
 	m->bytes_done = pr_rd_u64(&r);
 	m->bytes_total = pr_rd_u64(&r);
 	m->errors = pr_rd_u64(&r);
+	m->state = pr_rd_u8(&r);
+	pr_rd_str(&r, &m->failed, pr_check_path);
 	if (!r.err)
 		pr_rd_fail(&r, load_check(m));
 	rc = pr_rd_end(&r);
@@ -457,6 +511,31 @@ void pr_stats_free(pr_stats_t *m)
 		return;
 	free(m->items);
 	memset(m, 0, sizeof(*m));
+}
+
+/* ---- HELD ------------------------------------------------------------ */
+
+int pr_held_reply_encode(pr_buf_t *b, uint8_t held)
+{
+	if (held > 1)
+		return -EINVAL;
+	pr_put_u8(b, held);
+	return 0;
+}
+
+int pr_held_reply_decode(uint8_t *held, const void *buf, size_t len)
+{
+	pr_rd_t r;
+	int rc;
+
+	pr_rd_init(&r, buf, len);
+	*held = pr_rd_u8(&r);
+	if (!r.err && *held > 1)
+		pr_rd_fail(&r, -EBADMSG);
+	rc = pr_rd_end(&r);
+	if (rc < 0)
+		*held = 0;
+	return rc;
 }
 
 /* ---- EVICT ----------------------------------------------------------- */

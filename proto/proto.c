@@ -62,7 +62,7 @@ static const char *const op_names[PR_OP_MAX + 1] = {
 	[PR_OP_PREFETCH] = "PREFETCH",	 [PR_OP_LOAD] = "LOAD",
 	[PR_OP_STATS] = "STATS",	 [PR_OP_EVICT] = "EVICT",
 	[PR_OP_PEER_READ] = "PEER_READ", [PR_OP_DRAIN] = "DRAIN",
-	[PR_OP_REPLICATE] = "REPLICATE",
+	[PR_OP_REPLICATE] = "REPLICATE", [PR_OP_HELD] = "HELD",
 };
 
 int pr_op_known(unsigned op)

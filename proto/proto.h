@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     5
+#define PR_VERSION     6
 #define PR_HEADER_SIZE 48
 
 /* Limits: see PROTOCOL.md. */
@@ -55,8 +55,9 @@ typedef enum pr_op {
 	PR_OP_PEER_READ = 9,
 	PR_OP_DRAIN = 10,
 	PR_OP_REPLICATE = 11,
+	PR_OP_HELD = 12,
 } pr_op_t;
-#define PR_OP_MAX 11
+#define PR_OP_MAX 12
 
 /* Header flags. */
 #define PR_F_REPLY 0x0001u /* a reply (else a request) */
@@ -241,13 +242,34 @@ typedef struct pr_hello {
 	pr_hello_dataset_t *datasets;
 } pr_hello_t;
 
+/* LOAD: warm path of dataset with at most parallel block fetches at once
+ * on the node; load_id (not 0) names the load, so that a second LOAD
+ * with cancel set stops it; skip names nodes to treat as down (their
+ * blocks go to the next node of each preference list). */
+#define PR_MAX_LOAD_SKIP     16
+#define PR_MAX_LOAD_PARALLEL 256
+typedef struct pr_load_req {
+	pr_str_t dataset;
+	pr_str_t path; /* "" = the whole dataset */
+	uint64_t load_id;
+	uint32_t
+		parallel; /* 0..PR_MAX_LOAD_PARALLEL; 0: count, fetch nothing */
+	uint8_t cancel;	  /* 0 or 1 */
+	uint32_t n_skip;  /* <= PR_MAX_LOAD_SKIP */
+	pr_str_t skip[PR_MAX_LOAD_SKIP];
+} pr_load_req_t;
+
 /* LOAD progress (each reply; the last lacks PR_F_MORE). */
+#define PR_LOAD_RUNNING 0 /* more to come, or all loaded */
+#define PR_LOAD_SHORT	1 /* capacity or the pin policy stopped it */
 typedef struct pr_load_progress {
 	uint64_t files_done;
 	uint64_t files_total;
 	uint64_t bytes_done;
 	uint64_t bytes_total;
 	uint64_t errors;
+	uint8_t state;	 /* PR_LOAD_* */
+	pr_str_t failed; /* a path whose blocks failed, "" = none */
 } pr_load_progress_t;
 
 typedef struct pr_stats_item {
@@ -281,9 +303,12 @@ int pr_list_req_encode(pr_buf_t *b, const pr_list_req_t *m);
 int pr_list_reply_encode(pr_buf_t *b, const pr_list_reply_t *m);
 int pr_read_req_encode(pr_buf_t *b, const pr_read_req_t *m);
 int pr_hello_encode(pr_buf_t *b, const pr_hello_t *m);
+int pr_load_req_encode(pr_buf_t *b, const pr_load_req_t *m);
 int pr_load_progress_encode(pr_buf_t *b, const pr_load_progress_t *m);
 int pr_stats_encode(pr_buf_t *b, const pr_stats_t *m);
 int pr_evict_reply_encode(pr_buf_t *b, const pr_evict_reply_t *m);
+/* HELD's reply: whether the node holds the block (0 or 1). */
+int pr_held_reply_encode(pr_buf_t *b, uint8_t held);
 int pr_drain_req_encode(pr_buf_t *b, const pr_drain_req_t *m);
 /* An error reply's body: a human-readable message, truncated to
  * PR_MAX_ERRMSG. */
@@ -298,10 +323,12 @@ void pr_list_reply_free(pr_list_reply_t *m);
 int pr_read_req_decode(pr_read_req_t *m, const void *buf, size_t len);
 int pr_hello_decode(pr_hello_t *m, const void *buf, size_t len);
 void pr_hello_free(pr_hello_t *m);
+int pr_load_req_decode(pr_load_req_t *m, const void *buf, size_t len);
 int pr_load_progress_decode(pr_load_progress_t *m, const void *buf, size_t len);
 int pr_stats_decode(pr_stats_t *m, const void *buf, size_t len);
 void pr_stats_free(pr_stats_t *m);
 int pr_evict_reply_decode(pr_evict_reply_t *m, const void *buf, size_t len);
+int pr_held_reply_decode(uint8_t *held, const void *buf, size_t len);
 int pr_drain_req_decode(pr_drain_req_t *m, const void *buf, size_t len);
 int pr_errmsg_decode(pr_str_t *msg, const void *buf, size_t len);
 

@@ -385,6 +385,16 @@ int th_cl_same_file_in(const th_cluster_t *c, const char *sub, int i)
 	return same_bytes(a, b, 0);
 }
 
+int th_cl_same_file_of(const th_cluster_t *c, const char *dataset, int i)
+{
+	char a[PATH_MAX + 80], b[PATH_MAX + 80];
+
+	if (fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
+	    fmt(b, sizeof(b), "%s/%s/f%04d", c->mnt, dataset, i) < 0)
+		return 0;
+	return same_bytes(a, b, 1);
+}
+
 pid_t th_cl_loader_start(th_cluster_t *c, const char *sub, int epochs,
 			 int workers, int pace_ms)
 {

@@ -103,6 +103,9 @@ int th_cl_make_files_in(th_cluster_t *c, const char *sub, int n, size_t min,
 int th_cl_same_file(const th_cluster_t *c, int i, int uncached);
 /* The same for src/sub/f%04d (read through the mount). */
 int th_cl_same_file_in(const th_cluster_t *c, const char *sub, int i);
+/* Whether mnt/DATASET/f%04d (kernel pages dropped) equals src/f%04d: for
+ * another dataset of the config over the same files. */
+int th_cl_same_file_of(const th_cluster_t *c, const char *dataset, int i);
 
 /*
  * A PyTorch DataLoader (test/it_fuse_loader.py, workers processes) over

@@ -414,11 +414,14 @@ START_TEST(test_errors)
 	ck_assert_int_eq(th_client_list(cli, "d1", "", "zzz", 10, &lr, &r),
 			 -EINVAL);
 	th_reply_free(&r);
-	/* Unknown ops; ops this node does not do. */
+	/* Unknown ops; LOAD (served since protocol 6, it_load) without its
+	 * body. */
 	ck_assert_int_eq(th_client_call(cli, 42, NULL, 0, NULL), -EOPNOTSUPP);
 	ck_assert_int_eq(th_client_call(cli, 0, NULL, 0, NULL), -EOPNOTSUPP);
-	ck_assert_int_eq(th_client_call(cli, PR_OP_LOAD, NULL, 0, NULL),
+	ck_assert_int_eq(th_client_call(cli, PR_OP_MAX + 1, NULL, 0, NULL),
 			 -EOPNOTSUPP);
+	ck_assert_int_eq(th_client_call(cli, PR_OP_LOAD, NULL, 0, NULL),
+			 -EBADMSG);
 	/* A body where none is taken; bodies that do not decode. */
 	ck_assert_int_eq(th_client_call(cli, PR_OP_HELLO, "x", 1, NULL),
 			 -EBADMSG);

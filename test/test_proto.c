@@ -238,6 +238,8 @@ static void encode_sample(int k, pr_buf_t *b)
 		m.bytes_total = rnd();
 		m.bytes_done = m.bytes_total >> rndn(64);
 		m.errors = rndn(3);
+		m.state = (uint8_t)rndn(2);
+		m.failed = pr_str(rndn(2) ? "train/a.jpg" : "");
 		rc = pr_load_progress_encode(b, &m);
 		break;
 	}
@@ -521,12 +523,12 @@ START_TEST(test_header_roundtrip)
 			 .body_hash = 0x1122334455667788ULL,
 			 .generation = 0x0000018c0a0b0c0dULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	5,    PR_OP_LOAD, 0x07, 0x00,
-		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
-		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
-		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
-		0x88, 0x77, 0x66, 0x55, 0x44, 0x33,	  0x22, 0x11,
-		0x0d, 0x0c, 0x0b, 0x0a, 0x8c, 0x01,	  0,	0,
+		'S',  'L',  'I',  'C',	PR_VERSION, PR_OP_LOAD, 0x07, 0x00,
+		0x08, 0x07, 0x06, 0x05, 0x04,	    0x03,	0x02, 0x01,
+		0,    0,    0,	  0,	0xd4,	    0xc3,	0xb2, 0xa1,
+		0xd2, 0x04, 0,	  0,	0,	    0,		0,    0,
+		0x88, 0x77, 0x66, 0x55, 0x44,	    0x33,	0x22, 0x11,
+		0x0d, 0x0c, 0x0b, 0x0a, 0x8c,	    0x01,	0,    0,
 	};
 	uint8_t out[PR_HEADER_SIZE];
 	pr_header_t d;
@@ -786,16 +788,75 @@ START_TEST(test_body_roundtrip)
 		ck_assert_ptr_null(d.nodes);
 	}
 	{
-		pr_load_progress_t m = {1, 2, 3, 4, 5}, d;
+		pr_load_progress_t
+			m = {1, 2, 3, 4, 5, PR_LOAD_SHORT, pr_str("a/b")},
+			d;
 
 		ENCODE(pr_load_progress_encode, &m, &b);
-		ck_assert_int_eq(b.len, 40);
+		ck_assert_int_eq(b.len, 40 + 1 + 2 + 3);
 		ck_assert_int_eq(pr_load_progress_decode(&d, b.data, b.len), 0);
 		ck_assert_uint_eq(d.files_done, 1);
 		ck_assert_uint_eq(d.files_total, 2);
 		ck_assert_uint_eq(d.bytes_done, 3);
 		ck_assert_uint_eq(d.bytes_total, 4);
 		ck_assert_uint_eq(d.errors, 5);
+		ck_assert_uint_eq(d.state, PR_LOAD_SHORT);
+		assert_str_eq(d.failed, "a/b");
+		m.state = 2; /* no such state */
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_load_progress_encode(&b, &m), -EINVAL);
+	}
+	{
+		uint8_t held = 9;
+		static const uint8_t two = 2;
+
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_held_reply_encode(&b, 1), 0);
+		ck_assert_int_eq(b.len, 1);
+		ck_assert_int_eq(pr_held_reply_decode(&held, b.data, b.len), 0);
+		ck_assert_uint_eq(held, 1);
+		ck_assert_int_eq(pr_held_reply_encode(&b, 2), -EINVAL);
+		ck_assert_int_eq(pr_held_reply_decode(&held, &two, 1),
+				 -EBADMSG);
+		ck_assert_int_eq(pr_held_reply_decode(&held, b.data, 0),
+				 -EBADMSG);
+		ck_assert_str_eq(pr_op_name(PR_OP_HELD), "HELD");
+	}
+	{
+		pr_load_req_t m = {.dataset = pr_str("imagenet"),
+				   .path = pr_str("train"),
+				   .load_id = 7,
+				   .parallel = 4,
+				   .cancel = 1,
+				   .n_skip = 1,
+				   .skip = {pr_str("n2")}},
+			      d;
+
+		pr_buf_reset(&b);
+		ENCODE(pr_load_req_encode, &m, &b);
+		ck_assert_int_eq(pr_load_req_decode(&d, b.data, b.len), 0);
+		assert_str_eq(d.dataset, "imagenet");
+		assert_str_eq(d.path, "train");
+		ck_assert_uint_eq(d.load_id, 7);
+		ck_assert_uint_eq(d.parallel, 4);
+		ck_assert_uint_eq(d.cancel, 1);
+		ck_assert_uint_eq(d.n_skip, 1);
+		assert_str_eq(d.skip[0], "n2");
+		/* Refused both ways: no id, no parallelism, a bad node. */
+		m.load_id = 0;
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_load_req_encode(&b, &m), -EINVAL);
+		m.load_id = 7;
+		m.parallel = PR_MAX_LOAD_PARALLEL + 1;
+		ck_assert_int_eq(pr_load_req_encode(&b, &m), -EINVAL);
+		m.parallel = 0; /* a count: valid */
+		pr_buf_reset(&b);
+		ck_assert_int_eq(pr_load_req_encode(&b, &m), 0);
+		m.parallel = 4;
+		m.skip[0] = pr_str("..");
+		ck_assert_int_eq(pr_load_req_encode(&b, &m), -EINVAL);
+		ck_assert_int_eq(pr_load_req_decode(&d, b.data, b.len - 1),
+				 -EBADMSG);
 	}
 	{
 		pr_stats_item_t it[2] = {{pr_str("ram_hits"), 42},

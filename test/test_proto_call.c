@@ -217,7 +217,7 @@ START_TEST(test_wait_many)
 	void *s[3];
 	pr_call_t c[4];
 	pr_msg_t req[3], rep;
-	pr_load_progress_t lp = {1, 2, 3, 4, 0};
+	pr_load_progress_t lp = {1, 2, 3, 4, 0, PR_LOAD_RUNNING, {"", 0}};
 	pr_buf_t b;
 
 	fake_open(&f);
