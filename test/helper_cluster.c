@@ -389,8 +389,8 @@ int th_cl_same_file_of(const th_cluster_t *c, const char *dataset, int i)
 {
 	char a[PATH_MAX + 80], b[PATH_MAX + 80];
 
-	if (fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
-	    fmt(b, sizeof(b), "%s/%s/f%04d", c->mnt, dataset, i) < 0)
+	if (th_fmt(a, sizeof(a), "%s/f%04d", c->src, i) < 0 ||
+	    th_fmt(b, sizeof(b), "%s/%s/f%04d", c->mnt, dataset, i) < 0)
 		return 0;
 	return same_bytes(a, b, 1);
 }
