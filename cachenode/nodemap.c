@@ -402,6 +402,7 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	s->cfg = cfg;
 	s->node = n;
 	cn_membership_reload(s);
+	cn_server_reload_keys(s);
 	reload_disk(s, old_node);
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);

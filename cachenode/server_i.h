@@ -38,7 +38,9 @@
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
 #include "cachenode/workers.h"
+#include "cachenode/zap.h"
 #include "common/blockkey.h"
+#include "common/keys.h"
 #include "common/list.h"
 #include "common/members.h"
 #include "common/ring.h"
@@ -116,6 +118,8 @@ struct cn_server {
 	void *zctx;
 	void *router;
 	int gated; /* its endpoint is watched by the wire gate (gate.h) */
+	sl_keyring_t *keys; /* this node's CURVE keys (keys.h); off: none */
+	cn_zap_t *zap;	    /* security = curve: the allow-list; else NULL */
 	char endpoint[SL_ADDR_MAX + 1];
 	cn_workers_t *workers;
 	int wake_fd; /* stop requests and freed memory */
@@ -165,6 +169,12 @@ static inline sl_blockkey_t cn_group_key(const cn_dataset_t *ds,
 {
 	return sl_metakey_make(ds->name, path);
 }
+
+/* ---- server.c ------------------------------------------------------------ */
+
+/* After a reload swapped s->cfg: the new keys and allow-list (a key
+ * removed is refused and its connections closed).  Under CURVE only. */
+void cn_server_reload_keys(cn_server_t *s);
 
 /* ---- requests.c ---------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"
@@ -401,8 +402,13 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 	pr_msg_t m;
 	int rc;
 	char why[256];
+	sl_keyring_t *keys = sl_keyring_new(cfg, NULL, why, sizeof(why));
 
 	pr_msg_init(&m);
+	if (!keys) {
+		errf(err, errlen, "%s", why);
+		goto out;
+	}
 	if (n == 0) {
 		errf(err, errlen, "%s: no cache node to ask%s%s",
 		     cfg->path ? cfg->path : "config", tried[0] ? ": " : "",
@@ -412,7 +418,7 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 	for (size_t i = 0; i < n; i++) {
 		pr_header_t h = {.opcode = PR_OP_HELLO, .req_id = i + 1};
 
-		socks[i] = pr_dealer_open(ctx, addrs[i], &rc);
+		socks[i] = pr_dealer_open_keyed(ctx, addrs[i], keys, NULL, &rc);
 		if (!socks[i]) {
 			snprintf(why, sizeof(why), "cannot connect: %s",
 				 zmq_strerror(-rc));
@@ -462,6 +468,7 @@ out:
 		free(addrs[i]);
 	}
 	zmq_ctx_term(ctx);
+	sl_keyring_destroy(&keys);
 	free(addrs);
 	free(socks);
 	free(calls);

@@ -94,8 +94,18 @@ int th_cl_write_conf(const th_cluster_t *c)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "[cluster]\nname = itcl\nmodule_dir = %s\n%s\n\n", c->build,
+	fprintf(f, "[cluster]\nname = itcl\nmodule_dir = %s\n%s\n", c->build,
 		c->cluster_keys);
+	/* Nodes in network namespaces bind addresses other than loopback:
+	 * in the clear, said so (README, Security). */
+	for (int i = 0; i < c->n; i++) {
+		if (strncmp(c->node[i].ip, "127.", 4) != 0 &&
+		    !strstr(c->cluster_keys, "security")) {
+			fprintf(f, "security = none\n");
+			break;
+		}
+	}
+	fprintf(f, "\n");
 	for (int i = 0; i < c->n; i++)
 		if (c->node[i].listed)
 			fprintf(f, "[node %s]\naddr = %s\n%s\n\n",
