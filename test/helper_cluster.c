@@ -212,7 +212,11 @@ int th_cl_node_stop(th_cluster_t *c, int i, int sig, int timeout_ms)
 
 int64_t th_cl_node_value(const th_cluster_t *c, int i, const char *name)
 {
-	th_client_t *cl = th_client_new(c->node[i].addr, 5000);
+	th_client_t *cl = c->server_key[0]
+				  ? th_client_new_keyed(c->node[i].addr, 5000,
+							c->server_key, NULL,
+							c->client_secret)
+				  : th_client_new(c->node[i].addr, 5000);
 	uint64_t v = 0;
 	int rc;
 
