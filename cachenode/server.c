@@ -88,7 +88,7 @@ static void begin_stop(cn_server_t *s)
 static void refuse(cn_server_t *s, pr_msg_t *m, cn_sender_t *p, int err,
 		   const char *why)
 {
-	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0, NULL};
 
 	cn_request_begin(s, &a);
 	cn_reply_error(s, &a, err, "%s", why);
@@ -113,11 +113,12 @@ static int permitted(cn_server_t *s, const pr_msg_t *m)
 /* Serve request m of peer p (a message that is no reply). */
 static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 {
-	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0, NULL};
 	const void *body = pr_msg_body(m);
 	size_t len = pr_msg_body_len(m), raw;
 	int rc;
 
+	a.user = m->user;
 	cn_request_begin(s, &a);
 	if (!permitted(s, m)) {
 		atomic_fetch_add(&s->m.access_denied, 1);
@@ -151,13 +152,20 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 		return;
 	}
 	switch (m->h.opcode) {
-	case PR_OP_HELLO:
-		if (!s->hello)
+	case PR_OP_HELLO: {
+		uint8_t *mine; /* the datasets this key may see */
+
+		rc = cn_nodemap_hello_for(s, m->user, &mine, &raw);
+		if (!s->hello || rc < 0)
 			cn_reply_error(s, &a, -EMSGSIZE,
 				       "cluster map too large");
+		else if (mine)
+			cn_reply(s, &a, 0, mine, raw);
 		else
 			cn_reply(s, &a, 0, s->hello, s->hello_len);
+		free(mine);
 		break;
+	}
 	case PR_OP_STAT:
 	case PR_OP_LIST:
 	case PR_OP_READ:

@@ -449,6 +449,79 @@ START_TEST(test_loopback_default)
 }
 END_TEST
 
+/* Whether HELLO as key name sees dataset ds. */
+static int sees(const char *name, const char *ds)
+{
+	th_client_t *c = client(name, TIMEOUT);
+	pr_hello_t h;
+	th_reply_t r;
+	int found = 0;
+
+	ck_assert_int_eq(th_client_hello(c, &h, &r), 0);
+	for (uint32_t i = 0; i < h.n_datasets; i++)
+		found |= h.datasets[i].name.len == strlen(ds) &&
+			 memcmp(h.datasets[i].name.ptr, ds, strlen(ds)) == 0;
+	pr_hello_free(&h);
+	th_reply_free(&r);
+	th_client_destroy(&c);
+	return found;
+}
+
+/* [dataset d2] allow = alice: bob does not see it, and every request of
+ * his for it is refused EACCES; alice sees it and reads it. */
+START_TEST(test_dataset_allow)
+{
+	char extra[512], p[512];
+	th_client_t *c;
+	th_stat_t st;
+	pr_list_reply_t lr;
+	th_reply_t r;
+	uint8_t buf[256];
+	uint64_t denied0;
+	int refused = 0, tries = 0;
+
+	tpath(p, sizeof(p), "data2");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	tpath(p, sizeof(p), "data2/g.txt");
+	ck_assert_int_eq(th_write_file(p, "only for alice\n", 15), 0);
+	snprintf(extra, sizeof(extra),
+		 "\n[dataset d2]\nbackend = posix\nuri = file://%s/data2\n"
+		 "allow = alice\n",
+		 tmp);
+	write_conf("security = curve", endpoint, extra);
+	start_node();
+	ck_assert(sees("alice", "d2"));
+	ck_assert(sees("alice", "d1"));
+	ck_assert(!sees("bob", "d2"));
+	ck_assert(sees("bob", "d1"));
+	denied0 = stat_value("sluice_access_denied_total");
+	c = client("bob", TIMEOUT);
+	for (int i = 0; i < ATTEMPTS; i++) {
+		tries += 3;
+		refused += th_client_stat(c, "d2", "g.txt", &st) == -EACCES;
+		refused +=
+			th_client_list(c, "d2", "", "", 10, &lr, &r) == -EACCES;
+		th_reply_free(&r);
+		refused += th_client_read(c, "d2", "g.txt", "", 0, 0, 0, buf,
+					  sizeof(buf)) == -EACCES;
+	}
+	ck_assert_int_eq(refused, tries);
+	ck_assert_int_eq(th_client_read(c, "d1", "f.bin", "", 0, 0, 16, buf,
+					sizeof(buf)),
+			 16);
+	th_client_destroy(&c);
+	ck_assert_uint_eq(stat_value("sluice_access_denied_total") - denied0,
+			  (uint64_t)tries);
+	c = client("alice", TIMEOUT);
+	ck_assert_int_eq(
+		th_client_read(c, "d2", "g.txt", "", 0, 0, 0, buf, sizeof(buf)),
+		15);
+	ck_assert_mem_eq(buf, "only for alice\n", 15);
+	th_client_destroy(&c);
+	ck_assert(th_proc_alive(node));
+}
+END_TEST
+
 /* Whether any of the secrets is in text[0..len). */
 static int leaks(const char *text, size_t len)
 {
@@ -566,6 +639,7 @@ int main(void)
 	tcase_add_test(tc, test_sighup_removes_a_key);
 	tcase_add_test(tc, test_loopback_default);
 	tcase_add_test(tc, test_credentials_stay_secret);
+	tcase_add_test(tc, test_dataset_allow);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-security"});
 }

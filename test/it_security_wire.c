@@ -9,6 +9,7 @@
  * and thousands with security = none (so the check can fail).
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,8 +82,23 @@ static void curve_cluster(th_cluster_t *c)
 		0);
 }
 
-/* Through the mount with alice's key: the bytes of the source; the two
- * nodes hand each block's second copy on over CURVE. */
+/* Whether the mount root lists name. */
+static int root_has(const th_cluster_t *c, const char *name)
+{
+	DIR *d = opendir(c->mnt);
+	struct dirent *e;
+	int found = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		found |= strcmp(e->d_name, name) == 0;
+	closedir(d);
+	return found;
+}
+
+/* Through the mount with alice's key: the bytes of the source, and not
+ * the dataset only bob may see; the two nodes hand each block's second
+ * copy on over CURVE. */
 START_TEST(test_mount_over_curve)
 {
 	th_cluster_t c;
@@ -92,12 +108,27 @@ START_TEST(test_mount_over_curve)
 	ck_assert_int_eq(th_cl_make_files(&c, FILES, 1000, 150000, 7), 0);
 	curve_cluster(&c);
 	sl_strlcpy(c.dataset_keys, "replicas = 2\n", sizeof(c.dataset_keys));
+	/* A dataset for bob only: not in alice's mount root. */
+	snprintf(c.sections, sizeof(c.sections),
+		 "[dataset hidden]\nbackend = posix\nuri = file://%.200s\n"
+		 "allow = bob\n",
+		 c.src);
 	for (int i = 0; i < 2; i++)
 		th_cl_add_node(&c, NULL, NULL, 1);
 	ck_assert_int_eq(th_cl_write_conf(&c), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(th_cl_node_start(&c, i, NULL), 0);
 	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(root_has(&c, "ds"), 1);
+	ck_assert_int_eq(root_has(&c, "hidden"), 0);
+	{
+		char p[PATH_MAX + 16];
+		struct stat st;
+
+		snprintf(p, sizeof(p), "%s/hidden", c.mnt);
+		ck_assert_int_eq(stat(p, &st), -1);
+		ck_assert_int_eq(errno, ENOENT);
+	}
 	for (int i = 0; i < FILES; i++)
 		ck_assert_msg(th_cl_same_file(&c, i, 1), "file %d differs", i);
 	for (int t = 0; t < 100 && copies < FILES; t++) {
