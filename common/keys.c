@@ -3,9 +3,9 @@
  * CurveZMQ key files and keyrings (see keys.h).  A key file holds one key
  * as ZeroMQ writes it, 40 characters of Z85 and a newline, so that an
  * operator can compare keys by eye and copy a public key into a Secret or
- * a ConfigMap as text.  Secret key files are opened with O_NOFOLLOW and
- * checked on the open descriptor (fstat), so that the mode judged is the
- * mode of the file read.
+ * a ConfigMap as text.  Secret key files are checked on the open
+ * descriptor (fstat), so that the mode judged is the mode of the file
+ * read, wherever a symbolic link (a Kubernetes Secret volume's) led.
  */
 #include "common/keys.h"
 
@@ -104,7 +104,7 @@ static int read_key(int fd, const char *path, char *z85, char *err,
 
 static int open_key(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		int e = errno;
