@@ -11,6 +11,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,39 @@ static void curve_cluster(th_cluster_t *c)
 		0);
 }
 
+/* src/escape: a symbolic link out of the dataset's root, to a file
+ * beside it. */
+static void escape_link(th_cluster_t *c)
+{
+	char p[PATH_MAX + 16], t[PATH_MAX + 16];
+
+	snprintf(t, sizeof(t), "%s/outside", c->dir);
+	ck_assert_int_eq(th_write_file(t, "not in the dataset\n", 19), 0);
+	snprintf(p, sizeof(p), "%s/escape", c->src);
+	ck_assert_int_eq(symlink("../outside", p), 0);
+}
+
+/* Through the mount, the link is neither listed nor followed: ENOENT, as
+ * for a name the listing lacks (a raw STAT of it is refused EACCES by the
+ * node: it_cachenode). */
+static void escape_refused(const th_cluster_t *c)
+{
+	char p[PATH_MAX + 16];
+	struct stat st;
+	DIR *d = opendir(c->data);
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		ck_assert_str_ne(e->d_name, "escape");
+	closedir(d);
+	snprintf(p, sizeof(p), "%s/escape", c->data);
+	ck_assert_int_eq(stat(p, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(open(p, O_RDONLY), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+
 /* Whether the mount root lists name. */
 static int root_has(const th_cluster_t *c, const char *name)
 {
@@ -106,6 +140,7 @@ START_TEST(test_mount_over_curve)
 
 	ck_assert_int_eq(th_cl_init(&c, work, "mount"), 0);
 	ck_assert_int_eq(th_cl_make_files(&c, FILES, 1000, 150000, 7), 0);
+	escape_link(&c);
 	curve_cluster(&c);
 	sl_strlcpy(c.dataset_keys, "replicas = 2\n", sizeof(c.dataset_keys));
 	/* A dataset for bob only: not in alice's mount root. */
@@ -131,6 +166,7 @@ START_TEST(test_mount_over_curve)
 	}
 	for (int i = 0; i < FILES; i++)
 		ck_assert_msg(th_cl_same_file(&c, i, 1), "file %d differs", i);
+	escape_refused(&c);
 	for (int t = 0; t < 100 && copies < FILES; t++) {
 		copies = th_cl_sum(&c,
 				   "sluice_replicas_total{dir=\"received\"}");
