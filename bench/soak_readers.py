@@ -5,7 +5,8 @@
 usage: soak_readers.py MOUNT_DIR SOURCE_DIR DURATION_S FUSE_PID NODE_PIDS_FILE
 
 64 threads read random whole files from MOUNT_DIR for DURATION_S seconds
-and compare each with its source; every 10 s the RSS of the client (its
+and compare each with its source, dropping its pages from the kernel's
+cache after each read (so that reads reach the client and the nodes); every 10 s the RSS of the client (its
 supervisor and worker processes) and of the nodes (the PIDs the file
 names now, summed) is sampled.  Prints one line per sample, then the
 summary: reads, read errors, and first/last minute mean and peak RSS.
@@ -69,6 +70,10 @@ def main():
             try:
                 with open(os.path.join(mnt, n), "rb") as f:
                     ok = f.read() == want[n]
+                    # Out of the page cache, so that the next read of it
+                    # reaches the client and, past its cache, the nodes.
+                    os.posix_fadvise(f.fileno(), 0, 0,
+                                     os.POSIX_FADV_DONTNEED)
                 why = "bytes differ"
             except OSError as e:
                 ok, why = False, str(e)
