@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,20 +42,6 @@ struct sl_keyring {
 	char fallback[SL_KEY_Z85_LEN + 1];
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* One Z85 key: 40 characters that decode. */
 static int z85_ok(const char *z85)
 {
@@ -80,7 +65,7 @@ static int read_key(int fd, const char *path, char *z85, char *err,
 		if (r < 0) {
 			int e = errno;
 
-			set_err(err, errlen, "%s: cannot read: %s", path,
+			sl_errf(err, errlen, "%s: cannot read: %s", path,
 				strerror(e));
 			return -e;
 		}
@@ -92,7 +77,7 @@ static int read_key(int fd, const char *path, char *z85, char *err,
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len != SL_KEY_Z85_LEN || strlen(buf) != len || !z85_ok(buf)) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: not a CURVE key (expected %d characters of Z85, "
 			"as sluicectl keygen writes)",
 			path, SL_KEY_Z85_LEN);
@@ -109,7 +94,7 @@ static int open_key(const char *path, char *err, size_t errlen)
 	if (fd < 0) {
 		int e = errno;
 
-		set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		sl_errf(err, errlen, "%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
 	return fd;
@@ -136,11 +121,11 @@ int sl_keys_read_secret(const char *path, char *secret, char *public_key,
 		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(-rc));
+		sl_errf(err, errlen, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: a secret key with mode %04o is refused: group "
 			"and others must have no access (chmod 600 %s)",
 			path, (unsigned)(st.st_mode & 07777), path);
@@ -149,7 +134,7 @@ int sl_keys_read_secret(const char *path, char *secret, char *public_key,
 	}
 	rc = read_key(fd, path, secret, err, errlen);
 	if (rc == 0 && zmq_curve_public(public_key, secret) < 0) {
-		set_err(err, errlen, "%s: %s", path, zmq_strerror(zmq_errno()));
+		sl_errf(err, errlen, "%s: %s", path, zmq_strerror(zmq_errno()));
 		rc = -EINVAL;
 	}
 out:
@@ -167,7 +152,7 @@ static int write_new(const char *path, mode_t mode, const char *text, char *err,
 
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "%s: cannot create: %s", path,
+		sl_errf(err, errlen, "%s: cannot create: %s", path,
 			strerror(-rc));
 		return rc;
 	}
@@ -187,7 +172,7 @@ static int write_new(const char *path, mode_t mode, const char *text, char *err,
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0) {
-		set_err(err, errlen, "%s: cannot write: %s", path,
+		sl_errf(err, errlen, "%s: cannot write: %s", path,
 			strerror(-rc));
 		unlink(path);
 	}
@@ -202,18 +187,18 @@ int sl_keys_generate(const char *dir, const char *name, char *err,
 	int rc;
 
 	if (!sl_name_valid(name)) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"invalid key name '%s' (use 1 to %d of A-Z a-z 0-9 . "
 			"_ -)",
 			name, SL_NAME_MAX);
 		return -EINVAL;
 	}
 	if (!zmq_has("curve")) {
-		set_err(err, errlen, "this libzmq was built without CURVE");
+		sl_errf(err, errlen, "this libzmq was built without CURVE");
 		return -ENOTSUP;
 	}
 	if (zmq_curve_keypair(pub, sec) < 0) {
-		set_err(err, errlen, "zmq_curve_keypair: %s",
+		sl_errf(err, errlen, "zmq_curve_keypair: %s",
 			zmq_strerror(zmq_errno()));
 		return -EIO;
 	}
@@ -223,12 +208,12 @@ int sl_keys_generate(const char *dir, const char *name, char *err,
 			     name) >= sizeof(pub_path) ||
 	    (size_t)snprintf(sec_path, sizeof(sec_path), "%s/%s.key", dir,
 			     name) >= sizeof(sec_path)) {
-		set_err(err, errlen, "%s: path too long", dir);
+		sl_errf(err, errlen, "%s: path too long", dir);
 		rc = -ENAMETOOLONG;
 		goto out;
 	}
 	if (access(pub_path, F_OK) == 0) {
-		set_err(err, errlen, "%s: exists already (remove it first)",
+		sl_errf(err, errlen, "%s: exists already (remove it first)",
 			pub_path);
 		rc = -EEXIST;
 		goto out;
@@ -294,7 +279,7 @@ int sl_keys_check_exposure(const sl_config_t *cfg, const sl_node_conf_t *n,
 	}
 	if (!what)
 		return 0;
-	set_err(err, errlen,
+	sl_errf(err, errlen,
 		"%s: [node %s] %s %s is not a loopback address, and the "
 		"cluster has no keys: without [cluster] security = curve "
 		"(keys: sluicectl keygen) a node serves only on loopback, so "
@@ -317,7 +302,7 @@ sl_keyring_t *sl_keyring_new(const sl_config_t *cfg, const char *self,
 		return k;
 	k->on = 1;
 	if (!zmq_has("curve")) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"security = curve, but this libzmq was built "
 			"without CURVE (zmq_has(\"curve\") is false)");
 		goto out_err;
@@ -327,7 +312,7 @@ sl_keyring_t *sl_keyring_new(const sl_config_t *cfg, const char *self,
 
 		own = n ? n->secret_key : NULL;
 		if (!own) {
-			set_err(err, errlen,
+			sl_errf(err, errlen,
 				"%s: security = curve, but [node %s] has no "
 				"secret_key",
 				cfg->path, self);
@@ -336,7 +321,7 @@ sl_keyring_t *sl_keyring_new(const sl_config_t *cfg, const char *self,
 	} else {
 		own = cfg->client.secret_key;
 		if (!own) {
-			set_err(err, errlen,
+			sl_errf(err, errlen,
 				"%s: security = curve, but [client] has no "
 				"secret_key",
 				cfg->path);
