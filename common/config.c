@@ -156,20 +156,6 @@ typedef struct parser {
 	int membership_line, etcd_line; /* where they were set, or 0 */
 } parser_t;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -186,13 +172,13 @@ static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (p->label[0] && key)
-		set_err(p->err, p->errlen, "%s:%d: %s %s: %s", p->file, line,
+		sl_errf(p->err, p->errlen, "%s:%d: %s %s: %s", p->file, line,
 			p->label, key, msg);
 	else if (p->label[0] || key)
-		set_err(p->err, p->errlen, "%s:%d: %s: %s", p->file, line,
+		sl_errf(p->err, p->errlen, "%s:%d: %s: %s", p->file, line,
 			p->label[0] ? p->label : key, msg);
 	else
-		set_err(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
+		sl_errf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	return -EINVAL;
 }
 
@@ -1031,7 +1017,7 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 	if (!f) {
 		int e = errno;
 
-		set_err(err, errlen, "%s: cannot open: %s", path,
+		sl_errf(err, errlen, "%s: cannot open: %s", path,
 			strerror_r(e, ebuf, sizeof(ebuf)));
 		goto out;
 	}
@@ -1039,12 +1025,12 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 	if (ferror(f)) {
 		int e = errno;
 
-		set_err(err, errlen, "%s: cannot read: %s", path,
+		sl_errf(err, errlen, "%s: cannot read: %s", path,
 			strerror_r(e, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: larger than %u bytes: not a cluster configuration",
 			path, CONFIG_FILE_MAX);
 		goto out;
@@ -1056,7 +1042,7 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 
 		for (const char *q = buf; q < nul; q++)
 			line += *q == '\n';
-		set_err(err, errlen, "%s:%d: NUL byte in the file", path, line);
+		sl_errf(err, errlen, "%s:%d: NUL byte in the file", path, line);
 		goto out;
 	}
 	c = sl_config_parse(buf, path, err, errlen);
@@ -1120,18 +1106,18 @@ int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
 	sl_node_conf_t *n;
 
 	if (c->membership != SL_MEMBERSHIP_ETCD) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: --addr needs membership = etcd (a static node is "
 			"a [node %s] section)",
 			c->path, name);
 		return -EINVAL;
 	}
 	if (!sl_name_valid(name)) {
-		set_err(err, errlen, "invalid node name '%s'", name);
+		sl_errf(err, errlen, "invalid node name '%s'", name);
 		return -EINVAL;
 	}
 	if (sl_config_node(c, name)) {
-		set_err(err, errlen, "%s: [node %s] is in the file already",
+		sl_errf(err, errlen, "%s: [node %s] is in the file already",
 			c->path, name);
 		return -EINVAL;
 	}
