@@ -365,6 +365,8 @@ void cn_server_reload_keys(cn_server_t *s)
 	sl_keyring_t *k;
 	int removed;
 
+	if ((s->cfg->security == SL_SECURITY_CURVE) != (s->zap != NULL))
+		sl_warn("reload: security changes take effect on restart");
 	if (!s->zap)
 		return;
 	/* Peer sockets opened from now on use the new node keys. */
