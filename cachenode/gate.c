@@ -273,12 +273,14 @@ static int frame_ok(gconn_t *c, uint64_t size)
 {
 	const cn_gate_limits_t *lim = &c->w->lim;
 
+	/* Under CURVE a frame is a handshake command or a MESSAGE command
+	 * (which libzmq may flag as a command or not) boxing one message
+	 * part: each is bounded alone, by the larger plaintext. */
+	if (lim->curve)
+		return size <= SL_MAX(lim->max_bytes, lim->max_command) +
+				       CN_GATE_CURVE_OVERHEAD;
 	if (c->flags & F_COMMAND)
-		return size <=
-		       lim->max_command +
-			       (lim->curve ? CN_GATE_CURVE_OVERHEAD : 0);
-	if (lim->curve) /* each frame is one encrypted message part */
-		return size <= lim->max_bytes + CN_GATE_CURVE_OVERHEAD;
+		return size <= lim->max_command;
 	c->frames++;
 	c->bytes += size;
 	if (c->frames > lim->max_frames || c->bytes > lim->max_bytes)

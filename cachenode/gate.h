@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "cachenode/metrics.h"
+#include "common/keys.h"
 
 typedef struct cn_gate_limits {
 	uint32_t max_frames;  /* frames of one message */
@@ -31,10 +32,8 @@ typedef struct cn_gate_limits {
 	int curve;	      /* the CURVE mechanism, not NULL */
 } cn_gate_limits_t;
 
-/* What CURVE adds to a frame it encrypts: the MESSAGE command's name,
- * its nonce, the box's MAC and the inner flags byte (RFC 26), with room
- * to spare. */
-#define CN_GATE_CURVE_OVERHEAD 64
+/* What CURVE adds to a frame it encrypts (common/keys.h). */
+#define CN_GATE_CURVE_OVERHEAD SL_KEYS_CURVE_OVERHEAD
 
 /*
  * Watch connections accepted on endpoint ("tcp://HOST:PORT" with a port,

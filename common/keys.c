@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,23 @@ int sl_keyring_add(sl_keyring_t *k, const char *name, const char *addr,
 	return 0;
 }
 
+/* ZMQ_MAXMSGSIZE counts a frame as it travels, so under CURVE with its
+ * box around it: a limit set for the plaintext grows by the box. */
+static int widen_maxmsg(void *sock)
+{
+	int64_t v = -1;
+	size_t len = sizeof(v);
+
+	if (zmq_getsockopt(sock, ZMQ_MAXMSGSIZE, &v, &len) < 0)
+		return -zmq_errno();
+	if (v < 0)
+		return 0;
+	v += SL_KEYS_CURVE_OVERHEAD;
+	return zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &v, sizeof(v)) < 0
+		       ? -zmq_errno()
+		       : 0;
+}
+
 int sl_keyring_client(const sl_keyring_t *k, void *sock, const char *name,
 		      const char *addr)
 {
@@ -430,7 +448,7 @@ int sl_keyring_client(const sl_keyring_t *k, void *sock, const char *name,
 	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k->secret,
 			   SL_KEY_Z85_LEN + 1) < 0)
 		return -zmq_errno();
-	return 0;
+	return widen_maxmsg(sock);
 }
 
 int sl_keyring_server(const sl_keyring_t *k, void *sock)
@@ -445,5 +463,5 @@ int sl_keyring_server(const sl_keyring_t *k, void *sock)
 	    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN,
 			   strlen(ZAP_DOMAIN)) < 0)
 		return -zmq_errno();
-	return 0;
+	return widen_maxmsg(sock);
 }

@@ -17,6 +17,10 @@
 #include "common/config.h"
 
 #define SL_KEY_Z85_LEN 40 /* a 32-byte key in Z85 text */
+/* What CURVE adds to each frame it encrypts: the MESSAGE command's name,
+ * its nonce, the box's MAC and the inner flags byte (RFC 26: 33 bytes),
+ * with room to spare. */
+#define SL_KEYS_CURVE_OVERHEAD 64
 
 /*
  * Write a new key pair as dir/name.key (mode 0600) and dir/name.pub
@@ -92,7 +96,8 @@ int sl_keyring_add(sl_keyring_t *k, const char *name, const char *addr,
 		   const char *z85);
 
 /*
- * Make sock (not connected yet) a CURVE client of the node called name
+ * Make sock (not connected yet, its ZMQ_MAXMSGSIZE already set: it grows
+ * by SL_KEYS_CURVE_OVERHEAD) a CURVE client of the node called name
  * (or, when name is NULL or unknown, the node at addr; failing both, the
  * key of [node-defaults], which etcd's nodes share): 0 (nothing to do
  * without CURVE), or -ENOKEY when the keyring has no key for that node.
@@ -100,8 +105,9 @@ int sl_keyring_add(sl_keyring_t *k, const char *name, const char *addr,
 int sl_keyring_client(const sl_keyring_t *k, void *sock, const char *name,
 		      const char *addr);
 
-/* Make sock (not bound yet) a CURVE server with the keyring's secret key,
- * its ZAP domain "sluice": 0, or -errno.  Nothing without CURVE. */
+/* Make sock (not bound yet; ZMQ_MAXMSGSIZE grows as for a client) a
+ * CURVE server with the keyring's secret key, its ZAP domain "sluice":
+ * 0, or -errno.  Nothing without CURVE. */
 int sl_keyring_server(const sl_keyring_t *k, void *sock);
 
 #endif

@@ -187,18 +187,20 @@ void *pr_dealer_open_keyed(void *ctx, const char *addr,
 
 	if (!s)
 		goto out_err;
+	if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) <
+		    0 ||
+	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0)
+		goto out_err;
+	/* After ZMQ_MAXMSGSIZE, which CURVE widens by its box. */
 	rc = sl_keyring_client(keys, s, name, addr);
 	if (rc < 0) {
 		zmq_close(s);
 		*err = rc;
 		return NULL;
 	}
-	if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
-	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) <
-		    0 ||
-	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-	    zmq_connect(s, addr) < 0)
+	if (zmq_connect(s, addr) < 0)
 		goto out_err;
 	return s;
 out_err:

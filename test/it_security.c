@@ -417,6 +417,28 @@ START_TEST(test_sighup_removes_a_key)
 }
 END_TEST
 
+/* The wire gate under CURVE: a request of the largest size is answered
+ * (here: HELLO takes no body), one larger gets its connection cut. */
+START_TEST(test_curve_sizes)
+{
+	static uint8_t big[(64 << 10) + 4096];
+	th_client_t *c;
+	uint64_t cut0;
+
+	start_node();
+	cut0 = stat_value("sluice_connections_cut_total");
+	c = client("alice", TIMEOUT);
+	ck_assert_int_eq(th_client_call(c, PR_OP_HELLO, big, 64 << 10, NULL),
+			 -EBADMSG);
+	th_client_set_timeout(c, REFUSED_MS);
+	ck_assert_int_eq(th_client_call(c, PR_OP_HELLO, big, sizeof(big), NULL),
+			 -ETIMEDOUT);
+	th_client_destroy(&c);
+	ck_assert_uint_ge(stat_value("sluice_connections_cut_total"), cut0 + 1);
+	read_equal("alice");
+}
+END_TEST
+
 /* Without keys a node serves on loopback only; security = none lifts
  * that, said explicitly. */
 START_TEST(test_loopback_default)
@@ -640,6 +662,7 @@ int main(void)
 	tcase_add_test(tc, test_loopback_default);
 	tcase_add_test(tc, test_credentials_stay_secret);
 	tcase_add_test(tc, test_dataset_allow);
+	tcase_add_test(tc, test_curve_sizes);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-security"});
 }
