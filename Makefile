@@ -126,7 +126,7 @@ $(B)/test/%: $(B)/obj/test/%.o $(call obj,$(TEST_HELPERS)) $(LIBFC) $(LIBCN) $(L
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LIB_CHECK) $(LIB_FUSE) $(LIB_CN) $(LIB_ZMQ) \
-		$(LIB_ETCD)
+		$(LIB_ETCD) $(LIBS_s3)
 
 # Unit tests must not depend on FUSE or root; each binary prints Check's
 # summary line.  CK_DEFAULT_TIMEOUT is per test case.
@@ -150,21 +150,31 @@ check: deps
 	$(MAKE) unit-san
 	$(MAKE) integration
 
-# libFuzzer targets (clang; not part of check): fuzz_proto feeds every input
-# to every decoder, fuzz_fields puts its bytes into one string field of
-# one message.  Each runs for FUZZ_TIME seconds on its own corpus.
-FUZZ_TIME ?= 60
-FUZZ_TARGETS := fuzz_proto fuzz_fields
+# libFuzzer targets (clang; not part of check; .ci/run runs them after
+# it): fuzz_proto feeds every input to every decoder, fuzz_fields puts its
+# bytes into one string field of one message, fuzz_config parses them as
+# a cluster configuration, fuzz_s3xml as S3's XML documents, fuzz_cursor
+# as LIST cursors.  Each runs for FUZZ_TIME seconds, from the seeds
+# committed in test/fuzz/corpus/TARGET plus what earlier runs found
+# ($(B)/fuzz/corpus/TARGET, where new inputs go); a crash keeps its input
+# in $(B)/fuzz/ and fails the run.
+FUZZ_TIME ?= 12
+FUZZ_TARGETS := fuzz_proto fuzz_fields fuzz_config fuzz_s3xml fuzz_cursor
 FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS) \
-	-DSL_VERSION='"$(VERSION)"' -fsanitize=fuzzer,address,undefined
+	-DSL_VERSION='"$(VERSION)"' -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_SRC_fuzz_fields := test/helper_fields.c
+FUZZ_SRC_fuzz_s3xml := cachenode/backends/s3/xml.c cachenode/backends/s3/url.c
+FUZZ_LIBS_fuzz_s3xml := $(shell pkg-config --libs expat 2>/dev/null)
 fuzz:
 	@mkdir -p $(B)/fuzz
 	$(foreach t,$(FUZZ_TARGETS),clang $(FUZZ_FLAGS) -o $(B)/fuzz/$(t) \
-		test/fuzz/$(t).c test/helper_fields.c $(COMMON_SRC) \
-		$(LIB_ZMQ) $(LIB_ETCD) &&) true
-	$(foreach t,$(FUZZ_TARGETS),mkdir -p test/fuzz/corpus/$(t) && \
-		$(B)/fuzz/$(t) -max_total_time=$(FUZZ_TIME) \
-		test/fuzz/corpus/$(t) &&) true
+		test/fuzz/$(t).c $(FUZZ_SRC_$(t)) $(COMMON_SRC) \
+		$(LIB_ZMQ) $(LIB_ETCD) $(FUZZ_LIBS_$(t)) &&) true
+	$(foreach t,$(FUZZ_TARGETS),mkdir -p $(B)/fuzz/corpus/$(t) \
+		test/fuzz/corpus/$(t) && $(B)/fuzz/$(t) \
+		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(B)/fuzz/ \
+		$(B)/fuzz/corpus/$(t) test/fuzz/corpus/$(t) &&) true
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
 format:

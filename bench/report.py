@@ -20,16 +20,17 @@ import statistics
 import subprocess
 import sys
 
-SYSTEMS = ["local", "passthrough", "sluice-posix", "sluice-s3",
+SYSTEMS = ["local", "passthrough", "sluice-posix", "sluice-curve", "sluice-s3",
            "sluice-webhdfs", "webhdfs-raw", "s3fs", "rclone"]
 LABEL = {"local": "local dir", "passthrough": "passthrough_ll",
-         "sluice-posix": "Sluice posix", "sluice-s3": "Sluice s3",
+         "sluice-posix": "Sluice posix",
+         "sluice-curve": "Sluice posix, CURVE", "sluice-s3": "Sluice s3",
          "sluice-webhdfs": "Sluice webhdfs",
          "webhdfs-raw": "WebHDFS fixture, raw",
          "s3fs": "s3fs", "rclone": "rclone"}
 CEILING = "passthrough"
 PEERS = ["s3fs", "rclone"]
-SLUICE = ["sluice-posix", "sluice-s3", "sluice-webhdfs"]
+SLUICE = ["sluice-posix", "sluice-curve", "sluice-s3", "sluice-webhdfs"]
 # (workload, phase, metric, unit, label)
 FIGURES = [
     ("dataloader", "cold", "files_per_s", "files/s", "DataLoader, cold"),
@@ -238,6 +239,14 @@ def main():
         target("Warm shards, page cache dropped (cache nodes serve), "
                "vs ceiling", "%s %s / passthrough_ll warm %s MB/s"
                % (LABEL[s], fmt(v), fmt(c)), div(v, c), 0.7)
+    if "sluice-curve" in systems and "sluice-posix" in systems:
+        # What encryption costs: the same nodes and client, CURVE on.
+        for w, p, m, u in (("dataloader", "cached", "files_per_s", "files/s"),
+                           ("shards", "cached", "mb_per_s", "MB/s")):
+            v, c = med("sluice-curve", w, p, m), med("sluice-posix", w, p, m)
+            target("CURVE's cost: %s, page cache dropped, with / without "
+                   "CURVE" % w, "Sluice posix CURVE %s / plain %s %s"
+                   % (fmt(v), fmt(c), u), div(v, c), None)
     if "sluice-webhdfs" in systems:
         v = med("sluice-webhdfs", "dataloader", "cold", "files_per_s")
         raw = med("webhdfs-raw", "dataloader", "cold", "files_per_s")

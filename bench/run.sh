@@ -42,7 +42,7 @@ usage: bench/run.sh [options]          (make bench BENCH_ARGS="options")
 USAGE
 }
 
-ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-s3,sluice-webhdfs,s3fs,rclone
+ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-curve,sluice-s3,sluice-webhdfs,s3fs,rclone
 SYSTEMS=$ALL_SYSTEMS
 WORKLOADS=metawalk,dataloader,shards
 RUNS=3
@@ -332,7 +332,8 @@ skip() { # SYSTEM REASON
 
 # Sluice: build, then size the RAM tier to hold the whole dataset (the
 # "cached" phases measure the cache nodes serving it) with 25% to spare.
-if want sluice-posix || want sluice-s3 || want sluice-webhdfs; then
+if want sluice-posix || want sluice-curve || want sluice-s3 ||
+	want sluice-webhdfs; then
 	if [ "$MAKE_SLUICE" = 1 ]; then
 		log "building Sluice into $SB"
 		if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
@@ -344,13 +345,14 @@ if want sluice-posix || want sluice-s3 || want sluice-webhdfs; then
 			fi
 		fi
 	fi
-	for s in sluice-posix sluice-s3 sluice-webhdfs; do
+	for s in sluice-posix sluice-curve sluice-s3 sluice-webhdfs; do
 		want "$s" || continue
 		if [ ! -x "$SB/sluice-cachenode" ] || [ ! -x "$SB/sluice-fuse" ]; then
 			skip "$s" "no $SB/sluice-cachenode or sluice-fuse (not built yet)"
 			continue
 		fi
 		b=${s#sluice-}
+		[ "$b" = curve ] && b=posix
 		if [ ! -f "$SB/sluice_backend_$b.so" ]; then
 			skip "$s" "no $SB/sluice_backend_$b.so (backend not built yet)"
 		elif ! nm -D --defined-only "$SB/sluice_backend_$b.so" 2>/dev/null |
@@ -487,20 +489,40 @@ start_passthrough() {
 	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
 }
 
-sluice_conf() { # BACKEND: writes $WORK/sluice-BACKEND.conf, sets NODE_NAMES
-	local b=$1 conf="$WORK/sluice-$1.conf" ports i
+# sluice-curve: keys for the nodes (one pair they share) and the client,
+# made once per run with sluicectl keygen.
+curve_keys() {
+	local k="$WORK/keys"
+	[ -f "$k/client.key" ] && return 0
+	rm -rf "$k" && mkdir -p "$k/allowed"
+	"$SB/sluicectl" keygen -o "$k" nodes >/dev/null
+	"$SB/sluicectl" keygen -o "$k" client >/dev/null
+	cp "$k/client.pub" "$k/allowed/"
+}
+
+sluice_conf() { # BACKEND [curve]: writes $WORK/sluice-BACKEND.conf
+	local b=$1 curve=${2:-} conf="$WORK/sluice-$1.conf" ports i
 	read -r -a ports <<<"$(free_ports $((2 * NODES)))"
+	[ -n "$curve" ] && curve_keys
 	{
 		echo "# Written by bench/run.sh: $NODES cache node(s) on loopback."
 		echo "[cluster]"
 		echo "name = bench"
 		echo "module_dir = $SB"
+		if [ -n "$curve" ]; then
+			echo "security = curve"
+			echo "allowed_clients = $WORK/keys/allowed"
+		fi
 		for i in $(seq "$NODES"); do
 			echo
 			echo "[node n$i]"
 			echo "addr = tcp://127.0.0.1:${ports[$((2 * i - 2))]}"
 			echo "metrics_addr = 127.0.0.1:${ports[$((2 * i - 1))]}"
 			echo "ram_capacity = ${RAM_CAP_MIB}M"
+			if [ -n "$curve" ]; then
+				echo "secret_key = $WORK/keys/nodes.key"
+				echo "public_key = $WORK/keys/nodes.pub"
+			fi
 		done
 		echo
 		echo "[dataset bench]"
@@ -526,6 +548,7 @@ sluice_conf() { # BACKEND: writes $WORK/sluice-BACKEND.conf, sets NODE_NAMES
 		echo "[client]"
 		echo "block_cache = $BLOCK_CACHE"
 		echo "prefetch_depth = 4"
+		[ -z "$curve" ] || echo "secret_key = $WORK/keys/client.key"
 	} >"$conf"
 	METRICS=()
 	for i in $(seq "$NODES"); do
@@ -533,14 +556,14 @@ sluice_conf() { # BACKEND: writes $WORK/sluice-BACKEND.conf, sets NODE_NAMES
 	done
 }
 
-start_sluice() { # BACKEND
+start_sluice() { # BACKEND [curve]
 	local b=$1 conf="$WORK/sluice-$1.conf" i pid
 	if [ "$b" = s3 ]; then
 		printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' \
 			>"$WORK/s3.cred"
 		chmod 600 "$WORK/s3.cred"
 	fi
-	sluice_conf "$b"
+	sluice_conf "$b" "${2:-}"
 	NODE_PIDS=()
 	FS_PIDS=
 	for i in $(seq "$NODES"); do
@@ -576,6 +599,8 @@ stop_sluice() {
 }
 start_sluice-posix() { start_sluice posix; }
 stop_sluice-posix() { stop_sluice; }
+start_sluice-curve() { start_sluice posix curve; }
+stop_sluice-curve() { stop_sluice; }
 start_sluice-s3() { start_sluice s3; }
 stop_sluice-s3() { stop_sluice; }
 start_sluice-webhdfs() { start_sluice webhdfs; }

@@ -32,10 +32,24 @@
  * other descriptor (curl's, the metrics server's, anything not accepted
  * on a watched endpoint) costs one table lookup per call.
  *
- * Only ZMTP 3 with the NULL mechanism is gated, and anything else is cut:
- * with CurveZMQ every frame travels inside an encrypted MESSAGE command
- * whose MORE flag the gate cannot see, so the gate must learn CURVE
- * before the node does.
+ * ZMTP 3 with the endpoint's mechanism is gated, and anything else is cut.
+ * With CurveZMQ every frame travels inside an encrypted MESSAGE command
+ * whose MORE flag the gate cannot see (libzmq sends each as one frame of
+ * its own, without MORE): the gate bounds each frame by the largest
+ * plaintext plus CURVE's overhead, and commands (HELLO, INITIATE) by
+ * max_command, but cannot count a message's frames; ZMQ_MAXMSGSIZE still
+ * bounds each frame.  Only a key the ZAP handler admitted gets that far,
+ * so the unbounded message is a risk from allowed clients only (README,
+ * Security).
+ *
+ * Cutting on demand (a key removed).  ZeroMQ has no per-peer disconnect
+ * on a ROUTER, and which connection carries which key is known only
+ * inside the CURVE handshake (the client's key travels encrypted), so
+ * cn_gate_cut_all shuts down every connection of an endpoint; allowed
+ * peers reconnect.  cut_lock makes that safe against descriptors being
+ * reused: close() takes a followed descriptor out of the table under it
+ * before the number is freed, so every descriptor in the table while the
+ * lock is held is still the connection it was.
  *
  * State.  Watches (a few endpoints) are guarded by watch_lock.  Each
  * connection's parser is reached through an atomic pointer in a table
@@ -101,6 +115,7 @@ static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static watch_t watches[GATE_WATCHES]; /* protected by watch_lock */
 static _Atomic int n_watches;	      /* a quick "none": no lock */
 static _Atomic(gconn_t *) conns[GATE_FDS];
+static pthread_mutex_t cut_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic size_t n_conns;
 
 /* ---- Watches ------------------------------------------------------------- */
@@ -234,10 +249,11 @@ static int cut(gconn_t *c, const char *why)
 	return -1;
 }
 
-/* The greeting so far: ZMTP 3 or later, NULL mechanism. */
+/* The greeting so far: ZMTP 3 or later, the endpoint's mechanism. */
 static int greeting_ok(const gconn_t *c)
 {
 	static const uint8_t null_mech[MECH_LEN] = {'N', 'U', 'L', 'L'};
+	static const uint8_t curve_mech[MECH_LEN] = {'C', 'U', 'R', 'V', 'E'};
 
 	if (c->have >= 1 && c->buf[0] != 0xff)
 		return 0;
@@ -246,7 +262,8 @@ static int greeting_ok(const gconn_t *c)
 	if (c->have >= 11 && c->buf[10] < 3)
 		return 0;
 	if (c->have == GREETING &&
-	    memcmp(c->buf + MECH_AT, null_mech, MECH_LEN) != 0)
+	    memcmp(c->buf + MECH_AT, c->w->lim.curve ? curve_mech : null_mech,
+		   MECH_LEN) != 0)
 		return 0;
 	return 1;
 }
@@ -256,6 +273,12 @@ static int frame_ok(gconn_t *c, uint64_t size)
 {
 	const cn_gate_limits_t *lim = &c->w->lim;
 
+	/* Under CURVE a frame is a handshake command or a MESSAGE command
+	 * (which libzmq may flag as a command or not) boxing one message
+	 * part: each is bounded alone, by the larger plaintext. */
+	if (lim->curve)
+		return size <= SL_MAX(lim->max_bytes, lim->max_command) +
+				       CN_GATE_CURVE_OVERHEAD;
 	if (c->flags & F_COMMAND)
 		return size <= lim->max_command;
 	c->frames++;
@@ -282,8 +305,10 @@ static int feed(gconn_t *c, const uint8_t *p, size_t n)
 			p += k;
 			n -= k;
 			if (!greeting_ok(c))
-				return cut(c, "not ZMTP 3 with the NULL "
-					      "mechanism");
+				return cut(c, c->w->lim.curve
+						      ? "not ZMTP 3 with CURVE"
+						      : "not ZMTP 3 with the "
+							"NULL mechanism");
 			if (c->have == GREETING)
 				c->state = S_FLAGS;
 			break;
@@ -424,6 +449,34 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 int close(int fd)
 {
-	unfollow(fd);
+	if (fd >= 0 && fd < GATE_FDS && atomic_load(&conns[fd])) {
+		pthread_mutex_lock(&cut_lock);
+		unfollow(fd);
+		pthread_mutex_unlock(&cut_lock);
+	}
 	return (int)syscall(SYS_close, fd);
+}
+
+size_t cn_gate_cut_all(const char *endpoint)
+{
+	watch_t here = {0};
+	size_t n = 0;
+
+	if (parse_endpoint(endpoint, &here) < 0)
+		return 0;
+	pthread_mutex_lock(&cut_lock);
+	for (int fd = 0; fd < GATE_FDS && atomic_load(&n_conns); fd++) {
+		gconn_t *c = atomic_load(&conns[fd]);
+
+		if (!c || !same_place(c->w, &here))
+			continue;
+		/* libzmq's I/O thread sees the end of the stream and drops
+		 * the connection; the number stays ours until it closes. */
+		if (shutdown(fd, SHUT_RDWR) == 0) {
+			atomic_fetch_add(&c->w->m->connections_cut, 1);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&cut_lock);
+	return n;
 }

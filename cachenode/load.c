@@ -564,12 +564,9 @@ static void *walk_main(void *arg)
 	walk_t *w = arg;
 	int rc = 0;
 
-	if (w->kind == W_LOAD && w->parallel) {
-		w->sock = pr_dealer_open(w->zctx, w->endpoint, &rc);
+	if (w->kind == W_LOAD && w->parallel)
 		w->slots = sl_xcalloc(w->parallel, sizeof(*w->slots));
-	}
-	if (rc == 0)
-		rc = walk_tree(w);
+	rc = walk_tree(w);
 	w->listed_all = rc == 0 && !cancelled(w);
 	post_drops(w);
 	/* The blocks in flight come back before the walk ends, unless the
@@ -594,7 +591,10 @@ static void *walk_main(void *arg)
 
 static cn_addr_t walk_addr(walk_t *w)
 {
-	return (cn_addr_t){&w->identity, w->op, w->req_id, 0, w->sender, 0};
+	return (cn_addr_t){.identity = &w->identity,
+			   .op = w->op,
+			   .req_id = w->req_id,
+			   .sender = w->sender};
 }
 
 static void progress_of(walk_t *w, pr_load_progress_t *p, char *failed,
@@ -872,8 +872,27 @@ static walk_t *walk_new(cn_server_t *s, const cn_addr_t *a, int kind,
 
 static void walk_start(cn_server_t *s, const cn_addr_t *a, walk_t *w)
 {
-	int rc = pthread_create(&w->thread, NULL, walk_main, w);
+	int rc = 0;
 
+	/* The socket to this node's own endpoint is opened here, on the
+	 * event thread, because under CURVE it takes the node's keys, which
+	 * a SIGHUP may replace while a walk runs; the thread then owns it
+	 * (its creation orders the hand-over). */
+	if (w->kind == W_LOAD && w->parallel) {
+		w->sock = pr_dealer_open_keyed(s->zctx, s->endpoint, s->keys,
+					       s->node_name, &rc);
+		if (!w->sock) {
+			if (w->sender)
+				cn_sender_unref(w->sender);
+			walk_free(w);
+			cn_reply_error(s, a, rc,
+				       "cannot connect to this node's own "
+				       "endpoint %s: %s",
+				       s->endpoint, strerror(-rc));
+			return;
+		}
+	}
+	rc = pthread_create(&w->thread, NULL, walk_main, w);
 	if (rc != 0) {
 		if (w->sender)
 			cn_sender_unref(w->sender);
@@ -901,6 +920,16 @@ static cn_dataset_t *prologue(cn_server_t *s, const cn_addr_t *a, int rc,
 	if (!ds) {
 		cn_reply_error(s, a, -ENOENT, "no dataset '%.*s' on this node",
 			       (int)SL_MIN(name.len, 64u), name.ptr);
+		return NULL;
+	}
+	/* A key that may not read the dataset may not warm or drop it. */
+	if (a->user &&
+	    !cn_dataset_allows(s, a->user,
+			       sl_config_dataset(s->cfg, ds->name))) {
+		atomic_fetch_add(&s->m.access_denied, 1);
+		cn_reply_error(s, a, -EACCES, "key '%s' may not %s %s", a->user,
+			       a->op == PR_OP_EVICT ? "evict" : "load",
+			       ds->name);
 		return NULL;
 	}
 	pr_str_copy(path, PR_MAX_PATH + 1, p);

@@ -303,6 +303,10 @@ static int open_etcd(cn_server_t *s, char *err, size_t errlen)
 		   sizeof(self.metrics_addr));
 	self.weight = s->node->weight;
 	self.capacity = s->node->ram_capacity + s->node->disk_capacity;
+	/* Published for whoever wants to check it; trust comes from the
+	 * keys a client holds, never from etcd (README, Security). */
+	sl_strlcpy(self.public_key, sl_keyring_public(s->keys),
+		   sizeof(self.public_key));
 	rc = sl_members_register(s->members, &self, why, sizeof(why));
 	if (rc < 0) {
 		snprintf(err, errlen, "etcd: cannot register %s: %s", self.name,

@@ -53,6 +53,8 @@ typedef struct cn_metrics {
 	_Atomic uint64_t requests_busy; /* refused -EAGAIN: peer at its caps */
 	_Atomic uint64_t requests_dropped; /* peer at its caps, not reading */
 	_Atomic uint64_t connections_cut;  /* by the wire gate (gate.h) */
+	_Atomic uint64_t auth_refused;	   /* CURVE keys refused (zap.h) */
+	_Atomic uint64_t access_denied;	   /* requests refused -EACCES */
 
 	_Atomic uint64_t ram_hits;
 	_Atomic uint64_t ram_misses;

@@ -89,15 +89,35 @@ void cn_nodemap_sender_limits(const cn_server_t *s, cn_sender_limits_t *lim)
 	};
 }
 
+int cn_dataset_allows(const cn_server_t *s, const char *user,
+		      const sl_dataset_conf_t *d)
+{
+	static const char node[] = CN_ZAP_NODE_PREFIX;
+
+	if (!s->zap || strncmp(user, node, sizeof(node) - 1) == 0)
+		return 1;
+	if (!d) /* no longer configured */
+		return 0;
+	if (!d->has_allow)
+		return 1;
+	for (size_t i = 0; i < d->n_allow; i++)
+		if (strcmp(d->allow[i], user) == 0)
+			return 1;
+	return 0;
+}
+
 /* The HELLO map: the ring's members, its generation, this node's drain
- * state and the datasets. */
-static int build_hello(cn_server_t *s)
+ * state and the datasets user (NULL: anyone) may see, into *out (caller
+ * frees) and *len. */
+static int encode_hello(cn_server_t *s, const char *user, uint8_t **out,
+			size_t *len)
 {
 	const sl_config_t *c = s->cfg;
 	const cn_ringmap_t *r = s->map;
 	pr_hello_node_t *nodes = sl_xcalloc(r->n + 1, sizeof(*nodes));
 	pr_hello_dataset_t *dss = sl_xcalloc(c->n_datasets + 1, sizeof(*dss));
 	pr_hello_t h = {0};
+	size_t n = 0;
 	pr_buf_t b;
 	int rc;
 
@@ -107,13 +127,16 @@ static int build_hello(cn_server_t *s)
 		nodes[i].weight = r->m[i].weight;
 	}
 	for (size_t i = 0; i < c->n_datasets; i++) {
-		dss[i].name = pr_str(c->datasets[i].name);
-		dss[i].backend = pr_str(c->datasets[i].backend);
-		dss[i].block_size = c->datasets[i].block_size;
-		dss[i].layout = s->ds[i]->layout;
-		dss[i].layout_since_ms = s->ds[i]->layout_since_ms;
-		dss[i].policy = pr_str(c->datasets[i].policy);
-		dss[i].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
+		if (user && !cn_dataset_allows(s, user, &c->datasets[i]))
+			continue;
+		dss[n].name = pr_str(c->datasets[i].name);
+		dss[n].backend = pr_str(c->datasets[i].backend);
+		dss[n].block_size = c->datasets[i].block_size;
+		dss[n].layout = s->ds[i]->layout;
+		dss[n].layout_since_ms = s->ds[i]->layout_since_ms;
+		dss[n].policy = pr_str(c->datasets[i].policy);
+		dss[n].metadata_ttl_ms = c->datasets[i].metadata_ttl_ms;
+		n++;
 	}
 	h.cluster = pr_str(c->cluster_name);
 	h.node = pr_str(s->node_name);
@@ -122,21 +145,39 @@ static int build_hello(cn_server_t *s)
 	h.drain = (uint8_t)s->drain;
 	h.n_nodes = (uint32_t)r->n;
 	h.nodes = nodes;
-	h.n_datasets = (uint32_t)c->n_datasets;
+	h.n_datasets = (uint32_t)n;
 	h.datasets = dss;
 	pr_buf_init(&b);
 	rc = pr_hello_encode(&b, &h);
-	free(s->hello);
-	s->hello = NULL;
-	s->hello_len = 0;
+	*out = NULL;
+	*len = 0;
 	if (rc == 0)
-		s->hello = pr_buf_release(&b, &s->hello_len);
+		*out = pr_buf_release(&b, len);
 	else
 		sl_err("cluster map cannot be encoded: %s", strerror(-rc));
 	pr_buf_fini(&b);
 	free(nodes);
 	free(dss);
 	return rc;
+}
+
+static int build_hello(cn_server_t *s)
+{
+	free(s->hello);
+	return encode_hello(s, NULL, &s->hello, &s->hello_len);
+}
+
+int cn_nodemap_hello_for(cn_server_t *s, const char *user, uint8_t **out,
+			 size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (!s->zap || !s->map)
+		return 0;
+	for (size_t i = 0; i < s->cfg->n_datasets; i++)
+		if (!cn_dataset_allows(s, user, &s->cfg->datasets[i]))
+			return encode_hello(s, user, out, len);
+	return 0;
 }
 
 void cn_nodemap_hello(cn_server_t *s)
@@ -402,6 +443,7 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	s->cfg = cfg;
 	s->node = n;
 	cn_membership_reload(s);
+	cn_server_reload_keys(s);
 	reload_disk(s, old_node);
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);

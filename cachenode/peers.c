@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "common/keymap.h"
 #include "common/list.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/transport.h"
@@ -40,6 +41,7 @@ typedef struct pcall {
 
 struct cn_peers {
 	void *ctx;
+	const sl_keyring_t *keys; /* borrowed; NULL: plain */
 	uint64_t timeout_ms;
 	uint64_t backoff_ms;
 	uint32_t ring_version;
@@ -52,6 +54,11 @@ struct cn_peers {
 	sl_list_t calls;
 	uint64_t next_id;
 };
+
+void cn_peers_set_keys(cn_peers_t *p, const sl_keyring_t *keys)
+{
+	p->keys = keys;
+}
 
 cn_peers_t *cn_peers_new(void *ctx, uint64_t timeout_ms, uint64_t backoff_ms)
 {
@@ -144,7 +151,15 @@ static struct peer *peer_get(cn_peers_t *p, const char *name, const char *addr)
 			zmq_setsockopt(pe->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 			zmq_setsockopt(pe->sock, ZMQ_MAXMSGSIZE, &maxmsg,
 				       sizeof(maxmsg));
-			if (zmq_connect(pe->sock, pe->addr) < 0) {
+			if (sl_keyring_client(p->keys, pe->sock, name, addr) <
+			    0) {
+				sl_log_ratelimited(SL_LOG_WARNING,
+						   "peer %s at %s: no CURVE "
+						   "key for it",
+						   name, addr);
+				zmq_close(pe->sock);
+				pe->sock = NULL;
+			} else if (zmq_connect(pe->sock, pe->addr) < 0) {
 				sl_log_ratelimited(
 					SL_LOG_WARNING, "peer %s at %s: %s",
 					name, addr, zmq_strerror(zmq_errno()));

@@ -36,6 +36,12 @@ cn_peers_t *cn_peers_new(void *ctx, uint64_t timeout_ms, uint64_t backoff_ms);
  * clears *pp. */
 void cn_peers_destroy(cn_peers_t **pp);
 
+/* The CURVE keys (borrowed, outliving p or replaced first) that sockets
+ * opened from now on use: the node's own pair, the peers' public keys.
+ * NULL or a keyring that is off: plain sockets. */
+struct sl_keyring;
+void cn_peers_set_keys(cn_peers_t *p, const struct sl_keyring *keys);
+
 /* What headers carry: the sender's ring version and generation. */
 void cn_peers_set_ring(cn_peers_t *p, uint32_t ring_version,
 		       uint64_t generation);

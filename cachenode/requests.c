@@ -216,8 +216,8 @@ static cn_req_t *req_range(cn_server_t *s, const cn_addr_t *a, uint64_t block,
 
 cn_addr_t cn_req_addr(cn_req_t *r)
 {
-	return (cn_addr_t){&r->identity, r->op,	    r->req_id,
-			   r->silent,	 r->sender, r->reserve};
+	return (cn_addr_t){&r->identity, r->op,	     r->req_id, r->silent,
+			   r->sender,	 r->reserve, NULL};
 }
 
 void cn_req_release(cn_server_t *s, cn_req_t *r)
@@ -546,6 +546,14 @@ static int prologue(cn_server_t *s, const cn_addr_t *a, const void *body,
 		cn_reply_error(s, a, -ENOENT, "no dataset '%.*s' on this node",
 			       (int)SL_MIN(name.len, 64u), name.ptr);
 		return -ENOENT;
+	}
+	if (a->user &&
+	    !cn_dataset_allows(s, a->user,
+			       sl_config_dataset(s->cfg, (*ds)->name))) {
+		atomic_fetch_add(&s->m.access_denied, 1);
+		cn_reply_error(s, a, -EACCES, "key '%s' may not read %s",
+			       a->user, (*ds)->name);
+		return -EACCES;
 	}
 	rc = pr_str_copy(path, PR_MAX_PATH + 1, p);
 	if (rc == 0)

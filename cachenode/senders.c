@@ -308,6 +308,7 @@ int cn_senders_hold(cn_senders_t *t, cn_sender_t *p, pr_msg_t *m)
 	pr_msg_init(&h->m);
 	zmq_msg_move(&h->m.identity, &m->identity);
 	zmq_msg_move(&h->m.body, &m->body);
+	memcpy(h->m.user, m->user, sizeof(m->user));
 	h->m.has_identity = m->has_identity;
 	h->m.h = m->h;
 	h->m.header_ok = m->header_ok;
@@ -346,6 +347,7 @@ int cn_senders_unhold(cn_senders_t *t, cn_sender_t *p, pr_msg_t *m)
 	pr_msg_close(m);
 	zmq_msg_move(&m->identity, &h->m.identity);
 	zmq_msg_move(&m->body, &h->m.body);
+	memcpy(m->user, h->m.user, sizeof(m->user));
 	m->has_identity = h->m.has_identity;
 	m->h = h->m.h;
 	m->header_ok = h->m.header_ok;

@@ -91,21 +91,45 @@ static void begin_stop(cn_server_t *s)
 static void refuse(cn_server_t *s, pr_msg_t *m, cn_sender_t *p, int err,
 		   const char *why)
 {
-	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0, NULL};
 
 	cn_request_begin(s, &a);
 	cn_reply_error(s, &a, err, "%s", why);
 }
 
+/* Under CURVE: whether m's key may ask what it asks -- still on the
+ * allow-list (a key removed by SIGHUP is refused from then on), and a
+ * node's own key for what only nodes ask each other. */
+static int permitted(cn_server_t *s, const pr_msg_t *m)
+{
+	static const char node[] = CN_ZAP_NODE_PREFIX;
+
+	if (!s->zap)
+		return 1;
+	if (!m->user[0] || !cn_zap_admits(s->zap, m->user))
+		return 0;
+	if (m->h.opcode == PR_OP_PEER_READ || m->h.opcode == PR_OP_REPLICATE)
+		return strncmp(m->user, node, sizeof(node) - 1) == 0;
+	return 1;
+}
+
 /* Serve request m of peer p (a message that is no reply). */
 static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 {
-	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0};
+	cn_addr_t a = {&m->identity, m->h.opcode, m->h.req_id, 0, p, 0, NULL};
 	const void *body = pr_msg_body(m);
 	size_t len = pr_msg_body_len(m), raw;
 	int rc;
 
+	a.user = m->user;
 	cn_request_begin(s, &a);
+	if (!permitted(s, m)) {
+		atomic_fetch_add(&s->m.access_denied, 1);
+		cn_reply_error(s, &a, -EACCES, "key '%s' may not ask %s",
+			       m->user[0] ? m->user : "(none)",
+			       pr_op_name(m->h.opcode));
+		return;
+	}
 	/* A request sent after cn_server_stop() returned sees the stop. */
 	if (!s->stopping && atomic_load(&s->stop_requested))
 		begin_stop(s);
@@ -131,13 +155,20 @@ static void handle(cn_server_t *s, pr_msg_t *m, cn_sender_t *p)
 		return;
 	}
 	switch (m->h.opcode) {
-	case PR_OP_HELLO:
-		if (!s->hello)
+	case PR_OP_HELLO: {
+		uint8_t *mine; /* the datasets this key may see */
+
+		rc = cn_nodemap_hello_for(s, m->user, &mine, &raw);
+		if (!s->hello || rc < 0)
 			cn_reply_error(s, &a, -EMSGSIZE,
 				       "cluster map too large");
+		else if (mine)
+			cn_reply(s, &a, 0, mine, raw);
 		else
 			cn_reply(s, &a, 0, s->hello, s->hello_len);
+		free(mine);
 		break;
+	}
 	case PR_OP_STAT:
 	case PR_OP_LIST:
 	case PR_OP_READ:
@@ -282,6 +313,12 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 	};
 	size_t elen = sizeof(s->endpoint);
 
+	if (sl_keys_check_exposure(s->cfg, s->node, err, errlen) < 0)
+		return -1;
+	s->keys = sl_keyring_new(s->cfg, s->node_name, err, errlen);
+	if (!s->keys)
+		return -1;
+	gate.curve = sl_keyring_on(s->keys);
 	s->zctx = zmq_ctx_new();
 	if (!s->zctx) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -309,6 +346,17 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 			 zmq_strerror(errno));
 		return -1;
 	}
+	/* The ZAP handler is bound before the socket, so that no handshake
+	 * finds it missing (libzmq would then admit every key). */
+	if (sl_keyring_on(s->keys)) {
+		s->zap = cn_zap_new(s->zctx, s->cfg, &s->m, err, errlen);
+		if (!s->zap)
+			return -1;
+		if (sl_keyring_server(s->keys, s->router) < 0) {
+			snprintf(err, errlen, "CURVE: %s", zmq_strerror(errno));
+			return -1;
+		}
+	}
 	/* Watched before the bind, so that no connection comes in unseen.
 	 * An inproc endpoint (tests) has no bytes to follow. */
 	s->gated = cn_gate_watch(s->node->addr, &gate, &s->m) == 0;
@@ -321,6 +369,40 @@ static int open_socket(cn_server_t *s, char *err, size_t errlen)
 	    0)
 		sl_strlcpy(s->endpoint, s->node->addr, sizeof(s->endpoint));
 	return 0;
+}
+
+void cn_server_reload_keys(cn_server_t *s)
+{
+	char err[512];
+	sl_keyring_t *k;
+	int removed;
+
+	if ((s->cfg->security == SL_SECURITY_CURVE) != (s->zap != NULL))
+		sl_warn("reload: security changes take effect on restart");
+	if (!s->zap)
+		return;
+	/* Peer sockets opened from now on use the new node keys. */
+	k = sl_keyring_new(s->cfg, s->node_name, err, sizeof(err));
+	if (!k) {
+		sl_err("reload: keeping the old keys: %s", err);
+		return;
+	}
+	cn_peers_set_keys(s->peers, k);
+	sl_keyring_destroy(&s->keys);
+	s->keys = k;
+	removed = cn_zap_load(s->zap, s->cfg, err, sizeof(err));
+	if (removed < 0) {
+		sl_err("reload: keeping the old allow-list: %s", err);
+		return;
+	}
+	if (removed == 0)
+		return;
+	/* Their requests are refused from now on (permitted()); their
+	 * connections are closed, everyone's, as only the handshake knew
+	 * which carried them: allowed keys connect again. */
+	sl_notice("reload: %d keys removed from the allow-list; closed %zu "
+		  "connections",
+		  removed, s->gated ? cn_gate_cut_all(s->endpoint) : 0);
 }
 
 /* The backend registry with the caller's built-ins: 0, or -1 with err. */
@@ -416,6 +498,7 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	if (open_socket(s, err, errlen) < 0 ||
 	    cn_membership_open(s, err, errlen) < 0)
 		goto out_err;
+	cn_peers_set_keys(s->peers, s->keys);
 	if (s->node->metrics_addr[0] && !s->opts.no_metrics_http) {
 		s->http = cn_metrics_http_start(&s->m, s->node->metrics_addr,
 						err, errlen);
@@ -424,10 +507,13 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	}
 	sl_notice("node %s serving %s: %zu datasets, ram_capacity %" PRIu64
 		  " bytes, %u workers, ring %08" PRIx32 " generation %" PRIu64
-		  " (%zu members, %s), modules from %s%s%s",
+		  " (%zu members, %s), %s, modules from %s%s%s",
 		  s->node_name, s->endpoint, s->n_ds, s->node->ram_capacity,
 		  s->node->workers, s->map->version, s->map->generation,
 		  s->map->n, s->members ? "etcd" : "static",
+		  s->zap				 ? "CURVE"
+		  : s->cfg->security == SL_SECURITY_NONE ? "no security"
+							 : "loopback only",
 		  cn_backends_dir(s->backends),
 		  s->http ? ", metrics on http://" : "",
 		  s->http ? s->node->metrics_addr : "");
@@ -653,8 +739,10 @@ int cn_server_destroy(cn_server_t **sp)
 	 * would otherwise wait for them. */
 	s->destroying = 1;
 	cn_peers_destroy(&s->peers);
+	cn_zap_destroy(&s->zap);
 	if (s->zctx)
 		zmq_ctx_term(s->zctx);
+	sl_keyring_destroy(&s->keys);
 	if (s->gated) /* its connections closed with the context */
 		cn_gate_unwatch(s->node->addr);
 	cn_metrics_http_stop(&s->http);

@@ -40,7 +40,9 @@
 #include "cachenode/server.h"
 #include "cachenode/tiering.h"
 #include "cachenode/workers.h"
+#include "cachenode/zap.h"
 #include "common/blockkey.h"
+#include "common/keys.h"
 #include "common/list.h"
 #include "common/members.h"
 #include "common/ring.h"
@@ -63,6 +65,7 @@ typedef struct cn_addr {
 	int silent;
 	cn_sender_t *sender;
 	uint64_t reserve;
+	const char *user; /* the key's name under CURVE (borrowed), or NULL */
 } cn_addr_t;
 
 /* A request waiting on a flight. */
@@ -118,6 +121,8 @@ struct cn_server {
 	void *zctx;
 	void *router;
 	int gated; /* its endpoint is watched by the wire gate (gate.h) */
+	sl_keyring_t *keys; /* this node's CURVE keys (keys.h); off: none */
+	cn_zap_t *zap;	    /* security = curve: the allow-list; else NULL */
 	char endpoint[SL_ADDR_MAX + 1];
 	cn_workers_t *workers;
 	int wake_fd; /* stop requests and freed memory */
@@ -171,6 +176,24 @@ static inline sl_blockkey_t cn_group_key(const cn_dataset_t *ds,
 {
 	return sl_metakey_make(ds->name, path);
 }
+
+/* ---- server.c ------------------------------------------------------------ */
+
+/* After a reload swapped s->cfg: the new keys and allow-list (a key
+ * removed is refused and its connections closed).  Under CURVE only. */
+void cn_server_reload_keys(cn_server_t *s);
+
+/* ---- nodemap.c (access) ---------------------------------------------- */
+
+/* Whether user (a ZAP User-Id, borrowed) may see dataset d: always
+ * without CURVE, for a node's key, or without an allow list. */
+int cn_dataset_allows(const cn_server_t *s, const char *user,
+		      const sl_dataset_conf_t *d);
+/* A HELLO body for user listing only what it may see, into *out (caller
+ * frees) and *len; *out NULL when s->hello is that already.  0 or the
+ * encoder's error. */
+int cn_nodemap_hello_for(cn_server_t *s, const char *user, uint8_t **out,
+			 size_t *len);
 
 /* ---- requests.c ---------------------------------------------------------- */
 

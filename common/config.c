@@ -54,10 +54,14 @@ enum {
 	CLUSTER_ETCD_PREFIX,
 	CLUSTER_LEASE_TTL,
 	CLUSTER_GENERATION,
+	CLUSTER_SECURITY,
+	CLUSTER_ALLOWED_CLIENTS,
 };
 static const char *const cluster_keys[] = {
-	"name",	       "module_dir", "membership", "etcd",
-	"etcd_prefix", "lease_ttl",  "generation", NULL,
+	"name",	      "module_dir",  "membership",
+	"etcd",	      "etcd_prefix", "lease_ttl",
+	"generation", "security",    "allowed_clients",
+	NULL,
 };
 
 enum {
@@ -69,22 +73,34 @@ enum {
 	NODE_DISK_PATH,
 	NODE_DISK_CAPACITY,
 	NODE_DISK_MIN_FREE,
+	NODE_SECRET_KEY,
+	NODE_PUBLIC_KEY,
 };
 static const char *const node_keys[] = {
-	"addr",		 "weight",	  "metrics_addr",
-	"ram_capacity",	 "workers",	  "disk_path",
-	"disk_capacity", "disk_min_free", NULL,
+	"addr",
+	"weight",
+	"metrics_addr",
+	"ram_capacity",
+	"workers",
+	"disk_path",
+	"disk_capacity",
+	"disk_min_free",
+	"secret_key",
+	"public_key",
+	NULL,
 };
 /* [node-defaults]: node_keys but the two every node has its own of (its
  * addresses: --addr, --metrics-addr); defaults_node[i] is key i's index
  * in node_keys, which node_key and the section's checks speak. */
 static const char *const node_defaults_keys[] = {
-	"weight",	 "ram_capacity",  "workers", "disk_path",
-	"disk_capacity", "disk_min_free", NULL,
+	"weight",     "ram_capacity",  "workers",
+	"disk_path",  "disk_capacity", "disk_min_free",
+	"secret_key", "public_key",    NULL,
 };
 static const int defaults_node[] = {
-	NODE_WEIGHT,	NODE_RAM_CAPACITY,  NODE_WORKERS,
-	NODE_DISK_PATH, NODE_DISK_CAPACITY, NODE_DISK_MIN_FREE,
+	NODE_WEIGHT,	 NODE_RAM_CAPACITY,  NODE_WORKERS,
+	NODE_DISK_PATH,	 NODE_DISK_CAPACITY, NODE_DISK_MIN_FREE,
+	NODE_SECRET_KEY, NODE_PUBLIC_KEY,
 };
 _Static_assert(SL_ARRAY_SIZE(defaults_node) + 1 ==
 		       SL_ARRAY_SIZE(node_defaults_keys),
@@ -97,10 +113,11 @@ enum {
 	DS_POLICY,
 	DS_METADATA_TTL,
 	DS_REPLICAS,
+	DS_ALLOW,
 };
 static const char *const dataset_keys[] = {
 	"backend",	"uri",	    "block_size", "policy",
-	"metadata_ttl", "replicas", NULL,
+	"metadata_ttl", "replicas", "allow",	  NULL,
 };
 
 enum {
@@ -109,13 +126,15 @@ enum {
 	CLIENT_REQUEST_TIMEOUT,
 	CLIENT_DOWN_BACKOFF,
 	CLIENT_MAX_INODES,
+	CLIENT_SECRET_KEY,
 };
 static const char *const client_keys[] = {
 	"block_cache",	"prefetch_depth", "request_timeout",
-	"down_backoff", "max_inodes",	  NULL,
+	"down_backoff", "max_inodes",	  "secret_key",
+	NULL,
 };
 
-#define SECT_KEYS_MAX 8
+#define SECT_KEYS_MAX 12
 
 typedef struct parser {
 	const char *file; /* name for messages */
@@ -137,20 +156,6 @@ typedef struct parser {
 	int membership_line, etcd_line; /* where they were set, or 0 */
 } parser_t;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -167,13 +172,13 @@ static int fail(parser_t *p, int line, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (p->label[0] && key)
-		set_err(p->err, p->errlen, "%s:%d: %s %s: %s", p->file, line,
+		sl_errf(p->err, p->errlen, "%s:%d: %s %s: %s", p->file, line,
 			p->label, key, msg);
 	else if (p->label[0] || key)
-		set_err(p->err, p->errlen, "%s:%d: %s: %s", p->file, line,
+		sl_errf(p->err, p->errlen, "%s:%d: %s: %s", p->file, line,
 			p->label[0] ? p->label : key, msg);
 	else
-		set_err(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
+		sl_errf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	return -EINVAL;
 }
 
@@ -354,6 +359,22 @@ static int cluster_key(parser_t *p, int idx, const char *key, const char *val)
 		break;
 	case CLUSTER_LEASE_TTL:
 		return get_duration(p, key, val, 1000, &c->lease_ttl_ms);
+	case CLUSTER_SECURITY:
+		if (strcmp(val, "curve") == 0)
+			c->security = SL_SECURITY_CURVE;
+		else if (strcmp(val, "none") == 0)
+			c->security = SL_SECURITY_NONE;
+		else if (strcmp(val, "loopback") == 0)
+			c->security = SL_SECURITY_LOOPBACK;
+		else
+			return fail(p, p->line, key,
+				    "'%s': expected curve, none or loopback",
+				    val);
+		break;
+	case CLUSTER_ALLOWED_CLIENTS:
+		free(c->allowed_clients);
+		c->allowed_clients = sl_xstrdup(val);
+		break;
 	case CLUSTER_GENERATION: {
 		int ret = sl_parse_uint(val, &c->generation);
 
@@ -420,6 +441,14 @@ static int node_key(parser_t *p, int idx, const char *key, const char *val)
 	case NODE_DISK_CAPACITY:
 		ret = get_size(p, key, val, 1, UINT64_MAX, &n->disk_capacity);
 		break;
+	case NODE_SECRET_KEY:
+		free(n->secret_key);
+		n->secret_key = sl_xstrdup(val);
+		break;
+	case NODE_PUBLIC_KEY:
+		free(n->public_key);
+		n->public_key = sl_xstrdup(val);
+		break;
 	case NODE_DISK_MIN_FREE: {
 		size_t len = strlen(val);
 
@@ -468,6 +497,38 @@ static int dataset_param(parser_t *p, const char *key, const char *val)
 	return 0;
 }
 
+/* allow = NAME, NAME...: key names, each once. */
+static int get_allow(parser_t *p, const char *key, const char *val,
+		     sl_dataset_conf_t *d)
+{
+	char *list = sl_xstrdup(val), *save = NULL;
+	int ret = 0;
+
+	d->has_allow = 1;
+	for (char *t = strtok_r(list, ",", &save); t && ret == 0;
+	     t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (!sl_name_valid(t)) {
+			ret = fail(p, p->line, key,
+				   "invalid key name '%.*s' (use 1 to %d of "
+				   "A-Z a-z 0-9 . _ -)",
+				   SL_NAME_MAX, t, SL_NAME_MAX);
+			break;
+		}
+		for (size_t i = 0; i < d->n_allow; i++)
+			if (strcmp(d->allow[i], t) == 0)
+				ret = fail(p, p->line, key,
+					   "'%s' is listed twice", t);
+		if (ret == 0) {
+			d->allow = sl_xrealloc(
+				d->allow, (d->n_allow + 1) * sizeof(*d->allow));
+			d->allow[d->n_allow++] = sl_xstrdup(t);
+		}
+	}
+	free(list);
+	return ret;
+}
+
 static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 {
 	sl_dataset_conf_t *d = cur_dataset(p);
@@ -507,6 +568,9 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 	case DS_REPLICAS:
 		ret = get_u32(p, key, val, 1, SL_REPLICAS_MAX, &d->replicas);
 		break;
+	case DS_ALLOW:
+		ret = get_allow(p, key, val, d);
+		break;
 	}
 	return ret;
 }
@@ -532,6 +596,10 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 	case CLIENT_MAX_INODES:
 		ret = get_u32(p, key, val, SL_MAX_INODES_MIN, SL_MAX_INODES_MAX,
 			      &cl->max_inodes);
+		break;
+	case CLIENT_SECRET_KEY:
+		free(cl->secret_key);
+		cl->secret_key = sl_xstrdup(val);
 		break;
 	}
 	return ret;
@@ -812,12 +880,46 @@ static int check_ring_weight(parser_t *p)
 	return 0;
 }
 
+/* security = curve: every node in the file has a public key (whoever
+ * connects to it needs it); allow says something only under curve. */
+static int check_security(parser_t *p)
+{
+	sl_config_t *c = p->c;
+
+	for (size_t i = 0; i < c->n_datasets; i++) {
+		if (!c->datasets[i].has_allow ||
+		    c->security == SL_SECURITY_CURVE)
+			continue;
+		snprintf(p->label, sizeof(p->label), "[dataset %.*s]",
+			 LABEL_MAX - 11, c->datasets[i].name);
+		return fail(p, c->datasets[i].line, "allow",
+			    "needs security = curve in [cluster] (without "
+			    "keys no client can be told apart)");
+	}
+	if (c->security != SL_SECURITY_CURVE)
+		return 0;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		if (c->nodes[i].public_key)
+			continue;
+		snprintf(p->label, sizeof(p->label), "[node %.*s]",
+			 LABEL_MAX - 8, c->nodes[i].name);
+		return fail(p, c->nodes[i].line, "public_key",
+			    "missing (security = curve: whoever connects "
+			    "to the node needs its key)");
+	}
+	return 0;
+}
+
 /* Checks across sections, and defaults that depend on other keys. */
 static int finish_cluster(parser_t *p)
 {
 	sl_config_t *c = p->c;
 	char why[256];
 	int rc;
+
+	rc = check_security(p);
+	if (rc < 0)
+		return rc;
 
 	snprintf(p->label, sizeof(p->label), "[cluster]");
 	if (c->membership == SL_MEMBERSHIP_STATIC) {
@@ -915,7 +1017,7 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 	if (!f) {
 		int e = errno;
 
-		set_err(err, errlen, "%s: cannot open: %s", path,
+		sl_errf(err, errlen, "%s: cannot open: %s", path,
 			strerror_r(e, ebuf, sizeof(ebuf)));
 		goto out;
 	}
@@ -923,12 +1025,12 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 	if (ferror(f)) {
 		int e = errno;
 
-		set_err(err, errlen, "%s: cannot read: %s", path,
+		sl_errf(err, errlen, "%s: cannot read: %s", path,
 			strerror_r(e, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: larger than %u bytes: not a cluster configuration",
 			path, CONFIG_FILE_MAX);
 		goto out;
@@ -940,7 +1042,7 @@ sl_config_t *sl_config_load(const char *path, char *err, size_t errlen)
 
 		for (const char *q = buf; q < nul; q++)
 			line += *q == '\n';
-		set_err(err, errlen, "%s:%d: NUL byte in the file", path, line);
+		sl_errf(err, errlen, "%s:%d: NUL byte in the file", path, line);
 		goto out;
 	}
 	c = sl_config_parse(buf, path, err, errlen);
@@ -957,15 +1059,25 @@ void sl_config_destroy(sl_config_t **cp)
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n_nodes; i++)
+	for (size_t i = 0; i < c->n_nodes; i++) {
 		free(c->nodes[i].disk_path);
+		free(c->nodes[i].secret_key);
+		free(c->nodes[i].public_key);
+	}
 	free(c->node_defaults.disk_path);
+	free(c->node_defaults.secret_key);
+	free(c->node_defaults.public_key);
+	free(c->allowed_clients);
+	free(c->client.secret_key);
 	free(c->etcd);
 	free(c->etcd_prefix);
 	for (size_t i = 0; i < c->n_datasets; i++) {
 		sl_dataset_conf_t *d = &c->datasets[i];
 
 		free(d->uri);
+		for (size_t j = 0; j < d->n_allow; j++)
+			free(d->allow[j]);
+		free(d->allow);
 		for (size_t j = 0; j < d->n_params; j++) {
 			free(d->params[j].key);
 			free(d->params[j].value);
@@ -994,18 +1106,18 @@ int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
 	sl_node_conf_t *n;
 
 	if (c->membership != SL_MEMBERSHIP_ETCD) {
-		set_err(err, errlen,
+		sl_errf(err, errlen,
 			"%s: --addr needs membership = etcd (a static node is "
 			"a [node %s] section)",
 			c->path, name);
 		return -EINVAL;
 	}
 	if (!sl_name_valid(name)) {
-		set_err(err, errlen, "invalid node name '%s'", name);
+		sl_errf(err, errlen, "invalid node name '%s'", name);
 		return -EINVAL;
 	}
 	if (sl_config_node(c, name)) {
-		set_err(err, errlen, "%s: [node %s] is in the file already",
+		sl_errf(err, errlen, "%s: [node %s] is in the file already",
 			c->path, name);
 		return -EINVAL;
 	}
@@ -1017,11 +1129,15 @@ int sl_config_add_node(sl_config_t *c, const char *name, const char *addr,
 	if (!c->has_node_defaults)
 		node_init(n, name, 0);
 	n->disk_path = n->disk_path ? sl_xstrdup(n->disk_path) : NULL;
+	n->secret_key = n->secret_key ? sl_xstrdup(n->secret_key) : NULL;
+	n->public_key = n->public_key ? sl_xstrdup(n->public_key) : NULL;
 	if (node_key(&p, NODE_ADDR, "--addr", addr) < 0 ||
 	    (metrics_addr && *metrics_addr &&
 	     node_key(&p, NODE_METRICS_ADDR, "--metrics-addr", metrics_addr) <
 		     0)) {
 		free(n->disk_path);
+		free(n->secret_key);
+		free(n->public_key);
 		c->n_nodes--;
 		return -EINVAL;
 	}

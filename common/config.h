@@ -47,6 +47,10 @@ typedef struct sl_node_conf {
 	 * percentage of the filesystem when disk_min_free_pct > 0. */
 	uint64_t disk_min_free;
 	uint32_t disk_min_free_pct; /* default 10 */
+	/* CURVE key files (common/keys.h): the secret one is read by the
+	 * node itself only, the public one by whoever connects to it. */
+	char *secret_key; /* NULL = none */
+	char *public_key; /* NULL = none */
 	int line;
 } sl_node_conf_t;
 
@@ -59,7 +63,12 @@ typedef struct sl_dataset_conf {
 	int policy_line;		  /* where set (else the section) */
 	uint64_t metadata_ttl_ms;	  /* default 0 = cache forever */
 	uint32_t replicas;		  /* nodes keeping a block, 1..3 */
-	size_t n_params;		  /* backend-specific keys */
+	/* allow: the client keys (names in allowed_clients) that may see
+	 * it; has_allow 0 = every admitted client. */
+	int has_allow;
+	size_t n_allow;
+	char **allow;
+	size_t n_params; /* backend-specific keys */
 	sl_kv_t *params;
 	int line;
 } sl_dataset_conf_t;
@@ -70,7 +79,15 @@ typedef struct sl_client_conf {
 	uint64_t request_timeout_ms; /* default 2000 */
 	uint64_t down_backoff_ms;    /* default 5000 */
 	uint32_t max_inodes;	     /* entries the kernel may hold at once */
+	char *secret_key;	     /* CURVE key file; NULL = none */
 } sl_client_conf_t;
+
+/* [cluster] security: who may talk to a node, and over what. */
+typedef enum sl_security {
+	SL_SECURITY_LOOPBACK, /* the default: plain, on loopback only */
+	SL_SECURITY_CURVE,    /* CurveZMQ, allow-listed keys */
+	SL_SECURITY_NONE,     /* plain on any address: said explicitly */
+} sl_security_t;
 
 /* Where the ring's members come from. */
 typedef enum sl_membership {
@@ -94,6 +111,8 @@ typedef struct sl_config {
 	char *etcd_prefix;     /* default "/sluice/<cluster name>/" */
 	uint64_t lease_ttl_ms; /* default 10 s */
 	uint64_t generation;   /* static: set, or 0 = the node's clock */
+	sl_security_t security;
+	char *allowed_clients; /* a directory of NAME.pub; NULL = none */
 	/* [node-defaults]: the settings of a node given on the command line
 	 * (etcd), every key of [node NAME] but addr; has_node_defaults says
 	 * whether the section was there. */

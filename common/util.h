@@ -33,6 +33,11 @@ void *sl_xgrow(void *data, size_t *cap, size_t need, size_t first);
 char *sl_xstrdup(const char *s);
 char *sl_xstrndup(const char *s, size_t n);
 
+/* The one-line message of a failure into err[errlen] (NULL or 0: none),
+ * printf-style: for functions that return -errno and say why. */
+void sl_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Monotonic clock in nanoseconds / milliseconds. */
 uint64_t sl_now_ns(void);
 uint64_t sl_now_ms(void);

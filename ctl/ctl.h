@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/ring.h"
 #include "proto/transport.h"
 
@@ -29,6 +30,7 @@ typedef struct ctl {
 	size_t n_nodes;
 	sl_ring_t *ring;
 	void *zctx;
+	sl_keyring_t *keys; /* [client] secret_key under CURVE */
 	int timeout_ms;
 	uint64_t next_id;
 } ctl_t;

@@ -360,7 +360,8 @@ static int round_run(load_t *l)
 		p->heard = sl_now_ms();
 		if (skipped || p->sock)
 			continue;
-		p->sock = pr_dealer_open(c->zctx, c->nodes[i].addr, &rc);
+		p->sock = pr_dealer_open_keyed(c->zctx, c->nodes[i].addr,
+					       c->keys, c->nodes[i].name, &rc);
 		if (!p->sock)
 			part_fail(l, i, rc, NULL);
 	}

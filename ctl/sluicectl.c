@@ -17,10 +17,12 @@
 
 #include "common/blockkey.h"
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/ring.h"
 #include "common/util.h"
+#include "ctl/keygen.h"
 #include "proto/call.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
@@ -73,6 +75,10 @@ static void usage(FILE *f)
 		"                  epochs}]) that reuses the cache: jobs of\n"
 		"                  one dataset back to back, the most cached\n"
 		"                  first; with the backend reads it saves\n"
+		"  keygen [-o DIR] NAME\n"
+		"                  write a CURVE key pair DIR/NAME.key "
+		"(secret,\n"
+		"                  mode 0600) and DIR/NAME.pub (needs no -c)\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -95,7 +101,8 @@ int ctl_call(ctl_t *c, size_t idx, uint8_t op, const void *body, size_t len,
 	void *s;
 	int rc;
 
-	s = pr_dealer_open(c->zctx, c->nodes[idx].addr, &rc);
+	s = pr_dealer_open_keyed(c->zctx, c->nodes[idx].addr, c->keys,
+				 c->nodes[idx].name, &rc);
 	if (!s)
 		return rc;
 	rc = pr_call(s, &h, body, len, c->timeout_ms, reply);
@@ -453,6 +460,8 @@ int main(int argc, char **argv)
 		}
 	}
 	sl_log_init("sluicectl", level);
+	if (optind < argc && strcmp(argv[optind], "keygen") == 0)
+		return ctl_keygen(argc - optind, argv + optind);
 	if (!conf_path || optind >= argc) {
 		usage(stderr);
 		return 2;
@@ -462,7 +471,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluicectl: %s\n", err);
 		return 2;
 	}
+	c.keys = sl_keyring_new(c.conf, NULL, err, sizeof(err));
+	if (!c.keys) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		sl_config_destroy(&c.conf);
+		return 2;
+	}
 	if (find_nodes(&c) < 0) {
+		sl_keyring_destroy(&c.keys);
 		sl_config_destroy(&c.conf);
 		return 2;
 	}
@@ -496,6 +512,7 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	zmq_ctx_term(c.zctx);
+	sl_keyring_destroy(&c.keys);
 	sl_ring_destroy(&c.ring);
 	free(c.nodes);
 	sl_config_destroy(&c.conf);

@@ -8,32 +8,18 @@
 #include "fuse/cluster.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/proto.h"
 #include "proto/transport.h"
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* One dataset entry of a HELLO into *d, or -EINVAL with err. */
 static int take_dataset(fc_dataset_t *d, const pr_hello_dataset_t *hd, size_t i,
@@ -42,20 +28,20 @@ static int take_dataset(fc_dataset_t *d, const pr_hello_dataset_t *hd, size_t i,
 	memset(d, 0, sizeof(*d));
 	if (pr_str_copy(d->name, sizeof(d->name), hd->name) < 0 ||
 	    !sl_name_valid(d->name)) {
-		errf(err, errlen, "HELLO: dataset %zu: bad name", i);
+		sl_errf(err, errlen, "HELLO: dataset %zu: bad name", i);
 		return -EINVAL;
 	}
 	if (hd->block_size < SL_BLOCK_SIZE_MIN ||
 	    hd->block_size > SL_BLOCK_SIZE_MAX) {
-		errf(err, errlen, "HELLO: dataset %s: block size %u", d->name,
-		     hd->block_size);
+		sl_errf(err, errlen, "HELLO: dataset %s: block size %u",
+			d->name, hd->block_size);
 		return -EINVAL;
 	}
 	d->block_size = hd->block_size;
 	d->layout = hd->layout;
 	d->layout_since_ms = hd->layout_since_ms;
 	if (pr_str_copy(d->policy, sizeof(d->policy), hd->policy) < 0) {
-		errf(err, errlen, "HELLO: dataset %s: bad policy", d->name);
+		sl_errf(err, errlen, "HELLO: dataset %s: bad policy", d->name);
 		return -EINVAL;
 	}
 	d->metadata_ttl_ms = hd->metadata_ttl_ms;
@@ -82,8 +68,8 @@ static int take_datasets(fc_cluster_t *cl, const pr_hello_t *h,
 			return -EINVAL;
 		k = fc_cluster_dataset(cl, d.name, strlen(d.name));
 		if (k >= 0 && !cl->datasets[k].gone) {
-			errf(err, errlen, "HELLO: dataset %s listed twice",
-			     d.name);
+			sl_errf(err, errlen, "HELLO: dataset %s listed twice",
+				d.name);
 			return -EINVAL;
 		}
 		if (k < 0)
@@ -122,13 +108,13 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
 
 	atomic_init(&cl->refs, 1);
 	if (h->n_nodes == 0) {
-		errf(err, errlen, "HELLO from %.*s lists no nodes",
-		     (int)h->node.len, h->node.ptr);
+		sl_errf(err, errlen, "HELLO from %.*s lists no nodes",
+			(int)h->node.len, h->node.ptr);
 		goto fail;
 	}
 	if (pr_str_copy(cl->name, sizeof(cl->name), h->cluster) < 0 ||
 	    pr_str_copy(cl->source, sizeof(cl->source), h->node) < 0) {
-		errf(err, errlen, "HELLO: cluster or node name too long");
+		sl_errf(err, errlen, "HELLO: cluster or node name too long");
 		goto fail;
 	}
 	cl->generation = h->generation;
@@ -141,7 +127,8 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
 			    0 ||
 		    pr_str_copy(n->addr, sizeof(n->addr), h->nodes[i].addr) <
 			    0) {
-			errf(err, errlen, "HELLO: node %zu: name too long", i);
+			sl_errf(err, errlen, "HELLO: node %zu: name too long",
+				i);
 			goto fail;
 		}
 		n->weight = h->nodes[i].weight ? h->nodes[i].weight : 1;
@@ -153,10 +140,11 @@ fc_cluster_t *fc_cluster_from_hello(const struct pr_hello *h,
 
 		for (size_t i = 0; i < cl->n_nodes; i++)
 			total += cl->nodes[i].weight;
-		errf(err, errlen,
-		     "HELLO from %s: the nodes' total weight %llu is over "
-		     "the ring's limit of %d",
-		     cl->source, (unsigned long long)total, SL_RING_MAX_WEIGHT);
+		sl_errf(err, errlen,
+			"HELLO from %s: the nodes' total weight %llu is over "
+			"the ring's limit of %d",
+			cl->source, (unsigned long long)total,
+			SL_RING_MAX_WEIGHT);
 		goto fail;
 	}
 	if (h->ring_version && h->ring_version != cl->ring_version)
@@ -401,18 +389,23 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 	pr_msg_t m;
 	int rc;
 	char why[256];
+	sl_keyring_t *keys = sl_keyring_new(cfg, NULL, why, sizeof(why));
 
 	pr_msg_init(&m);
+	if (!keys) {
+		sl_errf(err, errlen, "%s", why);
+		goto out;
+	}
 	if (n == 0) {
-		errf(err, errlen, "%s: no cache node to ask%s%s",
-		     cfg->path ? cfg->path : "config", tried[0] ? ": " : "",
-		     tried);
+		sl_errf(err, errlen, "%s: no cache node to ask%s%s",
+			cfg->path ? cfg->path : "config", tried[0] ? ": " : "",
+			tried);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		pr_header_t h = {.opcode = PR_OP_HELLO, .req_id = i + 1};
 
-		socks[i] = pr_dealer_open(ctx, addrs[i], &rc);
+		socks[i] = pr_dealer_open_keyed(ctx, addrs[i], keys, NULL, &rc);
 		if (!socks[i]) {
 			snprintf(why, sizeof(why), "cannot connect: %s",
 				 zmq_strerror(-rc));
@@ -450,8 +443,8 @@ fc_cluster_t *fc_cluster_hello(const sl_config_t *cfg, uint64_t timeout_ms,
 					 (unsigned long long)timeout_ms);
 			note(tried, sizeof(tried), addrs[i], why);
 		}
-		errf(err, errlen, "no cache node answered HELLO; tried %s",
-		     tried);
+		sl_errf(err, errlen, "no cache node answered HELLO; tried %s",
+			tried);
 	}
 out:
 	pr_msg_close(&m);
@@ -462,6 +455,7 @@ out:
 		free(addrs[i]);
 	}
 	zmq_ctx_term(ctx);
+	sl_keyring_destroy(&keys);
 	free(addrs);
 	free(socks);
 	free(calls);

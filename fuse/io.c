@@ -40,6 +40,7 @@
 #include "common/inbox.h"
 #include "common/keymap.h"
 #include "common/list.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"
@@ -190,7 +191,13 @@ static size_t slot_open(fc_io_t *io, const fc_node_t *conf)
 		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
 			       sizeof(maxmsg));
-		if (zmq_connect(n->sock, n->addr) < 0) {
+		if (sl_keyring_client(io->opts.keys, n->sock, n->name,
+				      n->addr) < 0) {
+			sl_err("no CURVE key for cache node %s at %s", n->name,
+			       n->addr);
+			zmq_close(n->sock);
+			n->sock = NULL;
+		} else if (zmq_connect(n->sock, n->addr) < 0) {
 			zmq_close(n->sock);
 			n->sock = NULL;
 		}

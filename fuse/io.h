@@ -86,6 +86,9 @@ typedef struct fc_io_opts {
 	 * (borrowed for the call); quick, never blocking.  May be NULL. */
 	void (*on_map)(void *arg, const fc_cluster_t *cl);
 	void *on_map_arg;
+	/* CURVE keys for every node socket (borrowed, outliving the io);
+	 * NULL: plain. */
+	const struct sl_keyring *keys;
 } fc_io_opts_t;
 
 /*

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"
@@ -47,6 +48,7 @@ typedef struct worker {
 	fc_cluster_t *cl;
 	fc_io_t *io;
 	sl_members_t *members; /* membership = etcd: the view io follows */
+	sl_keyring_t *keys;    /* CURVE keys of io's sockets */
 	fc_shared_t *sh;
 	size_t sh_bytes;
 	fc_fs_t *fs;
@@ -311,6 +313,12 @@ int fc_worker_main(const fc_cmdline_t *c)
 	io_opts.backoff_ms = w.cfg->client.down_backoff_ms;
 	io_opts.on_map = map_swapped;
 	io_opts.on_map_arg = w.sh;
+	w.keys = sl_keyring_new(w.cfg, NULL, err, sizeof(err));
+	if (!w.keys) {
+		sl_err("%s", err);
+		goto out;
+	}
+	io_opts.keys = w.keys;
 	w.members = etcd_view(w.cfg);
 	w.io = fc_io_new(w.cl, &io_opts, w.members, &rc);
 	if (!w.io) {
@@ -366,6 +374,7 @@ out:
 	if (w.se)
 		fuse_session_destroy(w.se);
 	fc_io_destroy(&w.io);
+	sl_keyring_destroy(&w.keys);
 	sl_members_destroy(&w.members);
 	fc_fs_destroy(&w.fs);
 	fc_cluster_unref(&w.cl);

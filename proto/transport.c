@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/keys.h"
 #include "common/util.h"
 
 void pr_msg_init(pr_msg_t *m)
@@ -20,6 +21,7 @@ void pr_msg_init(pr_msg_t *m)
 	zmq_msg_init(&m->body);
 	m->has_identity = 0;
 	m->header_ok = 0;
+	m->user[0] = '\0';
 	memset(&m->h, 0, sizeof(m->h));
 }
 
@@ -86,6 +88,13 @@ int pr_recv(void *sock, pr_msg_t *m, int router, int flags)
 		goto out;
 	}
 
+	{
+		/* A connection's property, on every frame it brought. */
+		const char *user = zmq_msg_gets(&header, "User-Id");
+
+		if (user)
+			sl_strlcpy(m->user, user, sizeof(m->user));
+	}
 	rc = pr_header_decode(&m->h, zmq_msg_data(&header),
 			      zmq_msg_size(&header));
 	m->header_ok = header_addressable(&header);
@@ -166,9 +175,15 @@ int pr_recv_until(void *sock, pr_msg_t *m, uint64_t deadline_ms)
 
 void *pr_dealer_open(void *ctx, const char *addr, int *err)
 {
+	return pr_dealer_open_keyed(ctx, addr, NULL, NULL, err);
+}
+
+void *pr_dealer_open_keyed(void *ctx, const char *addr,
+			   const sl_keyring_t *keys, const char *name, int *err)
+{
 	void *s = zmq_socket(ctx, ZMQ_DEALER);
 	int64_t maxmsg = (int64_t)PR_HEADER_SIZE + PR_MAX_BODY;
-	int linger = 0, immediate = 1, hwm = PR_DEALER_SNDHWM;
+	int linger = 0, immediate = 1, hwm = PR_DEALER_SNDHWM, rc;
 
 	if (!s)
 		goto out_err;
@@ -176,8 +191,16 @@ void *pr_dealer_open(void *ctx, const char *addr, int *err)
 	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
 	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) <
 		    0 ||
-	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-	    zmq_connect(s, addr) < 0)
+	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0)
+		goto out_err;
+	/* After ZMQ_MAXMSGSIZE, which CURVE widens by its box. */
+	rc = sl_keyring_client(keys, s, name, addr);
+	if (rc < 0) {
+		zmq_close(s);
+		*err = rc;
+		return NULL;
+	}
+	if (zmq_connect(s, addr) < 0)
 		goto out_err;
 	return s;
 out_err:

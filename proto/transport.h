@@ -15,6 +15,8 @@
 
 #include "proto/proto.h"
 
+#define PR_USER_MAX 80 /* bytes of a User-Id kept */
+
 /* A received message.  Initialise with pr_msg_init, release with
  * pr_msg_close (which also makes it reusable). */
 typedef struct pr_msg {
@@ -23,6 +25,9 @@ typedef struct pr_msg {
 	pr_header_t h;
 	zmq_msg_t body; /* h.body_len bytes; zmq_msg_data() for a view */
 	int header_ok;	/* h holds a decoded header (even if recv failed) */
+	/* Under CURVE, the name the node's ZAP handler gave the sender's
+	 * key (ZeroMQ's User-Id); "" without one. */
+	char user[PR_USER_MAX + 1];
 } pr_msg_t;
 
 void pr_msg_init(pr_msg_t *m);
@@ -76,6 +81,16 @@ int pr_recv_until(void *sock, pr_msg_t *m, uint64_t deadline_ms);
  */
 #define PR_DEALER_SNDHWM 1000
 void *pr_dealer_open(void *ctx, const char *addr, int *err);
+
+/*
+ * As pr_dealer_open, a CURVE client of node name (or of the node at addr)
+ * when keys (borrowed; NULL: plain) is on: *err is -ENOKEY when keys has
+ * no public key for that node.
+ */
+struct sl_keyring;
+void *pr_dealer_open_keyed(void *ctx, const char *addr,
+			   const struct sl_keyring *keys, const char *name,
+			   int *err);
 
 /*
  * Send a header and a body copied from body[0..len).  identity: the peer's

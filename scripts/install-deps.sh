@@ -15,6 +15,8 @@ PKGS=(
 	# tests (etcd-server: a real etcd for the membership tests)
 	check curl procps psmisc python3 python3-torch python3-boto3
 	python3-botocore etcd-server
+	# tests: tcpdump (what CURVE leaves on the wire); fuzzing: clang
+	tcpdump clang
 	# packaging: `make man`, `make deb` and their tests (dpkg-shlibdeps is
 	# in build-essential's dpkg-dev; systemd for systemd-analyze verify)
 	help2man man-db systemd

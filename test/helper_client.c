@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/util.h"
 #include "proto/call.h"
 #include "proto/transport.h"
@@ -43,16 +44,31 @@ void th_reply_free(th_reply_t *r)
 
 th_client_t *th_client_new(const char *endpoint, int timeout_ms)
 {
+	return th_client_new_keyed(endpoint, timeout_ms, NULL, NULL, NULL);
+}
+
+th_client_t *th_client_new_keyed(const char *endpoint, int timeout_ms,
+				 const char *server_key, const char *public_key,
+				 const char *secret_key)
+{
 	th_client_t *c = sl_xcalloc(1, sizeof(*c));
+	sl_keyring_t *k = NULL;
 	int err;
 
+	(void)public_key; /* the secret key's own */
 	c->timeout_ms = timeout_ms;
 	c->next_id = 1;
 	c->ctx = zmq_ctx_new();
-	if (c->ctx)
-		c->sock = pr_dealer_open(c->ctx, endpoint, &err);
-	if (!c->sock)
+	if (server_key) {
+		k = sl_keyring_of(secret_key);
+		if (!k || sl_keyring_add(k, "node", endpoint, server_key) < 0)
+			th_client_destroy(&c);
+	}
+	if (c && c->ctx)
+		c->sock = pr_dealer_open_keyed(c->ctx, endpoint, k, NULL, &err);
+	if (c && !c->sock)
 		th_client_destroy(&c);
+	sl_keyring_destroy(&k);
 	return c;
 }
 

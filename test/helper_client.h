@@ -46,6 +46,12 @@ typedef struct th_stat {
  * timeout_ms.  Returns NULL on a ZeroMQ error.  Caller frees with
  * th_client_destroy. */
 th_client_t *th_client_new(const char *endpoint, int timeout_ms);
+/* As th_client_new, a CURVE client: the node's server_key and the
+ * client's secret_key in Z85 (borrowed; server_key NULL: plain; the
+ * public key is derived from the secret one, public_key is unused). */
+th_client_t *th_client_new_keyed(const char *endpoint, int timeout_ms,
+				 const char *server_key, const char *public_key,
+				 const char *secret_key);
 void th_client_destroy(th_client_t **cp);
 
 /* The DEALER socket (borrowed), for raw sends. */

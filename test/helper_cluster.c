@@ -79,8 +79,18 @@ int th_cl_write_conf(const th_cluster_t *c)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "[cluster]\nname = itcl\nmodule_dir = %s\n%s\n\n", c->build,
+	fprintf(f, "[cluster]\nname = itcl\nmodule_dir = %s\n%s\n", c->build,
 		c->cluster_keys);
+	/* Nodes in network namespaces bind addresses other than loopback:
+	 * in the clear, said so (README, Security). */
+	for (int i = 0; i < c->n; i++) {
+		if (strncmp(c->node[i].ip, "127.", 4) != 0 &&
+		    !strstr(c->cluster_keys, "security")) {
+			fprintf(f, "security = none\n");
+			break;
+		}
+	}
+	fprintf(f, "\n");
 	for (int i = 0; i < c->n; i++)
 		if (c->node[i].listed)
 			fprintf(f, "[node %s]\naddr = %s\n%s\n\n",
@@ -188,7 +198,11 @@ int th_cl_node_stop(th_cluster_t *c, int i, int sig, int timeout_ms)
 
 int64_t th_cl_node_value(const th_cluster_t *c, int i, const char *name)
 {
-	th_client_t *cl = th_client_new(c->node[i].addr, 5000);
+	th_client_t *cl = c->server_key[0]
+				  ? th_client_new_keyed(c->node[i].addr, 5000,
+							c->server_key, NULL,
+							c->client_secret)
+				  : th_client_new(c->node[i].addr, 5000);
 	uint64_t v = 0;
 	int rc;
 

@@ -49,9 +49,13 @@ typedef struct th_cluster {
 	char block_size[16];	/* ds's block size ("64K" by default) */
 	char dataset_keys[256]; /* more keys of ds */
 	char cluster_keys[512]; /* more [cluster] keys */
-	char node_keys[256];	/* keys of every [node] section */
+	char node_keys[768];	/* keys of every [node] section */
 	char sections[1024];	/* more sections, as they are */
 	char client_keys[512];	/* the [client] section's keys */
+	/* Under CURVE: the nodes' public key and a client's secret key
+	 * (Z85), which th_cl_node_value asks with; "" = plain. */
+	char server_key[48];
+	char client_secret[48];
 	int n;
 	th_cnode_t node[TH_CL_NODES];
 	pid_t client;

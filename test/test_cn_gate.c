@@ -237,6 +237,51 @@ START_TEST(test_conns_and_unwatched)
 }
 END_TEST
 
+/* Under CURVE: a CURVE greeting, then encrypted frames bounded each by
+ * max_bytes plus CURVE's overhead (not counted per message: the MORE flag
+ * is inside the box); a NULL greeting, or one frame past the bound, is
+ * cut; cn_gate_cut_all ends every connection of the endpoint. */
+START_TEST(test_curve)
+{
+	static uint8_t st[8192];
+	cn_gate_limits_t cl_lim = lim;
+	size_t n;
+	int cl, s;
+	uint8_t b;
+
+	cn_gate_unwatch(ep);
+	cl_lim.curve = 1;
+	ck_assert_int_eq(cn_gate_watch(ep, &cl_lim, &m), 0);
+	n = greeting(st, "CURVE", 3);
+	n += frame(st + n, 0x04, 200, 0);		/* HELLO */
+	n += frame(st + n, 0x04, 300 + 64, 1);		/* INITIATE */
+	for (int i = 0; i < 6; i++)			/* six frames of */
+		n += frame(st + n, 0x00, 1000 + 64, 1); /* one message */
+	s = pair(&cl);
+	ck_assert_int_gt(pass(cl, s, st, n, 7), 0);
+	ck_assert_uint_eq(atomic_load(&m.connections_cut), 0);
+	n = frame(st, 0x00, 1000 + 65, 1);
+	ck_assert_int_eq(pass(cl, s, st, n, n), -ECONNRESET);
+	ck_assert_uint_eq(atomic_load(&m.connections_cut), 1);
+	close(s);
+	close(cl);
+	s = pair(&cl);
+	n = greeting(st, "NULL", 3);
+	ck_assert_int_eq(pass(cl, s, st, n, n), -ECONNRESET);
+	close(s);
+	close(cl);
+	/* Cut on demand: the client sees the end of the stream. */
+	s = pair(&cl);
+	n = greeting(st, "CURVE", 3);
+	ck_assert_int_gt(pass(cl, s, st, n, n), 0);
+	ck_assert_uint_eq(cn_gate_cut_all(ep), 1);
+	ck_assert_int_eq(read(cl, &b, 1), 0);
+	close(s);
+	close(cl);
+	ck_assert_uint_eq(cn_gate_cut_all(ep), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_gate");
@@ -247,6 +292,7 @@ int main(void)
 	tcase_add_test(tc, test_streams_pass);
 	tcase_add_test(tc, test_breaches_cut);
 	tcase_add_test(tc, test_conns_and_unwatched);
+	tcase_add_test(tc, test_curve);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -855,6 +855,53 @@ START_TEST(test_err_membership)
 }
 END_TEST
 
+/* [cluster] security and the keys that go with it. */
+START_TEST(test_security_keys)
+{
+	static const char text[] =
+		"[cluster]\nsecurity = curve\nallowed_clients = /k/clients\n"
+		"[node a]\naddr = tcp://10.0.0.1:7701\n"
+		"secret_key = /k/a.key\npublic_key = /k/a.pub\n"
+		"[dataset d]\nbackend = posix\nuri = file:///d\n"
+		"allow = alice, bob ,carol\n"
+		"[client]\nsecret_key = /k/alice.key\n";
+	char err[512];
+	sl_config_t *c = sl_config_parse(text, "t.ini", err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->security, SL_SECURITY_CURVE);
+	ck_assert_str_eq(c->allowed_clients, "/k/clients");
+	ck_assert_str_eq(c->nodes[0].secret_key, "/k/a.key");
+	ck_assert_str_eq(c->nodes[0].public_key, "/k/a.pub");
+	ck_assert_str_eq(c->client.secret_key, "/k/alice.key");
+	ck_assert_int_eq(c->datasets[0].has_allow, 1);
+	ck_assert_uint_eq(c->datasets[0].n_allow, 3);
+	ck_assert_str_eq(c->datasets[0].allow[1], "bob");
+	ck_assert_uint_eq(c->datasets[0].n_params, 0);
+	sl_config_destroy(&c);
+	c = sl_config_parse(NODE_A, "t.ini", err, sizeof(err));
+	ck_assert_int_eq(c->security, SL_SECURITY_LOOPBACK);
+	sl_config_destroy(&c);
+	expect_error("[cluster]\nsecurity = tls\n" NODE_A, 2,
+		     "[cluster] security", "curve, none or loopback");
+	expect_error("[cluster]\nsecurity = curve\n" NODE_A, 3,
+		     "[node a] public_key", "missing");
+	expect_error(NODE_A "[dataset d]\nbackend = posix\nuri = file:///d\n"
+			    "allow = alice\n",
+		     3, "[dataset d] allow", "needs security = curve");
+	expect_error("[cluster]\nsecurity = curve\n"
+		     "[node a]\naddr = tcp://10.0.0.1:7701\npublic_key = /a\n"
+		     "[dataset d]\nbackend = posix\nuri = file:///d\n"
+		     "allow = alice, al/ice\n",
+		     9, "[dataset d] allow", "invalid key name 'al/ice'");
+	expect_error("[cluster]\nsecurity = curve\n"
+		     "[node a]\naddr = tcp://10.0.0.1:7701\npublic_key = /a\n"
+		     "[dataset d]\nbackend = posix\nuri = file:///d\n"
+		     "allow = alice, alice\n",
+		     9, "[dataset d] allow", "listed twice");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -862,6 +909,7 @@ static Suite *config_suite(void)
 	TCase *te = tcase_create("errors");
 
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_security_keys);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_dialect);
 	tcase_add_test(tc, test_parse_size);
