@@ -34,6 +34,7 @@
 #include "cachenode/policy.h"
 #include "common/keymap.h"
 #include "common/list.h"
+#include "proto/proto.h"
 #include "common/util.h"
 
 /* From this size on a block gets its own mapping (returned on free). */
@@ -57,6 +58,10 @@ struct cn_block {
 	size_t map_len;
 	_Atomic uint64_t charge; /* bytes charged to the block's class */
 	uint8_t *data;
+	/* pr_body_hash of the valid bytes once hashed is set (release after
+	 * hash: a racing first call only computes it twice). */
+	_Atomic uint64_t hash;
+	_Atomic int hashed;
 };
 
 struct cn_ramtier {
@@ -184,6 +189,18 @@ uint32_t cn_block_tag(const cn_block_t *b)
 const cn_policy_ops_t *cn_block_policy(const cn_block_t *b)
 {
 	return policy_of(b->tier, b)->ops;
+}
+
+uint64_t cn_block_hash(cn_block_t *b)
+{
+	uint64_t h;
+
+	if (atomic_load_explicit(&b->hashed, memory_order_acquire))
+		return atomic_load_explicit(&b->hash, memory_order_relaxed);
+	h = pr_body_hash(b->data, b->len);
+	atomic_store_explicit(&b->hash, h, memory_order_relaxed);
+	atomic_store_explicit(&b->hashed, 1, memory_order_release);
+	return h;
 }
 
 void cn_block_trim(cn_block_t *b, size_t len)

@@ -127,6 +127,11 @@ size_t cn_block_capacity(const cn_block_t *b);
 uint32_t cn_block_tag(const cn_block_t *b);
 const cn_policy_ops_t *cn_block_policy(const cn_block_t *b);
 
+/* pr_body_hash of the block's valid bytes, computed on the first call and
+ * kept: a block sent whole many times is hashed once.  Only once the block
+ * is filled (its bytes no longer change); any thread. */
+uint64_t cn_block_hash(cn_block_t *b);
+
 /* Set the valid length to len <= the allocated one (a short read at EOF)
  * and give back whole pages beyond it.  Only before the block is shared. */
 void cn_block_trim(cn_block_t *b, size_t len);

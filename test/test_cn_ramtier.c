@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cachenode/ramtier.h"
+#include "proto/proto.h"
 #include "test/helper_check.h"
 
 #define BLK (256u << 10)
@@ -139,6 +140,28 @@ START_TEST(test_trim_returns_pages)
 			  before - (4u << 20) + (uint64_t)getpagesize());
 	cn_block_unref(b);
 	ck_assert_uint_eq(cn_ramtier_used(t), 0);
+	cn_ramtier_destroy(&t);
+}
+END_TEST
+
+/* A block's body hash is the wire's (pr_body_hash) of its valid bytes, a
+ * short block's too, and asking again gives the kept value. */
+START_TEST(test_block_hash)
+{
+	cn_ramtier_t *t = cn_ramtier_new(64u << 20, 0, NULL);
+	int err;
+	cn_block_t *b = cn_ramtier_alloc(t, &cn_policy_lru, 1, 1u << 20, &err);
+	uint8_t *d = cn_block_data(b);
+	uint64_t h;
+
+	for (size_t i = 0; i < (1u << 20); i++)
+		d[i] = (uint8_t)(i * 131 + 7);
+	cn_block_trim(b, 300000);
+	h = cn_block_hash(b);
+	ck_assert_uint_eq(h, pr_body_hash(d, 300000));
+	ck_assert_uint_ne(h, pr_body_hash(d, 299999));
+	ck_assert_uint_eq(cn_block_hash(b), h);
+	cn_block_unref(b);
 	cn_ramtier_destroy(&t);
 }
 END_TEST
@@ -279,6 +302,7 @@ int main(void)
 	tcase_add_test(tc, test_purge_and_shrink);
 	tcase_add_test(tc, test_cross_thread_release);
 	tcase_add_test(tc, test_evict_hook);
+	tcase_add_test(tc, test_block_hash);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
