@@ -81,6 +81,10 @@ uint64_t cn_ramtier_slack(const cn_ramtier_t *t);
 /* Thread-safe reads of the counters. */
 uint64_t cn_ramtier_used(const cn_ramtier_t *t);
 uint64_t cn_ramtier_transient(const cn_ramtier_t *t);
+/* Bytes of freed block buffers kept for reuse (inside the capacity, beside
+ * used: see ramtier.c), and how many allocations took one. */
+uint64_t cn_ramtier_spare_bytes(const cn_ramtier_t *t);
+uint64_t cn_ramtier_reused(const cn_ramtier_t *t);
 /* Blocks in the index. */
 size_t cn_ramtier_count(const cn_ramtier_t *t);
 
