@@ -161,7 +161,7 @@ def main():
     vals = {}  # (system, workload, phase, metric) -> [values by run]
     for r in recs:
         for m in ("files_per_s", "mb_per_s", "entries_per_s", "iops",
-                  "samples_per_s"):
+                  "samples_per_s", "seconds", "backend_per_dataset"):
             if m in r and "phase" in r:
                 vals.setdefault((r["system"], r["workload"], r["phase"], m),
                                 []).append(r[m])
@@ -285,6 +285,17 @@ def main():
             target("memmap 2 KiB windows (DataLoader) on a file warm in the "
                    "nodes, vs ceiling", "%s %s / passthrough_ll %s samples/s"
                    % (LABEL[s], fmt(v), fmt(c)), div(v, c), None)
+    v = med("sluice-s3", "shared", "cold", "backend_per_dataset")
+    if v is not None:
+        peers = ", ".join("%s %.2f×" % (LABEL[p], med(p, "shared", "cold",
+                                                     "backend_per_dataset"))
+                          for p in PEERS
+                          if med(p, "shared", "cold", "backend_per_dataset"))
+        targets.append(("Shared dataset, two mounts at once, cold: S3 "
+                        "bytes read per dataset byte",
+                        "Sluice s3 %.2f×%s" % (v, "; " + peers if peers
+                                                 else ""),
+                        "%.2f×" % v, "≤ 1.05×", v <= 1.05))
     bc = msl.get("block_cache_mib")
     cap = msl.get("ram_capacity_mib")
     mem_rows = []
@@ -425,6 +436,25 @@ def main():
                 p if w == "fio" else "memmap windows", unit,
                 " | ".join(fmt(med(s, w, p, m)) for s in bigsys),
                 " | ".join(ratio(div(med(s, w, p, m), c)) for s in rs)))
+        L.append("")
+    shsys = [s for s in have
+             if med(s, "shared", "cold", "backend_per_dataset") is not None]
+    if shsys:
+        L.append("## Shared dataset: two mounts, one bucket, cold")
+        L.append("")
+        L.append("Two mounts of one system (two training pods: two Sluice "
+                 "clients of the same cache nodes; two s3fs or rclone mounts "
+                 "with caches of their own) read every file of the dataset "
+                 "at the same time, cold, each in its own shuffled order, 4 "
+                 "threads each.  S3 bytes: what s3rver read from its store "
+                 "meanwhile (its rchar), per byte of the dataset.")
+        L.append("")
+        L.append("| system | S3 bytes / dataset | pair's wall time s |")
+        L.append("|---|---:|---:|")
+        for sy in shsys:
+            L.append("| %s | %.2f× | %s |" % (
+                LABEL[sy], med(sy, "shared", "cold", "backend_per_dataset"),
+                fmt(med(sy, "shared", "cold", "seconds"))))
         L.append("")
     if targets:
         L.append("## Targets")
@@ -590,14 +620,15 @@ set logscale y
 set grid ytics
 set termoption noenhanced
 set key outside below center horizontal maxrows 2 font ",9"
-set bmargin 7
+set bmargin %d
 set datafile missing '-'
 set xtics nomirror
 %s
 unset multiplot
 """ % (100 + sum(max(470, 70 * len(pn[3])) for pn in panels),
        os.path.join(out, "chart.png"), len(panels), meta.get("mode", "?"),
-       meta.get("runs", "?"), "\n".join(plots)))
+       meta.get("runs", "?"),
+       12 if any(len(pn[3]) > 4 for pn in panels) else 7, "\n".join(plots)))
     r = subprocess.run([gp, script], stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         print("report: gnuplot failed: %s" % r.stderr[-500:], file=sys.stderr)

@@ -23,10 +23,12 @@ usage: bench/run.sh [options]          (make bench BENCH_ARGS="options")
   --quick             small dataset (2,000 files in 20 classes, 4 x 64M shards)
   --systems LIST      comma-separated, from: $ALL_SYSTEMS
                       (default: all)
-  --workloads LIST    from: metawalk,dataloader,shards,fio,memmap
+  --workloads LIST    from: metawalk,dataloader,shards,fio,memmap,shared
                       (default: all); fio and memmap read one big file
                       (bench/bigfile.py) on local, passthrough and
-                      sluice-posix only
+                      sluice-posix only; shared mounts sluice-s3, s3fs and
+                      rclone twice and reads the dataset through both at
+                      once (bench/shared.py)
   --big-size SIZE     the big file (1G; 256M with --quick), on a tmpfs
   --fio-runtime S     seconds per fio job (10; 3 with --quick)
   --runs N            runs per figure; the report shows the median (3)
@@ -49,7 +51,7 @@ USAGE
 
 ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-s3,sluice-webhdfs,s3fs,rclone
 SYSTEMS=$ALL_SYSTEMS
-WORKLOADS=metawalk,dataloader,shards,fio,memmap
+WORKLOADS=metawalk,dataloader,shards,fio,memmap,shared
 BIG_SIZE= FIO_RUNTIME= MEMMAP_SAMPLES=
 RUNS=3
 OUT="$BENCH/results"
@@ -129,7 +131,7 @@ for s in "${SYS_LIST[@]}"; do
 		{ echo "bench: unknown system '$s' ($ALL_SYSTEMS)" >&2; exit 2; }
 done
 for w in "${WL_LIST[@]}"; do
-	[[ ",metawalk,dataloader,shards,fio,memmap," == *",$w,"* ]] ||
+	[[ ",metawalk,dataloader,shards,fio,memmap,shared," == *",$w,"* ]] ||
 		{ echo "bench: unknown workload '$w'" >&2; exit 2; }
 done
 
@@ -499,6 +501,7 @@ chmod 600 "$WORK/s3.passwd"
 # start begins with empty caches.
 
 FS_ROOT='' FS_PIDS='' FS_MNT='' FS_MAIN='' FS_METRICS=
+FS2_MNT='' FS2_MAIN=''
 NODE_PIDS=()
 
 fresh_mnt() { # SYSTEM: an empty mount point, recorded for cleanup
@@ -648,22 +651,24 @@ run_webhdfs_raw() {
 	sed 's/^/  /' "$LOGS/webhdfs-raw.err" >&2
 }
 
+# SFX: a suffix for a second mount of the same system (the shared workload).
+SFX=
 start_s3fs() {
-	rm -rf "$WORK/cache/s3fs"
-	mkdir -p "$WORK/cache/s3fs"
-	fresh_mnt s3fs
+	rm -rf "$WORK/cache/s3fs$SFX"
+	mkdir -p "$WORK/cache/s3fs$SFX"
+	fresh_mnt "s3fs$SFX"
 	s3fs "$S3_BUCKET" "$FS_MNT" -f -o ro,use_path_request_style \
 		-o "url=http://127.0.0.1:$S3_PORT,passwd_file=$WORK/s3.passwd" \
-		-o use_cache="$WORK/cache/s3fs" >>"$LOGS/s3fs.log" 2>&1 &
+		-o use_cache="$WORK/cache/s3fs$SFX" >>"$LOGS/s3fs$SFX.log" 2>&1 &
 	FS_MAIN=$!
-	track "$FS_MAIN" s3fs
+	track "$FS_MAIN" "s3fs$SFX"
 	FS_ROOT=$FS_MNT FS_PIDS="s3fs=$FS_MAIN"
 	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
 }
 
 start_rclone() {
-	rm -rf "$WORK/cache/rclone"
-	mkdir -p "$WORK/cache/rclone"
+	rm -rf "$WORK/cache/rclone$SFX"
+	mkdir -p "$WORK/cache/rclone$SFX"
 	cat >"$WORK/rclone.conf" <<CONF
 [s3rver]
 type = s3
@@ -674,12 +679,12 @@ endpoint = http://127.0.0.1:$S3_PORT
 region = us-east-1
 force_path_style = true
 CONF
-	fresh_mnt rclone
+	fresh_mnt "rclone$SFX"
 	rclone --config "$WORK/rclone.conf" mount "s3rver:$S3_BUCKET" "$FS_MNT" \
 		--read-only --vfs-cache-mode full \
-		--cache-dir "$WORK/cache/rclone" >>"$LOGS/rclone.log" 2>&1 &
+		--cache-dir "$WORK/cache/rclone$SFX" >>"$LOGS/rclone$SFX.log" 2>&1 &
 	FS_MAIN=$!
-	track "$FS_MAIN" rclone
+	track "$FS_MAIN" "rclone$SFX"
 	FS_ROOT=$FS_MNT FS_PIDS="rclone=$FS_MAIN"
 	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
 }
@@ -693,8 +698,26 @@ stop_fuse() {
 stop_passthrough() { stop_fuse; }
 # Their disk caches go with them (a full dataset each); the next start
 # begins empty anyway.
-stop_s3fs() { stop_fuse; rm -rf "$WORK/cache/s3fs"; }
-stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone"; }
+stop_s3fs() { stop_fuse; rm -rf "$WORK/cache/s3fs$SFX"; }
+stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone$SFX"; }
+
+# second_mount SYSTEM: a second mount of the running system, as a second
+# training pod's: another sluice-fuse of the same cache nodes, or another
+# s3fs or rclone with a cache of its own.  Sets FS_MNT, FS_MAIN, FS_ROOT.
+second_mount() {
+	case "$1" in
+	sluice-s3)
+		fresh_mnt sluice-s3-2
+		"$SB/sluice-fuse" -c "$WORK/sluice-s3.conf" "$FS_MNT" -f -o ro \
+			>>"$LOGS/sluice-s3-fuse-2.log" 2>&1 &
+		FS_MAIN=$!
+		track "$FS_MAIN" sluice-fuse-2
+		FS_ROOT="$FS_MNT/bench"
+		wait_mounted 60 "$FS_MAIN" "$FS_ROOT/train"
+		;;
+	*) SFX=-2 "start_$1" ;;
+	esac
+}
 
 # -- the runs ------------------------------------------------------------------
 
@@ -702,12 +725,18 @@ stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone"; }
 WL_TIMEOUT=$([ "$QUICK" = 1 ] && echo 600 || echo 3600)
 
 run_one() { # SYSTEM WORKLOAD RUN
-	local s=$1 w=$2 r=$3 rc=0 extra=() wl cmd
+	local s=$1 w=$2 r=$3 rc=0 extra=() wl cmd m1 p1 r1 pids1
 	PT_SOURCE=
 	if big_workload "$w"; then
 		case "$s" in
 		local|passthrough|sluice-posix) PT_SOURCE=$BIG_DIR ;;
 		*) return 0 ;; # the big file is on a local tmpfs only
+		esac
+	fi
+	if [ "$w" = shared ]; then
+		case "$s" in
+		sluice-s3|s3fs|rclone) [ -n "$S3_PID" ] || return 0 ;;
+		*) return 0 ;; # two pods over one S3 bucket
 		esac
 	fi
 	log "run $r/$RUNS: $s: $w"
@@ -727,6 +756,21 @@ run_one() { # SYSTEM WORKLOAD RUN
 		--runtime "$FIO_RUNTIME") ;;
 	memmap) cmd=("$BENCH/bigfile.py" memmap "$FS_BIG/tokens.bin"
 		--samples "$MEMMAP_SAMPLES") ;;
+	shared)
+		m1=$FS_MNT p1=$FS_MAIN r1=$FS_ROOT pids1=$FS_PIDS
+		if ! second_mount "$s" 2>>"$LOGS/$s.err"; then
+			jsonl workload=error system="$s" run="$r" \
+				what="shared: the second mount did not start"
+			[ -n "$FS_MNT" ] && [ "$FS_MNT" != "$m1" ] &&
+				unmount "$FS_MNT" "$FS_MAIN"
+			FS_MNT=$m1 FS_MAIN=$p1
+			"stop_$s"
+			return 0
+		fi
+		FS2_MNT=$FS_MNT FS2_MAIN=$FS_MAIN
+		cmd=("$BENCH/shared.py" "$r1" "$FS_ROOT" --s3-pid "$S3_PID")
+		FS_MNT=$m1 FS_MAIN=$p1 FS_ROOT=$r1 FS_PIDS=$pids1
+		;;
 	esac
 	# In the background and waited for, so that a signal reaches our trap
 	# at once rather than after the workload.
@@ -743,6 +787,11 @@ run_one() { # SYSTEM WORKLOAD RUN
 		log "  $s $w failed (exit $rc)"
 		jsonl workload=error system="$s" run="$r" \
 			what="$w: exit $rc: $(tail -c 300 "$LOGS/workload.err" | tr '\n' ' ')"
+	fi
+	if [ -n "$FS2_MNT" ]; then
+		unmount "$FS2_MNT" "$FS2_MAIN"
+		rm -rf "$WORK/cache/s3fs-2" "$WORK/cache/rclone-2"
+		FS2_MNT= FS2_MAIN=
 	fi
 	"stop_$s"
 }
