@@ -144,13 +144,9 @@ def main():
     ap.add_argument("--window", type=int, default=2048)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--pids", default="")
-    ap.add_argument("--metrics", default="")
-    ap.add_argument("--tag", action="append", default=[])
+    wl.common_args(ap)
     a = ap.parse_args()
-    for t in a.tag:
-        k, _, v = t.partition("=")
-        wl.TAGS[k] = int(v) if v.isdigit() else v
+    wl.set_tags(a.tag)
     try:
         return {"fio": run_fio, "memmap": run_memmap}[a.workload](a)
     except Exception as e:  # a worker's I/O error arrives re-raised

@@ -22,7 +22,6 @@ import os
 import random
 import sys
 import threading
-import time
 
 import workload as wl
 
@@ -81,13 +80,9 @@ def main():
     ap.add_argument("root2")
     ap.add_argument("--s3-pid", type=int, required=True)
     ap.add_argument("--readers", type=int, default=4)
-    ap.add_argument("--pids", default="")
-    ap.add_argument("--metrics", default="")
-    ap.add_argument("--tag", action="append", default=[])
+    wl.common_args(ap)
     a = ap.parse_args()
-    for t in a.tag:
-        k, _, v = t.partition("=")
-        wl.TAGS[k] = int(v) if v.isdigit() else v
+    wl.set_tags(a.tag)
     names = files_under(a.root1)
     want = sum(os.stat(os.path.join(a.root1, n)).st_size for n in names)
     if not names or files_under(a.root2) != names:
@@ -99,15 +94,10 @@ def main():
     r0 = rchar(a.s3_pid)
     got = [[0], [0]]
     errors = []
-    ts = [threading.Thread(target=read_all,
-                           args=(root, names, a.readers, seed, g, errors))
-          for root, seed, g in ((a.root1, 1, got[0]), (a.root2, 2, got[1]))]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    dt = time.monotonic() - t0
+    dt = wl.run_threads([
+        threading.Thread(target=read_all,
+                         args=(root, names, a.readers, seed, g, errors))
+        for root, seed, g in ((a.root1, 1, got[0]), (a.root2, 2, got[1]))])
     backend = rchar(a.s3_pid) - r0
     if errors or got[0][0] != want or got[1][0] != want:
         print("shared: read %d and %d of %d bytes; %s"
