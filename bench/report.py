@@ -47,6 +47,11 @@ EXTRA = [("dataloader", p, "mb_per_s", "MB/s") for p in ("cold", "warm",
                                                           "cached")]
 PHASE_TEXT = {"cold": "cold", "warm": "warm",
               "cached": "page cache dropped"}
+# The big-file workloads (bench/bigfile.py): fio jobs are phases of the
+# "fio" workload, named rw-bs-jobs-mode.
+FIO_JOBS = ["%s-%s-%dj-%s" % (rw, bs, n, d)
+            for rw in ("read", "randread") for bs in ("4k", "256k")
+            for n in (1, 4) for d in ("direct", "buffered")]
 
 
 def sh(*cmd):
@@ -156,7 +161,8 @@ def main():
 
     vals = {}  # (system, workload, phase, metric) -> [values by run]
     for r in recs:
-        for m in ("files_per_s", "mb_per_s", "entries_per_s"):
+        for m in ("files_per_s", "mb_per_s", "entries_per_s", "iops",
+                  "samples_per_s", "seconds", "backend_per_dataset"):
             if m in r and "phase" in r:
                 vals.setdefault((r["system"], r["workload"], r["phase"], m),
                                 []).append(r[m])
@@ -178,7 +184,10 @@ def main():
 
     # -- CSV ------------------------------------------------------------------
     rows = []
-    for w, p, m, unit, *_ in FIGURES + EXTRA:
+    big = [("fio", j, "iops", "IOPS") for j in FIO_JOBS] + \
+        [("fio", j, "mb_per_s", "MB/s") for j in FIO_JOBS] + \
+        [("memmap", "warm", "samples_per_s", "samples/s")]
+    for w, p, m, unit, *_ in FIGURES + EXTRA + big:
         c = ceiling(w, p, m)
         bp, bps = best_peer(w, p, m)
         for s in systems:
@@ -266,6 +275,36 @@ def main():
             target("Metadata walk (%s) vs better of s3fs, rclone" % p,
                    "Sluice s3 %s / %s %s entries/s"
                    % (fmt(v), LABEL.get(bps, "–"), fmt(bp)), div(v, bp), 2.0)
+    for s in SLUICE:
+        if s not in systems:
+            continue
+        for j in FIO_JOBS:
+            v, c = med(s, "fio", j, "iops"), med(CEILING, "fio", j, "iops")
+            if v is None:
+                continue
+            rnd = j.startswith("randread")
+            seq256 = j == "read-256k-1j-direct"
+            target("fio %s on a file warm in the nodes, vs ceiling" % j,
+                   "%s %s / passthrough_ll %s IOPS" % (LABEL[s], fmt(v),
+                                                      fmt(c)),
+                   div(v, c), 0.5 if rnd else 1.0 if seq256 else None)
+        v, c = med(s, "memmap", "warm", "samples_per_s"), \
+            med(CEILING, "memmap", "warm", "samples_per_s")
+        if v is not None:
+            target("memmap 2 KiB windows (DataLoader) on a file warm in the "
+                   "nodes, vs ceiling", "%s %s / passthrough_ll %s samples/s"
+                   % (LABEL[s], fmt(v), fmt(c)), div(v, c), None)
+    v = med("sluice-s3", "shared", "cold", "backend_per_dataset")
+    if v is not None:
+        peers = ", ".join("%s %.2f×" % (LABEL[p], med(p, "shared", "cold",
+                                                     "backend_per_dataset"))
+                          for p in PEERS
+                          if med(p, "shared", "cold", "backend_per_dataset"))
+        targets.append(("Shared dataset, two mounts at once, cold: S3 "
+                        "bytes read per dataset byte",
+                        "Sluice s3 %.2f×%s" % (v, "; " + peers if peers
+                                                 else ""),
+                        "%.2f×" % v, "≤ 1.05×", v <= 1.05))
     bc = msl.get("block_cache_mib")
     cap = msl.get("ram_capacity_mib")
     mem_rows = []
@@ -375,6 +414,57 @@ def main():
                   if s not in PEERS]
         L.append("| %s | %s |" % (label, " | ".join(cells)))
     L.append("")
+    bigsys = [s for s in have if med(s, "fio", FIO_JOBS[0], "iops")
+              or med(s, "memmap", "warm", "samples_per_s")]
+    if bigsys:
+        mb = next((r for r in recs if r["workload"] == "meta_big"), {})
+        L.append("## Big file: fio and memmap")
+        L.append("")
+        L.append("One file of %.0f MiB of random bytes on a tmpfs, read "
+                 "once sequentially before the jobs (warm in the cache "
+                 "nodes, for Sluice); fio `psync`, %s s per job, the page "
+                 "cache dropped before each job; memmap: %s random 2 KiB "
+                 "windows of `numpy.memmap` in a PyTorch Dataset, "
+                 "DataLoader with 4 workers, batch 64.  Ratios against "
+                 "passthrough_ll over the same file."
+                 % (mb.get("big_bytes", 0) / 2**20, mb.get("fio_runtime"),
+                    "{:,}".format(mb.get("memmap_samples", 0))))
+        L.append("")
+        rs = [s for s in bigsys if s != CEILING]
+        L.append("| job | unit | " + " | ".join(LABEL[s] for s in bigsys)
+                 + " | " + " | ".join("%s vs ceiling" % LABEL[s] for s in rs)
+                 + " |")
+        L.append("|---|---|" + "---:|" * (len(bigsys) + len(rs)))
+        for w, p, m, unit in ([("fio", j, "iops", "IOPS") for j in FIO_JOBS]
+                              + [("memmap", "warm", "samples_per_s",
+                                  "samples/s")]):
+            if not any(med(s, w, p, m) for s in bigsys):
+                continue
+            c = med(CEILING, w, p, m)
+            L.append("| %s | %s | %s | %s |" % (
+                p if w == "fio" else "memmap windows", unit,
+                " | ".join(fmt(med(s, w, p, m)) for s in bigsys),
+                " | ".join(ratio(div(med(s, w, p, m), c)) for s in rs)))
+        L.append("")
+    shsys = [s for s in have
+             if med(s, "shared", "cold", "backend_per_dataset") is not None]
+    if shsys:
+        L.append("## Shared dataset: two mounts, one bucket, cold")
+        L.append("")
+        L.append("Two mounts of one system (two training pods: two Sluice "
+                 "clients of the same cache nodes; two s3fs or rclone mounts "
+                 "with caches of their own) read every file of the dataset "
+                 "at the same time, cold, each in its own shuffled order, 4 "
+                 "threads each.  S3 bytes: what s3rver read from its store "
+                 "meanwhile (its rchar), per byte of the dataset.")
+        L.append("")
+        L.append("| system | S3 bytes / dataset | pair's wall time s |")
+        L.append("|---|---:|---:|")
+        for sy in shsys:
+            L.append("| %s | %.2f× | %s |" % (
+                LABEL[sy], med(sy, "shared", "cold", "backend_per_dataset"),
+                fmt(med(sy, "shared", "cold", "seconds"))))
+        L.append("")
     if targets:
         L.append("## Targets")
         L.append("")
@@ -401,7 +491,7 @@ def main():
         L.append("")
     served = {}  # (system, workload, phase) -> [(bytes, node, hits, miss, be)]
     for r in recs:
-        if r.get("system") in SLUICE and "node_bytes" in r:
+        if r.get("system") in SLUICE and "node_bytes" in r and "bytes" in r:
             served.setdefault((r["system"], r["workload"], r["phase"]),
                               []).append((r["bytes"], r["node_bytes"],
                                           r.get("node_hits", 0),
@@ -498,7 +588,10 @@ def chart(out, systems, med, meta):
               ("shards", "mb_per_s", "Sequential shards (MB/s)",
                ["cold", "warm", "cached"]),
               ("metawalk", "entries_per_s", "Metadata walk (entries/s)",
-               ["cold", "warm"])]
+               ["cold", "warm"]),
+              ("fio", "iops", "fio jobs, big file (IOPS)", FIO_JOBS),
+              ("memmap", "samples_per_s", "memmap windows (samples/s)",
+               ["warm"])]
     panels = [pn for pn in panels
               if any(med(s, pn[0], p, pn[1]) for s in systems for p in pn[3])]
     shown = [s for s in systems
@@ -514,10 +607,12 @@ def chart(out, systems, med, meta):
             f.write("phase " + " ".join('"%s"' % LABEL[s] for s in shown)
                     + "\n")
             for p in phases:
-                f.write('"%s" ' % phase_label[p] + " ".join(
+                f.write('"%s" ' % phase_label.get(p, p) + " ".join(
                     "%.3f" % med(s, w, p, m) if med(s, w, p, m) else "-"
                     for s in shown) + "\n")
         plots.append(
+            ("set xtics rotate by -45\n" if len(phases) > 4 else
+             "set xtics norotate\n") +
             "set title '%s'\nplot for [i=2:%d] '%s' using i:xtic(1) "
             "title columnheader(i) lt i-1\n"
             % (title, len(shown) + 1, dat))
@@ -534,13 +629,15 @@ set logscale y
 set grid ytics
 set termoption noenhanced
 set key outside below center horizontal maxrows 2 font ",9"
-set bmargin 7
+set bmargin %d
 set datafile missing '-'
 set xtics nomirror
 %s
 unset multiplot
-""" % (100 + 470 * len(panels), os.path.join(out, "chart.png"), len(panels), meta.get("mode", "?"),
-       meta.get("runs", "?"), "\n".join(plots)))
+""" % (100 + sum(max(470, 70 * len(pn[3])) for pn in panels),
+       os.path.join(out, "chart.png"), len(panels), meta.get("mode", "?"),
+       meta.get("runs", "?"),
+       12 if any(len(pn[3]) > 4 for pn in panels) else 7, "\n".join(plots)))
     r = subprocess.run([gp, script], stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         print("report: gnuplot failed: %s" % r.stderr[-500:], file=sys.stderr)

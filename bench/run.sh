@@ -23,7 +23,14 @@ usage: bench/run.sh [options]          (make bench BENCH_ARGS="options")
   --quick             small dataset (2,000 files in 20 classes, 4 x 64M shards)
   --systems LIST      comma-separated, from: $ALL_SYSTEMS
                       (default: all)
-  --workloads LIST    from: metawalk,dataloader,shards (default: all)
+  --workloads LIST    from: metawalk,dataloader,shards,fio,memmap,shared
+                      (default: all); fio and memmap read one big file
+                      (bench/bigfile.py) on local, passthrough and
+                      sluice-posix only; shared mounts sluice-s3, s3fs and
+                      rclone twice and reads the dataset through both at
+                      once (bench/shared.py)
+  --big-size SIZE     the big file (1G; 256M with --quick), on a tmpfs
+  --fio-runtime S     seconds per fio job (10; 3 with --quick)
   --runs N            runs per figure; the report shows the median (3)
   --out DIR           results folder (bench/results)
   --work DIR          dataset, mounts, caches, logs (build/bench)
@@ -44,7 +51,8 @@ USAGE
 
 ALL_SYSTEMS=local,passthrough,sluice-posix,sluice-curve,sluice-s3,sluice-webhdfs,s3fs,rclone
 SYSTEMS=$ALL_SYSTEMS
-WORKLOADS=metawalk,dataloader,shards
+WORKLOADS=metawalk,dataloader,shards,fio,memmap,shared
+BIG_SIZE= FIO_RUNTIME= MEMMAP_SAMPLES=
 RUNS=3
 OUT="$BENCH/results"
 WORK="$ROOT/build/bench"
@@ -76,6 +84,8 @@ while [ $# -gt 0 ]; do
 	--no-make) MAKE_SLUICE=0 ;;
 	--nodes) NODES="$2"; shift ;;
 	--block-cache) BLOCK_CACHE_SET="$2"; shift ;;
+	--big-size) BIG_SIZE="$2"; shift ;;
+	--fio-runtime) FIO_RUNTIME="$2"; shift ;;
 	--files|--classes|--shards|--shard-size|--median|--min|--max)
 		shape_set+=("$1" "$2"); shift ;;
 	--stop) STOP_ONLY=1 ;;
@@ -86,7 +96,15 @@ while [ $# -gt 0 ]; do
 done
 if [ "$QUICK" = 1 ]; then
 	FILES=2000 CLASSES=20 SHARDS=4 SHARD_SIZE=64M BLOCK_CACHE=64M
+	BIG_SIZE=${BIG_SIZE:-256M} FIO_RUNTIME=${FIO_RUNTIME:-3}
+	MEMMAP_SAMPLES=20000
 fi
+BIG_SIZE=${BIG_SIZE:-1G} FIO_RUNTIME=${FIO_RUNTIME:-10}
+MEMMAP_SAMPLES=${MEMMAP_SAMPLES:-100000}
+[[ "$BIG_SIZE" =~ ^[1-9][0-9]*[MG]$ ]] ||
+	{ echo "bench: --big-size in M or G, like 1G" >&2; exit 2; }
+[[ "$FIO_RUNTIME" =~ ^[1-9][0-9]?$ ]] ||
+	{ echo "bench: --fio-runtime 1..99" >&2; exit 2; }
 BLOCK_CACHE=${BLOCK_CACHE_SET:-$BLOCK_CACHE}
 [[ "$BLOCK_CACHE" =~ ^[1-9][0-9]*M$ ]] ||
 	{ echo "bench: --block-cache in MiB, like 256M" >&2; exit 2; }
@@ -113,7 +131,7 @@ for s in "${SYS_LIST[@]}"; do
 		{ echo "bench: unknown system '$s' ($ALL_SYSTEMS)" >&2; exit 2; }
 done
 for w in "${WL_LIST[@]}"; do
-	[[ ",metawalk,dataloader,shards," == *",$w,"* ]] ||
+	[[ ",metawalk,dataloader,shards,fio,memmap,shared," == *",$w,"* ]] ||
 		{ echo "bench: unknown workload '$w'" >&2; exit 2; }
 done
 
@@ -232,6 +250,10 @@ cleanup() {
 		done < <(tac "$PIDS")
 	fi
 	rm -f "$PIDS" "$MOUNTS"
+	# The big file's tmpfs (see BIG_DIR), after every mount over it.
+	if mountpoint -q "$WORK/big" 2>/dev/null; then
+		umount "$WORK/big" 2>/dev/null || umount -l "$WORK/big" || true
+	fi
 }
 
 if [ "$STOP_ONLY" = 1 ]; then
@@ -300,6 +322,21 @@ log "dataset $DATA"
 	--median "$MEDIAN" --min "$MINSZ" --max "$MAXSZ"
 DATA_BYTES=$(du -sb "$DATA" | cut -f1)
 
+# The big file of the fio and memmap workloads, on a tmpfs of its own
+# (mounted here, unmounted by cleanup), so that passthrough_ll reads it
+# from memory as Sluice's nodes do: random bytes, made again each run.
+BIG_DIR="$WORK/big"
+BIG_BYTES=0
+big_workload() { [[ "$1" == fio || "$1" == memmap ]]; }
+if [[ ",$WORKLOADS," == *,fio,* || ",$WORKLOADS," == *,memmap,* ]]; then
+	BIG_BYTES=$(numfmt --from=iec "$BIG_SIZE")
+	mkdir -p "$BIG_DIR"
+	mountpoint -q "$BIG_DIR" ||
+		mount -t tmpfs -o size=$((BIG_BYTES / 1048576 + 64))m tmpfs "$BIG_DIR"
+	log "big file $BIG_DIR/tokens.bin ($BIG_SIZE)"
+	head -c "$BIG_BYTES" /dev/urandom >"$BIG_DIR/tokens.bin"
+fi
+
 PT="$WORK/passthrough_ll"
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
 if [ ! -x "$PT" ] || [ "$PT_SRC" -nt "$PT" ]; then
@@ -319,6 +356,9 @@ jsonl workload=meta mode="$([ "$QUICK" = 1 ] && echo quick || echo full)" \
 	loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 [ -n "$SHRUNK_NOTE" ] && jsonl workload=note text="$SHRUNK_NOTE"
+[ "$BIG_BYTES" -gt 0 ] &&
+	jsonl workload=meta_big big_bytes="$BIG_BYTES" \
+		fio_runtime="$FIO_RUNTIME" memmap_samples="$MEMMAP_SAMPLES"
 
 declare -A SKIP=()
 
@@ -363,7 +403,7 @@ if want sluice-posix || want sluice-curve || want sluice-s3 ||
 fi
 MIB=$((1024 * 1024))
 # shellcheck disable=SC2017 # rounding up to whole 256 MiB on purpose
-RAM_CAP_MIB=$(((DATA_BYTES * 5 / 4 / NODES + 256 * MIB - 1) / (256 * MIB) * 256))
+RAM_CAP_MIB=$((((DATA_BYTES + BIG_BYTES) * 5 / 4 / NODES + 256 * MIB - 1) / (256 * MIB) * 256))
 [ "$RAM_CAP_MIB" -ge 256 ] || RAM_CAP_MIB=256
 jsonl workload=meta_sluice ram_capacity_mib="$RAM_CAP_MIB" \
 	block_cache_mib=$((${BLOCK_CACHE%M})) nodes="$NODES"
@@ -463,6 +503,7 @@ chmod 600 "$WORK/s3.passwd"
 # start begins with empty caches.
 
 FS_ROOT='' FS_PIDS='' FS_MNT='' FS_MAIN='' FS_METRICS=
+FS2_MNT='' FS2_MAIN=''
 NODE_PIDS=()
 
 fresh_mnt() { # SYSTEM: an empty mount point, recorded for cleanup
@@ -477,16 +518,25 @@ wait_mounted() { # SECONDS PID PATH
 	wait_for "$1" "$2" test -e "$3"
 }
 
-start_local() { FS_ROOT=$DATA; FS_PIDS=; FS_MNT=; FS_MAIN=; }
+# FS_BIG: the big file's folder as the workloads see it; passthrough_ll
+# is then mounted over BIG_DIR instead of the dataset (PT_SOURCE).
+FS_BIG=
+PT_SOURCE=
+start_local() { FS_ROOT=$DATA; FS_BIG=$BIG_DIR; FS_PIDS=; FS_MNT=; FS_MAIN=; }
 stop_local() { :; }
 
 start_passthrough() {
 	fresh_mnt passthrough
-	"$PT" -f -o source="$DATA" "$FS_MNT" >>"$LOGS/passthrough.log" 2>&1 &
+	"$PT" -f -o source="${PT_SOURCE:-$DATA}" "$FS_MNT" \
+		>>"$LOGS/passthrough.log" 2>&1 &
 	FS_MAIN=$!
 	track "$FS_MAIN" passthrough_ll
-	FS_ROOT=$FS_MNT FS_PIDS="passthrough_ll=$FS_MAIN"
-	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
+	FS_ROOT=$FS_MNT FS_BIG=$FS_MNT FS_PIDS="passthrough_ll=$FS_MAIN"
+	if [ -n "$PT_SOURCE" ]; then
+		wait_mounted 30 "$FS_MAIN" "$FS_MNT/tokens.bin"
+	else
+		wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
+	fi
 }
 
 # sluice-curve: keys for the nodes (one pair they share) and the client,
@@ -544,6 +594,14 @@ sluice_conf() { # BACKEND [curve]: writes $WORK/sluice-BACKEND.conf
 		echo "block_size = 4M"
 		echo "policy = lru"
 		echo "metadata_ttl = 0"
+		if [ "$b" = posix ] && [ "$BIG_BYTES" -gt 0 ]; then
+			echo
+			echo "[dataset big]"
+			echo "backend = posix"
+			echo "uri = file://$BIG_DIR"
+			echo "block_size = 4M"
+			echo "metadata_ttl = 0"
+		fi
 		echo
 		echo "[client]"
 		echo "block_cache = $BLOCK_CACHE"
@@ -586,7 +644,7 @@ start_sluice() { # BACKEND [curve]
 	track "$FS_MAIN" sluice-fuse
 	FS_PIDS="sluice-fuse=$FS_MAIN,${FS_PIDS%,}"
 	FS_METRICS=$(IFS=,; echo "${METRICS[*]}")
-	FS_ROOT="$FS_MNT/bench"
+	FS_ROOT="$FS_MNT/bench" FS_BIG="$FS_MNT/big"
 	wait_mounted 60 "$FS_MAIN" "$FS_ROOT/train"
 }
 stop_sluice() {
@@ -618,22 +676,24 @@ run_webhdfs_raw() {
 	sed 's/^/  /' "$LOGS/webhdfs-raw.err" >&2
 }
 
+# SFX: a suffix for a second mount of the same system (the shared workload).
+SFX=
 start_s3fs() {
-	rm -rf "$WORK/cache/s3fs"
-	mkdir -p "$WORK/cache/s3fs"
-	fresh_mnt s3fs
+	rm -rf "$WORK/cache/s3fs$SFX"
+	mkdir -p "$WORK/cache/s3fs$SFX"
+	fresh_mnt "s3fs$SFX"
 	s3fs "$S3_BUCKET" "$FS_MNT" -f -o ro,use_path_request_style \
 		-o "url=http://127.0.0.1:$S3_PORT,passwd_file=$WORK/s3.passwd" \
-		-o use_cache="$WORK/cache/s3fs" >>"$LOGS/s3fs.log" 2>&1 &
+		-o use_cache="$WORK/cache/s3fs$SFX" >>"$LOGS/s3fs$SFX.log" 2>&1 &
 	FS_MAIN=$!
-	track "$FS_MAIN" s3fs
+	track "$FS_MAIN" "s3fs$SFX"
 	FS_ROOT=$FS_MNT FS_PIDS="s3fs=$FS_MAIN"
 	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
 }
 
 start_rclone() {
-	rm -rf "$WORK/cache/rclone"
-	mkdir -p "$WORK/cache/rclone"
+	rm -rf "$WORK/cache/rclone$SFX"
+	mkdir -p "$WORK/cache/rclone$SFX"
 	cat >"$WORK/rclone.conf" <<CONF
 [s3rver]
 type = s3
@@ -644,12 +704,12 @@ endpoint = http://127.0.0.1:$S3_PORT
 region = us-east-1
 force_path_style = true
 CONF
-	fresh_mnt rclone
+	fresh_mnt "rclone$SFX"
 	rclone --config "$WORK/rclone.conf" mount "s3rver:$S3_BUCKET" "$FS_MNT" \
 		--read-only --vfs-cache-mode full \
-		--cache-dir "$WORK/cache/rclone" >>"$LOGS/rclone.log" 2>&1 &
+		--cache-dir "$WORK/cache/rclone$SFX" >>"$LOGS/rclone$SFX.log" 2>&1 &
 	FS_MAIN=$!
-	track "$FS_MAIN" rclone
+	track "$FS_MAIN" "rclone$SFX"
 	FS_ROOT=$FS_MNT FS_PIDS="rclone=$FS_MAIN"
 	wait_mounted 30 "$FS_MAIN" "$FS_MNT/train"
 }
@@ -663,8 +723,26 @@ stop_fuse() {
 stop_passthrough() { stop_fuse; }
 # Their disk caches go with them (a full dataset each); the next start
 # begins empty anyway.
-stop_s3fs() { stop_fuse; rm -rf "$WORK/cache/s3fs"; }
-stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone"; }
+stop_s3fs() { stop_fuse; rm -rf "$WORK/cache/s3fs$SFX"; }
+stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone$SFX"; }
+
+# second_mount SYSTEM: a second mount of the running system, as a second
+# training pod's: another sluice-fuse of the same cache nodes, or another
+# s3fs or rclone with a cache of its own.  Sets FS_MNT, FS_MAIN, FS_ROOT.
+second_mount() {
+	case "$1" in
+	sluice-s3)
+		fresh_mnt sluice-s3-2
+		"$SB/sluice-fuse" -c "$WORK/sluice-s3.conf" "$FS_MNT" -f -o ro \
+			>>"$LOGS/sluice-s3-fuse-2.log" 2>&1 &
+		FS_MAIN=$!
+		track "$FS_MAIN" sluice-fuse-2
+		FS_ROOT="$FS_MNT/bench"
+		wait_mounted 60 "$FS_MAIN" "$FS_ROOT/train"
+		;;
+	*) SFX=-2 "start_$1" ;;
+	esac
+}
 
 # -- the runs ------------------------------------------------------------------
 
@@ -672,7 +750,20 @@ stop_rclone() { stop_fuse; rm -rf "$WORK/cache/rclone"; }
 WL_TIMEOUT=$([ "$QUICK" = 1 ] && echo 600 || echo 3600)
 
 run_one() { # SYSTEM WORKLOAD RUN
-	local s=$1 w=$2 r=$3 rc=0 extra=() wl
+	local s=$1 w=$2 r=$3 rc=0 extra=() wl cmd m1 p1 r1 pids1
+	PT_SOURCE=
+	if big_workload "$w"; then
+		case "$s" in
+		local|passthrough|sluice-posix) PT_SOURCE=$BIG_DIR ;;
+		*) return 0 ;; # the big file is on a local tmpfs only
+		esac
+	fi
+	if [ "$w" = shared ]; then
+		case "$s" in
+		sluice-s3|s3fs|rclone) [ -n "$S3_PID" ] || return 0 ;;
+		*) return 0 ;; # two pods over one S3 bucket
+		esac
+	fi
 	log "run $r/$RUNS: $s: $w"
 	FS_MNT='' FS_MAIN='' FS_METRICS=
 	if ! "start_$s" 2>>"$LOGS/$s.err"; then
@@ -684,9 +775,31 @@ run_one() { # SYSTEM WORKLOAD RUN
 		return 0
 	fi
 	[ "$w" = dataloader ] && extra=(--workers 4 --batch 64)
+	cmd=("$BENCH/workload.py" "$w" "$FS_ROOT")
+	case "$w" in
+	fio) cmd=("$BENCH/bigfile.py" fio "$FS_BIG/tokens.bin"
+		--runtime "$FIO_RUNTIME") ;;
+	memmap) cmd=("$BENCH/bigfile.py" memmap "$FS_BIG/tokens.bin"
+		--samples "$MEMMAP_SAMPLES") ;;
+	shared)
+		m1=$FS_MNT p1=$FS_MAIN r1=$FS_ROOT pids1=$FS_PIDS
+		if ! second_mount "$s" 2>>"$LOGS/$s.err"; then
+			jsonl workload=error system="$s" run="$r" \
+				what="shared: the second mount did not start"
+			[ -n "$FS_MNT" ] && [ "$FS_MNT" != "$m1" ] &&
+				unmount "$FS_MNT" "$FS_MAIN"
+			FS_MNT=$m1 FS_MAIN=$p1
+			"stop_$s"
+			return 0
+		fi
+		FS2_MNT=$FS_MNT FS2_MAIN=$FS_MAIN
+		cmd=("$BENCH/shared.py" "$r1" "$FS_ROOT" --s3-pid "$S3_PID")
+		FS_MNT=$m1 FS_MAIN=$p1 FS_ROOT=$r1 FS_PIDS=$pids1
+		;;
+	esac
 	# In the background and waited for, so that a signal reaches our trap
 	# at once rather than after the workload.
-	timeout -k 10 "$WL_TIMEOUT" "$PY" "$BENCH/workload.py" "$w" "$FS_ROOT" \
+	timeout -k 10 "$WL_TIMEOUT" "$PY" "${cmd[@]}" \
 		"${extra[@]+"${extra[@]}"}" --pids "$FS_PIDS" \
 		--metrics "$FS_METRICS" \
 		--tag system="$s" --tag run="$r" >>"$RAW" 2>"$LOGS/workload.err" &
@@ -699,6 +812,11 @@ run_one() { # SYSTEM WORKLOAD RUN
 		log "  $s $w failed (exit $rc)"
 		jsonl workload=error system="$s" run="$r" \
 			what="$w: exit $rc: $(tail -c 300 "$LOGS/workload.err" | tr '\n' ' ')"
+	fi
+	if [ -n "$FS2_MNT" ]; then
+		unmount "$FS2_MNT" "$FS2_MAIN"
+		rm -rf "$WORK/cache/s3fs-2" "$WORK/cache/rclone-2"
+		FS2_MNT= FS2_MAIN=
 	fi
 	"stop_$s"
 }

@@ -50,6 +50,33 @@ def emit(**rec):
     print(json.dumps(out, sort_keys=True), flush=True)
 
 
+def common_args(ap):
+    """The options every workload script takes: --pids, --metrics, --tag."""
+    ap.add_argument("--pids", default="",
+                    help="NAME=PID,... whose RSS to record")
+    ap.add_argument("--metrics", default="",
+                    help="HOST:PORT,... of cache-node metrics to record")
+    ap.add_argument("--tag", action="append", default=[],
+                    help="KEY=VALUE added to every record (repeatable)")
+
+
+def run_threads(ts):
+    """Start the threads ts, wait for them all; returns the seconds."""
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return time.monotonic() - t0
+
+
+def set_tags(tags):
+    """--tag KEY=VALUE pairs into TAGS (numbers as numbers)."""
+    for t in tags:
+        k, _, v = t.partition("=")
+        TAGS[k] = int(v) if v.isdigit() else v
+
+
 def say(msg):
     print("    %s" % msg, file=sys.stderr, flush=True)
 
@@ -226,13 +253,8 @@ def read_shards(paths, readers, bs):
                 errors.append("%s: %s" % (p, e))
                 return
 
-    ts = [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    dt = time.monotonic() - t0
+    dt = run_threads([threading.Thread(target=reader, args=(k,))
+                      for k in range(readers)])
     if errors:
         raise OSError("; ".join(errors))
     return sum(total), dt
@@ -297,16 +319,9 @@ def main():
     ap.add_argument("--block", type=int, default=1 << 20)
     ap.add_argument("--no-cached", dest="cached", action="store_false",
                     help="skip the page-cache-dropped warm phase")
-    ap.add_argument("--pids", default="",
-                    help="NAME=PID,... whose RSS to record")
-    ap.add_argument("--metrics", default="",
-                    help="HOST:PORT,... of cache-node metrics to record")
-    ap.add_argument("--tag", action="append", default=[],
-                    help="KEY=VALUE added to every record (repeatable)")
+    common_args(ap)
     a = ap.parse_args()
-    for t in a.tag:
-        k, _, v = t.partition("=")
-        TAGS[k] = int(v) if v.isdigit() else v
+    set_tags(a.tag)
     fn = {"dataloader": run_dataloader, "shards": run_shards,
           "metawalk": run_metawalk}[a.workload]
     try:

@@ -21,10 +21,26 @@
  *
  * Only the event thread adds to the counters (and checks them before it
  * does), other threads only subtract, so check-then-add needs no lock.
+ *
+ * Spare buffers.  A block of 64 KiB or more is its own mapping, and a
+ * fresh mapping costs a page fault and a zeroed page per 4 KiB when the
+ * fetch first writes it: 1,024 faults per 4 MiB block, on every miss.  So
+ * the buffers of the last SPARE_MAX freed blocks are kept, faulted in,
+ * and a new block of the same mapped size takes one instead of a fresh
+ * mapping.  Spares are counted apart (t->spare_bytes, not `used`: used
+ * stays the bytes of blocks) but inside the bound, `used + spare_bytes +
+ * need <= capacity`, so they take at most SPARE_MAX of the largest
+ * blocks' bytes out of ram_capacity, never beyond it; making room gives
+ * spares back before it evicts any block.  A free (any thread) adds the
+ * spare's bytes before it takes the block's off `used`, so the sum the
+ * event thread checks never under-counts the memory that exists.  The
+ * spares have a lock of their own (t->spare_lock), held only to update
+ * the list.
  */
 #include "cachenode/ramtier.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +50,7 @@
 #include "cachenode/policy.h"
 #include "common/keymap.h"
 #include "common/list.h"
+#include "proto/proto.h"
 #include "common/util.h"
 
 /* From this size on a block gets its own mapping (returned on free). */
@@ -42,6 +59,13 @@
  * array never holds more than two pointers per block. */
 #define INDEX_COST  (2 * sizeof(void *))
 #define MALLOC_COST 16
+/* Freed block buffers kept for reuse (see "Spare buffers" above). */
+#define SPARE_MAX 4
+
+struct spare {
+	uint8_t *data;
+	size_t map_len;
+};
 
 struct cn_block {
 	sl_knode_t node;    /* index link; event thread */
@@ -57,6 +81,10 @@ struct cn_block {
 	size_t map_len;
 	_Atomic uint64_t charge; /* bytes charged to the block's class */
 	uint8_t *data;
+	/* pr_body_hash of the valid bytes once hashed is set (release after
+	 * hash: a racing first call only computes it twice). */
+	_Atomic uint64_t hash;
+	_Atomic int hashed;
 };
 
 struct cn_ramtier {
@@ -73,6 +101,11 @@ struct cn_ramtier {
 	void *evict_arg;
 	cn_metrics_t *m;
 	cn_metrics_t own_metrics; /* when the caller gave none */
+	pthread_mutex_t spare_lock;
+	struct spare spares[SPARE_MAX]; /* protected by spare_lock */
+	unsigned n_spares;		/* protected by spare_lock */
+	_Atomic uint64_t spare_bytes;	/* their mappings' bytes */
+	_Atomic uint64_t reused;	/* allocations that took a spare */
 };
 
 static size_t round_pages(size_t n)
@@ -98,6 +131,7 @@ cn_ramtier_t *cn_ramtier_new(uint64_t capacity, uint64_t slack, cn_metrics_t *m)
 	sl_keymap_init(&t->index);
 	t->wake_fd = -1;
 	t->m = m ? m : &t->own_metrics;
+	pthread_mutex_init(&t->spare_lock, NULL);
 	return t;
 }
 
@@ -106,12 +140,85 @@ static cn_policy_t *policy_of(cn_ramtier_t *t, const cn_block_t *b)
 	return t->policies.p[b->pslot];
 }
 
+static void uncharge(cn_ramtier_t *t, uint64_t bytes)
+{
+	atomic_fetch_sub(&t->used, bytes);
+	atomic_fetch_sub(&t->m->ram_used, bytes);
+}
+
+/* Keep b's mapping as a spare (counted in spare_bytes), the oldest spare
+ * giving way when all SPARE_MAX are taken.  Returns whether it was kept. */
+static int spare_put(cn_ramtier_t *t, const cn_block_t *b)
+{
+	struct spare old = {0};
+
+	if (!b->mapped || b->transient)
+		return 0;
+	atomic_fetch_add(&t->spare_bytes, b->map_len);
+	pthread_mutex_lock(&t->spare_lock);
+	if (t->n_spares == SPARE_MAX) {
+		old = t->spares[0];
+		memmove(&t->spares[0], &t->spares[1],
+			(SPARE_MAX - 1) * sizeof(t->spares[0]));
+		t->n_spares--;
+	}
+	t->spares[t->n_spares++] = (struct spare){b->data, b->map_len};
+	pthread_mutex_unlock(&t->spare_lock);
+	if (old.data) {
+		munmap(old.data, old.map_len);
+		atomic_fetch_sub(&t->spare_bytes, old.map_len);
+	}
+	return 1;
+}
+
+/* A spare of exactly map_len bytes, taken (its bytes still in
+ * spare_bytes: the caller moves them to used), or NULL. */
+static uint8_t *spare_take(cn_ramtier_t *t, size_t map_len)
+{
+	uint8_t *data = NULL;
+
+	pthread_mutex_lock(&t->spare_lock);
+	for (unsigned i = t->n_spares; i-- > 0;) {
+		if (t->spares[i].map_len != map_len)
+			continue;
+		data = t->spares[i].data;
+		t->spares[i] = t->spares[--t->n_spares];
+		break;
+	}
+	pthread_mutex_unlock(&t->spare_lock);
+	if (data)
+		atomic_fetch_add(&t->reused, 1);
+	return data;
+}
+
+/* Give the oldest spare back to the system; 0 when there was none. */
+static int spare_drop(cn_ramtier_t *t)
+{
+	struct spare sp = {0};
+
+	pthread_mutex_lock(&t->spare_lock);
+	if (t->n_spares) {
+		sp = t->spares[0];
+		memmove(&t->spares[0], &t->spares[1],
+			(t->n_spares - 1) * sizeof(t->spares[0]));
+		t->n_spares--;
+	}
+	pthread_mutex_unlock(&t->spare_lock);
+	if (!sp.data)
+		return 0;
+	munmap(sp.data, sp.map_len);
+	atomic_fetch_sub(&t->spare_bytes, sp.map_len);
+	return 1;
+}
+
 static void block_free(cn_block_t *b)
 {
 	cn_ramtier_t *t = b->tier;
 	uint64_t charge = atomic_load(&b->charge);
 
-	if (b->mapped)
+	if (spare_put(t, b))
+		; /* the mapping lives on, counted as a spare */
+	else if (b->mapped)
 		munmap(b->data, b->map_len);
 	else
 		free(b->data);
@@ -119,8 +226,7 @@ static void block_free(cn_block_t *b)
 		atomic_fetch_sub(&t->transient, charge);
 		atomic_fetch_sub(&t->m->ram_transient, charge);
 	} else {
-		atomic_fetch_sub(&t->used, charge);
-		atomic_fetch_sub(&t->m->ram_used, charge);
+		uncharge(t, charge);
 	}
 	atomic_fetch_sub(&t->live, 1);
 	if (atomic_load(&t->want_memory) && t->wake_fd >= 0) {
@@ -186,6 +292,18 @@ const cn_policy_ops_t *cn_block_policy(const cn_block_t *b)
 	return policy_of(b->tier, b)->ops;
 }
 
+uint64_t cn_block_hash(cn_block_t *b)
+{
+	uint64_t h;
+
+	if (atomic_load_explicit(&b->hashed, memory_order_acquire))
+		return atomic_load_explicit(&b->hash, memory_order_relaxed);
+	h = pr_body_hash(b->data, b->len);
+	atomic_store_explicit(&b->hash, h, memory_order_relaxed);
+	atomic_store_explicit(&b->hashed, 1, memory_order_release);
+	return h;
+}
+
 void cn_block_trim(cn_block_t *b, size_t len)
 {
 	cn_ramtier_t *t = b->tier;
@@ -232,17 +350,43 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 	cn_block_unref(b);
 }
 
-/* Evict p's victims until need more bytes fit; 0 if they do. */
-static int make_room(cn_ramtier_t *t, cn_policy_t *p, uint64_t need)
+/* Take a spare of map_len bytes into *spare (when none is there yet and
+ * map_len > 0): its bytes move from spare_bytes to the new block's need. */
+static void take_spare(cn_ramtier_t *t, size_t map_len, uint8_t **spare)
 {
-	while (atomic_load(&t->used) + need > t->capacity) {
-		sl_list_t *v = p->ops->victim(p->st);
+	if (!map_len || *spare)
+		return;
+	*spare = spare_take(t, map_len);
+	if (*spare)
+		atomic_fetch_sub(&t->spare_bytes, map_len);
+}
 
+/*
+ * Make room for need more bytes: give back spares and evict p's victims
+ * until they fit.  A new block of map_len mapped bytes (0: not mapped)
+ * takes into *spare the buffer a victim just left, rather than that
+ * buffer being given back and a fresh one faulted in: in a full tier,
+ * every miss evicts, and this is where buffers are recycled.  0 if need
+ * fits, else -ENOSPC.
+ */
+static int make_room(cn_ramtier_t *t, cn_policy_t *p, uint64_t need,
+		     size_t map_len, uint8_t **spare)
+{
+	sl_list_t *v;
+
+	for (;;) {
+		take_spare(t, map_len, spare);
+		if (atomic_load(&t->used) + atomic_load(&t->spare_bytes) +
+			    need <=
+		    t->capacity)
+			return 0;
+		if (spare_drop(t))
+			continue;
+		v = p->ops->victim(p->st);
 		if (!v)
 			return -ENOSPC;
 		unindex(t, sl_container_of(v, cn_block_t, plink), 1);
 	}
-	return 0;
 }
 
 cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
@@ -250,11 +394,18 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
 {
 	uint64_t need = cn_ramtier_charge(len);
 	unsigned slot = cn_policy_slot(&t->policies, policy);
+	size_t map_len = len >= MMAP_MIN ? round_pages(len) : 0;
+	uint8_t *spare = NULL;
 	cn_block_t *b;
 	int transient = 0;
 
 	*err = 0;
-	if (make_room(t, t->policies.p[slot], need) < 0) {
+	if (make_room(t, t->policies.p[slot], need, map_len, &spare) < 0) {
+		if (spare) {
+			/* Transient blocks get fresh memory, freed after. */
+			munmap(spare, map_len);
+			spare = NULL;
+		}
 		if (atomic_load(&t->transient) + need > t->slack) {
 			*err = -ENOMEM;
 			return NULL;
@@ -264,10 +415,12 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		goto nomem;
-	if (len >= MMAP_MIN) {
-		b->map_len = round_pages(len);
-		b->data = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map_len) {
+		b->map_len = map_len;
+		b->data = spare ? spare
+				: mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		spare = NULL;
 		if (b->data == MAP_FAILED)
 			goto nomem;
 		b->mapped = 1;
@@ -294,6 +447,8 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
 	atomic_fetch_add(&t->live, 1);
 	return b;
 nomem:
+	if (spare)
+		munmap(spare, map_len);
 	free(b);
 	*err = -ENOMEM;
 	return NULL;
@@ -404,7 +559,7 @@ void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
 	t->capacity = capacity;
 	t->slack = slack;
 	for (unsigned p = 0; p < t->policies.n; p++)
-		(void)make_room(t, t->policies.p[p], 0);
+		(void)make_room(t, t->policies.p[p], 0, 0, NULL);
 	/* Policies that offer no victims (pin) shrink too. */
 	if (atomic_load(&t->used) > capacity)
 		sl_keymap_foreach(&t->index, purge_one, &a);
@@ -449,6 +604,16 @@ uint64_t cn_ramtier_transient(const cn_ramtier_t *t)
 	return atomic_load(&t->transient);
 }
 
+uint64_t cn_ramtier_spare_bytes(const cn_ramtier_t *t)
+{
+	return atomic_load(&t->spare_bytes);
+}
+
+uint64_t cn_ramtier_reused(const cn_ramtier_t *t)
+{
+	return atomic_load(&t->reused);
+}
+
 size_t cn_ramtier_count(const cn_ramtier_t *t)
 {
 	return t->index.count;
@@ -467,6 +632,9 @@ void cn_ramtier_destroy(cn_ramtier_t **tp)
 		return;
 	sl_keymap_foreach(&t->index, drop_index, t);
 	SL_ASSERT(atomic_load(&t->live) == 0);
+	while (spare_drop(t))
+		;
+	pthread_mutex_destroy(&t->spare_lock);
 	cn_policy_slots_fini(&t->policies);
 	sl_keymap_fini(&t->index);
 	free(t);

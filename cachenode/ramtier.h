@@ -81,6 +81,10 @@ uint64_t cn_ramtier_slack(const cn_ramtier_t *t);
 /* Thread-safe reads of the counters. */
 uint64_t cn_ramtier_used(const cn_ramtier_t *t);
 uint64_t cn_ramtier_transient(const cn_ramtier_t *t);
+/* Bytes of freed block buffers kept for reuse (inside the capacity, beside
+ * used: see ramtier.c), and how many allocations took one. */
+uint64_t cn_ramtier_spare_bytes(const cn_ramtier_t *t);
+uint64_t cn_ramtier_reused(const cn_ramtier_t *t);
 /* Blocks in the index. */
 size_t cn_ramtier_count(const cn_ramtier_t *t);
 
@@ -135,6 +139,11 @@ size_t cn_block_capacity(const cn_block_t *b);
 /* The tag and policy the block was allocated with. */
 uint32_t cn_block_tag(const cn_block_t *b);
 const cn_policy_ops_t *cn_block_policy(const cn_block_t *b);
+
+/* pr_body_hash of the block's valid bytes, computed on the first call and
+ * kept: a block sent whole many times is hashed once.  Only once the block
+ * is filled (its bytes no longer change); any thread. */
+uint64_t cn_block_hash(cn_block_t *b);
 
 /* Set the valid length to len <= the allocated one (a short read at EOF)
  * and give back whole pages beyond it.  Only before the block is shared. */

@@ -8,6 +8,9 @@
  *     each other string (path; blocks: version): length and bytes
  *     blocks only: u64 LE block index
  *
+ * and for a page ('P'): the block key (hi, lo as u64 LE), u32 LE page
+ * size, u64 LE page index.
+ *
  * fed to xxh3-128 through the streaming API with its state on the stack, so
  * making a key never allocates and has no length limit.  The encoding is
  * part of the on-disk and on-wire contract: a change here re-keys every
@@ -59,6 +62,22 @@ sl_blockkey_t sl_blockkey_make(const char *dataset, uint32_t layout,
 	put_str(&st, version);
 	sl_put_le64(idx, index);
 	XXH3_128bits_update(&st, idx, sizeof(idx));
+	return finish(&st);
+}
+
+sl_blockkey_t sl_pagekey_make(sl_blockkey_t block, uint32_t page_size,
+			      uint64_t index)
+{
+	XXH3_state_t st;
+	uint8_t in[1 + 8 + 8 + 4 + 8];
+
+	in[0] = 'P';
+	sl_put_le64(in + 1, block.hi);
+	sl_put_le64(in + 9, block.lo);
+	sl_put_le32(in + 17, page_size);
+	sl_put_le64(in + 21, index);
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, in, sizeof(in));
 	return finish(&st);
 }
 

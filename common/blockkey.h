@@ -26,6 +26,11 @@ typedef struct sl_blockkey {
 sl_blockkey_t sl_blockkey_make(const char *dataset, uint32_t layout,
 			       const char *path, const char *version,
 			       uint64_t index);
+/* The key of page index (of page_size bytes) of the block whose key is
+ * block: a client caches pages of a block apart from the whole block, and
+ * a page of one size never stands for a page of another. */
+sl_blockkey_t sl_pagekey_make(sl_blockkey_t block, uint32_t page_size,
+			      uint64_t index);
 /* The key of a directory's (or file's) metadata in a dataset. */
 sl_blockkey_t sl_metakey_make(const char *dataset, const char *path);
 

@@ -127,10 +127,12 @@ enum {
 	CLIENT_DOWN_BACKOFF,
 	CLIENT_MAX_INODES,
 	CLIENT_SECRET_KEY,
+	CLIENT_PAGE_SIZE,
 };
 static const char *const client_keys[] = {
 	"block_cache",	"prefetch_depth", "request_timeout",
 	"down_backoff", "max_inodes",	  "secret_key",
+	"page_size",
 	NULL,
 };
 
@@ -578,6 +580,7 @@ static int dataset_key(parser_t *p, int idx, const char *key, const char *val)
 static int client_key(parser_t *p, int idx, const char *key, const char *val)
 {
 	sl_client_conf_t *cl = &p->c->client;
+	uint64_t v;
 	int ret = 0;
 
 	switch (idx) {
@@ -600,6 +603,16 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 	case CLIENT_SECRET_KEY:
 		free(cl->secret_key);
 		cl->secret_key = sl_xstrdup(val);
+		break;
+	case CLIENT_PAGE_SIZE:
+		ret = get_size(p, key, val, 0, 64ull << 20, &v);
+		if (ret == 0 && v % 4096)
+			ret = fail(p, p->line, key,
+				   "%s is not a multiple of 4K (0 turns pages "
+				   "off)",
+				   val);
+		if (ret == 0)
+			cl->page_size = (uint32_t)v;
 		break;
 	}
 	return ret;
@@ -992,6 +1005,7 @@ sl_config_t *sl_config_parse(const char *text, const char *name, char *err,
 	c->cluster_name = sl_xstrdup("sluice");
 	c->client.block_cache = 256ull << 20;
 	c->client.prefetch_depth = 4;
+	c->client.page_size = 64u << 10;
 	c->client.request_timeout_ms = 2000;
 	c->client.down_backoff_ms = 5000;
 	c->lease_ttl_ms = 10000;

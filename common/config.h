@@ -74,8 +74,9 @@ typedef struct sl_dataset_conf {
 } sl_dataset_conf_t;
 
 typedef struct sl_client_conf {
-	uint64_t block_cache;	     /* bytes, default 256M */
-	uint32_t prefetch_depth;     /* blocks, default 4 */
+	uint64_t block_cache;	 /* bytes, default 256M */
+	uint32_t prefetch_depth; /* blocks, default 4 */
+	uint32_t page_size;	 /* random reads' unit, default 64K; 0 off */
 	uint64_t request_timeout_ms; /* default 2000 */
 	uint64_t down_backoff_ms;    /* default 5000 */
 	uint32_t max_inodes;	     /* entries the kernel may hold at once */

@@ -230,6 +230,30 @@ static void insert_locked(fc_blockcache_t *c, struct fc_block *b)
 	c->st.blocks++;
 }
 
+/* A reader found b: a reference for it, and b is the most recent. */
+static void hit_locked(fc_blockcache_t *c, struct fc_block *b)
+{
+	b->refs++;
+	sl_list_move_front(&c->lru, &b->lru);
+	if (b->ahead) {
+		ahead_remove_locked(c, b);
+		c->st.ahead_used++;
+	}
+	c->st.hits++;
+}
+
+fc_block_t *fc_blockcache_lookup(fc_blockcache_t *c, sl_blockkey_t key)
+{
+	struct fc_block *b;
+
+	pthread_mutex_lock(&c->lock);
+	b = find_locked(c, key);
+	if (b)
+		hit_locked(c, b);
+	pthread_mutex_unlock(&c->lock);
+	return b;
+}
+
 fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 				  size_t len, int *created)
 {
@@ -238,13 +262,7 @@ fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 	pthread_mutex_lock(&c->lock);
 	b = find_locked(c, key);
 	if (b) {
-		b->refs++;
-		sl_list_move_front(&c->lru, &b->lru);
-		if (b->ahead) {
-			ahead_remove_locked(c, b);
-			c->st.ahead_used++;
-		}
-		c->st.hits++;
+		hit_locked(c, b);
 		*created = 0;
 		goto out;
 	}

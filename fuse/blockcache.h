@@ -86,6 +86,13 @@ fc_block_t *fc_blockcache_acquire(fc_blockcache_t *c, sl_blockkey_t key,
 				  size_t len, int *created);
 
 /*
+ * The block with key if the cache has it (ready or pending), as a new
+ * reference that becomes the most recently used, as acquire's; else NULL,
+ * and nothing is created (a random reader then asks for pages instead).
+ */
+fc_block_t *fc_blockcache_lookup(fc_blockcache_t *c, sl_blockkey_t key);
+
+/*
  * The prefetcher's acquire.  When the cache has key already, returns 0 and
  * sets *out to NULL: nothing to do, and the block's place in the LRU is left
  * alone (a prefetch is not a use).  When ahead bytes + len would pass the

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reads (see fs_i.h): open and release, and read itself -- the read's
- * blocks (readmap.h), each taken from the block cache or fetched with READ,
- * the sequential read-ahead around them, and the reply from the blocks'
- * own memory.  FUSE threads never touch a socket: fetches go to the I/O
- * thread in one batch, and the read waits on its blocks.
+ * blocks (readmap.h), each taken from the block cache or fetched with READ
+ * (for a random reader, only the pages it wants), the sequential
+ * read-ahead around them, and the reply from the blocks' own memory.  FUSE
+ * threads never touch a socket: fetches go to the I/O thread in one batch, and
+ * the read waits on its blocks.
  */
 #include "fuse/fs_i.h"
 
@@ -112,15 +113,20 @@ void fc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* A block fetch in flight: completes a block of the cache from the I/O
- * thread. */
+/*
+ * A fetch in flight: n blocks of the cache (a whole block, a direct range,
+ * or a run of pages of one block) that one READ fills, completed from the
+ * I/O thread.
+ */
 struct fetch {
 	fc_fs_t *fs;
-	fc_block_t *b; /* a reference of the fetch's own */
-	size_t want;
+	size_t want;   /* bytes asked for */
+	uint32_t page; /* bytes of each of b but the last (n > 1) */
 	uint64_t block;
 	int ds;
-	char path[]; /* for messages */
+	char *path; /* for messages; in this allocation, after b */
+	size_t n;
+	fc_block_t *b[]; /* references of the fetch's own */
 };
 
 static void free_msg(void *data, void *hint)
@@ -130,47 +136,106 @@ static void free_msg(void *data, void *hint)
 	free(hint);
 }
 
+static void free_copy(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
+/*
+ * Fill ft's blocks from body (len bytes, at most ft->want).  One block
+ * keeps the message itself: it points into it.  A run of pages copies
+ * each page out, so that a page kept long after its neighbours holds its
+ * own bytes only and the cache's count stays the memory it holds.  A
+ * body shorter than asked (the file is shorter than its attributes said)
+ * leaves the pages past its end empty, which the reader takes for EOF.
+ */
+static void fetch_fill(struct fetch *ft, zmq_msg_t *body, size_t len)
+{
+	fc_blockcache_t *bc = ft->fs->bc;
+	const char *src = zmq_msg_data(body);
+	zmq_msg_t *m;
+
+	if (ft->n == 1) {
+		m = sl_xmalloc(sizeof(*m));
+		zmq_msg_init(m);
+		zmq_msg_move(m, body);
+		fc_block_fill(bc, ft->b[0], zmq_msg_data(m), len, free_msg, m);
+		return;
+	}
+	for (size_t i = 0; i < ft->n; i++) {
+		size_t off = i * ft->page;
+		size_t pl = off < len ? SL_MIN((size_t)ft->page, len - off) : 0;
+		void *copy = pl ? malloc(pl) : NULL;
+
+		if (pl && !copy) {
+			fc_block_fail(bc, ft->b[i], -ENOMEM);
+			continue;
+		}
+		if (pl)
+			memcpy(copy, src + off, pl);
+		fc_block_fill(bc, ft->b[i], copy, pl, free_copy, NULL);
+	}
+}
+
 static void fetch_done(void *arg, const fc_io_result_t *res)
 {
 	struct fetch *ft = arg;
 	fc_fs_t *fs = ft->fs;
-	zmq_msg_t *m;
+	int err = res->status;
 	size_t len;
 
-	if (res->status == 0) {
+	if (err == 0) {
 		len = zmq_msg_size(res->body);
-		if (len > ft->want) {
+		if (len <= ft->want) {
+			fetch_fill(ft, res->body, len);
+		} else {
 			sl_log_ratelimited(SL_LOG_ERR,
 					   "read %s/%s block %llu: node %s "
 					   "sent %zu bytes for %zu",
 					   fc_fs_ds_name(fs, ft->ds), ft->path,
 					   (unsigned long long)ft->block,
 					   res->node, len, ft->want);
-			fc_block_fail(fs->bc, ft->b, -EIO);
-		} else {
-			/* Keep the message: the block points into it. */
-			m = sl_xmalloc(sizeof(*m));
-			zmq_msg_init(m);
-			zmq_msg_move(m, res->body);
-			fc_block_fill(fs->bc, ft->b, zmq_msg_data(m), len,
-				      free_msg, m);
+			err = -EIO;
 		}
-	} else {
-		if (res->status == -EIO)
-			sl_err("read %s/%s block %llu: all nodes failed: %s",
-			       fc_fs_ds_name(fs, ft->ds), ft->path,
-			       (unsigned long long)ft->block, res->why);
-		fc_block_fail(fs->bc, ft->b, res->status);
+	} else if (err == -EIO) {
+		sl_err("read %s/%s block %llu: all nodes failed: %s",
+		       fc_fs_ds_name(fs, ft->ds), ft->path,
+		       (unsigned long long)ft->block, res->why);
 	}
-	fc_block_put(fs->bc, ft->b);
+	for (size_t i = 0; i < ft->n; i++) {
+		if (err < 0)
+			fc_block_fail(fs->bc, ft->b[i], err);
+		fc_block_put(fs->bc, ft->b[i]);
+	}
 	free(ft);
 }
 
-/* Build the request that fetches block bi of f (or bytes [off, off+len) of
- * it) into b.  opcode READ completes b; PREFETCH is a bare hint (b NULL).
- * Returns 0 or -errno (then b is failed by the caller). */
+/*
+ * One piece of a read: b holds bytes [base, base + fc_block_len(b)) of
+ * block bi (a whole block, a direct range or a page), and the read wants
+ * [lo, hi) of the block from it.  fresh: this read created b, so it must
+ * see b fetched.
+ */
+struct part {
+	fc_block_t *b;
+	uint64_t bi;
+	uint32_t base, lo, hi;
+	int fresh;
+};
+
+/*
+ * Build the request that fetches bytes [off, off+len) of block bi of f
+ * (whose key is key: the request goes to its owner) into the blocks of
+ * pt[0..n), each page bytes long but the last (n is 1 for a whole block
+ * or a range).
+ * opcode READ completes the blocks, which stay the caller's (the fetch
+ * takes references of its own); PREFETCH is a bare hint (n 0).  Returns
+ * 0 or -errno (then the caller fails the blocks).
+ */
 static int make_fetch(fc_fs_t *fs, const struct fc_file *f, uint64_t bi,
-		      uint32_t off, uint32_t len, uint8_t opcode, fc_block_t *b,
+		      uint32_t off, uint32_t len, uint8_t opcode,
+		      const struct part *pt, size_t n, uint32_t page,
 		      sl_blockkey_t key, fc_io_req_t *out)
 {
 	size_t pl = strlen(f->path);
@@ -184,14 +249,18 @@ static int make_fetch(fc_fs_t *fs, const struct fc_file *f, uint64_t bi,
 		return rc;
 	out->opcode = opcode;
 	out->point = key.lo;
-	if (!b)
+	if (!n)
 		return 0;
-	ft = sl_xmalloc(sizeof(*ft) + pl + 1);
+	ft = sl_xmalloc(sizeof(*ft) + n * sizeof(ft->b[0]) + pl + 1);
 	ft->fs = fs;
-	ft->b = fc_block_ref(fs->bc, b);
 	ft->want = len;
+	ft->page = page;
 	ft->block = bi;
 	ft->ds = f->ds;
+	ft->n = n;
+	for (size_t i = 0; i < n; i++)
+		ft->b[i] = fc_block_ref(fs->bc, pt[i].b);
+	ft->path = (char *)&ft->b[n];
 	memcpy(ft->path, f->path, pl + 1);
 	out->done = fetch_done;
 	out->arg = ft;
@@ -204,55 +273,117 @@ static uint32_t block_len(const struct fc_file *f, uint64_t bi)
 }
 
 /*
- * Sequential prefetch: readahead.c plans which blocks to fetch ahead of
- * this stream (its essay says why the depth is a share of one budget) and
- * which to hint to the nodes; here the fetches are made.  A block the
- * cache refuses (the budget is spent) ends the fetch window, and the
- * stream asks again from there on its next read.  Returns the requests
- * added to reqs (at most max); *seq says whether the read was sequential.
+ * Sequential prefetch: readahead.c planned (p) which blocks to fetch
+ * ahead of this stream (its essay says why the depth is a share of one
+ * budget) and which to hint to the nodes; here the fetches are made.  A
+ * block the cache refuses (the budget is spent) ends the fetch window,
+ * and the stream asks again from there on its next read.  Returns the
+ * requests added to reqs (at most max).
  */
 static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
-			    uint64_t owner, uint64_t first, uint64_t last,
-			    fc_io_req_t *reqs, size_t max, int *seq)
+			    uint64_t owner, const fc_ra_plan_t *p,
+			    fc_io_req_t *reqs, size_t max)
 {
-	uint64_t nblocks = fc_readmap_blocks(f->size, f->bs), now = sl_now_ms();
-	uint64_t bi, fetch_next;
-	fc_ra_plan_t p;
+	uint64_t bi, fetch_next, now = sl_now_ms();
 	size_t n = 0;
 
-	fc_ra_read(fs->ra, ino, owner, first, last, nblocks, f->bs, now, &p);
-	*seq = p.seq;
-	for (bi = p.fetch_from; bi < p.fetch_end && n < max; bi++) {
+	for (bi = p->fetch_from; bi < p->fetch_end && n < max; bi++) {
 		sl_blockkey_t key =
 			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
 					 f->path, f->version, bi);
 		uint32_t bl = block_len(f, bi);
-		fc_block_t *b;
-		int rc = fc_blockcache_prefetch(fs->bc, key, bl, now, &b);
+		struct part pt = {0};
+		int rc = fc_blockcache_prefetch(fs->bc, key, bl, now, &pt.b);
 
 		if (rc < 0)
 			break; /* the read-ahead budget is spent */
 		if (rc == 0)
 			continue; /* here or on its way already */
-		if (make_fetch(fs, f, bi, 0, bl, PR_OP_READ, b, key,
+		if (make_fetch(fs, f, bi, 0, bl, PR_OP_READ, &pt, 1, bl, key,
 			       &reqs[n]) == 0)
 			n++;
 		else
-			fc_block_fail(fs->bc, b, -EIO);
-		fc_block_put(fs->bc, b);
+			fc_block_fail(fs->bc, pt.b, -EIO);
+		fc_block_put(fs->bc, pt.b);
 	}
 	fetch_next = bi;
-	for (bi = p.hint_from; bi < p.hint_end && n < max; bi++) {
+	for (bi = p->hint_from; bi < p->hint_end && n < max; bi++) {
 		sl_blockkey_t key =
 			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
 					 f->path, f->version, bi);
 
 		if (make_fetch(fs, f, bi, 0, block_len(f, bi), PR_OP_PREFETCH,
-			       NULL, key, &reqs[n]) == 0)
+			       NULL, 0, 0, key, &reqs[n]) == 0)
 			n++;
 	}
 	fc_ra_issued(fs->ra, ino, owner, fetch_next, bi);
 	return n;
+}
+
+/* Fail the fresh blocks of parts[0..n) with err (their fetch was never
+ * sent). */
+static void fail_parts(fc_fs_t *fs, struct part *pt, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pt[i].fresh)
+			fc_block_fail(fs->bc, pt[i].b, err);
+}
+
+/* Start the fetch of parts[0..n), one block or a run of pages of block bi
+ * (key), into *req.  Returns 1 when a request was made, else 0 (the
+ * blocks failed). */
+static size_t fetch_parts(fc_fs_t *fs, const struct fc_file *f,
+			  sl_blockkey_t key, struct part *pt, size_t n,
+			  uint32_t page, fc_io_req_t *req)
+{
+	uint32_t off = pt[0].base;
+	uint32_t len = pt[n - 1].base + (uint32_t)fc_block_len(pt[n - 1].b) -
+		       pt[0].base;
+	int rc;
+
+	rc = make_fetch(fs, f, pt[0].bi, off, len, PR_OP_READ, pt, n, page, key,
+			req);
+	if (rc < 0) {
+		fail_parts(fs, pt, n, rc);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A random reader's span sp of block bi (key): the pages of fs's page
+ * size that hold it, each from the cache or fetched, one READ per run of
+ * missing pages (the node sends the range from its whole block, filling
+ * the block once if it is cold).  Appends the pages to parts (*np) and
+ * the READs to reqs; returns how many READs.
+ */
+static size_t plan_pages(fc_fs_t *fs, const struct fc_file *f,
+			 sl_blockkey_t key, fc_span_t sp, struct part *parts,
+			 size_t *np, fc_io_req_t *reqs)
+{
+	uint32_t page = fs->cc.page_size, p0, p1;
+	size_t first = *np, nreq = 0, i, j;
+
+	fc_readmap_pages(&sp, page, &p0, &p1);
+	for (uint32_t p = p0; p <= p1; p++) {
+		struct part *pt = &parts[(*np)++];
+		uint32_t pl = fc_readmap_page_len(sp.len, page, p);
+
+		pt->bi = sp.block;
+		pt->base = p * page;
+		pt->lo = SL_MAX(sp.lo, pt->base);
+		pt->hi = SL_MIN(sp.hi, pt->base + pl);
+		pt->b = fc_blockcache_acquire(
+			fs->bc, sl_pagekey_make(key, page, p), pl, &pt->fresh);
+	}
+	for (i = first; i < *np; i = j) {
+		for (j = i; j < *np && parts[j].fresh == parts[i].fresh; j++)
+			;
+		if (parts[i].fresh)
+			nreq += fetch_parts(fs, f, key, parts + i, j - i, page,
+					    reqs + nreq);
+	}
+	return nreq;
 }
 
 /* The file a read of ino is on, made in *f from the inode, which *ip then
@@ -274,15 +405,17 @@ static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fc_file *f,
 }
 
 /*
- * One attempt at a read of f: map [off, off+size) to blocks, take each
- * from the block cache or start its fetch, send every new fetch (and the
- * prefetch window) to the I/O thread in one batch, wait for the blocks,
- * and reply with an iovec over the blocks' own memory.  The I/O thread
- * completes every fetch within (candidates x request_timeout), so the
- * wait's limit is only a safety net.  A sequential reader's blocks that
- * this read finished go to the cold end of the cache: the kernel's page
- * cache now holds those bytes, and the blocks ahead of the reader are the
- * ones worth keeping.
+ * One attempt at a read of f: map [off, off+size) to blocks, ask the
+ * read-ahead planner whether the stream is sequential or random, take
+ * each block (or, for a random reader, each page of the bytes wanted: see
+ * readahead.c for why) from the block cache or start its fetch, send every
+ * new fetch (and the prefetch window) to the I/O thread in one batch, wait
+ * for them, and reply with an iovec over their own memory.  The I/O
+ * thread completes every fetch within (candidates x request_timeout), so
+ * the wait's limit is only a safety net.  A sequential reader's blocks
+ * that this read finished go to the cold end of the cache: the kernel's
+ * page cache now holds those bytes, and the blocks ahead of the reader are
+ * the ones worth keeping.
  *
  * Returns 0 once it replied, or -errno without replying, *failed_point
  * then being the ring point of the first block that failed (the node that
@@ -293,68 +426,88 @@ static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
 		     uint64_t off, uint64_t *failed_point)
 {
 	fc_readmap_t m = {0};
+	fc_ra_plan_t plan;
 	uint64_t bi;
-	fc_block_t **blocks = NULL;
+	struct part *parts = NULL;
 	fc_io_req_t *reqs = NULL;
 	struct iovec *iov = NULL;
-	size_t nreq = 0, niov = 0, max_req;
-	int rc = 0, created, seq = 0;
+	size_t nparts = 0, max_parts, nreq = 0, niov = 0, max_req, i;
+	uint32_t page = fs->cc.page_size;
+	int rc = 0, paged;
 
 	if (fc_readmap(&m, off, size, f->size, f->bs) == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		return 0;
 	}
-	/* This read's blocks, the fetch window and the hints (readahead.h). */
-	max_req = m.n + fs->cc.prefetch_depth +
+	fc_ra_read(fs->ra, ino, owner, m.first, m.last,
+		   fc_readmap_blocks(f->size, f->bs), f->bs, sl_now_ms(),
+		   &plan);
+	paged = plan.random && page > 0 && page < f->bs;
+	/* A block's span of s bytes lies in at most s / page + 2 pages. */
+	max_parts = paged ? (size_t)((m.end - m.off) / page + 2 * m.n)
+			  : (size_t)m.n;
+	/* This read's fetches, the fetch window and the hints (readahead.h). */
+	max_req = max_parts + fs->cc.prefetch_depth +
 		  2 * SL_MAX((size_t)fs->cc.prefetch_depth, (size_t)m.n);
-	blocks = sl_xcalloc(m.n, sizeof(*blocks));
+	parts = sl_xcalloc(max_parts, sizeof(*parts));
 	reqs = sl_xcalloc(max_req, sizeof(*reqs));
-	iov = sl_xcalloc(m.n, sizeof(*iov));
+	iov = sl_xcalloc(max_parts, sizeof(*iov));
 
 	for (bi = m.first; bi <= m.last; bi++) {
 		fc_span_t sp = fc_readmap_span(&m, bi);
 		sl_blockkey_t key =
 			sl_blockkey_make(fc_fs_ds_name(fs, f->ds), f->layout,
 					 f->path, f->version, bi);
-		uint32_t lo = 0, len = sp.len;
-		fc_block_t *b;
+		struct part *pt;
 
-		if (f->direct) {
+		/* A random read takes the whole block if it is here, else
+		 * pages; a block no larger than a page is its one page. */
+		if (paged && sp.len > page) {
+			fc_block_t *b = fc_blockcache_lookup(fs->bc, key);
+
+			if (!b) {
+				nreq += plan_pages(fs, f, key, sp, parts,
+						   &nparts, reqs + nreq);
+				continue;
+			}
+			pt = &parts[nparts++];
+			*pt = (struct part){b, bi, 0, sp.lo, sp.hi, 0};
+			continue;
+		}
+		pt = &parts[nparts++];
+		pt->bi = bi;
+		pt->lo = sp.lo;
+		pt->hi = sp.hi;
+		if (f->direct && !paged) {
 			/* Only the bytes this read wants, in a block of its
 			 * own. */
-			lo = sp.lo;
-			len = sp.hi - sp.lo;
-			b = fc_block_new_private(fs->bc, len);
-			created = 1;
+			pt->base = sp.lo;
+			pt->b = fc_block_new_private(fs->bc, sp.hi - sp.lo);
+			pt->fresh = 1;
 		} else {
-			b = fc_blockcache_acquire(fs->bc, key, len, &created);
+			pt->base = 0;
+			pt->b = fc_blockcache_acquire(fs->bc, key, sp.len,
+						      &pt->fresh);
 		}
-		blocks[bi - m.first] = b;
-		if (!created)
-			continue;
-		rc = make_fetch(fs, f, bi, lo, len, PR_OP_READ, b, key,
-				&reqs[nreq]);
-		if (rc < 0) {
-			fc_block_fail(fs->bc, b, rc);
-			continue;
-		}
-		nreq++;
+		if (pt->fresh)
+			nreq += fetch_parts(fs, f, key, pt, 1,
+					    (uint32_t)fc_block_len(pt->b),
+					    reqs + nreq);
 	}
 	if (!f->direct)
-		nreq += plan_prefetch(fs, f, ino, owner, m.first, m.last,
-				      reqs + nreq, max_req - nreq, &seq);
+		nreq += plan_prefetch(fs, f, ino, owner, &plan, reqs + nreq,
+				      max_req - nreq);
 	fc_io_submit(fs->io, reqs, nreq);
 
-	for (bi = m.first; bi <= m.last; bi++) {
-		fc_block_t *b = blocks[bi - m.first];
-		fc_span_t sp = fc_readmap_span(&m, bi);
-		size_t lo = sp.lo, hi = sp.hi, have;
+	for (i = 0; i < nparts; i++) {
+		struct part *pt = &parts[i];
+		size_t have, lo, hi;
 
-		rc = fc_block_wait(fs->bc, b, fs->wait_ms);
+		rc = fc_block_wait(fs->bc, pt->b, fs->wait_ms);
 		if (rc == -ETIMEDOUT) {
 			sl_err("read %s/%s block %llu: nothing after %llu ms",
 			       fc_fs_ds_name(fs, f->ds), f->path,
-			       (unsigned long long)bi,
+			       (unsigned long long)pt->bi,
 			       (unsigned long long)fs->wait_ms);
 			rc = -EIO;
 		}
@@ -362,18 +515,16 @@ static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
 			*failed_point =
 				sl_blockkey_make(fc_fs_ds_name(fs, f->ds),
 						 f->layout, f->path, f->version,
-						 bi)
+						 pt->bi)
 					.lo;
 			goto out;
 		}
-		have = fc_block_len(b);
-		if (f->direct) {
-			lo = 0;
-			hi = have;
-		}
+		have = fc_block_len(pt->b);
+		lo = pt->lo - pt->base;
+		hi = pt->hi - pt->base;
 		if (lo >= have)
 			break; /* the block is shorter than the file said */
-		iov[niov].iov_base = (char *)fc_block_data(b) + lo;
+		iov[niov].iov_base = (char *)fc_block_data(pt->b) + lo;
 		iov[niov].iov_len = SL_MIN(hi, have) - lo;
 		niov++;
 		if (have < hi)
@@ -386,13 +537,14 @@ static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
 		fuse_reply_buf(req, NULL, 0);
 	/* The reply copied the bytes out: blocks read to their end are
 	 * done with, for a sequential reader. */
-	for (bi = m.first; seq && bi <= m.last; bi++)
-		if (fc_readmap_span(&m, bi).hi == block_len(f, bi))
-			fc_block_consumed(fs->bc, blocks[bi - m.first]);
+	for (i = 0; plan.seq && i < nparts; i++)
+		if (parts[i].base == 0 &&
+		    parts[i].hi == block_len(f, parts[i].bi))
+			fc_block_consumed(fs->bc, parts[i].b);
 out:
-	for (uint64_t i = 0; blocks && i < m.n; i++)
-		fc_block_put(fs->bc, blocks[i]);
-	free(blocks);
+	for (i = 0; i < nparts; i++)
+		fc_block_put(fs->bc, parts[i].b);
+	free(parts);
 	free(reqs);
 	free(iov);
 	return rc;

@@ -41,6 +41,26 @@
  * fetch_next/hint_next remember how far each window has been issued, so a
  * block is asked for once per streak however many reads fall into it.  A
  * jump ends the streak and forgets the windows.
+ *
+ * Random readers.  A reader of windows at random offsets in a big file
+ * (numpy.memmap, LMDB, HDF5, indexed shards) wants a few KiB from each
+ * block it touches; a whole 4 MiB block per read moves a thousand times
+ * the bytes, and read-ahead after an accidental small step moves more.
+ * So a stream becomes random after FC_RA_JUMPS jumps in a row (one jump is
+ * a sequential reader moving to another part of the file; a first read
+ * that does not start at block 0 counts as a jump), and while it is
+ * random the caller fetches only the pages each read wants, and nothing
+ * ahead.  Leaving random takes FC_RA_SEQ_AGAIN small steps in a row,
+ * measured in bytes: each read starting within FC_RA_STEP of where the
+ * last one ended.  Steps of a block or so, the sequential test, would not
+ * do: a uniform random reader of a file of N blocks makes one with chance
+ * about 3/N, one read in five in a 16-block file, and each time it left
+ * random by accident would cost a block and a read-ahead window.  Within
+ * 2 MiB of the last end, three times in a row, has chance (4 MiB / file
+ * size)^3: once in 4,000 reads in a 64 MiB file, once in 16 million in
+ * 1 GiB.  A sequential reader wrongly taken for random (it started
+ * mid-file) pays a few page fetches before its third step.
+ * Small files never look random: every read is within a block or two.
  */
 #include "fuse/readahead.h"
 
@@ -56,6 +76,10 @@ struct stream {
 	uint64_t owner;
 	int seen;	     /* a read happened */
 	uint32_t streak;     /* sequential reads in a row */
+	uint32_t jumps;	     /* reads in a row that were not */
+	int random;	     /* a random reader, until FC_RA_SEQ_AGAIN steps */
+	uint32_t steps;	     /* random: small steps in a row */
+	uint64_t end;	     /* where the last read ended, in bytes */
 	uint64_t last_block; /* highest block of the streak's reads */
 	uint64_t nblocks;    /* the file's, at the last read */
 	uint64_t fetch_next; /* first block not yet fetched ahead */
@@ -130,7 +154,8 @@ static struct stream *get_locked(fc_ra_t *ra, uint64_t ino, uint64_t owner)
 
 static int active(const fc_ra_t *ra, const struct stream *s, uint64_t now_ms)
 {
-	return s->used && s->streak >= 1 && s->last_block + 1 < s->nblocks &&
+	return s->used && s->streak >= 1 && !s->random &&
+	       s->last_block + 1 < s->nblocks &&
 	       now_ms - s->last_ms < ra->conf.idle_ms;
 }
 
@@ -147,11 +172,29 @@ void fc_ra_read(fc_ra_t *ra, uint64_t ino, uint64_t owner, uint64_t first,
 		uint64_t last, uint64_t nblocks, uint32_t bs, uint64_t now_ms,
 		fc_ra_plan_t *out)
 {
-	uint64_t share, reach;
+	fc_ra_read_at(ra, ino, owner, first * bs, (last + 1) * bs, nblocks, bs,
+		      now_ms, out);
+}
+
+/* Whether a read at off is a small step from a stream that last ended at
+ * end (either way: async reads arrive slightly out of order). */
+static int small_step(uint64_t end, uint64_t off)
+{
+	return off >= end ? off - end <= FC_RA_STEP : end - off <= FC_RA_STEP;
+}
+
+void fc_ra_read_at(fc_ra_t *ra, uint64_t ino, uint64_t owner, uint64_t off,
+		   uint64_t end, uint64_t nblocks, uint32_t bs, uint64_t now_ms,
+		   fc_ra_plan_t *out)
+{
+	uint64_t share, reach, first, last;
 	struct stream *s;
 	uint32_t n;
 	int seq;
 
+	SL_ASSERT(bs > 0 && end > off);
+	first = off / bs;
+	last = (end - 1) / bs;
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ra->lock);
 	s = get_locked(ra, ino, owner);
@@ -160,11 +203,22 @@ void fc_ra_read(fc_ra_t *ra, uint64_t ino, uint64_t owner, uint64_t first,
 	s->streak = seq ? s->streak + 1 : 0;
 	if (!seq)
 		s->fetch_next = s->hint_next = 0;
+	/* A stream's first read counts as a jump unless it starts the file. */
+	s->jumps = seq ? 0 : s->jumps + (s->seen || first > 0);
+	s->steps = s->seen && small_step(s->end, off) ? s->steps + 1 : 0;
+	if (s->jumps >= FC_RA_JUMPS && !s->random) {
+		s->random = 1;
+		s->steps = 0;
+	} else if (s->random && s->steps >= FC_RA_SEQ_AGAIN) {
+		s->random = 0;
+	}
+	s->end = end;
 	s->seen = 1;
 	s->last_block = seq ? SL_MAX(last, s->last_block) : last;
 	s->nblocks = nblocks;
 	s->last_ms = now_ms;
-	if (s->streak < 1)
+	out->random = s->random;
+	if (s->streak < 1 || s->random)
 		goto out;
 	out->seq = 1;
 	if (ra->conf.max_depth == 0 || bs == 0 || last + 1 >= nblocks)

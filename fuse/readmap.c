@@ -57,3 +57,21 @@ fc_span_t fc_readmap_span(const fc_readmap_t *m, uint64_t bi)
 	s.hi = (uint32_t)(SL_MIN(m->end - start, (uint64_t)s.len));
 	return s;
 }
+
+void fc_readmap_pages(const fc_span_t *sp, uint32_t page_size, uint32_t *first,
+		      uint32_t *last)
+{
+	SL_ASSERT(page_size > 0 && sp->lo < sp->hi);
+	*first = sp->lo / page_size;
+	*last = (sp->hi - 1) / page_size;
+}
+
+uint32_t fc_readmap_page_len(uint32_t block_len, uint32_t page_size,
+			     uint32_t pi)
+{
+	uint64_t start = (uint64_t)pi * page_size;
+
+	if (start >= block_len)
+		return 0;
+	return (uint32_t)SL_MIN((uint64_t)page_size, block_len - start);
+}

@@ -42,6 +42,15 @@ fc_span_t fc_readmap_span(const fc_readmap_t *m, uint64_t bi);
 uint32_t fc_readmap_block_len(uint64_t file_size, uint32_t block_size,
 			      uint64_t bi);
 
+/* The pages of page_size bytes (> 0) that hold the bytes span sp wants of
+ * its block, [*first, *last]: a random read asks for these. */
+void fc_readmap_pages(const fc_span_t *sp, uint32_t page_size, uint32_t *first,
+		      uint32_t *last);
+
+/* Bytes of page pi of a block of block_len bytes (0 past its end). */
+uint32_t fc_readmap_page_len(uint32_t block_len, uint32_t page_size,
+			     uint32_t pi);
+
 /* Blocks of a file of file_size bytes. */
 uint64_t fc_readmap_blocks(uint64_t file_size, uint32_t block_size);
 

@@ -240,19 +240,22 @@ static int send_head(void *sock, zmq_msg_t *identity, pr_header_t *h,
 	return 0;
 }
 
-static int prepare(pr_header_t *h, const void *body, size_t len)
+/* Fill h's body fields for len bytes whose hash is *hash, or, hash NULL,
+ * hashed here. */
+static int prepare(pr_header_t *h, const void *body, size_t len,
+		   const uint64_t *hash)
 {
 	if (len > PR_MAX_BODY)
 		return -EMSGSIZE;
 	h->body_len = (uint32_t)len;
-	h->body_hash = pr_body_hash(body, len);
+	h->body_hash = hash ? *hash : pr_body_hash(body, len);
 	return 0;
 }
 
 int pr_send(void *sock, zmq_msg_t *identity, pr_header_t *h, const void *body,
 	    size_t len, int flags)
 {
-	int rc = prepare(h, body, len);
+	int rc = prepare(h, body, len, NULL);
 
 	if (rc < 0)
 		return rc;
@@ -264,11 +267,12 @@ int pr_send(void *sock, zmq_msg_t *identity, pr_header_t *h, const void *body,
 	return 0;
 }
 
-int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
-	       size_t len, zmq_free_fn *ffn, void *hint, int flags)
+static int send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
+		   size_t len, const uint64_t *hash, zmq_free_fn *ffn,
+		   void *hint, int flags)
 {
 	zmq_msg_t body;
-	int rc = prepare(h, data, len);
+	int rc = prepare(h, data, len, hash);
 
 	if (rc < 0 || !len) {
 		/* No body frame: the bytes are not needed any more. */
@@ -290,6 +294,19 @@ int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
 		rc = -zmq_errno();
 	zmq_msg_close(&body);
 	return rc;
+}
+
+int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
+	       size_t len, zmq_free_fn *ffn, void *hint, int flags)
+{
+	return send_zc(sock, identity, h, data, len, NULL, ffn, hint, flags);
+}
+
+int pr_send_zc_hashed(void *sock, zmq_msg_t *identity, pr_header_t *h,
+		      void *data, size_t len, uint64_t hash, zmq_free_fn *ffn,
+		      void *hint, int flags)
+{
+	return send_zc(sock, identity, h, data, len, &hash, ffn, hint, flags);
 }
 
 int pr_send_error(void *sock, pr_msg_t *m, uint32_t ring_version, int status,

@@ -113,6 +113,16 @@ int pr_send_zc(void *sock, zmq_msg_t *identity, pr_header_t *h, void *data,
 	       size_t len, zmq_free_fn *ffn, void *hint, int flags);
 
 /*
+ * As pr_send_zc, with the body's hash given: hash must be
+ * pr_body_hash(data, len), which a sender that sends the same bytes many
+ * times (a cache node's block) keeps instead of hashing them on every
+ * send.
+ */
+int pr_send_zc_hashed(void *sock, zmq_msg_t *identity, pr_header_t *h,
+		      void *data, size_t len, uint64_t hash, zmq_free_fn *ffn,
+		      void *hint, int flags);
+
+/*
  * Reply to request m with status < 0 and a message body, without blocking
  * (ZMQ_DONTWAIT).  Borrowed m.  -EINVAL when m has no usable header or is
  * itself a reply: replies are never answered.

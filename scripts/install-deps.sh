@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Install every Debian package that Sluice's build, tests and demo need; with
 # --bench also what only the benchmarks need (`make bench`): the peer
-# filesystems s3fs and rclone, and gnuplot for the chart.  Idempotent and
+# filesystems s3fs and rclone, fio for the big-file jobs, and gnuplot for
+# the chart.  Idempotent and
 # non-interactive: packages already present are skipped, so a machine that
 # has everything needs neither root nor the network.
 set -euo pipefail
@@ -22,7 +23,7 @@ PKGS=(
 	help2man man-db systemd
 )
 if [ "${1:-}" = "--bench" ]; then
-	PKGS+=(s3fs rclone gnuplot-nox)
+	PKGS+=(s3fs rclone gnuplot-nox fio)
 elif [ $# -gt 0 ]; then
 	echo "usage: $0 [--bench]" >&2
 	exit 2

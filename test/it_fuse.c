@@ -865,6 +865,84 @@ START_TEST(test_shard_readers)
 END_TEST
 
 /*
+ * A random reader of a big file moves pages, not blocks.  A 64 MiB file
+ * in 4 MiB blocks, a 16 MiB client cache with 64 KiB pages: 300 random
+ * 4 KiB O_DIRECT reads each cost the node at most a page once the stream
+ * is known to be random (its first read is a whole block), where whole
+ * blocks cost about 900 MiB; then 10,000 random windows of 1 byte to
+ * 300 KiB, across page and block edges and mixing cached and missing
+ * pages, are byte for byte the file's.
+ */
+#define RP_MB	  64
+#define RP_PAGE	  (64 * 1024)
+#define RP_DIRECT 300
+
+START_TEST(test_random_pages)
+{
+	th_cluster_t c;
+	size_t len = (size_t)RP_MB << 20;
+	uint8_t *src = sl_xmalloc(len), *buf;
+	char p[PATH_MAX];
+	int64_t served0, served;
+	unsigned seed = 7;
+	int fd;
+
+	th_cluster_init(&c, "pages", 1);
+	c.block_size = "4M";
+	th_fill_bytes(src, len, 1313);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.src);
+	th_put_file(p, src, len);
+	th_cluster_conf(&c, "block_cache = 16M\nprefetch_depth = 4\n"
+			    "page_size = 64K\n");
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 300 << 10), 0);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.data);
+
+	fd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	served0 = cluster_value(&c, "sluice_bytes_served_total");
+	for (int k = 0; k < RP_DIRECT; k++) {
+		size_t off = ((size_t)rand_r(&seed) % (len / 4096)) * 4096;
+
+		ck_assert_int_eq(pread(fd, buf, 4096, (off_t)off), 4096);
+		ck_assert_msg(memcmp(buf, src + off, 4096) == 0,
+			      "O_DIRECT bytes at %zu differ", off);
+	}
+	close(fd);
+	served = cluster_value(&c, "sluice_bytes_served_total") - served0;
+	fprintf(stderr,
+		"random pages: %d reads of 4 KiB: the node served %lld KiB "
+		"(%.1f KiB a read)\n",
+		RP_DIRECT, (long long)(served >> 10),
+		(double)served / 1024.0 / RP_DIRECT);
+	/* The first read's whole block, then a page a read at most. */
+	ck_assert_int_le(served, (4 << 20) + (int64_t)RP_DIRECT * RP_PAGE);
+
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int k = 0; k < 10000; k++) {
+		size_t off = (size_t)rand_r(&seed) % len;
+		size_t size = 1 + (size_t)rand_r(&seed) % (300 << 10);
+		size_t want = SL_MIN(size, len - off);
+
+		ck_assert_int_eq(pread(fd, buf, size, (off_t)off),
+				 (ssize_t)want);
+		ck_assert_msg(memcmp(buf, src + off, want) == 0,
+			      "bytes at %zu+%zu differ", off, size);
+		/* Now and then, so that reads keep reaching the client. */
+		if (k % 50 == 0)
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	}
+	close(fd);
+	free(buf);
+	free(src);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/*
  * -o rw: the kernel sends every open to the client, which refuses writes
  * itself, and read-ahead follows each open file's handle.
  */
@@ -1441,6 +1519,11 @@ static Suite *fuse_suite(void)
 	tcase_add_test(tc, test_shard_readers);
 	tcase_add_test(tc, test_rw_mount);
 	tcase_add_test(tc, test_lookup_by_path);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pages");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_random_pages);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("changes");

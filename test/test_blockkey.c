@@ -90,6 +90,25 @@ START_TEST(test_domains_differ)
 }
 END_TEST
 
+/* Page keys: each page of each size of each block its own, and never a
+ * block's key. */
+START_TEST(test_page_keys)
+{
+	sl_blockkey_t b = sl_blockkey_make("ds", 7, "f", "v", 3);
+	sl_blockkey_t b2 = sl_blockkey_make("ds", 7, "f", "v", 4);
+
+	ck_assert(differ(sl_pagekey_make(b, 65536, 0), b));
+	ck_assert(differ(sl_pagekey_make(b, 65536, 0),
+			 sl_pagekey_make(b, 65536, 1)));
+	ck_assert(differ(sl_pagekey_make(b, 65536, 1),
+			 sl_pagekey_make(b, 131072, 1)));
+	ck_assert(differ(sl_pagekey_make(b, 65536, 1),
+			 sl_pagekey_make(b2, 65536, 1)));
+	ck_assert(sl_blockkey_eq(sl_pagekey_make(b, 65536, 9),
+				 sl_pagekey_make(b, 65536, 9)));
+}
+END_TEST
+
 /*
  * The encoding is a contract with every block already on disk.  These values
  * were computed once, outside this code: the documented bytes
@@ -153,6 +172,7 @@ static Suite *blockkey_suite(void)
 	tcase_add_test(tc, test_index_matters);
 	tcase_add_test(tc, test_layout_matters);
 	tcase_add_test(tc, test_domains_differ);
+	tcase_add_test(tc, test_page_keys);
 	tcase_add_test(tc, test_known_values);
 	tcase_add_test(tc, test_hex);
 	tcase_add_test(tc, test_long_inputs);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cachenode/ramtier.h"
+#include "proto/proto.h"
 #include "test/helper_check.h"
 
 #define BLK (256u << 10)
@@ -139,6 +140,108 @@ START_TEST(test_trim_returns_pages)
 			  before - (4u << 20) + (uint64_t)getpagesize());
 	cn_block_unref(b);
 	ck_assert_uint_eq(cn_ramtier_used(t), 0);
+	cn_ramtier_destroy(&t);
+}
+END_TEST
+
+/* A block's body hash is the wire's (pr_body_hash) of its valid bytes, a
+ * short block's too, and asking again gives the kept value. */
+START_TEST(test_block_hash)
+{
+	cn_ramtier_t *t = cn_ramtier_new(64u << 20, 0, NULL);
+	int err;
+	cn_block_t *b = cn_ramtier_alloc(t, &cn_policy_lru, 1, 1u << 20, &err);
+	uint8_t *d = cn_block_data(b);
+	uint64_t h;
+
+	for (size_t i = 0; i < (1u << 20); i++)
+		d[i] = (uint8_t)(i * 131 + 7);
+	cn_block_trim(b, 300000);
+	h = cn_block_hash(b);
+	ck_assert_uint_eq(h, pr_body_hash(d, 300000));
+	ck_assert_uint_ne(h, pr_body_hash(d, 299999));
+	ck_assert_uint_eq(cn_block_hash(b), h);
+	cn_block_unref(b);
+	cn_ramtier_destroy(&t);
+}
+END_TEST
+
+/*
+ * Freed buffers are reused: a block of the same mapped size gets the
+ * last freed block's memory; at most four wait, inside the capacity, and
+ * they give way before any block is evicted or made transient.
+ */
+START_TEST(test_spare_buffers)
+{
+	const size_t big = 4u << 20;
+	uint64_t one = cn_ramtier_charge(big);
+	cn_ramtier_t *t = cn_ramtier_new(3 * one, 0, NULL);
+	cn_block_t *b[6];
+	uint8_t *mem;
+	int err;
+
+	b[0] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+	mem = cn_block_data(b[0]);
+	memset(mem, 1, big);
+	cn_block_unref(b[0]);
+	ck_assert_uint_eq(cn_ramtier_used(t), 0);
+	ck_assert_uint_eq(cn_ramtier_spare_bytes(t), big);
+	/* The same size takes it back. */
+	b[0] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+	ck_assert_ptr_eq(cn_block_data(b[0]), mem);
+	ck_assert_uint_eq(cn_ramtier_reused(t), 1);
+	ck_assert_uint_eq(cn_ramtier_spare_bytes(t), 0);
+	ck_assert_uint_eq(cn_ramtier_used(t), one);
+	cn_block_unref(b[0]);
+	/* Three blocks fill the tier; with their spares, still three. */
+	for (int i = 0; i < 3; i++) {
+		b[i] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+		ck_assert_ptr_nonnull(b[i]);
+		ck_assert(!cn_block_transient(b[i]));
+		ck_assert_uint_le(cn_ramtier_used(t) +
+					  cn_ramtier_spare_bytes(t),
+				  3 * one);
+	}
+	for (int i = 0; i < 3; i++)
+		cn_block_unref(b[i]);
+	ck_assert_uint_eq(cn_ramtier_spare_bytes(t), 3 * big);
+	/* Another size cannot use them: they give way, no transient. */
+	b[0] = cn_ramtier_alloc(t, &cn_policy_lru, 1, 3 * big / 2, &err);
+	ck_assert_ptr_nonnull(b[0]);
+	ck_assert(!cn_block_transient(b[0]));
+	ck_assert_uint_le(cn_ramtier_used(t) + cn_ramtier_spare_bytes(t),
+			  3 * one);
+	cn_block_unref(b[0]);
+	cn_ramtier_destroy(&t);
+
+	/* A full tier: the miss that evicts takes the victim's buffer. */
+	t = cn_ramtier_new(2 * one, 0, NULL);
+	for (int i = 0; i < 2; i++) {
+		b[i] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+		ck_assert_int_eq(
+			cn_ramtier_insert(t, key_of((uint64_t)i), b[i]), 1);
+	}
+	mem = cn_block_data(b[0]);
+	for (int i = 0; i < 2; i++)
+		cn_block_unref(b[i]); /* the index holds them now */
+	b[2] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+	ck_assert_ptr_nonnull(b[2]);
+	ck_assert(!cn_block_transient(b[2]));
+	ck_assert_ptr_eq(cn_block_data(b[2]), mem); /* block 0's, the LRU */
+	ck_assert_ptr_null(cn_ramtier_get(t, key_of(0)));
+	ck_assert_uint_eq(cn_ramtier_reused(t), 1);
+	ck_assert_uint_le(cn_ramtier_used(t) + cn_ramtier_spare_bytes(t),
+			  2 * one);
+	cn_block_unref(b[2]);
+	cn_ramtier_destroy(&t);
+
+	/* No more than four wait. */
+	t = cn_ramtier_new(64u << 20, 0, NULL);
+	for (int i = 0; i < 6; i++)
+		b[i] = cn_ramtier_alloc(t, &cn_policy_lru, 1, big, &err);
+	for (int i = 0; i < 6; i++)
+		cn_block_unref(b[i]);
+	ck_assert_uint_eq(cn_ramtier_spare_bytes(t), 4 * big);
 	cn_ramtier_destroy(&t);
 }
 END_TEST
@@ -279,6 +382,8 @@ int main(void)
 	tcase_add_test(tc, test_purge_and_shrink);
 	tcase_add_test(tc, test_cross_thread_release);
 	tcase_add_test(tc, test_evict_hook);
+	tcase_add_test(tc, test_block_hash);
+	tcase_add_test(tc, test_spare_buffers);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

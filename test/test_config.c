@@ -228,6 +228,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(sl_config_dataset(c, "x"));
 	ck_assert_uint_eq(c->client.block_cache, 256ull << 20);
 	ck_assert_uint_eq(c->client.prefetch_depth, 4);
+	ck_assert_uint_eq(c->client.page_size, 64u << 10);
 	ck_assert_uint_eq(c->client.request_timeout_ms, 2000);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 5000);
 	ck_assert_uint_eq(c->client.max_inodes, SL_MAX_INODES_DEFAULT);
@@ -475,6 +476,10 @@ START_TEST(test_err_bad_number)
 		     "[node a] weight", "out of range");
 	expect_error(NODE_A "[client]\nprefetch_depth = 65\n", 4,
 		     "[client] prefetch_depth", "out of range 0..64");
+	expect_error(NODE_A "[client]\npage_size = 5000\n", 4,
+		     "[client] page_size", "not a multiple of 4K");
+	expect_error(NODE_A "[client]\npage_size = 128M\n", 4,
+		     "[client] page_size", "out of range");
 	expect_error(NODE_A "[client]\nprefetch_depth = 3.5\n", 4,
 		     "[client] prefetch_depth", "not a number");
 	expect_error(NODE_A "[client]\nmax_inodes = 999\n", 4,

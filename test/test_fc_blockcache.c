@@ -469,6 +469,54 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/*
+ * Pages live with blocks under one bound: a cache of 1 MiB holds sixteen
+ * 64 KiB pages, the seventeenth evicts the least recently used, and
+ * lookup finds a block without creating one (a miss creates nothing and
+ * counts nothing).
+ */
+START_TEST(test_pages_and_lookup)
+{
+	fc_blockcache_t *c = fc_blockcache_new(1u << 20);
+	fc_blockcache_stats_t st;
+	fc_block_t *b;
+	int created;
+
+	ck_assert_ptr_null(fc_blockcache_lookup(c, key(1000)));
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.misses + st.hits + st.blocks, 0);
+	for (uint64_t i = 0; i < 16; i++)
+		fc_block_put(c, get_filled(c, i, 65536, &created));
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 1u << 20);
+	ck_assert_uint_eq(st.blocks, 16);
+	/* Page 0 used again: page 1 is now the oldest. */
+	b = fc_blockcache_lookup(c, key(0));
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(((const uint8_t *)fc_block_data(b))[100], 0);
+	fc_block_put(c, b);
+	fc_block_put(c, get_filled(c, 16, 65536, &created));
+	ck_assert(created);
+	ck_assert_ptr_null(fc_blockcache_lookup(c, key(1)));
+	b = fc_blockcache_lookup(c, key(0));
+	ck_assert_ptr_nonnull(b);
+	fc_block_put(c, b);
+	fc_blockcache_stats(c, &st);
+	ck_assert_uint_eq(st.used, 1u << 20);
+	ck_assert_uint_eq(st.evictions, 1);
+	/* A pending block is found too: a second reader waits on it. */
+	b = fc_blockcache_acquire(c, key(50), 4096, &created);
+	ck_assert(created);
+	ck_assert_ptr_eq(fc_blockcache_lookup(c, key(50)), b);
+	fc_block_fail(c, b, -EIO);
+	fc_block_put(c, b);
+	fc_block_put(c, b);
+	ck_assert_ptr_null(fc_blockcache_lookup(c, key(50)));
+	check_bound(c);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
 static Suite *blockcache_suite(void)
 {
 	Suite *s = suite_create("fc_blockcache");
@@ -485,6 +533,7 @@ static Suite *blockcache_suite(void)
 	tcase_add_test(tc, test_oversized_private);
 	tcase_add_test(tc, test_pending_shared);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_pages_and_lookup);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,7 +6,9 @@
  * finish or go quiet, never below one block), windows advance only as far
  * as fc_ra_issued says, hints reach 2 x max_depth ahead whatever the
  * share (two reads ahead for wide reads), and the least recently read slot
- * is the one reused.
+ * is the one reused.  The random detector: two jumps in a row make a
+ * stream random (no read-ahead then), an accidental small step does not
+ * end it, FC_RA_SEQ_AGAIN byte-near reads in a row do.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -186,6 +188,71 @@ START_TEST(test_slot_reuse)
 }
 END_TEST
 
+#define GB (1024ull * MB)
+
+/* Read [off, off+len) of stream s, a 1 GiB file, and issue the plan. */
+static void read_at(fc_ra_t *ra, uint64_t s, uint64_t off, uint64_t len,
+		    uint64_t now, fc_ra_plan_t *p)
+{
+	fc_ra_read_at(ra, s, 7, off, off + len, GB / BS, BS, now, p);
+	fc_ra_issued(ra, s, 7, p->fetch_end, p->hint_end);
+}
+
+START_TEST(test_random_detector)
+{
+	fc_ra_t *ra = new_ra(4, 64 * MB, 8);
+	fc_ra_plan_t p;
+
+	/* A first read mid-file is one jump: not random yet. */
+	read_at(ra, 1, 500 * MB, 4096, 0, &p);
+	ck_assert(!p.random);
+	/* The second jump in a row makes it random. */
+	read_at(ra, 1, 100 * MB, 4096, 1, &p);
+	ck_assert(p.random);
+	ck_assert(!p.seq);
+	/* A small step by chance (same block) keeps it random, and plans
+	 * nothing ahead; so does a second. */
+	read_at(ra, 1, 100 * MB + 8192, 4096, 2, &p);
+	ck_assert(p.random);
+	ck_assert_uint_eq(p.fetch_end - p.fetch_from, 0);
+	ck_assert_uint_eq(p.hint_end - p.hint_from, 0);
+	read_at(ra, 1, 100 * MB + 65536, 4096, 3, &p);
+	ck_assert(p.random);
+	/* A jump starts the count again ... */
+	read_at(ra, 1, 900 * MB, 4096, 4, &p);
+	ck_assert(p.random);
+	/* ... and FC_RA_SEQ_AGAIN near reads in a row end it: read-ahead
+	 * comes back. */
+	for (int i = 1; i <= FC_RA_SEQ_AGAIN; i++) {
+		read_at(ra, 1, 900 * MB + (uint64_t)i * 4096, 4096,
+			4 + (uint64_t)i, &p);
+		ck_assert_int_eq(p.random, i < FC_RA_SEQ_AGAIN);
+	}
+	ck_assert(p.seq);
+	ck_assert_uint_gt(p.fetch_end - p.fetch_from, 0);
+	/* Near in blocks but not in bytes is no step: two reads in adjacent
+	 * blocks, 7 MiB apart, keep a random stream random. */
+	read_at(ra, 2, 300 * MB, 4096, 10, &p);
+	read_at(ra, 2, 600 * MB, 4096, 11, &p);
+	ck_assert(p.random);
+	for (int i = 0; i < 4; i++) {
+		read_at(ra, 2, 600 * MB + (uint64_t)((i + 1) % 2) * 7 * MB,
+			4096, 12 + (uint64_t)i, &p);
+		ck_assert(p.random);
+	}
+	/* A reader from the start is never random; one jump is not
+	 * enough either. */
+	read_at(ra, 3, 0, MB, 20, &p);
+	read_at(ra, 3, MB, MB, 21, &p);
+	read_at(ra, 3, 700 * MB, MB, 22, &p);
+	ck_assert(!p.random);
+	read_at(ra, 3, 701 * MB, MB, 23, &p);
+	ck_assert(!p.random);
+	ck_assert(p.seq);
+	fc_ra_destroy(&ra);
+}
+END_TEST
+
 static Suite *readahead_suite(void)
 {
 	Suite *s = suite_create("fc_readahead");
@@ -195,6 +262,7 @@ static Suite *readahead_suite(void)
 	tcase_add_test(tc, test_fair_share);
 	tcase_add_test(tc, test_cut_short);
 	tcase_add_test(tc, test_slot_reuse);
+	tcase_add_test(tc, test_random_detector);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -174,6 +174,47 @@ START_TEST(test_spans_tile_the_read)
 }
 END_TEST
 
+/* A random read asks for the pages that hold its bytes: rounded out to
+ * page edges, the block's last page short. */
+START_TEST(test_pages)
+{
+	const uint32_t pg = 64 * 1024, bl = 4u << 20;
+	fc_span_t sp = {.block = 3, .len = bl, .lo = 0, .hi = 1};
+	uint32_t a, b;
+
+	fc_readmap_pages(&sp, pg, &a, &b);
+	ck_assert_uint_eq(a, 0);
+	ck_assert_uint_eq(b, 0);
+	sp.lo = pg - 1;
+	sp.hi = pg + 1; /* two bytes across an edge: two pages */
+	fc_readmap_pages(&sp, pg, &a, &b);
+	ck_assert_uint_eq(a, 0);
+	ck_assert_uint_eq(b, 1);
+	sp.lo = pg;
+	sp.hi = 2 * pg; /* exactly one page */
+	fc_readmap_pages(&sp, pg, &a, &b);
+	ck_assert_uint_eq(a, 1);
+	ck_assert_uint_eq(b, 1);
+	sp.lo = 5000;
+	sp.hi = 5000 + 256 * 1024; /* 256 KiB unaligned: five pages */
+	fc_readmap_pages(&sp, pg, &a, &b);
+	ck_assert_uint_eq(b - a + 1, 5);
+	/* A short last block of 100,000 bytes: pages of 65,536 and 34,464,
+	 * nothing past it. */
+	ck_assert_uint_eq(fc_readmap_page_len(100000, pg, 0), pg);
+	ck_assert_uint_eq(fc_readmap_page_len(100000, pg, 1), 100000 - pg);
+	ck_assert_uint_eq(fc_readmap_page_len(100000, pg, 2), 0);
+	ck_assert_uint_eq(fc_readmap_page_len(bl, pg, bl / pg - 1), pg);
+	ck_assert_uint_eq(fc_readmap_page_len(bl, pg, UINT32_MAX), 0);
+	sp.len = 100000;
+	sp.lo = 99999;
+	sp.hi = 100000;
+	fc_readmap_pages(&sp, pg, &a, &b);
+	ck_assert_uint_eq(a, 1);
+	ck_assert_uint_eq(b, 1);
+}
+END_TEST
+
 static Suite *readmap_suite(void)
 {
 	Suite *s = suite_create("fc_readmap");
@@ -184,6 +225,7 @@ static Suite *readmap_suite(void)
 	tcase_add_test(tc, test_last_short_block);
 	tcase_add_test(tc, test_huge_offsets);
 	tcase_add_test(tc, test_spans_tile_the_read);
+	tcase_add_test(tc, test_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
