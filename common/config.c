@@ -109,10 +109,12 @@ enum {
 	CLIENT_REQUEST_TIMEOUT,
 	CLIENT_DOWN_BACKOFF,
 	CLIENT_MAX_INODES,
+	CLIENT_METRICS_ADDR,
 };
 static const char *const client_keys[] = {
 	"block_cache",	"prefetch_depth", "request_timeout",
-	"down_backoff", "max_inodes",	  NULL,
+	"down_backoff", "max_inodes",	  "metrics_addr",
+	NULL,
 };
 
 #define SECT_KEYS_MAX 8
@@ -532,6 +534,15 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 	case CLIENT_MAX_INODES:
 		ret = get_u32(p, key, val, SL_MAX_INODES_MIN, SL_MAX_INODES_MAX,
 			      &cl->max_inodes);
+		break;
+	case CLIENT_METRICS_ADDR:
+		if (*val && !sl_metrics_addr_valid(val))
+			return fail(p, p->line, key,
+				    "'%s': expected HOST:PORT or :PORT with a "
+				    "port in 1..65535",
+				    val);
+		ret = get_str(p, key, val, cl->metrics_addr,
+			      sizeof(cl->metrics_addr));
 		break;
 	}
 	return ret;

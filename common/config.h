@@ -70,6 +70,9 @@ typedef struct sl_client_conf {
 	uint64_t request_timeout_ms; /* default 2000 */
 	uint64_t down_backoff_ms;    /* default 5000 */
 	uint32_t max_inodes;	     /* entries the kernel may hold at once */
+	/* The client's Prometheus endpoint: HOST:PORT, :PORT for loopback;
+	 * "" = none (the default). */
+	char metrics_addr[SL_ADDR_MAX + 1];
 } sl_client_conf_t;
 
 /* Where the ring's members come from. */

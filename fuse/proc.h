@@ -68,8 +68,9 @@ typedef struct fc_cmdline {
 	const struct fuse_cmdline_opts *cmd;
 	const char *config; /* absolute */
 	const char *log_file;
-	int level;   /* sl_log level */
-	int rw;	     /* -o rw */
+	const char *metrics; /* -o metrics=: over [client] metrics_addr */
+	int level;	     /* sl_log level */
+	int rw;		     /* -o rw */
 	int upgrade; /* a worker started by an upgrade (--sluice-upgrade) */
 	int auto_unmount; /* -o auto_unmount, as root: the supervisor's */
 } fc_cmdline_t;

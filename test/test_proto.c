@@ -521,12 +521,12 @@ START_TEST(test_header_roundtrip)
 			 .body_hash = 0x1122334455667788ULL,
 			 .generation = 0x0000018c0a0b0c0dULL};
 	static const uint8_t want[PR_HEADER_SIZE] = {
-		'S',  'L',  'I',  'C',	5,    PR_OP_LOAD, 0x07, 0x00,
-		0x08, 0x07, 0x06, 0x05, 0x04, 0x03,	  0x02, 0x01,
-		0,    0,    0,	  0,	0xd4, 0xc3,	  0xb2, 0xa1,
-		0xd2, 0x04, 0,	  0,	0,    0,	  0,	0,
-		0x88, 0x77, 0x66, 0x55, 0x44, 0x33,	  0x22, 0x11,
-		0x0d, 0x0c, 0x0b, 0x0a, 0x8c, 0x01,	  0,	0,
+		'S',  'L',  'I',  'C',	PR_VERSION, PR_OP_LOAD, 0x07, 0x00,
+		0x08, 0x07, 0x06, 0x05, 0x04,	    0x03,	0x02, 0x01,
+		0,    0,    0,	  0,	0xd4,	    0xc3,	0xb2, 0xa1,
+		0xd2, 0x04, 0,	  0,	0,	    0,		0,    0,
+		0x88, 0x77, 0x66, 0x55, 0x44,	    0x33,	0x22, 0x11,
+		0x0d, 0x0c, 0x0b, 0x0a, 0x8c,	    0x01,	0,    0,
 	};
 	uint8_t out[PR_HEADER_SIZE];
 	pr_header_t d;
@@ -627,6 +627,47 @@ START_TEST(test_header_rules)
 	ck_assert_int_eq(pr_body_verify(&h, "abc", 3), 0);
 	ck_assert_int_eq(pr_body_verify(&h, "abd", 3), -EBADMSG);
 	ck_assert_int_eq(pr_body_verify(&h, "ab", 2), -EBADMSG);
+}
+END_TEST
+
+/* The tier a READ reply names (PROTOCOL.md section 2): only on a
+ * successful READ or PEER_READ reply, and only a tier there is. */
+START_TEST(test_header_tier)
+{
+	pr_header_t h = {.opcode = PR_OP_READ, .flags = PR_F_REPLY}, d;
+	uint8_t out[PR_HEADER_SIZE];
+
+	for (unsigned t = PR_TIER_NONE; t <= PR_TIER_MAX; t++) {
+		h.flags = pr_flags_with_tier(PR_F_REPLY, t);
+		ck_assert_int_eq(pr_header_encode(&h, out), 0);
+		ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), 0);
+		ck_assert_uint_eq(pr_flags_tier(d.flags), t);
+		ck_assert_uint_eq(out[6] >> 3, t);
+	}
+	h.opcode = PR_OP_PEER_READ;
+	ck_assert_int_eq(pr_header_encode(&h, out), 0);
+	/* A tier that is none, on a request, an error or another op. */
+	h.flags = pr_flags_with_tier(PR_F_REPLY, PR_TIER_MAX + 1);
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.flags = pr_flags_with_tier(0, PR_TIER_RAM);
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.flags = pr_flags_with_tier(PR_F_REPLY, PR_TIER_DISK);
+	h.status = -EIO;
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.status = 0;
+	h.opcode = PR_OP_STAT;
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	/* The decoder refuses the same bytes. */
+	h.opcode = PR_OP_READ;
+	ck_assert_int_eq(pr_header_encode(&h, out), 0);
+	out[6] = (uint8_t)(PR_F_REPLY | (7u << 3));
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
+	out[6] = (uint8_t)(PR_F_REPLY | (PR_TIER_RAM << 3));
+	out[5] = PR_OP_LIST;
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
+	out[5] = PR_OP_READ;
+	out[6] = (uint8_t)(PR_TIER_RAM << 3); /* on a request */
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
 }
 END_TEST
 
@@ -1807,6 +1848,7 @@ static Suite *proto_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_header_roundtrip);
+	tcase_add_test(tc, test_header_tier);
 	tcase_add_test(tc, test_header_rules);
 	tcase_add_test(tc, test_body_roundtrip);
 	tcase_add_test(tc, test_str_helpers);
