@@ -12,9 +12,10 @@ PKGS=(
 	build-essential pkg-config
 	libfuse3-dev fuse3 libzmq3-dev liblz4-dev libxxhash-dev liburing-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev
-	# tests (etcd-server: a real etcd for the membership tests)
+	# tests (etcd-server: a real etcd for the membership tests;
+	# prometheus: a real one scrapes nodes and clients in it_prometheus)
 	check curl procps psmisc python3 python3-torch python3-boto3
-	python3-botocore etcd-server
+	python3-botocore etcd-server prometheus
 	# packaging: `make man`, `make deb` and their tests (dpkg-shlibdeps is
 	# in build-essential's dpkg-dev; systemd for systemd-analyze verify)
 	help2man man-db systemd
