@@ -264,6 +264,13 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 
 	if (h->rc >= 0) {
 		cn_block_trim(f->fill.blk, (size_t)h->rc);
+		/* From the backend, once more: it did not stay (ghost.h). */
+		if (h->rc > 0 && f->fill.src == CN_SRC_BACKEND &&
+		    cn_ghost_seen(s->ghost, f->fill.key)) {
+			atomic_fetch_add(&s->m.refetches, 1);
+			atomic_fetch_add(&s->m.refetched_bytes,
+					 (uint64_t)h->rc);
+		}
 		/* A dataset a reload replaced: its waiters asked under its
 		 * layout and get its bytes, but nothing new of it is kept. */
 		if (!h->ds->retired)

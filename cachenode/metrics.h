@@ -69,6 +69,13 @@ typedef struct cn_metrics {
 	_Atomic uint64_t meta_misses;
 	_Atomic uint64_t memory_waits; /* fetches that waited for memory */
 
+	/* Backend fetches of blocks this node had fetched before (ghost.h):
+	 * the working set that did not fit. */
+	_Atomic uint64_t refetches;
+	_Atomic uint64_t refetched_bytes;
+	_Atomic uint64_t ghost_slots; /* gauges: its size, and memory */
+	_Atomic uint64_t ghost_bytes;
+
 	_Atomic uint64_t backend_reads;
 	_Atomic uint64_t backend_read_bytes;
 	_Atomic uint64_t backend_errors;

@@ -29,6 +29,7 @@
 #include "cachenode/backend.h"
 #include "cachenode/disktier.h"
 #include "cachenode/flight.h"
+#include "cachenode/ghost.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
 #include "cachenode/peers.h"
@@ -135,6 +136,7 @@ struct cn_server {
 	cn_metacache_t *meta;
 	cn_flights_t *flights;
 	cn_senders_t *senders; /* what each sender has in flight */
+	cn_ghost_t *ghost;     /* blocks fetched lately, to see refetches */
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */
