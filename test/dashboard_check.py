@@ -12,8 +12,12 @@ rules` on a rules file of them).  Also the panels the README promises:
 throughput, hit ratio per tier, backend bandwidth, capacity, latency
 percentiles, ring members.
 
+With --adapter FILE, the metricsQuery blocks of a prometheus-adapter
+rule file (deploy/kubernetes/overlays/autoscaling/adapter-rules.yaml) are
+checked the same way, its <<.LabelMatchers>> as namespace="sluice".
+
 usage: dashboard_check.py DASHBOARD.json SCRAPE... [--promtool PATH]
-(prints what is wrong; exit 1 if anything is)
+       [--adapter FILE]   (prints what is wrong; exit 1 if anything is)
 """
 import json
 import os
@@ -27,7 +31,8 @@ WORDS = {
     "sum", "avg", "min", "max", "count", "topk", "bottomk", "quantile",
     "stddev", "rate", "irate", "increase", "delta", "deriv", "resets",
     "histogram_quantile", "scalar", "vector", "clamp_min", "clamp_max",
-    "abs", "label_replace", "by", "without", "on", "ignoring",
+    "abs", "ceil", "floor", "round", "label_replace", "by", "without",
+    "on", "ignoring",
     "group_left", "group_right", "and", "or", "unless", "offset", "bool",
     "time", "absent", "changes", "avg_over_time", "max_over_time",
     "min_over_time", "sum_over_time",
@@ -43,6 +48,25 @@ def exprs(dash):
             for t in q.get("targets", []):
                 if t.get("expr"):
                     yield q.get("title", "?"), t["expr"]
+
+
+def adapter_queries(path):
+    """The metricsQuery blocks (YAML literal blocks) of an adapter rule
+    file, made PromQL: no YAML parser needed for this one shape."""
+    lines = open(path, encoding="utf-8").read().splitlines()
+    out = []
+    for i, ln in enumerate(lines):
+        if ln.strip() != "metricsQuery: |":
+            continue
+        ind = len(ln) - len(ln.lstrip())
+        body = []
+        for nxt in lines[i + 1:]:
+            if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= ind:
+                break
+            body.append(nxt.strip())
+        q = " ".join(body).replace("<<.LabelMatchers>>", 'namespace="sluice"')
+        out.append(("adapter rule", q.replace("<<.GroupBy>>", "namespace")))
+    return out
 
 
 def names_in(expr):
@@ -65,15 +89,22 @@ def scraped(paths):
 
 
 def main(argv):
-    promtool = None
+    promtool = adapter = None
     if "--promtool" in argv:
         i = argv.index("--promtool")
         promtool = argv[i + 1]
         del argv[i:i + 2]
+    if "--adapter" in argv:
+        i = argv.index("--adapter")
+        adapter = argv[i + 1]
+        del argv[i:i + 2]
     dash = json.load(open(argv[1], encoding="utf-8"))
     live = scraped(argv[2:])
     bad, all_exprs = [], []
-    for title, e in exprs(dash):
+    extra = adapter_queries(adapter) if adapter else []
+    if adapter and not extra:
+        bad.append(f"{adapter}: no metricsQuery")
+    for title, e in list(exprs(dash)) + extra:
         all_exprs.append(e)
         names = names_in(e)
         if not names:

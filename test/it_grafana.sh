@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # it_grafana: the Grafana dashboard (deploy/grafana/sluice-dashboard.json)
-# queries only metrics that exist.  A node and a client with their metrics
+# and the prometheus-adapter rule of the HPA example
+# (deploy/kubernetes/overlays/autoscaling) query only metrics that exist.  A node and a client with their metrics
 # endpoints on loopback read a dataset; both /metrics are scraped, and
 # test/dashboard_check.py checks that every metric name of every panel's
 # PromQL is in one of them, that each expression parses (promtool, from
@@ -37,8 +38,9 @@ ss -Hltn "sport = :$cport" | grep -q "127.0.0.1:$cport" ||
 th_ok "a node's and a client's /metrics scraped; the client's on 127.0.0.1"
 
 /usr/bin/python3 "$ROOT/test/dashboard_check.py" "$dash" "$TMP/node.prom" \
-	"$TMP/client.prom" --promtool "$(command -v promtool)" ||
-	th_fail "the dashboard queries what /metrics does not have (above)"
+	"$TMP/client.prom" --promtool "$(command -v promtool)" \
+	--adapter "$ROOT/deploy/kubernetes/overlays/autoscaling/adapter-rules.yaml" ||
+	th_fail "the dashboard or the HPA's adapter rule queries what /metrics does not have (above)"
 # The check can fail: a name no endpoint has is refused.
 sed 's/sluice_client_read_bytes_total/sluice_client_no_such_total/' "$dash" >"$TMP/bad.json"
 if /usr/bin/python3 "$ROOT/test/dashboard_check.py" "$TMP/bad.json" \
