@@ -7,7 +7,8 @@
  * is whatever binary is on disk now.  A worker that dies is replaced and
  * takes over the same connection; an upgrade replaces a live one with no
  * request lost.  The supervisor uses no ZeroMQ, no cache and no threads:
- * it cannot crash from the causes a worker can.
+ * it cannot crash from the causes a worker can.  It serves the client's
+ * metrics (metrics.h) from the shared state, so they outlive workers.
  *
  * Between the two, a SOCK_SEQPACKET socket pair (the worker's FC_CTL_FD)
  * carries these messages, one struct fc_ctl each:

@@ -4,7 +4,9 @@
  * state (shared.h) for the life of the mount, and runs one serving worker
  * at a time.  It is one thread around one poll(2): a signalfd (SIGCHLD,
  * SIGTERM, SIGINT, SIGHUP, SIGUSR2), the workers' control sockets, the
- * --upgrade listener and, once it has given up on workers, /dev/fuse itself.
+ * --upgrade listener, the metrics endpoint's epoll descriptor (when
+ * [client] metrics_addr or -o metrics= asks for one: render_metrics) and,
+ * once it has given up on workers, /dev/fuse itself.
  *
  * A worker's life.  It starts, fetches the cluster map and says READY;
  * the supervisor gives it the connection (GO); it says SERVING.  The
