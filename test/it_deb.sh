@@ -106,7 +106,7 @@ run_unit_cmds() {
 }
 
 node_unit=sluice-cachenode@.service
-th_start "$TMP/node.log" bash -c "exec $(unit_cmds $node_unit ExecStart)"
+SLUICE_DRAIN_GRACE=1s th_start "$TMP/node.log" bash -c "exec $(unit_cmds $node_unit ExecStart)"
 node=$th_pid
 th_wait 20 /usr/bin/sluicectl -c "$TMP/cluster.conf" status ||
 	th_fail "the node from the unit's ExecStart is not up: $(cat "$TMP/node.log")"
@@ -149,15 +149,22 @@ th_wait 10 sh -c "! pgrep -f 'sluice-fus[e] $TMP/cluster.conf'" ||
 	th_fail "a client outlived its umount"
 th_ok "fstab lines 'sluice-fuse#CONF' and type fuse.sluice-fuse mount, read, umount"
 
-# systemctl stop: SIGTERM, then SIGKILL after TimeoutStopSec.
+# systemctl stop: SIGTERM, a drain for the unit's grace, then the stop;
+# SIGKILL after TimeoutStopSec, which must cover the grace plus the
+# node's 7 s.  The node ran with a 1 s grace (SLUICE_DRAIN_GRACE above).
 stop_s=$(sed -n 's/^TimeoutStopSec=//p' "$unitdir/$node_unit")
+grace=$(sed -n 's/^Environment=SLUICE_DRAIN_GRACE=\([0-9]*\)s$/\1/p' "$unitdir/$node_unit")
+[ -n "$grace" ] && [ "$stop_s" -ge $((grace + 10)) ] ||
+	th_fail "TimeoutStopSec=$stop_s does not cover SLUICE_DRAIN_GRACE=${grace}s plus 10 s"
 kill -TERM "$node"
 rc=0
 timeout "$stop_s" tail --pid="$node" -f /dev/null ||
 	th_fail "the node outlived TimeoutStopSec=$stop_s after SIGTERM"
 wait "$node" || rc=$?
 [ "$rc" -eq 0 ] || th_fail "the node exited $rc on SIGTERM: $(cat "$TMP/node.log")"
-th_ok "the node stopped on SIGTERM within TimeoutStopSec, exit 0"
+grep -q 'SIGTERM: draining for 1000 ms' "$TMP/node.log" ||
+	th_fail "the unit's node did not drain on SIGTERM: $(cat "$TMP/node.log")"
+th_ok "the node drained on SIGTERM (grace ${grace}s in the unit) and stopped within TimeoutStopSec=$stop_s, exit 0"
 
 # Enabled units leave links in /etc; a purge takes them away.
 systemctl enable sluice-cachenode@n1.service sluice-fuse.service >/dev/null 2>&1 ||

@@ -712,6 +712,11 @@ START_TEST(test_failover)
 	for (int i = 0; i < c.n_nodes; i++)
 		th_cluster_node_start(&c, i);
 	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	/* Past the client's connect grace (one request_timeout after it
+	 * opened its sockets): within it, a node without a connection is
+	 * skipped quietly as one still connecting, and this test is about
+	 * a dead node being marked down. */
+	th_msleep(1500);
 
 	/* First half, with node 1 killed a third of the way in. */
 	t0 = sl_now_ms();
