@@ -19,7 +19,8 @@ LIB_ZMQ := $(shell pkg-config --libs libzmq liblz4 libxxhash 2>/dev/null)
 # common/etcd.c and members.c: in libsluice.a, so on every binary's line.
 LIB_ETCD := $(shell pkg-config --libs jansson libcurl 2>/dev/null)
 LIB_FUSE := $(shell pkg-config --libs fuse3 2>/dev/null)
-LIB_CN := $(shell pkg-config --libs libmicrohttpd liburing 2>/dev/null) -ldl
+LIB_HTTP := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+LIB_CN := $(shell pkg-config --libs liburing 2>/dev/null) $(LIB_HTTP) -ldl
 LIB_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wstrict-prototypes \
@@ -105,7 +106,7 @@ $(B)/sluice-cachenode: $(call obj,cachenode/main.c) $(LIBCN) $(LIBSLUICE)
 
 $(B)/sluice-fuse: $(call obj,fuse/main.c) $(LIBFC) $(LIBSLUICE)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_ZMQ) $(LIB_ETCD)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_HTTP) $(LIB_ZMQ) $(LIB_ETCD)
 
 $(B)/sluicectl: $(call obj,$(CTL_SRC)) $(LIBSLUICE)
 	$(call say,LD,$@)

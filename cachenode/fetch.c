@@ -246,8 +246,15 @@ static void read_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 			const cn_addr_t *a)
 {
 	read_fetch_t *f = sl_container_of(h, read_fetch_t, h);
+	static const unsigned tier[] = {
+		[CN_SRC_BACKEND] = PR_TIER_BACKEND,
+		[CN_SRC_DISK] = PR_TIER_DISK,
+		[CN_SRC_MEM] = PR_TIER_DISK,
+		[CN_SRC_PEER] = PR_TIER_PEER,
+	};
 
-	cn_reply_block(s, a, f->fill.blk, r->offset, r->length);
+	cn_reply_block(s, a, f->fill.blk, r->offset, r->length,
+		       tier[f->fill.src]);
 }
 
 static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
@@ -257,6 +264,13 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 
 	if (h->rc >= 0) {
 		cn_block_trim(f->fill.blk, (size_t)h->rc);
+		/* From the backend, once more: it did not stay (ghost.h). */
+		if (h->rc > 0 && f->fill.src == CN_SRC_BACKEND &&
+		    cn_ghost_seen(s->ghost, f->fill.key)) {
+			atomic_fetch_add(&s->m.refetches, 1);
+			atomic_fetch_add(&s->m.refetched_bytes,
+					 (uint64_t)h->rc);
+		}
 		/* A dataset a reload replaced: its waiters asked under its
 		 * layout and get its bytes, but nothing new of it is kept. */
 		if (!h->ds->retired)

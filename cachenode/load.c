@@ -685,6 +685,9 @@ static void walk_end(cn_server_t *s, walk_t *w)
 		pr_buf_init(&b);
 		pr_evict_reply_encode(&b, &r);
 		cn_reply(s, &a, 0, b.data, b.len);
+		/* The blocks left because they were told to, not for lack of
+		 * room: their next fetch is no refetch (ghost.h). */
+		cn_ghost_clear(s->ghost);
 		pr_buf_fini(&b);
 		sl_info("evict %s/%s: %" PRIu64 " blocks, %" PRIu64 " bytes",
 			w->ds->name, w->path, w->ev_blocks, w->ev_bytes);

@@ -8,13 +8,12 @@
 #include "cachenode/metrics.h"
 
 #include <errno.h>
-#include <microhttpd.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
+#include "common/promhttp.h"
+#include "common/promtext.h"
 #include "common/util.h"
 
 enum { M_COUNTER, M_GAUGE };
@@ -74,7 +73,35 @@ static const mdesc_t scalars[] = {
 	 "Misses that waited on a fetch already in flight.", M_COUNTER,
 	 F(flight_joins)},
 	{"sluice_bytes_served_total", "sluice_bytes_served_total",
-	 "Bytes of READ replies.", M_COUNTER, F(bytes_served)},
+	 "Bytes of READ and PEER_READ replies.", M_COUNTER, F(bytes_served)},
+/* Each reply that carried a block in the one tier its header names. */
+#define SERVED_HELP                                                            \
+	"READ and PEER_READ replies that carried bytes, by the tier that "     \
+	"had the block."
+#define SERVED(t, i)                                                           \
+	{                                                                      \
+		"sluice_served_blocks_total{tier=\"" t "\"}",                  \
+			"sluice_served_blocks_total", SERVED_HELP, M_COUNTER,  \
+			F(served[i])                                           \
+	}
+	SERVED("ram", PR_TIER_RAM),
+	SERVED("disk", PR_TIER_DISK),
+	SERVED("backend", PR_TIER_BACKEND),
+	SERVED("peer", PR_TIER_PEER),
+#undef SERVED
+#define SERVED_HELP_BYTES                                                      \
+	"Their bytes, by tier: they add up to sluice_bytes_served_total."
+#define SERVED(t, i)                                                           \
+	{                                                                      \
+		"sluice_served_bytes_total{tier=\"" t "\"}",                   \
+			"sluice_served_bytes_total", SERVED_HELP_BYTES,        \
+			M_COUNTER, F(served_bytes[i])                          \
+	}
+	SERVED("ram", PR_TIER_RAM),
+	SERVED("disk", PR_TIER_DISK),
+	SERVED("backend", PR_TIER_BACKEND),
+	SERVED("peer", PR_TIER_PEER),
+#undef SERVED
 	{"sluice_metadata_hits_total", "sluice_metadata_hits_total",
 	 "STAT and LIST answered from the metadata cache.", M_COUNTER,
 	 F(meta_hits)},
@@ -83,6 +110,18 @@ static const mdesc_t scalars[] = {
 	{"sluice_memory_waits_total", "sluice_memory_waits_total",
 	 "Fetches that waited for block memory to free.", M_COUNTER,
 	 F(memory_waits)},
+	{"sluice_backend_refetches_total", "sluice_backend_refetches_total",
+	 "Backend block reads of blocks this node had fetched before and no "
+	 "longer held: the working set that did not fit.",
+	 M_COUNTER, F(refetches)},
+	{"sluice_backend_refetched_bytes_total",
+	 "sluice_backend_refetched_bytes_total", "Their bytes.", M_COUNTER,
+	 F(refetched_bytes)},
+	{"sluice_ghost_entries", "sluice_ghost_entries",
+	 "Block keys the refetch detector remembers, at most.", M_GAUGE,
+	 F(ghost_slots)},
+	{"sluice_ghost_bytes", "sluice_ghost_bytes",
+	 "Memory of the refetch detector.", M_GAUGE, F(ghost_bytes)},
 	{"sluice_backend_reads_total", "sluice_backend_reads_total",
 	 "Block reads from the backend.", M_COUNTER, F(backend_reads)},
 	{"sluice_backend_read_bytes_total", "sluice_backend_read_bytes_total",
@@ -223,12 +262,6 @@ static const hdesc_t hists[] = {
 	 F(disk_write_lat), F(disk_write_lat_sum_ns)},
 };
 
-/* Upper bounds of the latency buckets, microseconds. */
-static const uint64_t lat_us[CN_LAT_BUCKETS] = {
-	100,   250,   500,    1000,   2500,   5000,    10000,
-	25000, 50000, 100000, 250000, 500000, 1000000, 5000000,
-};
-
 static const struct {
 	int err;
 	const char *name;
@@ -277,29 +310,18 @@ void cn_metrics_request(cn_metrics_t *m, unsigned op, int status)
 				  memory_order_relaxed);
 }
 
-static void observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum,
-		    uint64_t ns)
-{
-	uint64_t us = ns / 1000;
-	size_t i = 0;
-
-	while (i < CN_LAT_BUCKETS && us > lat_us[i])
-		i++;
-	atomic_fetch_add_explicit(&buckets[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(sum, ns, memory_order_relaxed);
-}
-
 void cn_metrics_backend_latency(cn_metrics_t *m, uint64_t ns)
 {
-	observe(m->backend_lat, &m->backend_lat_sum_ns, ns);
+	sl_hist_observe(m->backend_lat, &m->backend_lat_sum_ns, ns);
 }
 
 void cn_metrics_disk_latency(cn_metrics_t *m, int write, uint64_t ns)
 {
 	if (write)
-		observe(m->disk_write_lat, &m->disk_write_lat_sum_ns, ns);
+		sl_hist_observe(m->disk_write_lat, &m->disk_write_lat_sum_ns,
+				ns);
 	else
-		observe(m->disk_read_lat, &m->disk_read_lat_sum_ns, ns);
+		sl_hist_observe(m->disk_read_lat, &m->disk_read_lat_sum_ns, ns);
 }
 
 static _Atomic uint64_t *field_at(cn_metrics_t *m, size_t off)
@@ -324,15 +346,6 @@ static uint64_t load_field(cn_metrics_t *m, size_t off)
 static const char *op_label(unsigned o)
 {
 	return o == 0 ? "UNKNOWN" : pr_op_name(o);
-}
-
-/* The latency bucket bound as Prometheus seconds ("0.0001"). */
-static void le_label(char *out, size_t cap, size_t i)
-{
-	if (i == CN_LAT_BUCKETS)
-		snprintf(out, cap, "+Inf");
-	else
-		snprintf(out, cap, "%g", (double)lat_us[i] / 1e6);
 }
 
 /* The extra series into STATS: ctx is the foreach's callback. */
@@ -401,7 +414,7 @@ void cn_metrics_foreach(cn_metrics_t *m,
 		for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
 			cum += atomic_load_explicit(&b[i],
 						    memory_order_relaxed);
-			le_label(le, sizeof(le), i);
+			sl_hist_le(le, sizeof(le), i);
 			snprintf(name, sizeof(name), "%s_bucket{le=\"%s\"}",
 				 d->name, le);
 			fn(arg, name, cum);
@@ -427,8 +440,6 @@ char *cn_metrics_render(cn_metrics_t *m, size_t *len)
 	char *text = NULL;
 	size_t size = 0;
 	const char *last_family = "";
-	uint64_t cum = 0;
-	char le[32];
 	FILE *f = open_memstream(&text, &size);
 
 	SL_ASSERT(f);
@@ -462,23 +473,11 @@ char *cn_metrics_render(cn_metrics_t *m, size_t *len)
 	}
 	for (size_t h = 0; h < SL_ARRAY_SIZE(hists); h++) {
 		const hdesc_t *d = &hists[h];
-		_Atomic uint64_t *b = field_at(m, d->off);
 
 		fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", d->name,
 			d->help, d->name);
-		cum = 0;
-		for (size_t i = 0; i <= CN_LAT_BUCKETS; i++) {
-			cum += atomic_load_explicit(&b[i],
-						    memory_order_relaxed);
-			le_label(le, sizeof(le), i);
-			fprintf(f, "%s_bucket{le=\"%s\"} %llu\n", d->name, le,
-				(unsigned long long)cum);
-		}
-		fprintf(f, "%s_sum %.9f\n", d->name,
-			(double)atomic_load_explicit(field_at(m, d->sum_off),
-						     memory_order_relaxed) /
-				1e9);
-		fprintf(f, "%s_count %llu\n", d->name, (unsigned long long)cum);
+		sl_hist_write(f, d->name, "", field_at(m, d->off),
+			      field_at(m, d->sum_off));
 	}
 	if (m->extra) {
 		struct render_ctx c = {.f = f};
@@ -493,132 +492,28 @@ char *cn_metrics_render(cn_metrics_t *m, size_t *len)
 /* ---- HTTP ------------------------------------------------------------ */
 
 struct cn_metrics_http {
-	struct MHD_Daemon *d;
+	sl_promhttp_t *h;
 	cn_metrics_t *m;
 };
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
-			      const char *url, const char *method,
-			      const char *version, const char *upload_data,
-			      size_t *upload_size, void **con_cls)
+static char *render_http(void *arg, size_t *len)
 {
-	cn_metrics_http_t *h = cls;
-	struct MHD_Response *resp;
-	unsigned code = MHD_HTTP_OK;
-	enum MHD_Result ret;
-	char *text;
-	size_t len;
+	cn_metrics_http_t *h = arg;
 
-	(void)version;
-	(void)upload_data;
-	(void)con_cls;
-	if (*upload_size) {
-		*upload_size = 0; /* discard any body */
-		return MHD_YES;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		static const char msg[] = "method not allowed\n";
-
-		code = MHD_HTTP_METHOD_NOT_ALLOWED;
-		resp = MHD_create_response_from_buffer(
-			sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-	} else if (strcmp(url, "/metrics") != 0) {
-		static const char msg[] = "not found: try /metrics\n";
-
-		code = MHD_HTTP_NOT_FOUND;
-		resp = MHD_create_response_from_buffer(
-			sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-	} else {
-		text = cn_metrics_render(h->m, &len);
-		resp = MHD_create_response_from_buffer(len, text,
-						       MHD_RESPMEM_MUST_FREE);
-		MHD_add_response_header(resp, "Content-Type",
-					"text/plain; version=0.0.4");
-	}
-	if (!resp)
-		return MHD_NO;
-	ret = MHD_queue_response(conn, code, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-/* Split "HOST:PORT" / "[V6]:PORT" into host (NULL = any) and port. */
-static int split_addr(const char *addr, char *host, size_t hcap, char *port,
-		      size_t pcap)
-{
-	const char *colon;
-	size_t hl;
-
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		hl = (size_t)(end - addr - 1);
-		if (hl >= hcap)
-			return -EINVAL;
-		memcpy(host, addr + 1, hl);
-		host[hl] = '\0';
-		colon = end + 1;
-	} else {
-		colon = strrchr(addr, ':');
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - addr);
-		if (hl >= hcap)
-			return -EINVAL;
-		memcpy(host, addr, hl);
-		host[hl] = '\0';
-		if (strcmp(host, "*") == 0)
-			host[0] = '\0';
-	}
-	if (!colon[1] || strlen(colon + 1) >= pcap ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return -EINVAL;
-	strcpy(port, colon + 1);
-	return 0;
+	return cn_metrics_render(h->m, len);
 }
 
 cn_metrics_http_t *cn_metrics_http_start(cn_metrics_t *m, const char *addr,
 					 char *err, size_t errlen)
 {
-	struct addrinfo hints = {0}, *ai = NULL;
-	char host[256], port[16];
-	cn_metrics_http_t *h = NULL;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
-	int rc;
+	cn_metrics_http_t *h = sl_xcalloc(1, sizeof(*h));
 
-	if (split_addr(addr, host, sizeof(host), port, sizeof(port)) < 0) {
-		snprintf(err, errlen, "metrics_addr '%s': expected HOST:PORT",
-			 addr);
-		goto out;
-	}
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "metrics_addr '%s': %s", addr,
-			 gai_strerror(rc));
-		goto out;
-	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	h = sl_xcalloc(1, sizeof(*h));
 	h->m = m;
-	h->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
-		ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
-		MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (!h->d) {
-		snprintf(err, errlen,
-			 "metrics_addr '%s': cannot listen (in use?)", addr);
+	h->h = sl_promhttp_start(addr, 0, render_http, h, err, errlen);
+	if (!h->h) {
 		free(h);
-		h = NULL;
+		return NULL;
 	}
-out:
-	if (ai)
-		freeaddrinfo(ai);
 	return h;
 }
 
@@ -628,7 +523,7 @@ void cn_metrics_http_stop(cn_metrics_http_t **hp)
 
 	if (!h)
 		return;
-	MHD_stop_daemon(h->d);
+	sl_promhttp_stop(&h->h);
 	free(h);
 	*hp = NULL;
 }

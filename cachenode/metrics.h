@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/promtext.h"
 #include "proto/proto.h"
 
 /* Request outcomes we count separately; anything else is "other". */
@@ -41,7 +42,7 @@ enum cn_mstatus {
 #define CN_M_OPS (PR_OP_MAX + 1)
 
 /* Backend read latency buckets (upper bounds in microseconds), then +Inf. */
-#define CN_LAT_BUCKETS 14
+#define CN_LAT_BUCKETS SL_LAT_BUCKETS
 
 typedef struct cn_metrics {
 	_Atomic uint64_t requests[CN_M_OPS][CN_MS_N];
@@ -62,9 +63,20 @@ typedef struct cn_metrics {
 	_Atomic uint64_t disk_misses;  /* RAM misses the disk tier missed too */
 	_Atomic uint64_t flight_joins; /* misses that waited on a fetch */
 	_Atomic uint64_t bytes_served; /* READ reply bodies */
+	/* READ and PEER_READ replies with bytes, and their bytes, by enum
+	 * pr_tier: each counted in the one tier its header names. */
+	_Atomic uint64_t served[PR_TIER_MAX + 1];
+	_Atomic uint64_t served_bytes[PR_TIER_MAX + 1];
 	_Atomic uint64_t meta_hits;
 	_Atomic uint64_t meta_misses;
 	_Atomic uint64_t memory_waits; /* fetches that waited for memory */
+
+	/* Backend fetches of blocks this node had fetched before (ghost.h):
+	 * the working set that did not fit. */
+	_Atomic uint64_t refetches;
+	_Atomic uint64_t refetched_bytes;
+	_Atomic uint64_t ghost_slots; /* gauges: its size, and memory */
+	_Atomic uint64_t ghost_bytes;
 
 	_Atomic uint64_t backend_reads;
 	_Atomic uint64_t backend_read_bytes;

@@ -126,7 +126,7 @@ void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
 }
 
 void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
-		    uint32_t off, uint32_t len)
+		    uint32_t off, uint32_t len, unsigned tier)
 {
 	size_t bl = cn_block_len(b);
 	size_t start = SL_MIN((size_t)off, bl);
@@ -141,7 +141,7 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 		return;
 	}
 	h.opcode = a->op;
-	h.flags = PR_F_REPLY;
+	h.flags = pr_flags_with_tier(PR_F_REPLY, tier);
 	h.req_id = a->req_id;
 	h.ring_version = s->map->version;
 	h.generation = s->map->generation;
@@ -149,8 +149,11 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 	if (rc < 0)
 		sl_log_ratelimited(SL_LOG_INFO, "reply to READ: %s",
 				   strerror(-rc));
-	else
+	else {
 		atomic_fetch_add(&s->m.bytes_served, end - start);
+		atomic_fetch_add(&s->m.served[tier], 1);
+		atomic_fetch_add(&s->m.served_bytes[tier], end - start);
+	}
 	cn_request_done(s, a, 0);
 }
 
@@ -330,7 +333,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	if (b) {
 		if (!a->silent)
 			atomic_fetch_add(&s->m.ram_hits, 1);
-		cn_reply_block(s, a, b, offset, length);
+		cn_reply_block(s, a, b, offset, length, PR_TIER_RAM);
 		cn_block_unref(b);
 		return;
 	}
@@ -342,7 +345,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	if (src == CN_SRC_MEM) {
 		if (!a->silent)
 			atomic_fetch_add(&s->m.disk_hits, 1);
-		cn_reply_block(s, a, b, offset, length);
+		cn_reply_block(s, a, b, offset, length, PR_TIER_DISK);
 		cn_block_unref(b);
 		return;
 	}
@@ -471,7 +474,7 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		return;
 	}
 	atomic_fetch_add(&s->m.peer_reads_served, 1);
-	cn_reply_block(s, a, b, offset, length);
+	cn_reply_block(s, a, b, offset, length, PR_TIER_RAM);
 	cn_block_unref(b);
 }
 

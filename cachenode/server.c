@@ -424,6 +424,17 @@ static int open_backends(cn_server_t *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The smallest block of the datasets served now (the ghost's unit); a
+ * reload keeps the ghost the node started with. */
+static uint64_t min_block_size(const cn_server_t *s)
+{
+	uint64_t m = SL_BLOCK_SIZE_MAX;
+
+	for (size_t i = 0; i < s->n_ds; i++)
+		m = SL_MIN(m, (uint64_t)s->ds[i]->block_size);
+	return m;
+}
+
 cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 			   const cn_server_opts_t *opts, char *err,
 			   size_t errlen)
@@ -494,6 +505,11 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	cn_server_recount(s);
 	s->dss_hook = (cn_metrics_extra_t){cn_dsstats_emit, s->dss};
 	s->m.extra = &s->dss_hook;
+	s->ghost = cn_ghost_new(cn_ghost_entries_for(
+		s->node->ram_capacity + (s->disk ? s->node->disk_capacity : 0),
+		min_block_size(s)));
+	atomic_store(&s->m.ghost_slots, cn_ghost_slots(s->ghost));
+	atomic_store(&s->m.ghost_bytes, cn_ghost_bytes(s->ghost));
 
 	if (open_socket(s, err, errlen) < 0 ||
 	    cn_membership_open(s, err, errlen) < 0)
@@ -771,6 +787,7 @@ int cn_server_destroy(cn_server_t **sp)
 	cn_ramtier_destroy(&s->tier);
 	cn_loads_destroy(s, &s->loads);
 	cn_dsstats_destroy(&s->dss);
+	cn_ghost_destroy(&s->ghost);
 	cn_nodemap_close(s);
 	cn_membership_close(s);
 	cn_backends_destroy(&s->backends);

@@ -31,6 +31,7 @@
 #include "cachenode/dsstats.h"
 #include "cachenode/flight.h"
 #include "cachenode/load.h"
+#include "cachenode/ghost.h"
 #include "cachenode/metacache.h"
 #include "cachenode/metrics.h"
 #include "cachenode/peers.h"
@@ -146,6 +147,7 @@ struct cn_server {
 	cn_dsstats_t *dss;     /* per-dataset gauges (dsstats.h) */
 	cn_metrics_extra_t dss_hook;
 	uint64_t last_recount_ms;
+	cn_ghost_t *ghost;     /* blocks fetched lately, to see refetches */
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */
@@ -205,9 +207,10 @@ void cn_reply(cn_server_t *s, const cn_addr_t *a, int status, const void *body,
 void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Answer with bytes [off, off + len) of b, clipped to its end, without
- * copying: the message takes a reference of its own. */
+ * copying: the message takes a reference of its own.  tier (enum
+ * pr_tier) says where b was found, for the reply's header. */
 void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
-		    uint32_t off, uint32_t len);
+		    uint32_t off, uint32_t len, unsigned tier);
 /* Answer a with st (borrowed) on the wire, or -EIO if it cannot be. */
 void cn_reply_stat(cn_server_t *s, const cn_addr_t *a, const sb_stat_t *st);
 /* Count a's request as answered (replies do it themselves): also for its

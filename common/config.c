@@ -128,11 +128,12 @@ enum {
 	CLIENT_MAX_INODES,
 	CLIENT_SECRET_KEY,
 	CLIENT_PAGE_SIZE,
+	CLIENT_METRICS_ADDR,
 };
 static const char *const client_keys[] = {
 	"block_cache",	"prefetch_depth", "request_timeout",
 	"down_backoff", "max_inodes",	  "secret_key",
-	"page_size",
+	"page_size",	"metrics_addr",
 	NULL,
 };
 
@@ -613,6 +614,15 @@ static int client_key(parser_t *p, int idx, const char *key, const char *val)
 				   val);
 		if (ret == 0)
 			cl->page_size = (uint32_t)v;
+		break;
+	case CLIENT_METRICS_ADDR:
+		if (*val && !sl_metrics_addr_valid(val))
+			return fail(p, p->line, key,
+				    "'%s': expected HOST:PORT or :PORT with a "
+				    "port in 1..65535",
+				    val);
+		ret = get_str(p, key, val, cl->metrics_addr,
+			      sizeof(cl->metrics_addr));
 		break;
 	}
 	return ret;

@@ -81,6 +81,9 @@ typedef struct sl_client_conf {
 	uint64_t down_backoff_ms;    /* default 5000 */
 	uint32_t max_inodes;	     /* entries the kernel may hold at once */
 	char *secret_key;	     /* CURVE key file; NULL = none */
+	/* The client's Prometheus endpoint: HOST:PORT, :PORT for loopback;
+	 * "" = none (the default). */
+	char metrics_addr[SL_ADDR_MAX + 1];
 } sl_client_conf_t;
 
 /* [cluster] security: who may talk to a node, and over what. */

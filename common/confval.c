@@ -265,6 +265,19 @@ int sl_host_port_valid(const char *s)
 	return 1;
 }
 
+int sl_metrics_addr_valid(const char *s)
+{
+	char host_port[SL_ADDR_MAX + 2];
+
+	if (s[0] != ':')
+		return sl_host_port_valid(s);
+	if (strlen(s) >= sizeof(host_port) - 1)
+		return 0;
+	host_port[0] = 'l'; /* any host: only the port is left to check */
+	strcpy(host_port + 1, s);
+	return sl_host_port_valid(host_port);
+}
+
 const char *sl_endpoint_problem(const char *s)
 {
 	const char *rest = strstr(s, "://");

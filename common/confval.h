@@ -44,6 +44,9 @@ int sl_key_valid(const char *key);
 /* True for HOST:PORT with a port in 1..65535 and a HOST of visible ASCII
  * other than '"' and '\\'. */
 int sl_host_port_valid(const char *s);
+/* A metrics endpoint: HOST:PORT as above, or :PORT (loopback for a
+ * client, sl_promhttp_start). */
+int sl_metrics_addr_valid(const char *s);
 /* NULL when s is an endpoint a node can have: tcp://HOST:PORT (as
  * sl_host_port_valid), ipc://PATH or inproc://NAME, all of it visible
  * ASCII other than '"' and '\\' (it travels in HELLO and into logs);

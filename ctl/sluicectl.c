@@ -15,6 +15,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "common/advise.h"
 #include "common/blockkey.h"
 #include "common/config.h"
 #include "common/keys.h"
@@ -79,6 +80,13 @@ static void usage(FILE *f)
 		"                  write a CURVE key pair DIR/NAME.key "
 		"(secret,\n"
 		"                  mode 0600) and DIR/NAME.pub (needs no -c)\n"
+		"  advise [--json] [--window S] [--headroom PCT]\n"
+		"                  how many nodes of the current size would "
+		"hold\n"
+		"                  the hot working set, with the figures used "
+		"(rates\n"
+		"                  over S seconds; PCT room on top, default "
+		"10)\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -417,6 +425,100 @@ static int cmd_drain(ctl_t *c, int argc, char **argv)
 	return fail;
 }
 
+/* Every node's advise figures into out[] (its STATS).  0, or -1 after
+ * a message naming each node that did not answer. */
+static int advise_figures(ctl_t *c, sl_advise_node_t *out)
+{
+	int fail = 0;
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		pr_msg_t m;
+		pr_stats_t st = {0};
+		int rc;
+
+		memset(&out[i], 0, sizeof(out[i]));
+		pr_msg_init(&m);
+		rc = ctl_call(c, i, PR_OP_STATS, NULL, 0, &m);
+		if (rc == 0)
+			rc = pr_stats_decode(&st, pr_msg_body(&m),
+					     pr_msg_body_len(&m));
+		for (uint32_t k = 0; rc == 0 && k < st.n_items; k++)
+			sl_advise_node_add(&out[i], st.items[k].name.ptr,
+					   st.items[k].name.len,
+					   st.items[k].value);
+		if (rc < 0) {
+			fprintf(stderr, "sluicectl: %s (%s): %s\n",
+				c->nodes[i].name, c->nodes[i].addr,
+				strerror(-rc));
+			fail = 1;
+		}
+		pr_stats_free(&st);
+		pr_msg_close(&m);
+	}
+	return fail ? -1 : 0;
+}
+
+/* advise [--json] [--window S] [--headroom PCT]: sl_advise's figures
+ * and recommendation (common/advise.h). */
+static int cmd_advise(ctl_t *c, int argc, char **argv)
+{
+	sl_advise_node_t *now, *before = NULL;
+	double window = 0;
+	unsigned headroom = 10;
+	int json = 0, rc = 1;
+	sl_advise_t a;
+	char *end;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+			window = strtod(argv[++i], &end);
+			if (*end || !(window > 0 && window <= 3600)) {
+				fprintf(stderr, "sluicectl: --window: seconds, "
+						"0..3600\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--headroom") == 0 && i + 1 < argc) {
+			unsigned long h = strtoul(argv[++i], &end, 10);
+
+			if (*end || h > 1000) {
+				fprintf(stderr, "sluicectl: --headroom: a "
+						"percentage, 0..1000\n");
+				return 2;
+			}
+			headroom = (unsigned)h;
+		} else {
+			fprintf(stderr, "sluicectl: advise: unknown '%s'\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (!c->n_nodes) {
+		fprintf(stderr, "sluicectl: no cache node in the cluster\n");
+		return 1;
+	}
+	now = sl_xcalloc(c->n_nodes, sizeof(*now));
+	if (window > 0) {
+		before = sl_xcalloc(c->n_nodes, sizeof(*before));
+		if (advise_figures(c, before) < 0)
+			goto out;
+		struct timespec ts = {(time_t)window,
+				      (long)((window - (time_t)window) * 1e9)};
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	if (advise_figures(c, now) < 0)
+		goto out;
+	sl_advise_compute(now, before, c->n_nodes, window, headroom, &a);
+	rc = sl_advise_print(stdout, &a, json) < 0 ? 1 : 0;
+out:
+	free(now);
+	free(before);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -494,6 +596,8 @@ int main(int argc, char **argv)
 		rc = cmd_ring(&c);
 	} else if (strcmp(cmd, "drain") == 0) {
 		rc = cmd_drain(&c, argc - optind - 1, argv + optind + 1);
+	} else if (strcmp(cmd, "advise") == 0) {
+		rc = cmd_advise(&c, argc - optind - 1, argv + optind + 1);
 	} else if (strcmp(cmd, "load") == 0) {
 		rc = ctl_cmd_load(&c, argc - optind - 1, argv + optind + 1);
 	} else if (strcmp(cmd, "evict") == 0) {

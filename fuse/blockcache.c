@@ -17,6 +17,7 @@
 #include "common/keymap.h"
 #include "common/list.h"
 #include "common/util.h"
+#include "fuse/metrics.h"
 
 #define DEFAULT_AHEAD_AGE_MS 3000
 
@@ -42,6 +43,13 @@ struct fc_block {
 	int ahead;
 	uint64_t ahead_ms;
 	sl_list_t ahead_link;
+	int unread; /* prefetched, no reader yet (c->lock) */
+
+	/* Where it came from (set before the fill, read after it) and what
+	 * of it was read so far (metrics.h, fc_metrics_piece): one bit per
+	 * page of the len reserved. */
+	unsigned origin;
+	_Atomic uint64_t seen[];
 };
 
 struct fc_blockcache {
@@ -56,6 +64,9 @@ struct fc_blockcache {
 	sl_list_t ahead;
 	uint64_t ahead_limit;
 	uint64_t ahead_age_ms;
+	/* Prefetched blocks unlinked unread are counted here too (an
+	 * atomic outliving the cache; NULL: nowhere). */
+	_Atomic uint64_t *wasted;
 };
 
 static struct fc_block *lru_block(sl_list_t *l)
@@ -148,6 +159,9 @@ static struct fc_block *unlink_locked(fc_blockcache_t *c, struct fc_block *b)
 		ahead_remove_locked(c, b);
 		c->st.ahead_lost++;
 	}
+	if (b->unread && c->wasted)
+		atomic_fetch_add_explicit(c->wasted, 1, memory_order_relaxed);
+	b->unread = 0;
 	b->linked = 0;
 	c->st.used -= b->len;
 	c->st.blocks--;
@@ -194,7 +208,8 @@ static void free_dead(struct fc_block *dead)
 
 static struct fc_block *new_block(sl_blockkey_t key, size_t len)
 {
-	struct fc_block *b = sl_xcalloc(1, sizeof(*b));
+	struct fc_block *b = sl_xcalloc(
+		1, sizeof(*b) + fc_seen_words(len) * sizeof(b->seen[0]));
 	pthread_condattr_t ca;
 
 	pthread_condattr_init(&ca);
@@ -239,6 +254,7 @@ static void hit_locked(fc_blockcache_t *c, struct fc_block *b)
 		ahead_remove_locked(c, b);
 		c->st.ahead_used++;
 	}
+	b->unread = 0; /* a prefetched block that found its reader */
 	c->st.hits++;
 }
 
@@ -312,12 +328,35 @@ int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
 	evict_locked(c, len, NULL, &dead);
 	insert_locked(c, b);
 	ahead_add_locked(c, b, now_ms);
+	b->unread = 1;
 	*out = b;
 	rc = 1;
 out:
 	pthread_mutex_unlock(&c->lock);
 	free_dead(dead);
 	return rc;
+}
+
+void fc_blockcache_count_wasted(fc_blockcache_t *c, _Atomic uint64_t *counter)
+{
+	pthread_mutex_lock(&c->lock);
+	c->wasted = counter;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void fc_block_set_origin(fc_block_t *b, unsigned tier)
+{
+	b->origin = tier;
+}
+
+unsigned fc_block_origin(const fc_block_t *b)
+{
+	return b->origin;
+}
+
+_Atomic uint64_t *fc_block_seen(fc_block_t *b)
+{
+	return b->seen;
 }
 
 void fc_block_consumed(fc_blockcache_t *c, fc_block_t *b)

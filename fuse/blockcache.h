@@ -36,6 +36,7 @@
 #ifndef FC_BLOCKCACHE_H
 #define FC_BLOCKCACHE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,18 @@ fc_block_t *fc_blockcache_lookup(fc_blockcache_t *c, sl_blockkey_t key);
  */
 int fc_blockcache_prefetch(fc_blockcache_t *c, sl_blockkey_t key, size_t len,
 			   uint64_t now_ms, fc_block_t **out);
+
+/* Count each prefetched block that leaves the cache before any reader
+ * acquired it in *counter (borrowed, outliving c; NULL: stop). */
+void fc_blockcache_count_wasted(fc_blockcache_t *c, _Atomic uint64_t *counter);
+
+/* Where b's bytes came from (enum fc_tier, metrics.h): set by its fetch
+ * before fc_block_fill, read by its readers after the wait. */
+void fc_block_set_origin(fc_block_t *b, unsigned tier);
+unsigned fc_block_origin(const fc_block_t *b);
+/* The record of b's pages read so far (fc_metrics_piece): fc_seen_words
+ * of the length b was created with.  Borrowed while the caller holds b. */
+_Atomic uint64_t *fc_block_seen(fc_block_t *b);
 
 /*
  * The caller, a sequential reader, has read b (borrowed) to its end and

@@ -75,13 +75,65 @@ static void fs_destroy(void *userdata)
 	fc_fs_log_stats(userdata);
 }
 
+/*
+ * Each timed operation is its handler in a wrapper that measures it.
+ * Handlers reply before they return (reads wait on their blocks), so
+ * the time is the request's as the kernel sees it, give or take the
+ * reply's write.  The wrapper takes the metrics before the call: the
+ * reply frees req.
+ */
+#define TIMED(kind, fn, params, ...)                                           \
+	static void timed_##fn params                                          \
+	{                                                                      \
+		fc_metrics_t *m = fc_fs_of(req)->m;                            \
+		uint64_t t0 = m ? sl_now_ns() : 0;                             \
+                                                                               \
+		fc_fs_##fn(__VA_ARGS__);                                       \
+		if (m)                                                         \
+			fc_metrics_op(m, kind, sl_now_ns() - t0);              \
+	}
+
+TIMED(FC_MOP_LOOKUP, lookup, (fuse_req_t req, fuse_ino_t p, const char *n), req,
+      p, n)
+TIMED(FC_MOP_FORGET, forget, (fuse_req_t req, fuse_ino_t i, uint64_t n), req, i,
+      n)
+TIMED(FC_MOP_GETATTR, getattr,
+      (fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi), req, i, fi)
+TIMED(FC_MOP_OPEN, open,
+      (fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi), req, i, fi)
+TIMED(FC_MOP_READ, read,
+      (fuse_req_t req, fuse_ino_t i, size_t n, off_t o,
+       struct fuse_file_info *fi),
+      req, i, n, o, fi)
+TIMED(FC_MOP_RELEASE, release,
+      (fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi), req, i, fi)
+TIMED(FC_MOP_OPENDIR, opendir,
+      (fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi), req, i, fi)
+TIMED(FC_MOP_READDIR, readdir,
+      (fuse_req_t req, fuse_ino_t i, size_t n, off_t o,
+       struct fuse_file_info *fi),
+      req, i, n, o, fi)
+TIMED(FC_MOP_READDIRPLUS, readdirplus,
+      (fuse_req_t req, fuse_ino_t i, size_t n, off_t o,
+       struct fuse_file_info *fi),
+      req, i, n, o, fi)
+TIMED(FC_MOP_RELEASEDIR, releasedir,
+      (fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi), req, i, fi)
+TIMED(FC_MOP_STATFS, statfs, (fuse_req_t req, fuse_ino_t i), req, i)
+TIMED(FC_MOP_GETXATTR, getxattr,
+      (fuse_req_t req, fuse_ino_t i, const char *n, size_t z), req, i, n, z)
+TIMED(FC_MOP_LISTXATTR, listxattr, (fuse_req_t req, fuse_ino_t i, size_t z),
+      req, i, z)
+TIMED(FC_MOP_ACCESS, access, (fuse_req_t req, fuse_ino_t i, int mask), req, i,
+      mask)
+
 static const struct fuse_lowlevel_ops fc_ops = {
 	.init = fs_init,
 	.destroy = fs_destroy,
-	.lookup = fc_fs_lookup,
-	.forget = fc_fs_forget,
+	.lookup = timed_lookup,
+	.forget = timed_forget,
 	.forget_multi = fc_fs_forget_multi,
-	.getattr = fc_fs_getattr,
+	.getattr = timed_getattr,
 	.setattr = fc_fs_setattr,
 	.mknod = fc_fs_mknod,
 	.mkdir = fc_fs_mkdir,
@@ -90,23 +142,23 @@ static const struct fuse_lowlevel_ops fc_ops = {
 	.symlink = fc_fs_symlink,
 	.rename = fc_fs_rename,
 	.link = fc_fs_link,
-	.open = fc_fs_open,
-	.read = fc_fs_read,
+	.open = timed_open,
+	.read = timed_read,
 	.write = fc_fs_write,
 	.flush = fc_fs_flush,
-	.release = fc_fs_release,
+	.release = timed_release,
 	.fsync = fc_fs_fsync,
-	.opendir = fc_fs_opendir,
-	.readdir = fc_fs_readdir,
-	.readdirplus = fc_fs_readdirplus,
-	.releasedir = fc_fs_releasedir,
+	.opendir = timed_opendir,
+	.readdir = timed_readdir,
+	.readdirplus = timed_readdirplus,
+	.releasedir = timed_releasedir,
 	.fsyncdir = fc_fs_fsync,
-	.statfs = fc_fs_statfs,
+	.statfs = timed_statfs,
 	.setxattr = fc_fs_setxattr,
-	.getxattr = fc_fs_getxattr,
-	.listxattr = fc_fs_listxattr,
+	.getxattr = timed_getxattr,
+	.listxattr = timed_listxattr,
 	.removexattr = fc_fs_removexattr,
-	.access = fc_fs_access,
+	.access = timed_access,
 	.create = fc_fs_create,
 	.fallocate = fc_fs_fallocate,
 };
@@ -164,6 +216,12 @@ void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io)
 void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter)
 {
 	fs->fh = counter;
+}
+
+void fc_fs_set_metrics(fc_fs_t *fs, fc_metrics_t *m)
+{
+	fs->m = m;
+	fc_blockcache_count_wasted(fs->bc, m ? &m->readahead_wasted : NULL);
 }
 
 void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n)

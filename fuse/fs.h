@@ -60,6 +60,11 @@ void fc_fs_set_notify(fc_fs_t *fs, fc_notify_t *n);
  * a number its predecessor did.  Before the session loop starts. */
 void fc_fs_set_handles(fc_fs_t *fs, _Atomic uint64_t *counter);
 
+/* Count into m (borrowed; shared memory outliving the fs): FUSE ops,
+ * where read bytes came from, read-ahead.  Before the session loop
+ * starts; without it nothing is counted. */
+void fc_fs_set_metrics(fc_fs_t *fs, fc_metrics_t *m);
+
 /* The operations table, to pass to fuse_session_new with the fs as
  * userdata. */
 const struct fuse_lowlevel_ops *fc_fs_ops(void);

@@ -32,6 +32,7 @@
 #include "fuse/dircache.h"
 #include "fuse/fs.h"
 #include "fuse/inode.h"
+#include "fuse/metrics.h"
 #include "fuse/notify.h"
 #include "fuse/readahead.h"
 
@@ -70,6 +71,7 @@ struct fc_fs {
 			   * handle (dir.c) */
 	_Atomic int sweep_posted; /* a sweep waits on the notifier (attr.c) */
 	_Atomic uint64_t full_until_ms; /* lookups do not wait for room */
+	fc_metrics_t *m; /* shared (metrics.h), or NULL: not counted */
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
 	_Atomic uint64_t read_retries; /* reads tried again after a cure */

@@ -86,6 +86,8 @@ struct ioreq {
 	size_t pref[MAX_CANDIDATES];
 	uint8_t tried[MAX_CANDIDATES]; /* TRIED_* */
 	int remap;		       /* a node said -EREMCHG */
+	unsigned sent;		       /* attempts sent so far */
+	unsigned tier;		       /* the answer's (enum pr_tier) */
 	int parked;		       /* on fc_io.parked */
 	uint64_t park_deadline;	       /* from the first parking; 0: never */
 	char why[512];		       /* one clause per failed attempt */
@@ -462,6 +464,7 @@ static void complete(struct ioreq *q, int status, zmq_msg_t *body,
 		.body = body,
 		.node = node,
 		.why = q->why,
+		.tier = q->tier,
 	};
 	zmq_msg_t empty;
 
@@ -481,10 +484,14 @@ static void complete(struct ioreq *q, int status, zmq_msg_t *body,
 static void set_down(fc_io_t *io, struct node *n, uint64_t now,
 		     const char *reason)
 {
-	if (!n->down)
+	if (!n->down) {
 		sl_warn("cache node %s (%s) %s; not using it for %llu ms",
 			n->name, n->addr, reason,
 			(unsigned long long)io->opts.backoff_ms);
+		if (io->opts.metrics)
+			atomic_fetch_add_explicit(&io->opts.metrics->nodes_down,
+						  1, memory_order_relaxed);
+	}
 	n->down = 1;
 	n->down_until = now + io->opts.backoff_ms;
 }
@@ -590,8 +597,14 @@ static void dispatch(fc_io_t *io, struct ioreq *q, uint64_t now)
 		q->id = io->next_id++;
 		rc = send_to(io, io->slots[q->node], q->r.opcode, q->id,
 			     q->r.body, q->r.len);
-		if (rc == 0)
+		if (rc == 0) {
+			/* Sent again after an attempt failed: a fail-over. */
+			if (q->sent++ && io->opts.metrics)
+				atomic_fetch_add_explicit(
+					&io->opts.metrics->failovers, 1,
+					memory_order_relaxed);
 			break;
+		}
 		if (rc == -EAGAIN) {
 			/* No connection (or a full queue): maybe soon. */
 			q->tried[i] = TRIED_NO_CONNECTION;
@@ -716,6 +729,8 @@ static void on_reply(fc_io_t *io, size_t slot, pr_msg_t *m, uint64_t now)
 			 pr_op_name(q->r.opcode), strerror(-status), msg);
 	}
 	sl_strlcpy(name, n->name, sizeof(name));
+	if (status == 0)
+		q->tier = pr_flags_tier(m->h.flags);
 	release(io, q);
 	complete(q, status, &m->body, name);
 }

@@ -53,6 +53,7 @@
 #include <zmq.h>
 
 #include "fuse/cluster.h"
+#include "fuse/metrics.h"
 
 typedef struct fc_io fc_io_t;
 
@@ -62,6 +63,7 @@ typedef struct fc_io_result {
 			   * zmq_msg_move() it out, else it is closed */
 	const char *node; /* the node that answered, or NULL */
 	const char *why;  /* on -EIO: one line naming each attempt */
+	unsigned tier;	  /* status 0: the tier the reply names (pr_tier) */
 } fc_io_result_t;
 
 /* Called once on the I/O thread; res and its fields are borrowed for the
@@ -89,6 +91,9 @@ typedef struct fc_io_opts {
 	/* CURVE keys for every node socket (borrowed, outliving the io);
 	 * NULL: plain. */
 	const struct sl_keyring *keys;
+	/* Where fail-overs and nodes marked down are counted (borrowed,
+	 * outliving the io; NULL: nowhere). */
+	fc_metrics_t *metrics;
 } fc_io_opts_t;
 
 /*

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/confval.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "fuse/proc.h"
@@ -35,6 +36,7 @@
 struct fc_opts {
 	char *config;
 	char *log_file;
+	char *metrics; /* -o metrics=HOST:PORT: [client] metrics_addr */
 	int verbose;
 	int rw;		   /* the last of -o ro / -o rw was rw */
 	char *operand[2];  /* the words that are no option, in order */
@@ -58,6 +60,8 @@ static const struct fuse_opt fc_opt_spec[] = {
 	FC_OPT("--log=%s", log_file),
 	FC_OPT("config=%s", config), /* -o config=FILE, -o log=FILE (fstab) */
 	FC_OPT("log=%s", log_file),
+	FC_OPT("metrics=%s", metrics),
+	FC_OPT("--metrics=%s", metrics),
 	FC_OPT("--sluice-worker", worker),
 	FC_OPT("--sluice-upgrade", standby),
 	FC_OPT("--upgrade", upgrade),
@@ -143,8 +147,13 @@ static void usage(const char *prog)
 	       "    --log=FILE             append log lines to FILE (the "
 	       "daemon's\n"
 	       "                           stderr is /dev/null without it)\n"
-	       "    -o config=FILE, -o log=FILE  the same, as mount options "
-	       "(fstab)\n"
+	       "    --metrics=HOST:PORT    serve Prometheus metrics there "
+	       "(:PORT:\n"
+	       "                           loopback); [client] "
+	       "metrics_addr\n"
+	       "    -o config=FILE, -o log=FILE, -o metrics=HOST:PORT  the "
+	       "same,\n"
+	       "                           as mount options (fstab)\n"
 	       "    --upgrade              replace the worker serving "
 	       "MOUNTPOINT with\n"
 	       "                           this binary, without unmounting\n"
@@ -205,6 +214,14 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out;
 	}
+	if (o.metrics && *o.metrics && !sl_metrics_addr_valid(o.metrics)) {
+		fprintf(stderr,
+			"%s: metrics=%s: expected HOST:PORT or :PORT with a "
+			"port in 1..65535\n",
+			argv[0], o.metrics);
+		ret = 2;
+		goto out;
+	}
 	if (cmd.clone_fd)
 		fprintf(stderr,
 			"%s: -o clone_fd ignored: requests read on a "
@@ -229,6 +246,7 @@ int main(int argc, char *argv[])
 	c.cmd = &cmd;
 	c.config = config;
 	c.log_file = o.log_file;
+	c.metrics = o.metrics;
 	c.level = cmd.debug ? SL_LOG_DEBUG : SL_LOG_NOTICE + o.verbose;
 	c.rw = o.rw;
 	c.upgrade = o.standby;
@@ -239,6 +257,7 @@ out:
 	free(cmd.mountpoint);
 	free(o.config);
 	free(o.log_file);
+	free(o.metrics);
 	free(o.operand[0]);
 	free(o.operand[1]);
 	fuse_opt_free_args(&args);

@@ -7,7 +7,8 @@
  * is whatever binary is on disk now.  A worker that dies is replaced and
  * takes over the same connection; an upgrade replaces a live one with no
  * request lost.  The supervisor uses no ZeroMQ, no cache and no threads:
- * it cannot crash from the causes a worker can.
+ * it cannot crash from the causes a worker can.  It serves the client's
+ * metrics (metrics.h) from the shared state, so they outlive workers.
  *
  * Between the two, a SOCK_SEQPACKET socket pair (the worker's FC_CTL_FD)
  * carries these messages, one struct fc_ctl each:
@@ -68,8 +69,9 @@ typedef struct fc_cmdline {
 	const struct fuse_cmdline_opts *cmd;
 	const char *config; /* absolute */
 	const char *log_file;
-	int level;   /* sl_log level */
-	int rw;	     /* -o rw */
+	const char *metrics; /* -o metrics=: over [client] metrics_addr */
+	int level;	     /* sl_log level */
+	int rw;		     /* -o rw */
 	int upgrade; /* a worker started by an upgrade (--sluice-upgrade) */
 	int auto_unmount; /* -o auto_unmount, as root: the supervisor's */
 } fc_cmdline_t;

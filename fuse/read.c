@@ -188,6 +188,12 @@ static void fetch_done(void *arg, const fc_io_result_t *res)
 	if (err == 0) {
 		len = zmq_msg_size(res->body);
 		if (len <= ft->want) {
+			/* A reply that names no tier (none should) is
+			 * counted as the backend's: never a hit it was not. */
+			for (size_t i = 0; i < ft->n; i++)
+				fc_block_set_origin(ft->b[i],
+						    res->tier ? res->tier
+							      : FC_TIER_BACKEND);
 			fetch_fill(ft, res->body, len);
 		} else {
 			sl_log_ratelimited(SL_LOG_ERR,
@@ -299,6 +305,9 @@ static size_t plan_prefetch(fc_fs_t *fs, const struct fc_file *f, uint64_t ino,
 			break; /* the read-ahead budget is spent */
 		if (rc == 0)
 			continue; /* here or on its way already */
+		if (fs->m)
+			atomic_fetch_add_explicit(&fs->m->readahead_issued, 1,
+						  memory_order_relaxed);
 		if (make_fetch(fs, f, bi, 0, bl, PR_OP_READ, &pt, 1, bl, key,
 			       &reqs[n]) == 0)
 			n++;
@@ -535,6 +544,16 @@ static int read_once(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
 		fuse_reply_iov(req, iov, (int)niov);
 	else
 		fuse_reply_buf(req, NULL, 0);
+	/* Where the bytes came from, once they are the application's:
+	 * iov[i] is a piece of parts[i]'s block. */
+	for (size_t i = 0; i < niov; i++) {
+		fc_block_t *b = parts[i].b;
+		size_t lo = (size_t)((const char *)iov[i].iov_base -
+				     (const char *)fc_block_data(b));
+
+		fc_metrics_piece(fs->m, fc_block_seen(b), fc_block_origin(b),
+				 fc_block_len(b), lo, lo + iov[i].iov_len);
+	}
 	/* The reply copied the bytes out: blocks read to their end are
 	 * done with, for a sequential reader. */
 	for (i = 0; plan.seq && i < nparts; i++)
@@ -691,6 +710,9 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 out:
 	if (rc < 0) {
 		atomic_fetch_add(&fs->read_errors, 1);
+		if (fs->m)
+			atomic_fetch_add_explicit(&fs->m->read_errors, 1,
+						  memory_order_relaxed);
 		fuse_reply_err(req, -rc);
 	}
 	fc_cluster_unref(&map);

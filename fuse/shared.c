@@ -19,7 +19,7 @@
 #include "fuse/inode.h"
 
 #define MAGIC  0x5244485345554653ull /* "SFUESHDR" */
-#define LAYOUT 1u
+#define LAYOUT 2u		     /* 2: the metrics */
 #define PAGE   4096u
 
 static size_t header_bytes(void)

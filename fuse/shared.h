@@ -15,11 +15,14 @@
  *   - the cluster map the last worker had (a HELLO body), so that the
  *     next one takes over without asking a node first: a crash while the
  *     nodes are out of reach must not leave the mount without a worker;
+ *   - the client's metrics (metrics.h): workers count, the supervisor
+ *     serves them, and the counts outlive any one worker;
  *   - the inode table (inode.h), at inode_off.
  *
  * A plain layout with no pointers; fields that change while a worker runs
  * are atomics.  The supervisor writes init, the header and nothing else
- * while a worker runs; it reads the slots only once that worker is dead.
+ * while a worker runs; it reads the slots only once that worker is dead,
+ * and the metrics whenever it is scraped.
  */
 #ifndef FC_SHARED_H
 #define FC_SHARED_H
@@ -27,6 +30,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "fuse/metrics.h"
 
 #define FC_SHARED_SLOTS 1024	     /* request threads a worker may run */
 #define FC_INIT_MAX	512	     /* bytes of FUSE_INIT kept */
@@ -48,6 +53,7 @@ typedef struct fc_shared {
 	_Atomic uint32_t map_cur; /* 1 + the copy that is whole, 0: none */
 	uint32_t map_len[2];
 	uint8_t maps[2][FC_MAP_MAX];
+	fc_metrics_t metrics;
 } fc_shared_t;
 
 /* Make the memfd for a table of max_inodes entries and map it at *out

@@ -4,7 +4,9 @@
  * state (shared.h) for the life of the mount, and runs one serving worker
  * at a time.  It is one thread around one poll(2): a signalfd (SIGCHLD,
  * SIGTERM, SIGINT, SIGHUP, SIGUSR2), the workers' control sockets, the
- * --upgrade listener and, once it has given up on workers, /dev/fuse itself.
+ * --upgrade listener, the metrics endpoint's epoll descriptor (when
+ * [client] metrics_addr or -o metrics= asks for one: render_metrics) and,
+ * once it has given up on workers, /dev/fuse itself.
  *
  * A worker's life.  It starts, fetches the cluster map and says READY;
  * the supervisor gives it the connection (GO); it says SERVING.  The
@@ -60,6 +62,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/promhttp.h"
 #include "common/util.h"
 #include "fuse/mountinfo.h"
 #include "fuse/shared.h"
@@ -117,7 +120,8 @@ typedef struct super {
 	int resend; /* 1 the kernel resends, 0 it cannot, -1 unknown */
 	int clients[MAX_CLIENTS];
 	int n_clients;
-	char *devbuf; /* a request read here, DEV_BUF bytes */
+	char *devbuf;	     /* a request read here, DEV_BUF bytes */
+	sl_promhttp_t *http; /* the metrics endpoint, or NULL */
 	int exit_status;
 	int done;
 } super_t;
@@ -722,20 +726,61 @@ static void on_time(super_t *s)
 static int poll_timeout(const super_t *s)
 {
 	uint64_t now = sl_now_ms(), t = UINT64_MAX;
+	int http = s->http ? sl_promhttp_timeout_ms(s->http) : -1;
 
 	if (s->respawn_at_ms)
 		t = s->respawn_at_ms;
 	if (s->deadline_ms && s->deadline_ms < t)
 		t = s->deadline_ms;
+	if (http >= 0 && now + (uint64_t)http < t)
+		t = now + (uint64_t)http;
 	if (t == UINT64_MAX)
 		return -1;
 	return t <= now ? 0 : (int)SL_MIN(t - now, (uint64_t)60000);
 }
 
+/*
+ * The metrics endpoint is the supervisor's, not a worker's: it stays up
+ * (same port, same counters) while workers crash, restart and are
+ * upgraded, and the counters they leave in the shared state keep going
+ * up.  A scrape reads atomics and two /proc files, and is served from
+ * this loop: the supervisor stays one thread.
+ */
+static char *render_metrics(void *arg, size_t *len)
+{
+	super_t *s = arg;
+	fc_metrics_proc_t p = {
+		.worker_starts = atomic_load(&s->sh->workers),
+		.rss_supervisor = fc_metrics_rss((int)getpid()),
+		.rss_worker = s->cur.pid ? fc_metrics_rss((int)s->cur.pid) : 0,
+	};
+
+	return fc_metrics_render(&s->sh->metrics, &p, len);
+}
+
+/* Serve [client] metrics_addr (or -o metrics=) when one is set.  Returns
+ * 0, or -1 when it cannot be listened on (logged). */
+static int start_metrics(super_t *s, const char *addr)
+{
+	char err[512];
+
+	if (!addr || !*addr)
+		return 0;
+	s->http = sl_promhttp_start(addr,
+				    SL_PROMHTTP_EXTERNAL | SL_PROMHTTP_LOOPBACK,
+				    render_metrics, s, err, sizeof(err));
+	if (!s->http) {
+		sl_err("%s", err);
+		return -1;
+	}
+	sl_info("metrics on http://%s/metrics", addr);
+	return 0;
+}
+
 /* One turn: wait for something, handle it. */
 static void turn(super_t *s)
 {
-	struct pollfd p[5];
+	struct pollfd p[6];
 	int n = 0, i_sig, i_cur = -1, i_next = -1, i_lis = -1, i_dev = -1;
 
 	if (s->cur.state == W_READY && s->fuse_fd >= 0 && !s->stopping)
@@ -753,6 +798,9 @@ static void turn(super_t *s)
 	if (s->gave_up && !s->cur.pid && s->fuse_fd >= 0)
 		p[i_dev = n++] =
 			(struct pollfd){.fd = s->fuse_fd, .events = POLLIN};
+	if (s->http)
+		p[n++] = (struct pollfd){.fd = sl_promhttp_fd(s->http),
+					 .events = POLLIN};
 	if (poll(p, (nfds_t)n, poll_timeout(s)) < 0 && errno != EINTR)
 		sl_err("poll: %s", strerror(errno));
 	if (p[i_sig].revents)
@@ -766,6 +814,9 @@ static void turn(super_t *s)
 		on_client(s);
 	if (i_dev >= 0 && p[i_dev].revents && s->gave_up && !s->cur.pid)
 		serve_eio(s);
+	/* Every turn, not only on POLLIN: it also times out idle scrapers. */
+	if (s->http)
+		sl_promhttp_run(s->http);
 	on_time(s);
 }
 
@@ -874,13 +925,20 @@ int fc_super_main(const fc_cmdline_t *c)
 		}
 		rc = fc_shared_create(cfg->client.max_inodes, &s.sh,
 				      &s.sh_bytes);
+		if (rc >= 0) {
+			s.shm_fd = rc;
+			rc = start_metrics(
+				&s, c->metrics ? c->metrics
+					       : cfg->client.metrics_addr);
+		}
 		sl_config_destroy(&cfg);
 	}
 	if (rc < 0) {
-		sl_err("cannot make the shared state: %s", strerror(-rc));
+		if (s.shm_fd < 0)
+			sl_err("cannot make the shared state: %s",
+			       strerror(-rc));
 		goto fail;
 	}
-	s.shm_fd = rc;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -929,6 +987,7 @@ out:
 	}
 	worker_clear(&s.cur);
 	worker_clear(&s.next);
+	sl_promhttp_stop(&s.http);
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);
 	if (s.sigfd >= 0)

@@ -84,7 +84,8 @@ static int fetch_map(worker_t *w, int takeover)
 }
 
 /*
- * The map into the shared state sh, as a HELLO body, for the next worker:
+ * The map into the shared state sh, as a HELLO body, for the next worker
+ * (and its generation and size into the metrics, for a scrape):
  * at start and after every swap (the I/O thread calls it), so that a
  * successor starts from the ring its predecessor last followed.  The
  * client keeps no dataset's backend (it never needs one); the copy says
@@ -101,6 +102,8 @@ static void save_map(fc_shared_t *sh, const fc_cluster_t *cl)
 	pr_buf_t b;
 	int rc;
 
+	atomic_store(&sh->metrics.ring_generation, cl->generation);
+	atomic_store(&sh->metrics.ring_members, cl->n_nodes);
 	h.nodes = sl_xcalloc(cl->n_nodes + 1, sizeof(*h.nodes));
 	h.datasets = sl_xcalloc(cl->n_datasets + 1, sizeof(*h.datasets));
 	for (size_t i = 0; i < cl->n_nodes; i++)
@@ -232,6 +235,7 @@ static int take_over(worker_t *w, int fd)
 	}
 	fc_fs_set_io(w->fs, w->io);
 	fc_fs_set_handles(w->fs, &w->sh->next_fh);
+	fc_fs_set_metrics(w->fs, &w->sh->metrics);
 	w->se = fuse_session_new(w->c->args, fc_fs_ops(),
 				 sizeof(struct fuse_lowlevel_ops), w->fs);
 	snprintf(path, sizeof(path), "/dev/fd/%d", fd);
@@ -319,6 +323,7 @@ int fc_worker_main(const fc_cmdline_t *c)
 		goto out;
 	}
 	io_opts.keys = w.keys;
+	io_opts.metrics = &w.sh->metrics;
 	w.members = etcd_view(w.cfg);
 	w.io = fc_io_new(w.cl, &io_opts, w.members, &rc);
 	if (!w.io) {

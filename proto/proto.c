@@ -92,6 +92,12 @@ static int header_check(const pr_header_t *h)
 		return -EINVAL;
 	if (h->status < 0 && (h->flags & PR_F_MORE))
 		return -EINVAL;
+	/* A tier only where one served a block: a successful READ or
+	 * PEER_READ reply. */
+	if (pr_flags_tier(h->flags) &&
+	    (!reply || h->status < 0 || pr_flags_tier(h->flags) > PR_TIER_MAX ||
+	     (h->opcode != PR_OP_READ && h->opcode != PR_OP_PEER_READ)))
+		return -EINVAL;
 	if (h->body_len == 0 && (h->body_hash != 0 || (h->flags & PR_F_LZ4)))
 		return -EINVAL;
 	if (h->body_len > PR_MAX_BODY)

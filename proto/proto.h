@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PR_MAGIC       0x43494c53u /* "SLIC" on the wire */
-#define PR_VERSION     6
+#define PR_VERSION     7
 #define PR_HEADER_SIZE 48
 
 /* Limits: see PROTOCOL.md. */
@@ -63,7 +63,34 @@ typedef enum pr_op {
 #define PR_F_REPLY 0x0001u /* a reply (else a request) */
 #define PR_F_LZ4   0x0002u /* body is LZ4-packed, see pr_lz4_*() */
 #define PR_F_MORE  0x0004u /* more replies follow for this request (LOAD) */
-#define PR_F_KNOWN (PR_F_REPLY | PR_F_LZ4 | PR_F_MORE)
+/* Bits 3..5: on a successful READ or PEER_READ reply, the tier that served
+ * the block (enum pr_tier); 0 on every other message. */
+#define PR_F_TIER_SHIFT 3
+#define PR_F_TIER_MASK	(7u << PR_F_TIER_SHIFT)
+#define PR_F_KNOWN	(PR_F_REPLY | PR_F_LZ4 | PR_F_MORE | PR_F_TIER_MASK)
+
+/* Where a node found the block it answers a READ with.  A block the
+ * reply waited for in another request's fetch has that fetch's source. */
+typedef enum pr_tier {
+	PR_TIER_NONE = 0,    /* not a READ reply, or one without a block */
+	PR_TIER_RAM = 1,     /* the node's RAM tier */
+	PR_TIER_DISK = 2,    /* the node's disk tier (or its write queue) */
+	PR_TIER_BACKEND = 3, /* fetched from the backend for this read */
+	PR_TIER_PEER = 4,    /* handed over by another node (PEER_READ) */
+} pr_tier_t;
+#define PR_TIER_MAX 4
+
+/* The tier bits of flags, and flags with tier t in them. */
+static inline unsigned pr_flags_tier(unsigned flags)
+{
+	return (flags & PR_F_TIER_MASK) >> PR_F_TIER_SHIFT;
+}
+
+static inline uint16_t pr_flags_with_tier(unsigned flags, unsigned t)
+{
+	return (uint16_t)((flags & ~PR_F_TIER_MASK) |
+			  ((t << PR_F_TIER_SHIFT) & PR_F_TIER_MASK));
+}
 
 /* A status on the wire is 0 or a negated errno: -PR_ERRNO_MAX..0. */
 #define PR_ERRNO_MAX 4095

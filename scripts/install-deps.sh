@@ -13,9 +13,10 @@ PKGS=(
 	build-essential pkg-config
 	libfuse3-dev fuse3 libzmq3-dev liblz4-dev libxxhash-dev liburing-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev
-	# tests (etcd-server: a real etcd for the membership tests)
+	# tests (etcd-server: a real etcd for the membership tests;
+	# prometheus: a real one scrapes nodes and clients in it_prometheus)
 	check curl procps psmisc python3 python3-torch python3-boto3
-	python3-botocore etcd-server
+	python3-botocore etcd-server prometheus
 	# tests: tcpdump (what CURVE leaves on the wire); fuzzing: clang
 	tcpdump clang
 	# packaging: `make man`, `make deb` and their tests (dpkg-shlibdeps is

@@ -251,11 +251,17 @@ void th_cluster_conf(th_cluster_t *c, const char *client_extra)
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			      "[cluster]\nname = itfuse\nmodule_dir = %s\n\n",
 			      build);
-	for (int i = 0; i < c->n_nodes; i++)
+	for (int i = 0; i < c->n_nodes; i++) {
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 				      "[node n%d]\naddr = tcp://127.0.0.1:%d\n"
-				      "ram_capacity = 256M\nworkers = 4\n\n",
+				      "ram_capacity = 256M\nworkers = 4\n",
 				      i, c->port[i]);
+		if (c->mport[i])
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+					      "metrics_addr = 127.0.0.1:%d\n",
+					      c->mport[i]);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\n");
+	}
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			      "[dataset ds]\nbackend = posix\nuri = file://%s\n"
 			      "block_size = %s\n%s\n%s\n[client]\n%s",
@@ -283,6 +289,19 @@ void th_cluster_init(th_cluster_t *c, const char *name, int n_nodes)
 	c->n_nodes = n_nodes;
 	for (int i = 0; i < n_nodes; i++)
 		c->port[i] = th_free_port();
+}
+
+void th_cluster_client(const th_cluster_t *c, th_cluster_t *b, const char *name)
+{
+	*b = *c;
+	b->client = 0;
+	th_xsnprintf(b->dir, sizeof(b->dir), "%s/%s", c->dir, name);
+	th_xsnprintf(b->mnt, sizeof(b->mnt), "%s/mnt", b->dir);
+	th_xsnprintf(b->data, sizeof(b->data), "%s/ds", b->mnt);
+	th_xsnprintf(b->fclog, sizeof(b->fclog), "%s/fuse.log", b->dir);
+	mkdir(b->dir, 0755);
+	mkdir(b->mnt, 0755);
+	reg_mount(b->mnt);
 }
 
 void th_cluster_node_start(th_cluster_t *c, int i)

@@ -45,6 +45,7 @@ typedef struct th_cluster {
 	const char *sections;	/* more sections before [client], or NULL */
 	int n_nodes;
 	int port[8];
+	int mport[8]; /* a node's metrics_addr port; 0: none (the default) */
 	pid_t node[8];
 	pid_t client;
 } th_cluster_t;
@@ -70,6 +71,11 @@ char *th_capture(const char *cmd);
 
 /* Lay out cluster NAME with n_nodes nodes under the scratch directory. */
 void th_cluster_init(th_cluster_t *c, const char *name, int n_nodes);
+/* A second client b of cluster c: c's nodes and config, its own mount
+ * point, log and scratch (DIR/NAME), registered for the cleanup.  Start
+ * it with th_client_start(b, ...), stop it with th_client_stop(b). */
+void th_cluster_client(const th_cluster_t *c, th_cluster_t *b,
+		       const char *name);
 /* Write its config, [client] client_extra appended. */
 void th_cluster_conf(th_cluster_t *c, const char *client_extra);
 void th_cluster_node_start(th_cluster_t *c, int i);

@@ -254,16 +254,21 @@ static int64_t handoffs(const th_cluster_t *c, const char *result)
 static void measured_epoch(th_cluster_t *c, int e, const char *what)
 {
 	const char *verbose[] = {"-v", NULL};
-	int64_t b0, h0, m0, b, h, m;
+	const char *peer = "sluice_served_blocks_total{tier=\"peer\"}";
+	int64_t b0, h0, m0, p0, b, h, m;
 
 	ck_assert_int_eq(th_cl_mount(c, verbose), 0);
 	b0 = backend_reads(c);
 	h0 = handoffs(c, "hit");
 	m0 = handoffs(c, "miss");
+	p0 = th_cl_sum(c, peer);
 	ck_assert_int_eq(read_epoch(c, e), 0);
 	b = backend_reads(c) - b0;
 	h = handoffs(c, "hit") - h0;
 	m = handoffs(c, "miss") - m0;
+	/* Each block a hand-off brought went to the client as the peer's
+	 * (the READ reply's tier, PROTOCOL.md section 2). */
+	ck_assert_int_eq(th_cl_sum(c, peer) - p0, h);
 	fprintf(stderr,
 		"hand-off, %s: %lld moved blocks asked of their previous "
 		"owner (%lld had it), %lld backend reads (%.1f%%)\n",

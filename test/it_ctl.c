@@ -5,9 +5,12 @@
  * address where nobody listens.  Checks what an operator reads: each
  * node's state and the reason it is down, the counters of `stats`, the
  * exit statuses, and that a silent or broken node costs the command no
- * more than its timeout.
+ * more than its timeout; and `advise` on a node whose RAM holds a third of
+ * a dataset read twice: every byte of the second pass counted refetched,
+ * and the advice four nodes of its size.
  */
 #include <check.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -188,15 +191,142 @@ START_TEST(test_stats)
 }
 END_TEST
 
+START_TEST(test_advise_down)
+{
+	char *out;
+
+	/* n2 and n3 do not answer: no advice from part of the cluster. */
+	ck_assert_int_eq(ctl("-t 300 advise", &out), 1);
+	ck_assert_msg(strstr(out, "sluicectl: n2 (") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(ctl("advise --window 0", &out), 2);
+	free(out);
+	ck_assert_int_eq(ctl("advise --headroom x", &out), 2);
+	free(out);
+	ck_assert_int_eq(ctl("advise --bogus", &out), 2);
+	free(out);
+}
+END_TEST
+
+#define ADV_FILES 24 /* of one 1 MiB block each: 3 x the node's RAM */
+
+/* One node of 8 MiB of RAM (7.5 of it for blocks) and ADV_FILES files. */
+static void setup_advise(void)
+{
+	char text[2048], data[600], p[700];
+	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
+			(char *)"n1", NULL};
+	static char bin[512];
+	int port = th_free_port();
+	char *block = sl_xmalloc(1u << 20);
+
+	tmp = th_tmpdir("it-ctl-advise");
+	ck_assert_ptr_nonnull(tmp);
+	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
+	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
+	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
+	snprintf(data, sizeof(data), "%s/data", tmp);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	for (int i = 0; i < ADV_FILES; i++) {
+		memset(block, 'a' + i, 1u << 20);
+		snprintf(p, sizeof(p), "%s/f%02d", data, i);
+		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
+	}
+	free(block);
+	snprintf(text, sizeof(text),
+		 "[cluster]\nname = itadvise\nmodule_dir = %s\n\n"
+		 "[node n1]\naddr = %s\nram_capacity = 8M\nworkers = 2\n\n"
+		 "[dataset d1]\nbackend = posix\nuri = file://%s\n"
+		 "block_size = 1M\n",
+		 th_build_dir(), ep_good, data);
+	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
+	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
+	argv[0] = bin;
+	node_pid = th_proc_spawn(argv, nlog);
+	ck_assert_int_gt(node_pid, 0);
+	ck_assert_int_eq(th_wait_port(port, TIMEOUT), 0);
+}
+
+static void teardown_advise(void)
+{
+	th_proc_stop(node_pid, SIGTERM, TIMEOUT, NULL);
+	node_pid = 0;
+	th_rmtree(tmp);
+	free(tmp);
+}
+
+static uint64_t json_u64(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	ck_assert_msg(json_is_integer(v), "no %s", key);
+	return (uint64_t)json_integer_value(v);
+}
+
+START_TEST(test_advise)
+{
+	th_client_t *cli = th_client_new(ep_good, TIMEOUT);
+	char path[16], *buf = sl_xmalloc(1u << 20), *out;
+	json_error_t jerr;
+	json_t *a;
+
+	ck_assert_ptr_nonnull(cli);
+	/* Two passes in order: LRU keeps the last 7 blocks of the first,
+	 * so every block of the second is fetched again. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < ADV_FILES; i++) {
+			snprintf(path, sizeof(path), "f%02d", i);
+			ck_assert_int_eq(th_client_read(cli, "d1", path, "", 0,
+							0, 0, buf, 1u << 20),
+					 1u << 20);
+			ck_assert_int_eq(buf[0], 'a' + i);
+		}
+	th_client_destroy(&cli);
+	free(buf);
+
+	ck_assert_int_eq(ctl("advise --json", &out), 0);
+	a = json_loads(out, 0, &jerr);
+	ck_assert_msg(a != NULL, "not JSON: %s", out);
+	ck_assert_uint_eq(json_u64(a, "nodes"), 1);
+	ck_assert_uint_eq(json_u64(a, "capacity_bytes"), 8u << 20);
+	ck_assert_uint_eq(json_u64(a, "backend_bytes"), 2ull * ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(a, "refetched_bytes"),
+			  (uint64_t)ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(a, "working_set_bytes"),
+			  (uint64_t)ADV_FILES << 20);
+	/* 24 MiB + 10% over 8 MiB nodes: 4. */
+	ck_assert_uint_eq(json_u64(a, "nodes_needed"), 4);
+	ck_assert_str_eq(
+		json_string_value(json_object_get(a, "recommendation")),
+		"add 3 nodes: 4 of this size would hold the hot "
+		"working set");
+	json_decref(a);
+	free(out);
+	/* The text form, over a window with nothing read: no demand. */
+	ck_assert_int_eq(ctl("advise --window 0.2 --headroom 0", &out), 0);
+	ck_assert_msg(strstr(out, "nodes needed          3\n") &&
+			      strstr(out, "backend demand 0 B/s") &&
+			      strstr(out, "add 2 nodes"),
+		      "%s", out);
+	free(out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("it_ctl");
 	TCase *tc = tcase_create("ctl");
+	TCase *adv = tcase_create("advise");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_advise_down);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(adv, setup_advise, teardown_advise);
+	tcase_set_timeout(adv, 120);
+	tcase_add_test(adv, test_advise);
+	suite_add_tcase(s, adv);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-ctl"});
 }

@@ -292,28 +292,44 @@ static uint64_t stat_of(const char *name)
 
 typedef struct snap {
 	uint64_t ram_hits, ram_misses, disk_hits, backend, corrupt;
+	uint64_t served[PR_TIER_MAX + 1]; /* sluice_served_blocks_total */
 } snap_t;
+
+static const char *const tier_label[PR_TIER_MAX + 1] = {"", "ram", "disk",
+							"backend", "peer"};
 
 static snap_t snap(void)
 {
-	return (snap_t){
+	snap_t n = {
 		stat_of("sluice_cache_hits_total{tier=\"ram\"}"),
 		stat_of("sluice_cache_misses_total{tier=\"ram\"}"),
 		stat_of("sluice_cache_hits_total{tier=\"disk\"}"),
 		stat_of("sluice_backend_reads_total"),
 		stat_of("sluice_corrupt_blocks_total"),
+		{0},
 	};
+	char name[96];
+
+	for (int t = PR_TIER_RAM; t <= PR_TIER_MAX; t++) {
+		th_xsnprintf(name, sizeof(name),
+			  "sluice_served_blocks_total{tier=\"%s\"}",
+			  tier_label[t]);
+		n.served[t] = stat_of(name);
+	}
+	return n;
 }
 
-/* What an epoch did, from the node's counters. */
+/* What an epoch did, from the node's counters and its replies' headers
+ * (tier: the replies naming each tier, PROTOCOL.md section 2). */
 typedef struct result {
 	uint64_t lookups, hits, disk_hits, backend, corrupt;
+	uint64_t tier[PR_TIER_MAX + 1];
 	double ratio; /* as scripts/loader.py computes it */
 } result_t;
 
 static result_t delta(snap_t a, snap_t b)
 {
-	result_t r;
+	result_t r = {0};
 
 	r.lookups = (b.ram_hits - a.ram_hits) + (b.ram_misses - a.ram_misses);
 	r.hits = (b.ram_hits - a.ram_hits) + (b.disk_hits - a.disk_hits);
@@ -321,6 +337,8 @@ static result_t delta(snap_t a, snap_t b)
 	r.backend = b.backend - a.backend;
 	r.corrupt = b.corrupt - a.corrupt;
 	r.ratio = r.lookups ? (double)r.hits / (double)r.lookups : 0;
+	for (int t = PR_TIER_RAM; t <= PR_TIER_MAX; t++)
+		r.tier[t] = b.served[t] - a.served[t];
 	return r;
 }
 
@@ -341,7 +359,9 @@ static result_t epoch(const char *ds, uint64_t seed)
 	uint32_t which[DEPTH];
 	size_t next = 0, done = 0;
 	uint64_t s = seed | 1;
+	uint64_t tiers[PR_TIER_MAX + 1] = {0};
 	snap_t a = snap();
+	result_t res;
 
 	for (uint32_t i = 0; i < NBLK; i++)
 		order[i] = i;
@@ -387,11 +407,22 @@ static result_t epoch(const char *ds, uint64_t seed)
 					     (size_t)(which[k] % BPF) * BS,
 				     BS) == 0,
 			      "%s block %u: wrong bytes", ds, which[k]);
+		ck_assert_uint_le(pr_flags_tier(r.h.flags), PR_TIER_MAX);
+		tiers[pr_flags_tier(r.h.flags)]++;
 		th_reply_free(&r);
 		ids[k] = -1;
 		done++;
 	}
-	return delta(a, snap());
+	res = delta(a, snap());
+	/* Every reply names one tier, and the node counts each where its
+	 * header says. */
+	ck_assert_uint_eq(tiers[PR_TIER_NONE], 0);
+	for (int t = PR_TIER_RAM; t <= PR_TIER_MAX; t++)
+		ck_assert_msg(res.tier[t] == tiers[t],
+			      "tier %s: %llu replies, node counted %llu",
+			      tier_label[t], (unsigned long long)tiers[t],
+			      (unsigned long long)res.tier[t]);
+	return res;
 }
 
 static void print_epoch(const char *what, result_t r)
@@ -452,6 +483,7 @@ START_TEST(test_tiers_and_restart)
 	r = epoch("d", 1);
 	print_epoch("d epoch 1 (cold)", r);
 	ck_assert_uint_eq(r.backend, NBLK);
+	ck_assert_uint_eq(r.tier[PR_TIER_BACKEND], NBLK);
 	wait_writes();
 	ck_assert_uint_eq(stat_of("sluice_disk_blocks"), NBLK);
 	ck_assert_uint_gt(stat_of("sluice_evictions_total{tier=\"ram\"}"), 0);
@@ -461,6 +493,9 @@ START_TEST(test_tiers_and_restart)
 	ck_assert_msg(r.ratio >= 0.99, "hit ratio %.4f", r.ratio);
 	ck_assert_uint_eq(r.backend, 0);
 	ck_assert_uint_gt(r.disk_hits, NBLK / 2);
+	/* The replies say where: the disk's, the rest RAM's. */
+	ck_assert_uint_eq(r.tier[PR_TIER_DISK], r.disk_hits);
+	ck_assert_uint_eq(r.tier[PR_TIER_RAM], NBLK - r.disk_hits);
 	ck_assert_uint_gt(stat_of("sluice_promotions_total"), 0);
 	ck_assert_uint_gt(stat_of("sluice_demotions_total"), 0);
 	ck_assert_uint_gt(stat_of("sluice_disk_read_bytes_total"), 0);

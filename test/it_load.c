@@ -316,6 +316,9 @@ START_TEST(test_load_epoch_evict)
 	ck_assert_int_eq(epoch(&c), 0);
 	ck_assert_int_eq(th_cl_sum(&c, READ_BYTES) - before, (int64_t)total);
 	ck_assert_int_ge(th_cl_sum(&c, READS) - reads, FILES);
+	/* An operator's eviction is no capacity miss: the ghost forgot. */
+	ck_assert_int_eq(th_cl_sum(&c, "sluice_backend_refetched_bytes_total"),
+			 0);
 
 	/* The epoch cached it all again; a folder's eviction (the 16K blocks
 	 * of f0000) frees its bytes, and the counts say so. */

@@ -98,7 +98,8 @@ static const char full_text[] =
 	"prefetch_depth = 16\n"			       /* 50 */
 	"request_timeout = 1500ms\n"		       /* 51 */
 	"down_backoff = 1m\n"			       /* 52 */
-	"max_inodes = 5000\n";			       /* 53 */
+	"max_inodes = 5000\n"			       /* 53 */
+	"metrics_addr = :9102\n";		       /* 54 */
 
 static void check_full(const sl_config_t *c, const char *path)
 {
@@ -195,6 +196,7 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_uint_eq(c->client.request_timeout_ms, 1500);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 60 * 1000);
 	ck_assert_uint_eq(c->client.max_inodes, 5000);
+	ck_assert_str_eq(c->client.metrics_addr, ":9102");
 }
 
 /* Every key of every section lands in the right field. */
@@ -232,6 +234,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->client.request_timeout_ms, 2000);
 	ck_assert_uint_eq(c->client.down_backoff_ms, 5000);
 	ck_assert_uint_eq(c->client.max_inodes, SL_MAX_INODES_DEFAULT);
+	ck_assert_str_eq(c->client.metrics_addr, "");
 	sl_config_destroy(&c);
 }
 END_TEST
@@ -675,6 +678,12 @@ START_TEST(test_err_bad_addr)
 		     "unsupported transport");
 	expect_error(NODE_A "metrics_addr = 9101\n", 3, "[node a] metrics_addr",
 		     "HOST:PORT");
+	expect_error(NODE_A "[client]\nmetrics_addr = 9102\n", 4,
+		     "[client] metrics_addr", "HOST:PORT or :PORT");
+	expect_error(NODE_A "[client]\nmetrics_addr = :0\n", 4,
+		     "[client] metrics_addr", "1..65535");
+	expect_error(NODE_A "[client]\nmetrics_addr = :\n", 4,
+		     "[client] metrics_addr", "HOST:PORT");
 	expect_error(NODE_A "disk_path = nvme\n", 3, "[node a] disk_path",
 		     "absolute");
 	expect_error(NODE_A "disk_path = /nvme\n", 1, "[node a] disk_capacity",

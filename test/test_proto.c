@@ -632,6 +632,47 @@ START_TEST(test_header_rules)
 }
 END_TEST
 
+/* The tier a READ reply names (PROTOCOL.md section 2): only on a
+ * successful READ or PEER_READ reply, and only a tier there is. */
+START_TEST(test_header_tier)
+{
+	pr_header_t h = {.opcode = PR_OP_READ, .flags = PR_F_REPLY}, d;
+	uint8_t out[PR_HEADER_SIZE];
+
+	for (unsigned t = PR_TIER_NONE; t <= PR_TIER_MAX; t++) {
+		h.flags = pr_flags_with_tier(PR_F_REPLY, t);
+		ck_assert_int_eq(pr_header_encode(&h, out), 0);
+		ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), 0);
+		ck_assert_uint_eq(pr_flags_tier(d.flags), t);
+		ck_assert_uint_eq(out[6] >> 3, t);
+	}
+	h.opcode = PR_OP_PEER_READ;
+	ck_assert_int_eq(pr_header_encode(&h, out), 0);
+	/* A tier that is none, on a request, an error or another op. */
+	h.flags = pr_flags_with_tier(PR_F_REPLY, PR_TIER_MAX + 1);
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.flags = pr_flags_with_tier(0, PR_TIER_RAM);
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.flags = pr_flags_with_tier(PR_F_REPLY, PR_TIER_DISK);
+	h.status = -EIO;
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	h.status = 0;
+	h.opcode = PR_OP_STAT;
+	ck_assert_int_eq(pr_header_encode(&h, out), -EINVAL);
+	/* The decoder refuses the same bytes. */
+	h.opcode = PR_OP_READ;
+	ck_assert_int_eq(pr_header_encode(&h, out), 0);
+	out[6] = (uint8_t)(PR_F_REPLY | (7u << 3));
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
+	out[6] = (uint8_t)(PR_F_REPLY | (PR_TIER_RAM << 3));
+	out[5] = PR_OP_LIST;
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
+	out[5] = PR_OP_READ;
+	out[6] = (uint8_t)(PR_TIER_RAM << 3); /* on a request */
+	ck_assert_int_eq(pr_header_decode(&d, out, sizeof(out)), -EBADMSG);
+}
+END_TEST
+
 /* Encode with enc, decode into dec, then free the bytes. */
 #define ENCODE(fn, m, b)                                                       \
 	do {                                                                   \
@@ -1868,6 +1909,7 @@ static Suite *proto_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_header_roundtrip);
+	tcase_add_test(tc, test_header_tier);
 	tcase_add_test(tc, test_header_rules);
 	tcase_add_test(tc, test_body_roundtrip);
 	tcase_add_test(tc, test_str_helpers);
