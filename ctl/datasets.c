@@ -5,9 +5,11 @@
  * blocks it owns under its ring and how many of them it holds (a LOAD with
  * parallel 0, which lists the dataset and fetches nothing), so the
  * dataset's size is the sum of the owners' shares and every block is
- * counted once.  The hit ratios are the nodes' own counters (every
- * dataset together; STATS has no per-dataset split yet), read twice an
- * interval apart.
+ * counted once.  The hit ratios are the nodes' bytes served by tier
+ * (sluice_served_bytes_total{tier}, README "Observability"; every dataset
+ * together, STATS has no per-dataset split yet), read twice an interval
+ * apart.  The client block cache's share is in the clients' own metrics,
+ * which the CLI cannot reach.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +24,7 @@
 #include "proto/proto.h"
 
 #define INTERVAL_MS 1000 /* the hit ratios' interval, by default */
+#define SERVED	    "sluice_served_bytes_total{tier="
 
 typedef struct opts {
 	int json, kubectl;
@@ -147,9 +150,10 @@ int ctl_cmd_datasets(ctl_t *c, int argc, char **argv)
 	return fail;
 }
 
-/* The counters the hit ratios are made of, one node's. */
+/* The counters the hit ratios are made of, one node's: bytes served from
+ * each tier. */
 typedef struct tiers {
-	uint64_t ram, disk, backend;
+	uint64_t ram, disk, peer, backend;
 	int ok;
 } tiers_t;
 
@@ -167,13 +171,13 @@ static tiers_t node_tiers(ctl_t *c, size_t idx)
 			pr_str_t n = st.items[i].name;
 			uint64_t v = st.items[i].value;
 
-			if (pr_str_eq(n,
-				      "sluice_cache_hits_total{tier=\"ram\"}"))
+			if (pr_str_eq(n, SERVED "\"ram\"}"))
 				t.ram = v;
-			else if (pr_str_eq(n, "sluice_cache_hits_total{tier="
-					      "\"disk\"}"))
+			else if (pr_str_eq(n, SERVED "\"disk\"}"))
 				t.disk = v;
-			else if (pr_str_eq(n, "sluice_backend_reads_total"))
+			else if (pr_str_eq(n, SERVED "\"peer\"}"))
+				t.peer = v;
+			else if (pr_str_eq(n, SERVED "\"backend\"}"))
 				t.backend = v;
 		}
 	}
@@ -187,7 +191,7 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 	ctl_held_t *h;
 	tiers_t *t0, *t1;
 	const sl_dataset_conf_t *dc;
-	uint64_t ram = 0, disk = 0, backend = 0, all;
+	uint64_t ram = 0, disk = 0, peer = 0, backend = 0, all;
 	char a[32], b[32];
 	opts_t o = {0};
 	sums_t s;
@@ -217,9 +221,10 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 			continue;
 		ram += t1[i].ram - t0[i].ram;
 		disk += t1[i].disk - t0[i].disk;
+		peer += t1[i].peer - t0[i].peer;
 		backend += t1[i].backend - t0[i].backend;
 	}
-	all = ram + disk + backend;
+	all = ram + disk + peer + backend;
 	if (o.json) {
 		printf("{\"name\":\"%s\",\"backend\":\"%s\",\"block_size\":"
 		       "%" PRIu32 ",\"policy\":\"%s\",\"files\":%" PRIu64
@@ -233,10 +238,10 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 			       i ? "," : "", c->nodes[i].name,
 			       h[i].rc == 0 ? "true" : "false",
 			       h[i].bytes_total, h[i].bytes_held);
-		printf("],\"reads\":{\"interval_ms\":%d,\"client\":null,"
-		       "\"node_ram\":%" PRIu64 ",\"node_disk\":%" PRIu64
-		       ",\"backend\":%" PRIu64 "}}\n",
-		       o.interval_ms, ram, disk, backend);
+		printf("],\"served_bytes\":{\"interval_ms\":%d,\"client\":"
+		       "null,\"node_ram\":%" PRIu64 ",\"node_disk\":%" PRIu64
+		       ",\"peer\":%" PRIu64 ",\"backend\":%" PRIu64 "}}\n",
+		       o.interval_ms, ram, disk, peer, backend);
 	} else {
 		printf("dataset %s: backend %s, %s\n", dc->name, dc->backend,
 		       dc->uri);
@@ -258,11 +263,14 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 			else
 				printf("  %-16s %10s\n", c->nodes[i].name,
 				       "down");
-		printf("\n  block reads in the last %.1f s (all datasets): "
-		       "client cache n/a, node RAM %.1f%%, node disk %.1f%%, "
-		       "backend %.1f%% (%" PRIu64 " reads)\n",
+		printf("\n  bytes the nodes served in the last %.1f s (all "
+		       "datasets): node RAM %.1f%%, node disk %.1f%%, peer "
+		       "%.1f%%, backend %.1f%% (%s); the client cache's share "
+		       "is "
+		       "in each client's metrics\n",
 		       o.interval_ms / 1000.0, pct(ram, all), pct(disk, all),
-		       pct(backend, all), all);
+		       pct(peer, all), pct(backend, all),
+		       ctl_human(all, a, sizeof(a)));
 	}
 	free(h);
 	free(t0);

@@ -513,6 +513,8 @@ START_TEST(test_load_disk)
 {
 	const char *const no_ram[] = {"--no-ram-tier", NULL};
 	th_cluster_t c;
+	pid_t pid;
+	int st;
 	char keys[PATH_MAX + 64], *out = NULL;
 	uint64_t total;
 	int64_t before;
@@ -541,7 +543,29 @@ START_TEST(test_load_disk)
 	assert_gauges(&c, "ram", 0, total);
 	assert_xattr(&c, 3, "1.00");
 	before = th_cl_sum(&c, READS);
+	/* `dataset`'s hit ratios over an epoch that the disk serves whole
+	 * (a fresh mount without a block cache: every byte is a node's). */
+	snprintf(keys, sizeof(keys), "%s/dataset.json", c.dir);
+	pid = ctl_spawn(&c, "dataset ds --json --interval 4000", keys);
+	ck_assert_int_gt(pid, 0);
+	usleep(500000);
 	ck_assert_int_eq(epoch(&c), 0);
+	ck_assert_int_eq(th_proc_wait(pid, 30000, &st), 0);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	out = th_read_file(keys, NULL);
+	ck_assert_ptr_nonnull(out);
+	{
+		const char *d = strstr(out, "\"node_disk\":");
+
+		ck_assert_msg(d && strtoull(d + 12, NULL, 10) >= total, "%s",
+			      out);
+	}
+	ck_assert_msg(strstr(out, "\"node_ram\":0,") &&
+			      strstr(out, "\"peer\":0,") &&
+			      strstr(out, "\"backend\":0}"),
+		      "%s", out);
+	free(out);
+	out = NULL;
 	ck_assert_int_eq(th_cl_sum(&c, READS), before);
 
 	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
