@@ -171,7 +171,7 @@ fuzz:
 	@mkdir -p $(B)/fuzz
 	$(foreach t,$(FUZZ_TARGETS),clang $(FUZZ_FLAGS) -o $(B)/fuzz/$(t) \
 		test/fuzz/$(t).c $(FUZZ_SRC_$(t)) $(COMMON_SRC) \
-		$(LIB_ZMQ) $(LIB_ETCD) $(FUZZ_LIBS_$(t)) &&) true
+		$(LIB_ZMQ) $(LIB_ETCD) $(LIB_HTTP) $(FUZZ_LIBS_$(t)) &&) true
 	$(foreach t,$(FUZZ_TARGETS),mkdir -p $(B)/fuzz/corpus/$(t) \
 		test/fuzz/corpus/$(t) && $(B)/fuzz/$(t) \
 		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(B)/fuzz/ \
