@@ -3,7 +3,7 @@
 """The configuration keys the README documents are the ones the code reads.
 
 Core sections: the README's "Configuration reference" table against the
-`*_keys[]` tables of common/config.c, section by section ([node NAME] is
+`*_keys[]` tables of common/configkeys.c, section by section ([node NAME] is
 node_keys, [node-defaults] would be node_defaults_keys).  Backends: every
 key of the README's S3 and HDFS tables is a string in the backend's
 sources or in a common/ module they include.  Then every README key must
@@ -36,7 +36,7 @@ def readme_tables(readme):
 
 
 def config_tables(config_c):
-    """{table prefix: set of keys} of common/config.c's *_keys[] tables:
+    """{table prefix: set of keys} of common/configkeys.c's *_keys[] tables:
     node_keys is [node NAME]'s, node_defaults_keys [node-defaults]'s."""
     return {name: set(re.findall(r'"([^"]+)"', body)) for name, body in
             re.findall(r"static const char \*const (\w+)_keys\[\] = "
@@ -80,7 +80,7 @@ def main():
     root, man5 = sys.argv[1], sys.argv[2]
     with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
         tables = readme_tables(f.read())
-    with open(os.path.join(root, "common/config.c"), encoding="utf-8") as f:
+    with open(os.path.join(root, "common/configkeys.c"), encoding="utf-8") as f:
         config_c = f.read()
     with open(man5, encoding="utf-8") as f:
         page = f.read().replace("\\-", "-").replace("\\fB", "").replace(
@@ -89,7 +89,7 @@ def main():
 
     code = config_tables(config_c)
     if not code:
-        bad.append("common/config.c: no *_keys[] tables found")
+        bad.append("common/configkeys.c: no *_keys[] tables found")
 
     documented, section = {}, None
     for row in tables.get("Configuration reference", []):
@@ -102,11 +102,11 @@ def main():
     for sect in sorted(set(code) | set(documented)):
         c, d = code.get(sect, set()), documented.get(sect, set())
         for k in sorted(c - d):
-            bad.append("[%s] %s: parsed by common/config.c, not in the "
+            bad.append("[%s] %s: parsed by common/configkeys.c, not in the "
                        "README's configuration table" % (sect, k))
         for k in sorted(d - c):
             bad.append("[%s] %s: in the README's configuration table, "
-                       "unknown to common/config.c" % (sect, k))
+                       "unknown to common/configkeys.c" % (sect, k))
 
     all_keys = set().union(*documented.values()) if documented else set()
     for heading, folder in BACKEND_SECTIONS:

@@ -30,5 +30,5 @@ done
 th_ok "every --help option is in its man page"
 
 /usr/bin/python3 "$ROOT/test/docs_keys.py" "$ROOT" "$man/sluice.conf.5" ||
-	th_fail "README, common/config.c and sluice.conf(5) disagree (above)"
+	th_fail "README, common/configkeys.c and sluice.conf(5) disagree (above)"
 echo "it_docs: 1 passed, 0 failed"

@@ -7,7 +7,7 @@ its key table) becomes the page's DESCRIPTION and KEYS; the example and the
 key table of each backend's section ("S3 datasets", "HDFS datasets") become
 sections of their own.  Nothing here knows a key: a key documented in the
 README is in the page, and test/it_docs.sh checks that the README's keys are
-the parser's (common/config.c) and that the page holds them all.
+the parser's (common/configkeys.c) and that the page holds them all.
 
 The README is the source, not the other way round, because operators read
 it first and it already had the tables; generating the README from a
