@@ -478,10 +478,20 @@ START_TEST(test_load_cancel_and_kill)
 	}
 	ck_assert_int_lt(reads, 150); /* ~180 blocks if it went on */
 
-	/* Again, and node n1 killed once it is under way. */
+	/* Again, and node n1 killed once it is under way: once the nodes
+	 * have begun to fetch (a fixed wait was not enough on a loaded
+	 * machine, where the command could find n1 dead before it began and
+	 * report it down instead). */
+	reads = th_cl_sum(&c, READS);
 	pid = ctl_spawn(&c, "-t 1000 load slow --parallel 1", log2);
 	ck_assert_int_gt(pid, 0);
-	usleep(400000);
+	{
+		uint64_t end = sl_now_ms() + 20000;
+
+		while (th_cl_sum(&c, READS) < reads + 3 && sl_now_ms() < end)
+			usleep(20000);
+		ck_assert_int_ge(th_cl_sum(&c, READS), reads + 3);
+	}
 	th_cl_node_kill(&c, 1);
 	ck_assert_int_eq(th_proc_wait(pid, 60000, &st), 0);
 	text = th_read_file(log2, NULL);
