@@ -147,7 +147,7 @@ struct cn_server {
 	cn_dsstats_t *dss;     /* per-dataset gauges (dsstats.h) */
 	cn_metrics_extra_t dss_hook;
 	uint64_t last_recount_ms;
-	cn_ghost_t *ghost;     /* blocks fetched lately, to see refetches */
+	cn_ghost_t *ghost; /* blocks fetched lately, to see refetches */
 	uint64_t last_sweep_ms;
 
 	/* fetch.c */

@@ -191,9 +191,9 @@ static void fetch_done(void *arg, const fc_io_result_t *res)
 			/* A reply that names no tier (none should) is
 			 * counted as the backend's: never a hit it was not. */
 			for (size_t i = 0; i < ft->n; i++)
-				fc_block_set_origin(ft->b[i],
-						    res->tier ? res->tier
-							      : FC_TIER_BACKEND);
+				fc_block_set_origin(
+					ft->b[i], res->tier ? res->tier
+							    : FC_TIER_BACKEND);
 			fetch_fill(ft, res->body, len);
 		} else {
 			sl_log_ratelimited(SL_LOG_ERR,

@@ -312,8 +312,8 @@ static snap_t snap(void)
 
 	for (int t = PR_TIER_RAM; t <= PR_TIER_MAX; t++) {
 		th_xsnprintf(name, sizeof(name),
-			  "sluice_served_blocks_total{tier=\"%s\"}",
-			  tier_label[t]);
+			     "sluice_served_blocks_total{tier=\"%s\"}",
+			     tier_label[t]);
 		n.served[t] = stat_of(name);
 	}
 	return n;
