@@ -11,7 +11,7 @@
   Sluice's image comes from a package its Dockerfile installs or an
   essential Debian package;
 - config: every section and key of the ConfigMap's cluster.conf is one
-  common/config.c parses (or, in a dataset, one its backend documents);
+  common/configkeys.c parses (or, in a dataset, one its backend documents);
   every `-c FILE` given to a binary is mounted from a ConfigMap that has
   that file; ConfigMaps, Secrets and ServiceAccounts referred to exist in
   the render (or are optional);
@@ -204,7 +204,7 @@ def check_config(render, text, tables, backends, posix_keys, pend):
         table = kind.replace("-", "_")
         if table not in tables:
             pend.fail("section %s" % kind, "%s: cluster.conf: [%s]: no "
-                      "such section in common/config.c" % (render, sect))
+                      "such section in common/configkeys.c" % (render, sect))
             continue
         extra = set()
         if kind == "dataset":
@@ -214,7 +214,7 @@ def check_config(render, text, tables, backends, posix_keys, pend):
         for key in cp[sect]:
             if key not in tables[table] and key not in extra:
                 pend.fail("key %s %s" % (kind, key),
-                          "%s: cluster.conf: [%s] %s: a key common/config.c"
+                          "%s: cluster.conf: [%s] %s: a key common/configkeys.c"
                           " (or the backend) does not know" %
                           (render, sect, key))
     return cp
@@ -373,7 +373,7 @@ def main():
         objects = json.load(f)
     with open(os.path.join(root, "Makefile"), encoding="utf-8") as f:
         version = re.search(r"^VERSION := (\S+)", f.read(), re.M).group(1)
-    with open(os.path.join(root, "common/config.c"), encoding="utf-8") as f:
+    with open(os.path.join(root, "common/configkeys.c"), encoding="utf-8") as f:
         tables = docs_keys.config_tables(f.read())
     with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
         backends = docs_keys.backend_keys(docs_keys.readme_tables(f.read()))
