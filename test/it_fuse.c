@@ -970,7 +970,8 @@ START_TEST(test_random_pages_cached)
 	size_t len = (size_t)RP_MB << 20, page, other;
 	uint8_t *src = sl_xmalloc(len), *buf;
 	char p[PATH_MAX];
-	unsigned seed = 11;
+	const char *verbose[] = {"-v", NULL};
+	unsigned seed = 11, touched = 0; /* one bit a block */
 	int fd, dfd, n = 0;
 
 	th_cluster_init(&c, "pagecache", 1);
@@ -981,7 +982,7 @@ START_TEST(test_random_pages_cached)
 	th_put_file(p, src, len);
 	th_cluster_conf(&c, "block_cache = 16M\npage_size = 64K\n");
 	th_cluster_node_start(&c, 0);
-	ck_assert_int_eq(th_client_start(&c, NULL), 0);
+	ck_assert_int_eq(th_client_start(&c, verbose), 0);
 	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, RP_PAGE), 0);
 	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.data);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -991,6 +992,7 @@ START_TEST(test_random_pages_cached)
 	for (int k = 0; k < 8; k++) {
 		size_t off = ((size_t)rand_r(&seed) % (len / 4096)) * 4096;
 
+		touched |= 1u << (off >> 22);
 		ck_assert_int_eq(pread(fd, buf, 4096, (off_t)off), 4096);
 	}
 	th_msleep(300); /* their pages' stores land first */
@@ -1014,6 +1016,7 @@ START_TEST(test_random_pages_cached)
 	}
 
 	other = (page + len / 2) % len;
+	touched |= 1u << (page >> 22) | 1u << (other >> 22);
 	dfd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	ck_assert_int_ge(dfd, 0);
 	ck_assert_int_eq(pread(dfd, buf, 4096, (off_t)other), 4096);
@@ -1021,6 +1024,27 @@ START_TEST(test_random_pages_cached)
 	close(dfd);
 	th_msleep(200);
 	ck_assert_int_eq(resident_pages(fd, other, RP_PAGE), 0);
+	close(fd);
+
+	/* The file changes in the store (a shorter one): a random reader's
+	 * read of a block no read has touched meets ESTALE on the node,
+	 * which the retry thread cures (read.c): the new bytes, the new
+	 * size, no error. */
+	th_fill_bytes(src, len - 4096, 1919);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.src);
+	th_put_file(p, src, len - 4096);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.data);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	for (other = 0; touched & 1u << (other >> 22); other += 4u << 20)
+		;
+	ck_assert_uint_lt(other, len - 4096);
+	other += 4u << 19; /* the middle of a block no read touched */
+	ck_assert_int_eq(pread(fd, buf, 4096, (off_t)other), 4096);
+	ck_assert_msg(memcmp(buf, src + other, 4096) == 0,
+		      "old bytes after the change");
+	ck_assert(th_file_contains(c.fclog, "changed in the store"));
 	close(fd);
 	free(buf);
 	free(src);
