@@ -46,6 +46,8 @@ void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
 	cn_metrics_request(&s->m, a->op, status);
 	atomic_fetch_sub(&s->m.in_flight, 1);
 	s->pending_reqs--;
+	if (s->stopping)
+		s->stop_answers++;
 	if (a->sender) {
 		cn_sender_end(a->sender, a->reserve);
 		cn_senders_release(s->senders, a->sender);

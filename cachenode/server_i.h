@@ -130,6 +130,8 @@ struct cn_server {
 	_Atomic int stop_requested;
 	int stopping;
 	uint64_t drain_deadline_ms;
+	uint64_t stop_answers; /* requests answered since stopping began */
+	uint64_t farewell_ms;  /* when the loop ends (FAREWELL_MS), or 0 */
 	int destroying;
 	int hook_fd;
 	void (*hook_fn)(void *arg);
