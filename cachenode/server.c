@@ -72,7 +72,7 @@
  * reply on the wire with the FIN 0.1 ms behind).  The client would wait
  * its request_timeout and try another node; the pause lets it read. */
 #define FAREWELL_MS 250
-#define RETRY_MS      100 /* re-check parked fetches this often */
+#define RETRY_MS    100 /* re-check parked fetches this often */
 
 /* ---- Dispatch ------------------------------------------------------------ */
 
@@ -648,7 +648,8 @@ int cn_server_run(cn_server_t *s)
 			if (sl_list_empty(&s->live) ||
 			    now >= s->drain_deadline_ms)
 				s->farewell_ms =
-					now + (s->stop_answers ? FAREWELL_MS : 0);
+					now +
+					(s->stop_answers ? FAREWELL_MS : 0);
 		}
 		if (s->farewell_ms) {
 			if (now >= s->farewell_ms)
