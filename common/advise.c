@@ -227,16 +227,23 @@ int sl_advise_print(FILE *f, const sl_advise_t *a, int json)
 	return ferror(f) ? -EIO : 0;
 }
 
-/* One row of the table: the figures advise used, and the share of a
- * node of today's size the row's working set (with headroom) takes. */
+/* One row of the table: the figures advise used (the rates "-"
+ * without a window), and the share of a node of today's size the row's
+ * working set (with headroom) takes. */
 static void row(FILE *f, const char *name, const sl_advise_t *a)
 {
+	char demand[32] = "-", refetch[32] = "-";
+
+	if (a->seconds > 0) {
+		snprintf(demand, sizeof(demand), "%.0f", a->demand_bps);
+		snprintf(refetch, sizeof(refetch), "%.0f", a->refetch_bps);
+	}
 	fprintf(f,
-		"%-16s %14llu %6.1f%% %14llu %14llu %12.0f %12.0f %14llu "
+		"%-16s %14llu %6.1f%% %14llu %14llu %12s %12s %14llu "
 		"%7.2f\n",
 		name, (unsigned long long)a->used, 100.0 * a->used_ratio,
 		(unsigned long long)a->fetched,
-		(unsigned long long)a->refetched, a->demand_bps, a->refetch_bps,
+		(unsigned long long)a->refetched, demand, refetch,
 		(unsigned long long)a->working_set, a->node_share);
 }
 
