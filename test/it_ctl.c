@@ -214,15 +214,29 @@ END_TEST
 #define ADV_FILES 24 /* of one 1 MiB block each: 3 x the node's RAM */
 #define ADV_SMALL 2  /* files of d2, which fits */
 
+/* n files of one 1 MiB block each in dir (made): NAMEnn (name, then two
+ * digits), file i all of byte fill + i. */
+static void make_files(const char *dir, char name, char fill, int n)
+{
+	char p[700], *block = sl_xmalloc(1u << 20);
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	for (int i = 0; i < n; i++) {
+		memset(block, fill + i, 1u << 20);
+		snprintf(p, sizeof(p), "%s/%c%02d", dir, name, i);
+		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
+	}
+	free(block);
+}
+
 /* One node of 8 MiB of RAM (7.5 of it for blocks) and ADV_FILES files. */
 static void setup_advise(void)
 {
-	char text[2048], data[600], data2[600], p[700];
+	char text[2048], data[600], data2[600];
 	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
 			(char *)"n1", NULL};
 	static char bin[512];
 	int port = th_free_port();
-	char *block = sl_xmalloc(1u << 20);
 
 	tmp = th_tmpdir("it-ctl-advise");
 	ck_assert_ptr_nonnull(tmp);
@@ -230,20 +244,9 @@ static void setup_advise(void)
 	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
 	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
 	snprintf(data, sizeof(data), "%s/data", tmp);
-	ck_assert_int_eq(mkdir(data, 0755), 0);
-	for (int i = 0; i < ADV_FILES; i++) {
-		memset(block, 'a' + i, 1u << 20);
-		snprintf(p, sizeof(p), "%s/f%02d", data, i);
-		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
-	}
 	snprintf(data2, sizeof(data2), "%s/data2", tmp);
-	ck_assert_int_eq(mkdir(data2, 0755), 0);
-	for (int i = 0; i < ADV_SMALL; i++) {
-		memset(block, 'A' + i, 1u << 20);
-		snprintf(p, sizeof(p), "%s/g%02d", data2, i);
-		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
-	}
-	free(block);
+	make_files(data, 'f', 'a', ADV_FILES);
+	make_files(data2, 'g', 'A', ADV_SMALL);
 	snprintf(text, sizeof(text),
 		 "[cluster]\nname = itadvise\nmodule_dir = %s\n\n"
 		 "[node n1]\naddr = %s\nram_capacity = 8M\nworkers = 2\n\n"

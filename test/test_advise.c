@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/advise.h"
+#include "common/util.h"
 #include "test/helper_check.h"
 
 #define MiB (1ull << 20)
@@ -118,20 +119,60 @@ static void dsadd(sl_advise_node_t *n, const char *ds, const char *name,
 	sl_advise_dataset_add(n, ds, name, strlen(name), v);
 }
 
-/* One node's STATS, as the CLI feeds them, to the cluster's figures and
- * to each dataset's. */
-static void feed(sl_advise_node_t *node, sl_advise_node_t *d1,
-		 sl_advise_node_t *d2, const char *name, uint64_t v)
+/* One STATS item of a node. */
+typedef struct stat_item {
+	int node; /* -1: every node */
+	const char *name;
+	uint64_t v;
+} stat_item_t;
+
+#define DS(d, rest) "sluice_dataset_" rest "{dataset=\"" d "\""
+
+/* Node 0: RAM only; node 1: a disk.  d1 is read every epoch and does not
+ * fit; d2 was loaded earlier and is not read now. */
+static const stat_item_t stats_now[] = {
+	{-1, "sluice_ram_capacity_bytes", 8 * MiB},
+	{1, "sluice_disk_capacity_bytes", 24 * MiB},
+	{0, "sluice_ram_used_bytes", 7 * MiB},
+	{0, DS("d1", "cached_bytes") ",tier=\"ram\"}", 5 * MiB},
+	{0, DS("d2", "cached_bytes") ",tier=\"ram\"}", 2 * MiB},
+	{1, "sluice_disk_used_bytes", 20 * MiB},
+	/* Node 1 counts its disk: its RAM share of d1 is not used. */
+	{1, DS("d1", "cached_bytes") ",tier=\"ram\"}", 8 * MiB},
+	{1, DS("d1", "cached_bytes") ",tier=\"disk\"}", 16 * MiB},
+	{1, DS("d2", "cached_bytes") ",tier=\"disk\"}", 4 * MiB},
+	{-1, "sluice_backend_read_bytes_total", 50 * MiB},
+	{-1, DS("d1", "backend_read_bytes_total") "}", 46 * MiB},
+	{-1, DS("d2", "backend_read_bytes_total") "}", 4 * MiB},
+	{-1, "sluice_backend_refetched_bytes_total", 30 * MiB},
+	{-1, DS("d1", "backend_refetched_bytes_total") "}", 30 * MiB},
+};
+
+/* Ten seconds earlier: d2 had fetched all it has now. */
+static const stat_item_t stats_before[] = {
+	{-1, "sluice_ram_capacity_bytes", 8 * MiB},
+	{-1, "sluice_backend_read_bytes_total", 30 * MiB},
+	{-1, DS("d1", "backend_read_bytes_total") "}", 26 * MiB},
+	{-1, DS("d2", "backend_read_bytes_total") "}", 4 * MiB},
+};
+
+/* Two nodes' STATS, as the CLI feeds them, to the cluster's figures
+ * node[] and to each dataset's, d1[] and d2[]. */
+static void feed(const stat_item_t *it, size_t n, sl_advise_node_t *node,
+		 sl_advise_node_t *d1, sl_advise_node_t *d2)
 {
-	add(node, name, v);
-	dsadd(d1, "d1", name, v);
-	dsadd(d2, "d2", name, v);
+	for (size_t k = 0; k < n; k++)
+		for (int i = 0; i < 2; i++) {
+			if (it[k].node >= 0 && it[k].node != i)
+				continue;
+			add(&node[i], it[k].name, it[k].v);
+			dsadd(&d1[i], "d1", it[k].name, it[k].v);
+			dsadd(&d2[i], "d2", it[k].name, it[k].v);
+		}
 }
 
 START_TEST(test_per_dataset)
 {
-	/* Node 0: RAM only; node 1: a disk.  d1 is read every epoch and
-	 * does not fit; d2 was loaded earlier and is not read now. */
 	sl_advise_node_t now[2] = {{0}}, before[2] = {{0}};
 	sl_advise_node_t d1[2] = {{0}}, d1b[2] = {{0}};
 	sl_advise_node_t d2[2] = {{0}}, d2b[2] = {{0}};
@@ -141,56 +182,8 @@ START_TEST(test_per_dataset)
 	size_t len = 0;
 	FILE *f;
 
-	for (int i = 0; i < 2; i++) {
-		feed(&now[i], &d1[i], &d2[i], "sluice_ram_capacity_bytes",
-		     8 * MiB);
-		feed(&before[i], &d1b[i], &d2b[i], "sluice_ram_capacity_bytes",
-		     8 * MiB);
-	}
-	feed(&now[1], &d1[1], &d2[1], "sluice_disk_capacity_bytes", 24 * MiB);
-	feed(&now[0], &d1[0], &d2[0], "sluice_ram_used_bytes", 7 * MiB);
-	feed(&now[0], &d1[0], &d2[0],
-	     "sluice_dataset_cached_bytes{dataset=\"d1\",tier=\"ram\"}",
-	     5 * MiB);
-	feed(&now[0], &d1[0], &d2[0],
-	     "sluice_dataset_cached_bytes{dataset=\"d2\",tier=\"ram\"}",
-	     2 * MiB);
-	feed(&now[1], &d1[1], &d2[1], "sluice_disk_used_bytes", 20 * MiB);
-	/* Node 1 counts its disk: its RAM share of d1 is not used. */
-	feed(&now[1], &d1[1], &d2[1],
-	     "sluice_dataset_cached_bytes{dataset=\"d1\",tier=\"ram\"}",
-	     8 * MiB);
-	feed(&now[1], &d1[1], &d2[1],
-	     "sluice_dataset_cached_bytes{dataset=\"d1\",tier=\"disk\"}",
-	     16 * MiB);
-	feed(&now[1], &d1[1], &d2[1],
-	     "sluice_dataset_cached_bytes{dataset=\"d2\",tier=\"disk\"}",
-	     4 * MiB);
-	for (int i = 0; i < 2; i++) {
-		feed(&now[i], &d1[i], &d2[i], "sluice_backend_read_bytes_total",
-		     50 * MiB);
-		feed(&now[i], &d1[i], &d2[i],
-		     "sluice_dataset_backend_read_bytes_total{dataset=\"d1\"}",
-		     46 * MiB);
-		feed(&now[i], &d1[i], &d2[i],
-		     "sluice_dataset_backend_read_bytes_total{dataset=\"d2\"}",
-		     4 * MiB);
-		feed(&now[i], &d1[i], &d2[i],
-		     "sluice_backend_refetched_bytes_total", 30 * MiB);
-		feed(&now[i], &d1[i], &d2[i],
-		     "sluice_dataset_backend_refetched_bytes_total{dataset="
-		     "\"d1\"}",
-		     30 * MiB);
-		/* Ten seconds earlier d2 had fetched all it has now. */
-		feed(&before[i], &d1b[i], &d2b[i],
-		     "sluice_backend_read_bytes_total", 30 * MiB);
-		feed(&before[i], &d1b[i], &d2b[i],
-		     "sluice_dataset_backend_read_bytes_total{dataset=\"d1\"}",
-		     26 * MiB);
-		feed(&before[i], &d1b[i], &d2b[i],
-		     "sluice_dataset_backend_read_bytes_total{dataset=\"d2\"}",
-		     4 * MiB);
-	}
+	feed(stats_now, SL_ARRAY_SIZE(stats_now), now, d1, d2);
+	feed(stats_before, SL_ARRAY_SIZE(stats_before), before, d1b, d2b);
 	/* Another dataset's series, or a name that only starts like one,
 	 * is nobody's. */
 	dsadd(&d2[0], "d",
