@@ -4,16 +4,20 @@
  * blocks (readmap.h), each taken from the block cache or fetched with READ
  * (for a random reader, only the pages it wants), the sequential
  * read-ahead around them, and the reply from the blocks' own memory.  FUSE
- * threads never touch a socket: fetches go to the I/O thread in one batch, and
- * the read waits on its blocks.
+ * threads never touch a socket: fetches go to the I/O thread in one batch.
+ * A sequential reader's read then waits on its blocks; a random reader's
+ * is answered by the thread that completes its last block (struct rd),
+ * which also lends a buffered reader's pages to the kernel's page cache
+ * (rd_store).  Failures a fresh look can cure are retried on a thread of
+ * their own (retry_read).
  */
 #include "fuse/fs_i.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/uio.h>
 
 #include "common/blockkey.h"
