@@ -53,9 +53,12 @@ typedef struct th_case {
  */
 Suite *th_suite_add(Suite *s, const th_case_t *cases);
 
-/* A new suite called name with the cases given (th_case_t initialisers). */
+/* The cases given (th_case_t initialisers), ended, for th_suite_add. */
+#define TH_CASES(...) ((const th_case_t[]){__VA_ARGS__, {0}})
+
+/* A new suite called name with the cases given. */
 #define TH_SUITE(name, ...)                                                    \
-	th_suite_add(suite_create(name), (const th_case_t[]){__VA_ARGS__, {0}})
+	th_suite_add(suite_create(name), TH_CASES(__VA_ARGS__))
 
 /*
  * Run suite s (transferred) in Check's fork mode and return what main()

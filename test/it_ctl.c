@@ -314,19 +314,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("it_ctl");
-	TCase *tc = tcase_create("ctl");
-	TCase *adv = tcase_create("advise");
+	Suite *s = TH_SUITE(
+		"it_ctl",
+		{.name = "ctl",
+		 .tests = TH_TESTS(test_status, test_stats, test_advise_down),
+		 .timeout = 120,
+		 .setup = setup,
+		 .teardown = teardown},
+		{.name = "advise",
+		 .tests = TH_TESTS(test_advise),
+		 .timeout = 120,
+		 .setup = setup_advise,
+		 .teardown = teardown_advise});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_status);
-	tcase_add_test(tc, test_stats);
-	tcase_add_test(tc, test_advise_down);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(adv, setup_advise, teardown_advise);
-	tcase_set_timeout(adv, 120);
-	tcase_add_test(adv, test_advise);
-	suite_add_tcase(s, adv);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-ctl"});
 }

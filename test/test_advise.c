@@ -112,11 +112,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("advise");
-	TCase *tc = tcase_create("advise");
+	Suite *s = TH_SUITE(
+		"advise",
+		{.name = "advise",
+		 .tests = TH_TESTS(test_figures, test_small_and_window)});
 
-	tcase_add_test(tc, test_figures);
-	tcase_add_test(tc, test_small_and_window);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -333,16 +333,15 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_requests");
-	TCase *tc = tcase_create("requests");
+	Suite *s = TH_SUITE("cn_requests",
+			    {.name = "requests",
+			     .tests = TH_TESTS(test_stat_and_list_agree_on_mode,
+					       test_list_not_provided,
+					       test_backend_status_not_errno,
+					       test_cursor_bytes),
+			     .timeout = 60,
+			     .teardown = teardown});
 
 	sl_log_init("test_cn_requests", SL_LOG_WARNING);
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_stat_and_list_agree_on_mode);
-	tcase_add_test(tc, test_list_not_provided);
-	tcase_add_test(tc, test_backend_status_not_errno);
-	tcase_add_test(tc, test_cursor_bytes);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
