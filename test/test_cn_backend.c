@@ -254,9 +254,7 @@ END_TEST
 static int fake_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		     size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)st;
+	TH_UNUSED(state, path, st);
 	snprintf(err, errlen, "nothing here");
 	return -ENOENT;
 }
@@ -265,14 +263,7 @@ static ssize_t fake_read(void *state, const char *path, const char *version,
 			 uint64_t offset, void *buf, size_t len, char *err,
 			 size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)version;
-	(void)offset;
-	(void)buf;
-	(void)len;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, path, version, offset, buf, len, err, errlen);
 	return 0;
 }
 
