@@ -505,14 +505,10 @@ void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,
 {
 	char path[PR_MAX_PATH + 1];
 	pr_target_t q;
-	cn_dataset_t *ds;
-	walk_t *w;
 	int rc = pr_target_decode(&q, body, len);
+	cn_dataset_t *ds = prologue(s, a, rc, q.dataset, q.path, path);
+	walk_t *w = ds ? walk_new(s, a, W_EVICT, ds, path) : NULL;
 
-	ds = prologue(s, a, rc, q.dataset, q.path, path);
-	if (!ds)
-		return;
-	w = walk_new(s, a, W_EVICT, ds, path);
 	if (w)
 		walk_start(s, a, w);
 }
