@@ -201,12 +201,7 @@ static void teardown(void)
 	}
 	th_proc_kill(nd.pid);
 	nd.pid = 0;
-	if (getenv("SLUICE_KEEP_TMP"))
-		fprintf(stderr, "kept %s\n", tmp);
-	else
-		th_rmtree(tmp);
-	free(tmp);
-	tmp = NULL;
+	th_tmpdir_done(&tmp);
 }
 
 static th_stat_t stat_ok(const char *ds, const char *path)

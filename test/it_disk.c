@@ -218,12 +218,7 @@ static void teardown(void)
 		free(src[i]);
 		src[i] = NULL;
 	}
-	if (getenv("SLUICE_KEEP_TMP"))
-		fprintf(stderr, "kept %s\n", tmp);
-	else
-		th_rmtree(tmp);
-	free(tmp);
-	tmp = NULL;
+	th_tmpdir_done(&tmp);
 }
 
 /* Node n1 with a disk tier in nd.disk (disk_extra: more node keys), d
