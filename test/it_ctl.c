@@ -64,26 +64,42 @@ static void *bad_main(void *arg)
 	return NULL;
 }
 
+/* The test's files: a fresh tmp holding cluster.conf, node.log and data/
+ * (its path into data), and ep_good on port. */
+static void make_files(const char *tag, int port, char *data, size_t cap)
+{
+	tmp = th_tmpdir(tag);
+	ck_assert_ptr_nonnull(tmp);
+	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
+	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
+	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
+	snprintf(data, cap, "%s/data", tmp);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+}
+
+/* Start n1 of conf, logging to nlog. */
+static void spawn_node(void)
+{
+	static char bin[512];
+	char *argv[] = {bin,	      (char *)"-c", conf, (char *)"--node",
+			(char *)"n1", NULL};
+
+	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
+	node_pid = th_proc_spawn(argv, nlog);
+	ck_assert_int_gt(node_pid, 0);
+}
+
 static void setup(void)
 {
 	char text[2048], data[600];
-	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
-			(char *)"n1", NULL};
-	static char bin[512];
 	int port = th_free_port(), mport = th_free_port();
 	int bport = th_free_port(), dport = th_free_port();
 	th_client_t *cli;
 	int rc, zero = 0;
 
-	tmp = th_tmpdir("it-ctl");
-	ck_assert_ptr_nonnull(tmp);
-	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
+	make_files("it-ctl", port, data, sizeof(data));
 	snprintf(ep_bad, sizeof(ep_bad), "tcp://127.0.0.1:%d", bport);
 	snprintf(ep_dead, sizeof(ep_dead), "tcp://127.0.0.1:%d", dport);
-	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
-	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
-	snprintf(data, sizeof(data), "%s/data", tmp);
-	ck_assert_int_eq(mkdir(data, 0755), 0);
 	snprintf(text, sizeof(text),
 		 "[cluster]\nname = itctl\nmodule_dir = %s\n\n"
 		 "[node n1]\naddr = %s\nmetrics_addr = 127.0.0.1:%d\n"
@@ -100,10 +116,7 @@ static void setup(void)
 	ck_assert_int_eq(zmq_bind(bad_router, ep_bad), 0);
 	ck_assert_int_eq(pthread_create(&bad_thread, NULL, bad_main, NULL), 0);
 
-	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
-	argv[0] = bin;
-	node_pid = th_proc_spawn(argv, nlog);
-	ck_assert_int_gt(node_pid, 0);
+	spawn_node();
 	cli = th_client_await_node(ep_good, node_pid, TIMEOUT, &rc);
 	th_client_destroy(&cli);
 	ck_assert_msg(rc != -ESRCH, "node died at start");
@@ -214,19 +227,10 @@ END_TEST
 static void setup_advise(void)
 {
 	char text[2048], data[600], p[700];
-	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
-			(char *)"n1", NULL};
-	static char bin[512];
 	int port = th_free_port();
 	char *block = sl_xmalloc(1u << 20);
 
-	tmp = th_tmpdir("it-ctl-advise");
-	ck_assert_ptr_nonnull(tmp);
-	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
-	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
-	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
-	snprintf(data, sizeof(data), "%s/data", tmp);
-	ck_assert_int_eq(mkdir(data, 0755), 0);
+	make_files("it-ctl-advise", port, data, sizeof(data));
 	for (int i = 0; i < ADV_FILES; i++) {
 		memset(block, 'a' + i, 1u << 20);
 		snprintf(p, sizeof(p), "%s/f%02d", data, i);
@@ -240,10 +244,7 @@ static void setup_advise(void)
 		 "block_size = 1M\n",
 		 th_build_dir(), ep_good, data);
 	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
-	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
-	argv[0] = bin;
-	node_pid = th_proc_spawn(argv, nlog);
-	ck_assert_int_gt(node_pid, 0);
+	spawn_node();
 	ck_assert_int_eq(th_wait_port(port, TIMEOUT), 0);
 }
 
