@@ -341,13 +341,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = TH_SUITE(
-		"webhdfs_conf",
-		{.name = "conf",
-		 .tests = TH_TESTS(test_uris, test_bad_uris, test_namenodes,
-				   test_auth, test_token_file, test_ca_file,
-				   test_numbers)});
-	th_check_opts_t opts = {.tmp_tag = "webhdfs-conf"};
-
-	return th_check_run(s, &opts);
+	return th_check_run(
+		TH_SUITE("webhdfs_conf",
+			 {.name = "conf",
+			  .tests = TH_TESTS(test_uris, test_bad_uris,
+					    test_namenodes, test_auth,
+					    test_token_file, test_ca_file,
+					    test_numbers)}),
+		&(th_check_opts_t){.tmp_tag = "webhdfs-conf"});
 }
