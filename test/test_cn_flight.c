@@ -570,21 +570,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_flight");
-	TCase *tc = tcase_create("table");
-	TCase *ts = tcase_create("server");
+	Suite *s =
+		TH_SUITE("cn_flight",
+			 {.name = "table", .tests = TH_TESTS(test_table_join)},
+			 {.name = "server",
+			  .tests = TH_TESTS(test_64_misses_one_backend_read,
+					    test_64_misses_without_version,
+					    test_slow_read_does_not_block_hits,
+					    test_error_reaches_every_waiter,
+					    test_memory_wait, test_stop_drains,
+					    test_reload_changes_layout),
+			  .timeout = 120});
 
 	sl_log_init("test_cn_flight", SL_LOG_WARNING);
-	tcase_add_test(tc, test_table_join);
-	suite_add_tcase(s, tc);
-	tcase_set_timeout(ts, 120);
-	tcase_add_test(ts, test_64_misses_one_backend_read);
-	tcase_add_test(ts, test_64_misses_without_version);
-	tcase_add_test(ts, test_slow_read_does_not_block_hits);
-	tcase_add_test(ts, test_error_reaches_every_waiter);
-	tcase_add_test(ts, test_memory_wait);
-	tcase_add_test(ts, test_stop_drains);
-	tcase_add_test(ts, test_reload_changes_layout);
-	suite_add_tcase(s, ts);
 	return th_check_run(s, NULL);
 }
