@@ -42,18 +42,8 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-${SLUICE_BUILD:-$HERE/build}}
 make -s -C "$HERE" B="$BUILD" all "$BUILD/sluice_backend_testslow.so" >/dev/null
 WORK=$(mktemp -d /dev/shm/sluice-plan-XXXXXX)
-NODE_PID= FUSE_PID=
-
-cleanup() {
-	if [ -n "$FUSE_PID" ]; then
-		fusermount3 -uz "$WORK/mnt" 2>/dev/null || true
-		kill "$FUSE_PID" 2>/dev/null || true
-	fi
-	[ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# Its exit trap unmounts, stops NODE_PID and FUSE_PID and removes $WORK.
+. "$HERE/bench/lib_mount.sh"
 
 ds_bytes=$((FILES * SIZE_KIB * 1024))
 # RAM for one dataset and a half: two never fit together.

@@ -7,6 +7,7 @@
 #include "common/keymap.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/util.h"
 
@@ -14,15 +15,13 @@
 
 void sl_keymap_init(sl_keymap_t *m)
 {
-	m->buckets = NULL;
-	m->nbuckets = 0;
-	m->count = 0;
+	memset(m, 0, sizeof(*m));
 }
 
 void sl_keymap_fini(sl_keymap_t *m)
 {
 	free(m->buckets);
-	sl_keymap_init(m);
+	memset(m, 0, sizeof(*m));
 }
 
 static size_t bucket_of(size_t nbuckets, sl_blockkey_t key)

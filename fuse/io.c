@@ -20,7 +20,6 @@
 #include "common/inbox.h"
 #include "common/keymap.h"
 #include "common/list.h"
-#include "common/keys.h"
 #include "common/log.h"
 #include "common/members.h"
 #include "common/util.h"

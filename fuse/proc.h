@@ -31,6 +31,8 @@
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #define FC_CTL_FD 3 /* a worker's end of the socket pair */
 #define FC_SHM_FD 4 /* a worker's shared state (shared.h) */
@@ -85,6 +87,11 @@ int fc_super_main(const fc_cmdline_t *c);
  * replace its worker with the binary now on disk, and print its answer.
  * Returns the exit status. */
 int fc_super_upgrade(const char *mountpoint);
+
+/* The abstract unix socket address of the supervisor of the mount whose
+ * device is dev ("MAJOR:MINOR", borrowed), into *a and *len: where it
+ * listens for --upgrade callers.  Returns 0 or -ENAMETOOLONG. */
+int fc_upgrade_addr(const char *dev, struct sockaddr_un *a, socklen_t *len);
 
 /* A worker, on FC_CTL_FD and FC_SHM_FD.  Returns its exit status
  * (FC_EXIT_*). */

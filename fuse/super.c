@@ -38,7 +38,8 @@
  * the old one is told to DRAIN: it stops reading, answers what it has in
  * hand and exits; then the new one gets the connection.  Requests that
  * arrive in between wait in the kernel's queue.  A new worker that fails
- * to start leaves the old one serving.
+ * to start leaves the old one serving.  The caller's side of --upgrade,
+ * and the listener's address both sides use, are upgrade.c's.
  */
 #include "fuse/proc.h"
 
@@ -80,8 +81,7 @@
 #define DRAIN_MS    30000 /* an old worker's time to hand over */
 #define STOP_MS	    10000 /* a worker's time to go after the unmount */
 #define DEV_BUF	    (FUSE_MIN_READ_BUFFER + (1u << 20)) /* one request */
-#define MAX_CLIENTS 8		   /* --upgrade callers waiting for an answer */
-#define CTL_NAME    "sluice-fuse/" /* + MAJOR:MINOR, abstract */
+#define MAX_CLIENTS 8 /* --upgrade callers waiting for an answer */
 
 enum { W_NONE, W_STARTING, W_READY, W_SERVING };
 
@@ -495,29 +495,14 @@ static void on_ctl(super_t *s, struct worker *w)
 	}
 }
 
-/* ---- --upgrade ----------------------------------------------------------- */
-
-static int ctl_addr(const char *dev, struct sockaddr_un *a, socklen_t *len)
-{
-	size_t n = strlen(CTL_NAME) + strlen(dev);
-
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (n + 1 > sizeof(a->sun_path))
-		return -ENAMETOOLONG;
-	/* Abstract: sun_path[0] is NUL, the name is not NUL-terminated. */
-	memcpy(a->sun_path + 1, CTL_NAME, strlen(CTL_NAME));
-	memcpy(a->sun_path + 1 + strlen(CTL_NAME), dev, strlen(dev));
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-	return 0;
-}
+/* ---- --upgrade: the supervisor's side (the caller's is upgrade.c) --- */
 
 static void listen_ctl(super_t *s)
 {
 	struct sockaddr_un a;
 	socklen_t len;
 
-	if (!s->dev[0] || ctl_addr(s->dev, &a, &len) < 0)
+	if (!s->dev[0] || fc_upgrade_addr(s->dev, &a, &len) < 0)
 		return;
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0 || bind(s->listen_fd, (void *)&a, len) < 0 ||
@@ -581,54 +566,6 @@ static void on_client(super_t *s)
 	s->clients[s->n_clients++] = fd;
 	if (s->n_clients == 1 && !s->next.pid)
 		start_upgrade(s);
-}
-
-int fc_super_upgrade(const char *mountpoint)
-{
-	char dir[PATH_MAX], where[PATH_MAX], dev[32], answer[512];
-	const char *base = strrchr(mountpoint, '/');
-	struct sockaddr_un a;
-	socklen_t len;
-	ssize_t n, got = 0;
-	int fd, rc;
-
-	/* The directory's path, not the mount's own (which the worker being
-	 * replaced would have to answer for). */
-	snprintf(dir, sizeof(dir), "%.*s", base ? (int)(base - mountpoint) : 1,
-		 base ? mountpoint : ".");
-	if (!dir[0])
-		snprintf(dir, sizeof(dir), "/");
-	if (!realpath(dir, where)) {
-		fprintf(stderr, "sluice-fuse: %s: %s\n", dir, strerror(errno));
-		return 1;
-	}
-	snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s%s",
-		 strcmp(where, "/") ? "/" : "", base ? base + 1 : mountpoint);
-	rc = fc_mount_dev(where, dev, sizeof(dev));
-	if (rc < 0) {
-		fprintf(stderr, "sluice-fuse: %s: no sluice mount there\n",
-			where);
-		return 1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || ctl_addr(dev, &a, &len) < 0 ||
-	    connect(fd, (void *)&a, len) < 0 ||
-	    send(fd, "upgrade\n", 8, MSG_NOSIGNAL) != 8) {
-		fprintf(stderr,
-			"sluice-fuse: %s: its supervisor does not answer: %s\n",
-			where, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	while (got < (ssize_t)sizeof(answer) - 1 &&
-	       (n = recv(fd, answer + got, sizeof(answer) - 1 - (size_t)got,
-			 0)) > 0)
-		got += n;
-	close(fd);
-	answer[got] = '\0';
-	printf("%s%s", answer, got && answer[got - 1] == '\n' ? "" : "\n");
-	return strncmp(answer, "ok", 2) == 0 ? 0 : 1;
 }
 
 /* ---- giving up: EIO for everything ----------------------------------------

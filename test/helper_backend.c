@@ -10,9 +10,7 @@
 int th_backend_open_stateless(const sb_dataset_t *ds, void **state, char *err,
 			      size_t errlen)
 {
-	(void)ds;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(ds, err, errlen);
 	*state = NULL;
 	return 0;
 }
@@ -26,13 +24,7 @@ int th_backend_list_empty(void *state, const char *dir, const char *cursor,
 			  sb_dirent_t *ents, size_t max, size_t *n, char *next,
 			  char *err, size_t errlen)
 {
-	(void)state;
-	(void)dir;
-	(void)cursor;
-	(void)ents;
-	(void)max;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, dir, cursor, ents, max, err, errlen);
 	*n = 0;
 	next[0] = '\0';
 	return 0;

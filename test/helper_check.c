@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The shared Check runner and skip reporting (see helper_check.h).
+ * The shared Check runner, suites built from their tables, and skip
+ * reporting (see helper_check.h).
  */
 #include "test/helper_check.h"
 
@@ -9,6 +10,27 @@
 #include <unistd.h>
 
 #include "test/helper_proc.h"
+
+Suite *th_suite_add(Suite *s, const th_case_t *cases)
+{
+	for (const th_case_t *c = cases; c->name; c++) {
+		TCase *tc = tcase_create(c->name);
+
+		if (c->setup || c->teardown)
+			tcase_add_checked_fixture(tc, c->setup, c->teardown);
+		if (c->once_setup || c->once_teardown)
+			tcase_add_unchecked_fixture(tc, c->once_setup,
+						    c->once_teardown);
+		if (c->timeout)
+			tcase_set_timeout(tc, c->timeout);
+		for (const TTest *const *t = c->looped; t && *t; t++)
+			tcase_add_loop_test(tc, *t, 0, c->loops);
+		for (const TTest *const *t = c->tests; t && *t; t++)
+			tcase_add_test(tc, *t);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
 
 int th_check_run(Suite *s, const th_check_opts_t *opts)
 {

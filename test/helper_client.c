@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/util.h"
+#include "fuse/wire.h"
 #include "proto/call.h"
 #include "proto/transport.h"
 #include "test/helper_proc.h"
@@ -174,14 +175,24 @@ int th_client_call(th_client_t *c, uint8_t op, const void *body, size_t len,
 	return rc;
 }
 
+/* HELLO or STATS: a request without a body, its reply decoded into out
+ * (a pr_hello_t or a pr_stats_t of size bytes, borrowing keep). */
+static int bare_call(th_client_t *c, uint8_t op, void *out, size_t size,
+		     th_reply_t *keep)
+{
+	int rc = th_client_call(c, op, NULL, 0, keep);
+
+	memset(out, 0, size);
+	if (rc == 0 && op == PR_OP_HELLO)
+		rc = pr_hello_decode(out, keep->body, keep->len);
+	else if (rc == 0)
+		rc = pr_stats_decode(out, keep->body, keep->len);
+	return rc;
+}
+
 int th_client_hello(th_client_t *c, pr_hello_t *out, th_reply_t *keep)
 {
-	int rc = th_client_call(c, PR_OP_HELLO, NULL, 0, keep);
-
-	memset(out, 0, sizeof(*out));
-	if (rc == 0)
-		rc = pr_hello_decode(out, keep->body, keep->len);
-	return rc;
+	return bare_call(c, PR_OP_HELLO, out, sizeof(*out), keep);
 }
 
 int th_client_stat(th_client_t *c, const char *dataset, const char *path,
@@ -236,18 +247,19 @@ int th_encode_read(pr_buf_t *b, const char *dataset, uint32_t layout,
 		   const char *path, const char *version, uint64_t block,
 		   uint32_t offset, uint32_t length)
 {
-	pr_read_req_t q = {
-		.dataset = pr_str(dataset),
-		.layout = layout,
-		.path = pr_str(path),
-		.version = pr_str(version),
-		.block = block,
-		.offset = offset,
-		.length = length,
-	};
+	void *body;
+	size_t len;
+	/* The client's own encoder: a test sends what a mount would. */
+	int rc = fc_wire_read_req(dataset, layout, path, version, block, offset,
+				  length, &body, &len);
 
 	pr_buf_init(b);
-	return pr_read_req_encode(b, &q);
+	if (rc == 0) {
+		b->data = body; /* malloc'd: pr_buf_fini frees it */
+		b->len = len;
+		b->cap = len;
+	}
+	return rc;
 }
 
 th_client_t *th_client_await_node(const char *endpoint, pid_t pid,
@@ -364,12 +376,7 @@ int th_client_prefetch(th_client_t *c, const char *dataset, const char *path,
 
 int th_client_stats(th_client_t *c, pr_stats_t *out, th_reply_t *keep)
 {
-	int rc = th_client_call(c, PR_OP_STATS, NULL, 0, keep);
-
-	memset(out, 0, sizeof(*out));
-	if (rc == 0)
-		rc = pr_stats_decode(out, keep->body, keep->len);
-	return rc;
+	return bare_call(c, PR_OP_STATS, out, sizeof(*out), keep);
 }
 
 int th_client_stat_value(th_client_t *c, const char *name, uint64_t *value)

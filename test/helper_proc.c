@@ -347,6 +347,18 @@ void th_rmtree(const char *path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+void th_tmpdir_done(char **tmp)
+{
+	if (!*tmp)
+		return;
+	if (getenv("SLUICE_KEEP_TMP"))
+		fprintf(stderr, "kept %s\n", *tmp);
+	else
+		th_rmtree(*tmp);
+	free(*tmp);
+	*tmp = NULL;
+}
+
 int th_fmt(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;

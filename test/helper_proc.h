@@ -62,6 +62,10 @@ int th_wait_port(int port, int timeout_ms);
 char *th_tmpdir(const char *tag);
 /* rm -rf path (no symlink is followed).  Ignores errors. */
 void th_rmtree(const char *path);
+/* A test's tree from th_tmpdir is done with: removed, or kept and named
+ * on stderr when SLUICE_KEEP_TMP is set; *tmp freed and cleared (NULL is
+ * fine). */
+void th_tmpdir_done(char **tmp);
 /* snprintf that says when it did not fit: 0, or -ENAMETOOLONG (buf then
  * holds the cut string). */
 int th_fmt(char *buf, size_t cap, const char *fmt, ...)

@@ -202,12 +202,7 @@ static void teardown(void)
 	}
 	th_proc_kill(nd.pid);
 	nd.pid = 0;
-	if (getenv("SLUICE_KEEP_TMP"))
-		fprintf(stderr, "kept %s\n", tmp);
-	else
-		th_rmtree(tmp);
-	free(tmp);
-	tmp = NULL;
+	th_tmpdir_done(&tmp);
 }
 
 static th_stat_t stat_ok(const char *ds, const char *path)
@@ -1652,42 +1647,33 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("it_cachenode");
-	TCase *tc = tcase_create("node");
-	TCase *tm = tcase_create("memory");
+	Suite *s = TH_SUITE(
+		"it_cachenode",
+		{.name = "node",
+		 .tests = TH_TESTS(
+			 test_hello, test_read_bytes, test_errors,
+			 test_request_string_fields, test_garbage_keeps_serving,
+			 test_metrics_move, test_sigterm_exits_zero,
+			 test_sigterm_stuck_backend, test_second_sigterm,
+			 test_second_sigterm_after_drain, test_sighup_reload,
+			 test_list_paging, test_prefetch, test_command_line),
+		 .timeout = 300,
+		 .setup = setup,
+		 .teardown = teardown},
+		{.name = "memory",
+		 .tests = TH_TESTS(
+			 test_rss_bound, test_slow_reader_stalls_only_itself,
+			 test_peer_reads_are_capped, test_multipart_bound,
+			 test_gate_bound_counts_header),
+		 .timeout = 600,
+		 .setup = setup,
+		 .teardown = teardown});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_hello);
-	tcase_add_test(tc, test_read_bytes);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_request_string_fields);
-	tcase_add_test(tc, test_garbage_keeps_serving);
-	tcase_add_test(tc, test_metrics_move);
-	tcase_add_test(tc, test_sigterm_exits_zero);
-	tcase_add_test(tc, test_sigterm_stuck_backend);
-	tcase_add_test(tc, test_second_sigterm);
-	tcase_add_test(tc, test_second_sigterm_after_drain);
-	tcase_add_test(tc, test_sighup_reload);
-	tcase_add_test(tc, test_list_paging);
-	tcase_add_test(tc, test_prefetch);
-	tcase_add_test(tc, test_command_line);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(tm, setup, teardown);
-	tcase_set_timeout(tm, 600);
-	tcase_add_test(tm, test_rss_bound);
-	tcase_add_test(tm, test_slow_reader_stalls_only_itself);
-	tcase_add_test(tm, test_peer_reads_are_capped);
-	tcase_add_test(tm, test_multipart_bound);
-	tcase_add_test(tm, test_gate_bound_counts_header);
-	suite_add_tcase(s, tm);
-	if (getenv("SLUICE_BENCH_ABSENT")) {
-		TCase *tb = tcase_create("bench");
-
-		tcase_add_checked_fixture(tb, setup, teardown);
-		tcase_set_timeout(tb, 1800);
-		tcase_add_test(tb, bench_absent_reads);
-		suite_add_tcase(s, tb);
-	}
+	if (getenv("SLUICE_BENCH_ABSENT"))
+		th_suite_add(s, TH_CASES({.name = "bench",
+					  .tests = TH_TESTS(bench_absent_reads),
+					  .timeout = 1800,
+					  .setup = setup,
+					  .teardown = teardown}));
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-cachenode"});
 }

@@ -597,24 +597,17 @@ END_TEST
 
 static Suite *cluster_suite(void)
 {
-	Suite *s = suite_create("it_cluster");
-	TCase *tl = tcase_create("layout");
-	TCase *ts = tcase_create("static");
-	TCase *te = tcase_create("etcd");
-
-	tcase_set_timeout(tl, 120);
-	tcase_add_test(tl, test_layout_change);
-	suite_add_tcase(s, tl);
-	tcase_set_timeout(ts, 300);
-	tcase_add_test(ts, test_static_join_leave);
-	tcase_add_test(ts, test_handoff);
-	tcase_add_test(ts, test_replicas);
-	tcase_add_test(ts, test_drain_on_term);
-	suite_add_tcase(s, ts);
-	tcase_set_timeout(te, 300);
-	tcase_add_test(te, test_etcd_churn);
-	suite_add_tcase(s, te);
-	return s;
+	return TH_SUITE("it_cluster",
+			{.name = "layout",
+			 .tests = TH_TESTS(test_layout_change),
+			 .timeout = 120},
+			{.name = "static",
+			 .tests = TH_TESTS(test_static_join_leave, test_handoff,
+					   test_replicas, test_drain_on_term),
+			 .timeout = 300},
+			{.name = "etcd",
+			 .tests = TH_TESTS(test_etcd_churn),
+			 .timeout = 300});
 }
 
 int main(void)

@@ -67,24 +67,40 @@ static void *bad_main(void *arg)
 	return NULL;
 }
 
+/* A fixture's places: a fresh tmp for cluster.conf (conf) and node.log
+ * (nlog), and ep_good on port. */
+static void make_places(const char *tag, int port)
+{
+	tmp = th_tmpdir(tag);
+	ck_assert_ptr_nonnull(tmp);
+	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
+	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
+	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
+}
+
+/* Start n1 of conf, logging to nlog. */
+static void spawn_node(void)
+{
+	static char bin[512];
+	char *argv[] = {bin,	      (char *)"-c", conf, (char *)"--node",
+			(char *)"n1", NULL};
+
+	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
+	node_pid = th_proc_spawn(argv, nlog);
+	ck_assert_int_gt(node_pid, 0);
+}
+
 static void setup(void)
 {
 	char text[2048], data[600];
-	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
-			(char *)"n1", NULL};
-	static char bin[512];
 	int port = th_free_port(), mport = th_free_port();
 	int bport = th_free_port(), dport = th_free_port();
 	th_client_t *cli;
 	int rc, zero = 0;
 
-	tmp = th_tmpdir("it-ctl");
-	ck_assert_ptr_nonnull(tmp);
-	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
+	make_places("it-ctl", port);
 	snprintf(ep_bad, sizeof(ep_bad), "tcp://127.0.0.1:%d", bport);
 	snprintf(ep_dead, sizeof(ep_dead), "tcp://127.0.0.1:%d", dport);
-	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
-	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
 	snprintf(data, sizeof(data), "%s/data", tmp);
 	ck_assert_int_eq(mkdir(data, 0755), 0);
 	snprintf(text, sizeof(text),
@@ -103,10 +119,7 @@ static void setup(void)
 	ck_assert_int_eq(zmq_bind(bad_router, ep_bad), 0);
 	ck_assert_int_eq(pthread_create(&bad_thread, NULL, bad_main, NULL), 0);
 
-	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
-	argv[0] = bin;
-	node_pid = th_proc_spawn(argv, nlog);
-	ck_assert_int_gt(node_pid, 0);
+	spawn_node();
 	cli = th_client_await_node(ep_good, node_pid, TIMEOUT, &rc);
 	th_client_destroy(&cli);
 	ck_assert_msg(rc != -ESRCH, "node died at start");
@@ -233,16 +246,9 @@ static void make_files(const char *dir, char name, char fill, int n)
 static void setup_advise(void)
 {
 	char text[2048], data[600], data2[600];
-	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
-			(char *)"n1", NULL};
-	static char bin[512];
 	int port = th_free_port();
 
-	tmp = th_tmpdir("it-ctl-advise");
-	ck_assert_ptr_nonnull(tmp);
-	snprintf(ep_good, sizeof(ep_good), "tcp://127.0.0.1:%d", port);
-	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
-	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
+	make_places("it-ctl-advise", port);
 	snprintf(data, sizeof(data), "%s/data", tmp);
 	snprintf(data2, sizeof(data2), "%s/data2", tmp);
 	make_files(data, 'f', 'a', ADV_FILES);
@@ -256,10 +262,7 @@ static void setup_advise(void)
 		 "block_size = 1M\n",
 		 th_build_dir(), ep_good, data, data2);
 	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
-	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
-	argv[0] = bin;
-	node_pid = th_proc_spawn(argv, nlog);
-	ck_assert_int_gt(node_pid, 0);
+	spawn_node();
 	ck_assert_int_eq(th_wait_port(port, TIMEOUT), 0);
 }
 
@@ -410,19 +413,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("it_ctl");
-	TCase *tc = tcase_create("ctl");
-	TCase *adv = tcase_create("advise");
+	Suite *s = TH_SUITE(
+		"it_ctl",
+		{.name = "ctl",
+		 .tests = TH_TESTS(test_status, test_stats, test_advise_down),
+		 .timeout = 120,
+		 .setup = setup,
+		 .teardown = teardown},
+		{.name = "advise",
+		 .tests = TH_TESTS(test_advise),
+		 .timeout = 120,
+		 .setup = setup_advise,
+		 .teardown = teardown_advise});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_status);
-	tcase_add_test(tc, test_stats);
-	tcase_add_test(tc, test_advise_down);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(adv, setup_advise, teardown_advise);
-	tcase_set_timeout(adv, 120);
-	tcase_add_test(adv, test_advise);
-	suite_add_tcase(s, adv);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-ctl"});
 }

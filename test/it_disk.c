@@ -218,12 +218,7 @@ static void teardown(void)
 		free(src[i]);
 		src[i] = NULL;
 	}
-	if (getenv("SLUICE_KEEP_TMP"))
-		fprintf(stderr, "kept %s\n", tmp);
-	else
-		th_rmtree(tmp);
-	free(tmp);
-	tmp = NULL;
+	th_tmpdir_done(&tmp);
 }
 
 /* Node n1 with a disk tier in nd.disk (disk_extra: more node keys), d
@@ -1082,7 +1077,6 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("it_disk");
-	TCase *tc = tcase_create("disk");
 
 	reg = mmap(NULL, sizeof(*reg), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1093,25 +1087,23 @@ int main(void)
 	if (access(fusermount, X_OK) != 0)
 		th_xsnprintf(fusermount, sizeof(fusermount),
 			     "/bin/fusermount3");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
-	if (getenv("SLUICE_DISK_BENCH")) {
-		TCase *tb = tcase_create("bench");
-
-		tcase_add_checked_fixture(tb, setup, teardown);
-		tcase_set_timeout(tb, 1800);
-		tcase_add_test(tb, test_bench);
-		suite_add_tcase(s, tb);
-	} else {
-		tcase_add_test(tc, test_tiers_and_restart);
-		tcase_add_test(tc, test_pin_both_tiers);
-		tcase_add_test(tc, test_corruption);
-		tcase_add_test(tc, test_reload);
-		tcase_add_test(tc, test_enospc);
-		tcase_add_test(tc, test_floor);
-		tcase_add_test(tc, test_kill9_mount);
-		suite_add_tcase(s, tc);
-	}
+	if (getenv("SLUICE_DISK_BENCH"))
+		th_suite_add(s, TH_CASES({.name = "bench",
+					  .tests = TH_TESTS(test_bench),
+					  .timeout = 1800,
+					  .setup = setup,
+					  .teardown = teardown}));
+	else
+		th_suite_add(s, TH_CASES({.name = "disk",
+					  .tests = TH_TESTS(
+						  test_tiers_and_restart,
+						  test_pin_both_tiers,
+						  test_corruption, test_reload,
+						  test_enospc, test_floor,
+						  test_kill9_mount),
+					  .timeout = 300,
+					  .setup = setup,
+					  .teardown = teardown}));
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-disk-run",
 						  .after = after_all});
 }

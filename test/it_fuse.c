@@ -1607,63 +1607,39 @@ END_TEST
 
 static Suite *fuse_suite(void)
 {
-	Suite *s = suite_create("it_fuse");
-	TCase *tc;
-
-	tc = tcase_create("tree");
-	tcase_add_unchecked_fixture(tc, tree_setup, tree_teardown);
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_prefetch);
-	tcase_add_test(tc, test_shared_dir_handle); /* before any find */
-	tcase_add_test(tc, test_tree_listing);
-	tcase_add_test(tc, test_inode_numbers);
-	tcase_add_test(tc, test_every_file);
-	tcase_add_test(tc, test_random_preads);
-	tcase_add_test(tc, test_erofs);
-	tcase_add_test(tc, test_hostile_names);
-	tcase_add_test(tc, test_xattr_statfs);
-	tcase_add_test(tc, test_dataloader);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("shards");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_shard_readers);
-	tcase_add_test(tc, test_rw_mount);
-	tcase_add_test(tc, test_lookup_by_path);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("pages");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_random_pages);
-	tcase_add_test(tc, test_random_pages_cached);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("changes");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_changed_ttl);
-	tcase_add_test(tc, test_changed_immutable);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("walk");
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_inode_bound);
-	tcase_add_test(tc, test_inode_full);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("failover");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_failover);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("lifecycle");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_unmount_clean);
-	tcase_add_test(tc, test_killed_client);
-	tcase_add_test(tc, test_all_nodes_down);
-	tcase_add_test(tc, test_no_node_answers);
-	tcase_add_test(tc, test_daemon_and_options);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"it_fuse",
+		{.name = "tree",
+		 .tests = TH_TESTS(test_prefetch,
+				   test_shared_dir_handle /* before any find */,
+				   test_tree_listing, test_inode_numbers,
+				   test_every_file, test_random_preads,
+				   test_erofs, test_hostile_names,
+				   test_xattr_statfs, test_dataloader),
+		 .timeout = 600,
+		 .once_setup = tree_setup,
+		 .once_teardown = tree_teardown},
+		{.name = "shards",
+		 .tests = TH_TESTS(test_shard_readers, test_rw_mount,
+				   test_lookup_by_path),
+		 .timeout = 300},
+		{.name = "pages",
+		 .tests = TH_TESTS(test_random_pages, test_random_pages_cached),
+		 .timeout = 300},
+		{.name = "changes",
+		 .tests = TH_TESTS(test_changed_ttl, test_changed_immutable),
+		 .timeout = 120},
+		{.name = "walk",
+		 .tests = TH_TESTS(test_inode_bound, test_inode_full),
+		 .timeout = 600},
+		{.name = "failover",
+		 .tests = TH_TESTS(test_failover),
+		 .timeout = 300},
+		{.name = "lifecycle",
+		 .tests = TH_TESTS(test_unmount_clean, test_killed_client,
+				   test_all_nodes_down, test_no_node_answers,
+				   test_daemon_and_options),
+		 .timeout = 120});
 }
 
 int main(void)

@@ -691,18 +691,13 @@ END_TEST
 
 static Suite *load_suite(void)
 {
-	Suite *s = suite_create("it_load");
-	TCase *tc = tcase_create("load");
-
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_load_epoch_evict);
-	tcase_add_test(tc, test_load_node_down);
-	tcase_add_test(tc, test_load_cancel_and_kill);
-	tcase_add_test(tc, test_load_short);
-	tcase_add_test(tc, test_load_disk);
-	tcase_add_test(tc, test_plan);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"it_load",
+		{.name = "load",
+		 .tests = TH_TESTS(test_load_epoch_evict, test_load_node_down,
+				   test_load_cancel_and_kill, test_load_short,
+				   test_load_disk, test_plan),
+		 .timeout = 240});
 }
 
 int main(void)

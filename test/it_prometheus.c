@@ -396,7 +396,6 @@ END_TEST
 int main(void)
 {
 	Suite *s;
-	TCase *tc;
 	int rc;
 
 	if (!th_have_fuse())
@@ -411,11 +410,10 @@ int main(void)
 	}
 	if (th_fuse_setup("it-prometheus") < 0)
 		return 1;
-	s = suite_create("it_prometheus");
-	tc = tcase_create("prometheus");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_epoch_through_prometheus);
-	suite_add_tcase(s, tc);
+	s = TH_SUITE("it_prometheus",
+		     {.name = "prometheus",
+		      .tests = TH_TESTS(test_epoch_through_prometheus),
+		      .timeout = 300});
 	rc = th_check_run(s, NULL);
 	th_fuse_teardown(rc);
 	return rc;

@@ -599,24 +599,16 @@ END_TEST
 
 static Suite *restart_suite(void)
 {
-	Suite *s = suite_create("it_restart");
-	TCase *tc;
-
-	tc = tcase_create("crash");
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_crash_epoch);
-	tcase_add_test(tc, test_spans_crash);
-	tcase_add_test(tc, test_inflight_resent);
-	tcase_add_test(tc, test_inflight_eio);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("upgrade");
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_upgrade_epoch);
-	tcase_add_test(tc, test_crash_loop);
-	tcase_add_test(tc, test_killed_supervisor);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"it_restart",
+		{.name = "crash",
+		 .tests = TH_TESTS(test_crash_epoch, test_spans_crash,
+				   test_inflight_resent, test_inflight_eio),
+		 .timeout = 600},
+		{.name = "upgrade",
+		 .tests = TH_TESTS(test_upgrade_epoch, test_crash_loop,
+				   test_killed_supervisor),
+		 .timeout = 600});
 }
 
 int main(void)

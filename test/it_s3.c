@@ -1303,12 +1303,31 @@ static int setup_all(void)
 
 int main(void)
 {
-	Suite *s = suite_create("it_s3");
-	TCase *meta = tcase_create("metadata");
-	TCase *reads = tcase_create("reads");
-	TCase *auth = tcase_create("credentials");
-	TCase *fail = tcase_create("failures");
-	TCase *e2e = tcase_create("e2e");
+	Suite *s = TH_SUITE(
+		"it_s3",
+		{.name = "metadata",
+		 .tests = TH_TESTS(test_stat, test_list_nested,
+				   test_list_paging, test_odd_names),
+		 .timeout = 120},
+		{.name = "reads",
+		 .tests = TH_TESTS(test_read_ranges, test_overwrite_if_match,
+				   test_overwrite_etag_check,
+				   test_concurrent_reads),
+		 .timeout = 120},
+		{.name = "credentials",
+		 .tests = TH_TESTS(test_wrong_credentials,
+				   test_anonymous_refused, test_session_token,
+				   test_env_credentials, test_wrong_region,
+				   test_virtual_hosted),
+		 .timeout = 60},
+		{.name = "failures",
+		 .tests = TH_TESTS(test_retry_slowdown,
+				   test_retry_reset_and_hang,
+				   test_server_stopped, test_dead_endpoint),
+		 .timeout = 120},
+		{.name = "e2e",
+		 .tests = TH_TESTS(test_e2e_dataloader),
+		 .timeout = 900});
 	int rc;
 	uint64_t t0 = sl_now_ms();
 
@@ -1321,35 +1340,6 @@ int main(void)
 		"it_s3: s3rver on :%d, proxy on :%d, ready in %llu ms\n",
 		g.s3_port, g.proxy_port,
 		(unsigned long long)(sl_now_ms() - t0));
-	tcase_set_timeout(meta, 120);
-	tcase_add_test(meta, test_stat);
-	tcase_add_test(meta, test_list_nested);
-	tcase_add_test(meta, test_list_paging);
-	tcase_add_test(meta, test_odd_names);
-	suite_add_tcase(s, meta);
-	tcase_set_timeout(reads, 120);
-	tcase_add_test(reads, test_read_ranges);
-	tcase_add_test(reads, test_overwrite_if_match);
-	tcase_add_test(reads, test_overwrite_etag_check);
-	tcase_add_test(reads, test_concurrent_reads);
-	suite_add_tcase(s, reads);
-	tcase_set_timeout(auth, 60);
-	tcase_add_test(auth, test_wrong_credentials);
-	tcase_add_test(auth, test_anonymous_refused);
-	tcase_add_test(auth, test_session_token);
-	tcase_add_test(auth, test_env_credentials);
-	tcase_add_test(auth, test_wrong_region);
-	tcase_add_test(auth, test_virtual_hosted);
-	suite_add_tcase(s, auth);
-	tcase_set_timeout(fail, 120);
-	tcase_add_test(fail, test_retry_slowdown);
-	tcase_add_test(fail, test_retry_reset_and_hang);
-	tcase_add_test(fail, test_server_stopped);
-	tcase_add_test(fail, test_dead_endpoint);
-	suite_add_tcase(s, fail);
-	tcase_set_timeout(e2e, 900);
-	tcase_add_test(e2e, test_e2e_dataloader);
-	suite_add_tcase(s, e2e);
 	rc = th_check_run(s, NULL);
 	cleanup();
 	return rc;

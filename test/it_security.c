@@ -675,19 +675,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("it_security");
-	TCase *tc = tcase_create("curve");
+	Suite *s = TH_SUITE(
+		"it_security",
+		{.name = "curve",
+		 .tests = TH_TESTS(test_key_files, test_refusals_and_a_read,
+				   test_peer_read_needs_a_node_key,
+				   test_sighup_removes_a_key,
+				   test_loopback_default,
+				   test_credentials_stay_secret,
+				   test_dataset_allow, test_curve_sizes),
+		 .timeout = 300,
+		 .setup = setup,
+		 .teardown = teardown});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_key_files);
-	tcase_add_test(tc, test_refusals_and_a_read);
-	tcase_add_test(tc, test_peer_read_needs_a_node_key);
-	tcase_add_test(tc, test_sighup_removes_a_key);
-	tcase_add_test(tc, test_loopback_default);
-	tcase_add_test(tc, test_credentials_stay_secret);
-	tcase_add_test(tc, test_dataset_allow);
-	tcase_add_test(tc, test_curve_sizes);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "it-security"});
 }

@@ -243,8 +243,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("it_security_wire");
-	TCase *tc = tcase_create("wire");
+	Suite *s = TH_SUITE("it_security_wire",
+			    {.name = "wire",
+			     .tests = TH_TESTS(test_mount_over_curve,
+					       test_wire_holds_no_plaintext),
+			     .timeout = 600});
 	char *tmp;
 	int rc;
 
@@ -264,10 +267,6 @@ int main(void)
 	sl_strlcpy(work, tmp, sizeof(work));
 	free(tmp);
 	sl_log_init("it_security_wire", SL_LOG_ERR);
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_mount_over_curve);
-	tcase_add_test(tc, test_wire_holds_no_plaintext);
-	suite_add_tcase(s, tc);
 	rc = th_check_run(s, NULL);
 	if (rc == 0 && !getenv("SLUICE_KEEP_TMP"))
 		th_rmtree(work);

@@ -1986,38 +1986,36 @@ static int setup_all(void)
 
 int main(void)
 {
-	/* Not static: a START_TEST name is a pointer variable. */
-	const struct {
-		const char *name;
-		int timeout_s;
-		const TTest *tests[8];
-	} cases[] = {
-		{"metadata",
-		 120,
-		 {test_stat, test_list_nested, test_list_paging,
-		  test_list_fallback, test_odd_names}},
-		{"reads",
-		 120,
-		 {test_read_ranges, test_rewrite_stale, test_concurrent_reads}},
-		{"errors",
-		 120,
-		 {test_remote_errors, test_hostile_bodies,
-		  test_hostile_redirects}},
-		{"authentication",
-		 60,
-		 {test_simple_auth, test_delegation_token, test_kerberos,
-		  test_open_keys}},
-		{"failures",
-		 120,
-		 {test_standby_failover, test_datanode_killed, test_timeouts}},
-		{"mount",
-		 600,
-		 {test_mount_tree, test_mount_dataloader,
-		  test_mount_rewrite_ttl, test_mount_wrong_user,
-		  test_mount_failover, test_mount_datanode_killed,
-		  test_mount_token_secret}},
-	};
-	Suite *s = suite_create("it_webhdfs");
+	Suite *s = TH_SUITE(
+		"it_webhdfs",
+		{.name = "metadata",
+		 .tests =
+			 TH_TESTS(test_stat, test_list_nested, test_list_paging,
+				  test_list_fallback, test_odd_names),
+		 .timeout = 120},
+		{.name = "reads",
+		 .tests = TH_TESTS(test_read_ranges, test_rewrite_stale,
+				   test_concurrent_reads),
+		 .timeout = 120},
+		{.name = "errors",
+		 .tests = TH_TESTS(test_remote_errors, test_hostile_bodies,
+				   test_hostile_redirects),
+		 .timeout = 120},
+		{.name = "authentication",
+		 .tests = TH_TESTS(test_simple_auth, test_delegation_token,
+				   test_kerberos, test_open_keys),
+		 .timeout = 60},
+		{.name = "failures",
+		 .tests = TH_TESTS(test_standby_failover, test_datanode_killed,
+				   test_timeouts),
+		 .timeout = 120},
+		{.name = "mount",
+		 .tests = TH_TESTS(test_mount_tree, test_mount_dataloader,
+				   test_mount_rewrite_ttl,
+				   test_mount_wrong_user, test_mount_failover,
+				   test_mount_datanode_killed,
+				   test_mount_token_secret),
+		 .timeout = 600});
 	uint64_t t0 = sl_now_ms();
 	int rc;
 
@@ -2028,14 +2026,6 @@ int main(void)
 	}
 	fprintf(stderr, "it_webhdfs: fixture and mount ready in %llu ms\n",
 		(unsigned long long)(sl_now_ms() - t0));
-	for (size_t i = 0; i < SL_ARRAY_SIZE(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_set_timeout(tc, cases[i].timeout_s);
-		for (size_t k = 0; k < 8 && cases[i].tests[k]; k++)
-			tcase_add_test(tc, cases[i].tests[k]);
-		suite_add_tcase(s, tc);
-	}
 	rc = th_check_run(s, NULL);
 	stop_all();
 	return rc;

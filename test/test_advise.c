@@ -35,11 +35,19 @@ static char *print(const sl_advise_t *a, int json)
 	return text;
 }
 
+/* a, printed (as JSON when json), says want. */
+static void says(const sl_advise_t *a, int json, const char *want)
+{
+	char *t = print(a, json);
+
+	ck_assert_msg(strstr(t, want), "no \"%s\" in:\n%s", want, t);
+	free(t);
+}
+
 START_TEST(test_figures)
 {
 	sl_advise_node_t n[2] = {{0}};
 	sl_advise_t a;
-	char *t;
 
 	add(&n[0], "sluice_ram_capacity_bytes", 8 * MiB);
 	add(&n[0], "sluice_ram_used_bytes", 6 * MiB);
@@ -62,16 +70,11 @@ START_TEST(test_figures)
 	ck_assert(a.refetch_ratio > 0.45 && a.refetch_ratio < 0.46);
 	/* 24 MiB + 10% = 26.4 MiB over 16 MiB nodes. */
 	ck_assert_uint_eq(a.nodes_needed, 2);
-	t = print(&a, 0);
-	ck_assert_msg(strstr(t, "enough: the 2 nodes hold"), "%s", t);
-	free(t);
+	says(&a, 0, "enough: the 2 nodes hold");
 	sl_advise_compute(n, NULL, 2, 0, 50, &a);
 	ck_assert_uint_eq(a.nodes_needed, 3);
-	t = print(&a, 1);
-	ck_assert_msg(strstr(t, "\"nodes_needed\": 3,") &&
-			      strstr(t, "\"recommendation\": \"add 1 node: 3"),
-		      "%s", t);
-	free(t);
+	says(&a, 1, "\"nodes_needed\": 3,");
+	says(&a, 1, "\"recommendation\": \"add 1 node: 3");
 }
 END_TEST
 
@@ -79,7 +82,6 @@ START_TEST(test_small_and_window)
 {
 	sl_advise_node_t now[3] = {{0}}, before[3] = {{0}};
 	sl_advise_t a;
-	char *t;
 
 	for (int i = 0; i < 3; i++) {
 		now[i].ram_capacity = 64 * MiB;
@@ -94,22 +96,16 @@ START_TEST(test_small_and_window)
 	ck_assert_uint_eq(a.nodes_needed, 1);
 	ck_assert(a.demand_bps == 6.0 * MiB);
 	ck_assert(a.refetch_bps == 0);
-	t = print(&a, 0);
-	ck_assert_msg(strstr(t, "1 node of this size would hold the hot "
-				"working set; 3 are serving"),
-		      "%s", t);
-	free(t);
+	says(&a, 0,
+	     "1 node of this size would hold the hot "
+	     "working set; 3 are serving");
 	/* Refetches with spare nodes: not a reason to shrink. */
 	now[0].refetched = 1;
 	sl_advise_compute(now, NULL, 3, 0, 10, &a);
-	t = print(&a, 0);
-	ck_assert_msg(strstr(t, "enough"), "%s", t);
-	free(t);
+	says(&a, 0, "enough");
 	sl_advise_compute(now, NULL, 0, 0, 10, &a);
 	ck_assert_uint_eq(a.nodes_needed, 1);
-	t = print(&a, 0);
-	ck_assert_msg(strstr(t, "no node reported"), "%s", t);
-	free(t);
+	says(&a, 0, "no node reported");
 }
 END_TEST
 
@@ -257,12 +253,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("advise");
-	TCase *tc = tcase_create("advise");
+	Suite *s = TH_SUITE("advise", {.name = "advise",
+				       .tests = TH_TESTS(test_figures,
+							 test_small_and_window,
+							 test_per_dataset)});
 
-	tcase_add_test(tc, test_figures);
-	tcase_add_test(tc, test_small_and_window);
-	tcase_add_test(tc, test_per_dataset);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

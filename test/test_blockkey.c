@@ -164,20 +164,14 @@ END_TEST
 
 static Suite *blockkey_suite(void)
 {
-	Suite *s = suite_create("blockkey");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_inputs_differ);
-	tcase_add_test(tc, test_no_concat_ambiguity);
-	tcase_add_test(tc, test_index_matters);
-	tcase_add_test(tc, test_layout_matters);
-	tcase_add_test(tc, test_domains_differ);
-	tcase_add_test(tc, test_page_keys);
-	tcase_add_test(tc, test_known_values);
-	tcase_add_test(tc, test_hex);
-	tcase_add_test(tc, test_long_inputs);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"blockkey",
+		{.name = "core",
+		 .tests = TH_TESTS(test_inputs_differ, test_no_concat_ambiguity,
+				   test_index_matters, test_layout_matters,
+				   test_domains_differ, test_page_keys,
+				   test_known_values, test_hex,
+				   test_long_inputs)});
 }
 
 int main(void)

@@ -254,9 +254,7 @@ END_TEST
 static int fake_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		     size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)st;
+	TH_UNUSED(state, path, st);
 	snprintf(err, errlen, "nothing here");
 	return -ENOENT;
 }
@@ -265,14 +263,7 @@ static ssize_t fake_read(void *state, const char *path, const char *version,
 			 uint64_t offset, void *buf, size_t len, char *err,
 			 size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)version;
-	(void)offset;
-	(void)buf;
-	(void)len;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, path, version, offset, buf, len, err, errlen);
 	return 0;
 }
 
@@ -385,20 +376,19 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_backend");
-	TCase *tc = tcase_create("loader");
+	Suite *s = TH_SUITE(
+		"cn_backend",
+		{.name = "loader",
+		 .tests = TH_TESTS(test_loads_posix_from_build_dir,
+				   test_wrong_abi_refused,
+				   test_missing_module_and_symbol,
+				   test_shorter_table_loads_and_serves,
+				   test_table_sizes, test_builtin_wins,
+				   test_dataset_open_errors, test_default_dir),
+		 .timeout = 120,
+		 .setup = setup,
+		 .teardown = teardown});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_loads_posix_from_build_dir);
-	tcase_add_test(tc, test_wrong_abi_refused);
-	tcase_add_test(tc, test_missing_module_and_symbol);
-	tcase_add_test(tc, test_shorter_table_loads_and_serves);
-	tcase_add_test(tc, test_table_sizes);
-	tcase_add_test(tc, test_builtin_wins);
-	tcase_add_test(tc, test_dataset_open_errors);
-	tcase_add_test(tc, test_default_dir);
-	suite_add_tcase(s, tc);
 	return th_check_run(s,
 			    &(th_check_opts_t){.tmp_tag = "test-cn-backend"});
 }

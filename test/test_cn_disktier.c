@@ -594,29 +594,27 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_disktier");
-	TCase *tc = tcase_create("disktier");
-	TCase *tr = tcase_create("rebuild");
+	Suite *s = TH_SUITE(
+		"cn_disktier",
+		{.name = "disktier",
+		 .tests = TH_TESTS(
+			 test_roundtrip_direct, test_roundtrip_buffered,
+			 test_cleanup_at_start, test_old_format_removed,
+			 test_corruption_detected,
+			 test_written_again_after_drop,
+			 test_lru_and_pin_at_capacity,
+			 test_demote_and_memory_hit, test_evicted_while_writing,
+			 test_destroy_with_writes_queued, test_lock,
+			 test_floor_stops_admission,
+			 test_reload_purges_and_refiles),
+		 .timeout = 120,
+		 .setup = setup,
+		 .teardown = teardown},
+		{.name = "rebuild",
+		 .tests = TH_TESTS(test_rebuild_time),
+		 .timeout = 1200,
+		 .setup = setup,
+		 .teardown = teardown});
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_roundtrip_direct);
-	tcase_add_test(tc, test_roundtrip_buffered);
-	tcase_add_test(tc, test_cleanup_at_start);
-	tcase_add_test(tc, test_old_format_removed);
-	tcase_add_test(tc, test_corruption_detected);
-	tcase_add_test(tc, test_written_again_after_drop);
-	tcase_add_test(tc, test_lru_and_pin_at_capacity);
-	tcase_add_test(tc, test_demote_and_memory_hit);
-	tcase_add_test(tc, test_evicted_while_writing);
-	tcase_add_test(tc, test_destroy_with_writes_queued);
-	tcase_add_test(tc, test_lock);
-	tcase_add_test(tc, test_floor_stops_admission);
-	tcase_add_test(tc, test_reload_purges_and_refiles);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(tr, setup, teardown);
-	tcase_set_timeout(tr, 1200);
-	tcase_add_test(tr, test_rebuild_time);
-	suite_add_tcase(s, tr);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "test-disktier"});
 }

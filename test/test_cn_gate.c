@@ -284,15 +284,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_gate");
-	TCase *tc = tcase_create("gate");
+	Suite *s = TH_SUITE(
+		"cn_gate",
+		{.name = "gate",
+		 .tests = TH_TESTS(test_streams_pass, test_breaches_cut,
+				   test_conns_and_unwatched, test_curve),
+		 .setup = setup,
+		 .teardown = teardown});
 
 	sl_log_init("test_cn_gate", SL_LOG_ERR);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_streams_pass);
-	tcase_add_test(tc, test_breaches_cut);
-	tcase_add_test(tc, test_conns_and_unwatched);
-	tcase_add_test(tc, test_curve);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

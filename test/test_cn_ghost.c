@@ -91,12 +91,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_ghost");
-	TCase *tc = tcase_create("ghost");
+	Suite *s = TH_SUITE("cn_ghost",
+			    {.name = "ghost",
+			     .tests = TH_TESTS(test_refetch, test_bounded_fifo,
+					       test_sizing)});
 
-	tcase_add_test(tc, test_refetch);
-	tcase_add_test(tc, test_bounded_fifo);
-	tcase_add_test(tc, test_sizing);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

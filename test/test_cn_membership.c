@@ -167,12 +167,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_membership");
-	TCase *tc = tcase_create("static");
+	Suite *s = TH_SUITE("cn_membership",
+			    {.name = "static",
+			     .tests = TH_TESTS(test_generations_and_drains,
+					       test_ring_too_heavy)});
 
 	sl_log_init("test_cn_membership", SL_LOG_ERR);
-	tcase_add_test(tc, test_generations_and_drains);
-	tcase_add_test(tc, test_ring_too_heavy);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

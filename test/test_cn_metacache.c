@@ -191,15 +191,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_metacache");
-	TCase *tc = tcase_create("metacache");
+	Suite *s =
+		TH_SUITE("cn_metacache",
+			 {.name = "metacache",
+			  .tests = TH_TESTS(test_put_get_ttl, test_bounds_lru,
+					    test_purges, test_purge_group_work,
+					    test_group_follows_entries,
+					    test_keys_distinct)});
 
-	tcase_add_test(tc, test_put_get_ttl);
-	tcase_add_test(tc, test_bounds_lru);
-	tcase_add_test(tc, test_purges);
-	tcase_add_test(tc, test_purge_group_work);
-	tcase_add_test(tc, test_group_follows_entries);
-	tcase_add_test(tc, test_keys_distinct);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -170,11 +170,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_metrics");
-	TCase *tc = tcase_create("metrics");
+	Suite *s =
+		TH_SUITE("cn_metrics",
+			 {.name = "metrics",
+			  .tests = TH_TESTS(test_counts_and_names, test_http)});
 
-	tcase_add_test(tc, test_counts_and_names);
-	tcase_add_test(tc, test_http);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

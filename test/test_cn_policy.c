@@ -456,23 +456,22 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_policy");
-	TCase *tc = tcase_create("policy");
-	TCase *tn = tcase_create("node");
+	Suite *s =
+		TH_SUITE("cn_policy",
+			 {.name = "policy",
+			  .tests = TH_TESTS(
+				  test_lru_order, test_pin_never_offers_victims,
+				  test_capacity_never_exceeded_lru,
+				  test_capacity_never_exceeded_pin,
+				  test_capacity_never_exceeded_mixed,
+				  test_shuffled_epochs_pin_beats_lru)},
+			 {.name = "node",
+			  .tests = TH_TESTS(test_fifo_in_ram, test_fifo_on_disk,
+					    test_unknown_policy),
+			  .timeout = 60,
+			  .setup = node_setup,
+			  .teardown = node_teardown});
 
-	tcase_add_test(tc, test_lru_order);
-	tcase_add_test(tc, test_pin_never_offers_victims);
-	tcase_add_test(tc, test_capacity_never_exceeded_lru);
-	tcase_add_test(tc, test_capacity_never_exceeded_pin);
-	tcase_add_test(tc, test_capacity_never_exceeded_mixed);
-	tcase_add_test(tc, test_shuffled_epochs_pin_beats_lru);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(tn, node_setup, node_teardown);
-	tcase_set_timeout(tn, 60);
-	tcase_add_test(tn, test_fifo_in_ram);
-	tcase_add_test(tn, test_fifo_on_disk);
-	tcase_add_test(tn, test_unknown_policy);
-	suite_add_tcase(s, tn);
 	sl_log_init("test_cn_policy", SL_LOG_WARNING);
 	return th_check_run(s, NULL);
 }

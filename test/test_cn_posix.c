@@ -413,18 +413,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_posix");
-	TCase *tc = tcase_create("posix");
+	Suite *s = TH_SUITE(
+		"cn_posix",
+		{.name = "posix",
+		 .looped = TH_TESTS(
+			 test_stat_and_read, test_version_changes_are_stale,
+			 test_bad_paths_refused, test_bad_versions_refused,
+			 test_symlink_escapes_refused, test_nul_and_fifo,
+			 test_list_pages),
+		 .tests = TH_TESTS(test_open_errors),
+		 .teardown = teardown,
+		 .loops = 2});
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_loop_test(tc, test_stat_and_read, 0, 2);
-	tcase_add_loop_test(tc, test_version_changes_are_stale, 0, 2);
-	tcase_add_loop_test(tc, test_bad_paths_refused, 0, 2);
-	tcase_add_loop_test(tc, test_bad_versions_refused, 0, 2);
-	tcase_add_loop_test(tc, test_symlink_escapes_refused, 0, 2);
-	tcase_add_loop_test(tc, test_nul_and_fifo, 0, 2);
-	tcase_add_loop_test(tc, test_list_pages, 0, 2);
-	tcase_add_test(tc, test_open_errors);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, &(th_check_opts_t){.tmp_tag = "test-cn-posix"});
 }

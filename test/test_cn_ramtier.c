@@ -373,17 +373,15 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_ramtier");
-	TCase *tc = tcase_create("ramtier");
+	Suite *s = TH_SUITE(
+		"cn_ramtier",
+		{.name = "ramtier",
+		 .tests = TH_TESTS(test_evicted_block_survives_its_reply,
+				   test_pin_full_is_transient_then_enomem,
+				   test_trim_returns_pages,
+				   test_purge_and_shrink,
+				   test_cross_thread_release, test_evict_hook,
+				   test_block_hash, test_spare_buffers)});
 
-	tcase_add_test(tc, test_evicted_block_survives_its_reply);
-	tcase_add_test(tc, test_pin_full_is_transient_then_enomem);
-	tcase_add_test(tc, test_trim_returns_pages);
-	tcase_add_test(tc, test_purge_and_shrink);
-	tcase_add_test(tc, test_cross_thread_release);
-	tcase_add_test(tc, test_evict_hook);
-	tcase_add_test(tc, test_block_hash);
-	tcase_add_test(tc, test_spare_buffers);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

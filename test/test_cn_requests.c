@@ -47,9 +47,7 @@ static int m_fill(const char *path, sb_stat_t *st)
 static int m_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		  size_t errlen)
 {
-	(void)state;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, err, errlen);
 	return m_fill(path, st);
 }
 
@@ -59,10 +57,7 @@ static int m_list(void *state, const char *dir, const char *cursor,
 {
 	static const char *const names[] = {"d", "f"};
 
-	(void)state;
-	(void)cursor;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, cursor, err, errlen);
 	*n = 0;
 	next[0] = '\0';
 	if (strcmp(dir, "") != 0)
@@ -79,11 +74,7 @@ static ssize_t m_read(void *state, const char *path, const char *version,
 		      uint64_t offset, void *buf, size_t len, char *err,
 		      size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)version;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, path, version, err, errlen);
 	if (offset >= 10)
 		return 0;
 	len = SL_MIN(len, 10 - offset);
@@ -107,10 +98,7 @@ static const sb_ops_t mode_ops = {
 static int w_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		  size_t errlen)
 {
-	(void)state;
-	(void)st;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, st, err, errlen);
 	return strcmp(path, "big") == 0 ? -100000 : INT_MIN;
 }
 
@@ -119,13 +107,7 @@ static ssize_t w_read(void *state, const char *path, const char *version,
 		      uint64_t offset, void *buf, size_t len, char *err,
 		      size_t errlen)
 {
-	(void)state;
-	(void)version;
-	(void)offset;
-	(void)buf;
-	(void)len;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, version, offset, buf, len, err, errlen);
 	return strcmp(path, "big") == 0 ? -5000 : -(((ssize_t)1 << 33) + 2);
 }
 
@@ -133,14 +115,7 @@ static int w_list(void *state, const char *dir, const char *cursor,
 		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
 		  char *err, size_t errlen)
 {
-	(void)state;
-	(void)dir;
-	(void)cursor;
-	(void)ents;
-	(void)max;
-	(void)next;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, dir, cursor, ents, max, next, err, errlen);
 	*n = 0;
 	return -PR_ERRNO_MAX - 1;
 }
@@ -166,9 +141,7 @@ static int p_list(void *state, const char *dir, const char *cursor,
 		  sb_dirent_t *ents, size_t max, size_t *n, char *next,
 		  char *err, size_t errlen)
 {
-	(void)state;
-	(void)dir;
-	(void)max;
+	TH_UNUSED(state, dir, max);
 	for (size_t i = 0; i < SL_ARRAY_SIZE(cursors); i++) {
 		if (strcmp(cursor, cursors[i]) != 0)
 			continue;
@@ -333,16 +306,15 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_requests");
-	TCase *tc = tcase_create("requests");
+	Suite *s = TH_SUITE("cn_requests",
+			    {.name = "requests",
+			     .tests = TH_TESTS(test_stat_and_list_agree_on_mode,
+					       test_list_not_provided,
+					       test_backend_status_not_errno,
+					       test_cursor_bytes),
+			     .timeout = 60,
+			     .teardown = teardown});
 
 	sl_log_init("test_cn_requests", SL_LOG_WARNING);
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_stat_and_list_agree_on_mode);
-	tcase_add_test(tc, test_list_not_provided);
-	tcase_add_test(tc, test_backend_status_not_errno);
-	tcase_add_test(tc, test_cursor_bytes);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

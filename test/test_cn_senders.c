@@ -195,12 +195,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_senders");
-	TCase *tc = tcase_create("peers");
+	Suite *s = TH_SUITE(
+		"cn_senders",
+		{.name = "peers",
+		 .tests = TH_TESTS(test_identity_and_forgetting, test_admission,
+				   test_hold_and_wake)});
 
-	tcase_add_test(tc, test_identity_and_forgetting);
-	tcase_add_test(tc, test_admission);
-	tcase_add_test(tc, test_hold_and_wake);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

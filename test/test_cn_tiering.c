@@ -383,18 +383,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_tiering");
-	TCase *tc = tcase_create("tiering");
+	Suite *s = TH_SUITE(
+		"cn_tiering",
+		{.name = "tiering",
+		 .tests = TH_TESTS(test_admit_after_backend_fetch,
+				   test_promotion_and_memory_hit, test_demotion,
+				   test_refetch_after_corrupt_block,
+				   test_bad_length_and_vanished_block),
+		 .timeout = 120,
+		 .setup = setup,
+		 .teardown = teardown});
 
 	sl_log_init("test_cn_tiering", SL_LOG_ERR);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_admit_after_backend_fetch);
-	tcase_add_test(tc, test_promotion_and_memory_hit);
-	tcase_add_test(tc, test_demotion);
-	tcase_add_test(tc, test_refetch_after_corrupt_block);
-	tcase_add_test(tc, test_bad_length_and_vanished_block);
-	suite_add_tcase(s, tc);
 	return th_check_run(s,
 			    &(th_check_opts_t){.tmp_tag = "test-cn-tiering"});
 }

@@ -199,14 +199,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cn_workers");
-	TCase *tc = tcase_create("workers");
+	Suite *s = TH_SUITE(
+		"cn_workers",
+		{.name = "workers",
+		 .tests = TH_TESTS(test_all_jobs_come_back,
+				   test_slow_job_does_not_block_others,
+				   test_destroy_cancels, test_stop_bounded),
+		 .timeout = 60});
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_all_jobs_come_back);
-	tcase_add_test(tc, test_slow_job_does_not_block_others);
-	tcase_add_test(tc, test_destroy_cancels);
-	tcase_add_test(tc, test_stop_bounded);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -918,45 +918,26 @@ END_TEST
 
 static Suite *config_suite(void)
 {
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("valid");
-	TCase *te = tcase_create("errors");
-
-	tcase_add_test(tc, test_full);
-	tcase_add_test(tc, test_security_keys);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_dialect);
-	tcase_add_test(tc, test_parse_size);
-	tcase_add_test(tc, test_parse_duration);
-	tcase_add_test(tc, test_parse_uint_percent);
-	tcase_add_test(tc, test_name_valid);
-	tcase_add_test(tc, test_load_file);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_etcd_membership);
-	suite_add_tcase(s, tc);
-
-	tcase_add_test(te, test_err_unknown_key);
-	tcase_add_test(te, test_err_unknown_section);
-	tcase_add_test(te, test_err_bad_size);
-	tcase_add_test(te, test_err_bad_number);
-	tcase_add_test(te, test_err_bad_duration);
-	tcase_add_test(te, test_err_duplicate_node);
-	tcase_add_test(te, test_err_duplicate_dataset);
-	tcase_add_test(te, test_err_duplicate_key);
-	tcase_add_test(te, test_err_duplicate_addr);
-	tcase_add_test(te, test_err_missing_addr);
-	tcase_add_test(te, test_err_missing_backend);
-	tcase_add_test(te, test_err_missing_uri);
-	tcase_add_test(te, test_err_invalid_name);
-	tcase_add_test(te, test_err_bad_policy);
-	tcase_add_test(te, test_err_block_size_range);
-	tcase_add_test(te, test_err_no_nodes);
-	tcase_add_test(te, test_err_total_weight);
-	tcase_add_test(te, test_err_bad_addr);
-	tcase_add_test(te, test_err_syntax);
-	tcase_add_test(te, test_err_membership);
-	suite_add_tcase(s, te);
-	return s;
+	return TH_SUITE(
+		"config",
+		{.name = "valid",
+		 .tests = TH_TESTS(test_full, test_security_keys, test_defaults,
+				   test_dialect, test_parse_size,
+				   test_parse_duration, test_parse_uint_percent,
+				   test_name_valid, test_load_file,
+				   test_load_missing, test_etcd_membership)},
+		{.name = "errors",
+		 .tests = TH_TESTS(
+			 test_err_unknown_key, test_err_unknown_section,
+			 test_err_bad_size, test_err_bad_number,
+			 test_err_bad_duration, test_err_duplicate_node,
+			 test_err_duplicate_dataset, test_err_duplicate_key,
+			 test_err_duplicate_addr, test_err_missing_addr,
+			 test_err_missing_backend, test_err_missing_uri,
+			 test_err_invalid_name, test_err_bad_policy,
+			 test_err_block_size_range, test_err_no_nodes,
+			 test_err_total_weight, test_err_bad_addr,
+			 test_err_syntax, test_err_membership)});
 }
 
 int main(void)

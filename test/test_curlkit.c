@@ -130,15 +130,11 @@ END_TEST
 
 static Suite *curlkit_suite(void)
 {
-	Suite *s = suite_create("curlkit");
-	TCase *tc = tcase_create("curlkit");
-
-	tcase_add_test(tc, test_backoff_bounds);
-	tcase_add_test(tc, test_transient);
-	tcase_add_test(tc, test_pool_reuse_and_bound);
-	tcase_add_test(tc, test_pool_threads);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("curlkit",
+			{.name = "curlkit",
+			 .tests = TH_TESTS(test_backoff_bounds, test_transient,
+					   test_pool_reuse_and_bound,
+					   test_pool_threads)});
 }
 
 int main(void)

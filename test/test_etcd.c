@@ -809,8 +809,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("etcd");
-	TCase *tc = tcase_create("etcd");
+	Suite *s = TH_SUITE(
+		"etcd",
+		{.name = "etcd",
+		 .tests = TH_TESTS(binary_round_trip, range_in_pages,
+				   range_callback_stops, lease_expires,
+				   keepalive_keeps_and_revoke_removes,
+				   watch_in_order, watch_compacted,
+				   watch_flood_not_taken, watch_etcd_dies,
+				   failover_to_second, failover_on_503,
+				   nothing_answers, interrupt_is_prompt,
+				   bad_replies, endpoint_lists),
+		 .timeout = 60});
 	th_check_opts_t o = {
 		.tmp_tag = "test-etcd",
 		.before = th_etcd_suite_start,
@@ -822,22 +832,5 @@ int main(void)
 					   " is absent "
 					   "(apt-get install etcd-server)");
 	signal(SIGPIPE, SIG_IGN);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, binary_round_trip);
-	tcase_add_test(tc, range_in_pages);
-	tcase_add_test(tc, range_callback_stops);
-	tcase_add_test(tc, lease_expires);
-	tcase_add_test(tc, keepalive_keeps_and_revoke_removes);
-	tcase_add_test(tc, watch_in_order);
-	tcase_add_test(tc, watch_compacted);
-	tcase_add_test(tc, watch_flood_not_taken);
-	tcase_add_test(tc, watch_etcd_dies);
-	tcase_add_test(tc, failover_to_second);
-	tcase_add_test(tc, failover_on_503);
-	tcase_add_test(tc, nothing_answers);
-	tcase_add_test(tc, interrupt_is_prompt);
-	tcase_add_test(tc, bad_replies);
-	tcase_add_test(tc, endpoint_lists);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, &o);
 }

@@ -90,13 +90,9 @@ END_TEST
 
 static Suite *acache_suite(void)
 {
-	Suite *s = suite_create("fc_attrcache");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_put_get);
-	tcase_add_test(tc, test_bound);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_attrcache",
+		{.name = "core", .tests = TH_TESTS(test_put_get, test_bound)});
 }
 
 int main(void)

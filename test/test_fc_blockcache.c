@@ -576,24 +576,16 @@ END_TEST
 
 static Suite *blockcache_suite(void)
 {
-	Suite *s = suite_create("fc_blockcache");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_bound);
-	tcase_add_test(tc, test_lru_order);
-	tcase_add_test(tc, test_refcount_survives_eviction);
-	tcase_add_test(tc, test_short_fill_settles);
-	tcase_add_test(tc, test_ahead_limit);
-	tcase_add_test(tc, test_ahead_spared);
-	tcase_add_test(tc, test_ahead_expires);
-	tcase_add_test(tc, test_consumed_cold);
-	tcase_add_test(tc, test_oversized_private);
-	tcase_add_test(tc, test_pending_shared);
-	tcase_add_test(tc, test_when_done);
-	tcase_add_test(tc, test_threads);
-	tcase_add_test(tc, test_pages_and_lookup);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_blockcache",
+		{.name = "core",
+		 .tests = TH_TESTS(test_bound, test_lru_order,
+				   test_refcount_survives_eviction,
+				   test_short_fill_settles, test_ahead_limit,
+				   test_ahead_spared, test_ahead_expires,
+				   test_consumed_cold, test_oversized_private,
+				   test_pending_shared, test_when_done,
+				   test_threads, test_pages_and_lookup)});
 }
 
 int main(void)

@@ -242,17 +242,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fc_cluster");
-	TCase *tc = tcase_create("maps");
+	Suite *s = TH_SUITE(
+		"fc_cluster",
+		{.name = "maps",
+		 .tests = TH_TESTS(test_map_from_hello, test_ring_too_heavy,
+				   test_indices_kept, test_merge_rules,
+				   test_members_ring, test_members_too_heavy)});
 
 	sl_log_init("test_fc_cluster", SL_LOG_ERR);
-
-	tcase_add_test(tc, test_map_from_hello);
-	tcase_add_test(tc, test_ring_too_heavy);
-	tcase_add_test(tc, test_indices_kept);
-	tcase_add_test(tc, test_merge_rules);
-	tcase_add_test(tc, test_members_ring);
-	tcase_add_test(tc, test_members_too_heavy);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -206,16 +206,12 @@ END_TEST
 
 static Suite *dircache_suite(void)
 {
-	Suite *s = suite_create("fc_dircache");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_hit_and_absent);
-	tcase_add_test(tc, test_list_on_second_miss);
-	tcase_add_test(tc, test_forget);
-	tcase_add_test(tc, test_generations_and_ttl);
-	tcase_add_test(tc, test_bound);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_dircache",
+		{.name = "core",
+		 .tests = TH_TESTS(test_hit_and_absent,
+				   test_list_on_second_miss, test_forget,
+				   test_generations_and_ttl, test_bound)});
 }
 
 int main(void)

@@ -281,17 +281,13 @@ END_TEST
 
 static Suite *dirlist_suite(void)
 {
-	Suite *s = suite_create("fc_dirlist");
-	TCase *tc = tcase_create("dirlist");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_walk);
-	tcase_add_test(tc, test_empty_listing_and_pages);
-	tcase_add_test(tc, test_fetch_error);
-	tcase_add_test(tc, test_no_lock_across_fetch);
-	tcase_add_test(tc, test_two_readers_one_handle);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_dirlist",
+		{.name = "dirlist",
+		 .tests = TH_TESTS(test_walk, test_empty_listing_and_pages,
+				   test_fetch_error, test_no_lock_across_fetch,
+				   test_two_readers_one_handle),
+		 .timeout = 60});
 }
 
 int main(void)

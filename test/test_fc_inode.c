@@ -561,22 +561,14 @@ END_TEST
 
 static Suite *inode_suite(void)
 {
-	Suite *s = suite_create("fc_inode");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_root);
-	tcase_add_test(tc, test_numbers);
-	tcase_add_test(tc, test_collisions);
-	tcase_add_test(tc, test_forget_frees);
-	tcase_add_test(tc, test_long_names);
-	tcase_add_test(tc, test_bound_and_cold);
-	tcase_add_test(tc, test_cold_forgotten);
-	tcase_add_test(tc, test_attach);
-	tcase_add_test(tc, test_not_a_table);
-	tcase_add_test(tc, test_crash_takeover);
-	tcase_add_test(tc, test_threads);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_inode",
+		{.name = "core",
+		 .tests = TH_TESTS(test_root, test_numbers, test_collisions,
+				   test_forget_frees, test_long_names,
+				   test_bound_and_cold, test_cold_forgotten,
+				   test_attach, test_not_a_table,
+				   test_crash_takeover, test_threads)});
 }
 
 int main(void)

@@ -313,15 +313,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fc_io");
-	TCase *tc = tcase_create("io");
+	Suite *s = TH_SUITE(
+		"fc_io",
+		{.name = "io",
+		 .tests = TH_TESTS(test_unconnected_fails_over_at_once,
+				   test_no_stale_burst,
+				   test_waits_for_connection, test_joined_node),
+		 .timeout = 30,
+		 .teardown = teardown});
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_unconnected_fails_over_at_once);
-	tcase_add_test(tc, test_no_stale_burst);
-	tcase_add_test(tc, test_waits_for_connection);
-	tcase_add_test(tc, test_joined_node);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -179,12 +179,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fc_metrics");
-	TCase *tc = tcase_create("metrics");
+	Suite *s =
+		TH_SUITE("fc_metrics",
+			 {.name = "metrics",
+			  .tests = TH_TESTS(test_stream_then_reread,
+					    test_tiers_add_up, test_render)});
 
-	tcase_add_test(tc, test_stream_then_reread);
-	tcase_add_test(tc, test_tiers_add_up);
-	tcase_add_test(tc, test_render);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

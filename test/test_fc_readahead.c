@@ -255,16 +255,12 @@ END_TEST
 
 static Suite *readahead_suite(void)
 {
-	Suite *s = suite_create("fc_readahead");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_streak_and_jump);
-	tcase_add_test(tc, test_fair_share);
-	tcase_add_test(tc, test_cut_short);
-	tcase_add_test(tc, test_slot_reuse);
-	tcase_add_test(tc, test_random_detector);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_readahead",
+		{.name = "core",
+		 .tests = TH_TESTS(test_streak_and_jump, test_fair_share,
+				   test_cut_short, test_slot_reuse,
+				   test_random_detector)});
 }
 
 int main(void)

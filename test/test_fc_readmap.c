@@ -217,17 +217,12 @@ END_TEST
 
 static Suite *readmap_suite(void)
 {
-	Suite *s = suite_create("fc_readmap");
-	TCase *tc = tcase_create("readmap");
-
-	tcase_add_test(tc, test_nothing_to_read);
-	tcase_add_test(tc, test_one_two_many);
-	tcase_add_test(tc, test_last_short_block);
-	tcase_add_test(tc, test_huge_offsets);
-	tcase_add_test(tc, test_spans_tile_the_read);
-	tcase_add_test(tc, test_pages);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"fc_readmap",
+		{.name = "readmap",
+		 .tests = TH_TESTS(test_nothing_to_read, test_one_two_many,
+				   test_last_short_block, test_huge_offsets,
+				   test_spans_tile_the_read, test_pages)});
 }
 
 int main(void)

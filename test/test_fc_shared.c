@@ -156,15 +156,11 @@ END_TEST
 
 static Suite *shared_suite(void)
 {
-	Suite *s = suite_create("fc_shared");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_shared_across_processes);
-	tcase_add_test(tc, test_map_copies);
-	tcase_add_test(tc, test_not_shared_state);
-	tcase_add_test(tc, test_ctl_messages);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("fc_shared",
+			{.name = "core",
+			 .tests = TH_TESTS(
+				 test_shared_across_processes, test_map_copies,
+				 test_not_shared_state, test_ctl_messages)});
 }
 
 int main(void)

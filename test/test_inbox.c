@@ -138,14 +138,10 @@ END_TEST
 
 static Suite *inbox_suite(void)
 {
-	Suite *s = suite_create("inbox");
-	TCase *tc = tcase_create("inbox");
-
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_many_posters);
-	tcase_add_test(tc, test_wakeups_and_close);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("inbox", {.name = "inbox",
+				  .tests = TH_TESTS(test_many_posters,
+						    test_wakeups_and_close),
+				  .timeout = 120});
 }
 
 int main(void)

@@ -187,17 +187,12 @@ END_TEST
 
 static Suite *jsonframe_suite(void)
 {
-	Suite *s = suite_create("jsonframe");
-	TCase *tc = tcase_create("frames");
-
-	tcase_add_test(tc, coalesced_and_split);
-	tcase_add_test(tc, idle_only_between_texts);
-	tcase_add_test(tc, too_long_in_one_chunk);
-	tcase_add_test(tc, too_long_across_chunks);
-	tcase_add_test(tc, stray_bytes);
-	tcase_add_test(tc, callback_error_stops);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("jsonframe",
+			{.name = "frames",
+			 .tests = TH_TESTS(
+				 coalesced_and_split, idle_only_between_texts,
+				 too_long_in_one_chunk, too_long_across_chunks,
+				 stray_bytes, callback_error_stops)});
 }
 
 int main(void)

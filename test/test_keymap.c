@@ -163,15 +163,11 @@ END_TEST
 
 static Suite *keymap_suite(void)
 {
-	Suite *s = suite_create("keymap");
-	TCase *tc = tcase_create("keymap");
-
-	tcase_add_test(tc, test_find_insert_remove);
-	tcase_add_test(tc, test_duplicate_keys);
-	tcase_add_test(tc, test_foreach_removes);
-	tcase_add_test(tc, test_key64_spread);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"keymap",
+		{.name = "keymap",
+		 .tests = TH_TESTS(test_find_insert_remove, test_duplicate_keys,
+				   test_foreach_removes, test_key64_spread)});
 }
 
 int main(void)

@@ -113,13 +113,9 @@ END_TEST
 
 static Suite *list_suite(void)
 {
-	Suite *s = suite_create("list");
-	TCase *tc = tcase_create("list");
-
-	tcase_add_test(tc, test_list_order);
-	tcase_add_test(tc, test_fifo);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("list",
+			{.name = "list",
+			 .tests = TH_TESTS(test_list_order, test_fifo)});
 }
 
 int main(void)

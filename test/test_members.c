@@ -727,7 +727,6 @@ END_TEST
 int main(int argc, char **argv)
 {
 	Suite *s;
-	TCase *tc;
 	th_check_opts_t o = {
 		.tmp_tag = "test-members",
 		.before = th_etcd_suite_start,
@@ -742,19 +741,13 @@ int main(int argc, char **argv)
 						       "(apt-get install "
 						       "etcd-server)");
 	signal(SIGPIPE, SIG_IGN);
-	s = suite_create("members");
-	tc = tcase_create("members");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, record_codec);
-	tcase_add_test(tc, join_and_leave);
-	tcase_add_test(tc, killed_member);
-	tcase_add_test(tc, lease_lost_registers_again);
-	tcase_add_test(tc, etcd_outage);
-	tcase_add_test(tc, etcd_loses_its_data);
-	tcase_add_test(tc, bad_values_ignored);
-	tcase_add_test(tc, fetch_once);
-	tcase_add_test(tc, too_many_keys);
-	tcase_add_test(tc, without_etcd);
-	suite_add_tcase(s, tc);
+	s = TH_SUITE(
+		"members",
+		{.name = "members",
+		 .tests = TH_TESTS(record_codec, join_and_leave, killed_member,
+				   lease_lost_registers_again, etcd_outage,
+				   etcd_loses_its_data, bad_values_ignored,
+				   fetch_once, too_many_keys, without_etcd),
+		 .timeout = 90});
 	return th_check_run(s, &o);
 }

@@ -261,20 +261,13 @@ END_TEST
 
 static Suite *path_suite(void)
 {
-	Suite *s = suite_create("path");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_accepted);
-	tcase_add_test(tc, test_rejected);
-	tcase_add_test(tc, test_nul_inside);
-	tcase_add_test(tc, test_too_long);
-	tcase_add_test(tc, test_version_check);
-	tcase_add_test(tc, test_cursor_check);
-	tcase_add_test(tc, test_cursor_codec);
-	tcase_add_test(tc, test_name_check);
-	tcase_add_test(tc, test_join);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("path",
+			{.name = "core",
+			 .tests = TH_TESTS(test_accepted, test_rejected,
+					   test_nul_inside, test_too_long,
+					   test_version_check,
+					   test_cursor_check, test_cursor_codec,
+					   test_name_check, test_join)});
 }
 
 int main(void)

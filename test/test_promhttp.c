@@ -124,10 +124,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("promhttp");
-	TCase *tc = tcase_create("promhttp");
+	Suite *s = TH_SUITE("promhttp",
+			    {.name = "promhttp",
+			     .tests = TH_TESTS(test_external_loopback)});
 
-	tcase_add_test(tc, test_external_loopback);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -1902,33 +1902,23 @@ END_TEST
 
 static Suite *proto_suite(void)
 {
-	Suite *s = suite_create("proto");
-	TCase *tc = tcase_create("codec");
-	TCase *fz = tcase_create("fuzz");
-	TCase *tr = tcase_create("transport");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_header_roundtrip);
-	tcase_add_test(tc, test_header_tier);
-	tcase_add_test(tc, test_header_rules);
-	tcase_add_test(tc, test_body_roundtrip);
-	tcase_add_test(tc, test_str_helpers);
-	tcase_add_test(tc, test_string_fields);
-	tcase_add_test(tc, test_truncations);
-	tcase_add_test(tc, test_encode_limits);
-	tcase_add_test(tc, test_lz4);
-	suite_add_tcase(s, tc);
-
-	tcase_set_timeout(fz, 300);
-	tcase_add_test(fz, test_fuzz_decoders);
-	suite_add_tcase(s, fz);
-
-	tcase_set_timeout(tr, 60);
-	tcase_add_test(tr, test_transport_roundtrip);
-	tcase_add_test(tr, test_transport_zerocopy);
-	tcase_add_test(tr, test_transport_bad_messages);
-	suite_add_tcase(s, tr);
-	return s;
+	return TH_SUITE(
+		"proto",
+		{.name = "codec",
+		 .tests = TH_TESTS(test_header_roundtrip, test_header_tier,
+				   test_header_rules, test_body_roundtrip,
+				   test_str_helpers, test_string_fields,
+				   test_truncations, test_encode_limits,
+				   test_lz4),
+		 .timeout = 60},
+		{.name = "fuzz",
+		 .tests = TH_TESTS(test_fuzz_decoders),
+		 .timeout = 300},
+		{.name = "transport",
+		 .tests = TH_TESTS(test_transport_roundtrip,
+				   test_transport_zerocopy,
+				   test_transport_bad_messages),
+		 .timeout = 60});
 }
 
 int main(void)

@@ -485,20 +485,15 @@ END_TEST
 
 static Suite *call_suite(void)
 {
-	Suite *s = suite_create("proto_call");
-	TCase *tc = tcase_create("call");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_wait_matches);
-	tcase_add_test(tc, test_timeout_keeps_the_bad_reply);
-	tcase_add_test(tc, test_wait_many);
-	tcase_add_test(tc, test_lz4_reply);
-	tcase_add_test(tc, test_start_bounded);
-	tcase_add_test(tc, test_recv_past_deadline);
-	tcase_add_test(tc, test_dealer_immediate);
-	tcase_add_test(tc, test_post_does_not_wait);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"proto_call",
+		{.name = "call",
+		 .tests = TH_TESTS(
+			 test_wait_matches, test_timeout_keeps_the_bad_reply,
+			 test_wait_many, test_lz4_reply, test_start_bounded,
+			 test_recv_past_deadline, test_dealer_immediate,
+			 test_post_does_not_wait),
+		 .timeout = 60});
 }
 
 int main(void)

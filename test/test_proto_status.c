@@ -91,14 +91,10 @@ END_TEST
 
 static Suite *status_suite(void)
 {
-	Suite *s = suite_create("proto_status");
-	TCase *tc = tcase_create("status");
-
-	tcase_add_test(tc, test_table);
-	tcase_add_test(tc, test_out_of_range);
-	tcase_add_test(tc, test_header_status_range);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE("proto_status",
+			{.name = "status",
+			 .tests = TH_TESTS(test_table, test_out_of_range,
+					   test_header_status_range)});
 }
 
 int main(void)

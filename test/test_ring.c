@@ -428,21 +428,14 @@ END_TEST
 
 static Suite *ring_suite(void)
 {
-	Suite *s = suite_create("ring");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_equal_share);
-	tcase_add_test(tc, test_weighted_share);
-	tcase_add_test(tc, test_add_member);
-	tcase_add_test(tc, test_remove_member);
-	tcase_add_test(tc, test_moved_share);
-	tcase_add_test(tc, test_preference_list);
-	tcase_add_test(tc, test_version);
-	tcase_add_test(tc, test_names_copied);
-	tcase_add_test(tc, test_weight_limit);
-	tcase_add_test(tc, test_other_process);
-	suite_add_tcase(s, tc);
-	return s;
+	return TH_SUITE(
+		"ring",
+		{.name = "core",
+		 .tests = TH_TESTS(test_equal_share, test_weighted_share,
+				   test_add_member, test_remove_member,
+				   test_moved_share, test_preference_list,
+				   test_version, test_names_copied,
+				   test_weight_limit, test_other_process)});
 }
 
 int main(int argc, char **argv)

@@ -358,8 +358,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("s3_conf");
-	TCase *tc = tcase_create("core");
+	Suite *s = TH_SUITE(
+		"s3_conf",
+		{.name = "core",
+		 .tests = TH_TESTS(test_valid, test_unknown_key, test_bad_uri,
+				   test_bad_values, test_credentials_file,
+				   test_environment,
+				   test_version_cannot_inject_headers)});
 	const char *b = getenv("SLUICE_BUILD");
 	char so[4096];
 	void *dl;
@@ -378,14 +383,6 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	tcase_add_test(tc, test_valid);
-	tcase_add_test(tc, test_unknown_key);
-	tcase_add_test(tc, test_bad_uri);
-	tcase_add_test(tc, test_bad_values);
-	tcase_add_test(tc, test_credentials_file);
-	tcase_add_test(tc, test_environment);
-	tcase_add_test(tc, test_version_cannot_inject_headers);
-	suite_add_tcase(s, tc);
 	rc = th_check_run(s, NULL);
 	{
 		char cmd[128];

@@ -175,15 +175,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("s3_url");
-	TCase *tc = tcase_create("core");
+	Suite *s = TH_SUITE(
+		"s3_url",
+		{.name = "core",
+		 .tests = TH_TESTS(test_encode_examples, test_encode_every_byte,
+				   test_query_sorted, test_decode,
+				   test_round_trip, test_components)});
 
-	tcase_add_test(tc, test_encode_examples);
-	tcase_add_test(tc, test_encode_every_byte);
-	tcase_add_test(tc, test_query_sorted);
-	tcase_add_test(tc, test_decode);
-	tcase_add_test(tc, test_round_trip);
-	tcase_add_test(tc, test_components);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

@@ -74,11 +74,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("s3_xml");
-	TCase *tc = tcase_create("xml");
+	Suite *s = TH_SUITE("s3_xml", {.name = "xml",
+				       .tests = TH_TESTS(test_iso8601,
+							 test_list_and_error)});
 
-	tcase_add_test(tc, test_iso8601);
-	tcase_add_test(tc, test_list_and_error);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

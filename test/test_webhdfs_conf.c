@@ -341,17 +341,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("webhdfs_conf");
-	TCase *tc = tcase_create("conf");
-	th_check_opts_t opts = {.tmp_tag = "webhdfs-conf"};
-
-	tcase_add_test(tc, test_uris);
-	tcase_add_test(tc, test_bad_uris);
-	tcase_add_test(tc, test_namenodes);
-	tcase_add_test(tc, test_auth);
-	tcase_add_test(tc, test_token_file);
-	tcase_add_test(tc, test_ca_file);
-	tcase_add_test(tc, test_numbers);
-	suite_add_tcase(s, tc);
-	return th_check_run(s, &opts);
+	return th_check_run(
+		TH_SUITE("webhdfs_conf",
+			 {.name = "conf",
+			  .tests = TH_TESTS(test_uris, test_bad_uris,
+					    test_namenodes, test_auth,
+					    test_token_file, test_ca_file,
+					    test_numbers)}),
+		&(th_check_opts_t){.tmp_tag = "webhdfs-conf"});
 }

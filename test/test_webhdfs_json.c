@@ -434,18 +434,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("webhdfs_json");
-	TCase *tc = tcase_create("json");
+	Suite *s = TH_SUITE(
+		"webhdfs_json",
+		{.name = "json",
+		 .tests = TH_TESTS(test_status_spec, test_status_fields,
+				   test_status_not_schema, test_deep_nesting,
+				   test_listing_batch, test_listing_not_schema,
+				   test_remote, test_remote_secret,
+				   test_versions)});
 
-	tcase_add_test(tc, test_status_spec);
-	tcase_add_test(tc, test_status_fields);
-	tcase_add_test(tc, test_status_not_schema);
-	tcase_add_test(tc, test_deep_nesting);
-	tcase_add_test(tc, test_listing_batch);
-	tcase_add_test(tc, test_listing_not_schema);
-	tcase_add_test(tc, test_remote);
-	tcase_add_test(tc, test_remote_secret);
-	tcase_add_test(tc, test_versions);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

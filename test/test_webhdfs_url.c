@@ -315,18 +315,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("webhdfs_url");
-	TCase *tc = tcase_create("url");
+	Suite *s = TH_SUITE(
+		"webhdfs_url",
+		{.name = "url",
+		 .tests = TH_TESTS(test_encode_every_byte, test_encode_examples,
+				   test_names, test_paths, test_name_order,
+				   test_urls, test_locations, test_text,
+				   test_scrub)});
 
-	tcase_add_test(tc, test_encode_every_byte);
-	tcase_add_test(tc, test_encode_examples);
-	tcase_add_test(tc, test_names);
-	tcase_add_test(tc, test_paths);
-	tcase_add_test(tc, test_name_order);
-	tcase_add_test(tc, test_urls);
-	tcase_add_test(tc, test_locations);
-	tcase_add_test(tc, test_text);
-	tcase_add_test(tc, test_scrub);
-	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }

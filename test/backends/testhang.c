@@ -16,9 +16,7 @@
 static int h_stat(void *state, const char *path, sb_stat_t *st, char *err,
 		  size_t errlen)
 {
-	(void)state;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, err, errlen);
 	memset(st, 0, sizeof(*st));
 	st->type = *path ? SB_TYPE_FILE : SB_TYPE_DIR;
 	st->mode = *path ? 0444 : 0555;
@@ -32,14 +30,7 @@ static ssize_t h_read(void *state, const char *path, const char *version,
 		      uint64_t offset, void *buf, size_t len, char *err,
 		      size_t errlen)
 {
-	(void)state;
-	(void)path;
-	(void)version;
-	(void)offset;
-	(void)buf;
-	(void)len;
-	(void)err;
-	(void)errlen;
+	TH_UNUSED(state, path, version, offset, buf, len, err, errlen);
 	for (;;)
 		pause(); /* the node's threads block every signal */
 	return -EIO;

@@ -25,15 +25,13 @@
 
 void s3_buf_init(s3_buf_t *b)
 {
-	b->data = NULL;
-	b->len = 0;
-	b->cap = 0;
+	*b = (s3_buf_t){0};
 }
 
 void s3_buf_fini(s3_buf_t *b)
 {
 	free(b->data);
-	s3_buf_init(b);
+	*b = (s3_buf_t){0};
 }
 
 void s3_buf_add(s3_buf_t *b, const void *p, size_t n)
