@@ -755,14 +755,30 @@ void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
 	atomic_store(&dt->m->disk_capacity, c->capacity);
 }
 
+/* The datasets are now ds[0..n): regroup the entries; how many went. */
+static size_t regroup(cn_disktier_t *dt, const cn_disk_dataset_t *ds, size_t n)
+{
+	struct regroup r = {dt, 0};
+
+	cn_dt_set_datasets(dt, ds, n);
+	sl_keymap_foreach(&dt->index, regroup_one, &r);
+	return r.purged;
+}
+
+void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			      size_t n_ds)
+{
+	(void)regroup(dt, ds, n_ds);
+	cn_dt_gauges(dt);
+}
+
 void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			   const cn_disk_dataset_t *ds, size_t n_ds)
 {
 	struct regroup r = {dt, 0};
 
 	cn_dt_apply_limits(dt, c);
-	cn_dt_set_datasets(dt, ds, n_ds);
-	sl_keymap_foreach(&dt->index, regroup_one, &r);
+	r.purged = regroup(dt, ds, n_ds);
 	cn_dt_trim(dt);
 	if (r.purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "

@@ -103,6 +103,13 @@ void cn_disktier_reap(cn_disktier_t *dt);
 void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			   const cn_disk_dataset_t *ds, size_t n_ds);
 
+/* The datasets' policies changed (policy = auto chose again), nothing
+ * else: their blocks move to their dataset's policy now, in the order
+ * their new policy keeps; nothing is written, deleted or counted again.
+ * ds[0..n_ds) as for cn_disktier_configure. */
+void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			      size_t n_ds);
+
 /*
  * Look key up (a hit for its policy when found).  CN_DISK_READY: *len is
  * its data length.  CN_DISK_MEM: *mem is a new reference to the block

@@ -702,10 +702,17 @@ static void walk_end(cn_server_t *s, walk_t *w)
 	}
 	/* The gauges: a whole dataset's listing gives its size, and what
 	 * the walk changed shows at once. */
-	if (w->listed_all && !w->path[0])
+	if (w->listed_all && !w->path[0]) {
 		cn_dsstats_walked(s->dss, w->ds->name,
 				  atomic_load(&w->files_total),
 				  atomic_load(&w->all_bytes));
+		/* Owned bytes are exact unless nodes were skipped. */
+		cn_autopol_walked(s->autopol, w->ds->name, w->ds->layout,
+				  atomic_load(&w->all_bytes),
+				  atomic_load(&w->bytes_total),
+				  w->n_skip ? 0 : w->ring->version);
+		cn_server_autopolicy(s, "a full walk");
+	}
 	cn_server_recount(s);
 	if (w->sender)
 		cn_sender_unref(w->sender);

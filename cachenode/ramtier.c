@@ -552,6 +552,55 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag)
 	return a.n;
 }
 
+/* Put b under the instance in slot: out of its old one and into the new
+ * one when it is indexed (an entry re-tagged joins the new order as its
+ * most recent), only the number when not (it enters on insert). */
+static void reslot(cn_ramtier_t *t, cn_block_t *b, unsigned slot)
+{
+	cn_policy_t *from = policy_of(t, b), *to = t->policies.p[slot];
+
+	if (b->pslot == slot)
+		return;
+	if (b->indexed)
+		from->ops->remove(from->st, &b->plink);
+	b->pslot = (uint8_t)slot;
+	if (b->indexed)
+		to->ops->insert(to->st, &b->plink);
+}
+
+struct retag_arg {
+	cn_ramtier_t *t;
+	uint32_t tag;
+	unsigned slot;
+	size_t n;
+};
+
+static void retag_one(sl_knode_t *n, void *arg)
+{
+	struct retag_arg *a = arg;
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
+
+	if (b->tag != a->tag || b->pslot == a->slot)
+		return;
+	reslot(a->t, b, a->slot);
+	a->n++;
+}
+
+size_t cn_ramtier_retag(cn_ramtier_t *t, uint32_t tag,
+			const cn_policy_ops_t *policy)
+{
+	struct retag_arg a = {t, tag, cn_policy_slot(&t->policies, policy), 0};
+
+	sl_keymap_foreach(&t->index, retag_one, &a);
+	return a.n;
+}
+
+void cn_block_set_policy(cn_block_t *b, const cn_policy_ops_t *policy)
+{
+	SL_ASSERT(!b->indexed);
+	reslot(b->tier, b, cn_policy_slot(&b->tier->policies, policy));
+}
+
 void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
 {
 	struct purge_arg a = {t, 0, 1, 0};

@@ -1417,7 +1417,7 @@ START_TEST(test_command_line)
 		ck_assert_int_eq(run_cli(args, &out), 1);
 		ck_assert_msg(strstr(out, "policy.conf:7: [dataset d] policy: "
 					  "unknown policy 'nosuch' (known: "
-					  "lru, pin)"),
+					  "auto, lru, pin)"),
 			      "%s", out);
 		free(out);
 	}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * policy = auto: the decision (unknown size is lru; a dataset that fits
+ * is lru, one larger than the capacity pin; several share the capacity
+ * smallest first; the hysteresis band keeps a pinned dataset pinned until
+ * it falls below 90%), and the RAM tier's re-tag when the choice flips
+ * (no block lost or counted twice, a pinned dataset's blocks never
+ * evicted by an lru dataset's misses, and evicted again once back under
+ * lru).  The disk tier's half is test_cn_disktier's test_auto_flip.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cachenode/autopolicy.h"
+#include "cachenode/ramtier.h"
+#include "test/helper_check.h"
+
+#define MIB (1ull << 20)
+
+/* One dataset alone on a node of cap bytes: out. */
+static cn_auto_out_t one(int known, uint64_t owned, int pinned, uint64_t cap)
+{
+	cn_auto_in_t in = {known, owned, pinned};
+	cn_auto_out_t out;
+
+	memset(&out, 0xff, sizeof(out));
+	cn_autopolicy_choose(&in, 1, cap, &out);
+	return out;
+}
+
+START_TEST(test_one_dataset)
+{
+	cn_auto_out_t o;
+
+	o = one(0, 0, 0, 100 * MIB);
+	ck_assert_int_eq(o.pin, 0);
+	ck_assert_int_eq(o.why, CN_AUTO_UNKNOWN);
+	ck_assert_str_eq(cn_autopolicy_why(o.why), "unknown");
+	/* Unknown stays lru even when it was pinned (a reload reopened it). */
+	ck_assert_int_eq(one(0, 0, 1, 100 * MIB).pin, 0);
+
+	o = one(1, 60 * MIB, 0, 100 * MIB);
+	ck_assert_int_eq(o.pin, 0);
+	ck_assert_int_eq(o.why, CN_AUTO_FITS);
+	ck_assert_uint_eq(o.usable, 100 * MIB);
+	o = one(1, 100 * MIB, 0, 100 * MIB); /* exactly full: fits */
+	ck_assert_int_eq(o.pin, 0);
+
+	o = one(1, 190 * MIB, 0, 100 * MIB);
+	ck_assert_int_eq(o.pin, 1);
+	ck_assert_int_eq(o.why, CN_AUTO_LARGER);
+	ck_assert_str_eq(cn_autopolicy_why(o.why), "larger");
+	ck_assert_uint_eq(o.usable, 100 * MIB);
+
+	/* No capacity at all: anything known pins. */
+	ck_assert_int_eq(one(1, 1, 0, 0).pin, 1);
+	ck_assert_uint_eq(one(1, 1, 0, 0).usable, 0);
+}
+END_TEST
+
+/* Around the boundary: pin above 100%, back to lru only below 90%. */
+START_TEST(test_hysteresis)
+{
+	uint64_t cap = 100 * MIB;
+
+	ck_assert_int_eq(one(1, 95 * MIB, 0, cap).pin, 0);
+	ck_assert_int_eq(one(1, 101 * MIB, 0, cap).pin, 1);
+	ck_assert_int_eq(one(1, 101 * MIB, 1, cap).why, CN_AUTO_LARGER);
+	/* Pinned, now at 95% (a node joined, or files went): stays pin. */
+	ck_assert_int_eq(one(1, 95 * MIB, 1, cap).pin, 1);
+	ck_assert_int_eq(one(1, 95 * MIB, 1, cap).why, CN_AUTO_HOLDS);
+	ck_assert_str_eq(cn_autopolicy_why(CN_AUTO_HOLDS), "holds");
+	ck_assert_int_eq(one(1, 90 * MIB, 1, cap).pin, 1);
+	/* Below 90%: lru again. */
+	ck_assert_int_eq(one(1, 89 * MIB, 1, cap).pin, 0);
+	ck_assert_int_eq(one(1, 89 * MIB, 1, cap).why, CN_AUTO_FITS);
+}
+END_TEST
+
+/* Several auto datasets share the capacity smallest first, whatever the
+ * order they are given in; one of unknown size takes nothing. */
+START_TEST(test_shared_smallest_first)
+{
+	cn_auto_in_t in[4] = {
+		{1, 150 * MIB, 0}, /* big: pin */
+		{1, 30 * MIB, 0},  /* small: fits */
+		{0, 0, 0},	   /* unknown */
+		{1, 50 * MIB, 0},  /* 30 + 50 fit in 100 */
+	};
+	cn_auto_out_t out[4];
+
+	cn_autopolicy_choose(in, 4, 100 * MIB, out);
+	ck_assert_int_eq(out[1].pin, 0);
+	ck_assert_uint_eq(out[1].usable, 100 * MIB);
+	ck_assert_int_eq(out[3].pin, 0);
+	ck_assert_uint_eq(out[3].usable, 70 * MIB);
+	ck_assert_int_eq(out[2].pin, 0);
+	ck_assert_int_eq(out[2].why, CN_AUTO_UNKNOWN);
+	ck_assert_int_eq(out[0].pin, 1);
+	ck_assert_int_eq(out[0].why, CN_AUTO_LARGER);
+	ck_assert_uint_eq(out[0].usable, 20 * MIB);
+
+	/* Two that fit apart but not together: the larger one pins. */
+	in[0] = (cn_auto_in_t){1, 60 * MIB, 0};
+	in[1] = (cn_auto_in_t){1, 60 * MIB, 0};
+	cn_autopolicy_choose(in, 2, 100 * MIB, out);
+	ck_assert_int_eq(out[0].pin, 0); /* equal: the first given first */
+	ck_assert_int_eq(out[1].pin, 1);
+	ck_assert_uint_eq(out[1].usable, 40 * MIB);
+
+	/* Sizes that would wrap a 64-bit sum saturate instead. */
+	in[0] = (cn_auto_in_t){1, UINT64_MAX - 5, 0};
+	in[1] = (cn_auto_in_t){1, UINT64_MAX - 5, 0};
+	cn_autopolicy_choose(in, 2, 100 * MIB, out);
+	ck_assert_int_eq(out[0].pin, 1);
+	ck_assert_int_eq(out[1].pin, 1);
+	cn_autopolicy_choose(in, 0, 100 * MIB, out); /* none: nothing */
+}
+END_TEST
+
+/* ---- The RAM tier's re-tag ----------------------------------------------- */
+
+#define BLK   (64u << 10)
+#define TAG_A 1
+#define TAG_B 2
+
+static sl_blockkey_t key_of(uint32_t tag, uint64_t i)
+{
+	return sl_blockkey_make(tag == TAG_A ? "a" : "b", tag, "f", "v", i);
+}
+
+/* A block of dataset tag cached under pol; 1 when admitted. */
+static int fill(cn_ramtier_t *t, const cn_policy_ops_t *pol, uint32_t tag,
+		uint64_t i)
+{
+	int err, in;
+	cn_block_t *b = cn_ramtier_alloc(t, pol, tag, BLK, &err);
+
+	ck_assert_ptr_nonnull(b);
+	memset(cn_block_data(b), (int)i, BLK);
+	in = cn_ramtier_insert(t, key_of(tag, i), b);
+	cn_block_unref(b);
+	return in;
+}
+
+static int cached(cn_ramtier_t *t, uint32_t tag, uint64_t i)
+{
+	cn_block_t *b = cn_ramtier_get(t, key_of(tag, i));
+
+	if (b)
+		cn_block_unref(b);
+	return b != NULL;
+}
+
+/* Blocks of tag 0..n-1 cached. */
+static size_t count(cn_ramtier_t *t, uint32_t tag, uint64_t n)
+{
+	size_t c = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		c += (size_t)cached(t, tag, i);
+	return c;
+}
+
+START_TEST(test_retag_lru_pin_lru)
+{
+	uint64_t c = cn_ramtier_charge(BLK);
+	cn_metrics_t m;
+	cn_ramtier_t *t;
+	uint64_t used;
+
+	cn_metrics_init(&m);
+	t = cn_ramtier_new(8 * c, 4 * c, &m);
+	for (uint64_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_A, i), 1);
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, i), 1);
+	}
+	used = cn_ramtier_used(t);
+	ck_assert_uint_eq(used, 8 * c);
+
+	/* A flips to pin: its 4 blocks move, nothing else changes. */
+	ck_assert_uint_eq(cn_ramtier_retag(t, TAG_A, &cn_policy_pin), 4);
+	ck_assert_uint_eq(cn_ramtier_retag(t, TAG_A, &cn_policy_pin), 0);
+	ck_assert_uint_eq(cn_ramtier_count(t), 8);
+	ck_assert_uint_eq(cn_ramtier_used(t), used);
+	ck_assert_uint_eq(atomic_load(&m.ram_blocks), 8);
+	/* B's misses evict only B's blocks, however many they are. */
+	for (uint64_t i = 4; i < 20; i++)
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, i), 1);
+	ck_assert_uint_eq(count(t, TAG_A, 4), 4);
+	ck_assert_uint_eq(count(t, TAG_B, 20), 4);
+	ck_assert_uint_eq(atomic_load(&m.evictions), 16);
+	/* A's own new blocks are pin's: no room, served transient. */
+	ck_assert_int_eq(fill(t, &cn_policy_pin, TAG_A, 4), 0);
+	ck_assert_uint_eq(cn_ramtier_count(t), 8);
+
+	/* Back to lru: A's blocks are evictable again, by B's misses. */
+	ck_assert_uint_eq(cn_ramtier_retag(t, TAG_A, &cn_policy_lru), 4);
+	ck_assert_uint_eq(cn_ramtier_used(t), used);
+	for (uint64_t i = 20; i < 28; i++)
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, i), 1);
+	ck_assert_uint_eq(count(t, TAG_A, 4), 0);
+	ck_assert_uint_eq(count(t, TAG_B, 28), 8);
+	ck_assert_uint_eq(cn_ramtier_count(t), 8);
+	ck_assert_uint_eq(cn_ramtier_used(t), 8 * c);
+	cn_ramtier_destroy(&t);
+	ck_assert_uint_eq(atomic_load(&m.ram_used), 0);
+}
+END_TEST
+
+/* A block filled while its dataset flipped enters under the new policy. */
+START_TEST(test_block_set_policy_before_insert)
+{
+	uint64_t c = cn_ramtier_charge(BLK);
+	cn_ramtier_t *t = cn_ramtier_new(2 * c, 2 * c, NULL);
+	cn_block_t *b;
+	int err;
+
+	ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_A, 0), 1);
+	b = cn_ramtier_alloc(t, &cn_policy_lru, TAG_A, BLK, &err);
+	ck_assert_ptr_nonnull(b);
+	cn_block_set_policy(b, &cn_policy_pin);
+	ck_assert_ptr_eq(cn_block_policy(b), &cn_policy_pin);
+	ck_assert_int_eq(cn_ramtier_insert(t, key_of(TAG_A, 1), b), 1);
+	cn_block_unref(b);
+	ck_assert_uint_eq(cn_ramtier_retag(t, TAG_A, &cn_policy_pin), 1);
+	/* Both pinned: an lru miss of B finds no victim. */
+	ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, 0), 0);
+	ck_assert_uint_eq(count(t, TAG_A, 2), 2);
+	cn_ramtier_destroy(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cn_autopolicy");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_one_dataset);
+	tcase_add_test(tc, test_hysteresis);
+	tcase_add_test(tc, test_shared_smallest_first);
+	tcase_add_test(tc, test_retag_lru_pin_lru);
+	tcase_add_test(tc, test_block_set_policy_before_insert);
+	suite_add_tcase(s, tc);
+	return th_check_run(s, NULL);
+}
