@@ -7,14 +7,25 @@
  * (no block lost or counted twice, a pinned dataset's blocks never
  * evicted by an lru dataset's misses, and evicted again once back under
  * lru).  The disk tier's half is test_cn_disktier's test_auto_flip.
+ * And a real node in this process re-decides when its ring changes: alone
+ * it owns all of a 12 MiB dataset and pins it; two nodes join and its
+ * share fits, lru; they leave, pin again.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cachenode/autopolicy.h"
 #include "cachenode/ramtier.h"
+#include "common/util.h"
 #include "test/helper_check.h"
+#include "test/helper_client.h"
+#include "test/helper_node.h"
+#include "test/helper_proc.h"
 
 #define MIB (1ull << 20)
 
@@ -232,6 +243,90 @@ START_TEST(test_block_set_policy_before_insert)
 }
 END_TEST
 
+/* ---- A node's ring changes ---------------------------------------------- */
+
+/* Wait up to 10 s for the node's counter name to be want. */
+static int await_value(th_client_t *c, const char *name, uint64_t want)
+{
+	uint64_t end = sl_now_ms() + 10000, v = 0;
+
+	while (sl_now_ms() < end) {
+		if (th_client_stat_value(c, name, &v) == 0 && v == want)
+			return 1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+#define WHY(w) "sluice_dataset_auto{dataset=\"d\",why=\"" w "\"}"
+#define PIN    "sluice_dataset_policy{dataset=\"d\",policy=\"pin\"}"
+
+static void reload(th_node_t *nd, const char *rest)
+{
+	char err[256];
+
+	ck_assert_msg(th_node_reload(nd, "ram_capacity = 8M\n", rest, err,
+				     sizeof(err)) == 0,
+		      "%s", err);
+}
+
+START_TEST(test_ring_change_decides_again)
+{
+	static const char joined[] = "[node n2]\naddr = tcp://127.0.0.1:1\n"
+				     "[node n3]\naddr = tcp://127.0.0.1:2\n";
+	char *dir = th_tmpdir("auto-ring"), ds[PATH_MAX], rest[PATH_MAX * 2];
+	char err[256], *data = malloc(1u << 20);
+	pr_load_req_t q = {
+		.dataset = pr_str("d"), .path = pr_str(""), .load_id = 1};
+	th_node_t nd;
+	th_client_t *c;
+	pr_buf_t b;
+
+	ck_assert_ptr_nonnull(dir);
+	memset(data, 'x', 1u << 20);
+	for (int i = 0; i < 12; i++) {
+		char rel[16];
+
+		snprintf(rel, sizeof(rel), "f%d", i);
+		ck_assert_int_eq(th_write_file_at(dir, rel, data, 1u << 20), 0);
+	}
+	free(data);
+	snprintf(ds, sizeof(ds),
+		 "[dataset d]\nbackend = posix\nuri = file://%s\n"
+		 "block_size = 64K\n",
+		 dir);
+	ck_assert_msg(th_node_start(&nd, "ram_capacity = 8M\n", ds, NULL, err,
+				    sizeof(err)) == 0,
+		      "%s", err);
+	c = th_client_new(nd.endpoint, 5000);
+	ck_assert(await_value(c, WHY("unknown"), 1));
+
+	/* A count (a full walk): 12 MiB alone on 7.5 MiB: pin. */
+	pr_buf_init(&b);
+	ck_assert_int_eq(pr_load_req_encode(&b, &q), 0);
+	ck_assert_int_gt(th_client_send(c, PR_OP_LOAD, b.data, b.len), 0);
+	pr_buf_fini(&b);
+	ck_assert(await_value(c, WHY("larger"), 1));
+	ck_assert(await_value(c, PIN, 1));
+	ck_assert(await_value(c, "sluice_dataset_owned_bytes{dataset=\"d\"}",
+			      12u << 20));
+
+	/* Two nodes join: a third of it is n1's now, which fits. */
+	snprintf(rest, sizeof(rest), "%s%s", joined, ds);
+	reload(&nd, rest);
+	ck_assert(await_value(c, WHY("fits"), 1));
+	ck_assert(await_value(c, PIN, 0));
+	/* They leave: all of it again, no walk needed. */
+	reload(&nd, ds);
+	ck_assert(await_value(c, WHY("larger"), 1));
+	ck_assert(await_value(c, PIN, 1));
+	th_client_destroy(&c);
+	th_node_stop(&nd);
+	th_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cn_autopolicy");
@@ -242,6 +337,10 @@ int main(void)
 	tcase_add_test(tc, test_shared_smallest_first);
 	tcase_add_test(tc, test_retag_lru_pin_lru);
 	tcase_add_test(tc, test_block_set_policy_before_insert);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("node");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_ring_change_decides_again);
 	suite_add_tcase(s, tc);
 	return th_check_run(s, NULL);
 }
