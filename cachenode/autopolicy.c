@@ -36,7 +36,7 @@
  */
 #include "cachenode/autopolicy.h"
 
-#include <inttypes.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +173,25 @@ void cn_autopol_walked(cn_autopol_t *a, const char *name, uint32_t layout,
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* family{dataset} = the uint64_t at offset off of each auto row (under
+ * the lock). */
+static void emit_bytes(const cn_autopol_t *a, cn_metrics_emit_fn *emit,
+		       void *ctx, const char *family, const char *help,
+		       size_t off)
+{
+	char name[SL_NAME_MAX + 96];
+	uint64_t v;
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (!a->rows[i].is_auto)
+			continue;
+		snprintf(name, sizeof(name), "%s{dataset=\"%s\"}", family,
+			 a->rows[i].name);
+		memcpy(&v, (const char *)&a->rows[i] + off, sizeof(v));
+		emit(ctx, family, help, name, v);
+	}
+}
+
 void cn_autopol_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
 {
 	static const char pol[] = "sluice_dataset_policy";
@@ -204,28 +223,14 @@ void cn_autopol_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
 		     "policy = auto: why the node chose what it did (1).", name,
 		     1);
 	}
-	for (size_t i = 0; i < a->n; i++) {
-		if (!a->rows[i].is_auto)
-			continue;
-		snprintf(name, sizeof(name),
-			 "sluice_dataset_owned_bytes{dataset=\"%s\"}",
-			 a->rows[i].name);
-		emit(ctx, "sluice_dataset_owned_bytes",
-		     "policy = auto: bytes of the dataset this node keeps, as "
-		     "it chose with.",
-		     name, a->rows[i].owned);
-	}
-	for (size_t i = 0; i < a->n; i++) {
-		if (!a->rows[i].is_auto)
-			continue;
-		snprintf(name, sizeof(name),
-			 "sluice_dataset_usable_bytes{dataset=\"%s\"}",
-			 a->rows[i].name);
-		emit(ctx, "sluice_dataset_usable_bytes",
-		     "policy = auto: the capacity the smaller auto datasets "
-		     "leave this one.",
-		     name, a->rows[i].usable);
-	}
+	emit_bytes(a, emit, ctx, "sluice_dataset_owned_bytes",
+		   "policy = auto: bytes of the dataset this node keeps, as it "
+		   "chose with.",
+		   offsetof(aprow_t, owned));
+	emit_bytes(a, emit, ctx, "sluice_dataset_usable_bytes",
+		   "policy = auto: the capacity the smaller auto datasets "
+		   "leave this one.",
+		   offsetof(aprow_t, usable));
 	pthread_mutex_unlock(&a->lock);
 }
 
