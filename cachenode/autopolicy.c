@@ -26,8 +26,11 @@
  * Unknown size (no full walk yet) means lru: an lru dataset that turns
  * out too big costs hit ratio until the walk, but a pinned one that fits
  * would keep whatever it read first and never make room again for a
- * working set that moves; and the first walk (the node starts one per
- * auto dataset, server.c) is never far off.
+ * working set that moves; and the first walk is never far off: the node
+ * counts each auto dataset of unknown size itself (a LOAD with parallel 0
+ * that nobody asked for, load.c's walker: metadata only, two at a time at
+ * most so that clients keep their walks, cancelled when the node stops),
+ * once per dataset and layout.
  *
  * Hysteresis: pin above 100% of the capacity, back to lru only below
  * CN_AUTO_BACK_PERCENT, so that estimates near the boundary (a ring
@@ -116,6 +119,7 @@ typedef struct aprow {
 	int known;
 	uint64_t bytes, walk_owned;
 	uint32_t walk_ring; /* 0: walk_owned is not exact */
+	int counting;	    /* the node's own count was started */
 	/* The last decision's (auto only). */
 	int why;
 	uint64_t owned, usable;
@@ -343,4 +347,22 @@ void cn_server_autopolicy(cn_server_t *s, const char *event)
 	free(in);
 	free(out);
 	free(idx);
+}
+
+void cn_server_autopolicy_walks(cn_server_t *s)
+{
+	cn_autopol_t *a = s->autopol;
+
+	if (!a || s->stopping)
+		return;
+	for (size_t i = 0; i < s->n_ds; i++) {
+		cn_dataset_t *d = s->ds[i];
+		aprow_t *r = find_row(a->rows, a->n, d->name, d->layout);
+
+		if (!d->auto_policy || !r || r->known || r->counting)
+			continue;
+		if (cn_loads_count_quietly(s, d) < 0)
+			return;
+		r->counting = 1; /* the event thread's: no lock */
+	}
 }

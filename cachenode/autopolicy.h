@@ -97,4 +97,9 @@ typedef struct cn_server cn_server_t;
  * Event thread. */
 void cn_server_autopolicy(cn_server_t *s, const char *event);
 
+/* Count, once per dataset and layout, each auto dataset whose size is not
+ * known, as walk slots allow (at start, and when a walk ends).  Event
+ * thread. */
+void cn_server_autopolicy_walks(cn_server_t *s);
+
 #endif

@@ -127,6 +127,7 @@ struct walk {
 	sl_inbox_t *inbox;
 	pthread_t thread;
 
+	int silent; /* nobody asked: the node's own count (autopolicy.c) */
 	_Atomic int cancel; /* 1: a LOAD cancel; 2: the node stops */
 	_Atomic uint64_t files_done, files_total, bytes_done, bytes_total;
 	_Atomic uint64_t errors;
@@ -594,6 +595,7 @@ static cn_addr_t walk_addr(walk_t *w)
 	return (cn_addr_t){.identity = &w->identity,
 			   .op = w->op,
 			   .req_id = w->req_id,
+			   .silent = w->silent,
 			   .sender = w->sender};
 }
 
@@ -674,6 +676,9 @@ static void walk_end(cn_server_t *s, walk_t *w)
 	cn_addr_t a = walk_addr(w);
 
 	pthread_join(w->thread, NULL);
+	if (w->rc < 0 && w->silent)
+		sl_info("count of %s: %s", w->ds->name,
+			w->err[0] ? w->err : strerror(-w->rc));
 	if (w->rc < 0) {
 		cn_reply_error(s, &a, w->rc, "%s %s/%s: %s", pr_op_name(w->op),
 			       w->ds->name, w->path,
@@ -713,6 +718,7 @@ static void walk_end(cn_server_t *s, walk_t *w)
 				  w->n_skip ? 0 : w->ring->version);
 		cn_server_autopolicy(s, "a full walk");
 	}
+	cn_server_autopolicy_walks(s); /* a slot is free */
 	cn_server_recount(s);
 	if (w->sender)
 		cn_sender_unref(w->sender);
@@ -807,7 +813,7 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now)
 	for (size_t i = 0; i < l->n; i++) {
 		walk_t *w = l->w[i];
 
-		if (w->kind != W_LOAD)
+		if (w->kind != W_LOAD || w->silent)
 			continue;
 		if (now >= w->next_progress) {
 			send_progress(s, w, 1, NULL);
@@ -1006,6 +1012,23 @@ void cn_handle_load(cn_server_t *s, const cn_addr_t *a, const void *body,
 		blocks = SL_MAX(blocks, s->node->disk_capacity);
 	w->capacity = blocks / 100 * CAP_PERCENT;
 	walk_start(s, a, w);
+}
+
+int cn_loads_count_quietly(cn_server_t *s, cn_dataset_t *ds)
+{
+	zmq_msg_t none;
+	cn_addr_t a = {.identity = &none, .op = PR_OP_LOAD, .silent = 1};
+	walk_t *w;
+
+	if (s->loads->n >= CN_MAX_WALKS / 2)
+		return -EBUSY;
+	zmq_msg_init(&none);
+	w = walk_new(s, &a, W_LOAD, ds, "");
+	zmq_msg_close(&none);
+	w->parallel = 0;
+	w->silent = 1;
+	walk_start(s, &a, w);
+	return 0;
 }
 
 void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,

@@ -462,6 +462,7 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);
 	cn_server_autopolicy(s, "the reload");
+	cn_server_autopolicy_walks(s); /* datasets new, or relaid out */
 	cn_fetch_pump(s);
 	sl_notice("reloaded %s: %zu datasets, ring %08" PRIx32
 		  " generation %" PRIu64,

@@ -548,6 +548,7 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	if (s->opts.no_ram_tier)
 		sl_notice("RAM tier off: no block is cached in RAM; "
 			  "ram_capacity bounds the buffers in flight");
+	cn_server_autopolicy_walks(s);
 	return s;
 out_err:
 	cn_server_destroy(&s);
