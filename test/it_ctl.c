@@ -233,11 +233,13 @@ static void setup_advise(void)
 		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
 	}
 	free(block);
+	/* lru: the refetches advise reads are LRU's; auto would pin the
+	 * 24 MiB dataset on the 8 MiB node. */
 	snprintf(text, sizeof(text),
 		 "[cluster]\nname = itadvise\nmodule_dir = %s\n\n"
 		 "[node n1]\naddr = %s\nram_capacity = 8M\nworkers = 2\n\n"
 		 "[dataset d1]\nbackend = posix\nuri = file://%s\n"
-		 "block_size = 1M\n",
+		 "block_size = 1M\npolicy = lru\n",
 		 th_build_dir(), ep_good, data);
 	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
 	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
