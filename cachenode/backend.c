@@ -316,6 +316,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	d->id = id;
 	d->ops = ops;
 	d->refs = 1;
+	d->counts = cn_dsmetrics_new();
 	d->params_sig = params_signature(dc);
 	d->layout = layout_of(d);
 	d->layout_since_ms = (uint64_t)(sl_wall_ns() / 1000000);
@@ -342,6 +343,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 		snprintf(err, errlen, "dataset %s: %s", dc->name,
 			 merr[0] ? merr : "backend open failed");
 		*rc = ret;
+		cn_dsmetrics_unref(&d->counts);
 		free(d->params_sig);
 		free(d->uri);
 		free(d);
@@ -368,6 +370,7 @@ void cn_dataset_unref(cn_dataset_t **dp)
 	if (--d->refs > 0)
 		return;
 	d->ops->close(d->state);
+	cn_dsmetrics_unref(&d->counts);
 	free(d->params_sig);
 	free(d->uri);
 	free(d);

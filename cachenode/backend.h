@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cachenode/metrics.h"
 #include "cachenode/policy.h"
 #include "common/config.h"
 #include "sluice/backend.h"
@@ -69,6 +70,10 @@ typedef struct cn_dataset {
 	int auto_policy;
 	uint64_t metadata_ttl_ms;
 	uint32_t id; /* unique per node run: tags cache entries */
+	/* Its counters (metrics.h), a reference: a fresh block from
+	 * cn_dataset_open, which a reload that reopens the name replaces
+	 * with the old one's before anything counts. */
+	cn_dsmetrics_t *counts;
 	const sb_ops_t *ops;
 	void *state;
 	int refs; /* event thread only */

@@ -4,11 +4,15 @@
  * once, adding each block's bytes to its dataset (the RAM tier tags a
  * block with its dataset's id, the disk tier files it under its layout),
  * then swaps the sums in under the lock; the metrics thread only ever
- * reads a finished count.
+ * reads a finished count.  The counters are read where the READ path
+ * adds them, through each row's reference: the row keeps them alive
+ * while the metrics thread may read them, even past the dataset.
  */
 #include "cachenode/dsstats.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +25,15 @@ typedef struct dsrow {
 	uint64_t ram, disk;
 	uint64_t files, bytes; /* from the last full walk */
 	int walked;
+	cn_dsmetrics_t *counts; /* a reference */
 } dsrow_t;
+
+static void free_rows(dsrow_t *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cn_dsmetrics_unref(&rows[i].counts);
+	free(rows);
+}
 
 struct cn_dsstats {
 	pthread_mutex_t lock;
@@ -44,7 +56,7 @@ void cn_dsstats_destroy(cn_dsstats_t **dp)
 	if (!d)
 		return;
 	pthread_mutex_destroy(&d->lock);
-	free(d->rows);
+	free_rows(d->rows, d->n);
 	free(d);
 	*dp = NULL;
 }
@@ -82,11 +94,13 @@ void cn_dsstats_recount(cn_dsstats_t *d, cn_ramtier_t *ram, cn_disktier_t *disk,
 {
 	struct count c = {sl_xcalloc(n + 1, sizeof(dsrow_t)), n};
 	dsrow_t *old;
+	size_t n_old;
 
 	for (size_t i = 0; i < n; i++) {
 		sl_strlcpy(c.rows[i].name, ds[i]->name, sizeof(c.rows[i].name));
 		c.rows[i].id = ds[i]->id;
 		c.rows[i].layout = ds[i]->layout;
+		c.rows[i].counts = cn_dsmetrics_ref(ds[i]->counts);
 	}
 	cn_ramtier_foreach(ram, add_ram, &c);
 	if (disk)
@@ -102,10 +116,11 @@ void cn_dsstats_recount(cn_dsstats_t *d, cn_ramtier_t *ram, cn_disktier_t *disk,
 				c.rows[i].walked = d->rows[j].walked;
 			}
 	old = d->rows;
+	n_old = d->n;
 	d->rows = c.rows;
 	d->n = n;
 	pthread_mutex_unlock(&d->lock);
-	free(old);
+	free_rows(old, n_old);
 }
 
 void cn_dsstats_walked(cn_dsstats_t *d, const char *name, uint64_t files,
@@ -119,6 +134,61 @@ void cn_dsstats_walked(cn_dsstats_t *d, const char *name, uint64_t files,
 			d->rows[i].walked = 1;
 		}
 	pthread_mutex_unlock(&d->lock);
+}
+
+static uint64_t get(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* The counters, family by family (metrics.h wants them together). */
+static void emit_counters_locked(cn_dsstats_t *d, cn_metrics_emit_fn *emit,
+				 void *ctx)
+{
+	static const char served[] = "sluice_dataset_served_bytes_total";
+	static const char *const tiers[] = {
+		[PR_TIER_RAM] = "ram",
+		[PR_TIER_DISK] = "disk",
+		[PR_TIER_BACKEND] = "backend",
+		[PR_TIER_PEER] = "peer",
+	};
+	static const struct {
+		const char *family, *help;
+		size_t off;
+	} flat[] = {
+		{"sluice_dataset_backend_read_bytes_total",
+		 "Bytes the node read from the backend for the dataset: its "
+		 "demand.",
+		 offsetof(cn_dsmetrics_t, backend_read_bytes)},
+		{"sluice_dataset_backend_refetched_bytes_total",
+		 "Of them, blocks the node had fetched before and no longer "
+		 "held: the dataset's working set that did not fit.",
+		 offsetof(cn_dsmetrics_t, refetched_bytes)},
+	};
+	char name[SL_NAME_MAX + 96];
+
+	for (size_t i = 0; i < d->n; i++)
+		for (size_t t = 0; t < SL_ARRAY_SIZE(tiers); t++) {
+			if (!tiers[t])
+				continue;
+			snprintf(name, sizeof(name),
+				 "%s{dataset=\"%s\",tier=\"%s\"}", served,
+				 d->rows[i].name, tiers[t]);
+			emit(ctx, served,
+			     "Bytes of READ and PEER_READ replies for the "
+			     "dataset, by tier: they add up to "
+			     "sluice_served_bytes_total.",
+			     name, get(&d->rows[i].counts->served_bytes[t]));
+		}
+	for (size_t f = 0; f < SL_ARRAY_SIZE(flat); f++)
+		for (size_t i = 0; i < d->n; i++) {
+			snprintf(name, sizeof(name), "%s{dataset=\"%s\"}",
+				 flat[f].family, d->rows[i].name);
+			emit(ctx, flat[f].family, flat[f].help, name,
+			     get((_Atomic uint64_t *)((char *)d->rows[i]
+							      .counts +
+						      flat[f].off)));
+		}
 }
 
 void cn_dsstats_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
@@ -159,5 +229,6 @@ void cn_dsstats_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
 		     "them.",
 		     name, d->rows[i].files);
 	}
+	emit_counters_locked(d, emit, ctx);
 	pthread_mutex_unlock(&d->lock);
 }

@@ -7,10 +7,18 @@
  * the event thread (cn_dsstats_recount: every few seconds and after each
  * walk), so they follow evictions and fills without a hook in the tiers;
  * the metrics thread reads the last count under the module's lock.
+ * Each row also holds a reference to its dataset's counters (metrics.h,
+ * cn_dsmetrics_t), which the READ path adds to without a lock; a dataset
+ * a reload removed leaves the rows, and the exposition, at the recount
+ * that follows the reload.
  *
  *   sluice_dataset_cached_bytes{dataset="D",tier="ram"|"disk"}
  *   sluice_dataset_bytes{dataset="D"}   (absent until a full walk)
  *   sluice_dataset_files{dataset="D"}   (the same)
+ *   sluice_dataset_served_bytes_total{dataset="D",tier="ram"|"disk"|
+ *                                     "backend"|"peer"}
+ *   sluice_dataset_backend_read_bytes_total{dataset="D"}
+ *   sluice_dataset_backend_refetched_bytes_total{dataset="D"}
  */
 #ifndef CN_DSSTATS_H
 #define CN_DSSTATS_H
@@ -29,8 +37,9 @@ typedef struct cn_dsstats cn_dsstats_t;
 cn_dsstats_t *cn_dsstats_new(void);
 void cn_dsstats_destroy(cn_dsstats_t **dp);
 
-/* Count every dataset of ds[0..n) (borrowed) in ram and disk (NULL: no
- * disk tier).  Event thread; O(blocks cached). */
+/* Count every dataset of ds[0..n) (borrowed; their counters are
+ * referenced until the next recount) in ram and disk (NULL: no disk
+ * tier).  Event thread; O(blocks cached). */
 void cn_dsstats_recount(cn_dsstats_t *d, cn_ramtier_t *ram, cn_disktier_t *disk,
 			cn_dataset_t *const *ds, size_t n);
 

@@ -224,8 +224,11 @@ static void read_run(fetch_t *h)
 	}
 	cn_metrics_backend_latency(h->m, sl_now_ns() - t0);
 	atomic_fetch_add(&h->m->backend_reads, 1);
-	if (h->rc > 0)
+	if (h->rc > 0) {
 		atomic_fetch_add(&h->m->backend_read_bytes, (uint64_t)h->rc);
+		atomic_fetch_add(&h->ds->counts->backend_read_bytes,
+				 (uint64_t)h->rc);
+	}
 }
 
 /* Drop what the metadata cache knows about path and its directory. */
@@ -253,7 +256,7 @@ static void read_answer(cn_server_t *s, fetch_t *h, cn_req_t *r,
 		[CN_SRC_PEER] = PR_TIER_PEER,
 	};
 
-	cn_reply_block(s, a, f->fill.blk, r->offset, r->length,
+	cn_reply_block(s, a, h->ds, f->fill.blk, r->offset, r->length,
 		       tier[f->fill.src]);
 }
 
@@ -269,6 +272,8 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 		    cn_ghost_seen(s->ghost, f->fill.key)) {
 			atomic_fetch_add(&s->m.refetches, 1);
 			atomic_fetch_add(&s->m.refetched_bytes,
+					 (uint64_t)h->rc);
+			atomic_fetch_add(&h->ds->counts->refetched_bytes,
 					 (uint64_t)h->rc);
 		}
 		/* A dataset a reload replaced: its waiters asked under its

@@ -302,6 +302,32 @@ void cn_metrics_init(cn_metrics_t *m)
 	memset(m, 0, sizeof(*m));
 }
 
+cn_dsmetrics_t *cn_dsmetrics_new(void)
+{
+	cn_dsmetrics_t *d = sl_xcalloc(1, sizeof(*d));
+
+	atomic_init(&d->refs, 1);
+	return d;
+}
+
+cn_dsmetrics_t *cn_dsmetrics_ref(cn_dsmetrics_t *d)
+{
+	atomic_fetch_add(&d->refs, 1);
+	return d;
+}
+
+void cn_dsmetrics_unref(cn_dsmetrics_t **dp)
+{
+	cn_dsmetrics_t *d = dp ? *dp : NULL;
+
+	if (!d)
+		return;
+	*dp = NULL;
+	SL_ASSERT(atomic_load(&d->refs) > 0);
+	if (atomic_fetch_sub(&d->refs, 1) == 1)
+		free(d);
+}
+
 void cn_metrics_request(cn_metrics_t *m, unsigned op, int status)
 {
 	unsigned o = pr_op_known(op) ? op : 0;
@@ -354,14 +380,24 @@ struct foreach_ctx {
 	void *arg;
 };
 
+/* A family named *_total is a counter (metrics.h, cn_metrics_extra). */
+static int is_counter(const char *family)
+{
+	size_t n = strlen(family);
+
+	return n > 6 && strcmp(family + n - 6, "_total") == 0;
+}
+
 static void foreach_extra(void *ctx, const char *family, const char *help,
 			  const char *name, uint64_t value)
 {
 	struct foreach_ctx *c = ctx;
 
-	(void)family;
 	(void)help;
-	c->fn(c->arg, name, value);
+	/* STATS holds 1024 items: a labelled counter at 0 says nothing a
+	 * client cannot infer from its absence (cn_metrics_foreach). */
+	if (value || !is_counter(family))
+		c->fn(c->arg, name, value);
 }
 
 /* ... and into the exposition, a family's HELP and TYPE before its first
@@ -377,8 +413,8 @@ static void render_extra(void *ctx, const char *family, const char *help,
 	struct render_ctx *c = ctx;
 
 	if (strcmp(c->family, family) != 0) {
-		fprintf(c->f, "# HELP %s %s\n# TYPE %s gauge\n", family, help,
-			family);
+		fprintf(c->f, "# HELP %s %s\n# TYPE %s %s\n", family, help,
+			family, is_counter(family) ? "counter" : "gauge");
 		snprintf(c->family, sizeof(c->family), "%s", family);
 	}
 	fprintf(c->f, "%s %llu\n", name, (unsigned long long)value);

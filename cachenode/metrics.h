@@ -144,12 +144,37 @@ typedef struct cn_metrics {
 } cn_metrics_t;
 
 /*
- * Series a module keeps itself (the per-dataset gauges, dsstats.h): at
+ * One dataset's share of the node-wide counters above, each counted at
+ * the same place as the node-wide one it splits, so that the datasets add
+ * up to the node exactly.  Any thread adds (relaxed atomics: the cost of
+ * a READ is one or two adds more).  Every cn_dataset_t of one name shares
+ * one, across reloads that reopen it, so a dataset that stays never sees
+ * its counters go back; the block goes with the last dataset and the
+ * last row of dsstats.c that refer to it.
+ */
+typedef struct cn_dsmetrics {
+	_Atomic uint64_t served_bytes[PR_TIER_MAX + 1]; /* as served_bytes */
+	_Atomic uint64_t backend_read_bytes;		/* as backend_... */
+	_Atomic uint64_t refetched_bytes;		/* as refetched_... */
+	_Atomic int refs;
+} cn_dsmetrics_t;
+
+/* All zero, with one reference: release it with cn_dsmetrics_unref. */
+cn_dsmetrics_t *cn_dsmetrics_new(void);
+/* One reference more on d; returns d.  Any thread. */
+cn_dsmetrics_t *cn_dsmetrics_ref(cn_dsmetrics_t *d);
+/* Drop the reference *dp (accepts NULL, clears *dp); frees on the last. */
+void cn_dsmetrics_unref(cn_dsmetrics_t **dp);
+
+/*
+ * Series a module keeps itself (the per-dataset figures, dsstats.h): at
  * the end of the exposition and of STATS, fn(arg, emit, ctx) calls emit
  * once per sample, family by family (family, its help, the sample's name
- * with labels, its value; all gauges).  fn runs on the HTTP thread or the
- * event thread and locks what it reads.  Set before the HTTP server
- * starts; fn and arg outlive it.
+ * with labels, its value).  A family whose name ends in _total is a
+ * counter (and left out of STATS while 0, as labelled counters are),
+ * any other a gauge.  fn runs on the HTTP thread or the event thread and
+ * locks what it reads.  Set before the HTTP server starts; fn and arg
+ * outlive it.
  */
 typedef void cn_metrics_emit_fn(void *ctx, const char *family, const char *help,
 				const char *name, uint64_t value);

@@ -254,6 +254,11 @@ static int open_datasets(cn_server_t *s, const sl_config_t *cfg,
 		/* Reopened with the layout it had: served since then. */
 		if (o && o->layout == ds[i]->layout)
 			ds[i]->layout_since_ms = o->layout_since_ms;
+		/* The same name counts on where it was (metrics.h). */
+		if (o) {
+			cn_dsmetrics_unref(&ds[i]->counts);
+			ds[i]->counts = cn_dsmetrics_ref(o->counts);
+		}
 	}
 	*out = ds;
 	return 0;
@@ -463,6 +468,8 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	apply_budgets(s);
 	cn_server_autopolicy(s, "the reload");
 	cn_server_autopolicy_walks(s); /* datasets new, or relaid out */
+	/* The rows of datasets that went away leave the metrics now. */
+	cn_server_recount(s);
 	cn_fetch_pump(s);
 	sl_notice("reloaded %s: %zu datasets, ring %08" PRIx32
 		  " generation %" PRIu64,

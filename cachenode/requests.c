@@ -46,6 +46,8 @@ void cn_request_done(cn_server_t *s, const cn_addr_t *a, int status)
 	cn_metrics_request(&s->m, a->op, status);
 	atomic_fetch_sub(&s->m.in_flight, 1);
 	s->pending_reqs--;
+	if (s->stopping)
+		s->stop_answers++;
 	if (a->sender) {
 		cn_sender_end(a->sender, a->reserve);
 		cn_senders_release(s->senders, a->sender);
@@ -125,8 +127,8 @@ void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
 	pr_buf_fini(&b);
 }
 
-void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
-		    uint32_t off, uint32_t len, unsigned tier)
+void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
+		    cn_block_t *b, uint32_t off, uint32_t len, unsigned tier)
 {
 	size_t bl = cn_block_len(b);
 	size_t start = SL_MIN((size_t)off, bl);
@@ -153,6 +155,7 @@ void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
 		atomic_fetch_add(&s->m.bytes_served, end - start);
 		atomic_fetch_add(&s->m.served[tier], 1);
 		atomic_fetch_add(&s->m.served_bytes[tier], end - start);
+		atomic_fetch_add(&ds->counts->served_bytes[tier], end - start);
 	}
 	cn_request_done(s, a, 0);
 }
@@ -333,7 +336,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	if (b) {
 		if (!a->silent)
 			atomic_fetch_add(&s->m.ram_hits, 1);
-		cn_reply_block(s, a, b, offset, length, PR_TIER_RAM);
+		cn_reply_block(s, a, ds, b, offset, length, PR_TIER_RAM);
 		cn_block_unref(b);
 		return;
 	}
@@ -345,7 +348,7 @@ void cn_serve_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 	if (src == CN_SRC_MEM) {
 		if (!a->silent)
 			atomic_fetch_add(&s->m.disk_hits, 1);
-		cn_reply_block(s, a, b, offset, length, PR_TIER_DISK);
+		cn_reply_block(s, a, ds, b, offset, length, PR_TIER_DISK);
 		cn_block_unref(b);
 		return;
 	}
@@ -474,7 +477,7 @@ static void peer_read(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
 		return;
 	}
 	atomic_fetch_add(&s->m.peer_reads_served, 1);
-	cn_reply_block(s, a, b, offset, length, PR_TIER_RAM);
+	cn_reply_block(s, a, ds, b, offset, length, PR_TIER_RAM);
 	cn_block_unref(b);
 }
 

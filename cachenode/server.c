@@ -63,7 +63,16 @@
  * the workers) gets this long; a backend call still running then is left
  * behind (cn_server_destroy). */
 #define STOP_GRACE_MS 2000
-#define RETRY_MS      100 /* re-check parked fetches this often */
+/* A node that answered anything while stopping keeps its connections
+ * this long after its last fetch before it closes them.  A client whose
+ * connection ends right behind a reply can lose the reply: its ZeroMQ
+ * socket is ZMQ_IMMEDIATE, which tears down the pipe of a connection that
+ * drops, and a reply not yet read from it went with it (about one stop in
+ * six under load, it_cachenode's stuck-backend case; a capture showed the
+ * reply on the wire with the FIN 0.1 ms behind).  The client would wait
+ * its request_timeout and try another node; the pause lets it read. */
+#define FAREWELL_MS 250
+#define RETRY_MS    100 /* re-check parked fetches this often */
 
 /* ---- Dispatch ------------------------------------------------------------ */
 
@@ -641,16 +650,25 @@ int cn_server_run(cn_server_t *s)
 
 		if (!s->stopping && atomic_load(&s->stop_requested))
 			begin_stop(s);
-		if (s->stopping) {
-			if (sl_list_empty(&s->live))
-				break;
-			if (now >= s->drain_deadline_ms) {
+		if (s->stopping && !s->farewell_ms) {
+			if (!sl_list_empty(&s->live) &&
+			    now >= s->drain_deadline_ms) {
 				sl_warn("stopping: %zu fetches did not finish "
 					"in time",
 					cn_flights_count(s->flights));
 				cn_fetch_abandon(s);
-				break;
 			}
+			if (sl_list_empty(&s->live) ||
+			    now >= s->drain_deadline_ms)
+				s->farewell_ms =
+					now +
+					(s->stop_answers ? FAREWELL_MS : 0);
+		}
+		if (s->farewell_ms) {
+			if (now >= s->farewell_ms)
+				break;
+			timeout = (long)(s->farewell_ms - now);
+		} else if (s->stopping) {
 			timeout = (long)SL_MIN(s->drain_deadline_ms - now,
 					       (uint64_t)RETRY_MS);
 		} else if (cn_fetch_queued(s) ||

@@ -131,6 +131,8 @@ struct cn_server {
 	_Atomic int stop_requested;
 	int stopping;
 	uint64_t drain_deadline_ms;
+	uint64_t stop_answers; /* requests answered since stopping began */
+	uint64_t farewell_ms;  /* when the loop ends (FAREWELL_MS), or 0 */
 	int destroying;
 	int hook_fd;
 	void (*hook_fn)(void *arg);
@@ -210,9 +212,10 @@ void cn_reply_error(cn_server_t *s, const cn_addr_t *a, int status,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Answer with bytes [off, off + len) of b, clipped to its end, without
  * copying: the message takes a reference of its own.  tier (enum
- * pr_tier) says where b was found, for the reply's header. */
-void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_block_t *b,
-		    uint32_t off, uint32_t len, unsigned tier);
+ * pr_tier) says where b was found, for the reply's header; the bytes
+ * count to tier node-wide and in ds's counters (borrowed). */
+void cn_reply_block(cn_server_t *s, const cn_addr_t *a, cn_dataset_t *ds,
+		    cn_block_t *b, uint32_t off, uint32_t len, unsigned tier);
 /* Answer a with st (borrowed) on the wire, or -EIO if it cannot be. */
 void cn_reply_stat(cn_server_t *s, const cn_addr_t *a, const sb_stat_t *st);
 /* Count a's request as answered (replies do it themselves): also for its

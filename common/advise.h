@@ -11,6 +11,13 @@
  * from the backend (every fetch less the refetches), and never less than
  * what they hold now: a dataset read once is its own working set; one
  * read every epoch and refetched each time needs room for all of it.
+ *
+ * Per dataset, the same estimate runs on the dataset's share of each
+ * node (sl_advise_dataset_add: its cached bytes, backend bytes and
+ * refetches, cachenode/dsstats.h) against the nodes' whole capacity:
+ * how much of the cluster that dataset alone would take.  The
+ * datasets' working sets add up to at least the cluster's (each is
+ * floored by what it holds on its own).
  */
 #ifndef SL_ADVISE_H
 #define SL_ADVISE_H
@@ -32,6 +39,11 @@ typedef struct sl_advise_node {
 void sl_advise_node_add(sl_advise_node_t *n, const char *name, size_t len,
 			uint64_t value);
 
+/* The same for dataset (a NUL-terminated name): the node's capacities
+ * from its node-wide names, the rest from the dataset's series. */
+void sl_advise_dataset_add(sl_advise_node_t *n, const char *dataset,
+			   const char *name, size_t len, uint64_t value);
+
 typedef struct sl_advise {
 	size_t nodes;
 	/* The nodes' tiers are inclusive: a node with a disk caches what
@@ -44,6 +56,7 @@ typedef struct sl_advise {
 	uint64_t working_set;  /* bytes, estimated (above) */
 	unsigned headroom_pct; /* asked for */
 	uint64_t nodes_needed; /* to hold working_set + headroom, >= 1 */
+	double node_share;     /* the same unrounded: 0 for nothing */
 	/* Over a window (seconds > 0): bytes per second. */
 	double seconds, demand_bps, refetch_bps;
 } sl_advise_t;
@@ -60,5 +73,15 @@ void sl_advise_compute(const sl_advise_node_t *now,
 /* Print a (borrowed) to f: the figures and a one-line recommendation,
  * or one JSON object when json.  Returns 0, or -EIO when f fails. */
 int sl_advise_print(FILE *f, const sl_advise_t *a, int json);
+
+/*
+ * The per-dataset rows, per[0..n) named names[0..n) (borrowed; each
+ * computed from sl_advise_dataset_add's figures), and total, the
+ * cluster's, as a table, or with json one object: total's fields and
+ * "datasets": [each row's fields and "name"].  Returns 0, or -EIO.
+ */
+int sl_advise_print_datasets(FILE *f, const sl_advise_t *total,
+			     const char *const *names, const sl_advise_t *per,
+			     size_t n, int json);
 
 #endif

@@ -150,6 +150,65 @@ static uint64_t replay(const job_t *jobs, const int *order, int n,
 	return total;
 }
 
+/* The plan as a table and the estimate's line; 0. */
+static int print_table(ctl_t *c, const job_t *jobs, const int *plan, int n,
+		       const dsinfo_t *info, uint64_t plan_bytes,
+		       uint64_t fifo_bytes, uint64_t cap)
+{
+	char a[32], b[32], cs[32];
+
+	printf("%-4s %-24s %-16s %6s %8s\n", "#", "JOB", "DATASET", "EPOCHS",
+	       "CACHED%");
+	for (int i = 0; i < n; i++) {
+		const job_t *j = &jobs[plan[i]];
+
+		printf("%-4d %-24s %-16s %6d %7.1f%%\n", i + 1, j->name,
+		       c->conf->datasets[j->ds].name, j->epochs,
+		       100 * info[j->ds].cached);
+	}
+	printf("estimated backend reads: %s in this order, %s in the queue's "
+	       "(capacity %s)\n",
+	       ctl_human(plan_bytes, a, sizeof(a)),
+	       ctl_human(fifo_bytes, b, sizeof(b)),
+	       ctl_human(cap, cs, sizeof(cs)));
+	return 0;
+}
+
+/* The same as one JSON object, for tools (bench/plan.sh runs the order it
+ * gives): {"order": [{job, dataset, epochs, cached}...], the estimate's
+ * bytes}; 0, or 1 when it cannot be encoded. */
+static int print_json(ctl_t *c, const job_t *jobs, const int *plan, int n,
+		      const dsinfo_t *info, uint64_t plan_bytes,
+		      uint64_t fifo_bytes, uint64_t cap)
+{
+	json_t *root = json_object(), *order = json_array();
+	int rc = 1;
+
+	for (int i = 0; i < n; i++) {
+		const job_t *j = &jobs[plan[i]];
+
+		json_array_append_new(order,
+				      json_pack("{s:s, s:s, s:i, s:f}", "job",
+						j->name, "dataset",
+						c->conf->datasets[j->ds].name,
+						"epochs", j->epochs, "cached",
+						info[j->ds].cached));
+	}
+	json_object_set_new(root, "order", order);
+	json_object_set_new(root, "planned_backend_bytes",
+			    json_integer((json_int_t)plan_bytes));
+	json_object_set_new(root, "queue_backend_bytes",
+			    json_integer((json_int_t)fifo_bytes));
+	json_object_set_new(root, "capacity_bytes",
+			    json_integer((json_int_t)cap));
+	if (json_dumpf(root, stdout, JSON_COMPACT) == 0) {
+		putchar('\n');
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
 int ctl_cmd_plan(ctl_t *c, int argc, char **argv)
 {
 	size_t nds = c->conf->n_datasets;
@@ -158,13 +217,22 @@ int ctl_cmd_plan(ctl_t *c, int argc, char **argv)
 	uint64_t cap = 0, fifo_bytes, plan_bytes;
 	int *fifo = NULL, *plan = NULL, n, k = 0, rc = 1;
 	job_t *jobs = NULL;
-	char a[32], b[32], cs[32];
+	const char *path = NULL;
+	int json = 0, bad = 0;
 
-	if (argc != 1) {
-		fprintf(stderr, "sluicectl: plan JOBS.json\n");
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else
+			bad = 1;
+	}
+	if (!path || bad) {
+		fprintf(stderr, "sluicectl: plan JOBS.json [--json]\n");
 		goto out;
 	}
-	n = read_jobs(c, argv[0], &jobs);
+	n = read_jobs(c, path, &jobs);
 	if (n < 0)
 		goto out;
 	for (size_t i = 0; i < c->conf->n_nodes; i++)
@@ -214,21 +282,12 @@ int ctl_cmd_plan(ctl_t *c, int argc, char **argv)
 	}
 	fifo_bytes = replay(jobs, fifo, n, info, nds, cap);
 	plan_bytes = replay(jobs, plan, n, info, nds, cap);
-	printf("%-4s %-24s %-16s %6s %8s\n", "#", "JOB", "DATASET", "EPOCHS",
-	       "CACHED%");
-	for (int i = 0; i < n; i++) {
-		const job_t *j = &jobs[plan[i]];
-
-		printf("%-4d %-24s %-16s %6d %7.1f%%\n", i + 1, j->name,
-		       c->conf->datasets[j->ds].name, j->epochs,
-		       100 * info[j->ds].cached);
-	}
-	printf("estimated backend reads: %s in this order, %s in the queue's "
-	       "(capacity %s)\n",
-	       ctl_human(plan_bytes, a, sizeof(a)),
-	       ctl_human(fifo_bytes, b, sizeof(b)),
-	       ctl_human(cap, cs, sizeof(cs)));
-	rc = 0;
+	if (json)
+		rc = print_json(c, jobs, plan, n, info, plan_bytes, fifo_bytes,
+				cap);
+	else
+		rc = print_table(c, jobs, plan, n, info, plan_bytes, fifo_bytes,
+				 cap);
 out:
 	free(fifo);
 	free(plan);

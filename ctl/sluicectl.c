@@ -60,19 +60,23 @@ static void usage(FILE *f)
 		"                  from RAM and disk on every node\n"
 		"  datasets [--json]\n"
 		"                  every dataset: backend, files, size, "
-		"cached\n"
+		"cached,\n"
+		"                  the bytes the nodes served for it by tier\n"
+		"                  since they started\n"
 		"  dataset NAME [--json] [--interval MS]\n"
 		"                  one dataset: its config, what each node "
 		"owns\n"
-		"                  and holds, the nodes' hit ratios by tier "
-		"over\n"
-		"                  MS (default 1000)\n"
+		"                  and holds, the nodes' hit ratios for it by\n"
+		"                  tier over MS (default 1000); the client\n"
+		"                  cache's are in each client's metrics\n"
+		"                  (sluice_client_block_read_bytes_total)\n"
 		"  locate NAME [--json] [--kubectl]\n"
 		"                  per host, the bytes and fraction of NAME "
 		"it\n"
 		"                  holds; --kubectl: the 'kubectl label node'\n"
 		"                  commands setting sluice.io/NAME=PERCENT\n"
-		"  plan JOBS.json  an order for queued jobs ([{name, dataset,\n"
+		"  plan JOBS.json [--json]\n"
+		"                  an order for queued jobs ([{name, dataset,\n"
 		"                  epochs}]) that reuses the cache: jobs of\n"
 		"                  one dataset back to back, the most cached\n"
 		"                  first; with the backend reads it saves\n"
@@ -80,13 +84,16 @@ static void usage(FILE *f)
 		"                  write a CURVE key pair DIR/NAME.key "
 		"(secret,\n"
 		"                  mode 0600) and DIR/NAME.pub (needs no -c)\n"
-		"  advise [--json] [--window S] [--headroom PCT]\n"
+		"  advise [NAME] [--json] [--window S] [--headroom PCT]\n"
 		"                  how many nodes of the current size would "
 		"hold\n"
 		"                  the hot working set, with the figures used "
 		"(rates\n"
 		"                  over S seconds; PCT room on top, default "
-		"10)\n"
+		"10),\n"
+		"                  then a row per dataset (NAME: that one): "
+		"its\n"
+		"                  share of the nodes and of the traffic\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE   cluster configuration (required)\n"
@@ -425,10 +432,12 @@ static int cmd_drain(ctl_t *c, int argc, char **argv)
 	return fail;
 }
 
-/* Every node's advise figures into out[] (its STATS).  0, or -1 after
- * a message naming each node that did not answer. */
-static int advise_figures(ctl_t *c, sl_advise_node_t *out)
+/* Every node's advise figures into out[] (its STATS), and each dataset's
+ * share of them into ds[d * n_nodes + node].  0, or -1 after a message
+ * naming each node that did not answer. */
+static int advise_figures(ctl_t *c, sl_advise_node_t *out, sl_advise_node_t *ds)
 {
+	size_t n_ds = c->conf->n_datasets;
 	int fail = 0;
 
 	for (size_t i = 0; i < c->n_nodes; i++) {
@@ -437,15 +446,24 @@ static int advise_figures(ctl_t *c, sl_advise_node_t *out)
 		int rc;
 
 		memset(&out[i], 0, sizeof(out[i]));
+		for (size_t d = 0; d < n_ds; d++)
+			memset(&ds[d * c->n_nodes + i], 0, sizeof(*ds));
 		pr_msg_init(&m);
 		rc = ctl_call(c, i, PR_OP_STATS, NULL, 0, &m);
 		if (rc == 0)
 			rc = pr_stats_decode(&st, pr_msg_body(&m),
 					     pr_msg_body_len(&m));
-		for (uint32_t k = 0; rc == 0 && k < st.n_items; k++)
-			sl_advise_node_add(&out[i], st.items[k].name.ptr,
-					   st.items[k].name.len,
+		for (uint32_t k = 0; rc == 0 && k < st.n_items; k++) {
+			const pr_str_t *name = &st.items[k].name;
+
+			sl_advise_node_add(&out[i], name->ptr, name->len,
 					   st.items[k].value);
+			for (size_t d = 0; d < n_ds; d++)
+				sl_advise_dataset_add(&ds[d * c->n_nodes + i],
+						      c->conf->datasets[d].name,
+						      name->ptr, name->len,
+						      st.items[k].value);
+		}
 		if (rc < 0) {
 			fprintf(stderr, "sluicectl: %s (%s): %s\n",
 				c->nodes[i].name, c->nodes[i].addr,
@@ -458,15 +476,52 @@ static int advise_figures(ctl_t *c, sl_advise_node_t *out)
 	return fail ? -1 : 0;
 }
 
-/* advise [--json] [--window S] [--headroom PCT]: sl_advise's figures
- * and recommendation (common/advise.h). */
+/* The advice, cluster-wide then per dataset (only one: only) from the
+ * figures now and before (NULL without a window). */
+static int advise_print(ctl_t *c, const sl_advise_node_t *now,
+			const sl_advise_node_t *before, const char *only,
+			double window, unsigned headroom, int json)
+{
+	size_t n_ds = c->conf->n_datasets, n = 0;
+	sl_advise_t total, *per = sl_xcalloc(n_ds + 1, sizeof(*per));
+	const char **names = sl_xcalloc(n_ds + 1, sizeof(*names));
+	const sl_advise_node_t *ds_now = now + c->n_nodes;
+	int rc = 0;
+
+	sl_advise_compute(now, before, c->n_nodes, window, headroom, &total);
+	for (size_t d = 0; d < n_ds; d++) {
+		const char *name = c->conf->datasets[d].name;
+		size_t at = d * c->n_nodes;
+
+		if (only && strcmp(only, name) != 0)
+			continue;
+		names[n] = name;
+		sl_advise_compute(ds_now + at,
+				  before ? before + c->n_nodes + at : NULL,
+				  c->n_nodes, window, headroom, &per[n++]);
+	}
+	/* advise alone keeps its long form, the table after it. */
+	if (!only && !json)
+		rc = sl_advise_print(stdout, &total, 0) < 0 || printf("\n") < 0;
+	if (rc == 0)
+		rc = sl_advise_print_datasets(stdout, &total, names, per, n,
+					      json) < 0;
+	free(per);
+	free(names);
+	return rc;
+}
+
+/* advise [NAME] [--json] [--window S] [--headroom PCT]: sl_advise's
+ * figures and recommendation (common/advise.h), for the cluster and
+ * each dataset (NAME: that one). */
 static int cmd_advise(ctl_t *c, int argc, char **argv)
 {
 	sl_advise_node_t *now, *before = NULL;
 	double window = 0;
 	unsigned headroom = 10;
 	int json = 0, rc = 1;
-	sl_advise_t a;
+	const char *only = NULL;
+	size_t rows;
 	char *end;
 
 	for (int i = 0; i < argc; i++) {
@@ -488,20 +543,26 @@ static int cmd_advise(ctl_t *c, int argc, char **argv)
 				return 2;
 			}
 			headroom = (unsigned)h;
+		} else if (argv[i][0] != '-' && !only) {
+			only = argv[i];
 		} else {
 			fprintf(stderr, "sluicectl: advise: unknown '%s'\n",
 				argv[i]);
 			return 2;
 		}
 	}
+	if (only && !ctl_known_dataset(c, only))
+		return 1;
 	if (!c->n_nodes) {
 		fprintf(stderr, "sluicectl: no cache node in the cluster\n");
 		return 1;
 	}
-	now = sl_xcalloc(c->n_nodes, sizeof(*now));
+	/* The nodes' figures, then each dataset's share of each node. */
+	rows = c->n_nodes * (c->conf->n_datasets + 1);
+	now = sl_xcalloc(rows, sizeof(*now));
 	if (window > 0) {
-		before = sl_xcalloc(c->n_nodes, sizeof(*before));
-		if (advise_figures(c, before) < 0)
+		before = sl_xcalloc(rows, sizeof(*before));
+		if (advise_figures(c, before, before + c->n_nodes) < 0)
 			goto out;
 		struct timespec ts = {(time_t)window,
 				      (long)((window - (time_t)window) * 1e9)};
@@ -509,10 +570,9 @@ static int cmd_advise(ctl_t *c, int argc, char **argv)
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
-	if (advise_figures(c, now) < 0)
+	if (advise_figures(c, now, now + c->n_nodes) < 0)
 		goto out;
-	sl_advise_compute(now, before, c->n_nodes, window, headroom, &a);
-	rc = sl_advise_print(stdout, &a, json) < 0 ? 1 : 0;
+	rc = advise_print(c, now, before, only, window, headroom, json);
 out:
 	free(now);
 	free(before);

@@ -1,33 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The FUSE client's I/O thread (see io.h): per-node DEALER sockets, request
- * ids, timeouts, fail-over along the ring, down-marking with probes, and
- * the cluster map kept current.
- *
- * Nodes and maps.  A node lives in a slot for as long as the current map
- * lists it or a request may still be sent to it: a request takes its
- * candidates (slots) from the map current when it starts, and holds each
- * of them until it completes, so a map swapped in meanwhile leaves it on
- * the ring it was routed by -- the node that used to own a block is the
- * one that has it, and a later request finds the new owner.  A slot out of
- * the map and held by nobody closes its socket.  Slot indices never move
- * while a request holds them.
- *
- * Refreshing the map.  Every reply carries its node's ring (version and
- * generation).  One of another ring with a greater generation, or an
- * -EREMCHG (a dataset's layout, its block size, changed on the nodes),
- * sends HELLO to that node, one at a time; the answer is merged into the
- * map (fc_cluster_merge: the newer ring, each dataset's later layout), so
- * nodes not reloaded yet, whose rings and layouts are older, are never
- * followed back: no flip-flop during a rolling change.  A node whose
- * HELLO brought nothing new is not asked again for a request_timeout (an
- * old node keeps refusing new layouts until it reloads).  With membership
- * = etcd the thread also follows etcd's view of the members, which
- * changes the ring without asking any node.  A read that got -EREMCHG
- * finds the map newer than the one it was planned with
- * (fc_io_map_newer).
+ * The FUSE client's I/O thread (see io.h): requests from the FUSE threads
+ * taken from the inbox, sent on the nodes' sockets under request ids,
+ * timed out, failed over along the ring or parked while no candidate has
+ * a connection; replies matched to them; down-marking with probes; the
+ * thread's lifecycle and the synchronous call.  The slots a request holds
+ * and the cluster map it is routed by are iomap.c's (io_i.h).
  */
-#include "fuse/io.h"
+#include "fuse/io_i.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,26 +34,6 @@
 /* Parked requests (see fc_io.parked) are offered to their nodes again
  * this often. */
 #define PARK_RETRY_MS 10
-/* Messages queued to one node's connection at most; beyond, a send fails
- * (-EAGAIN) and the request goes to the next candidate. */
-#define NODE_SNDHWM 1000
-
-/* A cache node's socket and state; I/O thread only. */
-struct node {
-	char name[SL_NAME_MAX + 1];
-	char addr[SL_ADDR_MAX + 1];
-	void *sock;		 /* NULL when it could not be opened */
-	int in_map;		 /* the current map lists it */
-	size_t refs;		 /* requests (and a refresh) holding it */
-	int down;		 /* skipped until a probe answers */
-	uint64_t down_until;	 /* earliest probe */
-	uint64_t probe_id;	 /* outstanding probe, or 0 */
-	uint64_t probe_deadline; /* its time limit */
-	uint64_t quiet_until;	 /* its HELLO brought nothing: not again */
-	/* Until then, a connection that is not up yet is still being made
-	 * (the slot just opened), not a node gone. */
-	uint64_t grace_until;
-};
 
 enum { TRIED_NOT = 0, TRIED_YES, TRIED_NO_CONNECTION };
 
@@ -94,50 +54,6 @@ struct ioreq {
 	sl_qlink_t qlink;	       /* in the inbox, from fc_io_submit */
 	sl_list_t link;	   /* on the deadline list while sent, or parked */
 	sl_knode_t idnode; /* in the id index, while sent; key: id */
-};
-
-struct fc_io {
-	fc_io_opts_t opts;
-	void *ctx;
-	sl_inbox_t *inbox; /* FUSE threads post requests, the thread takes */
-	sl_qlink_t stop;   /* posted by fc_io_destroy: the thread ends */
-	pthread_t thread;
-	int started;
-
-	/* The current map: swapped by the I/O thread, which reads it
-	 * without the lock; other threads take a reference under it. */
-	pthread_mutex_t map_lock;
-	pthread_cond_t map_cond; /* signalled at each swap */
-	fc_cluster_t *map;	 /* protected by map_lock */
-
-	/* Below: I/O thread only. */
-	struct node **slots; /* NULL: a free slot */
-	size_t n_slots;
-	size_t *map_slot; /* map->nodes[i]'s slot */
-	zmq_pollitem_t *items;
-	size_t *item_slot; /* items[i + 1] polls slots[item_slot[i]] */
-	size_t n_items;
-	int items_stale; /* slots opened or closed since items were built */
-	uint64_t next_id;
-	/* Requests sent, in deadline order: every attempt gets the same
-	 * time limit and is appended when sent. */
-	sl_list_t inflight;
-	sl_keymap_t ids; /* requests sent, by request id */
-	/* Requests none of whose candidates could take them now: every
-	 * socket is ZMQ_IMMEDIATE, so it queues nothing for a node it has no
-	 * connection to (a dead node must not get a stale burst of requests
-	 * when it returns), and a send to it fails at once.  Such a request
-	 * waits here, holding its slots, offered again every PARK_RETRY_MS
-	 * (a connection is being made: at start-up, after a restart, to a
-	 * node that just joined the map), and fails with EIO (or EREMCHG)
-	 * timeout_ms after it was first parked. */
-	sl_list_t parked;
-	/* The map refresh: one HELLO at a time. */
-	uint64_t refresh_id; /* 0: none in flight */
-	size_t refresh_slot;
-	uint64_t refresh_deadline;
-	sl_members_t *members; /* etcd's view, or NULL; borrowed */
-	int members_item;      /* its poll item, or -1 */
 };
 
 static struct ioreq *inflight_first(fc_io_t *io)
@@ -168,269 +84,6 @@ static void unsend(fc_io_t *io, struct ioreq *q)
 {
 	sl_keymap_remove(&io->ids, &q->idnode);
 	sl_list_del(&q->link);
-}
-
-/* ---- slots ----------------------------------------------------------- */
-
-/* A new slot for conf's node, its socket connected (sock NULL, logged,
- * when ZeroMQ refuses it): its index. */
-static size_t slot_open(fc_io_t *io, const fc_node_t *conf)
-{
-	int linger = 0, sndhwm = NODE_SNDHWM, rcvhwm = 0, immediate = 1;
-	int64_t maxmsg = (int64_t)PR_MAX_BODY + PR_HEADER_SIZE;
-	struct node *n = sl_xcalloc(1, sizeof(*n));
-	size_t i;
-
-	sl_strlcpy(n->name, conf->name, sizeof(n->name));
-	sl_strlcpy(n->addr, conf->addr, sizeof(n->addr));
-	n->grace_until = sl_now_ms() + io->opts.timeout_ms;
-	n->sock = zmq_socket(io->ctx, ZMQ_DEALER);
-	if (n->sock) {
-		zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_setsockopt(n->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
-		zmq_setsockopt(n->sock, ZMQ_IMMEDIATE, &immediate,
-			       sizeof(immediate));
-		zmq_setsockopt(n->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
-		zmq_setsockopt(n->sock, ZMQ_MAXMSGSIZE, &maxmsg,
-			       sizeof(maxmsg));
-		if (sl_keyring_client(io->opts.keys, n->sock, n->name,
-				      n->addr) < 0) {
-			sl_err("no CURVE key for cache node %s at %s", n->name,
-			       n->addr);
-			zmq_close(n->sock);
-			n->sock = NULL;
-		} else if (zmq_connect(n->sock, n->addr) < 0) {
-			zmq_close(n->sock);
-			n->sock = NULL;
-		}
-	}
-	if (!n->sock)
-		sl_err("cannot connect to cache node %s at %s: %s", n->name,
-		       n->addr, zmq_strerror(zmq_errno()));
-	for (i = 0; i < io->n_slots && io->slots[i]; i++)
-		;
-	if (i == io->n_slots) {
-		io->n_slots++;
-		io->slots = sl_xrealloc(io->slots,
-					io->n_slots * sizeof(*io->slots));
-	}
-	io->slots[i] = n;
-	io->items_stale = 1;
-	return i;
-}
-
-/* Close slot i when nothing needs it any more. */
-static void slot_maybe_close(fc_io_t *io, size_t i)
-{
-	struct node *n = io->slots[i];
-
-	if (n->in_map || n->refs)
-		return;
-	if (n->sock)
-		zmq_close(n->sock);
-	free(n);
-	io->slots[i] = NULL;
-	io->items_stale = 1;
-}
-
-static void slot_put(fc_io_t *io, size_t i)
-{
-	SL_ASSERT(io->slots[i] && io->slots[i]->refs > 0);
-	io->slots[i]->refs--;
-	slot_maybe_close(io, i);
-}
-
-/* The poll items: the inbox, etcd's view, then every slot with a
- * socket (item_slot[i] for item i). */
-static void items_build(fc_io_t *io)
-{
-	size_t k = 0;
-
-	io->items =
-		sl_xrealloc(io->items, (io->n_slots + 2) * sizeof(*io->items));
-	io->item_slot = sl_xrealloc(io->item_slot,
-				    (io->n_slots + 2) * sizeof(*io->item_slot));
-	io->items[k++] =
-		(zmq_pollitem_t){NULL, sl_inbox_fd(io->inbox), ZMQ_POLLIN, 0};
-	io->members_item = -1;
-	if (io->members) {
-		io->members_item = (int)k;
-		io->items[k++] = (zmq_pollitem_t){
-			NULL, sl_members_fd(io->members), ZMQ_POLLIN, 0};
-	}
-	for (size_t i = 0; i < io->n_slots; i++) {
-		if (!io->slots[i] || !io->slots[i]->sock)
-			continue;
-		io->items[k] =
-			(zmq_pollitem_t){io->slots[i]->sock, 0, ZMQ_POLLIN, 0};
-		io->item_slot[k++] = i;
-	}
-	io->n_items = k;
-	io->items_stale = 0;
-}
-
-/* ---- the map --------------------------------------------------------- */
-
-/* Whether b says something a does not: another ring, or a dataset with
- * another layout or block size. */
-static int map_differs(const fc_cluster_t *a, const fc_cluster_t *b)
-{
-	if (a->ring_version != b->ring_version ||
-	    a->n_datasets != b->n_datasets || a->n_nodes != b->n_nodes)
-		return 1;
-	for (size_t i = 0; i < a->n_nodes; i++)
-		if (strcmp(a->nodes[i].addr, b->nodes[i].addr) != 0)
-			return 1;
-	for (size_t i = 0; i < a->n_datasets; i++) {
-		const fc_dataset_t *x = &a->datasets[i], *y = &b->datasets[i];
-
-		if (x->layout != y->layout || x->block_size != y->block_size ||
-		    x->gone != y->gone)
-			return 1;
-	}
-	return 0;
-}
-
-/* One line on what changed from old to cl. */
-static void log_swap(const fc_cluster_t *old, const fc_cluster_t *cl)
-{
-	char what[1024] = "";
-	size_t n = 0;
-
-	for (size_t i = 0; i < cl->n_datasets && n < sizeof(what); i++) {
-		const fc_dataset_t *d = &cl->datasets[i];
-		const fc_dataset_t *o =
-			i < old->n_datasets ? &old->datasets[i] : NULL;
-
-		if (o && o->layout == d->layout && o->gone == d->gone)
-			continue;
-		n += (size_t)snprintf(what + n, sizeof(what) - n,
-				      "; dataset %s %s (layout %08x, block "
-				      "size %u)",
-				      d->name,
-				      d->gone ? "gone"
-				      : o     ? "changed"
-					      : "added",
-				      d->layout, d->block_size);
-	}
-	sl_notice("cluster map from %s: ring %08x generation %llu, %zu nodes "
-		  "(was %08x, %zu nodes)%s",
-		  cl->source, cl->ring_version,
-		  (unsigned long long)cl->generation, cl->n_nodes,
-		  old->ring_version, old->n_nodes, what);
-}
-
-/* Make cl (a reference, taken over) the current map: slots for its
- * nodes, the others' closed when unused. */
-static void adopt(fc_io_t *io, fc_cluster_t *cl)
-{
-	size_t *map_slot = sl_xcalloc(cl->n_nodes + 1, sizeof(*map_slot));
-	fc_cluster_t *old;
-
-	for (size_t i = 0; i < io->n_slots; i++)
-		if (io->slots[i])
-			io->slots[i]->in_map = 0;
-	for (size_t i = 0; i < cl->n_nodes; i++) {
-		size_t k;
-
-		for (k = 0; k < io->n_slots; k++)
-			if (io->slots[k] &&
-			    !strcmp(io->slots[k]->name, cl->nodes[i].name) &&
-			    !strcmp(io->slots[k]->addr, cl->nodes[i].addr))
-				break;
-		if (k == io->n_slots)
-			k = slot_open(io, &cl->nodes[i]);
-		io->slots[k]->in_map = 1;
-		map_slot[i] = k;
-	}
-	for (size_t i = 0; i < io->n_slots; i++)
-		if (io->slots[i])
-			slot_maybe_close(io, i);
-	free(io->map_slot);
-	io->map_slot = map_slot;
-	pthread_mutex_lock(&io->map_lock);
-	old = io->map;
-	io->map = cl;
-	pthread_cond_broadcast(&io->map_cond);
-	pthread_mutex_unlock(&io->map_lock);
-	/* Not for the first map: the caller has it already. */
-	if (old && io->opts.on_map)
-		io->opts.on_map(io->opts.on_map_arg, cl);
-	if (old)
-		log_swap(old, cl);
-	fc_cluster_unref(&old);
-}
-
-/* Ask slot i for the map (remap: it refused a request's layout), unless
- * a refresh is in flight or i's last HELLO brought nothing new lately. */
-static void want_refresh(fc_io_t *io, size_t i, int remap, uint64_t now)
-{
-	struct node *n = io->slots[i];
-	pr_header_t h = {.opcode = PR_OP_HELLO};
-
-	if (io->refresh_id || !n->sock || now < n->quiet_until)
-		return;
-	h.req_id = io->next_id++;
-	h.ring_version = io->map->ring_version;
-	h.generation = io->map->generation;
-	if (pr_send(n->sock, NULL, &h, NULL, 0, ZMQ_DONTWAIT) < 0)
-		return;
-	io->refresh_id = h.req_id;
-	io->refresh_slot = i;
-	io->refresh_deadline = now + io->opts.timeout_ms;
-	n->refs++;
-	sl_info("asking cache node %s for the cluster map (%s)", n->name,
-		remap ? "a dataset's layout changed" : "its ring is newer");
-}
-
-static void refresh_end(fc_io_t *io)
-{
-	io->refresh_id = 0;
-	slot_put(io, io->refresh_slot);
-}
-
-/* The refresh's answer m from slot i (held by the caller). */
-static void on_hello(fc_io_t *io, size_t i, pr_msg_t *m, uint64_t now)
-{
-	fc_cluster_t *cand = NULL, *next = NULL;
-	pr_hello_t hello;
-	char why[256] = "";
-	int rc = m->h.status;
-
-	if (rc == 0)
-		rc = pr_msg_unpack(m);
-	if (rc == 0)
-		rc = pr_hello_decode(&hello, pr_msg_body(m),
-				     pr_msg_body_len(m));
-	if (rc == 0) {
-		cand = fc_cluster_from_hello(&hello, io->map, why, sizeof(why));
-		pr_hello_free(&hello);
-	}
-	refresh_end(io);
-	if (!cand)
-		sl_log_ratelimited(
-			SL_LOG_WARNING, "cluster map from %s unusable: %s",
-			io->slots[i]->name, why[0] ? why : strerror(-rc));
-	else
-		next = fc_cluster_merge(io->map, cand);
-	fc_cluster_unref(&cand);
-	if (next && map_differs(io->map, next)) {
-		adopt(io, next);
-		return;
-	}
-	fc_cluster_unref(&next);
-	io->slots[i]->quiet_until = now + io->opts.timeout_ms;
-}
-
-/* etcd's view changed: its members, when newer, are the ring. */
-static void on_members(fc_io_t *io)
-{
-	const sl_members_set_t *set = sl_members_snapshot(io->members);
-	fc_cluster_t *next = fc_cluster_with_members(io->map, set);
-
-	sl_members_set_put(&set);
-	if (next)
-		adopt(io, next);
 }
 
 /* ---- completion ------------------------------------------------------ */
@@ -538,7 +191,7 @@ static int send_to(fc_io_t *io, struct node *n, uint8_t opcode, uint64_t id,
 static void release(fc_io_t *io, struct ioreq *q)
 {
 	for (size_t i = 0; i < q->n_pref; i++)
-		slot_put(io, q->pref[i]);
+		fc_io_slot_put(io, q->pref[i]);
 	q->n_pref = 0;
 }
 
@@ -645,7 +298,7 @@ static void start(fc_io_t *io, struct ioreq *q, uint64_t now)
 		/* Hints go to the owner or not at all: another node caching
 		 * the block would only waste its memory. */
 		while (q->n_pref > 1)
-			slot_put(io, q->pref[--q->n_pref]);
+			fc_io_slot_put(io, q->pref[--q->n_pref]);
 		if (q->n_pref && io->slots[q->pref[0]]->down) {
 			release(io, q);
 			complete(q, 0, NULL, NULL);
@@ -688,12 +341,12 @@ static void on_reply(fc_io_t *io, size_t slot, pr_msg_t *m, uint64_t now)
 	int status = m->h.status, rc;
 
 	if (m->h.req_id == io->refresh_id && slot == io->refresh_slot) {
-		on_hello(io, slot, m, now);
+		fc_io_on_hello(io, slot, m, now);
 		return;
 	}
 	if (m->h.ring_version && m->h.ring_version != io->map->ring_version &&
 	    m->h.generation > io->map->generation)
-		want_refresh(io, slot, 0, now);
+		fc_io_want_refresh(io, slot, 0, now);
 	if (m->h.req_id == n->probe_id && n->probe_id) {
 		set_up(n);
 		return;
@@ -718,7 +371,7 @@ static void on_reply(fc_io_t *io, size_t slot, pr_msg_t *m, uint64_t now)
 		why_add(q, "%s: %s%s", n->name, strerror(-status), msg);
 		if (pr_status_class(status) == PR_STATUS_REMAP) {
 			q->remap = 1;
-			want_refresh(io, slot, 1, now);
+			fc_io_want_refresh(io, slot, 1, now);
 		}
 		dispatch(io, q, now);
 		return;
@@ -760,7 +413,7 @@ static void drain_socket(fc_io_t *io, size_t slot, uint64_t now)
 		 * request holding a slot that left the map. */
 		io->slots[slot]->refs++;
 		on_reply(io, slot, &m, now);
-		slot_put(io, slot);
+		fc_io_slot_put(io, slot);
 	}
 	pr_msg_close(&m);
 }
@@ -824,7 +477,7 @@ static void run_timeouts(fc_io_t *io, uint64_t now)
 	if (io->refresh_id && now >= io->refresh_deadline) {
 		sl_info("cache node %s did not send the cluster map in time",
 			io->slots[io->refresh_slot]->name);
-		refresh_end(io);
+		fc_io_refresh_end(io);
 	}
 }
 
@@ -905,7 +558,7 @@ static void fail_all(fc_io_t *io)
 		complete(q, -ESHUTDOWN, NULL, NULL);
 	}
 	if (io->refresh_id)
-		refresh_end(io);
+		fc_io_refresh_end(io);
 	sl_fifo_init(&left);
 	sl_inbox_take(io->inbox, &left);
 	while ((l = sl_fifo_pop(&left)))
@@ -926,7 +579,7 @@ static void *io_main(void *arg)
 		int rc;
 
 		if (io->items_stale)
-			items_build(io);
+			fc_io_items_build(io);
 		n_items = io->n_items;
 		rc = zmq_poll(io->items, (int)n_items, poll_timeout(io, now));
 		if (rc < 0 && zmq_errno() != EINTR) {
@@ -941,7 +594,7 @@ static void *io_main(void *arg)
 			if (!(io->items[i].revents & ZMQ_POLLIN))
 				continue;
 			if ((int)i == io->members_item)
-				on_members(io);
+				fc_io_on_members(io);
 			else
 				drain_socket(io, io->item_slot[i], now);
 		}
@@ -993,14 +646,14 @@ fc_io_t *fc_io_new(fc_cluster_t *cl, const fc_io_opts_t *opts,
 	io->inbox = sl_inbox_new(&rc);
 	if (!io->inbox)
 		goto fail;
-	adopt(io, fc_cluster_ref(cl));
+	fc_io_adopt(io, fc_cluster_ref(cl));
 	for (size_t i = 0; i < io->n_slots; i++) {
 		if (!io->slots[i]->sock) {
 			rc = -ECONNREFUSED;
 			goto fail;
 		}
 	}
-	items_build(io);
+	fc_io_items_build(io);
 	rc = -pthread_create(&io->thread, NULL, io_main, io);
 	if (rc < 0)
 		goto fail;
@@ -1069,38 +722,6 @@ int fc_io_submit(fc_io_t *io, const fc_io_req_t *reqs, size_t n)
 	while ((l = sl_fifo_pop(&batch)))
 		complete(queued(l), -ESHUTDOWN, NULL, NULL);
 	return -ESHUTDOWN;
-}
-
-fc_cluster_t *fc_io_map(fc_io_t *io)
-{
-	fc_cluster_t *cl;
-
-	pthread_mutex_lock(&io->map_lock);
-	cl = fc_cluster_ref(io->map);
-	pthread_mutex_unlock(&io->map_lock);
-	return cl;
-}
-
-fc_cluster_t *fc_io_map_newer(fc_io_t *io, const fc_cluster_t *old,
-			      uint64_t timeout_ms)
-{
-	struct timespec ts;
-	fc_cluster_t *cl;
-	int rc = 0;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(timeout_ms / 1000);
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&io->map_lock);
-	while (io->map == old && rc == 0)
-		rc = pthread_cond_timedwait(&io->map_cond, &io->map_lock, &ts);
-	cl = fc_cluster_ref(io->map);
-	pthread_mutex_unlock(&io->map_lock);
-	return cl;
 }
 
 /* ---- synchronous calls ----------------------------------------------- */

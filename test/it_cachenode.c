@@ -12,7 +12,8 @@
  * 10,000 random and truncated messages (and raw TCP junk) leave the node
  * serving; /metrics scraped with curl shows the counters moving; SIGTERM
  * exits 0; SIGHUP with a broken config keeps serving and a good one
- * applies; LIST paging; PREFETCH and PEER_READ; the command line; and the
+ * applies, a dataset reopened keeps its counters and one removed leaves
+ * the metrics; LIST paging; PREFETCH and PEER_READ; the command line; and the
  * memory bound: peak RSS within ram_capacity + 64 MiB while reading a
  * dataset three times the capacity.
  */
@@ -1179,20 +1180,18 @@ START_TEST(test_sigterm_stuck_backend)
 	start_stuck();
 	t0 = sl_now_ms();
 	ck_assert_int_eq(kill(nd.pid, SIGTERM), 0);
-	/* The stuck READ is answered -ESHUTDOWN when the drain ends: the
-	 * node logs the reply as sent, but about one run in six under load
-	 * the client never sees it (a reply queued as the node closes its
-	 * socket; not understood yet, see the README's status), so a missing
-	 * reply is reported, not failed.  What this case guards is the exit:
-	 * the node promises the 5 s drain plus 2 s, and the bounds below
-	 * leave a loaded 2-core machine 8 s more (the fault was a node that
-	 * never exits, which they still catch). */
-	if (th_client_recv(cli, &r, 10000) == 0) {
-		ck_assert_int_eq(r.h.status, -ESHUTDOWN);
-		th_reply_free(&r);
-	} else {
-		fprintf(stderr, "stuck backend: no -ESHUTDOWN reply seen\n");
-	}
+	/* The stuck READ is answered -ESHUTDOWN when the drain ends.  That
+	 * reply was lost about one run in six under load (one in three with
+	 * four builds running: 11 of 36) until the node kept its connections
+	 * a moment after answering (FAREWELL_MS in server.c): the capture
+	 * showed it on the wire, the FIN right behind, and the client's
+	 * ZMQ_IMMEDIATE socket dropping it with the connection.  The bounds
+	 * below leave a loaded 2-core machine 8 s over the node's promise
+	 * (the 5 s drain plus 2 s): the fault they catch is a node that
+	 * never exits. */
+	ck_assert_int_eq(th_client_recv(cli, &r, 10000), 0);
+	ck_assert_int_eq(r.h.status, -ESHUTDOWN);
+	th_reply_free(&r);
 	ck_assert_msg(th_proc_wait(nd.pid, 15000, &status) == 0,
 		      "the node did not exit within 15 s of SIGTERM");
 	nd.pid = 0;
@@ -1237,6 +1236,24 @@ START_TEST(test_second_sigterm_after_drain)
 	second_sigterm(5500);
 }
 END_TEST
+
+/* Reload with ram and extra (write_conf's), and wait until the node
+ * reports ram_bytes of RAM: it applied the config. */
+static void reload_to(const char *ram, uint64_t ram_bytes, const char *extra)
+{
+	uint64_t deadline = sl_now_ms() + TIMEOUT;
+
+	write_conf(ram, extra);
+	ck_assert_int_eq(kill(nd.pid, SIGHUP), 0);
+	while (stats_value("sluice_ram_capacity_bytes") != ram_bytes) {
+		ck_assert_msg(sl_now_ms() < deadline, "reload to %s not seen",
+			      ram);
+		usleep(50000);
+	}
+}
+
+#define D3_BACKEND                                                             \
+	"sluice_dataset_served_bytes_total{dataset=\"d3\",tier=\"backend\"}"
 
 START_TEST(test_sighup_reload)
 {
@@ -1294,6 +1311,28 @@ START_TEST(test_sighup_reload)
 					sizeof(buf)),
 			 4096);
 	ck_assert_uint_eq(stats_value("sluice_ram_capacity_bytes"), 32u << 20);
+	ck_assert_uint_eq(stats_value(D3_BACKEND), 4096);
+	/* d3 reopened with another block size: its counters go on. */
+	{
+		char extra[1024];
+
+		snprintf(extra, sizeof(extra),
+			 "\n[dataset d3]\nbackend = posix\n"
+			 "uri = file://%s/data2\nblock_size = 8K\n",
+			 tmp);
+		reload_to("16M", 16u << 20, extra);
+	}
+	ck_assert_int_eq(th_client_read(cli, "d3", "p.bin", "", 0, 0, 0, buf,
+					sizeof(buf)),
+			 8192);
+	ck_assert_uint_eq(stats_value(D3_BACKEND), 4096 + 8192);
+	/* Removed: its series go with it. */
+	reload_to("24M", 24u << 20, "");
+	{
+		uint64_t v;
+
+		ck_assert_int_ne(th_client_stat_value(cli, D3_BACKEND, &v), 0);
+	}
 	ck_assert(th_proc_alive(nd.pid));
 }
 END_TEST

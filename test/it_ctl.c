@@ -7,7 +7,9 @@
  * exit statuses, and that a silent or broken node costs the command no
  * more than its timeout; and `advise` on a node whose RAM holds a third of
  * a dataset read twice: every byte of the second pass counted refetched,
- * and the advice four nodes of its size.
+ * and the advice four nodes of its size; beside it a small dataset read
+ * twice that fits: no refetch of its own, the second pass from RAM, its
+ * row and `datasets`' served bytes its own to the byte.
  */
 #include <check.h>
 #include <jansson.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/util.h"
@@ -209,16 +212,31 @@ START_TEST(test_advise_down)
 END_TEST
 
 #define ADV_FILES 24 /* of one 1 MiB block each: 3 x the node's RAM */
+#define ADV_SMALL 2  /* files of d2, which fits */
+
+/* n files of one 1 MiB block each in dir (made): NAMEnn (name, then two
+ * digits), file i all of byte fill + i. */
+static void make_files(const char *dir, char name, char fill, int n)
+{
+	char p[700], *block = sl_xmalloc(1u << 20);
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	for (int i = 0; i < n; i++) {
+		memset(block, fill + i, 1u << 20);
+		snprintf(p, sizeof(p), "%s/%c%02d", dir, name, i);
+		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
+	}
+	free(block);
+}
 
 /* One node of 8 MiB of RAM (7.5 of it for blocks) and ADV_FILES files. */
 static void setup_advise(void)
 {
-	char text[2048], data[600], p[700];
+	char text[2048], data[600], data2[600];
 	char *argv[] = {NULL,	      (char *)"-c", conf, (char *)"--node",
 			(char *)"n1", NULL};
 	static char bin[512];
 	int port = th_free_port();
-	char *block = sl_xmalloc(1u << 20);
 
 	tmp = th_tmpdir("it-ctl-advise");
 	ck_assert_ptr_nonnull(tmp);
@@ -226,21 +244,19 @@ static void setup_advise(void)
 	snprintf(conf, sizeof(conf), "%s/cluster.conf", tmp);
 	snprintf(nlog, sizeof(nlog), "%s/node.log", tmp);
 	snprintf(data, sizeof(data), "%s/data", tmp);
-	ck_assert_int_eq(mkdir(data, 0755), 0);
-	for (int i = 0; i < ADV_FILES; i++) {
-		memset(block, 'a' + i, 1u << 20);
-		snprintf(p, sizeof(p), "%s/f%02d", data, i);
-		ck_assert_int_eq(th_write_file(p, block, 1u << 20), 0);
-	}
-	free(block);
+	snprintf(data2, sizeof(data2), "%s/data2", tmp);
+	make_files(data, 'f', 'a', ADV_FILES);
+	make_files(data2, 'g', 'A', ADV_SMALL);
 	/* lru: the refetches advise reads are LRU's; auto would pin the
 	 * 24 MiB dataset on the 8 MiB node. */
 	snprintf(text, sizeof(text),
 		 "[cluster]\nname = itadvise\nmodule_dir = %s\n\n"
 		 "[node n1]\naddr = %s\nram_capacity = 8M\nworkers = 2\n\n"
 		 "[dataset d1]\nbackend = posix\nuri = file://%s\n"
+		 "block_size = 1M\npolicy = lru\n\n"
+		 "[dataset d2]\nbackend = posix\nuri = file://%s\n"
 		 "block_size = 1M\npolicy = lru\n",
-		 th_build_dir(), ep_good, data);
+		 th_build_dir(), ep_good, data, data2);
 	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
 	snprintf(bin, sizeof(bin), "%s/sluice-cachenode", th_build_dir());
 	argv[0] = bin;
@@ -265,51 +281,131 @@ static uint64_t json_u64(json_t *o, const char *key)
 	return (uint64_t)json_integer_value(v);
 }
 
+/* Read each file of dataset ds (prefix c, n files) twice over, in order,
+ * checking its first byte. */
+static void two_passes(th_client_t *cli, const char *ds, char c, int n)
+{
+	char path[16], *buf = sl_xmalloc(1u << 20);
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%c%02d",
+				 c == 'a' ? 'f' : 'g', i);
+			ck_assert_int_eq(th_client_read(cli, ds, path, "", 0, 0,
+							0, buf, 1u << 20),
+					 1u << 20);
+			ck_assert_int_eq(buf[0], c + i);
+		}
+	free(buf);
+}
+
+/* The object of array a whose "name" is name. */
+static json_t *named(json_t *a, const char *name)
+{
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *o = json_array_get(a, i);
+		const char *n = json_string_value(json_object_get(o, "name"));
+
+		if (n && strcmp(n, name) == 0)
+			return o;
+	}
+	ck_abort_msg("no %s", name);
+	return NULL;
+}
+
 START_TEST(test_advise)
 {
 	th_client_t *cli = th_client_new(ep_good, TIMEOUT);
-	char path[16], *buf = sl_xmalloc(1u << 20), *out;
+	uint64_t deadline;
+	char *out;
 	json_error_t jerr;
-	json_t *a;
+	json_t *a, *d1, *d2, *ds;
 
 	ck_assert_ptr_nonnull(cli);
 	/* Two passes in order: LRU keeps the last 7 blocks of the first,
-	 * so every block of the second is fetched again. */
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < ADV_FILES; i++) {
-			snprintf(path, sizeof(path), "f%02d", i);
-			ck_assert_int_eq(th_client_read(cli, "d1", path, "", 0,
-							0, 0, buf, 1u << 20),
-					 1u << 20);
-			ck_assert_int_eq(buf[0], 'a' + i);
-		}
+	 * so every block of the second is fetched again; d2's two blocks
+	 * stay for its second pass. */
+	two_passes(cli, "d1", 'a', ADV_FILES);
+	two_passes(cli, "d2", 'A', ADV_SMALL);
 	th_client_destroy(&cli);
-	free(buf);
 
-	ck_assert_int_eq(ctl("advise --json", &out), 0);
-	a = json_loads(out, 0, &jerr);
-	ck_assert_msg(a != NULL, "not JSON: %s", out);
+	/* The cached bytes are recounted every 5 s: d2's 2 MiB. */
+	deadline = sl_now_ms() + 3 * TIMEOUT;
+	for (;;) {
+		ck_assert_int_eq(ctl("advise --json", &out), 0);
+		a = json_loads(out, 0, &jerr);
+		ck_assert_msg(a != NULL, "not JSON: %s", out);
+		d2 = named(json_object_get(a, "datasets"), "d2");
+		if (json_u64(d2, "used_bytes") == 2u << 20 ||
+		    sl_now_ms() > deadline)
+			break;
+		json_decref(a);
+		free(out);
+		usleep(250000);
+	}
 	ck_assert_uint_eq(json_u64(a, "nodes"), 1);
 	ck_assert_uint_eq(json_u64(a, "capacity_bytes"), 8u << 20);
-	ck_assert_uint_eq(json_u64(a, "backend_bytes"), 2ull * ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(a, "backend_bytes"),
+			  (2ull * ADV_FILES + ADV_SMALL) << 20);
 	ck_assert_uint_eq(json_u64(a, "refetched_bytes"),
 			  (uint64_t)ADV_FILES << 20);
 	ck_assert_uint_eq(json_u64(a, "working_set_bytes"),
-			  (uint64_t)ADV_FILES << 20);
-	/* 24 MiB + 10% over 8 MiB nodes: 4. */
+			  (uint64_t)(ADV_FILES + ADV_SMALL) << 20);
+	/* 26 MiB + 10% over 8 MiB nodes: 4. */
 	ck_assert_uint_eq(json_u64(a, "nodes_needed"), 4);
 	ck_assert_str_eq(
 		json_string_value(json_object_get(a, "recommendation")),
 		"add 3 nodes: 4 of this size would hold the hot "
 		"working set");
+	/* Per dataset: d1 refetched its second pass whole, d2 nothing;
+	 * the node's figures are theirs added up. */
+	ds = json_object_get(a, "datasets");
+	ck_assert_uint_eq(json_array_size(ds), 2);
+	d1 = named(ds, "d1");
+	ck_assert_uint_eq(json_u64(d1, "backend_bytes"),
+			  2ull * ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(d1, "refetched_bytes"),
+			  (uint64_t)ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(d1, "working_set_bytes"),
+			  (uint64_t)ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(d2, "backend_bytes"),
+			  (uint64_t)ADV_SMALL << 20);
+	ck_assert_uint_eq(json_u64(d2, "refetched_bytes"), 0);
+	ck_assert_uint_eq(json_u64(d2, "used_bytes"), 2u << 20);
+	ck_assert(json_real_value(json_object_get(d2, "capacity_used_ratio")) ==
+		  0.25);
+	ck_assert_uint_eq(json_u64(d2, "working_set_bytes"),
+			  (uint64_t)ADV_SMALL << 20);
+	json_decref(a);
+	free(out);
+	/* datasets: each one's bytes by the tier that served them. */
+	ck_assert_int_eq(ctl("datasets --json", &out), 0);
+	a = json_loads(out, 0, &jerr);
+	ck_assert_msg(a != NULL, "not JSON: %s", out);
+	d1 = json_object_get(named(a, "d1"), "served_bytes");
+	d2 = json_object_get(named(a, "d2"), "served_bytes");
+	ck_assert_uint_eq(json_u64(d1, "backend"), 2ull * ADV_FILES << 20);
+	ck_assert_uint_eq(json_u64(d1, "node_ram"), 0);
+	ck_assert_uint_eq(json_u64(d2, "backend"), (uint64_t)ADV_SMALL << 20);
+	ck_assert_uint_eq(json_u64(d2, "node_ram"), (uint64_t)ADV_SMALL << 20);
 	json_decref(a);
 	free(out);
 	/* The text form, over a window with nothing read: no demand. */
 	ck_assert_int_eq(ctl("advise --window 0.2 --headroom 0", &out), 0);
-	ck_assert_msg(strstr(out, "nodes needed          3\n") &&
+	ck_assert_msg(strstr(out, "nodes needed          4\n") &&
 			      strstr(out, "backend demand 0 B/s") &&
-			      strstr(out, "add 2 nodes"),
+			      strstr(out, "add 3 nodes") &&
+			      strstr(out, "\nd1 ") && strstr(out, "\nd2 ") &&
+			      strstr(out, "\n(cluster) "),
 		      "%s", out);
+	free(out);
+	/* advise NAME: that dataset's row and the cluster's only. */
+	ck_assert_int_eq(ctl("advise d2 --headroom 0", &out), 0);
+	ck_assert_msg(!strstr(out, "\nd1 ") && strstr(out, "\nd2 ") &&
+			      strstr(out, " 0.25\n(cluster) "),
+		      "%s", out);
+	free(out);
+	ck_assert_int_eq(ctl("advise nosuch", &out), 1);
 	free(out);
 }
 END_TEST

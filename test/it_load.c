@@ -22,6 +22,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "test/helper_check.h"
@@ -653,6 +655,30 @@ START_TEST(test_plan)
 			      "%s", out);
 		ck_assert_double_eq_tol(planned, src_bytes(&c) / mib, 0.06);
 		ck_assert_double_eq_tol(queued, 4 * src_bytes(&c) / mib, 0.06);
+	}
+	free(out);
+	/* --json: the same order and estimate, for tools. */
+	snprintf(args, sizeof(args), "plan --json %s", jobs);
+	ck_assert_int_eq(ctl(&c, args, &out), 0);
+	{
+		json_t *root = json_loads(out, 0, NULL), *order;
+		const char *want[] = {"j2", "j4", "j1", "j3"};
+
+		ck_assert_msg(root, "%s", out);
+		order = json_object_get(root, "order");
+		ck_assert_uint_eq(json_array_size(order), 4);
+		for (size_t i = 0; i < 4; i++)
+			ck_assert_str_eq(
+				json_string_value(json_object_get(
+					json_array_get(order, i), "job")),
+				want[i]);
+		ck_assert_uint_eq(json_integer_value(json_object_get(
+					  root, "planned_backend_bytes")),
+				  src_bytes(&c));
+		ck_assert_uint_eq(json_integer_value(json_object_get(
+					  root, "queue_backend_bytes")),
+				  4 * src_bytes(&c));
+		json_decref(root);
 	}
 	free(out);
 	ck_assert_int_eq(th_write_file(jobs, bad, strlen(bad)), 0);

@@ -4,11 +4,12 @@
  * nodes and two clients on loopback, scraped every second by a
  * Prometheus this test configures and starts.  Client A reads the
  * dataset twice (the second time from its own block cache), client B
- * once (from the nodes' RAM), then A's worker is killed and A reads one
- * file more.  Asked through the HTTP API, PromQL must give back what was
- * read, to the byte: each client's bytes per tier, the README's hit
- * ratios, the nodes' bytes per tier, tiers adding up to the bytes read,
- * and A's counters never reset by the crash.  Needs root and /dev/fuse;
+ * once (from the nodes' RAM), A a second dataset once (from the
+ * backend), then A's worker is killed and A reads one file more.  Asked
+ * through the HTTP API, PromQL must give back what was read, to the
+ * byte: each client's bytes per tier, the README's hit ratios, the
+ * nodes' bytes per tier, each dataset's per tier adding up to them, and
+ * A's counters never reset by the crash.  Needs root and /dev/fuse;
  * without the prometheus binary it fails (scripts/install-deps.sh
  * installs it): a test that cannot run must not pass.
  */
@@ -31,6 +32,7 @@
 
 #define PROMETHEUS "/usr/bin/prometheus"
 #define N_FILES	   24
+#define N_FILES2   5	 /* of ds2 */
 #define WAIT_MS	   30000 /* for a scrape to show what was read */
 
 static int prom_port;
@@ -72,6 +74,33 @@ static uint64_t read_file(const th_cluster_t *c, int i, int evict)
 	}
 	ck_assert_msg(th_compare_file(src, mnt), "%s differs", mnt);
 	return file_size(i);
+}
+
+/* ds2's files in src2, of other sizes than ds's; their bytes. */
+static uint64_t ds2_make(const char *src2)
+{
+	char src[PATH_MAX];
+	uint64_t n = 0;
+
+	for (int i = 0; i < N_FILES2; i++) {
+		th_xsnprintf(src, sizeof(src), "%s/g%d", src2, i);
+		th_make_file(src, 5000 + (size_t)i * 40001, (uint64_t)i + 77,
+			     0644);
+		n += 5000 + (uint64_t)i * 40001;
+	}
+	return n;
+}
+
+/* Read ds2 through c's mount, checking its bytes. */
+static void ds2_read(const th_cluster_t *c, const char *src2)
+{
+	char src[PATH_MAX], mnt[PATH_MAX];
+
+	for (int i = 0; i < N_FILES2; i++) {
+		th_xsnprintf(src, sizeof(src), "%s/g%d", src2, i);
+		th_xsnprintf(mnt, sizeof(mnt), "%s/ds2/g%d", c->mnt, i);
+		ck_assert_msg(th_compare_file(src, mnt), "%s differs", mnt);
+	}
 }
 
 static uint64_t epoch(const th_cluster_t *c, int evict)
@@ -233,9 +262,10 @@ static void expect(const char *expr, double want, double tol)
 START_TEST(test_epoch_through_prometheus)
 {
 	th_cluster_t a, b;
-	uint64_t total, one;
+	uint64_t total, one, total2;
 	int cports[2];
-	char opt_a[64], opt_b[64], q[1024];
+	char opt_a[64], opt_b[64], q[1024], src2[PATH_MAX];
+	char sections[PATH_MAX + 128];
 	const char *args_a[] = {opt_a, NULL}, *args_b[] = {opt_b, NULL};
 	pid_t w;
 
@@ -243,6 +273,14 @@ START_TEST(test_epoch_through_prometheus)
 	for (int i = 0; i < a.n_nodes; i++)
 		a.mport[i] = th_free_port();
 	make_files(&a, &total);
+	th_xsnprintf(src2, sizeof(src2), "%s/src2", a.dir);
+	ck_assert_int_eq(mkdir(src2, 0755), 0);
+	total2 = ds2_make(src2);
+	th_xsnprintf(sections, sizeof(sections),
+		     "[dataset ds2]\nbackend = posix\nuri = file://%s\n"
+		     "block_size = 64K\n",
+		     src2);
+	a.sections = sections;
 	cports[0] = th_free_port();
 	cports[1] = th_free_port();
 	th_xsnprintf(opt_a, sizeof(opt_a), "--metrics=:%d", cports[0]);
@@ -288,6 +326,37 @@ START_TEST(test_epoch_through_prometheus)
 	       "sum(sluice_bytes_served_total)",
 	       0, 0);
 	expect("max(sluice_client_ring_members)", 2, 0);
+	/* Per dataset: ds as the nodes above, ds2 (A, once) all from the
+	 * backend; the datasets add up to the node, tier by tier. */
+	ds2_read(&a, src2);
+	expect("sum(sluice_dataset_served_bytes_total{dataset=\"ds\","
+	       "tier=\"backend\"})",
+	       total, 0);
+	expect("sum(sluice_dataset_served_bytes_total{dataset=\"ds\","
+	       "tier=\"ram\"})",
+	       total, 0);
+	expect("sum(sluice_dataset_served_bytes_total{dataset=\"ds2\","
+	       "tier=\"backend\"})",
+	       total2, 0);
+	expect("sum(sluice_dataset_served_bytes_total{dataset=\"ds2\"})",
+	       total2, 0);
+	expect("count(sum by (tier) (sluice_dataset_served_bytes_total) == "
+	       "sum by (tier) (sluice_served_bytes_total))",
+	       4, 0);
+	expect("sum(sluice_dataset_backend_read_bytes_total{dataset="
+	       "\"ds2\"})",
+	       total2, 0);
+	expect("sum(sluice_dataset_backend_read_bytes_total) - "
+	       "sum(sluice_backend_read_bytes_total)",
+	       0, 0);
+	/* Every node shows each dataset's refetches, 0 here (read once). */
+	expect("count(sluice_dataset_backend_refetched_bytes_total == 0)", 4,
+	       0);
+	/* README's per-dataset node hit ratio: half of ds came from RAM. */
+	expect("sum by (dataset) (sluice_dataset_served_bytes_total{dataset="
+	       "\"ds\",tier!=\"backend\"}) / sum by (dataset) "
+	       "(sluice_dataset_served_bytes_total{dataset=\"ds\"})",
+	       0.5, 1e-9);
 	/* README's rate form answers too, and its tiers add up to 1. */
 	expect("sum(sum by (tier) "
 	       "(rate(sluice_client_block_read_bytes_total[1m])) / ignoring "
@@ -309,7 +378,7 @@ START_TEST(test_epoch_through_prometheus)
 	one = read_file(&a, N_FILES - 1, 1);
 	expect("sluice_client_worker_starts_total{client=\"a\"}", 2, 0);
 	expect("sluice_client_read_bytes_total{client=\"a\"}",
-	       2.0 * total + one, 0);
+	       2.0 * total + (double)total2 + one, 0);
 	expect("sluice_client_block_read_bytes_total{client=\"a\","
 	       "tier=\"ram\"}",
 	       one, 0);
