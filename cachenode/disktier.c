@@ -721,6 +721,7 @@ void cn_dt_set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
 
 struct regroup {
 	cn_disktier_t *dt;
+	int keep; /* leave blocks of datasets not in ds (for the reload) */
 	size_t purged;
 };
 
@@ -736,6 +737,8 @@ static void regroup_one(sl_knode_t *n, void *arg)
 	if (!e->counted)
 		return;
 	d = cn_dt_dataset_of(dt, e->sig);
+	if (!d && r->keep)
+		return;
 	if (!d) {
 		evict(dt, e, 0);
 		r->purged++;
@@ -755,10 +758,12 @@ void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
 	atomic_store(&dt->m->disk_capacity, c->capacity);
 }
 
-/* The datasets are now ds[0..n): regroup the entries; how many went. */
-static size_t regroup(cn_disktier_t *dt, const cn_disk_dataset_t *ds, size_t n)
+/* The datasets are now ds[0..n): regroup the entries (keep: those of
+ * other datasets stay); how many went. */
+static size_t regroup(cn_disktier_t *dt, const cn_disk_dataset_t *ds, size_t n,
+		      int keep)
 {
-	struct regroup r = {dt, 0};
+	struct regroup r = {dt, keep, 0};
 
 	cn_dt_set_datasets(dt, ds, n);
 	sl_keymap_foreach(&dt->index, regroup_one, &r);
@@ -768,22 +773,22 @@ static size_t regroup(cn_disktier_t *dt, const cn_disk_dataset_t *ds, size_t n)
 void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
 			      size_t n_ds)
 {
-	(void)regroup(dt, ds, n_ds);
+	(void)regroup(dt, ds, n_ds, 1);
 	cn_dt_gauges(dt);
 }
 
 void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			   const cn_disk_dataset_t *ds, size_t n_ds)
 {
-	struct regroup r = {dt, 0};
+	size_t purged;
 
 	cn_dt_apply_limits(dt, c);
-	r.purged = regroup(dt, ds, n_ds);
+	purged = regroup(dt, ds, n_ds, 0);
 	cn_dt_trim(dt);
-	if (r.purged)
+	if (purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "
 			  "datasets deleted",
-			  dt->root_path, r.purged);
+			  dt->root_path, purged);
 	if (dt->failed)
 		sl_notice("disk tier %s: admitting blocks again after the "
 			  "reload",

@@ -105,8 +105,9 @@ void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 
 /* The datasets' policies changed (policy = auto chose again), nothing
  * else: their blocks move to their dataset's policy now, in the order
- * their new policy keeps; nothing is written, deleted or counted again.
- * ds[0..n_ds) as for cn_disktier_configure. */
+ * their new policy keeps; nothing is written, deleted or counted again
+ * (blocks of datasets not in ds[0..n_ds) stay, for the reload's
+ * cn_disktier_configure to judge). */
 void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
 			      size_t n_ds);
 
