@@ -20,8 +20,12 @@
  * fits, and it is the one a cache helps most), and the big one is pinned
  * over what is left.  Datasets with a fixed policy are not counted: their
  * sizes are not the node's to plan with, and an lru dataset gives up its
- * blocks to nobody but lru misses anyway.  A pinned dataset takes what
- * is free when it is read, first come first kept, as `pin` always does.
+ * blocks to nobody but lru misses anyway.  A pinned auto dataset keeps
+ * at most that share in RAM (a quota of the RAM tier): pin never evicts,
+ * so without it the big dataset, read first, would take the room the
+ * small one fits in, and the small one's lru misses could never win it
+ * back.  (The disk tier has no such quota yet: there a pinned dataset
+ * still takes what is free first.)
  *
  * Unknown size (no full walk yet) means lru: an lru dataset that turns
  * out too big costs hit ratio until the walk, but a pinned one that fits
@@ -240,15 +244,32 @@ void cn_autopol_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
 
 /* ---- The hook ------------------------------------------------------------ */
 
-/* What s can keep of all its datasets' blocks. */
-static uint64_t usable_capacity(const cn_server_t *s)
+/* What s can keep of all its datasets' blocks; *ram: of that, the RAM
+ * tier's. */
+static uint64_t usable_capacity(const cn_server_t *s, uint64_t *ram)
 {
 	uint64_t blocks, slack, meta;
 
 	cn_nodemap_budgets(s, &blocks, &slack, &meta);
+	*ram = blocks;
 	if (s->disk)
 		blocks = SL_MAX(blocks, s->node->disk_capacity);
 	return blocks;
+}
+
+/* A pinned auto dataset keeps at most its usable share in RAM (scaled to
+ * the RAM tier when the disk is the larger), so that pinning it does not
+ * take the room its smaller lru neighbours fit in; lru needs no limit. */
+static void set_quota(cn_server_t *s, const cn_dataset_t *d,
+		      const cn_auto_out_t *o, uint64_t cap, uint64_t ram)
+{
+	uint64_t q = UINT64_MAX;
+
+	if (o->pin)
+		q = cap ? (uint64_t)((double)o->usable *
+				     ((double)ram / (double)cap))
+			: 0;
+	cn_ramtier_set_quota(s->tier, d->id, q);
 }
 
 /* This node's share of the ring's keys (0 when it is not a member). */
@@ -298,6 +319,7 @@ void cn_server_autopolicy(cn_server_t *s, const char *event)
 	cn_auto_out_t *out = sl_xcalloc(s->n_ds + 1, sizeof(*out));
 	size_t *idx = sl_xcalloc(s->n_ds + 1, sizeof(*idx)), n = 0;
 	double share = self_share(s);
+	uint64_t cap, ram;
 	int flipped = 0;
 
 	/* Only this thread writes the rows: reading them needs no lock. */
@@ -319,7 +341,8 @@ void cn_server_autopolicy(cn_server_t *s, const char *event)
 			.pinned = d->policy == &cn_policy_pin};
 		idx[n++] = i;
 	}
-	cn_autopolicy_choose(in, n, usable_capacity(s), out);
+	cap = usable_capacity(s, &ram);
+	cn_autopolicy_choose(in, n, cap, out);
 	for (size_t k = 0; k < n; k++) {
 		cn_dataset_t *d = s->ds[idx[k]];
 		aprow_t *r = &rows[idx[k]];
@@ -333,6 +356,7 @@ void cn_server_autopolicy(cn_server_t *s, const char *event)
 			flip(s, d, p, r, event);
 			flipped = 1;
 		}
+		set_quota(s, d, &out[k], cap, ram);
 	}
 	for (size_t i = 0; i < s->n_ds; i++)
 		rows[i].policy = s->ds[i]->policy->name;

@@ -125,6 +125,13 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag);
  * counted again: the bytes stay where they are.  Returns how many moved. */
 size_t cn_ramtier_retag(cn_ramtier_t *t, uint32_t tag,
 			const cn_policy_ops_t *policy);
+/* Hold the cached blocks with tag to limit bytes (their charges): a block
+ * that would go past it is served without being admitted, and blocks
+ * beyond it now are evicted (any of them: the limit shrank).  policy =
+ * auto gives a pinned dataset the share the smaller datasets leave it, so
+ * that pinning a big one first does not take an lru one's room.
+ * UINT64_MAX: no limit.  Memory: one entry per tag with a limit. */
+void cn_ramtier_set_quota(cn_ramtier_t *t, uint32_t tag, uint64_t limit);
 /* Drop key's block (EVICT: not an eviction, nothing is demoted); its
  * memory goes with its last reference.  Returns its data length, or 0
  * when it is not cached. */

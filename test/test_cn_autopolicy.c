@@ -244,6 +244,45 @@ START_TEST(test_block_set_policy_before_insert)
 }
 END_TEST
 
+/* A pinned dataset's quota: it admits up to its share, leaves the rest
+ * to an lru dataset's misses, gives back its excess when the share
+ * shrinks, and has no bound once the quota is lifted. */
+START_TEST(test_quota)
+{
+	uint64_t c = cn_ramtier_charge(BLK);
+	cn_metrics_t m;
+	cn_ramtier_t *t;
+
+	cn_metrics_init(&m);
+	t = cn_ramtier_new(8 * c, 8 * c, &m);
+	cn_ramtier_set_quota(t, TAG_A, 5 * c);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(fill(t, &cn_policy_pin, TAG_A, i), i < 5);
+	ck_assert_uint_eq(count(t, TAG_A, 8), 5);
+	/* B finds the 3 blocks of room A left it, and cycles in them. */
+	for (uint64_t i = 0; i < 6; i++)
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, i), 1);
+	ck_assert_uint_eq(count(t, TAG_B, 6), 3);
+	ck_assert_uint_eq(count(t, TAG_A, 8), 5);
+	/* A shrinks to 2: 3 of its blocks go, and B may take their room. */
+	cn_ramtier_set_quota(t, TAG_A, 2 * c);
+	ck_assert_uint_eq(count(t, TAG_A, 8), 2);
+	ck_assert_uint_eq(cn_ramtier_used(t), 5 * c);
+	for (uint64_t i = 6; i < 9; i++)
+		ck_assert_int_eq(fill(t, &cn_policy_lru, TAG_B, i), 1);
+	ck_assert_uint_eq(count(t, TAG_B, 9), 6);
+	ck_assert_int_eq(fill(t, &cn_policy_pin, TAG_A, 9), 0);
+	/* Lifted: A is bound by the free room alone, as pin always is. */
+	cn_ramtier_set_quota(t, TAG_A, UINT64_MAX);
+	ck_assert_int_eq(fill(t, &cn_policy_pin, TAG_A, 9), 0); /* full */
+	ck_assert_uint_gt(cn_ramtier_drop(t, key_of(TAG_B, 8)), 0);
+	ck_assert_int_eq(fill(t, &cn_policy_pin, TAG_A, 9), 1);
+	ck_assert_uint_eq(count(t, TAG_A, 10), 3);
+	cn_ramtier_destroy(&t);
+	ck_assert_uint_eq(atomic_load(&m.ram_used), 0);
+}
+END_TEST
+
 /* ---- A node's ring changes ---------------------------------------------- */
 
 /* Wait up to 10 s for the node's counter name to be want. */
@@ -330,6 +369,7 @@ int main(void)
 	tcase_add_test(tc, test_shared_smallest_first);
 	tcase_add_test(tc, test_retag_lru_pin_lru);
 	tcase_add_test(tc, test_block_set_policy_before_insert);
+	tcase_add_test(tc, test_quota);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("node");
 	tcase_set_timeout(tc, 60);
