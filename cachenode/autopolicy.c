@@ -24,8 +24,7 @@
  * at most that share in RAM (a quota of the RAM tier): pin never evicts,
  * so without it the big dataset, read first, would take the room the
  * small one fits in, and the small one's lru misses could never win it
- * back.  (The disk tier has no such quota yet: there a pinned dataset
- * still takes what is free first.)
+ * back; the disk tier holds it to the same share of its capacity.
  *
  * Unknown size (no full walk yet) means lru: an lru dataset that turns
  * out too big costs hit ratio until the walk, but a pinned one that fits
@@ -257,19 +256,26 @@ static uint64_t usable_capacity(const cn_server_t *s, uint64_t *ram)
 	return blocks;
 }
 
-/* A pinned auto dataset keeps at most its usable share in RAM (scaled to
- * the RAM tier when the disk is the larger), so that pinning it does not
- * take the room its smaller lru neighbours fit in; lru needs no limit. */
+/* usable scaled from cap to tier bytes. */
+static uint64_t scaled(uint64_t usable, uint64_t tier, uint64_t cap)
+{
+	return cap ? (uint64_t)((double)usable * ((double)tier / (double)cap))
+		   : 0;
+}
+
+/* A pinned auto dataset keeps at most its usable share in each tier, so
+ * that pinning it does not take the room its smaller lru neighbours fit
+ * in; lru needs no limit. */
 static void set_quota(cn_server_t *s, const cn_dataset_t *d,
 		      const cn_auto_out_t *o, uint64_t cap, uint64_t ram)
 {
-	uint64_t q = UINT64_MAX;
-
-	if (o->pin)
-		q = cap ? (uint64_t)((double)o->usable *
-				     ((double)ram / (double)cap))
-			: 0;
-	cn_ramtier_set_quota(s->tier, d->id, q);
+	cn_ramtier_set_quota(s->tier, d->id,
+			     o->pin ? scaled(o->usable, ram, cap) : UINT64_MAX);
+	if (s->disk)
+		cn_disktier_set_quota(
+			s->disk, d->layout,
+			o->pin ? scaled(o->usable, s->node->disk_capacity, cap)
+			       : UINT64_MAX);
 }
 
 /* This node's share of the ring's keys (0 when it is not a member). */

@@ -579,6 +579,7 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag)
 	struct purge_arg a = {t, tag, 0, 0};
 
 	sl_keymap_foreach(&t->index, purge_one, &a);
+	cn_ramtier_set_quota(t, tag, UINT64_MAX); /* the tag is gone */
 	return a.n;
 }
 

@@ -595,6 +595,35 @@ START_TEST(test_auto_flip_moves_blocks)
 }
 END_TEST
 
+/* A dataset's quota (policy = auto's pinned share): files up to it, the
+ * excess deleted when it shrinks, no bound once lifted. */
+START_TEST(test_quota)
+{
+	size_t len = 60000;
+	uint64_t c = CN_DISK_HEADER + 61440;
+	cn_disktier_t *dt = open_tier(8 * c, 0, two_ds, 2);
+
+	cn_disktier_set_quota(dt, SIG2, 2 * c);
+	put(dt, 0, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 1, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 2, len, SIG2, &cn_policy_pin, 0);
+	put(dt, 3, len, SIG, &cn_policy_lru, 1); /* others: the free room */
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 3);
+	cn_disktier_set_quota(dt, SIG2, c);
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 2);
+	ck_assert_int_eq(get(dt, 3), 0);
+	ck_assert_uint_eq(atomic_load(&m.disk_evictions), 1);
+	cn_disktier_set_quota(dt, SIG2, UINT64_MAX);
+	put(dt, 4, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 5, len, SIG2, &cn_policy_pin, 1);
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	cn_disktier_destroy(&dt);
+}
+END_TEST
+
 START_TEST(test_rebuild_time)
 {
 	const char *env = getenv("SLUICE_DISK_SCAN_BLOCKS");
@@ -658,6 +687,7 @@ int main(void)
 	tcase_add_test(tc, test_floor_stops_admission);
 	tcase_add_test(tc, test_reload_purges_and_refiles);
 	tcase_add_test(tc, test_auto_flip_moves_blocks);
+	tcase_add_test(tc, test_quota);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tr, setup, teardown);
 	tcase_set_timeout(tr, 1200);
