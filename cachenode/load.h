@@ -52,6 +52,13 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now);
  * -ESHUTDOWN: at stop, before the socket closes. */
 void cn_loads_stop(cn_server_t *s);
 
+/* Start a count of the whole of ds (borrowed) that nobody asked for, as a
+ * LOAD with parallel 0 whose end is answered to nobody: its full walk
+ * gives policy = auto the dataset's size.  0, or -EBUSY when half the
+ * walks run already (the rest stay for clients). */
+typedef struct cn_dataset cn_dataset_t;
+int cn_loads_count_quietly(cn_server_t *s, cn_dataset_t *ds);
+
 /* Walks running. */
 size_t cn_loads_count(const cn_loads_t *l);
 
