@@ -322,14 +322,26 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now)
 	return next;
 }
 
+void cn_loads_cancel(cn_server_t *s)
+{
+	cn_loads_t *l = s->loads;
+
+	for (size_t i = 0; l && i < l->n; i++)
+		atomic_store(&l->w[i]->cancel, 2);
+}
+
+size_t cn_loads_running(const cn_server_t *s)
+{
+	return s->loads ? s->loads->n : 0;
+}
+
 void cn_loads_stop(cn_server_t *s)
 {
 	cn_loads_t *l = s->loads;
 
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n; i++)
-		atomic_store(&l->w[i]->cancel, 2);
+	cn_loads_cancel(s);
 	while (l->n) {
 		struct pollfd p = {sl_inbox_fd(l->inbox), POLLIN, 0};
 

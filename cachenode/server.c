@@ -87,7 +87,7 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
-	cn_loads_stop(s);
+	cn_loads_cancel(s);
 	/* Out of every etcd view now, not when the lease runs out. */
 	if (s->members)
 		sl_members_deregister(s->members);
@@ -658,7 +658,7 @@ int cn_server_run(cn_server_t *s)
 					cn_flights_count(s->flights));
 				cn_fetch_abandon(s);
 			}
-			if (sl_list_empty(&s->live) ||
+			if ((sl_list_empty(&s->live) && !cn_loads_running(s)) ||
 			    now >= s->drain_deadline_ms)
 				s->farewell_ms =
 					now +

@@ -1199,6 +1199,38 @@ START_TEST(test_sigterm_stuck_backend)
 }
 END_TEST
 
+/*
+ * SIGTERM while the node's own count of an auto dataset (the default
+ * policy: the node lists it at start to learn its size) is stuck in a
+ * listing that never returns.  The loop answers a request during the
+ * stop -ESHUTDOWN, and the node exits within its bound, status 1.  The
+ * stop once waited for the walk's thread on the event thread, for ever.
+ */
+START_TEST(test_sigterm_stuck_listing)
+{
+	uint64_t t0;
+	int status = -1;
+
+	write_conf("64M", "\n[dataset hl]\nbackend = testhang\n"
+			  "uri = hang://list\n");
+	node_start();
+	usleep(300000); /* the count is in the listing */
+	t0 = sl_now_ms();
+	ck_assert_int_eq(kill(nd.pid, SIGTERM), 0);
+	usleep(100000);
+	ck_assert_int_eq(th_client_call(cli, PR_OP_HELLO, NULL, 0, NULL),
+			 -ESHUTDOWN);
+	ck_assert_msg(th_proc_wait(nd.pid, 15000, &status) == 0,
+		      "the node did not exit within 15 s of SIGTERM");
+	nd.pid = 0;
+	printf("stuck listing: exited %llu ms after SIGTERM, status %d\n",
+	       (unsigned long long)(sl_now_ms() - t0),
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 1);
+}
+END_TEST
+
 /* A second SIGTERM exits at once, status 128 + 15: during the drain
  * (after_ms 300), and after it while the stuck call is being given up
  * (5,500), when nothing read signals any more. */
@@ -1656,9 +1688,10 @@ int main(void)
 			 test_hello, test_read_bytes, test_errors,
 			 test_request_string_fields, test_garbage_keeps_serving,
 			 test_metrics_move, test_sigterm_exits_zero,
-			 test_sigterm_stuck_backend, test_second_sigterm,
-			 test_second_sigterm_after_drain, test_sighup_reload,
-			 test_list_paging, test_prefetch, test_command_line),
+			 test_sigterm_stuck_listing, test_sigterm_stuck_backend,
+			 test_second_sigterm, test_second_sigterm_after_drain,
+			 test_sighup_reload, test_list_paging, test_prefetch,
+			 test_command_line),
 		 .timeout = 300,
 		 .setup = setup,
 		 .teardown = teardown},
