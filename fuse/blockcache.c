@@ -29,11 +29,13 @@ struct fc_block {
 	size_t len;	 /* reserved while pending, then actual */
 	fc_block_free_fn *free_fn;
 	void *hint;
-	int state;	       /* protected by c->lock */
-	int err;	       /* protected by c->lock */
-	uint64_t refs;	       /* protected by c->lock */
-	int linked;	       /* protected by c->lock */
-	int waiters;	       /* protected by c->lock */
+	int state;     /* protected by c->lock */
+	int err;       /* protected by c->lock */
+	uint64_t refs; /* protected by c->lock */
+	int linked;    /* protected by c->lock */
+	int waiters;   /* protected by c->lock */
+	fc_block_waiter_t
+		*calls;	       /* protected by c->lock: called on completion */
 	pthread_cond_t cond;   /* signalled on completion, with c->lock */
 	sl_list_t lru;	       /* protected by c->lock */
 	struct fc_block *dead; /* the next unlinked block to free */
@@ -92,6 +94,7 @@ fc_blockcache_t *fc_blockcache_new(uint64_t capacity)
 
 static void free_block(struct fc_block *b)
 {
+	SL_ASSERT(!b->calls); /* a waiter holds a reference */
 	if (b->free_fn)
 		b->free_fn(b->data, b->hint);
 	pthread_cond_destroy(&b->cond);
@@ -375,10 +378,23 @@ fc_block_t *fc_block_new_private(fc_blockcache_t *c, size_t len)
 	return new_block(none, len);
 }
 
+/* Call the waiters a completion took off its block (the lock released:
+ * a waiter may come straight back into the cache). */
+static void run_calls(fc_block_waiter_t *w)
+{
+	while (w) {
+		fc_block_waiter_t *next = w->next;
+
+		w->fn(w); /* may free w */
+		w = next;
+	}
+}
+
 void fc_block_fill(fc_blockcache_t *c, fc_block_t *b, void *data, size_t len,
 		   fc_block_free_fn *free_fn, void *hint)
 {
 	struct fc_block *dead = NULL;
+	fc_block_waiter_t *calls;
 
 	pthread_mutex_lock(&c->lock);
 	SL_ASSERT(b->state == B_PENDING);
@@ -406,13 +422,17 @@ void fc_block_fill(fc_blockcache_t *c, fc_block_t *b, void *data, size_t len,
 	b->state = B_READY;
 	if (b->waiters)
 		pthread_cond_broadcast(&b->cond);
+	calls = b->calls;
+	b->calls = NULL;
 	pthread_mutex_unlock(&c->lock);
 	free_dead(dead);
+	run_calls(calls);
 }
 
 void fc_block_fail(fc_blockcache_t *c, fc_block_t *b, int err)
 {
 	struct fc_block *dead = NULL;
+	fc_block_waiter_t *calls;
 
 	SL_ASSERT(err < 0);
 	pthread_mutex_lock(&c->lock);
@@ -424,7 +444,34 @@ void fc_block_fail(fc_blockcache_t *c, fc_block_t *b, int err)
 	b->err = err;
 	if (b->waiters)
 		pthread_cond_broadcast(&b->cond);
+	calls = b->calls;
+	b->calls = NULL;
 	pthread_mutex_unlock(&c->lock);
+	run_calls(calls);
+}
+
+int fc_block_when_done(fc_blockcache_t *c, fc_block_t *b, fc_block_waiter_t *w)
+{
+	int done;
+
+	pthread_mutex_lock(&c->lock);
+	done = b->state != B_PENDING;
+	if (!done) {
+		w->next = b->calls;
+		b->calls = w;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+int fc_block_status(fc_blockcache_t *c, fc_block_t *b)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = b->state == B_READY ? 0 : b->state == B_FAILED ? b->err : -EAGAIN;
+	pthread_mutex_unlock(&c->lock);
+	return ret;
 }
 
 int fc_block_wait(fc_blockcache_t *c, fc_block_t *b, uint64_t timeout_ms)

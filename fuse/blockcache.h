@@ -147,6 +147,32 @@ void fc_block_fail(fc_blockcache_t *c, fc_block_t *b, int err);
  */
 int fc_block_wait(fc_blockcache_t *c, fc_block_t *b, uint64_t timeout_ms);
 
+/*
+ * A waiter that is called instead of waited for: whoever completes the
+ * block calls fn(w) once, on its own thread (usually the I/O thread),
+ * after the cache's lock is released, so fn may take any reference or call
+ * any function here.  The waiter is the caller's memory (embed it); it is
+ * linked while registered and must outlive the call.
+ */
+typedef struct fc_block_waiter fc_block_waiter_t;
+struct fc_block_waiter {
+	void (*fn)(fc_block_waiter_t *w);
+	fc_block_waiter_t *next; /* the block's list (c->lock) */
+};
+
+/*
+ * Register w (borrowed until its fn is called) on b (borrowed; the caller
+ * keeps its reference until then).  Returns 0 when registered: w->fn runs
+ * when b completes; or 1 when b is complete already: nothing is
+ * registered and fn is not called -- the caller goes on with b at once,
+ * so a read of blocks that are all here never leaves its thread.
+ */
+int fc_block_when_done(fc_blockcache_t *c, fc_block_t *b, fc_block_waiter_t *w);
+
+/* A complete block's outcome: 0 (filled) or the negative errno it failed
+ * with; -EAGAIN while it is still pending. */
+int fc_block_status(fc_blockcache_t *c, fc_block_t *b);
+
 /* Whether b is complete (filled or failed), without waiting. */
 int fc_block_done(fc_blockcache_t *c, fc_block_t *b);
 

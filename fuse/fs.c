@@ -235,6 +235,8 @@ void fc_fs_destroy(fc_fs_t **fsp)
 
 	if (!fs)
 		return;
+	fc_fs_reads_stop(fs);
+	sl_inbox_destroy(&fs->retry);
 	fc_fs_dirs_fini(fs);
 	pthread_mutex_destroy(&fs->dirs_lock);
 	fc_ra_destroy(&fs->ra);

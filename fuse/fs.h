@@ -50,6 +50,19 @@ void fc_fs_destroy(fc_fs_t **fsp);
  * before fc_fs_destroy. */
 void fc_fs_set_io(fc_fs_t *fs, fc_io_t *io);
 
+/*
+ * Reads are answered by whichever thread completes their last block
+ * (read.c), so a read that fails with an error a fresh look at the store
+ * can cure goes to a thread of its own: start it once the I/O thread is
+ * attached, before the session loop (0 or -errno; without it such a
+ * failure is the reader's at once).  Stop it after the loop ended and
+ * before destroying the I/O thread, while the session still exists: it
+ * finishes what it holds, and reads failing later are answered with the
+ * error.  fc_fs_destroy frees what is left.
+ */
+int fc_fs_reads_start(fc_fs_t *fs);
+void fc_fs_reads_stop(fc_fs_t *fs);
+
 /* n is borrowed, like io: attach the session's notifier (notify.h) once
  * the session exists, before its loop starts; destroy it after the loop
  * ended, before fc_fs_destroy. */

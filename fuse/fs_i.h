@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "common/config.h"
+#include "common/inbox.h"
 #include "common/keymap.h"
 #include "fuse/attrcache.h"
 #include "fuse/blockcache.h"
@@ -75,6 +76,12 @@ struct fc_fs {
 	_Atomic uint64_t reads;
 	_Atomic uint64_t read_errors;
 	_Atomic uint64_t read_retries; /* reads tried again after a cure */
+	/* The retry thread (read.c): reads that failed with a curable error
+	 * wait in its inbox; NULL until fc_fs_reads_start. */
+	sl_inbox_t *retry;
+	pthread_t retry_thread;
+	sl_qlink_t retry_stop; /* posted by fc_fs_reads_stop */
+	int retry_stopped;
 };
 
 static inline fc_fs_t *fc_fs_of(fuse_req_t req)

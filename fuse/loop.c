@@ -22,14 +22,20 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define KICK_MS 20
+#define KICK_MS	 20
+#define MAX_HELD 1024 /* without shared slots */
 
 struct lthread {
 	fc_loop_t *l;
 	pthread_t th;
 	unsigned slot;
-	int running; /* protected by l->lock */
+	uint64_t unique; /* the request in hand (this thread's) */
+	int running;	 /* protected by l->lock */
 };
+
+/* The request thread this is, for fc_loop_hold (NULL on any other): a
+ * handler is called by libfuse, which passes nothing of ours along. */
+static _Thread_local struct lthread *self;
 
 struct fc_loop {
 	struct fuse_session *se;
@@ -41,6 +47,10 @@ struct fc_loop {
 	unsigned n;		 /* started; protected by l->lock */
 	unsigned running;	 /* protected by l->lock */
 	_Atomic unsigned idle;	 /* threads waiting for a request */
+	size_t n_slots;
+	unsigned max_held;
+	_Atomic unsigned held;	    /* requests answered by other threads */
+	_Atomic unsigned next_held; /* where a hold looks first */
 	_Atomic int draining;
 	int error; /* protected by l->lock */
 };
@@ -51,6 +61,20 @@ static void on_kick(int sig)
 }
 
 static void *lthread_main(void *arg);
+
+/* Wait on l->changed (l->lock held) for at most KICK_MS. */
+static void wait_kick(fc_loop_t *l)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += KICK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&l->changed, &l->lock, &ts);
+}
 
 /* Start thread n (the caller holds l->lock and checked n < max). */
 static int start_locked(fc_loop_t *l)
@@ -97,6 +121,7 @@ static void *lthread_main(void *arg)
 	int rc = 0;
 
 	memset(&buf, 0, sizeof(buf));
+	self = t;
 	while (!stop_now(l)) {
 		atomic_fetch_add(&l->idle, 1);
 		rc = fuse_session_receive_buf(l->se, &buf);
@@ -108,10 +133,11 @@ static void *lthread_main(void *arg)
 		if (rc <= 0)
 			break; /* 0: the session ended */
 		maybe_grow(l);
-		if (l->slots && buf.size >= sizeof(struct fuse_in_header))
-			atomic_store(
-				&l->slots[t->slot],
-				((struct fuse_in_header *)buf.mem)->unique);
+		t->unique = buf.size >= sizeof(struct fuse_in_header)
+				    ? ((struct fuse_in_header *)buf.mem)->unique
+				    : 0;
+		if (l->slots && t->unique)
+			atomic_store(&l->slots[t->slot], t->unique);
 		fuse_session_process_buf(l->se, &buf);
 		if (l->slots)
 			atomic_store(&l->slots[t->slot], 0);
@@ -145,6 +171,9 @@ fc_loop_t *fc_loop_new(struct fuse_session *se, unsigned max_threads,
 	l->max = SL_MAX(max_threads, 1u);
 	if (slots)
 		l->max = SL_MIN(l->max, (unsigned)n_slots);
+	l->n_slots = slots ? n_slots : 0;
+	/* Threads take the first slots, holds the rest. */
+	l->max_held = slots ? (unsigned)(n_slots - l->max) : MAX_HELD;
 	l->threads = sl_xcalloc(l->max, sizeof(*l->threads));
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->changed, NULL);
@@ -153,7 +182,6 @@ fc_loop_t *fc_loop_new(struct fuse_session *se, unsigned max_threads,
 
 int fc_loop_run(fc_loop_t *l)
 {
-	struct timespec ts;
 	int rc;
 
 	pthread_mutex_lock(&l->lock);
@@ -163,13 +191,7 @@ int fc_loop_run(fc_loop_t *l)
 			for (unsigned i = 0; i < l->n; i++)
 				if (l->threads[i].running)
 					pthread_kill(l->threads[i].th, SIGUSR1);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += KICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&l->changed, &l->lock, &ts);
+		wait_kick(l);
 	}
 	if (rc == 0)
 		rc = l->error;
@@ -178,7 +200,68 @@ int fc_loop_run(fc_loop_t *l)
 		pthread_join(l->threads[i].th, NULL);
 	if (rc < 0)
 		return rc;
-	return atomic_load(&l->draining) ? 1 : 0;
+	if (!atomic_load(&l->draining))
+		return 0;
+	/* A hand-over: the requests held are answered before the next
+	 * worker takes the descriptor (their fetches end within the I/O
+	 * thread's timeouts). */
+	pthread_mutex_lock(&l->lock);
+	while (atomic_load(&l->held)) {
+		wait_kick(l);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return 1;
+}
+
+int fc_loop_hold(fc_held_t *h)
+{
+	struct lthread *t = self;
+	fc_loop_t *l = t ? t->l : NULL;
+	unsigned n;
+
+	h->l = NULL;
+	h->slot = 0;
+	if (!l)
+		return 0;
+	if (atomic_fetch_add(&l->held, 1) >= l->max_held) {
+		atomic_fetch_sub(&l->held, 1);
+		return -ENOSPC;
+	}
+	/* There are at least as many hold slots as holds: a free one is
+	 * found within one turn (a release racing a hold may make it two). */
+	for (n = 0; l->slots && n < 2 * l->max_held; n++) {
+		unsigned s = l->max +
+			     atomic_fetch_add(&l->next_held, 1) % l->max_held;
+		uint64_t zero = 0;
+
+		if (atomic_compare_exchange_strong(&l->slots[s], &zero,
+						   t->unique)) {
+			h->slot = s;
+			break;
+		}
+	}
+	if (l->slots && !h->slot) {
+		atomic_fetch_sub(&l->held, 1);
+		return -ENOSPC;
+	}
+	h->l = l;
+	return 0;
+}
+
+void fc_loop_release(fc_held_t *h)
+{
+	fc_loop_t *l = h->l;
+
+	if (!l)
+		return;
+	if (l->slots)
+		atomic_store(&l->slots[h->slot], 0);
+	if (atomic_fetch_sub(&l->held, 1) == 1 && atomic_load(&l->draining)) {
+		pthread_mutex_lock(&l->lock);
+		pthread_cond_broadcast(&l->changed);
+		pthread_mutex_unlock(&l->lock);
+	}
+	h->l = NULL;
 }
 
 void fc_loop_drain(fc_loop_t *l)

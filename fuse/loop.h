@@ -19,7 +19,8 @@
  * those read on the supervisor's own descriptor wait to be resent.
  *
  * Thread safety: fc_loop_drain() from any thread (not a signal handler);
- * the rest from the thread that made the loop.
+ * fc_loop_hold() on a request thread, fc_loop_release() from any; the
+ * rest from the thread that made the loop.
  */
 #ifndef FC_LOOP_H
 #define FC_LOOP_H
@@ -50,6 +51,28 @@ int fc_loop_run(fc_loop_t *l);
 
 /* Stop taking requests; those in hand are answered first. */
 void fc_loop_drain(fc_loop_t *l);
+
+/*
+ * A request the calling request thread's handler leaves unanswered when
+ * it returns, to be answered by another thread (a read, answered by the
+ * I/O thread: read.c): it keeps a slot of its own in the shared memory
+ * until fc_loop_release, so a supervisor still answers it for a dead
+ * worker, and a drained loop waits for it before fc_loop_run returns.
+ * Returns 0 with *h set (h->l NULL when not called on a request thread:
+ * nothing is kept), or -ENOSPC when no slot is free: then answer before
+ * returning, as usual, which bounds what is held.  Release only after the
+ * reply is written (answered twice, a request costs nothing; never, a
+ * hung caller).
+ */
+typedef struct fc_held {
+	fc_loop_t *l;
+	unsigned slot;
+} fc_held_t;
+
+int fc_loop_hold(fc_held_t *h);
+/* From any thread; accepts an h that holds nothing, and clears it.  Every
+ * hold is released before the loop is destroyed. */
+void fc_loop_release(fc_held_t *h);
 
 /* Request threads started so far. */
 unsigned fc_loop_threads(fc_loop_t *l);

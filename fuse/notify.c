@@ -23,13 +23,16 @@
 #include "common/log.h"
 #include "common/util.h"
 
-enum { NOTE_INODE, NOTE_ENTRY, NOTE_CALL, NOTE_STOP };
+enum { NOTE_INODE, NOTE_ENTRY, NOTE_CALL, NOTE_STORE, NOTE_STOP };
 
 struct note {
 	sl_qlink_t link;
 	int kind;
 	fc_notify_fn *fn; /* NOTE_CALL */
 	void *arg;
+	fc_notify_done_fn *done; /* NOTE_STORE: its data, to give back */
+	const void *data;
+	uint64_t off;
 	uint64_t ino; /* the inode, or an entry's parent */
 	size_t len;
 	char name[]; /* an entry's name, NUL-terminated */
@@ -42,6 +45,8 @@ struct fc_notify {
 	_Atomic uint64_t waiting; /* posted, not yet taken by the thread */
 	_Atomic uint64_t done;
 	_Atomic uint64_t dropped;
+	_Atomic uint64_t store_bytes; /* of stores waiting */
+	_Atomic uint64_t stored;
 };
 
 static void invalidate(fc_notify_t *n, int kind, uint64_t ino, const char *name,
@@ -63,12 +68,38 @@ static void invalidate(fc_notify_t *n, int kind, uint64_t ino, const char *name,
 				   name ? name : "", strerror(-rc));
 }
 
+/* The kernel copies the bytes out of the iovec before it returns. */
+static void store(fc_notify_t *n, const struct note *x)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(x->len);
+	int rc;
+
+	bv.buf[0].mem = (void *)x->data;
+	rc = fuse_lowlevel_notify_store(n->se, x->ino, x->off, &bv, 0);
+	if (rc == 0)
+		atomic_fetch_add(&n->stored, x->len);
+	else if (rc != -ENOENT) /* -ENOENT: the kernel let the inode go */
+		sl_log_ratelimited(SL_LOG_DEBUG, "store inode %llu: %s",
+				   (unsigned long long)x->ino, strerror(-rc));
+}
+
+/* Give a store's data back (done, or dropped). */
+static void store_done(fc_notify_t *n, const struct note *x)
+{
+	atomic_fetch_sub(&n->store_bytes, x->len);
+	x->done(x->arg);
+}
+
 static void apply(fc_notify_t *n, const struct note *x)
 {
-	if (x->kind == NOTE_CALL)
+	if (x->kind == NOTE_CALL) {
 		x->fn(n, x->arg);
-	else
+	} else if (x->kind == NOTE_STORE) {
+		store(n, x);
+		store_done(n, x);
+	} else {
 		invalidate(n, x->kind, x->ino, x->name, x->len);
+	}
 }
 
 static void *notify_main(void *arg)
@@ -94,6 +125,8 @@ static void *notify_main(void *arg)
 				stop = 1;
 			else if (!stop)
 				apply(n, x);
+			else if (x->kind == NOTE_STORE)
+				store_done(n, x);
 			free(x);
 		}
 	}
@@ -139,6 +172,9 @@ static struct note *note_new(int kind, uint64_t ino, const char *name,
 	x->kind = kind;
 	x->fn = NULL;
 	x->arg = NULL;
+	x->done = NULL;
+	x->data = NULL;
+	x->off = 0;
 	x->ino = ino;
 	x->len = len;
 	if (len)
@@ -165,8 +201,13 @@ void fc_notify_destroy(fc_notify_t **np)
 	sl_inbox_close(n->inbox);
 	sl_fifo_init(&rest);
 	sl_inbox_take(n->inbox, &rest);
-	while ((l = sl_fifo_pop(&rest)))
-		free(sl_container_of(l, struct note, link));
+	while ((l = sl_fifo_pop(&rest))) {
+		struct note *x = sl_container_of(l, struct note, link);
+
+		if (x->kind == NOTE_STORE)
+			store_done(n, x);
+		free(x);
+	}
 	sl_inbox_destroy(&n->inbox);
 	free(n);
 	*np = NULL;
@@ -201,6 +242,34 @@ void fc_notify_call(fc_notify_t *n, fc_notify_fn *fn, void *arg)
 	}
 }
 
+void fc_notify_store(fc_notify_t *n, uint64_t ino, uint64_t off,
+		     const void *data, size_t len, fc_notify_done_fn *done,
+		     void *arg)
+{
+	struct note *x;
+
+	if (!n || !len ||
+	    atomic_fetch_add(&n->store_bytes, len) + len >
+		    FC_NOTIFY_STORE_MAX) {
+		if (n)
+			atomic_fetch_sub(&n->store_bytes, len);
+		done(arg);
+		return;
+	}
+	x = note_new(NOTE_STORE, ino, NULL, 0);
+	x->off = off;
+	x->data = data;
+	x->len = len;
+	x->done = done;
+	x->arg = arg;
+	atomic_fetch_add(&n->waiting, 1);
+	if (sl_inbox_post(n->inbox, &x->link) < 0) {
+		atomic_fetch_sub(&n->waiting, 1);
+		store_done(n, x);
+		free(x);
+	}
+}
+
 void fc_notify_entry_now(fc_notify_t *n, uint64_t parent, const char *name,
 			 size_t len)
 {
@@ -222,4 +291,5 @@ void fc_notify_stats(fc_notify_t *n, fc_notify_stats_t *out)
 		return;
 	out->done = atomic_load(&n->done);
 	out->dropped = atomic_load(&n->dropped);
+	out->stored = atomic_load(&n->stored);
 }

@@ -14,8 +14,13 @@
  * stale), so a handler may do it before it replies and the caller's next
  * stat is fresh.
  *
+ * It also puts bytes into the kernel's page cache (fc_notify_store): the
+ * same page locks apply, so that goes through the thread too.
+ *
  * Bounded: at most FC_NOTIFY_MAX invalidations wait; past that a post is
  * dropped and counted (the kernel then keeps the entry until its timeout).
+ * Stores waiting hold at most FC_NOTIFY_STORE_MAX bytes of their callers'
+ * memory; past that a store is refused (it is only ever a head start).
  *
  * Every call accepts a NULL notifier and then does nothing (a
  * filesystem without a session: the unit tests).
@@ -30,7 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FC_NOTIFY_MAX 65536
+#define FC_NOTIFY_MAX	    65536
+#define FC_NOTIFY_STORE_MAX (8u << 20)
 
 struct fuse_session;
 typedef struct fc_notify fc_notify_t;
@@ -57,6 +63,18 @@ void fc_notify_call(fc_notify_t *n, fc_notify_fn *fn, void *arg);
 void fc_notify_entry_now(fc_notify_t *n, uint64_t parent, const char *name,
 			 size_t len);
 
+/*
+ * Put data[0..len) into the kernel's page cache of ino at offset off
+ * (asynchronously), so that reads of it there need no request.  data is
+ * borrowed until done(arg) is called, on the notifier thread or in this
+ * call (n NULL, the bound reached, or stopping), exactly once.  The range
+ * must lie inside the file: the kernel would grow the file to hold it.
+ */
+typedef void fc_notify_done_fn(void *arg);
+void fc_notify_store(fc_notify_t *n, uint64_t ino, uint64_t off,
+		     const void *data, size_t len, fc_notify_done_fn *done,
+		     void *arg);
+
 /* Mark ino's attributes stale now; safe inside any request handler (see
  * above).  Returns 0 or -errno (-ENOENT: the kernel holds no such inode). */
 int fc_notify_attr_now(fc_notify_t *n, uint64_t ino);
@@ -64,6 +82,7 @@ int fc_notify_attr_now(fc_notify_t *n, uint64_t ino);
 typedef struct fc_notify_stats {
 	uint64_t done;	  /* invalidations the kernel took */
 	uint64_t dropped; /* posts refused: the queue was full */
+	uint64_t stored;  /* bytes put into the page cache */
 } fc_notify_stats_t;
 
 void fc_notify_stats(fc_notify_t *n, fc_notify_stats_t *out);

@@ -234,6 +234,12 @@ static int take_over(worker_t *w, int fd)
 		return -1;
 	}
 	fc_fs_set_io(w->fs, w->io);
+	rc = fc_fs_reads_start(w->fs);
+	if (rc < 0) {
+		sl_err("cannot start the read retry thread: %s", strerror(-rc));
+		close(fd);
+		return -1;
+	}
 	fc_fs_set_handles(w->fs, &w->sh->next_fh);
 	fc_fs_set_metrics(w->fs, &w->sh->metrics);
 	w->se = fuse_session_new(w->c->args, fc_fs_ops(),
@@ -374,11 +380,16 @@ out:
 		pthread_cancel(w.ctl);
 		pthread_join(w.ctl, NULL);
 	}
+	/* Reads in flight are answered by the retry thread and the I/O
+	 * thread (read.c): both stop while the session can still take
+	 * their replies, and before the loop whose slots the reads hold. */
+	if (w.fs)
+		fc_fs_reads_stop(w.fs);
+	fc_io_destroy(&w.io);
 	fc_loop_destroy(&w.loop);
 	fc_notify_destroy(&w.notify);
 	if (w.se)
 		fuse_session_destroy(w.se);
-	fc_io_destroy(&w.io);
 	sl_keyring_destroy(&w.keys);
 	sl_members_destroy(&w.members);
 	fc_fs_destroy(&w.fs);

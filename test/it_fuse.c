@@ -943,6 +943,117 @@ START_TEST(test_random_pages)
 END_TEST
 
 /*
+ * A buffered random reader's page goes to the kernel's page cache whole
+ * (read.c, rd_store): after one 4 KiB read, under POSIX_FADV_RANDOM (no
+ * kernel read-ahead), mincore(2) finds every 4 KiB of its 64 KiB page
+ * resident, and the page's other reads are the file's bytes.  O_DIRECT
+ * reads of another page leave it out of the page cache.  (Only for an
+ * immutable dataset: see rd_store.)
+ */
+static int resident_pages(int fd, size_t off, size_t len)
+{
+	unsigned char vec[RP_PAGE / 4096];
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	int n = 0;
+
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	ck_assert_int_eq(mincore(m, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	munmap(m, len);
+	return n;
+}
+
+START_TEST(test_random_pages_cached)
+{
+	th_cluster_t c;
+	size_t len = (size_t)RP_MB << 20, page, other;
+	uint8_t *src = sl_xmalloc(len), *buf;
+	char p[PATH_MAX];
+	const char *verbose[] = {"-v", NULL};
+	unsigned seed = 11, touched = 0; /* one bit a block */
+	int fd, dfd, n = 0;
+
+	th_cluster_init(&c, "pagecache", 1);
+	c.block_size = "4M";
+	c.ds_extra = "metadata_ttl = 0\n"; /* immutable: stores are made */
+	th_fill_bytes(src, len, 1717);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.src);
+	th_put_file(p, src, len);
+	th_cluster_conf(&c, "block_cache = 16M\npage_size = 64K\n");
+	th_cluster_node_start(&c, 0);
+	ck_assert_int_eq(th_client_start(&c, verbose), 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, RP_PAGE), 0);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.data);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	/* Reads far apart, until the client takes the reader for random. */
+	for (int k = 0; k < 8; k++) {
+		size_t off = ((size_t)rand_r(&seed) % (len / 4096)) * 4096;
+
+		touched |= 1u << (off >> 22);
+		ck_assert_int_eq(pread(fd, buf, 4096, (off_t)off), 4096);
+	}
+	th_msleep(300); /* their pages' stores land first */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	page = (size_t)(rand_r(&seed) % (len / RP_PAGE)) * RP_PAGE;
+	ck_assert_int_eq(resident_pages(fd, page, RP_PAGE), 0);
+	ck_assert_int_eq(pread(fd, buf, 4096, (off_t)(page + 8192)), 4096);
+	ck_assert(memcmp(buf, src + page + 8192, 4096) == 0);
+	/* The store is the notifier thread's: soon, not at once. */
+	for (int i = 0; i < 200; i++) {
+		n = resident_pages(fd, page, RP_PAGE);
+		if (n == RP_PAGE / 4096)
+			break;
+		th_msleep(10);
+	}
+	ck_assert_int_eq(n, RP_PAGE / 4096);
+	for (size_t o = 0; o < RP_PAGE; o += 4096) {
+		ck_assert_int_eq(pread(fd, buf, 4096, (off_t)(page + o)), 4096);
+		ck_assert_msg(memcmp(buf, src + page + o, 4096) == 0,
+			      "bytes at %zu differ", page + o);
+	}
+
+	other = (page + len / 2) % len;
+	touched |= 1u << (page >> 22) | 1u << (other >> 22);
+	dfd = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(pread(dfd, buf, 4096, (off_t)other), 4096);
+	ck_assert(memcmp(buf, src + other, 4096) == 0);
+	close(dfd);
+	th_msleep(200);
+	ck_assert_int_eq(resident_pages(fd, other, RP_PAGE), 0);
+	close(fd);
+
+	/* The file changes in the store (a shorter one): a random reader's
+	 * read of a block no read has touched meets ESTALE on the node,
+	 * which the retry thread cures (read.c): the new bytes, the new
+	 * size, no error. */
+	th_fill_bytes(src, len - 4096, 1919);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.src);
+	th_put_file(p, src, len - 4096);
+	th_xsnprintf(p, sizeof(p), "%s/tokens.bin", c.data);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	for (other = 0; touched & 1u << (other >> 22); other += 4u << 20)
+		;
+	ck_assert_uint_lt(other, len - 4096);
+	other += 4u << 19; /* the middle of a block no read touched */
+	ck_assert_int_eq(pread(fd, buf, 4096, (off_t)other), 4096);
+	ck_assert_msg(memcmp(buf, src + other, 4096) == 0,
+		      "old bytes after the change");
+	ck_assert(th_file_contains(c.fclog, "changed in the store"));
+	close(fd);
+	free(buf);
+	free(src);
+	ck_assert_int_eq(th_client_stop(&c), 0);
+	th_cluster_stop(&c);
+}
+END_TEST
+
+/*
  * -o rw: the kernel sends every open to the client, which refuses writes
  * itself, and read-ahead follows each open file's handle.
  */
@@ -1513,7 +1624,7 @@ static Suite *fuse_suite(void)
 				   test_lookup_by_path),
 		 .timeout = 300},
 		{.name = "pages",
-		 .tests = TH_TESTS(test_random_pages),
+		 .tests = TH_TESTS(test_random_pages, test_random_pages_cached),
 		 .timeout = 300},
 		{.name = "changes",
 		 .tests = TH_TESTS(test_changed_ttl, test_changed_immutable),

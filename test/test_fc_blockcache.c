@@ -3,7 +3,8 @@
  * Unit tests for fuse/blockcache: the byte bound is never exceeded (pending
  * reservations included), eviction is least-recently-used, a block held by a
  * reader survives its eviction until put, pending blocks are shared and
- * woken on fill or fail, blocks larger than the cache stay private, and
+ * woken on fill or fail (waiters that are called, too: once, with the
+ * outcome, outside the lock), blocks larger than the cache stay private, and
  * concurrent use keeps the bound.  Read-ahead: prefetched ("ahead") bytes
  * stay under their limit, ahead blocks are evicted after every other
  * block, a reader's acquire ends their ahead state, unread ones expire to
@@ -429,6 +430,62 @@ START_TEST(test_pending_shared)
 }
 END_TEST
 
+/* A waiter that records the block's outcome as its call saw it, and that
+ * the cache's lock was free then (it takes a reference and puts it). */
+struct seen {
+	fc_block_waiter_t w;
+	fc_blockcache_t *c;
+	fc_block_t *b;
+	_Atomic int calls;
+	int status;
+};
+
+static void saw(fc_block_waiter_t *w)
+{
+	struct seen *s = (struct seen *)w;
+
+	s->status = fc_block_status(s->c, s->b);
+	fc_block_put(s->c, fc_block_ref(s->c, s->b));
+	atomic_fetch_add(&s->calls, 1);
+}
+
+START_TEST(test_when_done)
+{
+	fc_blockcache_t *c = fc_blockcache_new(10000);
+	struct seen s1 = {.w.fn = saw, .c = c}, s2 = {.w.fn = saw, .c = c};
+	fc_block_t *a;
+	int created;
+
+	/* Two waiters on one pending block: both called once, on fill,
+	 * seeing it filled. */
+	a = fc_blockcache_acquire(c, key(8), 100, &created);
+	s1.b = s2.b = a;
+	ck_assert_int_eq(fc_block_status(c, a), -EAGAIN);
+	ck_assert_int_eq(fc_block_when_done(c, a, &s1.w), 0);
+	ck_assert_int_eq(fc_block_when_done(c, a, &s2.w), 0);
+	ck_assert_int_eq(atomic_load(&s1.calls), 0);
+	fc_block_fill(c, a, malloc(100), 100, count_free, NULL);
+	ck_assert_int_eq(atomic_load(&s1.calls), 1);
+	ck_assert_int_eq(atomic_load(&s2.calls), 1);
+	ck_assert_int_eq(s1.status, 0);
+	/* Complete already: nothing registered, nothing called. */
+	ck_assert_int_eq(fc_block_when_done(c, a, &s1.w), 1);
+	ck_assert_int_eq(atomic_load(&s1.calls), 1);
+	fc_block_put(c, a);
+
+	/* A failure calls the waiter with the error. */
+	a = fc_blockcache_acquire(c, key(9), 100, &created);
+	s1.b = a;
+	ck_assert_int_eq(fc_block_when_done(c, a, &s1.w), 0);
+	fc_block_fail(c, a, -ESTALE);
+	ck_assert_int_eq(atomic_load(&s1.calls), 2);
+	ck_assert_int_eq(s1.status, -ESTALE);
+	ck_assert_int_eq(fc_block_status(c, a), -ESTALE);
+	fc_block_put(c, a);
+	fc_blockcache_destroy(&c);
+}
+END_TEST
+
 static void *hammer(void *arg)
 {
 	fc_blockcache_t *c = arg;
@@ -527,8 +584,8 @@ static Suite *blockcache_suite(void)
 				   test_short_fill_settles, test_ahead_limit,
 				   test_ahead_spared, test_ahead_expires,
 				   test_consumed_cold, test_oversized_private,
-				   test_pending_shared, test_threads,
-				   test_pages_and_lookup)});
+				   test_pending_shared, test_when_done,
+				   test_threads, test_pages_and_lookup)});
 }
 
 int main(void)
