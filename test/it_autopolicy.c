@@ -28,23 +28,11 @@
 #define FILES	     64
 #define FILE_BYTES   (512u << 10)
 #define SMALL_FILES  4
-#define CTL_MS	     60000
 #define RAM_TIER     "sluice_served_bytes_total{tier=\"ram\"}"
 #define BACKEND	     "sluice_served_bytes_total{tier=\"backend\"}"
 #define POLICY(d, p) "sluice_dataset_policy{dataset=\"" d "\",policy=\"" p "\"}"
 
 static char work[PATH_MAX];
-
-/* sluicectl -c CONF ARGS (2>&1): its exit status, output in *out. */
-static int ctl(const th_cluster_t *c, const char *args, char **out)
-{
-	char cmd[PATH_MAX * 5];
-	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
-
-	snprintf(cmd, sizeof(cmd), "%s/sluicectl -c %s %s 2>&1", c->build,
-		 c->conf, args);
-	return th_run_capture(argv, CTL_MS, out);
-}
 
 /* How many times needle is in text. */
 static int count_in(const char *text, const char *needle)
@@ -113,7 +101,8 @@ static double cached_fraction(const th_cluster_t *c)
 	char *out = NULL, *p, *q;
 	double bytes, held;
 
-	ck_assert_int_eq(ctl(c, "dataset ds --json --interval 0", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(c, "dataset ds --json --interval 0", &out),
+			 0);
 	p = strstr(out, "\"bytes\":");
 	q = strstr(out, "\"cached_bytes\":");
 	ck_assert_msg(p && q, "%s", out);
@@ -188,31 +177,27 @@ START_TEST(test_auto_chooses)
 		"block_cache = 0\nprefetch_depth = 0\nrequest_timeout = 2s\n",
 		sizeof(c.client_keys));
 	sl_strlcpy(c.node_keys, "ram_capacity = 8M\n", sizeof(c.node_keys));
-	for (int i = 0; i < 2; i++)
-		th_cl_add_node(&c, NULL, NULL, 1);
-	ck_assert_int_eq(th_cl_write_conf(&c), 0);
-	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(th_cl_node_start(&c, i, NULL), 0);
-	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(th_cl_up(&c, 2), 0);
 
 	/* The nodes count both datasets by themselves at start: ds is
 	 * pinned before anyone asked (a node still counting says lru). */
 	ck_assert(await_value(&c, POLICY("ds", "pin"), 1));
 	ck_assert(await_value(&c, POLICY("small", "lru"), 1));
 	/* `dataset` counts again, and says what the nodes chose and why. */
-	ck_assert_int_eq(ctl(&c, "dataset small --interval 0", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "dataset small --interval 0", &out), 0);
 	ck_assert_msg(strstr(out, "policy auto\n") && strstr(out, "  n0 ") &&
 			      strstr(out, "  n1 ") &&
 			      count_in(out, "auto -> lru (fits: "
 					    "owns ") == 2,
 		      "%s", out);
 	free(out);
-	ck_assert_int_eq(ctl(&c, "dataset ds --interval 0", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "dataset ds --interval 0", &out), 0);
 	ck_assert_msg(count_in(out, "auto -> pin (larger: owns ") == 2 &&
 			      strstr(out, " MiB usable)"),
 		      "%s", out);
 	free(out);
-	ck_assert_int_eq(ctl(&c, "dataset ds --json --interval 0", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "dataset ds --json --interval 0", &out),
+			 0);
 	ck_assert_msg(strstr(out, "\"policy\":\"auto\"") &&
 			      count_in(out, "\"policy\":\"pin\","
 					    "\"auto\":{\"why\":"
@@ -268,7 +253,7 @@ START_TEST(test_auto_chooses)
 	ck_assert_msg(lru_hits < auto_hits - 0.1,
 		      "lru %.3f is not clearly below auto %.3f", lru_hits,
 		      auto_hits);
-	ck_assert_int_eq(ctl(&c, "dataset ds --interval 0", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "dataset ds --interval 0", &out), 0);
 	ck_assert_msg(strstr(out, "policy lru\n") && !strstr(out, "auto -> "),
 		      "%s", out);
 	free(out);
