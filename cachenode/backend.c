@@ -311,6 +311,7 @@ cn_dataset_t *cn_dataset_open(cn_backends_t *r, const sl_dataset_conf_t *dc,
 	d->uri = sl_xstrdup(dc->uri ? dc->uri : "");
 	d->block_size = dc->block_size;
 	d->policy = policy;
+	d->auto_policy = strcmp(dc->policy, SL_POLICY_AUTO) == 0;
 	d->metadata_ttl_ms = dc->metadata_ttl_ms;
 	d->id = id;
 	d->ops = ops;
@@ -383,7 +384,8 @@ int cn_dataset_same(const cn_dataset_t *d, const sl_dataset_conf_t *dc)
 	if (strcmp(d->backend, dc->backend) != 0 ||
 	    strcmp(d->uri, dc->uri ? dc->uri : "") != 0 ||
 	    d->block_size != dc->block_size ||
-	    strcmp(d->policy->name, dc->policy) != 0)
+	    strcmp(d->auto_policy ? SL_POLICY_AUTO : d->policy->name,
+		   dc->policy) != 0)
 		return 0;
 	sig = params_signature(dc);
 	same = strcmp(sig, d->params_sig) == 0;

@@ -65,6 +65,9 @@ typedef struct cn_dataset {
 	char *uri;
 	uint32_t block_size;
 	const cn_policy_ops_t *policy; /* static, or the server's for life */
+	/* policy = auto: policy is the node's choice, lru or pin, which
+	 * autopolicy.c makes and changes (event thread). */
+	int auto_policy;
 	uint64_t metadata_ttl_ms;
 	uint32_t id; /* unique per node run: tags cache entries */
 	/* Its counters (metrics.h), a reference: a fresh block from
@@ -95,7 +98,8 @@ typedef struct cn_dataset {
 
 /*
  * Open dataset dc (borrowed) with its module from r, under policy (the
- * caller found dc->policy's table); config_path names the file in
+ * caller found dc->policy's table; for auto, the first choice, lru, and
+ * auto_policy is set); config_path names the file in
  * messages.  Returns a dataset with one reference, or NULL with *rc =
  * -errno and one line in err (the module's own message on -EINVAL).
  */

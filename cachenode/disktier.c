@@ -157,22 +157,36 @@ dentry_t *cn_dt_find(cn_disktier_t *dt, sl_blockkey_t key)
 	return n ? sl_container_of(n, dentry_t, node) : NULL;
 }
 
+static struct cn_dt_quota *quota_of(cn_disktier_t *dt, uint32_t sig)
+{
+	for (size_t i = 0; i < dt->n_quotas; i++)
+		if (dt->quotas[i].sig == sig)
+			return &dt->quotas[i];
+	return NULL;
+}
+
 /* Put e under the policy in slot (e counted). */
 static void policy_add(cn_disktier_t *dt, dentry_t *e, unsigned slot)
 {
 	cn_policy_t *p = dt->policies.p[slot];
+	struct cn_dt_quota *q = quota_of(dt, e->sig);
 
 	e->pslot = (uint8_t)slot;
 	p->ops->insert(p->st, &e->plink);
 	dt->policy_bytes[slot] += cn_dt_charge(e->len);
+	if (q)
+		q->used += cn_dt_charge(e->len);
 }
 
 static void policy_del(cn_disktier_t *dt, dentry_t *e)
 {
 	cn_policy_t *p = dt->policies.p[e->pslot];
+	struct cn_dt_quota *q = quota_of(dt, e->sig);
 
 	p->ops->remove(p->st, &e->plink);
 	dt->policy_bytes[e->pslot] -= cn_dt_charge(e->len);
+	if (q)
+		q->used -= cn_dt_charge(e->len);
 }
 
 dentry_t *cn_dt_entry_new(cn_disktier_t *dt, sl_blockkey_t key, uint32_t sig,
@@ -603,6 +617,7 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 {
 	size_t len = cn_block_len(b);
 	uint64_t need = cn_dt_charge(len);
+	const struct cn_dt_quota *q;
 	dentry_t *e;
 	dop_t *op;
 
@@ -616,8 +631,10 @@ int cn_disktier_admit(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 			e->again = cn_block_ref(b);
 		return 0;
 	}
+	q = quota_of(dt, sig);
 	if (dt->failed || dt->pending_writes >= WRITE_BACKLOG ||
-	    !space_ok(dt, need) || make_room(dt, need, policy) < 0) {
+	    (q && q->used + need > q->limit) || !space_ok(dt, need) ||
+	    make_room(dt, need, policy) < 0) {
 		atomic_fetch_add(&dt->m->disk_not_admitted, 1);
 		return 0;
 	}
@@ -656,6 +673,52 @@ int cn_disktier_demote(cn_disktier_t *dt, sl_blockkey_t key, cn_block_t *b,
 	}
 	atomic_fetch_add(&dt->m->demotions, 1);
 	return 1;
+}
+
+struct quota_walk {
+	cn_disktier_t *dt;
+	struct cn_dt_quota *q;
+	int trim; /* 0: add up the charges; 1: evict down to the limit */
+};
+
+static void quota_one(sl_knode_t *n, void *arg)
+{
+	struct quota_walk *w = arg;
+	dentry_t *e = sl_container_of(n, dentry_t, node);
+
+	if (!e->counted || e->sig != w->q->sig)
+		return;
+	if (!w->trim)
+		w->q->used += cn_dt_charge(e->len);
+	else if (w->q->used > w->q->limit)
+		evict(w->dt, e, 1);
+}
+
+void cn_disktier_set_quota(cn_disktier_t *dt, uint32_t sig, uint64_t limit)
+{
+	struct cn_dt_quota *q = quota_of(dt, sig);
+	struct quota_walk w = {dt, NULL, 0};
+
+	if (limit == UINT64_MAX) {
+		if (q)
+			*q = dt->quotas[--dt->n_quotas];
+		return;
+	}
+	if (!q) {
+		dt->quotas = sl_xrealloc(
+			dt->quotas, (dt->n_quotas + 1) * sizeof(*dt->quotas));
+		q = &dt->quotas[dt->n_quotas++];
+		*q = (struct cn_dt_quota){.sig = sig};
+		w.q = q;
+		sl_keymap_foreach(&dt->index, quota_one, &w);
+	}
+	q->limit = limit;
+	w.q = q;
+	w.trim = 1;
+	if (q->used > limit) {
+		sl_keymap_foreach(&dt->index, quota_one, &w);
+		cn_dt_gauges(dt);
+	}
 }
 
 void cn_disktier_drop(cn_disktier_t *dt, sl_blockkey_t key)
@@ -721,6 +784,7 @@ void cn_dt_set_datasets(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
 
 struct regroup {
 	cn_disktier_t *dt;
+	int keep; /* leave blocks of datasets not in ds (for the reload) */
 	size_t purged;
 };
 
@@ -736,6 +800,8 @@ static void regroup_one(sl_knode_t *n, void *arg)
 	if (!e->counted)
 		return;
 	d = cn_dt_dataset_of(dt, e->sig);
+	if (!d && r->keep)
+		return;
 	if (!d) {
 		evict(dt, e, 0);
 		r->purged++;
@@ -755,19 +821,43 @@ void cn_dt_apply_limits(cn_disktier_t *dt, const cn_disktier_conf_t *c)
 	atomic_store(&dt->m->disk_capacity, c->capacity);
 }
 
+/* The datasets are now ds[0..n): regroup the entries (keep: those of
+ * other datasets stay); how many went. */
+static size_t regroup(cn_disktier_t *dt, const cn_disk_dataset_t *ds, size_t n,
+		      int keep)
+{
+	struct regroup r = {dt, keep, 0};
+
+	cn_dt_set_datasets(dt, ds, n);
+	sl_keymap_foreach(&dt->index, regroup_one, &r);
+	/* The limits of datasets that went go with them. */
+	for (size_t i = 0; !keep && i < dt->n_quotas;)
+		if (!cn_dt_dataset_of(dt, dt->quotas[i].sig))
+			dt->quotas[i] = dt->quotas[--dt->n_quotas];
+		else
+			i++;
+	return r.purged;
+}
+
+void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			      size_t n_ds)
+{
+	(void)regroup(dt, ds, n_ds, 1);
+	cn_dt_gauges(dt);
+}
+
 void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			   const cn_disk_dataset_t *ds, size_t n_ds)
 {
-	struct regroup r = {dt, 0};
+	size_t purged;
 
 	cn_dt_apply_limits(dt, c);
-	cn_dt_set_datasets(dt, ds, n_ds);
-	sl_keymap_foreach(&dt->index, regroup_one, &r);
+	purged = regroup(dt, ds, n_ds, 0);
 	cn_dt_trim(dt);
-	if (r.purged)
+	if (purged)
 		sl_notice("disk tier %s: %zu blocks of removed or changed "
 			  "datasets deleted",
-			  dt->root_path, r.purged);
+			  dt->root_path, purged);
 	if (dt->failed)
 		sl_notice("disk tier %s: admitting blocks again after the "
 			  "reload",
@@ -811,6 +901,7 @@ void cn_disktier_destroy(cn_disktier_t **dp)
 		close(dt->root_fd);
 	free(dt->ds);
 	free(dt->root_path);
+	free(dt->quotas);
 	free(dt);
 	*dp = NULL;
 }

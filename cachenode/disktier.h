@@ -103,6 +103,20 @@ void cn_disktier_reap(cn_disktier_t *dt);
 void cn_disktier_configure(cn_disktier_t *dt, const cn_disktier_conf_t *c,
 			   const cn_disk_dataset_t *ds, size_t n_ds);
 
+/* The datasets' policies changed (policy = auto chose again), nothing
+ * else: their blocks move to their dataset's policy now, in the order
+ * their new policy keeps; nothing is written, deleted or counted again
+ * (blocks of datasets not in ds[0..n_ds) stay, for the reload's
+ * cn_disktier_configure to judge). */
+void cn_disktier_set_policies(cn_disktier_t *dt, const cn_disk_dataset_t *ds,
+			      size_t n_ds);
+
+/* Hold the files of dataset sig to limit bytes: a block that would go
+ * past it is not admitted, and files beyond it now are deleted (any of
+ * them).  As cn_ramtier_set_quota, for policy = auto's pinned datasets;
+ * UINT64_MAX: no limit. */
+void cn_disktier_set_quota(cn_disktier_t *dt, uint32_t sig, uint64_t limit);
+
 /*
  * Look key up (a hit for its policy when found).  CN_DISK_READY: *len is
  * its data length.  CN_DISK_MEM: *mem is a new reference to the block

@@ -78,6 +78,13 @@ struct cn_disktier {
 	cn_policy_slots_t policies; /* the counted entries, each in one */
 	uint64_t policy_bytes[CN_POLICY_MAX]; /* their files, by slot */
 	uint64_t live_bytes;		      /* counted entries' files */
+	/* Byte limits of some datasets' counted files (by signature:
+	 * cn_disktier_set_quota). */
+	struct cn_dt_quota {
+		uint32_t sig;
+		uint64_t limit, used;
+	} * quotas;
+	size_t n_quotas;
 	uint64_t used_bytes;	/* every entry's file (dying too) */
 	size_t n_live;		/* counted entries */
 	size_t busy;		/* operations submitted, not reaped */

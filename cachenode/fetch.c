@@ -278,8 +278,12 @@ static void read_done(cn_server_t *s, fetch_t *h, cn_flight_t *fl)
 		}
 		/* A dataset a reload replaced: its waiters asked under its
 		 * layout and get its bytes, but nothing new of it is kept. */
-		if (!h->ds->retired)
+		if (!h->ds->retired) {
+			/* policy = auto may have chosen again meanwhile. */
+			if (cn_block_policy(f->fill.blk) != h->ds->policy)
+				cn_block_set_policy(f->fill.blk, h->ds->policy);
 			cn_tiering_keep(s->tiers, &f->fill, h->rc);
+		}
 		if (h->rc > 0 && !h->ds->retired && !f->peer &&
 		    f->fill.src != CN_SRC_DISK)
 			cn_membership_replicate(s, h->ds, h->path, f->version,

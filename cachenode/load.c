@@ -93,6 +93,7 @@ static cn_addr_t walk_addr(walk_t *w)
 	return (cn_addr_t){.identity = &w->identity,
 			   .op = w->op,
 			   .req_id = w->req_id,
+			   .silent = w->silent,
 			   .sender = w->sender};
 }
 
@@ -173,6 +174,9 @@ static void walk_end(cn_server_t *s, walk_t *w)
 	cn_addr_t a = walk_addr(w);
 
 	pthread_join(w->thread, NULL);
+	if (w->rc < 0 && w->silent)
+		sl_info("count of %s: %s", w->ds->name,
+			w->err[0] ? w->err : strerror(-w->rc));
 	if (w->rc < 0) {
 		cn_reply_error(s, &a, w->rc, "%s %s/%s: %s", pr_op_name(w->op),
 			       w->ds->name, w->path,
@@ -201,10 +205,18 @@ static void walk_end(cn_server_t *s, walk_t *w)
 	}
 	/* The gauges: a whole dataset's listing gives its size, and what
 	 * the walk changed shows at once. */
-	if (w->listed_all && !w->path[0])
+	if (w->listed_all && !w->path[0]) {
 		cn_dsstats_walked(s->dss, w->ds->name,
 				  atomic_load(&w->files_total),
 				  atomic_load(&w->all_bytes));
+		/* Owned bytes are exact unless nodes were skipped. */
+		cn_autopol_walked(s->autopol, w->ds->name, w->ds->layout,
+				  atomic_load(&w->all_bytes),
+				  atomic_load(&w->bytes_total),
+				  w->n_skip ? 0 : w->ring->version);
+		cn_server_autopolicy(s, "a full walk");
+	}
+	cn_server_autopolicy_walks(s); /* a slot is free */
 	cn_server_recount(s);
 	if (w->sender)
 		cn_sender_unref(w->sender);
@@ -299,7 +311,7 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now)
 	for (size_t i = 0; i < l->n; i++) {
 		walk_t *w = l->w[i];
 
-		if (w->kind != W_LOAD)
+		if (w->kind != W_LOAD || w->silent)
 			continue;
 		if (now >= w->next_progress) {
 			send_progress(s, w, 1, NULL);
@@ -310,14 +322,26 @@ uint64_t cn_loads_poll(cn_server_t *s, uint64_t now)
 	return next;
 }
 
+void cn_loads_cancel(cn_server_t *s)
+{
+	cn_loads_t *l = s->loads;
+
+	for (size_t i = 0; l && i < l->n; i++)
+		atomic_store(&l->w[i]->cancel, 2);
+}
+
+size_t cn_loads_running(const cn_server_t *s)
+{
+	return s->loads ? s->loads->n : 0;
+}
+
 void cn_loads_stop(cn_server_t *s)
 {
 	cn_loads_t *l = s->loads;
 
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n; i++)
-		atomic_store(&l->w[i]->cancel, 2);
+	cn_loads_cancel(s);
 	while (l->n) {
 		struct pollfd p = {sl_inbox_fd(l->inbox), POLLIN, 0};
 
@@ -498,6 +522,23 @@ void cn_handle_load(cn_server_t *s, const cn_addr_t *a, const void *body,
 		blocks = SL_MAX(blocks, s->node->disk_capacity);
 	w->capacity = blocks / 100 * CAP_PERCENT;
 	walk_start(s, a, w);
+}
+
+int cn_loads_count_quietly(cn_server_t *s, cn_dataset_t *ds)
+{
+	zmq_msg_t none;
+	cn_addr_t a = {.identity = &none, .op = PR_OP_LOAD, .silent = 1};
+	walk_t *w;
+
+	if (s->loads->n >= CN_MAX_WALKS / 2)
+		return -EBUSY;
+	zmq_msg_init(&none);
+	w = walk_new(s, &a, W_LOAD, ds, "");
+	zmq_msg_close(&none);
+	w->parallel = 0;
+	w->silent = 1;
+	walk_start(s, &a, w);
+	return 0;
 }
 
 void cn_handle_evict(cn_server_t *s, const cn_addr_t *a, const void *body,

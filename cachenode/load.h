@@ -48,9 +48,26 @@ void cn_handle_held(cn_server_t *s, const cn_addr_t *a, const void *body,
  * next deadline for progress (sl_now_ms clock), or UINT64_MAX. */
 uint64_t cn_loads_poll(cn_server_t *s, uint64_t now);
 
+/* Cancel every walk without waiting: their threads see it between
+ * backend calls and post their end, answered -ESHUTDOWN by cn_loads_poll
+ * while the loop drains.  The stop begins with this; the loop must not
+ * wait here for a walk inside a listing call that never returns. */
+void cn_loads_cancel(cn_server_t *s);
+
+/* Walks running (their threads not yet ended and answered). */
+size_t cn_loads_running(const cn_server_t *s);
+
 /* Cancel every walk, wait for their threads and answer their requests
- * -ESHUTDOWN: at stop, before the socket closes. */
+ * -ESHUTDOWN: at teardown, before the socket closes.  The wait has no
+ * bound of its own; the node's stop watchdog (main.c) bounds it. */
 void cn_loads_stop(cn_server_t *s);
+
+/* Start a count of the whole of ds (borrowed) that nobody asked for, as a
+ * LOAD with parallel 0 whose end is answered to nobody: its full walk
+ * gives policy = auto the dataset's size.  0, or -EBUSY when half the
+ * walks run already (the rest stay for clients). */
+typedef struct cn_dataset cn_dataset_t;
+int cn_loads_count_quietly(cn_server_t *s, cn_dataset_t *ds);
 
 /* Walks running. */
 size_t cn_loads_count(const cn_loads_t *l);

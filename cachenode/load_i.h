@@ -93,6 +93,7 @@ struct walk {
 	sl_inbox_t *inbox;
 	pthread_t thread;
 
+	int silent; /* nobody asked: the node's own count (autopolicy.c) */
 	_Atomic int cancel; /* 1: a LOAD cancel; 2: the node stops */
 	_Atomic uint64_t files_done, files_total, bytes_done, bytes_total;
 	_Atomic uint64_t errors;

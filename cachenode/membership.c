@@ -194,6 +194,9 @@ static void apply(cn_server_t *s, const cn_member_t *m, size_t n,
 	atomic_store(&s->m.keys_moved_ppm, (uint64_t)(moved * 1e6 + 0.5));
 	keep_peers(s);
 	cn_nodemap_hello(s);
+	/* The owned shares moved. */
+	if (s->autopol)
+		cn_server_autopolicy(s, "a ring change");
 	if (!first)
 		sl_notice("ring %08" PRIx32 " generation %" PRIu64
 			  ": %zu members%s%s%s%s, %.1f%% of keys moved (%s)",

@@ -196,12 +196,15 @@ static const cn_policy_ops_t *find_policy(const cn_server_t *s,
 						  s->opts.n_policies);
 	char known[256];
 
+	/* auto starts as lru, until its size is known (autopolicy.h). */
+	if (strcmp(dc->policy, SL_POLICY_AUTO) == 0)
+		return &cn_policy_lru;
 	if (!p) {
 		cn_policy_names(known, sizeof(known), s->opts.policies,
 				s->opts.n_policies);
 		snprintf(err, errlen,
 			 "%s:%d: [dataset %s] policy: unknown policy '%s' "
-			 "(known: %s)",
+			 "(known: " SL_POLICY_AUTO ", %s)",
 			 cfg->path ? cfg->path : "(config)", dc->policy_line,
 			 dc->name, dc->policy, known);
 	}
@@ -294,6 +297,17 @@ static cn_disk_dataset_t *disk_datasets(cn_server_t *s)
 		d[i].policy = s->ds[i]->policy;
 	}
 	return d;
+}
+
+void cn_nodemap_disk_policies(cn_server_t *s)
+{
+	cn_disk_dataset_t *d;
+
+	if (!s->disk)
+		return;
+	d = disk_datasets(s);
+	cn_disktier_set_policies(s->disk, d, s->n_ds);
+	free(d);
 }
 
 static void disk_conf(const sl_node_conf_t *n, cn_disktier_conf_t *c)
@@ -452,6 +466,8 @@ int cn_server_reload(cn_server_t *s, sl_config_t *cfg, char *err, size_t errlen)
 	reload_disk(s, old_node);
 	sl_config_destroy(&old_cfg);
 	apply_budgets(s);
+	cn_server_autopolicy(s, "the reload");
+	cn_server_autopolicy_walks(s); /* datasets new, or relaid out */
 	/* The rows of datasets that went away leave the metrics now. */
 	cn_server_recount(s);
 	cn_fetch_pump(s);

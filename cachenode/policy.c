@@ -123,6 +123,7 @@ int cn_policy_check_extra(const cn_policy_ops_t *const *extra, size_t n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!ops_ok(extra[i]) ||
+		    strcmp(extra[i]->name, SL_POLICY_AUTO) == 0 ||
 		    cn_policy_find(extra[i]->name, extra, i))
 			return -EINVAL;
 	return 0;

@@ -67,6 +67,12 @@ struct spare {
 	size_t map_len;
 };
 
+/* A tag's limit and the charge of its indexed blocks. */
+struct quota {
+	uint32_t tag;
+	uint64_t limit, used;
+};
+
 struct cn_block {
 	sl_knode_t node;    /* index link; event thread */
 	sl_list_t plink;    /* policy link; event thread */
@@ -106,6 +112,10 @@ struct cn_ramtier {
 	unsigned n_spares;		/* protected by spare_lock */
 	_Atomic uint64_t spare_bytes;	/* their mappings' bytes */
 	_Atomic uint64_t reused;	/* allocations that took a spare */
+	/* Byte limits of some tags' indexed blocks (cn_ramtier_set_quota);
+	 * event thread. */
+	struct quota *quotas;
+	size_t n_quotas;
 };
 
 static size_t round_pages(size_t n)
@@ -138,6 +148,14 @@ cn_ramtier_t *cn_ramtier_new(uint64_t capacity, uint64_t slack, cn_metrics_t *m)
 static cn_policy_t *policy_of(cn_ramtier_t *t, const cn_block_t *b)
 {
 	return t->policies.p[b->pslot];
+}
+
+static struct quota *quota_of(cn_ramtier_t *t, uint32_t tag)
+{
+	for (size_t i = 0; i < t->n_quotas; i++)
+		if (t->quotas[i].tag == tag)
+			return &t->quotas[i];
+	return NULL;
 }
 
 static void uncharge(cn_ramtier_t *t, uint64_t bytes)
@@ -336,10 +354,14 @@ static void unindex(cn_ramtier_t *t, cn_block_t *b, int eviction)
 {
 	cn_policy_t *p = policy_of(t, b);
 
+	struct quota *q = quota_of(t, b->tag);
+
 	SL_ASSERT(b->indexed);
 	sl_keymap_remove(&t->index, &b->node);
 	p->ops->remove(p->st, &b->plink);
 	b->indexed = 0;
+	if (q)
+		q->used -= atomic_load(&b->charge);
 	atomic_fetch_sub(&t->m->ram_blocks, 1);
 	if (eviction) {
 		atomic_fetch_add(&t->m->evictions, 1);
@@ -399,8 +421,11 @@ cn_block_t *cn_ramtier_alloc(cn_ramtier_t *t, const cn_policy_ops_t *policy,
 	cn_block_t *b;
 	int transient = 0;
 
+	const struct quota *q = quota_of(t, tag);
+
 	*err = 0;
-	if (make_room(t, t->policies.p[slot], need, map_len, &spare) < 0) {
+	if ((q && q->used + need > q->limit) ||
+	    make_room(t, t->policies.p[slot], need, map_len, &spare) < 0) {
 		if (spare) {
 			/* Transient blocks get fresh memory, freed after. */
 			munmap(spare, map_len);
@@ -456,13 +481,18 @@ nomem:
 
 int cn_ramtier_insert(cn_ramtier_t *t, sl_blockkey_t key, cn_block_t *b)
 {
+	struct quota *q;
 	cn_policy_t *p;
 
 	SL_ASSERT(b->tier == t && !b->indexed);
-	if (b->transient || sl_keymap_find(&t->index, key)) {
+	q = quota_of(t, b->tag);
+	if (b->transient || sl_keymap_find(&t->index, key) ||
+	    (q && q->used + atomic_load(&b->charge) > q->limit)) {
 		atomic_fetch_add(&t->m->not_admitted, 1);
 		return 0;
 	}
+	if (q)
+		q->used += atomic_load(&b->charge);
 	p = policy_of(t, b);
 	b->node.key = key;
 	sl_keymap_insert(&t->index, &b->node);
@@ -549,7 +579,101 @@ size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag)
 	struct purge_arg a = {t, tag, 0, 0};
 
 	sl_keymap_foreach(&t->index, purge_one, &a);
+	cn_ramtier_set_quota(t, tag, UINT64_MAX); /* the tag is gone */
 	return a.n;
+}
+
+/* Put b under the instance in slot: out of its old one and into the new
+ * one when it is indexed (an entry re-tagged joins the new order as its
+ * most recent), only the number when not (it enters on insert). */
+static void reslot(cn_ramtier_t *t, cn_block_t *b, unsigned slot)
+{
+	cn_policy_t *from = policy_of(t, b), *to = t->policies.p[slot];
+
+	if (b->pslot == slot)
+		return;
+	if (b->indexed)
+		from->ops->remove(from->st, &b->plink);
+	b->pslot = (uint8_t)slot;
+	if (b->indexed)
+		to->ops->insert(to->st, &b->plink);
+}
+
+struct retag_arg {
+	cn_ramtier_t *t;
+	uint32_t tag;
+	unsigned slot;
+	size_t n;
+};
+
+static void retag_one(sl_knode_t *n, void *arg)
+{
+	struct retag_arg *a = arg;
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
+
+	if (b->tag != a->tag || b->pslot == a->slot)
+		return;
+	reslot(a->t, b, a->slot);
+	a->n++;
+}
+
+size_t cn_ramtier_retag(cn_ramtier_t *t, uint32_t tag,
+			const cn_policy_ops_t *policy)
+{
+	struct retag_arg a = {t, tag, cn_policy_slot(&t->policies, policy), 0};
+
+	sl_keymap_foreach(&t->index, retag_one, &a);
+	return a.n;
+}
+
+struct quota_arg {
+	cn_ramtier_t *t;
+	struct quota *q;
+	int trim; /* 0: add up the tag's charge; 1: evict down to the limit */
+};
+
+static void quota_one(sl_knode_t *n, void *arg)
+{
+	struct quota_arg *a = arg;
+	cn_block_t *b = sl_container_of(n, cn_block_t, node);
+
+	if (b->tag != a->q->tag)
+		return;
+	if (!a->trim)
+		a->q->used += atomic_load(&b->charge);
+	else if (a->q->used > a->q->limit)
+		unindex(a->t, b, 1);
+}
+
+void cn_ramtier_set_quota(cn_ramtier_t *t, uint32_t tag, uint64_t limit)
+{
+	struct quota *q = quota_of(t, tag);
+	struct quota_arg a = {t, NULL, 0};
+
+	if (limit == UINT64_MAX) {
+		if (q)
+			*q = t->quotas[--t->n_quotas];
+		return;
+	}
+	if (!q) {
+		t->quotas = sl_xrealloc(t->quotas,
+					(t->n_quotas + 1) * sizeof(*t->quotas));
+		q = &t->quotas[t->n_quotas++];
+		*q = (struct quota){.tag = tag};
+		a.q = q;
+		sl_keymap_foreach(&t->index, quota_one, &a);
+	}
+	q->limit = limit;
+	a.q = q;
+	a.trim = 1;
+	if (q->used > limit)
+		sl_keymap_foreach(&t->index, quota_one, &a);
+}
+
+void cn_block_set_policy(cn_block_t *b, const cn_policy_ops_t *policy)
+{
+	SL_ASSERT(!b->indexed);
+	reslot(b->tier, b, cn_policy_slot(&b->tier->policies, policy));
 }
 
 void cn_ramtier_set_capacity(cn_ramtier_t *t, uint64_t capacity, uint64_t slack)
@@ -637,6 +761,7 @@ void cn_ramtier_destroy(cn_ramtier_t **tp)
 	pthread_mutex_destroy(&t->spare_lock);
 	cn_policy_slots_fini(&t->policies);
 	sl_keymap_fini(&t->index);
+	free(t->quotas);
 	free(t);
 	*tp = NULL;
 }

@@ -119,6 +119,19 @@ cn_block_t *cn_ramtier_get(cn_ramtier_t *t, sl_blockkey_t key);
 /* Drop every cached block with tag (a dataset removed or changed).  Returns
  * how many left the index. */
 size_t cn_ramtier_purge(cn_ramtier_t *t, uint32_t tag);
+/* Move every cached block with tag under policy (a dataset under `policy
+ * = auto` changed its choice): out of its old policy's order into the new
+ * one's, where they count as used just now.  Nothing is evicted, freed or
+ * counted again: the bytes stay where they are.  Returns how many moved. */
+size_t cn_ramtier_retag(cn_ramtier_t *t, uint32_t tag,
+			const cn_policy_ops_t *policy);
+/* Hold the cached blocks with tag to limit bytes (their charges): a block
+ * that would go past it is served without being admitted, and blocks
+ * beyond it now are evicted (any of them: the limit shrank).  policy =
+ * auto gives a pinned dataset the share the smaller datasets leave it, so
+ * that pinning a big one first does not take an lru one's room.
+ * UINT64_MAX: no limit.  Memory: one entry per tag with a limit. */
+void cn_ramtier_set_quota(cn_ramtier_t *t, uint32_t tag, uint64_t limit);
 /* Drop key's block (EVICT: not an eviction, nothing is demoted); its
  * memory goes with its last reference.  Returns its data length, or 0
  * when it is not cached. */
@@ -139,6 +152,10 @@ size_t cn_block_capacity(const cn_block_t *b);
 /* The tag and policy the block was allocated with. */
 uint32_t cn_block_tag(const cn_block_t *b);
 const cn_policy_ops_t *cn_block_policy(const cn_block_t *b);
+
+/* The policy b will be admitted under, for a block not in the index yet
+ * (filled while its dataset's choice changed). */
+void cn_block_set_policy(cn_block_t *b, const cn_policy_ops_t *policy);
 
 /* pr_body_hash of the block's valid bytes, computed on the first call and
  * kept: a block sent whole many times is hashed once.  Only once the block

@@ -87,7 +87,7 @@ static void begin_stop(cn_server_t *s)
 	 * get -ESHUTDOWN instead (handle()). */
 	cn_fetch_fail_queued(s, 1);
 	resume_held(s); /* held requests: -ESHUTDOWN */
-	cn_loads_stop(s);
+	cn_loads_cancel(s);
 	/* Out of every etcd view now, not when the lease runs out. */
 	if (s->members)
 		sl_members_deregister(s->members);
@@ -435,6 +435,16 @@ static int open_backends(cn_server_t *s, char *err, size_t errlen)
 
 /* The smallest block of the datasets served now (the ghost's unit); a
  * reload keeps the ghost the node started with. */
+/* The series other modules keep (metrics.h): the per-dataset gauges and
+ * policy = auto's choices.  HTTP or event thread; both lock their own. */
+static void extra_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
+{
+	cn_server_t *s = arg;
+
+	cn_dsstats_emit(s->dss, emit, ctx);
+	cn_autopol_emit(s->autopol, emit, ctx);
+}
+
 static uint64_t min_block_size(const cn_server_t *s)
 {
 	uint64_t m = SL_BLOCK_SIZE_MAX;
@@ -512,7 +522,9 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	cn_tiering_set_datasets(s->tiers, s->ds, s->n_ds);
 	s->dss = cn_dsstats_new();
 	cn_server_recount(s);
-	s->dss_hook = (cn_metrics_extra_t){cn_dsstats_emit, s->dss};
+	s->autopol = cn_autopol_new();
+	cn_server_autopolicy(s, "the start");
+	s->dss_hook = (cn_metrics_extra_t){extra_emit, s};
 	s->m.extra = &s->dss_hook;
 	s->ghost = cn_ghost_new(cn_ghost_entries_for(
 		s->node->ram_capacity + (s->disk ? s->node->disk_capacity : 0),
@@ -545,6 +557,7 @@ cn_server_t *cn_server_new(sl_config_t *cfg, const char *node,
 	if (s->opts.no_ram_tier)
 		sl_notice("RAM tier off: no block is cached in RAM; "
 			  "ram_capacity bounds the buffers in flight");
+	cn_server_autopolicy_walks(s);
 	return s;
 out_err:
 	cn_server_destroy(&s);
@@ -645,7 +658,7 @@ int cn_server_run(cn_server_t *s)
 					cn_flights_count(s->flights));
 				cn_fetch_abandon(s);
 			}
-			if (sl_list_empty(&s->live) ||
+			if ((sl_list_empty(&s->live) && !cn_loads_running(s)) ||
 			    now >= s->drain_deadline_ms)
 				s->farewell_ms =
 					now +
@@ -805,6 +818,7 @@ int cn_server_destroy(cn_server_t **sp)
 	cn_ramtier_destroy(&s->tier);
 	cn_loads_destroy(s, &s->loads);
 	cn_dsstats_destroy(&s->dss);
+	cn_autopol_destroy(&s->autopol);
 	cn_ghost_destroy(&s->ghost);
 	cn_nodemap_close(s);
 	cn_membership_close(s);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "cachenode/autopolicy.h"
 #include "cachenode/backend.h"
 #include "cachenode/disktier.h"
 #include "cachenode/dsstats.h"
@@ -147,6 +148,7 @@ struct cn_server {
 	cn_senders_t *senders; /* what each sender has in flight */
 	cn_loads_t *loads;     /* LOAD and EVICT walks (load.h) */
 	cn_dsstats_t *dss;     /* per-dataset gauges (dsstats.h) */
+	cn_autopol_t *autopol; /* policy = auto's record (autopolicy.h) */
 	cn_metrics_extra_t dss_hook;
 	uint64_t last_recount_ms;
 	cn_ghost_t *ghost; /* blocks fetched lately, to see refetches */
@@ -302,6 +304,8 @@ void cn_nodemap_hello(cn_server_t *s);
 int cn_nodemap_open_disk(cn_server_t *s, char *err, size_t errlen);
 /* Release the datasets, the ring and the map. */
 void cn_nodemap_close(cn_server_t *s);
+/* The datasets' policies changed (autopolicy.c): tell the disk tier. */
+void cn_nodemap_disk_policies(cn_server_t *s);
 /* The dataset called name, or NULL.  Borrowed. */
 cn_dataset_t *cn_nodemap_dataset(cn_server_t *s, pr_str_t name);
 

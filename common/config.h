@@ -24,8 +24,10 @@
 #define SL_BLOCK_SIZE_MIN (4u << 10)
 #define SL_BLOCK_SIZE_MAX (64u << 20)
 
-#define SL_POLICY_MAX	  SL_BACKEND_MAX /* policy name: [a-z0-9_], too */
-#define SL_POLICY_DEFAULT "lru"
+#define SL_POLICY_MAX SL_BACKEND_MAX /* policy name: [a-z0-9_], too */
+/* auto: the node picks lru or pin per dataset (cachenode/autopolicy.h). */
+#define SL_POLICY_AUTO	  "auto"
+#define SL_POLICY_DEFAULT SL_POLICY_AUTO
 
 /* A backend-specific key of a dataset section, passed to the module as is. */
 typedef struct sl_kv {
@@ -59,7 +61,7 @@ typedef struct sl_dataset_conf {
 	char backend[SL_BACKEND_MAX + 1]; /* required: posix | s3 | webhdfs */
 	char *uri;			  /* required */
 	uint32_t block_size;		  /* default 4M, 4K..64M */
-	char policy[SL_POLICY_MAX + 1];	  /* default lru; the node knows */
+	char policy[SL_POLICY_MAX + 1];	  /* default auto; the node knows */
 	int policy_line;		  /* where set (else the section) */
 	uint64_t metadata_ttl_ms;	  /* default 0 = cache forever */
 	uint32_t replicas;		  /* nodes keeping a block, 1..3 */

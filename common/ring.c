@@ -261,3 +261,22 @@ double sl_ring_moved(const sl_ring_t *a, const sl_ring_t *b)
 		moved += (long double)(UINT64_MAX - prev);
 	return (double)(moved / 18446744073709551616.0L);
 }
+
+/* As sl_ring_moved: the interval ending at p[k] is p[k]'s member's, and
+ * what lies past the last point wraps to p[0]'s. */
+double sl_ring_share(const sl_ring_t *r, size_t idx)
+{
+	long double own = 0;
+	uint64_t prev = 0;
+
+	if (!r || !r->n_points)
+		return 0.0;
+	for (size_t k = 0; k < r->n_points; k++) {
+		if (r->points[k].member == idx)
+			own += (long double)(r->points[k].point - prev);
+		prev = r->points[k].point;
+	}
+	if (r->points[0].member == idx)
+		own += (long double)(UINT64_MAX - prev);
+	return (double)(own / 18446744073709551616.0L);
+}

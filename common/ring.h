@@ -77,4 +77,8 @@ size_t sl_ring_owner(const sl_ring_t *r, uint64_t point);
  */
 double sl_ring_moved(const sl_ring_t *a, const sl_ring_t *b);
 
+/* The share of the key space (0..1) member idx owns, exactly (a walk over
+ * the points); 0 for an empty ring or an index it does not have. */
+double sl_ring_share(const sl_ring_t *r, size_t idx);
+
 #endif

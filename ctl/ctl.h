@@ -4,7 +4,8 @@
  * it (config, nodes, ring, ZeroMQ context) and one request/reply call.
  * sluicectl.c holds the small commands and main; load.c the dataset
  * walks (load, evict, the counts); datasets.c what they show (datasets,
- * dataset, locate); plan.c the job order (plan).
+ * dataset, locate), autopolicy.c the policy each node has a dataset
+ * under; plan.c the job order (plan).
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
@@ -70,6 +71,24 @@ const char *ctl_human(uint64_t v, char *buf, size_t cap);
 int ctl_cmd_datasets(ctl_t *c, int argc, char **argv);
 int ctl_cmd_dataset(ctl_t *c, int argc, char **argv);
 int ctl_cmd_locate(ctl_t *c, int argc, char **argv);
+/* The policy node idx has a dataset under, from its STATS (autopolicy.c):
+ * policy "" when the node did not say; is_auto for policy = auto, with
+ * the node's reason and the figures it chose by. */
+typedef struct ctl_policy {
+	char policy[SL_POLICY_MAX + 1];
+	int is_auto;
+	char why[16];
+	uint64_t owned, usable;
+} ctl_policy_t;
+
+void ctl_node_policy(ctl_t *c, size_t idx, const char *dataset,
+		     ctl_policy_t *out);
+/* "auto -> pin (larger: owns 16.0 MiB of 7.5 MiB usable)" into buf;
+ * returns buf. */
+const char *ctl_policy_text(const ctl_policy_t *p, char *buf, size_t cap);
+/* ,"policy":"pin","auto":{...} (or null) for --json, to stdout. */
+void ctl_policy_json(const ctl_policy_t *p);
+
 /* plan JOBS.json (plan.c). */
 int ctl_cmd_plan(ctl_t *c, int argc, char **argv);
 /* Whether name is a dataset of the config (else a message): 1 or 0. */

@@ -256,9 +256,10 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 {
 	ctl_held_t *h;
 	tiers_t *t0, *t1, d = {0};
+	ctl_policy_t *pol;
 	const sl_dataset_conf_t *dc;
 	uint64_t all;
-	char a[32], b[32];
+	char a[32], b[32], why[128];
 	opts_t o = {0};
 	const char *name;
 	int *ok;
@@ -276,6 +277,7 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 	h = sl_xcalloc(c->n_nodes + 1, sizeof(*h));
 	t0 = sl_xcalloc(c->n_nodes + 1, sizeof(*t0));
 	t1 = sl_xcalloc(c->n_nodes + 1, sizeof(*t1));
+	pol = sl_xcalloc(c->n_nodes + 1, sizeof(*pol));
 	ok = sl_xcalloc(c->n_nodes + 1, sizeof(*ok));
 	name = dc->name;
 	for (size_t i = 0; i < c->n_nodes; i++)
@@ -298,6 +300,10 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 		d.backend += t1[i].backend - t0[i].backend;
 	}
 	all = tiers_all(&d);
+	/* After the count: its walk is what the nodes chose by. */
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (h[i].rc == 0)
+			ctl_node_policy(c, i, dc->name, &pol[i]);
 	if (o.json) {
 		printf("{\"name\":\"%s\",\"backend\":\"%s\",\"block_size\":"
 		       "%" PRIu32 ",\"policy\":\"%s\",\"files\":%" PRIu64
@@ -305,12 +311,15 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 		       ",\"cached_percent\":%.1f,\"nodes\":[",
 		       dc->name, dc->backend, dc->block_size, dc->policy,
 		       s.files, s.bytes, s.held, pct(s.held, s.bytes));
-		for (size_t i = 0; i < c->n_nodes; i++)
+		for (size_t i = 0; i < c->n_nodes; i++) {
 			printf("%s{\"node\":\"%s\",\"up\":%s,\"owned_bytes\":"
-			       "%" PRIu64 ",\"cached_bytes\":%" PRIu64 "}",
+			       "%" PRIu64 ",\"cached_bytes\":%" PRIu64,
 			       i ? "," : "", c->nodes[i].name,
 			       h[i].rc == 0 ? "true" : "false",
 			       h[i].bytes_total, h[i].bytes_held);
+			ctl_policy_json(&pol[i]);
+			printf("}");
+		}
 		printf("],\"served_bytes\":{\"interval_ms\":%d,\"client\":"
 		       "null,\"node_ram\":%" PRIu64 ",\"node_disk\":%" PRIu64
 		       ",\"peer\":%" PRIu64 ",\"backend\":%" PRIu64 "}}\n",
@@ -323,16 +332,18 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 		printf("  %" PRIu64 " files, %s, %s cached (%.1f%%)\n", s.files,
 		       ctl_human(s.bytes, a, sizeof(a)),
 		       ctl_human(s.held, b, sizeof(b)), pct(s.held, s.bytes));
-		printf("\n  %-16s %10s %10s %7s\n", "NODE", "OWNS", "CACHED",
-		       "CACHED%");
+		printf("\n  %-16s %10s %10s %7s  %s\n", "NODE", "OWNS",
+		       "CACHED", "CACHED%", "POLICY");
 		for (size_t i = 0; i < c->n_nodes; i++)
 			if (h[i].rc == 0)
-				printf("  %-16s %10s %10s %6.1f%%\n",
+				printf("  %-16s %10s %10s %6.1f%%  %s\n",
 				       c->nodes[i].name,
 				       ctl_human(h[i].bytes_total, a,
 						 sizeof(a)),
 				       ctl_human(h[i].bytes_held, b, sizeof(b)),
-				       pct(h[i].bytes_held, h[i].bytes_total));
+				       pct(h[i].bytes_held, h[i].bytes_total),
+				       ctl_policy_text(&pol[i], why,
+						       sizeof(why)));
 			else
 				printf("  %-16s %10s\n", c->nodes[i].name,
 				       "down");
@@ -349,6 +360,7 @@ int ctl_cmd_dataset(ctl_t *c, int argc, char **argv)
 	free(h);
 	free(t0);
 	free(t1);
+	free(pol);
 	free(ok);
 	return rc;
 }

@@ -102,7 +102,7 @@ ram_capacity = 256M
 backend = posix
 uri = file://$DEMO/data
 block_size = 4M
-policy = lru
+policy = auto
 metadata_ttl = 0
 
 [client]

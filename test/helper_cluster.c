@@ -269,6 +269,29 @@ int th_cl_mount(th_cluster_t *c, const char *const extra[])
 	return c->client > 0 ? 0 : -1;
 }
 
+int th_cl_up(th_cluster_t *c, int n)
+{
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		if (th_cl_add_node(c, NULL, NULL, 1) < 0)
+			return -ENOSPC;
+	rc = th_cl_write_conf(c);
+	for (int i = 0; rc == 0 && i < c->n; i++)
+		rc = th_cl_node_start(c, i, NULL);
+	return rc == 0 ? th_cl_mount(c, NULL) : rc;
+}
+
+int th_cl_ctl(const th_cluster_t *c, const char *args, char **out)
+{
+	char cmd[PATH_MAX * 5];
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+
+	snprintf(cmd, sizeof(cmd), "%s/sluicectl -c %s %s 2>&1", c->build,
+		 c->conf, args);
+	return th_run_capture(argv, 60000, out);
+}
+
 static const char *fusermount(void)
 {
 	return access(FUSERMOUNT, X_OK) == 0 ? FUSERMOUNT : FUSERMOUNT_OLD;

@@ -90,6 +90,13 @@ int64_t th_cl_sum(const th_cluster_t *c, const char *name);
 /* Mount with sluice-fuse -f (auto_unmount, allow_other) and the extra
  * arguments: 0 once mounted, -1 (its log printed) when it did not. */
 int th_cl_mount(th_cluster_t *c, const char *const extra[]);
+/* Add n listed nodes on 127.0.0.1, write the config, start them all and
+ * mount (no extra arguments): 0, or the first step's failure (its log
+ * printed). */
+int th_cl_up(th_cluster_t *c, int n);
+/* sluicectl -c CONF ARGS 2>&1, for up to 60 s: its exit status (as
+ * th_run_capture), its output in *out (the caller frees it). */
+int th_cl_ctl(const th_cluster_t *c, const char *args, char **out);
 /* fusermount3 -u and wait for the client to exit: its wait status, or -1. */
 int th_cl_unmount(th_cluster_t *c);
 /* Stop every process by PID, unmount lazily.  Idempotent. */

@@ -373,12 +373,7 @@ START_TEST(test_replicas)
 	sl_strlcpy(c.node_keys, "ram_capacity = 128M\nworkers = 2\n",
 		   sizeof(c.node_keys));
 	sl_strlcpy(c.dataset_keys, "replicas = 2\n", sizeof(c.dataset_keys));
-	for (int i = 0; i < 3; i++)
-		th_cl_add_node(&c, NULL, NULL, 1);
-	ck_assert_int_eq(th_cl_write_conf(&c), 0);
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(th_cl_node_start(&c, i, NULL), 0);
-	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(th_cl_up(&c, 3), 0);
 	ck_assert_int_eq(read_epoch(&c, 0), 0);
 	ck_assert_int_eq(th_cl_unmount(&c), 0);
 	/* The copies are pulled in the background: wait for them. */

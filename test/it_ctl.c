@@ -253,13 +253,15 @@ static void setup_advise(void)
 	snprintf(data2, sizeof(data2), "%s/data2", tmp);
 	make_files(data, 'f', 'a', ADV_FILES);
 	make_files(data2, 'g', 'A', ADV_SMALL);
+	/* lru: the refetches advise reads are LRU's; auto would pin the
+	 * 24 MiB dataset on the 8 MiB node. */
 	snprintf(text, sizeof(text),
 		 "[cluster]\nname = itadvise\nmodule_dir = %s\n\n"
 		 "[node n1]\naddr = %s\nram_capacity = 8M\nworkers = 2\n\n"
 		 "[dataset d1]\nbackend = posix\nuri = file://%s\n"
-		 "block_size = 1M\n\n"
+		 "block_size = 1M\npolicy = lru\n\n"
 		 "[dataset d2]\nbackend = posix\nuri = file://%s\n"
-		 "block_size = 1M\n",
+		 "block_size = 1M\npolicy = lru\n",
 		 th_build_dir(), ep_good, data, data2);
 	ck_assert_int_eq(th_write_file(conf, text, strlen(text)), 0);
 	spawn_node();

@@ -37,17 +37,6 @@
 
 static char work[PATH_MAX];
 
-/* sluicectl -c CONF ARGS (2>&1): its exit status, output in *out. */
-static int ctl(const th_cluster_t *c, const char *args, char **out)
-{
-	char cmd[PATH_MAX * 5];
-	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
-
-	snprintf(cmd, sizeof(cmd), "%s/sluicectl -c %s %s 2>&1", c->build,
-		 c->conf, args);
-	return th_run_capture(argv, CTL_MS, out);
-}
-
 static uint64_t src_bytes(const th_cluster_t *c)
 {
 	char p[PATH_MAX + 16];
@@ -166,14 +155,14 @@ static void assert_cached(const th_cluster_t *c, uint64_t total, uint64_t held)
 	double sum = 0;
 	int hosts = 0, labels = 0;
 
-	ck_assert_int_eq(ctl(c, "datasets --json", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(c, "datasets --json", &out), 0);
 	ck_assert_msg(json_num(out, "bytes") == (double)total &&
 			      json_num(out, "cached_bytes") == (double)held &&
 			      json_num(out, "files") == FILES,
 		      "want %llu of %llu: %s", (unsigned long long)held,
 		      (unsigned long long)total, out);
 	free(out);
-	ck_assert_int_eq(ctl(c, "locate ds --json", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(c, "locate ds --json", &out), 0);
 	ck_assert_msg(json_num(out, "cached_bytes") == (double)held, "%s", out);
 	for (p = strstr(out, "\"host\":"); p; p = strstr(p + 1, "\"host\":")) {
 		sum += json_num(p, "cached_bytes");
@@ -181,7 +170,7 @@ static void assert_cached(const th_cluster_t *c, uint64_t total, uint64_t held)
 	}
 	ck_assert_msg(sum == (double)held && hosts == c->n, "%s", out);
 	free(out);
-	ck_assert_int_eq(ctl(c, "locate ds --kubectl", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(c, "locate ds --kubectl", &out), 0);
 	for (p = strstr(out, "kubectl label node n"); p;
 	     p = strstr(p + 1, "kubectl label node n"))
 		labels += strstr(p, " sluice.io/ds=") != NULL;
@@ -255,7 +244,7 @@ START_TEST(test_load_epoch_evict)
 	total = src_bytes(&c);
 
 	/* The load, as JSON lines. */
-	ck_assert_int_eq(ctl(&c, "load ds --json --parallel 4", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "load ds --json --parallel 4", &out), 0);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (strstr(line, "\"event\":\"progress\"")) {
@@ -298,7 +287,7 @@ START_TEST(test_load_epoch_evict)
 	ck_assert_int_eq(th_cl_sum(&c, READS), before);
 
 	/* Again: nothing missing, nothing fetched. */
-	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "load ds", &out), 0);
 	ck_assert_msg(strstr(out, "loaded ds: 120 files"), "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "(100.0%)"));
 	ck_assert_int_eq(th_cl_sum(&c, READS), before);
@@ -307,7 +296,7 @@ START_TEST(test_load_epoch_evict)
 
 	/* Evict: every byte freed, and the next epoch reads every block of
 	 * every file from the backend. */
-	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "evict ds", &out), 0);
 	snprintf(args, sizeof(args), "freed on 2 nodes");
 	ck_assert_msg(strstr(out, args), "%s", out);
 	free(out);
@@ -325,7 +314,7 @@ START_TEST(test_load_epoch_evict)
 	/* The epoch cached it all again; a folder's eviction (the 16K blocks
 	 * of f0000) frees its bytes, and the counts say so. */
 	assert_cached(&c, total, total);
-	ck_assert_int_eq(ctl(&c, "evict ds /f0000", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "evict ds /f0000", &out), 0);
 	ck_assert_msg(strstr(out, "evicted ds: ") && !strstr(out, " 0 blocks"),
 		      "%s", out);
 	free(out);
@@ -354,7 +343,7 @@ START_TEST(test_load_epoch_evict)
 		};
 
 		for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
-			ck_assert_int_eq(ctl(&c, bad[i][0], &out), 1);
+			ck_assert_int_eq(th_cl_ctl(&c, bad[i][0], &out), 1);
 			ck_assert_msg(strstr(out, bad[i][1]), "%s: %s",
 				      bad[i][0], out);
 			free(out);
@@ -403,7 +392,7 @@ START_TEST(test_load_node_down)
 	cluster(&c, "down", 3);
 	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
 	th_cl_node_kill(&c, 1);
-	ck_assert_int_eq(ctl(&c, "-t 1000 load ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "-t 1000 load ds", &out), 0);
 	ck_assert_msg(strstr(out, "node n1 failed during the load"), "%s", out);
 	ck_assert_msg(strstr(out, "loaded ds: 120 files"), "%s", out);
 	ck_assert_msg(strstr(out, "(100.0%)"), "%s", out);
@@ -443,7 +432,7 @@ START_TEST(test_load_cancel_and_kill)
 	ck_assert_int_gt(pid, 0);
 	ck_assert_msg(wait_for(log, "\"event\":\"progress\""), "no progress");
 	/* A second load of the same dataset while the first runs. */
-	ck_assert_int_eq(ctl(&c, "load slow", &out), 1);
+	ck_assert_int_eq(th_cl_ctl(&c, "load slow", &out), 1);
 	ck_assert_msg(strstr(out, "slow is being loaded already"), "%s", out);
 	free(out);
 	out = NULL;
@@ -548,7 +537,7 @@ START_TEST(test_load_disk)
 	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
 	total = src_bytes(&c);
 
-	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "load ds", &out), 0);
 	free(out);
 	assert_cached(&c, total, total);
 	assert_gauges(&c, "disk", total, total);
@@ -580,7 +569,7 @@ START_TEST(test_load_disk)
 	out = NULL;
 	ck_assert_int_eq(th_cl_sum(&c, READS), before);
 
-	ck_assert_int_eq(ctl(&c, "evict ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "evict ds", &out), 0);
 	free(out);
 	assert_cached(&c, total, 0);
 	assert_gauges(&c, "disk", 0, total);
@@ -603,7 +592,7 @@ START_TEST(test_load_short)
 	char *out = NULL;
 
 	cluster_with(&c, "short", 2, 0, "ram_capacity = 1M\n");
-	ck_assert_int_eq(ctl(&c, "load ds", &out), 2);
+	ck_assert_int_eq(th_cl_ctl(&c, "load ds", &out), 2);
 	ck_assert_msg(strstr(out, "stopped short"), "%s", out);
 	ck_assert_msg(!strstr(out, "(100.0%)"), "%s", out);
 	free(out);
@@ -631,12 +620,12 @@ START_TEST(test_plan)
 		"[{\"name\": \"j1\", \"dataset\": \"nosuch\", \"epochs\": 2}]";
 
 	cluster_with(&c, "plan", 1, 1, "ram_capacity = 4M\n");
-	ck_assert_int_eq(ctl(&c, "load ds", &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, "load ds", &out), 0);
 	free(out);
 	snprintf(jobs, sizeof(jobs), "%s/jobs.json", c.dir);
 	ck_assert_int_eq(th_write_file(jobs, queue, strlen(queue)), 0);
 	snprintf(args, sizeof(args), "plan %s", jobs);
-	ck_assert_int_eq(ctl(&c, args, &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, args, &out), 0);
 	p = strstr(out, "\n1    j2 ");
 	ck_assert_msg(p && (p = strstr(p, "\n2    j4 ")) &&
 			      (p = strstr(p, "\n3    j1 ")) &&
@@ -659,7 +648,7 @@ START_TEST(test_plan)
 	free(out);
 	/* --json: the same order and estimate, for tools. */
 	snprintf(args, sizeof(args), "plan --json %s", jobs);
-	ck_assert_int_eq(ctl(&c, args, &out), 0);
+	ck_assert_int_eq(th_cl_ctl(&c, args, &out), 0);
 	{
 		json_t *root = json_loads(out, 0, NULL), *order;
 		const char *want[] = {"j2", "j4", "j1", "j3"};
@@ -682,7 +671,7 @@ START_TEST(test_plan)
 	}
 	free(out);
 	ck_assert_int_eq(th_write_file(jobs, bad, strlen(bad)), 0);
-	ck_assert_int_eq(ctl(&c, args, &out), 1);
+	ck_assert_int_eq(th_cl_ctl(&c, args, &out), 1);
 	ck_assert_msg(strstr(out, "unknown dataset 'nosuch'"), "%s", out);
 	free(out);
 	th_cl_fini(&c);

@@ -148,12 +148,7 @@ START_TEST(test_mount_over_curve)
 		 "[dataset hidden]\nbackend = posix\nuri = file://%.200s\n"
 		 "allow = bob\n",
 		 c.src);
-	for (int i = 0; i < 2; i++)
-		th_cl_add_node(&c, NULL, NULL, 1);
-	ck_assert_int_eq(th_cl_write_conf(&c), 0);
-	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(th_cl_node_start(&c, i, NULL), 0);
-	ck_assert_int_eq(th_cl_mount(&c, NULL), 0);
+	ck_assert_int_eq(th_cl_up(&c, 2), 0);
 	ck_assert_int_eq(root_has(&c, "ds"), 1);
 	ck_assert_int_eq(root_has(&c, "hidden"), 0);
 	{

@@ -1813,33 +1813,41 @@ static int start_mount(void)
 			"metrics_addr = 127.0.0.1:%d\n"
 			"ram_capacity = 256M\nworkers = 8\n",
 			i + 1, port[i], g.node_m[i]);
+	/* lru: a node counts an auto dataset by itself at start, and these
+	 * tests count every request the namenodes see. */
 	fprintf(f,
 		"\n[dataset hd]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://127.0.0.1:%d/ds\nuser = alice\n"
 		"block_size = 256K\nretry_base = 20ms\n",
 		g.nn1.port);
 	fprintf(f,
 		"\n[dataset ttl]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://127.0.0.1:%d/ttl/\nuser = alice\n"
 		"block_size = 256K\nmetadata_ttl = 1s\n",
 		g.nn1.port);
 	fprintf(f,
 		"\n[dataset wrong]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://127.0.0.1:%d/ds\nuser = mallory\n"
 		"timeout = 5s\n",
 		g.nn1.port);
 	fprintf(f,
 		"\n[dataset ha]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://hdfs-ha/ds\nnamenodes = %s\n"
 		"user = alice\nblock_size = 256K\nretry_base = 20ms\n",
 		nn_pair);
 	fprintf(f,
 		"\n[dataset imagenet]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://127.0.0.1:%d/imagenet\nuser = alice\n"
 		"block_size = 1M\n",
 		g.nn1.port);
 	fprintf(f,
 		"\n[dataset sec]\nbackend = webhdfs\n"
+		"policy = lru\n"
 		"uri = webhdfs://127.0.0.1:%d/ds\n"
 		"delegation_token_file = %s\nblock_size = 1M\n"
 		"retries = 1\nretry_base = 10ms\n",

@@ -551,6 +551,79 @@ START_TEST(test_reload_purges_and_refiles)
 }
 END_TEST
 
+/* policy = auto flips a dataset's policy with no other change: its blocks
+ * move in place.  Pinned, lru misses of another dataset cycle through the
+ * rest and never take them; back under lru, they are evicted like any. */
+START_TEST(test_auto_flip_moves_blocks)
+{
+	size_t len = 60000;
+	uint64_t c = CN_DISK_HEADER + 61440;
+	cn_disk_dataset_t both_lru[] = {{SIG, &cn_policy_lru},
+					{SIG2, &cn_policy_lru}};
+	cn_disk_dataset_t pinned[] = {{SIG, &cn_policy_pin},
+				      {SIG2, &cn_policy_lru}};
+	cn_disktier_t *dt = open_tier(4 * c, 0, both_lru, 2);
+
+	put(dt, 0, len, SIG, &cn_policy_lru, 1);
+	put(dt, 1, len, SIG, &cn_policy_lru, 1);
+	put(dt, 2, len, SIG2, &cn_policy_lru, 1);
+	put(dt, 3, len, SIG2, &cn_policy_lru, 1);
+	settle(dt);
+	cn_disktier_set_policies(dt, pinned, 2);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	ck_assert_uint_eq(dt_info(dt).used_bytes, 4 * c);
+	for (uint64_t i = 4; i < 8; i++)
+		put(dt, i, len, SIG2, &cn_policy_lru, 1);
+	settle(dt);
+	ck_assert_int_eq(get(dt, 0), 0);
+	ck_assert_int_eq(get(dt, 1), 0);
+	ck_assert_int_eq(get(dt, 2), -ENOENT);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	ck_assert_uint_eq(atomic_load(&m.disk_evictions), 4);
+	/* A pinned block that the node now fetches is one more pin. */
+	put(dt, 8, len, SIG, &cn_policy_pin, 0);
+
+	cn_disktier_set_policies(dt, both_lru, 2);
+	for (uint64_t i = 9; i < 13; i++)
+		put(dt, i, len, SIG2, &cn_policy_lru, 1);
+	settle(dt);
+	ck_assert_int_eq(get(dt, 0), -ENOENT);
+	ck_assert_int_eq(get(dt, 1), -ENOENT);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	ck_assert_uint_eq(dt_info(dt).used_bytes, 4 * c);
+	cn_disktier_destroy(&dt);
+}
+END_TEST
+
+/* A dataset's quota (policy = auto's pinned share): files up to it, the
+ * excess deleted when it shrinks, no bound once lifted. */
+START_TEST(test_quota)
+{
+	size_t len = 60000;
+	uint64_t c = CN_DISK_HEADER + 61440;
+	cn_disktier_t *dt = open_tier(8 * c, 0, two_ds, 2);
+
+	cn_disktier_set_quota(dt, SIG2, 2 * c);
+	put(dt, 0, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 1, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 2, len, SIG2, &cn_policy_pin, 0);
+	put(dt, 3, len, SIG, &cn_policy_lru, 1); /* others: the free room */
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 3);
+	cn_disktier_set_quota(dt, SIG2, c);
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 2);
+	ck_assert_int_eq(get(dt, 3), 0);
+	ck_assert_uint_eq(atomic_load(&m.disk_evictions), 1);
+	cn_disktier_set_quota(dt, SIG2, UINT64_MAX);
+	put(dt, 4, len, SIG2, &cn_policy_pin, 1);
+	put(dt, 5, len, SIG2, &cn_policy_pin, 1);
+	settle(dt);
+	ck_assert_uint_eq(dt_info(dt).blocks, 4);
+	cn_disktier_destroy(&dt);
+}
+END_TEST
+
 START_TEST(test_rebuild_time)
 {
 	const char *env = getenv("SLUICE_DISK_SCAN_BLOCKS");
@@ -606,7 +679,8 @@ int main(void)
 			 test_demote_and_memory_hit, test_evicted_while_writing,
 			 test_destroy_with_writes_queued, test_lock,
 			 test_floor_stops_admission,
-			 test_reload_purges_and_refiles),
+			 test_reload_purges_and_refiles,
+			 test_auto_flip_moves_blocks, test_quota),
 		 .timeout = 120,
 		 .setup = setup,
 		 .teardown = teardown},

@@ -440,10 +440,10 @@ START_TEST(test_unknown_policy)
 
 	ck_assert_int_eq(start("", "nosuch", NULL, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "node.conf:11: [dataset ds] policy: unknown "
-			      "policy 'nosuch' (known: lru, pin)");
+			      "policy 'nosuch' (known: auto, lru, pin)");
 	ck_assert_int_eq(start("", "fifo", NULL, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(start("", "nosuch", &opts, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "(known: lru, pin, fifo)"));
+	ck_assert_ptr_nonnull(strstr(err, "(known: auto, lru, pin, fifo)"));
 	bad.name = "lru"; /* would hide the built-in one */
 	opts.policies = bads;
 	ck_assert_int_eq(start("", "lru", &opts, err, sizeof(err)), -EINVAL);

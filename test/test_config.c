@@ -176,7 +176,7 @@ static void check_full(const sl_config_t *c, const char *path)
 	ck_assert_str_eq(d->backend, "posix");
 	ck_assert_str_eq(d->uri, "/srv/data");
 	ck_assert_uint_eq(d->block_size, 4u << 20);
-	ck_assert_str_eq(d->policy, "lru");
+	ck_assert_str_eq(d->policy, "auto");
 	ck_assert_int_eq(d->policy_line, 36); /* the default: the section */
 	ck_assert_uint_eq(d->metadata_ttl_ms, 500);
 	ck_assert_uint_eq(d->n_params, 0);

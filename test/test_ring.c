@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,36 @@ START_TEST(test_weighted_share)
 			      "%.3f",
 			      counts[1], i + 1, counts[i], ratio);
 	}
+	sl_ring_destroy(&r);
+	free(keys);
+}
+END_TEST
+
+/* sl_ring_share agrees with the keys each member owns (within 1% of the
+ * key space, for N_KEYS random keys), the shares add up to 1, weight 2
+ * owns twice a weight 1's, and an index the ring lacks owns nothing. */
+START_TEST(test_share_exact)
+{
+	static const uint32_t w[4] = {1, 2, 1, 1};
+	char names[4][16];
+	sl_ring_t *r = make_ring(4, w, names);
+	uint64_t *keys = make_keys();
+	size_t counts[4];
+	double sum = 0;
+
+	count_owners(r, keys, counts);
+	for (int i = 0; i < 4; i++) {
+		double share = sl_ring_share(r, (size_t)i);
+
+		ck_assert_msg(fabs(share - (double)counts[i] / N_KEYS) < 0.01,
+			      "node%d: share %.4f, keys %.4f", i + 1, share,
+			      (double)counts[i] / N_KEYS);
+		sum += share;
+	}
+	ck_assert_double_eq_tol(sum, 1.0, 1e-9);
+	ck_assert_double_eq_tol(sl_ring_share(r, 1), 0.4, 0.04);
+	ck_assert(sl_ring_share(r, 9) == 0.0);
+	ck_assert(sl_ring_share(NULL, 0) == 0.0);
 	sl_ring_destroy(&r);
 	free(keys);
 }
@@ -432,10 +463,11 @@ static Suite *ring_suite(void)
 		"ring",
 		{.name = "core",
 		 .tests = TH_TESTS(test_equal_share, test_weighted_share,
-				   test_add_member, test_remove_member,
-				   test_moved_share, test_preference_list,
-				   test_version, test_names_copied,
-				   test_weight_limit, test_other_process)});
+				   test_share_exact, test_add_member,
+				   test_remove_member, test_moved_share,
+				   test_preference_list, test_version,
+				   test_names_copied, test_weight_limit,
+				   test_other_process)});
 }
 
 int main(int argc, char **argv)
