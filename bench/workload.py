@@ -104,13 +104,30 @@ def proc_mem(pid):
     return rss, hwm
 
 
+def children(pid):
+    """The pids of a process's children (none when it is gone)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
 def sample_rss(pids, when):
-    """One "rss" record per process; `when` names the workload and moment."""
+    """One "rss" record per process, its children's memory added (the
+    sluice-fuse PID the harness starts is the supervisor; the worker that
+    holds the block cache is its child); `when` names the workload and
+    moment."""
     for name, pid in pids:
         rss, hwm = proc_mem(pid)
-        if rss is not None:
-            emit(workload="rss", proc=name, when=when, vmrss_kib=rss,
-                 vmhwm_kib=hwm)
+        if rss is None:
+            continue
+        for c in children(pid):
+            crss, chwm = proc_mem(c)
+            rss += crss or 0
+            hwm += chwm or 0
+        emit(workload="rss", proc=name, when=when, vmrss_kib=rss,
+             vmhwm_kib=hwm)
 
 
 def parse_pids(s):
