@@ -9,13 +9,12 @@
  * is answered by the thread that completes its last block (struct rd),
  * which also lends a buffered reader's pages to the kernel's page cache
  * (rd_store).  Failures a fresh look can cure are retried on a thread of
- * their own (retry_read).
+ * their own (readretry.c).
  */
-#include "fuse/fs_i.h"
+#include "fuse/read_i.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -30,30 +29,9 @@
 
 #define DIRECT_FRACTION 4 /* blocks above capacity/4 bypass the cache */
 
-/*
- * What a read needs of a file, fixed for one read: the inode's dataset and
- * path and the attributes it had when the read began (a recovery replaces
- * them, see read_recover).  File handles carry none of it: every read
- * takes the inode's current attributes, so a change one read discovers is
- * seen by every reader of the file at once, and a handle means nothing
- * but "this reader" (read-ahead's stream) -- which also keeps handles
- * valid for a client process that did not issue them.
- */
-struct fc_file {
-	int ds;
-	const char *path; /* the inode's (borrowed: the reader holds it) */
-	char version[PR_MAX_VERSION + 1];
-	uint64_t size;
-	/* The dataset's layout in the map a read is planned with (set per
-	 * read from the map, never kept: see fc_fs_read). */
-	uint32_t bs;
-	uint32_t layout;
-	int direct; /* blocks too large for the cache: range reads */
-};
-
 /* Fill f for ip (borrowed; f->path borrows ip->path) from attributes a. */
-static void file_init(struct fc_file *f, const fc_inode_t *ip,
-		      const fc_attr_t *a)
+void fc_read_file_init(struct fc_file *f, const fc_inode_t *ip,
+		       const fc_attr_t *a)
 {
 	f->ds = ip->dataset;
 	f->path = ip->path;
@@ -62,8 +40,8 @@ static void file_init(struct fc_file *f, const fc_inode_t *ip,
 }
 
 /* f's blocks as map (borrowed) cuts them. */
-static void file_layout(const fc_fs_t *fs, const fc_cluster_t *map,
-			struct fc_file *f)
+void fc_read_file_layout(const fc_fs_t *fs, const fc_cluster_t *map,
+			 struct fc_file *f)
 {
 	f->bs = map->datasets[f->ds].block_size;
 	f->layout = map->datasets[f->ds].layout;
@@ -418,58 +396,16 @@ static int read_file_of(fc_fs_t *fs, fuse_ino_t ino, struct fc_file *f,
 		return rc;
 	if (ip->dataset < 0 || a.type != PR_TYPE_FILE)
 		return -EISDIR;
-	file_init(f, ip, &a);
+	fc_read_file_init(f, ip, &a);
 	return 0;
 }
-
-/*
- * A read in flight, from its plan to its reply.  For a random reader,
- * the FUSE thread that takes the request plans it and returns; the reply
- * is sent by whichever thread completes its last block -- usually the I/O
- * thread, as the READ's reply arrives -- so a miss costs no FUSE thread
- * sleeping on a condition variable and no wake-up of it: one hand-off
- * fewer per miss (perf stat, random 4 KiB O_DIRECT: client context
- * switches per read 7.1-7.6 -> 5.3-5.7 with 1 job, 4.3-4.8 -> 2.8-3.1
- * with 4).  A read whose blocks are all here already replies on the FUSE
- * thread; a sequential reader's waits there (see fc_fs_read).  One
- * allocation holds it all: the parts, the iovec the reply is built in,
- * the path.
- *
- * An answered read waits on no timeout: the I/O thread completes every
- * fetch within (candidates x request_timeout) and a block another read
- * fetches is completed by that read's fetch, so every registered waiter
- * is called.  A read that failed with an error a fresh look can cure
- * (read_recover) cannot take that look on the I/O thread, which the look
- * itself needs: it goes to the retry thread, which recovers and reads
- * once more the old way, waiting.
- */
-struct rd {
-	fc_fs_t *fs;
-	fuse_req_t req;
-	fc_cluster_t *map; /* the map it was planned with (a reference) */
-	struct fc_file f;  /* f.path points at path, below */
-	uint64_t ino, owner, off;
-	size_t size;
-	int seq;	     /* the planner took the stream for sequential */
-	int paged;	     /* a random reader's: pages (rd_plan) */
-	int store;	     /* give the kernel the pages it read (rd_store) */
-	uint64_t failed;     /* the ring point of the first block that failed */
-	int err;	     /* what failed, for the retry thread */
-	_Atomic size_t left; /* parts not complete, +1 while planning */
-	sl_qlink_t link;     /* on the retry thread's inbox */
-	fc_held_t held;	     /* its slot (loop.h), until rd_free */
-	size_t nparts, max_parts;
-	struct part *parts; /* max_parts, in this allocation */
-	struct iovec *iov;  /* max_parts, in this allocation */
-	char path[];
-};
 
 static size_t align_up(size_t n, size_t a)
 {
 	return (n + a - 1) / a * a;
 }
 
-/* A new read of f (copied, with its path) for req; free with rd_free. */
+/* A new read of f (copied, with its path) for req; free with fc_read_free. */
 static struct rd *rd_new(fc_fs_t *fs, fuse_req_t req, const struct fc_file *f,
 			 fc_cluster_t *map, size_t max_parts)
 {
@@ -495,7 +431,7 @@ static struct rd *rd_new(fc_fs_t *fs, fuse_req_t req, const struct fc_file *f,
 
 /* Put rd's blocks and free it (and its map reference, and its slot: its
  * request must have been answered).  Accepts NULL. */
-static void rd_free(struct rd *rd)
+void fc_read_free(struct rd *rd)
 {
 	if (!rd)
 		return;
@@ -656,7 +592,7 @@ static void rd_store(struct rd *rd)
  * now holds those bytes, and the blocks ahead of the reader are the ones
  * worth keeping.  Returns 0 once it replied, or the -errno of the first
  * part that failed without replying (rd->failed is then its block's ring
- * point: the node that said so is its owner, for read_recover).
+ * point: the node that said so is its owner, for readretry.c's read_recover).
  */
 static int rd_reply(struct rd *rd)
 {
@@ -712,7 +648,7 @@ static int rd_reply(struct rd *rd)
 }
 
 /* Count a read that failed with err and tell the kernel. */
-static void read_failed(fc_fs_t *fs, fuse_req_t req, int err)
+void fc_read_failed(fc_fs_t *fs, fuse_req_t req, int err)
 {
 	/* A second refusal of the new layout is not the reader's to see. */
 	if (err == -EREMCHG)
@@ -724,7 +660,8 @@ static void read_failed(fc_fs_t *fs, fuse_req_t req, int err)
 	fuse_reply_err(req, -err);
 }
 
-/* Whether read_recover has a cure for err that needs a look at the store. */
+/* Whether read_recover (readretry.c) has a cure for err that needs a look at
+ * the store. */
 static int curable(int err)
 {
 	return err == -ESTALE || err == -EREMCHG || err == -ENOENT;
@@ -746,8 +683,8 @@ static void rd_finish(struct rd *rd, int retried)
 			return;
 	}
 	if (rc < 0)
-		read_failed(fs, rd->req, rc);
-	rd_free(rd);
+		fc_read_failed(fs, rd->req, rc);
+	fc_read_free(rd);
 }
 
 /* A waiter's call: one more of its read's parts is complete. */
@@ -783,10 +720,9 @@ static void rd_answer_when_done(struct rd *rd)
  * with).  Returns NULL when the read is past the end of the file, having
  * replied with no bytes.
  */
-static struct rd *read_new(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
-			   const struct fc_file *f, fc_cluster_t **mapp,
-			   uint64_t owner, size_t size, uint64_t off,
-			   int buffered)
+struct rd *fc_read_new(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
+		       const struct fc_file *f, fc_cluster_t **mapp,
+		       uint64_t owner, size_t size, uint64_t off, int buffered)
 {
 	fc_readmap_t m = {0};
 	uint32_t page = fs->cc.page_size;
@@ -821,7 +757,7 @@ static struct rd *read_new(fc_fs_t *fs, fuse_req_t req, uint64_t ino,
  * (the wait's limit is only a safety net).  Returns 0 once it replied, or
  * -errno without replying (rd->failed set).
  */
-static int rd_wait(struct rd *rd)
+int fc_read_wait(struct rd *rd)
 {
 	fc_fs_t *fs = rd->fs;
 	int rc;
@@ -842,217 +778,20 @@ static int rd_wait(struct rd *rd)
 	return rd_reply(rd);
 }
 
-/*
- * -ESTALE: the node read the file and found another version than the one
- * asked for -- the file changed in the store.  STAT it again, from the
- * node that said so (routed by the stale block's ring point): that node
- * dropped its own metadata for the file when its read failed, so it asks
- * the store, where the owner of the file's metadata key could still hand
- * out the old version for as long as its cache keeps it.  Then the inode
- * takes the new attributes, and the kernel is told to drop the old ones
- * (now: the caller's next stat is fresh) and the file's cached pages
- * (on the notifier thread: see notify.h).  A file gone from the store is
- * ENOENT.  Returns 0 with f replaced, or the errno to report.
- */
-static int recover_stale(fc_fs_t *fs, const fc_inode_t *ip, struct fc_file *f,
-			 uint64_t point)
-{
-	fc_attr_t a;
-	int rc;
-
-	rc = fc_fs_stat_at(fs, f->ds, f->path, point, &a);
-	if (rc == 0 && a.type != PR_TYPE_FILE)
-		rc = -EISDIR;
-	if (rc < 0) {
-		if (rc == -ENOENT)
-			fc_fs_gone(fs, ip);
-		return rc;
-	}
-	if (strcmp(a.version, f->version) == 0) {
-		sl_log_ratelimited(SL_LOG_WARNING,
-				   "read %s/%s: the store has a new version "
-				   "but the nodes still describe %s",
-				   fc_fs_ds_name(fs, f->ds), f->path,
-				   f->version);
-		return -ESTALE;
-	}
-	sl_info("read %s/%s: changed in the store (version %s, now %s, "
-		"%llu bytes): reading it again",
-		fc_fs_ds_name(fs, f->ds), f->path, f->version, a.version,
-		(unsigned long long)a.size);
-	fc_fs_changed(fs, ip, &a);
-	file_init(f, ip, &a);
-	return 0;
-}
-
-/*
- * -EREMCHG: the nodes cut the dataset's blocks another way than the map
- * this read was planned with (its block size changed on reload), and the
- * I/O thread is already fetching their map.  Take it (waiting up to one
- * request_timeout) and plan f again with it.  Returns 0 when the read
- * should be tried again, else the errno to report (-EIO: no new map).
- */
-static int recover_layout(fc_fs_t *fs, fc_cluster_t **mapp, struct fc_file *f)
-{
-	fc_cluster_t *map =
-		fc_io_map_newer(fs->io, *mapp, fs->cc.request_timeout_ms);
-
-	fc_cluster_unref(mapp);
-	*mapp = map;
-	if (map->datasets[f->ds].layout == f->layout) {
-		sl_log_ratelimited(SL_LOG_ERR,
-				   "read %s/%s: the nodes refuse layout %08x "
-				   "and sent no other",
-				   fc_fs_ds_name(fs, f->ds), f->path,
-				   f->layout);
-		return -EIO;
-	}
-	sl_info("read %s/%s: dataset layout %08x is now %08x (block size "
-		"%u): reading again",
-		fc_fs_ds_name(fs, f->ds), f->path, f->layout,
-		map->datasets[f->ds].layout, map->datasets[f->ds].block_size);
-	file_layout(fs, map, f);
-	return 0;
-}
-
-/*
- * The recovery step: a read that failed with an error a fresh look can
- * cure gets that look and one more attempt.  Returns 0 when the read
- * should be tried again with f as it now is, else the errno to report.
- * One case per cure, each its own function:
- *   -ESTALE   the file changed in the store (recover_stale);
- *   -EREMCHG  the dataset's layout changed: a newer map, the read planned
- *             again with it (recover_layout);
- *   -ENOENT   it is gone: the kernel is told to forget the name.
- */
-static int read_recover(fc_fs_t *fs, fc_inode_t *ip, struct fc_file *f, int err,
-			uint64_t failed_point, fc_cluster_t **mapp)
-{
-	switch (err) {
-	case -ESTALE:
-		return recover_stale(fs, ip, f, failed_point);
-	case -EREMCHG:
-		return recover_layout(fs, mapp, f);
-	case -ENOENT:
-		fc_fs_gone(fs, ip);
-		return err;
-	default:
-		return err;
-	}
-}
-
-/*
- * The retry thread's work: rd failed with a curable error (rd->err) on its
- * first attempt.  Take the cure (read_recover) and read once more,
- * waiting here; whatever that gives is the reader's.  Frees rd.
- */
-static void retry_read(struct rd *rd)
-{
-	fc_fs_t *fs = rd->fs;
-	fc_cluster_t *map = rd->map;
-	struct fc_file f = rd->f;
-	struct rd *again = NULL;
-	fc_inode_t ip;
-	int rc;
-
-	rd->map = NULL;
-	rc = fc_inode_get(fs->inodes, rd->ino, &ip);
-	if (rc == 0)
-		rc = read_recover(fs, &ip, &f, rd->err, rd->failed, &map);
-	if (rc == 0) {
-		atomic_fetch_add(&fs->read_retries, 1);
-		again = read_new(fs, rd->req, rd->ino, &f, &map, rd->owner,
-				 rd->size, rd->off, rd->store);
-		if (again)
-			rc = rd_wait(again);
-	}
-	if (rc < 0)
-		read_failed(fs, rd->req, rc);
-	rd_free(again);
-	rd_free(rd);
-	fc_cluster_unref(&map);
-}
-
 /* Wait for rd on this thread, and answer it (the cure too, here).  Frees
  * rd. */
 static void read_here(struct rd *rd)
 {
-	int rc = rd_wait(rd);
+	int rc = fc_read_wait(rd);
 
 	if (rc < 0 && curable(rc)) {
 		rd->err = rc;
-		retry_read(rd);
+		fc_read_retry(rd);
 		return;
 	}
 	if (rc < 0)
-		read_failed(rd->fs, rd->req, rc);
-	rd_free(rd);
-}
-
-static void *retry_main(void *arg)
-{
-	fc_fs_t *fs = arg;
-	struct pollfd pfd = {.fd = sl_inbox_fd(fs->retry), .events = POLLIN};
-	sl_fifo_t q;
-	sl_qlink_t *l;
-
-	sl_fifo_init(&q);
-	for (;;) {
-		if (sl_fifo_empty(&q)) {
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-				break;
-			sl_inbox_take(fs->retry, &q);
-			continue;
-		}
-		l = sl_fifo_pop(&q);
-		if (l == &fs->retry_stop)
-			break;
-		retry_read(sl_container_of(l, struct rd, link));
-	}
-	/* Whatever came after the stop is fc_fs_reads_stop's. */
-	while ((l = sl_fifo_pop(&q)) != NULL)
-		if (l != &fs->retry_stop)
-			sl_inbox_post(fs->retry, l);
-	return NULL;
-}
-
-int fc_fs_reads_start(fc_fs_t *fs)
-{
-	int rc;
-
-	fs->retry = sl_inbox_new(&rc);
-	if (!fs->retry)
-		return rc;
-	rc = pthread_create(&fs->retry_thread, NULL, retry_main, fs);
-	if (rc != 0) {
-		sl_inbox_destroy(&fs->retry);
-		return -rc;
-	}
-	return 0;
-}
-
-void fc_fs_reads_stop(fc_fs_t *fs)
-{
-	sl_fifo_t q;
-	sl_qlink_t *l;
-
-	if (!fs->retry || fs->retry_stopped)
-		return;
-	fs->retry_stopped = 1;
-	if (sl_inbox_post(fs->retry, &fs->retry_stop) == 0)
-		pthread_join(fs->retry_thread, NULL);
-	sl_inbox_close(fs->retry);
-	/* Reads that failed after the stop: no cure now, the error is the
-	 * reader's.  Later ones are refused by the closed inbox and
-	 * answered by their completer (rd_finish). */
-	sl_fifo_init(&q);
-	sl_inbox_take(fs->retry, &q);
-	while ((l = sl_fifo_pop(&q)) != NULL) {
-		struct rd *rd = sl_container_of(l, struct rd, link);
-
-		read_failed(fs, rd->req, rd->err);
-		rd_free(rd);
-	}
+		fc_read_failed(rd->fs, rd->req, rc);
+	fc_read_free(rd);
 }
 
 /*
@@ -1081,12 +820,12 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	rc = read_file_of(fs, ino, &f, &ip);
 	if (rc < 0)
 		goto out;
-	file_layout(fs, map, &f);
+	fc_read_file_layout(fs, map, &f);
 	/* A stream is one reader of one file: its handle, else its thread
 	 * (the kernel sends readahead from the reading thread). */
 	owner = fi->fh ? fi->fh : (uint64_t)fuse_req_ctx(req)->pid;
-	rd = read_new(fs, req, ino, &f, &map, owner, size, (uint64_t)off,
-		      !(fi->flags & O_DIRECT));
+	rd = fc_read_new(fs, req, ino, &f, &map, owner, size, (uint64_t)off,
+			 !(fi->flags & O_DIRECT));
 	/* A random reader's read is answered by the thread that completes
 	 * it.  A sequential reader's stays on its FUSE thread: read-ahead
 	 * hides its latency, so there is no hand-off worth saving, and its
@@ -1102,6 +841,6 @@ void fc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_here(rd);
 out:
 	if (rc < 0)
-		read_failed(fs, req, rc);
+		fc_read_failed(fs, req, rc);
 	fc_cluster_unref(&map);
 }
