@@ -433,8 +433,6 @@ static int open_backends(cn_server_t *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* The smallest block of the datasets served now (the ghost's unit); a
- * reload keeps the ghost the node started with. */
 /* The series other modules keep (metrics.h): the per-dataset gauges and
  * policy = auto's choices.  HTTP or event thread; both lock their own. */
 static void extra_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
@@ -445,6 +443,8 @@ static void extra_emit(void *arg, cn_metrics_emit_fn *emit, void *ctx)
 	cn_autopol_emit(s->autopol, emit, ctx);
 }
 
+/* The smallest block of the datasets served now (the ghost's unit); a
+ * reload keeps the ghost the node started with. */
 static uint64_t min_block_size(const cn_server_t *s)
 {
 	uint64_t m = SL_BLOCK_SIZE_MAX;
