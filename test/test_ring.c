@@ -459,15 +459,14 @@ END_TEST
 
 static Suite *ring_suite(void)
 {
-	return TH_SUITE(
-		"ring",
-		{.name = "core",
-		 .tests = TH_TESTS(test_equal_share, test_weighted_share,
-				   test_share_exact, test_add_member,
-				   test_remove_member, test_moved_share,
-				   test_preference_list, test_version,
-				   test_names_copied, test_weight_limit,
-				   test_other_process)});
+	return TH_SUITE("ring", {.name = "core",
+				 .tests = TH_TESTS(
+					 test_equal_share, test_weighted_share,
+					 test_share_exact, test_add_member,
+					 test_remove_member, test_moved_share,
+					 test_preference_list, test_version,
+					 test_names_copied, test_weight_limit,
+					 test_other_process)});
 }
 
 int main(int argc, char **argv)
