@@ -274,8 +274,7 @@ int th_cl_up(th_cluster_t *c, int n)
 	int rc;
 
 	for (int i = 0; i < n; i++)
-		if (th_cl_add_node(c, NULL, NULL, 1) < 0)
-			return -ENOSPC;
+		th_cl_add_node(c, NULL, NULL, 1); /* asserts room */
 	rc = th_cl_write_conf(c);
 	for (int i = 0; rc == 0 && i < c->n; i++)
 		rc = th_cl_node_start(c, i, NULL);
